@@ -1,0 +1,815 @@
+/*
+ * sgi_pool.c -- the SGI STL node allocator ("second level"), as instances.
+ *
+ * Design
+ * ------
+ * Small requests (1..max_small bytes) are rounded up to a multiple of align
+ * and served from one singly linked free list per size class.  A free block
+ * holds the list's "next" pointer in its first word; there is no header, so
+ * the caller passes the size back on free.  With the classic profile:
+ *
+ *     request bytes   block size   class index
+ *         1..8             8            0
+ *         9..16           16            1
+ *          ...            ...          ...
+ *       121..128         128           15
+ *
+ * An empty list is refilled with `refill` blocks carved from the current
+ * chunk, the uncarved tail [start_free, end_free) of the last memory obtained
+ * from the system.  When the tail cannot hold even one block, a new chunk of
+ * 2 * request + round_up(heap_size / 16) bytes is obtained; the old tail (a
+ * multiple of align, smaller than the request) goes to the list of its own
+ * size.  When the system refuses, a free block of the requested size or
+ * larger becomes the current chunk ("salvage").  Requests above max_small go
+ * to malloc ("first level").
+ *
+ * The functions below follow SGI_ALGORITHM.md in its order: first level
+ * (system requests), chunk_alloc, refill, allocate, deallocate, reallocate;
+ * the step numbers in comments are that document's.
+ *
+ * What this adds to SGI (Part B of the document): every chunk and every live
+ * large block is recorded, so destroy returns all memory; an optional heap
+ * limit refuses system requests deterministically; checked mode records each
+ * live small block in a hash table and refuses bad frees; thread-safe mode
+ * takes a spin lock (test-and-test-and-set) around each call.
+ *
+ * States of a block: uncarved (inside [start_free, end_free)), free (on a free
+ * list), live (handed out).  A block moves uncarved -> live or free in refill,
+ * free -> live in allocate, live -> free in deallocate; a free block becomes
+ * uncarved again only through salvage.  Nothing is ever returned to the
+ * system before destroy, except large blocks.
+ */
+#ifndef _POSIX_C_SOURCE
+#define _POSIX_C_SOURCE 200809L /* sched_yield */
+#endif
+
+#include "sgi_pool.h"
+#include "block_table.h"
+
+#include <assert.h>
+#include <stdalign.h>
+#include <stdatomic.h>
+#include <stdbool.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sched.h>
+
+#if defined(__GNUC__)
+#define LIKELY(x) __builtin_expect(!!(x), 1)
+#define UNLIKELY(x) __builtin_expect(!!(x), 0)
+#else
+#define LIKELY(x) (x)
+#define UNLIKELY(x) (x)
+#endif
+
+/* ---- Tunables and their invariants --------------------------------------- */
+
+_Static_assert(SGI_POOL_DEFAULT_MAX_SMALL % SGI_POOL_DEFAULT_ALIGN == 0,
+               "max_small must be a multiple of align");
+_Static_assert(SGI_POOL_DEFAULT_ALIGN >= sizeof(void *),
+               "a free block must hold the next pointer");
+_Static_assert((uint64_t)SGI_POOL_MAX_MAX_SMALL * SGI_POOL_MAX_REFILL * 4 < SIZE_MAX / 2,
+               "a chunk request must fit a size_t");
+
+/* Spins before yielding the CPU: long enough for a free-list pop or push by
+   the holder, short enough not to burn a core on a 2-core machine. */
+#define SPIN_BEFORE_YIELD 64
+
+/* Marks a table entry during a batch free's check pass; real sizes never
+   have the top bit (requests above PTRDIFF_MAX are refused). */
+#define PENDING_MARK ((size_t)1 << (sizeof(size_t) * 8 - 1))
+
+/* ---- The pool ------------------------------------------------------------- */
+
+typedef union free_node {
+    union free_node *next; /* SGI's "union obj": the link lives in the block */
+} free_node;
+
+typedef struct chunk_record {
+    uintptr_t base; /* as returned by malloc */
+    size_t size;    /* bytes_to_get of that request */
+} chunk_record;
+
+struct sgi_pool {
+    /* Options, fixed at creation. */
+    size_t align;         /* 8 or 16 */
+    unsigned align_shift; /* log2(align) */
+    size_t max_bytes;     /* max_small: largest request served by the lists */
+    size_t nobjs;         /* refill count */
+    size_t nlists;        /* max_bytes / align */
+    bool thread_safe;     /* take `lock` around every call */
+    bool checked;         /* record live small blocks in `blocks` */
+    atomic_int lock;      /* spin lock: 0 free, 1 held */
+
+    /* The classic state (Part A). */
+    uintptr_t start_free; /* uncarved tail of the current chunk; 0 = none */
+    uintptr_t end_free;   /* its end; equal to start_free when empty */
+    size_t heap_size;     /* bytes of every chunk ever obtained */
+
+    /* Records and limits (Part B). */
+    size_t heap_limit;     /* 0 = no limit */
+    chunk_record *chunks;  /* every chunk, in acquisition order */
+    size_t nchunks;        /* records used */
+    size_t chunks_cap;     /* records allocated */
+    block_table blocks;    /* live large blocks; live small ones if checked */
+    size_t large_live;     /* live blocks above max_bytes */
+    size_t large_bytes;    /* their recorded sizes */
+    size_t requests_granted;
+    size_t requests_refused;
+    size_t salvages;
+    size_t *carved;        /* per class: blocks made (refill, leftover) minus salvaged */
+    free_node *free_list[]; /* nlists heads, then nlists `carved` counters */
+};
+
+/* Size of the system request this thread last saw refused. */
+static _Thread_local size_t last_refused;
+
+/* Memory held from the system by all pools of the process. */
+static atomic_size_t total_blocks;
+static atomic_size_t total_bytes;
+
+/* ---- Locking -------------------------------------------------------------- */
+
+static inline void cpu_relax(void)
+{
+#if defined(__x86_64__) || defined(__i386__)
+    __builtin_ia32_pause();
+#endif
+}
+
+static inline void pool_lock(sgi_pool *p)
+{
+    if (!p->thread_safe)
+        return;
+    for (;;) {
+        if (LIKELY(!atomic_exchange_explicit(&p->lock, 1, memory_order_acquire)))
+            return;
+        unsigned spins = 0;
+        while (atomic_load_explicit(&p->lock, memory_order_relaxed)) {
+            if (++spins < SPIN_BEFORE_YIELD) {
+                cpu_relax();
+            } else {
+                sched_yield(); /* the holder may be descheduled */
+                spins = 0;
+            }
+        }
+    }
+}
+
+static inline void pool_unlock(sgi_pool *p)
+{
+    if (p->thread_safe)
+        atomic_store_explicit(&p->lock, 0, memory_order_release);
+}
+
+/* ---- Size classes ---------------------------------------------------------- */
+
+/* round_up(n) = (n + ALIGN - 1) & ~(ALIGN - 1) */
+static inline size_t round_up(const sgi_pool *p, size_t n)
+{
+    return (n + p->align - 1) & ~(p->align - 1);
+}
+
+/* index(n) = (n + ALIGN - 1) / ALIGN - 1, for 1 <= n <= max_bytes */
+static inline size_t class_index(const sgi_pool *p, size_t n)
+{
+    return ((n + p->align - 1) >> p->align_shift) - 1;
+}
+
+/* True for sizes the lists serve; one unsigned compare covers n == 0 too. */
+static inline bool is_small(const sgi_pool *p, size_t n)
+{
+    return n - 1 < p->max_bytes;
+}
+
+/* Two recorded/requested sizes are of one class: the same list, or both large. */
+static inline bool same_class(const sgi_pool *p, size_t a, size_t b)
+{
+    if (a > p->max_bytes || b > p->max_bytes)
+        return a > p->max_bytes && b > p->max_bytes;
+    return class_index(p, a) == class_index(p, b);
+}
+
+static inline void push_free(sgi_pool *p, size_t cls, void *block)
+{
+    free_node *node = block;
+    node->next = p->free_list[cls];
+    p->free_list[cls] = node;
+}
+
+/* ---- First level: system requests ----------------------------------------- */
+
+static inline size_t held(const sgi_pool *p)
+{
+    return p->heap_size + p->large_bytes;
+}
+
+/* Whether the heap limit lets the pool hold `more` bytes beyond `base`. */
+static inline bool limit_allows(const sgi_pool *p, size_t base, size_t more)
+{
+    return p->heap_limit == 0 || (base <= p->heap_limit && more <= p->heap_limit - base);
+}
+
+static void refuse(sgi_pool *p, size_t n)
+{
+    p->requests_refused++;
+    last_refused = n;
+}
+
+static inline void totals_add(size_t blocks, size_t bytes)
+{
+    atomic_fetch_add_explicit(&total_blocks, blocks, memory_order_relaxed);
+    atomic_fetch_add_explicit(&total_bytes, bytes, memory_order_relaxed);
+}
+
+static inline void totals_sub(size_t blocks, size_t bytes)
+{
+    atomic_fetch_sub_explicit(&total_blocks, blocks, memory_order_relaxed);
+    atomic_fetch_sub_explicit(&total_bytes, bytes, memory_order_relaxed);
+}
+
+/* Asks the system for n bytes, refused as if malloc had returned NULL when
+   the heap limit does not allow them.  Returns NULL when refused (counted). */
+static void *system_request(sgi_pool *p, size_t n)
+{
+    void *mem = NULL;
+    if (n <= PTRDIFF_MAX && limit_allows(p, held(p), n))
+        mem = malloc(n);
+    if (mem == NULL) {
+        refuse(p, n);
+        return NULL;
+    }
+    p->requests_granted++;
+    totals_add(1, n);
+    return mem;
+}
+
+static void system_release(void *mem, size_t n)
+{
+    free(mem);
+    totals_sub(1, n);
+}
+
+/* ---- chunk_alloc(size, nobjs) ---------------------------------------------- */
+
+/* Makes room for one more chunk record; false when memory is short. */
+static bool reserve_chunk_record(sgi_pool *p)
+{
+    if (p->nchunks < p->chunks_cap)
+        return true;
+    size_t cap = p->chunks_cap ? 2 * p->chunks_cap : 16;
+    chunk_record *grown = realloc(p->chunks, cap * sizeof *grown);
+    if (grown == NULL)
+        return false;
+    p->chunks = grown;
+    p->chunks_cap = cap;
+    return true;
+}
+
+/* Returns memory for *nobjs blocks of `size` bytes (lowering *nobjs to what
+   fits, at least 1), or NULL when the system refused and salvage found
+   nothing; last_refused then holds the refused request. */
+static char *chunk_alloc(sgi_pool *p, size_t size, size_t *nobjs)
+{
+    for (;;) {
+        size_t total = size * *nobjs;
+        size_t left = p->end_free - p->start_free;
+        char *result = (char *)p->start_free;
+
+        if (left >= total) { /* 1. the tail holds them all */
+            p->start_free += total;
+            return result;
+        }
+        if (left >= size) { /* 2. the tail holds at least one */
+            *nobjs = left / size;
+            p->start_free += size * *nobjs;
+            return result;
+        }
+
+        /* 3. a new chunk is needed */
+        if (UNLIKELY(!reserve_chunk_record(p))) {
+            last_refused = 0; /* our bookkeeping, not the system request */
+            return NULL;
+        }
+        size_t bytes_to_get = 2 * total + round_up(p, p->heap_size >> 4); /* 3.1 */
+        if (left > 0) { /* 3.2: the leftover fits its own class exactly */
+            push_free(p, class_index(p, left), result);
+            p->carved[class_index(p, left)]++;
+        }
+        p->start_free = p->end_free = 0;
+
+        char *chunk = system_request(p, bytes_to_get); /* 3.3 */
+        if (chunk == NULL) {
+            /* 3.4: salvage a free block of this size or larger */
+            bool salvaged = false;
+            for (size_t i = size; i <= p->max_bytes; i += p->align) {
+                size_t cls = class_index(p, i);
+                free_node *head = p->free_list[cls];
+                if (head != NULL) {
+                    p->free_list[cls] = head->next;
+                    p->carved[cls]--;
+                    p->start_free = (uintptr_t)head;
+                    p->end_free = (uintptr_t)head + i;
+                    p->salvages++;
+                    salvaged = true;
+                    break;
+                }
+            }
+            if (salvaged)
+                continue; /* the recursion: takes branch 1 or 2 */
+            return NULL; /* 3.5: no current chunk; the caller reports ENOMEM */
+        }
+
+        /* 3.6 */
+        p->chunks[p->nchunks++] = (chunk_record){(uintptr_t)chunk, bytes_to_get};
+        p->heap_size += bytes_to_get;
+        p->start_free = (uintptr_t)chunk;
+        p->end_free = (uintptr_t)chunk + bytes_to_get;
+    }
+}
+
+/* ---- refill(size) ----------------------------------------------------------- */
+
+/* Returns one block of `size` bytes (a multiple of align) and puts the other
+   blocks carved with it on the (empty) free list of that size; NULL when
+   memory is refused. */
+static void *refill(sgi_pool *p, size_t size)
+{
+    size_t nobjs = p->nobjs; /* 1 */
+    char *chunk = chunk_alloc(p, size, &nobjs);
+    if (chunk == NULL)
+        return NULL;
+    size_t cls = class_index(p, size);
+    p->carved[cls] += nobjs;
+    if (nobjs == 1) /* 2 */
+        return chunk;
+
+    /* 3. blocks 1..nobjs-1 become the list, lowest address at the head */
+    assert(p->free_list[cls] == NULL);
+    free_node *node = (free_node *)(chunk + size);
+    p->free_list[cls] = node;
+    for (size_t k = 2; k < nobjs; k++) {
+        free_node *next = (free_node *)(chunk + k * size);
+        node->next = next;
+        node = next;
+    }
+    node->next = NULL;
+    return chunk;
+}
+
+/* ---- allocate(n) ------------------------------------------------------------- */
+
+static void *allocate_large(sgi_pool *p, size_t n)
+{
+    if (UNLIKELY(!block_table_reserve(&p->blocks, 1))) {
+        last_refused = 0;
+        return NULL;
+    }
+    void *mem = system_request(p, n);
+    if (mem == NULL)
+        return NULL;
+    block_table_insert(&p->blocks, (uintptr_t)mem, n);
+    p->large_live++;
+    p->large_bytes += n;
+    return mem;
+}
+
+/* allocate(n) with the lock held. */
+static void *allocate_locked(sgi_pool *p, size_t n)
+{
+    if (UNLIKELY(!is_small(p, n))) { /* 1. first level */
+        if (n == 0)
+            return NULL;
+        return allocate_large(p, n);
+    }
+    if (p->checked && UNLIKELY(!block_table_reserve(&p->blocks, 1))) {
+        last_refused = 0;
+        return NULL;
+    }
+    size_t cls = class_index(p, n);
+    free_node *block = p->free_list[cls];
+    if (LIKELY(block != NULL)) /* 2. pop the head (LIFO) */
+        p->free_list[cls] = block->next;
+    else /* 3. */
+        block = refill(p, round_up(p, n));
+    if (p->checked && block != NULL)
+        block_table_insert(&p->blocks, (uintptr_t)block, n);
+    return block;
+}
+
+void *sgi_pool_allocate(sgi_pool *p, size_t n)
+{
+    pool_lock(p);
+    void *block = allocate_locked(p, n);
+    pool_unlock(p);
+    return block;
+}
+
+size_t sgi_pool_allocate_many(sgi_pool *p, size_t n, size_t count, void **out)
+{
+    size_t done = 0;
+    pool_lock(p);
+    if (p->checked && is_small(p, n) && !block_table_reserve(&p->blocks, count)) {
+        last_refused = 0;
+        pool_unlock(p);
+        return 0;
+    }
+    for (; done < count; done++) {
+        out[done] = allocate_locked(p, n);
+        if (out[done] == NULL)
+            break;
+    }
+    pool_unlock(p);
+    return done;
+}
+
+/* ---- deallocate(p, n) --------------------------------------------------------- */
+
+/* Checks a free or reallocate of ptr as a block of n bytes (n >= 1).  Large
+   blocks are checked in every pool (they are always recorded); small ones in
+   checked pools.  *usable receives how many bytes the block really has. */
+static int check_block(const sgi_pool *p, const void *ptr, size_t n, size_t *usable)
+{
+    *usable = is_small(p, n) ? round_up(p, n) : n;
+    if (!p->checked && is_small(p, n))
+        return SGI_POOL_OK;
+    const block_entry *e = block_table_find(&p->blocks, (uintptr_t)ptr);
+    if (e == NULL)
+        return SGI_POOL_ENOTLIVE;
+    size_t recorded = e->size & ~PENDING_MARK;
+    if (!same_class(p, recorded, n))
+        return SGI_POOL_EWRONGCLASS;
+    if (!is_small(p, recorded))
+        *usable = recorded;
+    return SGI_POOL_OK;
+}
+
+/* Frees a block that check_block accepted. */
+static void deallocate_unchecked(sgi_pool *p, void *ptr, size_t n)
+{
+    if (LIKELY(is_small(p, n))) {
+        if (p->checked)
+            block_table_remove(&p->blocks, block_table_find(&p->blocks, (uintptr_t)ptr));
+        push_free(p, class_index(p, n), ptr);
+        return;
+    }
+    block_entry *e = block_table_find(&p->blocks, (uintptr_t)ptr);
+    size_t recorded = e->size & ~PENDING_MARK;
+    block_table_remove(&p->blocks, e);
+    p->large_live--;
+    p->large_bytes -= recorded;
+    system_release(ptr, recorded);
+}
+
+static int deallocate_locked(sgi_pool *p, void *ptr, size_t n)
+{
+    size_t usable;
+    int status = check_block(p, ptr, n, &usable);
+    if (status == SGI_POOL_OK)
+        deallocate_unchecked(p, ptr, n);
+    return status;
+}
+
+int sgi_pool_deallocate_checked(sgi_pool *p, void *ptr, size_t n)
+{
+    if (ptr == NULL)
+        return SGI_POOL_OK;
+    if (n == 0)
+        return SGI_POOL_EINVAL;
+    pool_lock(p);
+    int status = deallocate_locked(p, ptr, n);
+    pool_unlock(p);
+    return status;
+}
+
+void sgi_pool_deallocate(sgi_pool *p, void *ptr, size_t n)
+{
+    (void)sgi_pool_deallocate_checked(p, ptr, n);
+}
+
+int sgi_pool_deallocate_many(sgi_pool *p, void *const *ptrs, size_t count, size_t n,
+                             size_t *bad_index)
+{
+    int status = SGI_POOL_OK;
+    size_t i = 0;
+    if (n == 0 && count > 0)
+        return *bad_index = 0, SGI_POOL_EINVAL;
+    pool_lock(p);
+    if (p->checked || !is_small(p, n)) {
+        /* Check pass: mark each entry so that a duplicate shows. */
+        size_t usable;
+        for (; i < count; i++) {
+            status = check_block(p, ptrs[i], n, &usable);
+            block_entry *e = block_table_find(&p->blocks, (uintptr_t)ptrs[i]);
+            if (status == SGI_POOL_OK && (e->size & PENDING_MARK))
+                status = SGI_POOL_EDUPLICATE;
+            if (status != SGI_POOL_OK)
+                break;
+            e->size |= PENDING_MARK;
+        }
+        for (size_t j = 0; j < i; j++)
+            block_table_find(&p->blocks, (uintptr_t)ptrs[j])->size &= ~PENDING_MARK;
+        if (status != SGI_POOL_OK) {
+            *bad_index = i;
+            pool_unlock(p);
+            return status;
+        }
+    }
+    for (i = 0; i < count; i++)
+        deallocate_unchecked(p, ptrs[i], n);
+    pool_unlock(p);
+    return SGI_POOL_OK;
+}
+
+/* ---- reallocate(p, old_n, new_n) ----------------------------------------------- */
+
+/* 1. large to large: the system's realloc, within the heap limit. */
+static int reallocate_large(sgi_pool *p, void *ptr, size_t new_n, void **out)
+{
+    block_entry *e = block_table_find(&p->blocks, (uintptr_t)ptr);
+    size_t recorded = e->size;
+    void *mem = NULL;
+    if (new_n <= PTRDIFF_MAX && limit_allows(p, held(p) - recorded, new_n))
+        mem = realloc(ptr, new_n);
+    if (mem == NULL) {
+        refuse(p, new_n);
+        return SGI_POOL_ENOMEM;
+    }
+    block_table_remove(&p->blocks, e);
+    block_table_insert(&p->blocks, (uintptr_t)mem, new_n); /* count unchanged: no growth */
+    p->large_bytes = p->large_bytes - recorded + new_n;
+    p->requests_granted++;
+    totals_sub(0, recorded);
+    totals_add(0, new_n);
+    *out = mem;
+    return SGI_POOL_OK;
+}
+
+static int reallocate_locked(sgi_pool *p, void *ptr, size_t old_n, size_t new_n, void **out)
+{
+    size_t usable;
+    int status = check_block(p, ptr, old_n, &usable);
+    if (status != SGI_POOL_OK)
+        return status;
+    if (!is_small(p, old_n) && !is_small(p, new_n)) /* 1. */
+        return reallocate_large(p, ptr, new_n, out);
+    if (is_small(p, old_n) && is_small(p, new_n) && round_up(p, old_n) == round_up(p, new_n)) {
+        if (p->checked) /* 2. same block; remember the new size */
+            block_table_find(&p->blocks, (uintptr_t)ptr)->size = new_n;
+        *out = ptr;
+        return SGI_POOL_OK;
+    }
+    void *q = allocate_locked(p, new_n); /* 3. */
+    if (q == NULL)
+        return SGI_POOL_ENOMEM;
+    size_t keep = old_n < new_n ? old_n : new_n;
+    memcpy(q, ptr, keep < usable ? keep : usable);
+    deallocate_unchecked(p, ptr, old_n);
+    *out = q;
+    return SGI_POOL_OK;
+}
+
+int sgi_pool_reallocate_checked(sgi_pool *p, void *ptr, size_t old_n, size_t new_n,
+                                void **out)
+{
+    *out = NULL;
+    if (ptr == NULL) {
+        if (new_n == 0)
+            return SGI_POOL_OK;
+        *out = sgi_pool_allocate(p, new_n);
+        return *out ? SGI_POOL_OK : SGI_POOL_ENOMEM;
+    }
+    if (new_n == 0)
+        return sgi_pool_deallocate_checked(p, ptr, old_n);
+    if (old_n == 0)
+        return SGI_POOL_EINVAL;
+    pool_lock(p);
+    int status = reallocate_locked(p, ptr, old_n, new_n, out);
+    pool_unlock(p);
+    return status;
+}
+
+void *sgi_pool_reallocate(sgi_pool *p, void *ptr, size_t old_n, size_t new_n)
+{
+    void *out;
+    return sgi_pool_reallocate_checked(p, ptr, old_n, new_n, &out) == SGI_POOL_OK ? out : NULL;
+}
+
+size_t sgi_pool_last_refused(void)
+{
+    return last_refused;
+}
+
+/* ---- Heap limit and introspection ------------------------------------------------ */
+
+void sgi_pool_set_heap_limit(sgi_pool *p, size_t limit)
+{
+    pool_lock(p);
+    p->heap_limit = limit;
+    pool_unlock(p);
+}
+
+size_t sgi_pool_heap_limit(sgi_pool *p)
+{
+    pool_lock(p);
+    size_t limit = p->heap_limit;
+    pool_unlock(p);
+    return limit;
+}
+
+size_t sgi_pool_heap_size(sgi_pool *p)
+{
+    pool_lock(p);
+    size_t size = p->heap_size;
+    pool_unlock(p);
+    return size;
+}
+
+void sgi_pool_get_options(sgi_pool *p, sgi_pool_options *out)
+{
+    pool_lock(p);
+    *out = (sgi_pool_options){p->align, p->max_bytes, p->nobjs, p->heap_limit,
+                              p->thread_safe, p->checked};
+    pool_unlock(p);
+}
+
+size_t sgi_pool_nclasses(const sgi_pool *p)
+{
+    return p->nlists;
+}
+
+void sgi_pool_get_stats(sgi_pool *p, sgi_pool_stats *out)
+{
+    pool_lock(p);
+    *out = (sgi_pool_stats){
+        .heap_size = p->heap_size,
+        .heap_limit = p->heap_limit,
+        .chunks = p->nchunks,
+        .chunk_left = p->end_free - p->start_free,
+        .large_live = p->large_live,
+        .large_bytes = p->large_bytes,
+        .requests_granted = p->requests_granted,
+        .requests_refused = p->requests_refused,
+        .salvages = p->salvages,
+    };
+    pool_unlock(p);
+}
+
+/* Length of list cls, walking at most `carved` nodes (a list cannot be longer
+   unless an unchecked caller corrupted it, and then this still terminates). */
+static size_t walk_free_list(const sgi_pool *p, size_t cls, uintptr_t *out, size_t cap)
+{
+    size_t len = 0;
+    for (const free_node *n = p->free_list[cls]; n != NULL && len <= p->carved[cls]; n = n->next) {
+        if (len < cap)
+            out[len] = (uintptr_t)n;
+        len++;
+    }
+    return len;
+}
+
+void sgi_pool_class_counts(sgi_pool *p, size_t *free_blocks, size_t *live_blocks)
+{
+    pool_lock(p);
+    for (size_t cls = 0; cls < p->nlists; cls++) {
+        size_t len = walk_free_list(p, cls, NULL, 0);
+        if (free_blocks)
+            free_blocks[cls] = len;
+        if (live_blocks)
+            live_blocks[cls] = p->carved[cls] - len;
+    }
+    pool_unlock(p);
+}
+
+size_t sgi_pool_chunks(sgi_pool *p, uintptr_t *bases, size_t *sizes, size_t cap)
+{
+    pool_lock(p);
+    size_t n = p->nchunks;
+    for (size_t i = 0; i < n && i < cap; i++) {
+        bases[i] = p->chunks[i].base;
+        sizes[i] = p->chunks[i].size;
+    }
+    pool_unlock(p);
+    return n;
+}
+
+size_t sgi_pool_free_list(sgi_pool *p, size_t cls, uintptr_t *out, size_t cap)
+{
+    if (cls >= p->nlists)
+        return 0;
+    pool_lock(p);
+    size_t len = walk_free_list(p, cls, out, cap);
+    pool_unlock(p);
+    return len;
+}
+
+void sgi_pool_current_chunk(sgi_pool *p, uintptr_t *start, uintptr_t *end)
+{
+    pool_lock(p);
+    *start = p->start_free;
+    *end = p->end_free;
+    pool_unlock(p);
+}
+
+int sgi_pool_block_size(sgi_pool *p, const void *ptr, size_t *n)
+{
+    pool_lock(p);
+    const block_entry *e = block_table_find(&p->blocks, (uintptr_t)ptr);
+    if (e != NULL)
+        *n = e->size;
+    pool_unlock(p);
+    return e ? SGI_POOL_OK : SGI_POOL_ENOTLIVE;
+}
+
+size_t sgi_pool_live_blocks(sgi_pool *p, uintptr_t *addrs, size_t *sizes, size_t cap)
+{
+    pool_lock(p);
+    size_t n = 0;
+    for (size_t i = 0; i < p->blocks.capacity; i++) {
+        const block_entry *e = &p->blocks.slots[i];
+        if (e->addr == 0)
+            continue;
+        if (n < cap) {
+            addrs[n] = e->addr;
+            sizes[n] = e->size;
+        }
+        n++;
+    }
+    pool_unlock(p);
+    return n;
+}
+
+void sgi_pool_process_totals(size_t *blocks, size_t *bytes)
+{
+    *blocks = atomic_load_explicit(&total_blocks, memory_order_relaxed);
+    *bytes = atomic_load_explicit(&total_bytes, memory_order_relaxed);
+}
+
+/* ---- Creation and destruction ------------------------------------------------------ */
+
+void sgi_pool_options_init(sgi_pool_options *opts)
+{
+    *opts = (sgi_pool_options){
+        .align = SGI_POOL_DEFAULT_ALIGN,
+        .max_small = SGI_POOL_DEFAULT_MAX_SMALL,
+        .refill = SGI_POOL_DEFAULT_REFILL,
+        .heap_limit = 0,
+        .thread_safe = 1,
+        .checked = 0,
+    };
+}
+
+static bool options_valid(const sgi_pool_options *o)
+{
+    /* malloc aligns to max_align_t; larger alignments would need aligned_alloc
+       for chunks and large blocks alike. */
+    if ((o->align != 8 && o->align != 16) || o->align > alignof(max_align_t))
+        return false;
+    if (o->max_small < o->align || o->max_small > SGI_POOL_MAX_MAX_SMALL ||
+        o->max_small % o->align != 0)
+        return false;
+    return o->refill >= 1 && o->refill <= SGI_POOL_MAX_REFILL;
+}
+
+sgi_pool *sgi_pool_create(const sgi_pool_options *opts)
+{
+    sgi_pool_options defaults;
+    if (opts == NULL) {
+        sgi_pool_options_init(&defaults);
+        opts = &defaults;
+    }
+    if (!options_valid(opts))
+        return NULL;
+    size_t nlists = opts->max_small / opts->align;
+    sgi_pool *p = calloc(1, sizeof *p + nlists * (sizeof(free_node *) + sizeof(size_t)));
+    if (p == NULL)
+        return NULL;
+    p->align = opts->align;
+    p->align_shift = opts->align == 16 ? 4 : 3;
+    p->max_bytes = opts->max_small;
+    p->nobjs = opts->refill;
+    p->nlists = nlists;
+    p->thread_safe = opts->thread_safe != 0;
+    p->checked = opts->checked != 0;
+    atomic_init(&p->lock, 0);
+    p->heap_limit = opts->heap_limit;
+    p->carved = (size_t *)(p->free_list + nlists);
+    return p;
+}
+
+void sgi_pool_destroy(sgi_pool *p)
+{
+    if (p == NULL)
+        return;
+    for (size_t i = 0; i < p->blocks.capacity; i++) {
+        const block_entry *e = &p->blocks.slots[i];
+        if (e->addr != 0 && !is_small(p, e->size))
+            system_release((void *)e->addr, e->size);
+    }
+    for (size_t i = 0; i < p->nchunks; i++)
+        system_release((void *)p->chunks[i].base, p->chunks[i].size);
+    block_table_free(&p->blocks);
+    free(p->chunks);
+    free(p);
+}

@@ -1,0 +1,160 @@
+/*
+ * sgi_pool.h -- the SGI STL node allocator as a C11 library.
+ *
+ * A pool serves requests of 1..max_small bytes from per-size-class free lists
+ * refilled in batches carved from large chunks, and passes larger requests to
+ * malloc.  The algorithm is SGI STL 3.3's __default_alloc_template (see
+ * SGI_ALGORITHM.md in the project's shared notes); this library adds pool
+ * instances, a heap limit, a checked mode that refuses bad frees, and options
+ * for the alignment, the small-size bound and the refill count.
+ *
+ * Ownership: the caller passes the block's size back when freeing (as with
+ * C++ sized delete).  In an unchecked pool a wrong size, a foreign address or
+ * a double free corrupts the pool silently, exactly as in SGI; in a checked
+ * pool those calls are refused with an error code and change nothing.
+ *
+ * Nothing in this library aborts, prints or calls back into its user; only a
+ * debug build (NDEBUG undefined) has asserts.
+ */
+#ifndef SGI_POOL_H
+#define SGI_POOL_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+/* The classic profile (SGI STL 3.3). */
+#define SGI_POOL_DEFAULT_ALIGN 8      /* block and chunk granularity */
+#define SGI_POOL_DEFAULT_MAX_SMALL 128 /* largest request served from the lists */
+#define SGI_POOL_DEFAULT_REFILL 20     /* blocks asked for per refill */
+
+/* Bounds on the options, so that every size computation fits a size_t. */
+#define SGI_POOL_MAX_MAX_SMALL 4096 /* at most 4096 / 8 = 512 free lists */
+#define SGI_POOL_MAX_REFILL 4096    /* at most 16 MiB per refill request */
+
+typedef struct sgi_pool sgi_pool;
+
+typedef struct sgi_pool_options {
+    size_t align;      /* 8 or 16: every small block is a multiple of it */
+    size_t max_small;  /* multiple of align, <= SGI_POOL_MAX_MAX_SMALL */
+    size_t refill;     /* 1..SGI_POOL_MAX_REFILL blocks per refill */
+    size_t heap_limit; /* cap on bytes held from the system; 0 = no limit */
+    int thread_safe;   /* nonzero: every call takes the pool's lock */
+    int checked;       /* nonzero: track live blocks, refuse bad frees */
+} sgi_pool_options;
+
+/* Status codes of the checked entry points (0 is success). */
+typedef enum sgi_pool_status {
+    SGI_POOL_OK = 0,
+    SGI_POOL_ENOMEM = 1,      /* the system (or the heap limit) refused memory */
+    SGI_POOL_EINVAL = 2,      /* a size of 0 where a block is needed */
+    SGI_POOL_ENOTLIVE = 3,    /* not a live block of this pool */
+    SGI_POOL_EWRONGCLASS = 4, /* size of another class than the block's */
+    SGI_POOL_EDUPLICATE = 5   /* an address twice in one batch free */
+} sgi_pool_status;
+
+/* Per-pool counters; see sgi_pool_get_stats. */
+typedef struct sgi_pool_stats {
+    size_t heap_size;          /* bytes of all chunks ever obtained */
+    size_t heap_limit;         /* 0 = no limit */
+    size_t chunks;             /* number of chunks */
+    size_t chunk_left;         /* bytes left uncarved in the current chunk */
+    size_t large_live;         /* live blocks above max_small */
+    size_t large_bytes;        /* their requested bytes */
+    size_t requests_granted;   /* system requests granted (chunks, large, grown large) */
+    size_t requests_refused;   /* system requests refused (limit or malloc) */
+    size_t salvages;           /* chunks rebuilt from a larger free block */
+} sgi_pool_stats;
+
+/* Fills *opts with the classic profile: align 8, max_small 128, refill 20,
+   no heap limit, thread-safe, unchecked. */
+void sgi_pool_options_init(sgi_pool_options *opts);
+
+/* Creates a pool; opts NULL means sgi_pool_options_init's profile.
+   Returns NULL on invalid options or when memory is short. */
+sgi_pool *sgi_pool_create(const sgi_pool_options *opts);
+
+/* Returns every chunk and every live large block to the system.  NULL is a no-op. */
+void sgi_pool_destroy(sgi_pool *p);
+
+/* Returns a block of at least n bytes aligned to the pool's align, or NULL
+   when n == 0 or memory is refused (then sgi_pool_last_refused() tells how
+   many bytes the refused system request asked for). */
+void *sgi_pool_allocate(sgi_pool *p, size_t n);
+
+/* Frees a block of n bytes.  ptr NULL or n == 0 does nothing.  A checked pool
+   ignores a bad free (sgi_pool_deallocate_checked reports it). */
+void sgi_pool_deallocate(sgi_pool *p, void *ptr, size_t n);
+
+/* Resizes a block from old_n to new_n bytes, keeping min(old_n, new_n) bytes.
+   ptr NULL: allocate(new_n).  new_n 0: frees ptr and returns NULL.  Returns
+   NULL when memory is refused; the original block is then untouched. */
+void *sgi_pool_reallocate(sgi_pool *p, void *ptr, size_t old_n, size_t new_n);
+
+/* Checked variants: the same operations returning a status.  In a checked
+   pool, a free or reallocate of an address that is not live, or with a size
+   of another class, returns an error and changes nothing.  In an unchecked
+   pool only ENOMEM and EINVAL are reported. */
+int sgi_pool_deallocate_checked(sgi_pool *p, void *ptr, size_t n);
+int sgi_pool_reallocate_checked(sgi_pool *p, void *ptr, size_t old_n, size_t new_n,
+                                void **out);
+
+/* Batch calls.  allocate_many performs up to count allocate(n) calls in order,
+   stores the blocks in out[] and returns how many succeeded (fewer than count
+   only when memory was refused; nothing is rolled back).  deallocate_many frees
+   ptrs[0..count) in order; in a checked pool every address is checked first
+   (duplicates included) and on error nothing is freed and *bad_index tells
+   which entry failed. */
+size_t sgi_pool_allocate_many(sgi_pool *p, size_t n, size_t count, void **out);
+int sgi_pool_deallocate_many(sgi_pool *p, void *const *ptrs, size_t count, size_t n,
+                             size_t *bad_index);
+
+/* The size of the system request this thread last saw refused (0 when the
+   failure was memory for the pool's own bookkeeping). */
+size_t sgi_pool_last_refused(void);
+
+/* Heap limit: 0 means none.  Lowering it below what the pool holds is allowed;
+   later system requests are then refused. */
+void sgi_pool_set_heap_limit(sgi_pool *p, size_t limit);
+size_t sgi_pool_heap_limit(sgi_pool *p);
+size_t sgi_pool_heap_size(sgi_pool *p);
+
+/* Introspection.  Options as in effect; the number of size classes. */
+void sgi_pool_get_options(sgi_pool *p, sgi_pool_options *out);
+size_t sgi_pool_nclasses(const sgi_pool *p);
+void sgi_pool_get_stats(sgi_pool *p, sgi_pool_stats *out);
+
+/* Per class: free-list length, and blocks handed out and not yet returned
+   (out arrays have sgi_pool_nclasses entries; either may be NULL). */
+void sgi_pool_class_counts(sgi_pool *p, size_t *free_blocks, size_t *live_blocks);
+
+/* Copies up to cap chunk records (base, size) in acquisition order; returns
+   the number of chunks. */
+size_t sgi_pool_chunks(sgi_pool *p, uintptr_t *bases, size_t *sizes, size_t cap);
+
+/* Copies up to cap addresses of free list cls, head first; returns its length. */
+size_t sgi_pool_free_list(sgi_pool *p, size_t cls, uintptr_t *out, size_t cap);
+
+/* The current chunk's uncarved tail [*start, *end); both 0 when there is none. */
+void sgi_pool_current_chunk(sgi_pool *p, uintptr_t *start, uintptr_t *end);
+
+/* Checked pools: the size recorded for a live block, or ENOTLIVE.  Large
+   blocks are known in every pool. */
+int sgi_pool_block_size(sgi_pool *p, const void *ptr, size_t *n);
+
+/* Copies up to cap live blocks (address, recorded size) in no fixed order;
+   returns how many there are.  Small blocks are listed only by checked pools. */
+size_t sgi_pool_live_blocks(sgi_pool *p, uintptr_t *addrs, size_t *sizes, size_t cap);
+
+/* Process-wide totals of memory all pools hold from the system (chunks and
+   large blocks), for leak checks. */
+void sgi_pool_process_totals(size_t *blocks, size_t *bytes);
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif /* SGI_POOL_H */

@@ -1,0 +1,143 @@
+/*
+ * test_capi.c -- the C API used from plain C, without Python.
+ *
+ * Built and run by tests/test_c_api.py (gcc -std=c11 with the sources of csrc and this file);
+ * it prints one line per check and exits nonzero on the first failure.
+ */
+#include "sgi_pool.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+static int failures;
+
+#define CHECK(cond)                                                                 \
+    do {                                                                            \
+        if (!(cond)) {                                                              \
+            fprintf(stderr, "%s:%d: check failed: %s\n", __FILE__, __LINE__, #cond); \
+            failures++;                                                             \
+        }                                                                           \
+    } while (0)
+
+static size_t list_len(sgi_pool *p, size_t cls)
+{
+    return sgi_pool_free_list(p, cls, NULL, 0);
+}
+
+/* The worked example of SGI_ALGORITHM.md, as offsets within each chunk. */
+static void worked_example(void)
+{
+    sgi_pool *p = sgi_pool_create(NULL);
+    CHECK(p != NULL);
+    char *a0 = sgi_pool_allocate(p, 8);
+    uintptr_t base[4];
+    size_t size[4];
+    CHECK(sgi_pool_chunks(p, base, size, 4) == 1 && size[0] == 320);
+    char *A = (char *)base[0];
+    CHECK(a0 == A && list_len(p, 0) == 19);
+    CHECK(sgi_pool_allocate(p, 8) == A + 8);
+    CHECK(sgi_pool_allocate(p, 24) == A + 160 && list_len(p, 2) == 5);
+    void *big = sgi_pool_allocate(p, 200);
+    sgi_pool_stats st;
+    sgi_pool_get_stats(p, &st);
+    CHECK(big != NULL && st.large_bytes == 200 && st.heap_size == 320 && st.chunk_left == 16);
+    sgi_pool_deallocate(p, A, 8);
+    CHECK(list_len(p, 0) == 19);
+    char *b0 = sgi_pool_allocate(p, 128);
+    CHECK(sgi_pool_chunks(p, base, size, 4) == 2 && size[1] == 5144);
+    CHECK(b0 == (char *)base[1] && sgi_pool_heap_size(p) == 5464);
+    CHECK(list_len(p, 1) == 1 && list_len(p, 15) == 19);
+    CHECK(sgi_pool_allocate(p, 16) == A + 304);
+    CHECK(sgi_pool_allocate(p, 8) == A);
+    sgi_pool_deallocate(p, big, 200);
+    sgi_pool_destroy(p);
+}
+
+/* Part B's heap-limit example: a refused chunk leaves the leftover listed. */
+static void heap_limit_example(void)
+{
+    sgi_pool_options o;
+    sgi_pool_options_init(&o);
+    o.heap_limit = 400;
+    sgi_pool *p = sgi_pool_create(&o);
+    char *A = sgi_pool_allocate(p, 8);
+    CHECK(sgi_pool_allocate(p, 120) == A + 160);
+    CHECK(sgi_pool_allocate(p, 120) == NULL);
+    CHECK(sgi_pool_last_refused() == 4824);
+    uintptr_t start, end;
+    sgi_pool_current_chunk(p, &start, &end);
+    CHECK(start == 0 && end == 0 && list_len(p, 4) == 1 && sgi_pool_heap_size(p) == 320);
+    CHECK(sgi_pool_allocate(p, 40) == A + 280);
+    sgi_pool_destroy(p);
+}
+
+/* Checked mode refuses bad frees with a code and keeps the pool usable. */
+static void checked_mode(void)
+{
+    sgi_pool_options o;
+    sgi_pool_options_init(&o);
+    o.checked = 1;
+    sgi_pool *p = sgi_pool_create(&o);
+    char *a = sgi_pool_allocate(p, 24);
+    CHECK(sgi_pool_deallocate_checked(p, a, 40) == SGI_POOL_EWRONGCLASS);
+    CHECK(sgi_pool_deallocate_checked(p, a + 8, 24) == SGI_POOL_ENOTLIVE);
+    CHECK(sgi_pool_deallocate_checked(p, a, 17) == SGI_POOL_OK); /* same class */
+    CHECK(sgi_pool_deallocate_checked(p, a, 24) == SGI_POOL_ENOTLIVE); /* double free */
+    void *v[3];
+    CHECK(sgi_pool_allocate_many(p, 8, 2, v) == 2);
+    v[2] = v[0];
+    size_t bad = 99;
+    CHECK(sgi_pool_deallocate_many(p, v, 3, 8, &bad) == SGI_POOL_EDUPLICATE && bad == 2);
+    CHECK(sgi_pool_deallocate_many(p, v, 2, 8, &bad) == SGI_POOL_OK);
+    sgi_pool_destroy(p);
+}
+
+/* Reallocate keeps contents across classes and into and out of large blocks. */
+static void reallocate_contents(void)
+{
+    sgi_pool *p = sgi_pool_create(NULL);
+    char *b = sgi_pool_allocate(p, 10);
+    memcpy(b, "0123456789", 10);
+    b = sgi_pool_reallocate(p, b, 10, 16); /* same class: unchanged */
+    b = sgi_pool_reallocate(p, b, 16, 100);
+    b = sgi_pool_reallocate(p, b, 100, 1000);
+    b = sgi_pool_reallocate(p, b, 1000, 5000);
+    b = sgi_pool_reallocate(p, b, 5000, 12);
+    CHECK(b != NULL && memcmp(b, "0123456789", 10) == 0);
+    CHECK(sgi_pool_reallocate(p, b, 12, 0) == NULL);
+    CHECK(sgi_pool_allocate(p, 0) == NULL);
+    sgi_pool_deallocate(p, NULL, 8);
+    sgi_pool_destroy(p);
+}
+
+/* destroy returns every chunk and large block. */
+static void destroy_returns_memory(void)
+{
+    size_t blocks0, bytes0, blocks1, bytes1;
+    sgi_pool_process_totals(&blocks0, &bytes0);
+    sgi_pool *p = sgi_pool_create(NULL);
+    for (int i = 0; i < 10000; i++)
+        CHECK(sgi_pool_allocate(p, (size_t)(i % 300) + 1) != NULL);
+    sgi_pool_process_totals(&blocks1, &bytes1);
+    CHECK(bytes1 > bytes0);
+    sgi_pool_destroy(p);
+    sgi_pool_process_totals(&blocks1, &bytes1);
+    CHECK(blocks1 == blocks0 && bytes1 == bytes0);
+}
+
+int main(void)
+{
+    worked_example();
+    heap_limit_example();
+    checked_mode();
+    reallocate_contents();
+    destroy_returns_memory();
+    sgi_pool_options bad;
+    sgi_pool_options_init(&bad);
+    bad.align = 12;
+    CHECK(sgi_pool_create(&bad) == NULL);
+    if (failures == 0)
+        printf("c api: all checks passed\n");
+    return failures != 0;
+}
