@@ -500,6 +500,8 @@ int sgi_pool_deallocate_many(sgi_pool *p, void *const *ptrs, size_t count, size_
         /* Check pass: mark each entry so that a duplicate shows. */
         size_t usable;
         for (; i < count; i++) {
+            if (ptrs[i] == NULL)
+                continue;
             status = check_block(p, ptrs[i], n, &usable);
             block_entry *e = block_table_find(&p->blocks, (uintptr_t)ptrs[i]);
             if (status == SGI_POOL_OK && (e->size & PENDING_MARK))
@@ -509,7 +511,8 @@ int sgi_pool_deallocate_many(sgi_pool *p, void *const *ptrs, size_t count, size_
             e->size |= PENDING_MARK;
         }
         for (size_t j = 0; j < i; j++)
-            block_table_find(&p->blocks, (uintptr_t)ptrs[j])->size &= ~PENDING_MARK;
+            if (ptrs[j] != NULL)
+                block_table_find(&p->blocks, (uintptr_t)ptrs[j])->size &= ~PENDING_MARK;
         if (status != SGI_POOL_OK) {
             *bad_index = i;
             pool_unlock(p);
@@ -517,7 +520,8 @@ int sgi_pool_deallocate_many(sgi_pool *p, void *const *ptrs, size_t count, size_
         }
     }
     for (i = 0; i < count; i++)
-        deallocate_unchecked(p, ptrs[i], n);
+        if (ptrs[i] != NULL) /* as deallocate(NULL, n): nothing */
+            deallocate_unchecked(p, ptrs[i], n);
     pool_unlock(p);
     return SGI_POOL_OK;
 }

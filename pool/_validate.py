@@ -1,0 +1,107 @@
+"""Argument checks shared by Pool and ReferencePool.
+
+Every check runs before the pool is touched, so a bad argument leaves the
+pool exactly as it was.
+"""
+
+import operator
+import sys
+
+SIZE_MAX = sys.maxsize * 2 + 1  # C size_t and uintptr_t on the platforms we build for
+ALIGNS = (8, 16)
+MAX_MAX_SMALL = 4096  # mirrors SGI_POOL_MAX_MAX_SMALL; a test checks they agree
+MAX_REFILL = 4096  # mirrors SGI_POOL_MAX_REFILL
+
+
+def as_int(value, name):
+    """value as an int; TypeError (naming it) for bools, floats and non-numbers."""
+    if type(value) is int:
+        return value
+    if isinstance(value, bool) or not hasattr(type(value), "__index__"):
+        raise TypeError(f"{name} must be an int, not {type(value).__name__} ({value!r})")
+    return operator.index(value)
+
+
+def as_size(value, name="size"):
+    """A block size: an int in 1..SIZE_MAX."""
+    value = as_int(value, name)
+    if value < 1:
+        raise ValueError(f"{name} must be at least 1, got {value}")
+    if value > SIZE_MAX:
+        raise OverflowError(f"{name} {value} does not fit a C size_t (at most {SIZE_MAX})")
+    return value
+
+
+def as_address(value, name="address"):
+    """A block address: an int in 1..UINTPTR_MAX (whether the pool handed it
+    out is the pool's own check)."""
+    value = as_int(value, name)
+    if value < 1:
+        raise ValueError(f"{name} must be a positive int, got {value}")
+    if value > SIZE_MAX:
+        raise OverflowError(f"{name} {value:#x} does not fit a C uintptr_t")
+    return value
+
+
+def as_count(value, name="count"):
+    """A number of blocks: an int in 0..SIZE_MAX."""
+    value = as_int(value, name)
+    if value < 0:
+        raise ValueError(f"{name} must be at least 0, got {value}")
+    if value > SIZE_MAX // 8:
+        raise OverflowError(f"{name} {value} is too large")
+    return value
+
+
+def as_heap_limit(value):
+    """None (no limit) or an int in 1..SIZE_MAX."""
+    if value is None:
+        return None
+    return as_size(value, "heap_limit")
+
+
+def as_flag(value, name):
+    if not isinstance(value, bool):
+        raise TypeError(f"{name} must be True or False, not {value!r}")
+    return value
+
+
+def as_oom_handler(value):
+    if value is not None and not callable(value):
+        raise TypeError(f"oom_handler must be callable or None, not {value!r}")
+    return value
+
+
+def check_profile(align, max_small, refill):
+    """Validates the size-class options; returns them as ints."""
+    align = as_int(align, "align")
+    if align not in ALIGNS:
+        raise ValueError(f"align must be 8 or 16, got {align}")
+    max_small = as_int(max_small, "max_small")
+    if not align <= max_small <= MAX_MAX_SMALL or max_small % align:
+        raise ValueError(
+            f"max_small must be a multiple of align ({align}) between {align} and "
+            f"{MAX_MAX_SMALL}, got {max_small}"
+        )
+    refill = as_int(refill, "refill")
+    if not 1 <= refill <= MAX_REFILL:
+        raise ValueError(f"refill must be between 1 and {MAX_REFILL}, got {refill}")
+    return align, max_small, refill
+
+
+def addresses_array(addrs):
+    """addrs as an array('Q') of valid addresses (copied unless already one)."""
+    from array import array
+
+    if isinstance(addrs, array) and addrs.typecode == "Q":
+        arr = addrs
+    else:
+        try:
+            arr = array("Q", addrs)
+        except (TypeError, OverflowError):
+            for a in addrs:  # name the offending entry
+                as_address(a, "address in batch")
+            raise
+    if 0 in arr:
+        raise ValueError("address in batch must be a positive int, got 0")
+    return arr

@@ -1,0 +1,416 @@
+"""`Pool`: the C core (``pool._pool_c``) behind a checked, Pythonic API.
+
+Addresses are plain ints.  They are as safe as the code that uses them, like
+ctypes pointers: writing past a block's size, or using a block after freeing
+it, corrupts memory whatever the pool's mode.  What checked mode (the
+default) guarantees is that the pool's own calls never corrupt it: a bad free
+or reallocate raises and changes nothing.
+"""
+
+import threading
+from array import array
+
+from . import _validate as v
+from ._pool_c import ffi, lib
+from .errors import InvalidBlockError, PoolClosedError, PoolMemoryError, SizeClassError
+from .stats import PoolStats, SizeClassStats
+
+_ENOMEM = lib.SGI_POOL_ENOMEM
+_EINVAL = lib.SGI_POOL_EINVAL
+_ENOTLIVE = lib.SGI_POOL_ENOTLIVE
+_EWRONGCLASS = lib.SGI_POOL_EWRONGCLASS
+_EDUPLICATE = lib.SGI_POOL_EDUPLICATE
+
+
+class Pool:
+    """A small-object pool: SGI STL's node allocator, as an instance.
+
+    Requests of 1..max_small bytes are rounded up to a multiple of `align` and
+    served from per-class free lists refilled `refill` blocks at a time from
+    large chunks; larger requests go to malloc.  The caller passes a block's
+    size back when freeing it.
+
+    Options (keywords):
+      heap_limit   None, or the most bytes the pool may hold from the system
+                   (chunks plus live large blocks); settable later.
+      checked      True (default): every free and reallocate is checked against
+                   the pool's record of live blocks and a bad one raises.
+                   False: the raw SGI speed path, which trusts the caller; a
+                   wrong size, a foreign address or a double free silently
+                   corrupts the pool.
+      thread_safe  True (default): several threads may use the pool at once.
+      align        8 (classic) or 16 (blocks fit 16-byte types).
+      max_small    largest size served from the lists (multiple of align).
+      refill       blocks carved per refill (classic: 20).
+      oom_handler  None, or a callable(nbytes) called when a system request of
+                   nbytes is refused; a true result retries, a false one
+                   raises MemoryError.  It may free blocks or raise heap_limit.
+    """
+
+    def __init__(self, *, heap_limit=None, checked=True, thread_safe=True, align=8,
+                 max_small=128, refill=20, oom_handler=None):
+        heap_limit = v.as_heap_limit(heap_limit)
+        checked = v.as_flag(checked, "checked")
+        thread_safe = v.as_flag(thread_safe, "thread_safe")
+        align, max_small, refill = v.check_profile(align, max_small, refill)
+        self._oom_handler = v.as_oom_handler(oom_handler)
+
+        opts = ffi.new("sgi_pool_options *")
+        lib.sgi_pool_options_init(opts)
+        opts.align, opts.max_small, opts.refill = align, max_small, refill
+        opts.heap_limit = heap_limit or 0
+        opts.thread_safe, opts.checked = int(thread_safe), int(checked)
+        raw = lib.sgi_pool_create(opts)
+        if raw == ffi.NULL:
+            raise PoolMemoryError("cannot create a pool: out of memory")
+        self._p = ffi.gc(raw, lib.sgi_pool_destroy)  # owned from the start
+        self._checked = checked
+        self._thread_safe = thread_safe
+        self._align = align
+        self._max_small = max_small
+        self._refill = refill
+        self._nclasses = max_small // align
+        self._oom_calls = 0
+
+    # ---- lifetime --------------------------------------------------------------
+
+    def close(self):
+        """Returns all the pool's memory to the system.  Idempotent; any later
+        use raises PoolClosedError (a ValueError)."""
+        handle, self._p = self._p, None
+        if handle is not None:
+            ffi.release(handle)
+
+    @property
+    def closed(self):
+        return self._p is None
+
+    def __enter__(self):
+        self._handle()
+        return self
+
+    def __exit__(self, *exc):
+        self.close()
+
+    def _handle(self):
+        p = self._p
+        if p is None:
+            raise PoolClosedError("the pool is closed")
+        return p
+
+    def __repr__(self):
+        state = "closed" if self._p is None else f"heap_size={self.heap_size}"
+        return (f"<pool.Pool align={self._align} max_small={self._max_small} "
+                f"refill={self._refill} checked={self._checked} {state}>")
+
+    # ---- allocate / deallocate / reallocate -----------------------------------------
+
+    def allocate(self, n):
+        """Returns the address of a new block of at least n bytes (n >= 1),
+        aligned to `align`.  Raises PoolMemoryError when memory is refused."""
+        p = self._p
+        if p is None:
+            raise PoolClosedError("the pool is closed")
+        if type(n) is not int or not 0 < n <= v.SIZE_MAX:
+            n = v.as_size(n)
+        addr = lib.pool_allocate(p, n)
+        while not addr:
+            p = self._after_refusal()
+            addr = lib.pool_allocate(p, n)
+        return addr
+
+    def deallocate(self, addr, n):
+        """Frees the block at addr, allocated with a size of n's class.  In
+        checked mode a bad address or size raises and changes nothing."""
+        p = self._p
+        if p is None:
+            raise PoolClosedError("the pool is closed")
+        if type(n) is not int or not 0 < n <= v.SIZE_MAX:
+            n = v.as_size(n)
+        if type(addr) is not int or not 0 < addr <= v.SIZE_MAX:
+            addr = v.as_address(addr)
+        if self._checked or n > self._max_small:  # large blocks are known in every mode
+            status = lib.pool_deallocate_checked(p, addr, n)
+            if status:
+                raise self._block_error(status, addr, n)
+        else:
+            lib.pool_deallocate(p, addr, n)
+
+    def reallocate(self, addr, old_n, new_n):
+        """Resizes the block at addr from old_n to new_n bytes and returns its
+        (possibly new) address; min(old_n, new_n) bytes are kept.  When memory
+        is refused the old block is untouched and still yours."""
+        p = self._handle()
+        old_n = v.as_size(old_n, "old size")
+        new_n = v.as_size(new_n, "new size")
+        addr = v.as_address(addr)
+        out = ffi.new("uintptr_t *")
+        status = lib.pool_reallocate(p, addr, old_n, new_n, out)
+        while status == _ENOMEM:
+            p = self._after_refusal()
+            status = lib.pool_reallocate(p, addr, old_n, new_n, out)
+        if status:
+            raise self._block_error(status, addr, old_n)
+        return out[0]
+
+    # ---- batch calls ------------------------------------------------------------------
+
+    def allocate_many(self, n, count):
+        """count blocks of n bytes in one C call, as array('Q') of addresses;
+        exactly like count allocate(n) calls in order.  If one fails, the blocks
+        already taken are freed (in reverse order) and the error is raised."""
+        p = self._handle()
+        n = v.as_size(n)
+        count = v.as_count(count)
+        out = array("Q", bytes(8 * count))
+        if count == 0:
+            return out
+        buf = ffi.from_buffer("void *[]", out)
+        done = lib.sgi_pool_allocate_many(p, n, count, buf)
+        while done < count:
+            try:
+                p = self._after_refusal()
+            except BaseException:
+                self._free_taken(out, done, n)
+                raise
+            done += lib.sgi_pool_allocate_many(p, n, count - done, buf + done)
+        return out
+
+    def _free_taken(self, out, done, n):
+        """Rolls back a failed allocate_many: frees out[:done] in reverse order."""
+        p = self._p
+        if p is None or done == 0:  # closed by the handler: the memory is gone already
+            return
+        taken = array("Q", reversed(out[:done]))
+        bad = ffi.new("size_t *")
+        lib.sgi_pool_deallocate_many(p, ffi.from_buffer("void *[]", taken), done, n, bad)
+
+    def deallocate_many(self, addrs, n):
+        """Frees every address in addrs (an iterable of ints, ideally an
+        array('Q')) as a block of n bytes, in order, in one C call.  In checked
+        mode every address is checked first (duplicates included) and on an
+        error nothing is freed."""
+        p = self._handle()
+        n = v.as_size(n)
+        arr = v.addresses_array(addrs)
+        if not arr:
+            return
+        bad = ffi.new("size_t *")
+        status = lib.sgi_pool_deallocate_many(p, ffi.from_buffer("void *[]", arr), len(arr), n, bad)
+        if status:
+            raise self._block_error(status, arr[bad[0]], n, index=bad[0])
+
+    # ---- using the memory -------------------------------------------------------------
+
+    def buffer(self, addr, n=None):
+        """A writable memoryview of n bytes at addr.  In checked mode addr must
+        be a live block, n defaults to its recorded size and may not exceed its
+        usable size.  The view is not invalidated when the block is freed:
+        keep it no longer than the block."""
+        p = self._handle()
+        addr = v.as_address(addr)
+        if self._checked or n is None:
+            size = ffi.new("size_t *")
+            if lib.pool_block_size(p, addr, size):
+                raise InvalidBlockError(
+                    f"address {addr:#x} is not a live block of this pool"
+                    + ("" if self._checked else " (unchecked pools know only large blocks: pass n)"))
+            usable = self._usable(size[0])
+            if n is None:
+                n = size[0]
+            n = v.as_size(n, "n")
+            if n > usable:
+                raise ValueError(f"n={n} exceeds the {usable} usable bytes of block {addr:#x}")
+        else:
+            n = v.as_size(n, "n")
+        return memoryview(ffi.buffer(ffi.cast("char *", addr), n))
+
+    def _usable(self, recorded):
+        if recorded > self._max_small:
+            return recorded
+        return (recorded + self._align - 1) & ~(self._align - 1)
+
+    # ---- options and introspection ---------------------------------------------------
+
+    @property
+    def checked(self):
+        return self._checked
+
+    @property
+    def thread_safe(self):
+        return self._thread_safe
+
+    @property
+    def align(self):
+        return self._align
+
+    @property
+    def max_small(self):
+        return self._max_small
+
+    @property
+    def refill(self):
+        return self._refill
+
+    def class_sizes(self):
+        """Block size of each class, smallest first: (8, 16, ..., 128) classically."""
+        return tuple(self._align * (i + 1) for i in range(self._nclasses))
+
+    @property
+    def oom_handler(self):
+        return self._oom_handler
+
+    @oom_handler.setter
+    def oom_handler(self, handler):
+        self._oom_handler = v.as_oom_handler(handler)
+
+    @property
+    def heap_size(self):
+        """Bytes of all chunks ever obtained (SGI's heap_size)."""
+        return lib.sgi_pool_heap_size(self._handle())
+
+    @property
+    def heap_limit(self):
+        """None (no limit) or the most bytes the pool may hold; settable, also
+        below what the pool holds (later system requests are then refused)."""
+        limit = lib.sgi_pool_heap_limit(self._handle())
+        return limit or None
+
+    @heap_limit.setter
+    def heap_limit(self, limit):
+        p = self._handle()
+        limit = v.as_heap_limit(limit)
+        lib.sgi_pool_set_heap_limit(p, limit or 0)
+
+    def chunks(self):
+        """(base, size) of every chunk, in acquisition order (not large blocks)."""
+        p = self._handle()
+        count = lib.sgi_pool_chunks(p, ffi.NULL, ffi.NULL, 0)
+        while True:
+            bases = ffi.new("uintptr_t[]", count)
+            sizes = ffi.new("size_t[]", count)
+            now = lib.sgi_pool_chunks(p, bases, sizes, count)
+            if now <= count:  # another thread may have added one meanwhile
+                return [(bases[i], sizes[i]) for i in range(now)]
+            count = now
+
+    def free_list_lengths(self):
+        """Length of each class's free list, smallest class first."""
+        free = ffi.new("size_t[]", self._nclasses)
+        lib.sgi_pool_class_counts(self._handle(), free, ffi.NULL)
+        return tuple(free)
+
+    def free_list(self, cls):
+        """Addresses on free list `cls` (0-based class index), head first."""
+        p = self._handle()
+        cls = v.as_int(cls, "class index")
+        if not 0 <= cls < self._nclasses:
+            raise ValueError(f"class index must be in 0..{self._nclasses - 1}, got {cls}")
+        count = lib.sgi_pool_free_list(p, cls, ffi.NULL, 0)
+        while True:
+            out = ffi.new("uintptr_t[]", count)
+            now = lib.sgi_pool_free_list(p, cls, out, count)
+            if now <= count:
+                return list(out[0:now])
+            count = now
+
+    def current_chunk(self):
+        """(start, end) of the current chunk's uncarved tail, or None."""
+        start = ffi.new("uintptr_t *")
+        end = ffi.new("uintptr_t *")
+        lib.sgi_pool_current_chunk(self._handle(), start, end)
+        return None if start[0] == 0 else (start[0], end[0])
+
+    def live_blocks(self):
+        """{address: recorded size} of live blocks: every one in checked mode,
+        only large blocks in unchecked mode."""
+        p = self._handle()
+        count = lib.sgi_pool_live_blocks(p, ffi.NULL, ffi.NULL, 0)
+        while True:
+            addrs = ffi.new("uintptr_t[]", count)
+            sizes = ffi.new("size_t[]", count)
+            now = lib.sgi_pool_live_blocks(p, addrs, sizes, count)
+            if now <= count:
+                return {addrs[i]: sizes[i] for i in range(now)}
+            count = now
+
+    def stats(self):
+        """A PoolStats snapshot (counts per class, large blocks, chunks, requests)."""
+        p = self._handle()
+        st = ffi.new("sgi_pool_stats *")
+        free = ffi.new("size_t[]", self._nclasses)
+        live = ffi.new("size_t[]", self._nclasses)
+        lib.sgi_pool_get_stats(p, st)
+        lib.sgi_pool_class_counts(p, free, live)
+        classes = tuple(SizeClassStats(size, live[i], free[i])
+                        for i, size in enumerate(self.class_sizes()))
+        return PoolStats(
+            classes=classes, large_live=st.large_live, large_bytes=st.large_bytes,
+            chunks=st.chunks, heap_size=st.heap_size, heap_limit=st.heap_limit or None,
+            chunk_left=st.chunk_left, requests_granted=st.requests_granted,
+            requests_refused=st.requests_refused, salvages=st.salvages,
+            oom_handler_calls=self._oom_calls,
+        )
+
+    # ---- errors and the oom handler ---------------------------------------------------
+
+    def _after_refusal(self):
+        """Runs after a C call reported memory refused: calls the oom handler
+        (outside any lock) and returns the handle to retry with, or raises
+        PoolMemoryError.  An exception from the handler propagates."""
+        nbytes = lib.sgi_pool_last_refused()  # per thread, set by the failed call
+        if nbytes == 0:
+            raise PoolMemoryError("out of memory for the pool's own bookkeeping")
+        handler = self._oom_handler
+        if handler is None:
+            raise PoolMemoryError(f"a system request of {nbytes} bytes was refused"
+                                  f" (heap_limit={self.heap_limit})")
+        self._oom_calls += 1
+        if not handler(nbytes):
+            raise PoolMemoryError(f"a system request of {nbytes} bytes was refused"
+                                  " and the oom handler gave up")
+        return self._handle()
+
+    def _block_error(self, status, addr, n, index=None):
+        where = f"address {addr:#x}" + ("" if index is None else f" (entry {index})")
+        if status == _ENOTLIVE:
+            return InvalidBlockError(
+                f"{where} is not a live block of this pool (never handed out by it, "
+                f"already freed, or inside a block); size given {n}")
+        if status == _EWRONGCLASS:
+            size = ffi.new("size_t *")
+            lib.pool_block_size(self._p, addr, size)
+            return SizeClassError(
+                f"{where} was allocated with size {size[0]} ({self._class_name(size[0])}), "
+                f"but size {n} ({self._class_name(n)}) was given")
+        if status == _EDUPLICATE:
+            return InvalidBlockError(f"{where} appears twice in one batch")
+        if status == _EINVAL:
+            return ValueError(f"invalid size {n} for {where}")
+        return PoolMemoryError(f"memory refused for {where}")
+
+    def _class_name(self, n):
+        if n > self._max_small:
+            return f"large, above {self._max_small}"
+        return f"class of {(n + self._align - 1) & ~(self._align - 1)}-byte blocks"
+
+
+_default_pool = None
+_default_lock = threading.Lock()
+
+
+def default_pool():
+    """The process-wide Pool with default options, created on first use."""
+    global _default_pool
+    with _default_lock:
+        if _default_pool is None or _default_pool.closed:
+            _default_pool = Pool()
+        return _default_pool
+
+
+def process_totals():
+    """(blocks, bytes) that all pools of the process hold from the system."""
+    blocks = ffi.new("size_t *")
+    nbytes = ffi.new("size_t *")
+    lib.sgi_pool_process_totals(blocks, nbytes)
+    return blocks[0], nbytes[0]
