@@ -1,0 +1,105 @@
+"""`python -m pool demo`: the SGI algorithm at work, step by step, on a real pool."""
+
+import time
+
+from .core import Pool
+from .errors import InvalidBlockError, PoolMemoryError, SizeClassError
+
+
+def _where(addr, chunks):
+    for i, (base, size) in enumerate(chunks):
+        if base <= addr < base + size:
+            return f"{'ABCDEFGH'[i] if i < 8 else i}+{addr - base}"
+    return "a large block"
+
+
+def _lists(pool):
+    return ", ".join(f"{size}: {n}" for size, n in zip(pool.class_sizes(), pool.free_list_lengths())
+                     if n) or "none"
+
+
+def worked_example(out=print):
+    """The worked example of SGI_ALGORITHM.md, run live."""
+    out("The worked example (empty pool, classic profile):")
+    out(f"  {'call':<20} {'returns':<28} {'heap_size':>9}  non-empty free lists (size: length)")
+    with Pool() as pool:
+        live = {}
+
+        def step(label, fn):
+            result = fn()
+            shown = "-" if result is None else _where(result, pool.chunks())
+            out(f"  {label:<20} {shown:<28} {pool.heap_size:>9}  {_lists(pool)}")
+            return result
+
+        live["a0"] = step("allocate(8)", lambda: pool.allocate(8))
+        step("allocate(8)", lambda: pool.allocate(8))
+        step("allocate(24)", lambda: pool.allocate(24))
+        big = step("allocate(200)", lambda: pool.allocate(200))
+        step("deallocate(A+0, 8)", lambda: pool.deallocate(live["a0"], 8))
+        step("allocate(128)", lambda: pool.allocate(128))
+        step("allocate(16)", lambda: pool.allocate(16))
+        step("allocate(8)", lambda: pool.allocate(8))
+        out(f"  chunks: {[size for _, size in pool.chunks()]} bytes; "
+            f"large blocks: {pool.stats().large_bytes} bytes")
+        pool.deallocate(big, 200)
+
+
+def checked_mode(out=print):
+    out("\nChecked mode refuses bad frees and changes nothing:")
+    with Pool() as pool:
+        a = pool.allocate(24)
+        for label, call in [("deallocate(a, 100)", lambda: pool.deallocate(a, 100)),
+                            ("deallocate(a + 8, 24)", lambda: pool.deallocate(a + 8, 24))]:
+            try:
+                call()
+            except (SizeClassError, InvalidBlockError) as exc:
+                out(f"  {label}: {type(exc).__name__}: {exc}")
+        pool.deallocate(a, 24)
+
+
+def heap_limit(out=print):
+    out("\nA heap limit of 400 bytes (Part B's example):")
+    with Pool(heap_limit=400) as pool:
+        pool.allocate(8)
+        pool.allocate(120)
+        try:
+            pool.allocate(120)
+        except PoolMemoryError as exc:
+            out(f"  allocate(120): PoolMemoryError: {exc}")
+        out(f"  afterwards: heap_size {pool.heap_size}, lists {_lists(pool)}, "
+            f"current chunk {pool.current_chunk()}")
+
+        def raise_limit(nbytes):
+            pool.heap_limit += nbytes
+            return True
+
+        pool.oom_handler = raise_limit
+        pool.allocate(120)
+        out(f"  with an oom handler that raises the limit: allocate(120) succeeds; "
+            f"heap_size {pool.heap_size}, handler calls {pool.stats().oom_handler_calls}")
+
+
+def batch(out=print, count=100_000):
+    out(f"\nBatch calls: {count} blocks of 32 bytes")
+    with Pool(checked=False) as pool:
+        t0 = time.perf_counter()
+        addrs = pool.allocate_many(32, count)
+        t1 = time.perf_counter()
+        pool.deallocate_many(addrs, 32)
+        t2 = time.perf_counter()
+        single = [pool.allocate(32) for _ in range(count)]
+        t3 = time.perf_counter()
+        st = pool.stats()
+        out(f"  allocate_many: {(t1 - t0) / count * 1e9:.0f} ns/block; deallocate_many: "
+            f"{(t2 - t1) / count * 1e9:.0f} ns/block; allocate() in a Python loop: "
+            f"{(t3 - t2) / count * 1e9:.0f} ns/block (measured just now, one run)")
+        out(f"  held {st.held} bytes for {count * 32} requested "
+            f"({st.held / (count * 32):.3f} bytes per byte)")
+        pool.deallocate_many(single, 32)
+
+
+def main(out=print):
+    worked_example(out)
+    checked_mode(out)
+    heap_limit(out)
+    batch(out)
