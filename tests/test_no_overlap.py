@@ -115,11 +115,11 @@ class TightLimit(PatternMachine):
 TightLimit.seen_refused = TightLimit.seen_salvage = False
 
 
-TightLimitCase = TightLimit.TestCase  # run by the test below
-TightLimitCase.settings = settings(max_examples=30, stateful_step_count=60, deadline=None)
 
 
 def test_tight_limit_campaign_reached_refusals_and_salvage():
     """The campaign above is only worth something if it exercised both paths."""
-    TightLimitCase().runTest()
+    case = TightLimit.TestCase
+    case.settings = settings(max_examples=30, stateful_step_count=60, deadline=None)
+    case().runTest()
     assert TightLimit.seen_refused and TightLimit.seen_salvage
