@@ -1,0 +1,177 @@
+"""Heap limits, salvage, refused allocations and the oom handler (Part B)."""
+
+import pytest
+
+from pool import Pool, PoolMemoryError
+
+
+def test_refused_chunk_is_salvaged_from_a_larger_list():
+    with Pool() as pool:
+        b = pool.allocate(128)  # chunk A: 5120 bytes, 19 blocks of 128 on the list
+        [(A, size)] = pool.chunks()
+        assert size == 5120
+        pool.heap_limit = pool.heap_size  # no more system memory
+        # drain the tail of A so that a refill of 8 needs a new chunk
+        tail = pool.current_chunk()
+        assert tail == (A + 2560, A + 5120)
+        got = pool.allocate_many(128, 19 + 20)  # the list, then the tail
+        assert pool.current_chunk() is None or pool.current_chunk()[0] == pool.current_chunk()[1]
+        pool.deallocate(got[0], 128)  # one free 128-byte block: A + 128
+        s = pool.allocate(8)  # chunk refused -> salvage the 128-byte block
+        st = pool.stats()
+        assert (st.salvages, st.requests_refused) == (1, 1)
+        assert s == got[0]
+        assert pool.free_list(0) == [got[0] + 8 * k for k in range(1, 16)]
+        assert pool.free_list_lengths()[15] == 0
+        # nothing left anywhere: the next refill fails
+        with pytest.raises(PoolMemoryError):
+            pool.allocate(16)
+        assert pool.stats().requests_refused == 2
+        pool.deallocate_many(got[1:], 128)
+        pool.deallocate(b, 128)
+
+
+def test_salvage_scans_upward_only():
+    with Pool() as pool:
+        small = pool.allocate_many(8, 40)  # two refills: lists of 8 have spare blocks? no: used
+        pool.deallocate_many(small, 8)  # 40 free 8-byte blocks, smaller than 16
+        pool.heap_limit = pool.heap_size
+        # drain the current chunk with 16-byte blocks
+        with pytest.raises(PoolMemoryError):
+            while True:
+                pool.allocate(16)
+        assert pool.stats().salvages == 0  # 8-byte blocks are never salvaged for 16
+        assert pool.free_list_lengths()[0] >= 40
+
+
+def test_oom_handler_raising_the_limit_lets_the_retry_succeed():
+    calls = []
+    with Pool(heap_limit=400) as pool:
+
+        def handler(nbytes):
+            calls.append(nbytes)
+            pool.heap_limit = pool.heap_size + nbytes
+            return True
+
+        A = pool.allocate(8)
+        pool.allocate(120)
+        pool.oom_handler = handler
+        b = pool.allocate(120)
+        assert calls == [4824]
+        [(_, _), (B, size)] = pool.chunks()
+        assert (b, size) == (B, 4824)
+        assert pool.stats().oom_handler_calls == 1
+        assert pool.allocate(40) == A + 280  # the leftover of the refused attempt
+        big = pool.allocate(10_000)  # large: refused, handler raises the limit again
+        assert calls == [4824, 10_000] and pool.stats().large_bytes == 10_000
+        pool.deallocate(big, 10_000)
+
+
+def test_oom_handler_freeing_blocks_of_the_same_pool():
+    """The retry starts from the top, so blocks the handler freed are found first."""
+    with Pool(heap_limit=320) as pool:
+        blocks = list(pool.allocate_many(8, 20))  # the whole chunk A: 20 + 20 blocks
+        blocks += list(pool.allocate_many(8, 20))
+        freed = []
+
+        def handler(nbytes):
+            a = blocks.pop()
+            pool.deallocate(a, 8)
+            freed.append(a)
+            return True
+
+        pool.oom_handler = handler
+        c = pool.allocate(8)
+        assert freed == [c] == [blocks[-1] + 8]  # the block the handler freed
+        assert pool.stats().oom_handler_calls == 1
+
+
+def test_oom_handler_that_declines_or_raises():
+    with Pool(heap_limit=100, oom_handler=lambda n: False) as pool:
+        with pytest.raises(PoolMemoryError, match="gave up"):
+            pool.allocate(8)
+        assert pool.stats().oom_handler_calls == 1
+
+    class Boom(Exception):
+        pass
+
+    def raising(nbytes):
+        raise Boom(nbytes)
+
+    with Pool(heap_limit=100, oom_handler=raising) as pool:
+        with pytest.raises(Boom):
+            pool.allocate(8)
+        assert pool.current_chunk() is None and pool.heap_size == 0
+        assert pool.stats().requests_refused == 1
+        pool.oom_handler = None
+        pool.heap_limit = None
+        assert pool.allocate(50) % 8 == 0  # still usable
+
+
+def test_oom_handler_giving_up_after_n_calls():
+    """A handler that never makes room is called again on each retry (as in SGI)."""
+    calls = []
+
+    def stubborn(nbytes):
+        calls.append(nbytes)
+        return len(calls) < 5
+
+    with Pool(heap_limit=100, oom_handler=stubborn) as pool:
+        with pytest.raises(PoolMemoryError):
+            pool.allocate(8)
+        assert calls == [320] * 5
+        st = pool.stats()
+        assert (st.requests_refused, st.oom_handler_calls) == (5, 5)
+
+
+def test_batch_is_all_or_nothing():
+    with Pool(heap_limit=320) as pool:
+        first = pool.allocate(8)
+        state = (pool.free_list(0), pool.current_chunk())
+        with pytest.raises(PoolMemoryError):
+            pool.allocate_many(8, 40)  # 19 from the list, 20 from the tail, then refused
+        # 39 blocks were taken (19 from the list, 20 carved from the tail) and
+        # freed in reverse order, so the list now runs up from A+8 without a gap
+        assert pool.free_list(0)[:19] == state[0]
+        assert pool.free_list(0) == [first + 8 * k for k in range(1, 40)]
+        assert pool.live_blocks() == {first: 8}
+
+
+def test_batch_with_handler_behaves_like_single_calls():
+    seen = []
+    with Pool(heap_limit=320) as pool:
+
+        def handler(nbytes):
+            seen.append(nbytes)
+            pool.heap_limit += nbytes
+            return True
+
+        pool.oom_handler = handler
+        addrs = pool.allocate_many(8, 100)
+        assert len(set(addrs)) == 100
+        with Pool(heap_limit=320) as twin:
+            twin_seen = []
+
+            def twin_handler(nbytes):
+                twin_seen.append(nbytes)
+                twin.heap_limit += nbytes
+                return True
+
+            twin.oom_handler = twin_handler
+            singles = [twin.allocate(8) for _ in range(100)]
+            assert seen == twin_seen
+            assert [a - pool.chunks()[0][0] for a in addrs[:20]] == \
+                [a - twin.chunks()[0][0] for a in singles[:20]]
+
+
+def test_lowering_the_limit_below_what_is_held():
+    with Pool() as pool:
+        pool.allocate(8)
+        pool.heap_limit = 1
+        assert pool.heap_limit == 1
+        with pytest.raises(PoolMemoryError):
+            pool.allocate(200)
+        pool.allocate(8)  # the list still serves
+        pool.heap_limit = None
+        assert pool.heap_limit is None
+        pool.allocate(200)
