@@ -1,0 +1,60 @@
+"""The C core on its own: plain C11, no Python, zero warnings."""
+
+import pathlib
+import shutil
+import subprocess
+
+import pytest
+
+ROOT = pathlib.Path(__file__).resolve().parent.parent
+CSRC = sorted(str(p) for p in (ROOT / "csrc").glob("*.c"))
+WARNINGS = ["-Wall", "-Wextra", "-Wpedantic", "-Wshadow", "-Wconversion", "-Werror"]
+
+pytestmark = pytest.mark.skipif(shutil.which("gcc") is None, reason="needs gcc")
+
+
+def build(tmp_path, *flags, program=ROOT / "tests" / "c" / "test_capi.c"):
+    exe = tmp_path / "capi"
+    subprocess.run(["gcc", "-std=c11", "-D_GNU_SOURCE", *flags, f"-I{ROOT / 'csrc'}",
+                    *CSRC, str(program), "-o", str(exe)], check=True)
+    return exe
+
+
+def run(exe):
+    result = subprocess.run([str(exe)], capture_output=True, text=True, timeout=120)
+    assert result.returncode == 0, result.stderr
+    assert "all checks passed" in result.stdout
+
+
+def test_core_compiles_without_warnings():
+    for src in CSRC:
+        subprocess.run(["gcc", "-std=c11", "-D_GNU_SOURCE", "-O2", *WARNINGS, "-c", src,
+                        "-o", "/dev/null"], check=True)
+
+
+def test_header_has_no_python_and_works_from_cpp(tmp_path):
+    for path in [*(ROOT / "csrc").glob("*.[ch]"), *(ROOT / "csrc").glob("*.cdef")]:
+        assert "Python.h" not in path.read_text()
+    if shutil.which("g++"):
+        src = tmp_path / "use.cpp"
+        src.write_text('#include "sgi_pool.h"\nint main() { sgi_pool *p = sgi_pool_create(nullptr);'
+                       ' void *b = sgi_pool_allocate(p, 8); sgi_pool_deallocate(p, b, 8);'
+                       ' sgi_pool_destroy(p); return b == nullptr; }\n')
+        objs = []
+        for c in CSRC:
+            obj = tmp_path / (pathlib.Path(c).stem + ".o")
+            subprocess.run(["gcc", "-std=c11", "-D_GNU_SOURCE", "-c", c, "-o", str(obj)], check=True)
+            objs.append(str(obj))
+        exe = tmp_path / "use"
+        subprocess.run(["g++", "-std=c++11", f"-I{ROOT / 'csrc'}", str(src), *objs, "-o", str(exe)],
+                       check=True)
+        subprocess.run([str(exe)], check=True)
+
+
+def test_c_program_optimised(tmp_path):
+    run(build(tmp_path, "-O2", *WARNINGS[:-1]))
+
+
+def test_c_program_with_asserts_and_sanitizers(tmp_path):
+    run(build(tmp_path, "-O1", "-g", "-UNDEBUG", "-fsanitize=address,undefined",
+              "-fno-sanitize-recover=all"))

@@ -1,0 +1,191 @@
+"""Every misuse of a checked pool raises a clear error and changes nothing."""
+
+import pytest
+
+from conftest import full_state
+from pool import (
+    InvalidBlockError,
+    Pool,
+    PoolClosedError,
+    PoolError,
+    SizeClassError,
+)
+
+SIZE_MAX = 2**64 - 1
+
+
+@pytest.fixture
+def pool():
+    """A checked pool with small and large live blocks, and a freed one."""
+    with Pool() as p:
+        p.small = p.allocate(24)
+        p.large = p.allocate(300)
+        p.freed = p.allocate(24)
+        p.deallocate(p.freed, 24)
+        p.allocate_many(40, 3)
+        yield p
+
+
+def unchanged(pool, call, exc, match=None):
+    before = full_state(pool)
+    with pytest.raises(exc, match=match):
+        call()
+    assert full_state(pool) == before
+
+
+BAD_SIZES = [
+    (1.5, TypeError, "must be an int, not float"),
+    ("8", TypeError, "not str"),
+    (None, TypeError, "not NoneType"),
+    (True, TypeError, "not bool"),
+    (0, ValueError, "at least 1, got 0"),
+    (-8, ValueError, "at least 1, got -8"),
+    (SIZE_MAX + 1, OverflowError, "does not fit a C size_t"),
+]
+
+
+@pytest.mark.parametrize("size, exc, match", BAD_SIZES)
+def test_bad_sizes(pool, size, exc, match):
+    unchanged(pool, lambda: pool.allocate(size), exc, match)
+    unchanged(pool, lambda: pool.deallocate(pool.small, size), exc, match)
+    unchanged(pool, lambda: pool.reallocate(pool.small, size, 24), exc, match)
+    unchanged(pool, lambda: pool.reallocate(pool.small, 24, size), exc, match)
+    unchanged(pool, lambda: pool.allocate_many(size, 2), exc, match)
+    unchanged(pool, lambda: pool.deallocate_many([pool.small], size), exc, match)
+
+
+@pytest.mark.parametrize("addr, exc, match", [
+    (1.0, TypeError, "address.* must be an int, not float"),
+    (None, TypeError, "not NoneType"),
+    (0, ValueError, "positive int, got 0"),
+    (-4096, ValueError, "positive int"),
+    (SIZE_MAX + 1, OverflowError, "does not fit"),
+])
+def test_bad_address_values(pool, addr, exc, match):
+    unchanged(pool, lambda: pool.deallocate(addr, 24), exc, match)
+    unchanged(pool, lambda: pool.reallocate(addr, 24, 48), exc, match)
+    unchanged(pool, lambda: pool.deallocate_many([pool.small, addr], 24), exc, match)
+
+
+def test_foreign_and_interior_addresses(pool):
+    foreign = Pool().allocate(24)
+    for addr in (foreign, pool.small + 8, pool.large + 8, pool.small - 24 * 100):
+        unchanged(pool, lambda: pool.deallocate(addr, 24), InvalidBlockError,
+                  f"{addr:#x} is not a live block")
+        unchanged(pool, lambda: pool.reallocate(addr, 24, 64), InvalidBlockError)
+        unchanged(pool, lambda: pool.deallocate(addr, 300), InvalidBlockError)
+
+
+def test_double_free(pool):
+    unchanged(pool, lambda: pool.deallocate(pool.freed, 24), InvalidBlockError, "already freed")
+    unchanged(pool, lambda: pool.reallocate(pool.freed, 24, 8), InvalidBlockError)
+    pool.deallocate(pool.large, 300)
+    unchanged(pool, lambda: pool.deallocate(pool.large, 300), InvalidBlockError)
+
+
+@pytest.mark.parametrize("wrong", [8, 32, 128, 129, 4000])
+def test_wrong_size_class_small_block(pool, wrong):
+    unchanged(pool, lambda: pool.deallocate(pool.small, wrong), SizeClassError,
+              f"allocated with size 24 .*but size {wrong}")
+    unchanged(pool, lambda: pool.reallocate(pool.small, wrong, 64), SizeClassError)
+
+
+def test_wrong_size_class_large_block(pool):
+    unchanged(pool, lambda: pool.deallocate(pool.large, 128), SizeClassError, "size 300")
+    # all sizes above max_small are one class: this free is accepted
+    pool.deallocate(pool.large, 129)
+    assert pool.stats().large_live == 0
+
+
+def test_same_class_other_size_is_accepted(pool):
+    pool.deallocate(pool.small, 17)  # 17..24 share the 24-byte class
+    assert pool.small in pool.free_list(2)
+
+
+def test_batch_free_checks_everything_first(pool):
+    good = list(pool.allocate_many(24, 4))
+    gone = pool.allocate(24)
+    pool.deallocate(gone, 24)
+    cases = [
+        (good[:2] + [pool.small + 8] + good[2:], InvalidBlockError, r"entry 2"),
+        (good + [good[1]], InvalidBlockError, "twice in one batch"),
+        (good + [gone], InvalidBlockError, "not a live block"),
+        (good + [pool.large], SizeClassError, "size 300"),
+    ]
+    for addrs, exc, match in cases:
+        unchanged(pool, lambda: pool.deallocate_many(addrs, 24), exc, match)
+    unchanged(pool, lambda: pool.deallocate_many(good, 48), SizeClassError)
+    unchanged(pool, lambda: pool.deallocate_many([1.5], 24), TypeError)
+    unchanged(pool, lambda: pool.deallocate_many([0], 24), ValueError)
+    unchanged(pool, lambda: pool.deallocate_many([-1], 24), ValueError)
+    pool.deallocate_many(good, 24)  # and then it works
+
+
+def test_bad_counts_and_buffers(pool):
+    unchanged(pool, lambda: pool.allocate_many(8, -1), ValueError, "at least 0")
+    unchanged(pool, lambda: pool.allocate_many(8, 2.0), TypeError)
+    unchanged(pool, lambda: pool.buffer(pool.small, 25), ValueError, "usable bytes")
+    unchanged(pool, lambda: pool.buffer(pool.freed), InvalidBlockError)
+    unchanged(pool, lambda: pool.free_list(16), ValueError)
+    assert len(pool.buffer(pool.small)) == 24 and len(pool.buffer(pool.small, 24)) == 24
+
+
+@pytest.mark.parametrize("value, exc", [(0, ValueError), (-1, ValueError), ("1", TypeError),
+                                        (2.5, TypeError), (SIZE_MAX + 1, OverflowError)])
+def test_bad_heap_limit(pool, value, exc):
+    unchanged(pool, lambda: setattr(pool, "heap_limit", value), exc, "heap_limit")
+    with pytest.raises(exc):
+        Pool(heap_limit=value)
+
+
+@pytest.mark.parametrize("options, exc, match", [
+    ({"align": 4}, ValueError, "align must be 8 or 16"),
+    ({"align": 32}, ValueError, "align"),
+    ({"align": "8"}, TypeError, "align"),
+    ({"max_small": 100, "align": 16}, ValueError, "multiple of align"),
+    ({"max_small": 0}, ValueError, "max_small"),
+    ({"max_small": 8192}, ValueError, "max_small"),
+    ({"refill": 0}, ValueError, "refill"),
+    ({"refill": 5000}, ValueError, "refill"),
+    ({"refill": 2.0}, TypeError, "refill"),
+    ({"checked": 1}, TypeError, "checked must be True or False"),
+    ({"thread_safe": None}, TypeError, "thread_safe"),
+    ({"oom_handler": 42}, TypeError, "oom_handler must be callable"),
+])
+def test_invalid_options(options, exc, match):
+    with pytest.raises(exc, match=match):
+        Pool(**options)
+
+
+def test_positional_options_are_refused():
+    with pytest.raises(TypeError):
+        Pool(None)
+
+
+def test_use_after_close():
+    p = Pool()
+    a = p.allocate(8)
+    p.close()
+    p.close()  # idempotent
+    calls = [
+        lambda: p.allocate(8), lambda: p.deallocate(a, 8), lambda: p.reallocate(a, 8, 16),
+        lambda: p.allocate_many(8, 2), lambda: p.deallocate_many([a], 8),
+        lambda: p.buffer(a, 8), lambda: p.heap_size, lambda: p.heap_limit,
+        lambda: setattr(p, "heap_limit", 10), lambda: p.chunks(), lambda: p.free_list_lengths(),
+        lambda: p.stats(), lambda: p.live_blocks(), lambda: p.current_chunk(),
+        lambda: p.__enter__(),
+    ]
+    for call in calls:
+        with pytest.raises(PoolClosedError, match="closed"):
+            call()
+    assert issubclass(PoolClosedError, ValueError) and issubclass(PoolClosedError, PoolError)
+
+
+def test_unchecked_pool_still_knows_large_blocks():
+    with Pool(checked=False) as p:
+        big = p.allocate(500)
+        unchanged(p, lambda: p.deallocate(big + 16, 500), InvalidBlockError)
+        unchanged(p, lambda: p.reallocate(big + 16, 500, 600), InvalidBlockError)
+        unchanged(p, lambda: p.allocate(0), ValueError)
+        p.deallocate(big, 500)
+        unchanged(p, lambda: p.deallocate(big, 500), InvalidBlockError)

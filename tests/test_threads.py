@@ -1,0 +1,65 @@
+"""Several Python threads share one pool (cffi releases the GIL in C calls)."""
+
+import random
+import sys
+import threading
+
+import pytest
+
+from pool import Pool
+
+
+def worker(pool, seed, rounds, errors, barrier):
+    rng = random.Random(seed)
+    live = []
+    tag = seed % 250 + 1
+    try:
+        barrier.wait()
+        for i in range(rounds):
+            if live and rng.random() < 0.45:
+                addr, n, pattern = live.pop(rng.randrange(len(live)))
+                if bytes(pool.buffer(addr, n)) != pattern:
+                    errors.append(f"thread {seed}: block {addr:#x} overwritten")
+                pool.deallocate(addr, n)
+            elif rng.random() < 0.1:
+                n = rng.randint(1, 64)
+                addrs = pool.allocate_many(n, rng.randint(1, 20))
+                for addr in addrs:
+                    pattern = bytes([tag, i % 256]) * (n // 2) + bytes([tag])[: n % 2]
+                    pool.buffer(addr, n)[:] = pattern
+                    live.append((addr, n, pattern))
+            else:
+                n = rng.choice([rng.randint(1, 128), rng.randint(129, 400)])
+                addr = pool.allocate(n)
+                pattern = bytes([tag, i % 256]) * (n // 2) + bytes([tag])[: n % 2]
+                pool.buffer(addr, n)[:] = pattern
+                live.append((addr, n, pattern))
+        for addr, n, pattern in live:
+            if bytes(pool.buffer(addr, n)) != pattern:
+                errors.append(f"thread {seed}: block {addr:#x} overwritten")
+            pool.deallocate(addr, n)
+    except Exception as exc:  # reported by the main thread
+        errors.append(f"thread {seed}: {exc!r}")
+
+
+@pytest.mark.parametrize("checked", [True, False])
+def test_threads_share_one_pool(checked):
+    old = sys.getswitchinterval()
+    sys.setswitchinterval(1e-5)  # switch threads often, so calls interleave
+    try:
+        with Pool(checked=checked) as pool:
+            nthreads, errors = 6, []
+            barrier = threading.Barrier(nthreads)
+            threads = [threading.Thread(target=worker, args=(pool, s, 3000, errors, barrier))
+                       for s in range(nthreads)]
+            for t in threads:
+                t.start()
+            for t in threads:
+                t.join()
+            assert errors == []
+            st = pool.stats()
+            assert st.large_live == 0 and all(c.live == 0 for c in st.classes)
+            if checked:
+                assert pool.live_blocks() == {}
+    finally:
+        sys.setswitchinterval(old)
