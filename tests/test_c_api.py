@@ -58,3 +58,16 @@ def test_c_program_optimised(tmp_path):
 def test_c_program_with_asserts_and_sanitizers(tmp_path):
     run(build(tmp_path, "-O1", "-g", "-UNDEBUG", "-fsanitize=address,undefined",
               "-fno-sanitize-recover=all"))
+
+
+def test_readme_c_example(tmp_path):
+    """The C example in the README compiles warning-free and runs as it says."""
+    text = (ROOT / "README.md").read_text()
+    code = text.split("```c\n", 1)[1].split("```", 1)[0]
+    src = tmp_path / "example.c"
+    src.write_text(code)
+    exe = tmp_path / "example"
+    subprocess.run(["gcc", "-std=c11", "-D_GNU_SOURCE", "-O2", *WARNINGS, f"-I{ROOT / 'csrc'}",
+                    *CSRC, str(src), "-o", str(exe)], check=True)
+    out = subprocess.run([str(exe)], capture_output=True, text=True, check=True).stdout
+    assert out == "refused: 24-byte block freed as 100 bytes\n"
