@@ -39,7 +39,6 @@ def test_demo_runs():
 
 
 def test_sdist_builds_and_contains_the_c_core(tmp_path):
-
     subprocess.run([sys.executable, "-m", "build", "--sdist", "--no-isolation",
                     "--outdir", str(tmp_path), str(ROOT)], check=True, capture_output=True)
     [sdist] = tmp_path.glob("*.tar.gz")
