@@ -31,7 +31,12 @@
  * large block is recorded, so destroy returns all memory; an optional heap
  * limit refuses system requests deterministically; checked mode records each
  * live small block in a hash table and refuses bad frees; thread-safe mode
- * takes a spin lock (test-and-test-and-set) around each call.
+ * takes a spin lock (test-and-test-and-set) around each call; thread-safe
+ * pools are locked across fork() so a child never inherits a held lock; an
+ * optional debug fill paints new and freed blocks; and where Valgrind's
+ * headers exist, its memory-pool client requests tell memcheck which blocks
+ * are live (no cost outside Valgrind: each request is a few no-op
+ * instructions).
  *
  * States of a block: uncarved (inside [start_free, end_free)), free (on a free
  * list), live (handed out).  A block moves uncarved -> live or free in refill,
@@ -53,7 +58,26 @@
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
+#include <pthread.h>
 #include <sched.h>
+
+/* Valgrind's client requests, when its headers are installed (Debian's
+   valgrind package); otherwise they compile to nothing. */
+#if defined(__has_include) && !defined(SGI_POOL_NO_VALGRIND)
+#if __has_include(<valgrind/memcheck.h>)
+#include <valgrind/memcheck.h>
+#define SGI_POOL_HAVE_VALGRIND 1
+#endif
+#endif
+#ifndef SGI_POOL_HAVE_VALGRIND
+#define VALGRIND_CREATE_MEMPOOL(pool, rzB, is_zeroed) ((void)0)
+#define VALGRIND_DESTROY_MEMPOOL(pool) ((void)0)
+#define VALGRIND_MEMPOOL_ALLOC(pool, addr, size) ((void)0)
+#define VALGRIND_MEMPOOL_FREE(pool, addr) ((void)0)
+#define VALGRIND_MAKE_MEM_NOACCESS(addr, len) ((void)0)
+#define VALGRIND_MAKE_MEM_UNDEFINED(addr, len) ((void)0)
+#define VALGRIND_MAKE_MEM_DEFINED(addr, len) ((void)0)
+#endif
 
 #if defined(__GNUC__)
 #define LIKELY(x) __builtin_expect(!!(x), 1)
@@ -80,6 +104,10 @@ _Static_assert((uint64_t)SGI_POOL_MAX_MAX_SMALL * SGI_POOL_MAX_REFILL * 4 < SIZE
    have the top bit (requests above PTRDIFF_MAX are refused). */
 #define PENDING_MARK ((size_t)1 << (sizeof(size_t) * 8 - 1))
 
+/* Debug fill bytes, as CPython's debug allocator: fresh and dead memory. */
+#define CLEAN_BYTE 0xCD
+#define DEAD_BYTE 0xDD
+
 /* ---- The pool ------------------------------------------------------------- */
 
 typedef union free_node {
@@ -100,7 +128,11 @@ struct sgi_pool {
     size_t nlists;        /* max_bytes / align */
     bool thread_safe;     /* take `lock` around every call */
     bool checked;         /* record live small blocks in `blocks` */
+    bool debug_fill;      /* paint new blocks CLEAN_BYTE, freed ones DEAD_BYTE */
+    bool closed;          /* memory returned; every call fails */
     atomic_int lock;      /* spin lock: 0 free, 1 held */
+    sgi_pool *fork_prev;  /* registry of thread-safe pools, locked across fork */
+    sgi_pool *fork_next;
 
     /* The classic state (Part A). */
     uintptr_t start_free; /* uncarved tail of the current chunk; 0 = none */
@@ -191,11 +223,35 @@ static inline bool same_class(const sgi_pool *p, size_t a, size_t b)
     return class_index(p, a) == class_index(p, b);
 }
 
+/* The link word of a free block is no-access to memcheck (the block is not
+   live); the pool opens it only for its own reads and writes. */
+static inline free_node *read_link(const free_node *node)
+{
+    VALGRIND_MAKE_MEM_DEFINED(node, sizeof *node);
+    free_node *next = node->next;
+    VALGRIND_MAKE_MEM_NOACCESS(node, sizeof *node);
+    return next;
+}
+
+static inline void write_link(free_node *node, free_node *next)
+{
+    VALGRIND_MAKE_MEM_UNDEFINED(node, sizeof *node);
+    node->next = next;
+    VALGRIND_MAKE_MEM_NOACCESS(node, sizeof *node);
+}
+
 static inline void push_free(sgi_pool *p, size_t cls, void *block)
 {
-    free_node *node = block;
-    node->next = p->free_list[cls];
-    p->free_list[cls] = node;
+    write_link(block, p->free_list[cls]);
+    p->free_list[cls] = block;
+}
+
+static inline free_node *pop_free(sgi_pool *p, size_t cls)
+{
+    free_node *head = p->free_list[cls];
+    if (LIKELY(head != NULL))
+        p->free_list[cls] = read_link(head);
+    return head;
 }
 
 /* ---- First level: system requests ----------------------------------------- */
@@ -305,9 +361,8 @@ static char *chunk_alloc(sgi_pool *p, size_t size, size_t *nobjs)
             bool salvaged = false;
             for (size_t i = size; i <= p->max_bytes; i += p->align) {
                 size_t cls = class_index(p, i);
-                free_node *head = p->free_list[cls];
+                free_node *head = pop_free(p, cls);
                 if (head != NULL) {
-                    p->free_list[cls] = head->next;
                     p->carved[cls]--;
                     p->start_free = (uintptr_t)head;
                     p->end_free = (uintptr_t)head + i;
@@ -322,6 +377,7 @@ static char *chunk_alloc(sgi_pool *p, size_t size, size_t *nobjs)
         }
 
         /* 3.6 */
+        VALGRIND_MAKE_MEM_NOACCESS(chunk, bytes_to_get); /* uncarved */
         p->chunks[p->nchunks++] = (chunk_record){(uintptr_t)chunk, bytes_to_get};
         p->heap_size += bytes_to_get;
         p->start_free = (uintptr_t)chunk;
@@ -351,10 +407,10 @@ static void *refill(sgi_pool *p, size_t size)
     p->free_list[cls] = node;
     for (size_t k = 2; k < nobjs; k++) {
         free_node *next = (free_node *)(chunk + k * size);
-        node->next = next;
+        write_link(node, next);
         node = next;
     }
-    node->next = NULL;
+    write_link(node, NULL);
     return chunk;
 }
 
@@ -375,26 +431,38 @@ static void *allocate_large(sgi_pool *p, size_t n)
     return mem;
 }
 
+/* Marks a small block live: for memcheck, the checked-mode record, the fill. */
+static void small_block_born(sgi_pool *p, void *block, size_t n)
+{
+    VALGRIND_MEMPOOL_ALLOC(p, block, round_up(p, n));
+    if (p->checked)
+        block_table_insert(&p->blocks, (uintptr_t)block, n);
+    if (UNLIKELY(p->debug_fill))
+        memset(block, CLEAN_BYTE, round_up(p, n));
+}
+
 /* allocate(n) with the lock held. */
 static void *allocate_locked(sgi_pool *p, size_t n)
 {
-    if (UNLIKELY(!is_small(p, n))) { /* 1. first level */
-        if (n == 0)
+    if (UNLIKELY(!is_small(p, n) || p->closed)) {
+        if (n == 0 || p->closed) {
+            last_refused = 0;
             return NULL;
-        return allocate_large(p, n);
+        }
+        return allocate_large(p, n); /* 1. first level */
     }
     if (p->checked && UNLIKELY(!block_table_reserve(&p->blocks, 1))) {
         last_refused = 0;
         return NULL;
     }
     size_t cls = class_index(p, n);
-    free_node *block = p->free_list[cls];
-    if (LIKELY(block != NULL)) /* 2. pop the head (LIFO) */
-        p->free_list[cls] = block->next;
-    else /* 3. */
-        block = refill(p, round_up(p, n));
-    if (p->checked && block != NULL)
-        block_table_insert(&p->blocks, (uintptr_t)block, n);
+    free_node *block = pop_free(p, cls); /* 2. pop the head (LIFO) */
+    if (UNLIKELY(block == NULL)) {
+        block = refill(p, round_up(p, n)); /* 3. */
+        if (block == NULL)
+            return NULL;
+    }
+    small_block_born(p, block, n);
     return block;
 }
 
@@ -431,6 +499,8 @@ size_t sgi_pool_allocate_many(sgi_pool *p, size_t n, size_t count, void **out)
    checked pools.  *usable receives how many bytes the block really has. */
 static int check_block(const sgi_pool *p, const void *ptr, size_t n, size_t *usable)
 {
+    if (UNLIKELY(p->closed))
+        return SGI_POOL_ECLOSED;
     *usable = is_small(p, n) ? round_up(p, n) : n;
     if (!p->checked && is_small(p, n))
         return SGI_POOL_OK;
@@ -451,6 +521,10 @@ static void deallocate_unchecked(sgi_pool *p, void *ptr, size_t n)
     if (LIKELY(is_small(p, n))) {
         if (p->checked)
             block_table_remove(&p->blocks, block_table_find(&p->blocks, (uintptr_t)ptr));
+        if (UNLIKELY(p->debug_fill)) /* the link word is written next */
+            memset((char *)ptr + sizeof(free_node), DEAD_BYTE,
+                   round_up(p, n) - sizeof(free_node));
+        VALGRIND_MEMPOOL_FREE(p, ptr);
         push_free(p, class_index(p, n), ptr);
         return;
     }
@@ -496,6 +570,10 @@ int sgi_pool_deallocate_many(sgi_pool *p, void *const *ptrs, size_t count, size_
     if (n == 0 && count > 0)
         return *bad_index = 0, SGI_POOL_EINVAL;
     pool_lock(p);
+    if (UNLIKELY(p->closed)) {
+        pool_unlock(p);
+        return *bad_index = 0, SGI_POOL_ECLOSED;
+    }
     if (p->checked || !is_small(p, n)) {
         /* Check pass: mark each entry so that a duplicate shows. */
         size_t usable;
@@ -634,7 +712,7 @@ void sgi_pool_get_options(sgi_pool *p, sgi_pool_options *out)
 {
     pool_lock(p);
     *out = (sgi_pool_options){p->align, p->max_bytes, p->nobjs, p->heap_limit,
-                              p->thread_safe, p->checked};
+                              p->thread_safe, p->checked, p->debug_fill};
     pool_unlock(p);
 }
 
@@ -665,7 +743,7 @@ void sgi_pool_get_stats(sgi_pool *p, sgi_pool_stats *out)
 static size_t walk_free_list(const sgi_pool *p, size_t cls, uintptr_t *out, size_t cap)
 {
     size_t len = 0;
-    for (const free_node *n = p->free_list[cls]; n != NULL && len <= p->carved[cls]; n = n->next) {
+    for (const free_node *n = p->free_list[cls]; n != NULL && len <= p->carved[cls]; n = read_link(n)) {
         if (len < cap)
             out[len] = (uintptr_t)n;
         len++;
@@ -761,6 +839,7 @@ void sgi_pool_options_init(sgi_pool_options *opts)
         .heap_limit = 0,
         .thread_safe = 1,
         .checked = 0,
+        .debug_fill = 0,
     };
 }
 
@@ -775,6 +854,60 @@ static bool options_valid(const sgi_pool_options *o)
         return false;
     return o->refill >= 1 && o->refill <= SGI_POOL_MAX_REFILL;
 }
+
+/* ---- fork(): thread-safe pools are locked across it ------------------------------ */
+
+/* A child of a multi-threaded process has only the forking thread; a pool
+   lock held by another thread at that moment would stay held forever.  So
+   prepare takes every thread-safe pool's lock (registry first, then pools:
+   no other code nests them the other way) and both sides release them. */
+static pthread_mutex_t registry_lock = PTHREAD_MUTEX_INITIALIZER;
+static sgi_pool *registry_head;
+static pthread_once_t atfork_once = PTHREAD_ONCE_INIT;
+
+static void fork_prepare(void)
+{
+    pthread_mutex_lock(&registry_lock);
+    for (sgi_pool *p = registry_head; p != NULL; p = p->fork_next)
+        pool_lock(p);
+}
+
+static void fork_release(void)
+{
+    for (sgi_pool *p = registry_head; p != NULL; p = p->fork_next)
+        pool_unlock(p);
+    pthread_mutex_unlock(&registry_lock);
+}
+
+static void install_atfork(void)
+{
+    pthread_atfork(fork_prepare, fork_release, fork_release);
+}
+
+static void register_pool(sgi_pool *p)
+{
+    pthread_once(&atfork_once, install_atfork);
+    pthread_mutex_lock(&registry_lock);
+    p->fork_next = registry_head;
+    if (registry_head != NULL)
+        registry_head->fork_prev = p;
+    registry_head = p;
+    pthread_mutex_unlock(&registry_lock);
+}
+
+static void unregister_pool(sgi_pool *p)
+{
+    pthread_mutex_lock(&registry_lock);
+    if (p->fork_prev != NULL)
+        p->fork_prev->fork_next = p->fork_next;
+    else
+        registry_head = p->fork_next;
+    if (p->fork_next != NULL)
+        p->fork_next->fork_prev = p->fork_prev;
+    pthread_mutex_unlock(&registry_lock);
+}
+
+/* ---- Creation and destruction ------------------------------------------------------ */
 
 sgi_pool *sgi_pool_create(const sgi_pool_options *opts)
 {
@@ -796,16 +929,20 @@ sgi_pool *sgi_pool_create(const sgi_pool_options *opts)
     p->nlists = nlists;
     p->thread_safe = opts->thread_safe != 0;
     p->checked = opts->checked != 0;
+    p->debug_fill = opts->debug_fill != 0;
     atomic_init(&p->lock, 0);
     p->heap_limit = opts->heap_limit;
     p->carved = (size_t *)(p->free_list + nlists);
+    VALGRIND_CREATE_MEMPOOL(p, 0, 0);
+    if (p->thread_safe)
+        register_pool(p);
     return p;
 }
 
-void sgi_pool_destroy(sgi_pool *p)
+/* Returns every chunk and large block; the pool is left empty and closed. */
+static void release_memory(sgi_pool *p)
 {
-    if (p == NULL)
-        return;
+    VALGRIND_DESTROY_MEMPOOL(p);
     for (size_t i = 0; i < p->blocks.capacity; i++) {
         const block_entry *e = &p->blocks.slots[i];
         if (e->addr != 0 && !is_small(p, e->size))
@@ -815,5 +952,28 @@ void sgi_pool_destroy(sgi_pool *p)
         system_release((void *)p->chunks[i].base, p->chunks[i].size);
     block_table_free(&p->blocks);
     free(p->chunks);
+    p->chunks = NULL;
+    p->nchunks = p->chunks_cap = 0;
+    memset(p->free_list, 0, p->nlists * (sizeof(free_node *) + sizeof(size_t)));
+    p->start_free = p->end_free = 0;
+    p->heap_size = p->large_bytes = p->large_live = 0;
+    p->closed = true;
+}
+
+void sgi_pool_close(sgi_pool *p)
+{
+    pool_lock(p);
+    if (!p->closed)
+        release_memory(p);
+    pool_unlock(p);
+}
+
+void sgi_pool_destroy(sgi_pool *p)
+{
+    if (p == NULL)
+        return;
+    if (p->thread_safe)
+        unregister_pool(p);
+    sgi_pool_close(p);
     free(p);
 }

@@ -44,6 +44,7 @@ typedef struct sgi_pool_options {
     size_t heap_limit; /* cap on bytes held from the system; 0 = no limit */
     int thread_safe;   /* nonzero: every call takes the pool's lock */
     int checked;       /* nonzero: track live blocks, refuse bad frees */
+    int debug_fill;    /* nonzero: new small blocks read 0xCD, freed ones 0xDD */
 } sgi_pool_options;
 
 /* Status codes of the checked entry points (0 is success). */
@@ -53,7 +54,8 @@ typedef enum sgi_pool_status {
     SGI_POOL_EINVAL = 2,      /* a size of 0 where a block is needed */
     SGI_POOL_ENOTLIVE = 3,    /* not a live block of this pool */
     SGI_POOL_EWRONGCLASS = 4, /* size of another class than the block's */
-    SGI_POOL_EDUPLICATE = 5   /* an address twice in one batch free */
+    SGI_POOL_EDUPLICATE = 5,  /* an address twice in one batch free */
+    SGI_POOL_ECLOSED = 6      /* the pool was closed */
 } sgi_pool_status;
 
 /* Per-pool counters; see sgi_pool_get_stats. */
@@ -70,7 +72,7 @@ typedef struct sgi_pool_stats {
 } sgi_pool_stats;
 
 /* Fills *opts with the classic profile: align 8, max_small 128, refill 20,
-   no heap limit, thread-safe, unchecked. */
+   no heap limit, thread-safe, unchecked, no debug fill. */
 void sgi_pool_options_init(sgi_pool_options *opts);
 
 /* Creates a pool; opts NULL means sgi_pool_options_init's profile.
@@ -79,6 +81,12 @@ sgi_pool *sgi_pool_create(const sgi_pool_options *opts);
 
 /* Returns every chunk and every live large block to the system.  NULL is a no-op. */
 void sgi_pool_destroy(sgi_pool *p);
+
+/* Returns the pool's memory like destroy but keeps the (small) handle valid:
+   every later call fails (allocate NULL, checked calls SGI_POOL_ECLOSED) until
+   sgi_pool_destroy.  Safe while other threads are inside calls on a
+   thread-safe pool: they either finish first or see the pool closed. */
+void sgi_pool_close(sgi_pool *p);
 
 /* Returns a block of at least n bytes aligned to the pool's align, or NULL
    when n == 0 or memory is refused (then sgi_pool_last_refused() tells how

@@ -20,6 +20,7 @@ _EINVAL = lib.SGI_POOL_EINVAL
 _ENOTLIVE = lib.SGI_POOL_ENOTLIVE
 _EWRONGCLASS = lib.SGI_POOL_EWRONGCLASS
 _EDUPLICATE = lib.SGI_POOL_EDUPLICATE
+_ECLOSED = lib.SGI_POOL_ECLOSED
 
 
 class Pool:
@@ -45,13 +46,16 @@ class Pool:
       oom_handler  None, or a callable(nbytes) called when a system request of
                    nbytes is refused; a true result retries, a false one
                    raises MemoryError.  It may free blocks or raise heap_limit.
+      debug        False (default); True paints new small blocks 0xCD and freed
+                   ones 0xDD (after the link word), so stale reads show.
     """
 
     def __init__(self, *, heap_limit=None, checked=True, thread_safe=True, align=8,
-                 max_small=128, refill=20, oom_handler=None):
+                 max_small=128, refill=20, oom_handler=None, debug=False):
         heap_limit = v.as_heap_limit(heap_limit)
         checked = v.as_flag(checked, "checked")
         thread_safe = v.as_flag(thread_safe, "thread_safe")
+        debug = v.as_flag(debug, "debug")
         align, max_small, refill = v.check_profile(align, max_small, refill)
         self._oom_handler = v.as_oom_handler(oom_handler)
 
@@ -60,11 +64,13 @@ class Pool:
         opts.align, opts.max_small, opts.refill = align, max_small, refill
         opts.heap_limit = heap_limit or 0
         opts.thread_safe, opts.checked = int(thread_safe), int(checked)
+        opts.debug_fill = int(debug)
         raw = lib.sgi_pool_create(opts)
         if raw == ffi.NULL:
             raise PoolMemoryError("cannot create a pool: out of memory")
         self._p = ffi.gc(raw, lib.sgi_pool_destroy)  # owned from the start
         self._checked = checked
+        self._debug = debug
         self._thread_safe = thread_safe
         self._align = align
         self._max_small = max_small
@@ -76,10 +82,16 @@ class Pool:
 
     def close(self):
         """Returns all the pool's memory to the system.  Idempotent; any later
-        use raises PoolClosedError (a ValueError)."""
+        use raises PoolClosedError (a ValueError).
+
+        Safe while other threads are inside calls on a thread-safe pool: the C
+        side returns the memory under the pool's lock, so each such call either
+        completes first or finds the pool closed and raises PoolClosedError.
+        The small C handle itself is freed when the last call holding it
+        returns (cffi's ownership of the handle)."""
         handle, self._p = self._p, None
         if handle is not None:
-            ffi.release(handle)
+            lib.sgi_pool_close(handle)
 
     @property
     def closed(self):
@@ -237,6 +249,10 @@ class Pool:
         return self._checked
 
     @property
+    def debug(self):
+        return self._debug
+
+    @property
     def thread_safe(self):
         return self._thread_safe
 
@@ -359,6 +375,8 @@ class Pool:
         (outside any lock) and returns the handle to retry with, or raises
         PoolMemoryError.  An exception from the handler propagates."""
         nbytes = lib.sgi_pool_last_refused()  # per thread, set by the failed call
+        if self._p is None:
+            raise PoolClosedError("the pool was closed during the call")
         if nbytes == 0:
             raise PoolMemoryError("out of memory for the pool's own bookkeeping")
         handler = self._oom_handler
@@ -385,6 +403,8 @@ class Pool:
                 f"but size {n} ({self._class_name(n)}) was given")
         if status == _EDUPLICATE:
             return InvalidBlockError(f"{where} appears twice in one batch")
+        if status == _ECLOSED:
+            return PoolClosedError("the pool was closed during the call")
         if status == _EINVAL:
             return ValueError(f"invalid size {n} for {where}")
         return PoolMemoryError(f"memory refused for {where}")

@@ -54,3 +54,42 @@ def test_context_manager_closes():
     with Pool() as pool:
         pool.allocate(8)
     assert pool.closed
+
+
+def test_close_while_other_threads_are_inside_calls():
+    """Calls racing with close() either complete or raise PoolClosedError;
+    the process survives and the memory is returned."""
+    import threading
+
+    from pool import PoolClosedError
+
+    before = process_totals()
+    for _ in range(20):
+        pool = Pool()
+        go = threading.Event()
+        outcomes = []
+
+        def hammer():
+            go.wait()
+            try:
+                while True:
+                    addrs = pool.allocate_many(48, 50)
+                    a = pool.allocate(300)
+                    pool.deallocate(a, 300)
+                    pool.deallocate_many(addrs, 48)
+            except PoolClosedError:
+                outcomes.append("closed")
+            except Exception as exc:  # anything else is a failure
+                outcomes.append(repr(exc))
+
+        threads = [threading.Thread(target=hammer) for _ in range(4)]
+        for t in threads:
+            t.start()
+        go.set()
+        pool.close()
+        for t in threads:
+            t.join()
+        assert outcomes == ["closed"] * 4
+        del pool
+    gc.collect()
+    assert process_totals() == before
