@@ -77,14 +77,17 @@
 #define VALGRIND_MAKE_MEM_NOACCESS(addr, len) ((void)0)
 #define VALGRIND_MAKE_MEM_UNDEFINED(addr, len) ((void)0)
 #define VALGRIND_MAKE_MEM_DEFINED(addr, len) ((void)0)
+#define RUNNING_ON_VALGRIND 0
 #endif
 
 #if defined(__GNUC__)
 #define LIKELY(x) __builtin_expect(!!(x), 1)
 #define UNLIKELY(x) __builtin_expect(!!(x), 0)
+#define NOINLINE __attribute__((noinline)) /* keeps slow paths out of fast ones */
 #else
 #define LIKELY(x) (x)
 #define UNLIKELY(x) (x)
+#define NOINLINE
 #endif
 
 /* ---- Tunables and their invariants --------------------------------------- */
@@ -103,6 +106,13 @@ _Static_assert((uint64_t)SGI_POOL_MAX_MAX_SMALL * SGI_POOL_MAX_REFILL * 4 < SIZE
 /* Marks a table entry during a batch free's check pass; real sizes never
    have the top bit (requests above PTRDIFF_MAX are refused). */
 #define PENDING_MARK ((size_t)1 << (sizeof(size_t) * 8 - 1))
+
+/* Fast paths of allocate/deallocate: a pop or push with no extras, either
+   bare (FAST_PLAIN) or under the lock (FAST_LOCKED).  Checked mode, debug
+   fill and Valgrind take the general path (FAST_NONE). */
+#define FAST_NONE 0
+#define FAST_PLAIN 1
+#define FAST_LOCKED 2
 
 /* Debug fill bytes, as CPython's debug allocator: fresh and dead memory. */
 #define CLEAN_BYTE 0xCD
@@ -130,6 +140,7 @@ struct sgi_pool {
     bool checked;         /* record live small blocks in `blocks` */
     bool debug_fill;      /* paint new blocks CLEAN_BYTE, freed ones DEAD_BYTE */
     bool closed;          /* memory returned; every call fails */
+    unsigned char fast;   /* FAST_*: which fast path the public calls may take */
     atomic_int lock;      /* spin lock: 0 free, 1 held */
     sgi_pool *fork_prev;  /* registry of thread-safe pools, locked across fork */
     sgi_pool *fork_next;
@@ -170,13 +181,10 @@ static inline void cpu_relax(void)
 #endif
 }
 
-static inline void pool_lock(sgi_pool *p)
+/* Contended: spin on a plain load (no cache-line ping-pong), then retry. */
+static NOINLINE void pool_lock_contended(sgi_pool *p)
 {
-    if (!p->thread_safe)
-        return;
     for (;;) {
-        if (LIKELY(!atomic_exchange_explicit(&p->lock, 1, memory_order_acquire)))
-            return;
         unsigned spins = 0;
         while (atomic_load_explicit(&p->lock, memory_order_relaxed)) {
             if (++spins < SPIN_BEFORE_YIELD) {
@@ -186,7 +194,16 @@ static inline void pool_lock(sgi_pool *p)
                 spins = 0;
             }
         }
+        if (!atomic_exchange_explicit(&p->lock, 1, memory_order_acquire))
+            return;
     }
+}
+
+static inline void pool_lock(sgi_pool *p)
+{
+    if (p->thread_safe &&
+        UNLIKELY(atomic_exchange_explicit(&p->lock, 1, memory_order_acquire)))
+        pool_lock_contended(p);
 }
 
 static inline void pool_unlock(sgi_pool *p)
@@ -466,12 +483,39 @@ static void *allocate_locked(sgi_pool *p, size_t n)
     return block;
 }
 
-void *sgi_pool_allocate(sgi_pool *p, size_t n)
+/* The general path: every option, every branch of the algorithm. */
+static NOINLINE void *allocate_general(sgi_pool *p, size_t n)
 {
     pool_lock(p);
     void *block = allocate_locked(p, n);
     pool_unlock(p);
     return block;
+}
+
+void *sgi_pool_allocate(sgi_pool *p, size_t n)
+{
+    /* Fast path: step 2 alone.  A closed pool's lists are empty, so it never
+       succeeds there. */
+    if (LIKELY(is_small(p, n) && p->fast != FAST_NONE)) {
+        size_t cls = class_index(p, n);
+        if (p->fast == FAST_PLAIN) {
+            free_node *block = p->free_list[cls];
+            if (LIKELY(block != NULL)) {
+                p->free_list[cls] = block->next;
+                return block;
+            }
+        } else {
+            pool_lock(p);
+            free_node *block = p->free_list[cls];
+            if (LIKELY(block != NULL)) {
+                p->free_list[cls] = block->next;
+                pool_unlock(p);
+                return block;
+            }
+            pool_unlock(p);
+        }
+    }
+    return allocate_general(p, n);
 }
 
 size_t sgi_pool_allocate_many(sgi_pool *p, size_t n, size_t count, void **out)
@@ -545,7 +589,7 @@ static int deallocate_locked(sgi_pool *p, void *ptr, size_t n)
     return status;
 }
 
-int sgi_pool_deallocate_checked(sgi_pool *p, void *ptr, size_t n)
+NOINLINE int sgi_pool_deallocate_checked(sgi_pool *p, void *ptr, size_t n)
 {
     if (ptr == NULL)
         return SGI_POOL_OK;
@@ -559,6 +603,17 @@ int sgi_pool_deallocate_checked(sgi_pool *p, void *ptr, size_t n)
 
 void sgi_pool_deallocate(sgi_pool *p, void *ptr, size_t n)
 {
+    if (LIKELY(is_small(p, n) && ptr != NULL && p->fast != FAST_NONE)) {
+        free_node *node = ptr;
+        size_t cls = class_index(p, n);
+        pool_lock(p); /* no-op unless thread-safe */
+        if (LIKELY(!p->closed)) {
+            node->next = p->free_list[cls];
+            p->free_list[cls] = node;
+        }
+        pool_unlock(p);
+        return;
+    }
     (void)sgi_pool_deallocate_checked(p, ptr, n);
 }
 
@@ -930,6 +985,10 @@ sgi_pool *sgi_pool_create(const sgi_pool_options *opts)
     p->thread_safe = opts->thread_safe != 0;
     p->checked = opts->checked != 0;
     p->debug_fill = opts->debug_fill != 0;
+    if (p->checked || p->debug_fill || RUNNING_ON_VALGRIND)
+        p->fast = FAST_NONE;
+    else
+        p->fast = p->thread_safe ? FAST_LOCKED : FAST_PLAIN;
     atomic_init(&p->lock, 0);
     p->heap_limit = opts->heap_limit;
     p->carved = (size_t *)(p->free_list + nlists);
