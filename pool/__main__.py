@@ -1,13 +1,19 @@
-"""Command line: `python -m pool [demo]`."""
+"""Command line: `python -m pool [demo | replay TRACE [--check]]`."""
 
 import argparse
 import sys
 
 
 def main(argv=None):
-    parser = argparse.ArgumentParser(prog="python -m pool", description=__doc__)
+    argv = sys.argv[1:] if argv is None else list(argv)
+    if argv[:1] == ["replay"]:  # its own parser: pool.trace.replay_main
+        from .trace import replay_main
+
+        return replay_main(argv[1:])
+    parser = argparse.ArgumentParser(prog="python -m pool")
     sub = parser.add_subparsers(dest="command")
     sub.add_parser("demo", help="run the SGI algorithm step by step on a real pool (default)")
+    sub.add_parser("replay", help="replay an allocation trace: replay TRACE [--check]")
     args = parser.parse_args(argv)
     if args.command in (None, "demo"):
         from . import demo
