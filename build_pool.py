@@ -3,7 +3,7 @@
 The C sources live in ``csrc/`` as plain C; the declarations cffi parses live
 in ``csrc/sgi_pool.cdef``.  Set ``POOL_DEBUG=1`` to build with asserts on and
 without optimisation (Python's own flags carry -DNDEBUG, so it is undefined
-explicitly).  Run ``python build_pool.py`` to compile in place by hand.
+explicitly), ``POOL_SANITIZE=1`` for ASan + UBSan.  Run ``python build_pool.py`` to compile in place by hand.
 """
 
 import os
@@ -34,10 +34,23 @@ static int pool_block_size(sgi_pool *p, uintptr_t addr, size_t *n)
 """
 
 
+def _env_flag(name):
+    return os.environ.get(name, "") not in ("", "0")
+
+
 def compile_args():
-    if os.environ.get("POOL_DEBUG", "") not in ("", "0"):
-        return ["-std=c11", "-O0", "-g", "-UNDEBUG", "-Wall", "-Wextra"]
-    return ["-std=c11", "-O3", "-Wall", "-Wextra"]
+    """Optimised by default; POOL_DEBUG=1: asserts on, -O0 -g; POOL_SANITIZE=1:
+    AddressSanitizer + UndefinedBehaviorSanitizer (see scripts/sanitize.sh)."""
+    args = ["-std=c11", "-Wall", "-Wextra"]
+    args += ["-O0", "-g", "-UNDEBUG"] if _env_flag("POOL_DEBUG") else ["-O3"]
+    return args + sanitize_args()
+
+
+def sanitize_args():
+    if not _env_flag("POOL_SANITIZE"):
+        return []
+    return ["-fsanitize=address,undefined", "-fno-sanitize-recover=undefined",
+            "-fno-omit-frame-pointer", "-g"]
 
 
 ffibuilder = FFI()
@@ -50,6 +63,7 @@ ffibuilder.set_source(
     include_dirs=[CSRC],
     define_macros=[("_GNU_SOURCE", None)],
     extra_compile_args=compile_args(),
+    extra_link_args=sanitize_args(),
 )
 
 if __name__ == "__main__":
