@@ -80,6 +80,34 @@
 #define RUNNING_ON_VALGRIND 0
 #endif
 
+/* AddressSanitizer's manual poisoning, in ASan builds (scripts/sanitize.sh):
+   free blocks and uncarved tails are poisoned like freed malloc memory. */
+#if defined(__SANITIZE_ADDRESS__)
+#include <sanitizer/asan_interface.h>
+#define SGI_POOL_ASAN 1
+#else
+#define SGI_POOL_ASAN 0
+#define ASAN_POISON_MEMORY_REGION(addr, len) ((void)(addr), (void)(len))
+#define ASAN_UNPOISON_MEMORY_REGION(addr, len) ((void)(addr), (void)(len))
+#endif
+
+/* What the memory checkers are told, in the pool's own terms. */
+#define BOTH(valgrind_request, asan_call) \
+    do {                                  \
+        valgrind_request;                 \
+        asan_call;                        \
+    } while (0)
+#define MEM_NOACCESS(addr, len) \
+    BOTH(VALGRIND_MAKE_MEM_NOACCESS(addr, len), ASAN_POISON_MEMORY_REGION(addr, len))
+#define MEM_WRITABLE(addr, len) \
+    BOTH(VALGRIND_MAKE_MEM_UNDEFINED(addr, len), ASAN_UNPOISON_MEMORY_REGION(addr, len))
+#define MEM_READABLE(addr, len) \
+    BOTH(VALGRIND_MAKE_MEM_DEFINED(addr, len), ASAN_UNPOISON_MEMORY_REGION(addr, len))
+#define BLOCK_BORN(pool, addr, size) \
+    BOTH(VALGRIND_MEMPOOL_ALLOC(pool, addr, size), ASAN_UNPOISON_MEMORY_REGION(addr, size))
+#define BLOCK_DIED(pool, addr, size) \
+    BOTH(VALGRIND_MEMPOOL_FREE(pool, addr), ASAN_POISON_MEMORY_REGION(addr, size))
+
 #if defined(__GNUC__)
 #define LIKELY(x) __builtin_expect(!!(x), 1)
 #define UNLIKELY(x) __builtin_expect(!!(x), 0)
@@ -244,17 +272,17 @@ static inline bool same_class(const sgi_pool *p, size_t a, size_t b)
    live); the pool opens it only for its own reads and writes. */
 static inline free_node *read_link(const free_node *node)
 {
-    VALGRIND_MAKE_MEM_DEFINED(node, sizeof *node);
+    MEM_READABLE(node, sizeof *node);
     free_node *next = node->next;
-    VALGRIND_MAKE_MEM_NOACCESS(node, sizeof *node);
+    MEM_NOACCESS(node, sizeof *node);
     return next;
 }
 
 static inline void write_link(free_node *node, free_node *next)
 {
-    VALGRIND_MAKE_MEM_UNDEFINED(node, sizeof *node);
+    MEM_WRITABLE(node, sizeof *node);
     node->next = next;
-    VALGRIND_MAKE_MEM_NOACCESS(node, sizeof *node);
+    MEM_NOACCESS(node, sizeof *node);
 }
 
 static inline void push_free(sgi_pool *p, size_t cls, void *block)
@@ -394,7 +422,7 @@ static char *chunk_alloc(sgi_pool *p, size_t size, size_t *nobjs)
         }
 
         /* 3.6 */
-        VALGRIND_MAKE_MEM_NOACCESS(chunk, bytes_to_get); /* uncarved */
+        MEM_NOACCESS(chunk, bytes_to_get); /* uncarved */
         p->chunks[p->nchunks++] = (chunk_record){(uintptr_t)chunk, bytes_to_get};
         p->heap_size += bytes_to_get;
         p->start_free = (uintptr_t)chunk;
@@ -451,7 +479,7 @@ static void *allocate_large(sgi_pool *p, size_t n)
 /* Marks a small block live: for memcheck, the checked-mode record, the fill. */
 static void small_block_born(sgi_pool *p, void *block, size_t n)
 {
-    VALGRIND_MEMPOOL_ALLOC(p, block, round_up(p, n));
+    BLOCK_BORN(p, block, round_up(p, n));
     if (p->checked)
         block_table_insert(&p->blocks, (uintptr_t)block, n);
     if (UNLIKELY(p->debug_fill))
@@ -568,7 +596,7 @@ static void deallocate_unchecked(sgi_pool *p, void *ptr, size_t n)
         if (UNLIKELY(p->debug_fill)) /* the link word is written next */
             memset((char *)ptr + sizeof(free_node), DEAD_BYTE,
                    round_up(p, n) - sizeof(free_node));
-        VALGRIND_MEMPOOL_FREE(p, ptr);
+        BLOCK_DIED(p, ptr, round_up(p, n));
         push_free(p, class_index(p, n), ptr);
         return;
     }
@@ -985,7 +1013,7 @@ sgi_pool *sgi_pool_create(const sgi_pool_options *opts)
     p->thread_safe = opts->thread_safe != 0;
     p->checked = opts->checked != 0;
     p->debug_fill = opts->debug_fill != 0;
-    if (p->checked || p->debug_fill || RUNNING_ON_VALGRIND)
+    if (p->checked || p->debug_fill || RUNNING_ON_VALGRIND || SGI_POOL_ASAN)
         p->fast = FAST_NONE;
     else
         p->fast = p->thread_safe ? FAST_LOCKED : FAST_PLAIN;
@@ -1007,8 +1035,10 @@ static void release_memory(sgi_pool *p)
         if (e->addr != 0 && !is_small(p, e->size))
             system_release((void *)e->addr, e->size);
     }
-    for (size_t i = 0; i < p->nchunks; i++)
+    for (size_t i = 0; i < p->nchunks; i++) {
+        MEM_WRITABLE((void *)p->chunks[i].base, p->chunks[i].size); /* back to malloc's */
         system_release((void *)p->chunks[i].base, p->chunks[i].size);
+    }
     block_table_free(&p->blocks);
     free(p->chunks);
     p->chunks = NULL;

@@ -105,3 +105,12 @@ def build_program(tmp_path, program, *flags):
     subprocess.run(["gcc", "-std=c11", "-D_GNU_SOURCE", *flags, f"-I{ROOT / 'csrc'}", *CSRC,
                     str(program), "-o", str(exe)], check=True)
     return exe
+
+
+def test_asan_sees_use_after_free_of_pool_blocks(tmp_path):
+    """In ASan builds free blocks are poisoned, so the sanitizer runs can fail."""
+    exe = build_program(tmp_path, ROOT / "tests" / "c" / "valgrind" / "uaf.c", "-O1", "-g",
+                        "-fsanitize=address")
+    result = subprocess.run([str(exe)], capture_output=True, text=True, timeout=120)
+    assert result.returncode != 0
+    assert "use-after-poison" in result.stderr and "WRITE of size 1" in result.stderr

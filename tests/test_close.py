@@ -2,6 +2,9 @@
 
 import ctypes
 import gc
+import os
+
+import pytest
 
 from pool import Pool, process_totals
 
@@ -36,6 +39,8 @@ def _rss_bytes():
         return int(f.read().split()[1]) * 4096
 
 
+@pytest.mark.skipif(bool(os.environ.get("POOL_UNDER_SANITIZER")),
+                    reason="ASan's quarantine keeps freed memory resident")
 def test_close_lowers_rss():
     """Seen from the operating system: 200 MB of large blocks (mmap'ed by
     malloc) and chunks touched, then closed."""
