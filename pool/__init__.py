@@ -5,10 +5,12 @@
     ...     a = p.allocate(24)
     ...     p.buffer(a)[:5] = b"hello"
     ...     p.deallocate(a, 24)
+
+The C-backed names (Pool, Arena, ffi, ...) are imported on first use, so the
+pure-Python reference model (pool.ReferencePool) works without the compiled
+module.
 """
 
-from ._pool_c import ffi
-from .core import Pool, default_pool, process_totals
 from .errors import (
     InvalidBlockError,
     PoolClosedError,
@@ -16,10 +18,21 @@ from .errors import (
     PoolMemoryError,
     SizeClassError,
 )
+from .reference import ReferencePool
 from .stats import PoolStats, SizeClassStats
+
+_FROM_C = {
+    "Pool": ".core",
+    "default_pool": ".core",
+    "process_totals": ".core",
+    "Arena": ".arena",
+    "ffi": "._pool_c",
+}
 
 __all__ = [
     "Pool",
+    "ReferencePool",
+    "Arena",
     "default_pool",
     "process_totals",
     "ffi",
@@ -31,3 +44,18 @@ __all__ = [
     "SizeClassError",
     "PoolMemoryError",
 ]
+
+
+def __getattr__(name):
+    module = _FROM_C.get(name)
+    if module is None:
+        raise AttributeError(f"module 'pool' has no attribute {name!r}")
+    import importlib
+
+    value = getattr(importlib.import_module(module, __name__), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__():
+    return sorted(set(globals()) | set(__all__))

@@ -43,6 +43,7 @@ def test_sdist_builds_and_contains_the_c_core(tmp_path):
                     "--outdir", str(tmp_path), str(ROOT)], check=True, capture_output=True)
     [sdist] = tmp_path.glob("*.tar.gz")
     names = tarfile.open(sdist).getnames()
-    for needed in ("build_pool.py", "setup.py", "pyproject.toml", "csrc/sgi_pool.c",
-                   "csrc/sgi_pool.h", "csrc/sgi_pool.cdef", "pool/core.py"):
+    for needed in ("build_pool.py", "build_bench.py", "setup.py", "pyproject.toml",
+                   "csrc/sgi_pool.c", "csrc/sgi_pool.h", "csrc/sgi_pool.cdef", "pool/core.py",
+                   "bench/bench_loops.c", "tools/trace_recorder/recorder.c"):
         assert any(n.endswith("/" + needed) for n in names), needed

@@ -1,0 +1,64 @@
+"""cffi build of the benchmark loops into ``pool._bench_c`` (out-of-line, API mode).
+
+A separate module from ``pool._pool_c``: the C core stays free of benchmark
+code.  ``bench/bench_loops.c`` (plain C11, no Python) holds the allocators
+behind one vtable and the timed loops; the pool's own sources are compiled in
+with the same flags, so the pool and the bare free-list floor are built alike.
+The declarations cffi parses live in ``bench/bench_loops.cdef``.
+
+``-fvisibility=hidden`` keeps this module's copy of the sgi_pool_* symbols
+private (only PyInit__bench_c is exported): calls from the loops into the pool
+are then direct calls, as in a C program that links the library statically,
+and they can never bind to ``pool._pool_c``'s copy.
+
+Set ``POOL_DEBUG=1`` for asserts on and no optimisation (as build_pool.py).
+Run ``python build_bench.py`` to compile in place by hand.
+"""
+
+import os
+import pathlib
+
+from cffi import FFI
+
+HERE = pathlib.Path(__file__).resolve().parent
+CSRC = "csrc"  # relative: setuptools wants relative source paths
+BENCH = "bench"
+
+# The pool's sources enter through one-line wrappers (bench/core_*.c: each is
+# `#include "<csrc file>"`) so that their object files are bench/core_*.o and
+# never csrc/*.o, which build_pool.py writes: an in-place build of either
+# module, or setuptools building both into one build_temp, cannot race on them.
+SOURCES = [f"{BENCH}/bench_loops.c", f"{BENCH}/core_sgi_pool.c", f"{BENCH}/core_block_table.c"]
+DEPENDS = [
+    f"{BENCH}/bench_loops.h",
+    f"{BENCH}/bench_loops.cdef",
+    f"{CSRC}/sgi_pool.c",
+    f"{CSRC}/block_table.c",
+    f"{CSRC}/sgi_pool.h",
+    f"{CSRC}/block_table.h",
+]
+
+
+def compile_args():
+    common = ["-std=c11", "-Wall", "-Wextra", "-fvisibility=hidden"]
+    if os.environ.get("POOL_DEBUG", "") not in ("", "0"):
+        return common + ["-O0", "-g", "-UNDEBUG"]
+    return common + ["-O3"]
+
+
+ffibuilder = FFI()
+ffibuilder.cdef((HERE / BENCH / "bench_loops.cdef").read_text())
+ffibuilder.set_source(
+    "pool._bench_c",
+    '#include "bench_loops.h"\n',
+    sources=SOURCES,
+    depends=DEPENDS,
+    include_dirs=[CSRC, BENCH],
+    define_macros=[("_GNU_SOURCE", None)],
+    extra_compile_args=compile_args(),
+    libraries=["dl"],  # dlopen/dladdr: part of libc since glibc 2.34, a stub there
+)
+
+if __name__ == "__main__":
+    os.chdir(HERE)
+    ffibuilder.compile(verbose=True)
