@@ -1,4 +1,4 @@
-"""Command line: `python -m pool [demo | bench [options] | replay TRACE [--check]]`."""
+"""Command line: `python -m pool [demo | bench [options] | diff [options] | replay TRACE [--check]]`."""
 
 import argparse
 import sys
@@ -10,6 +10,10 @@ def main(argv=None):
         from .trace import replay_main
 
         return replay_main(argv[1:])
+    if argv[:1] == ["diff"]:  # its own parser: pool.diff.main
+        from . import diff
+
+        return diff.main(argv[1:])
     if argv[:1] == ["bench"]:  # its own parser: pool.bench.main
         from . import bench
 
@@ -18,6 +22,7 @@ def main(argv=None):
     sub = parser.add_subparsers(dest="command")
     sub.add_parser("demo", help="run the SGI algorithm step by step on a real pool (default)")
     sub.add_parser("bench", help="benchmark suite (python -m pool bench --help)")
+    sub.add_parser("diff", help="differential campaign against the reference (diff --help)")
     sub.add_parser("replay", help="replay an allocation trace: replay TRACE [--check]")
     args = parser.parse_args(argv)
     if args.command in (None, "demo"):

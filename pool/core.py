@@ -350,6 +350,13 @@ class Pool:
                 return {addrs[i]: sizes[i] for i in range(now)}
             count = now
 
+    def snapshot(self):
+        """The full state with addresses normalised (pool.snapshot.PoolSnapshot):
+        equal for a Pool and a ReferencePool exactly when their states are."""
+        from .snapshot import snapshot
+
+        return snapshot(self)
+
     def stats(self):
         """A PoolStats snapshot (counts per class, large blocks, chunks, requests)."""
         p = self._handle()

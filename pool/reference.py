@@ -766,6 +766,13 @@ class ReferencePool:
         with self._lock:
             return dict(self._alloc().blocks)
 
+    def snapshot(self):
+        """The full state with addresses normalised (pool.snapshot.PoolSnapshot):
+        equal for a Pool and a ReferencePool exactly when their states are."""
+        from .snapshot import snapshot
+
+        return snapshot(self)
+
     def stats(self):
         """A PoolStats snapshot (counts per class, large blocks, chunks, requests)."""
         with self._lock:

@@ -1,0 +1,386 @@
+"""Differential testing: `Pool` (the C core) against `ReferencePool` (the
+executable specification), in lockstep.
+
+`Lockstep.apply(op)` runs one operation on both pools and raises
+`Divergence` if their results, raised exceptions, block contents or full
+normalised states (`snapshot()`) differ.  Operations name blocks by an id
+the test chose, so any sub-list of a run is still a valid run (operations
+on ids that are not live are skipped): that is what lets `shrink` cut a
+failing run down to a minimal one.
+
+`python -m pool diff --ops N --seed S [--profile NAME|all]` runs a long
+random campaign and, on a divergence, prints a minimal reproducing list.
+"""
+
+import argparse
+import random
+import sys
+
+from .errors import PoolError
+from .snapshot import Normaliser
+
+# Pool options and oom-handler behaviour of each profile.
+PROFILES = {
+    "classic": {},
+    "align16": {"align": 16},
+    "small-refill": {"refill": 3},
+    "refill1": {"refill": 1, "max_small": 64},
+    "small-max": {"max_small": 48, "align": 16},
+    "unchecked": {"checked": False},
+    "tight": {"heap_limit": 3000, "refill": 4},
+    "tight-unchecked": {"heap_limit": 2500, "checked": False},
+    "oom-raise": {"heap_limit": 700, "oom": "raise"},
+    "oom-free": {"heap_limit": 1500, "oom": "free"},
+    "debug": {"debug": True, "refill": 5},
+}
+
+SIZES = (1, 7, 8, 9, 16, 17, 24, 40, 48, 63, 64, 65, 100, 120, 127, 128, 129, 200, 1000)
+
+
+class Divergence(AssertionError):
+    """The C core and the reference disagree."""
+
+
+class Lockstep:
+    """A Pool and a ReferencePool driven by the same operations."""
+
+    def __init__(self, profile="classic", pool_factory=None, reference_factory=None):
+        from .core import Pool
+        from .reference import ReferencePool
+
+        options = dict(PROFILES[profile]) if isinstance(profile, str) else dict(profile)
+        oom = options.pop("oom", None)
+        self.live = {}  # id -> (size, pattern byte)
+        self.freed = {}  # id -> size of blocks freed (for double-free operations)
+        self.sides = []
+        for factory in (pool_factory or Pool, reference_factory or ReferencePool):
+            side = _Side(factory(**options))
+            if oom == "raise":
+                side.pool.oom_handler = _raise_limit(side)
+            elif oom == "free":
+                side.pool.oom_handler = _free_oldest(side, self)
+            self.sides.append(side)
+
+    def close(self):
+        for side in self.sides:
+            side.pool.close()
+
+    # ---- running --------------------------------------------------------------
+
+    def apply(self, op):
+        """Runs op on both pools and compares everything; returns False if op
+        was skipped (its ids are not live)."""
+        kind = op[0]
+        if not self._applicable(op):
+            return False
+        outcomes = [side.run(op, self) for side in self.sides]
+        if outcomes[0] != outcomes[1]:
+            raise Divergence(f"{op}: C core gave {outcomes[0]}, reference gave {outcomes[1]}")
+        self._commit(op, outcomes[0])
+        self.check(after=op)
+        return kind
+
+    def check(self, after=None):
+        """Full states equal, and every live block still holds its pattern."""
+        c_state, ref_state = (side.pool.snapshot() for side in self.sides)
+        if c_state != ref_state:
+            fields = c_state.differences(ref_state)
+            detail = "; ".join(f"{f}: C {getattr(c_state, f)!r} / reference "
+                               f"{getattr(ref_state, f)!r}" for f in fields)
+            raise Divergence(f"after {after}: states differ in {detail}")
+        for side in self.sides:
+            for ident, (size, pattern) in self.live.items():
+                data = bytes(side.pool.buffer(side.addr[ident], size))
+                if data != bytes([pattern]) * size:
+                    raise Divergence(f"after {after}: block {ident} of the {side.name} "
+                                     f"lost its contents")
+            where = Normaliser(side.pool.chunks())
+            side.where = {i: where(side.addr[i]) for i in self.live}
+        if self.sides[0].where != self.sides[1].where:
+            raise Divergence(f"after {after}: blocks sit at different places: "
+                             f"C {self.sides[0].where} / reference {self.sides[1].where}")
+
+    def _applicable(self, op):
+        kind = op[0]
+        if kind == "alloc":
+            return op[1] not in self.live
+        if kind in ("free", "realloc"):
+            return op[1] in self.live
+        if kind == "alloc_many":
+            return not set(op[1]) & set(self.live)
+        if kind == "free_many":
+            return (all(i in self.live for i in op[1]) and len(set(op[1])) == len(op[1])
+                    and len({self.live[i][0] for i in op[1]}) <= 1)
+        if kind == "bad":
+            if op[1] in self.live:
+                return op[2] not in ("double", "realloc-freed")
+            # a freed small block whose address no live block has taken again
+            # (large blocks: malloc and the simulation reuse addresses differently)
+            size = self.freed.get(op[1])
+            return (size is not None and size <= self.sides[0].pool.max_small
+                    and op[2] in ("double", "realloc-freed", "zero")
+                    and all(side.addr[op[1]] not in {side.addr[i] for i in self.live}
+                            for side in self.sides))
+        return True
+
+    def _commit(self, op, outcome):
+        """Updates the ids after an operation that both sides ran alike."""
+        kind = op[0]
+        ok = outcome[0] == "ok"
+        if kind == "alloc" and ok:
+            self.live[op[1]] = (op[2], _pattern(op[1]))
+        elif kind == "alloc_many" and ok:
+            for ident in op[1]:
+                self.live[ident] = (op[2], _pattern(ident))
+        elif kind == "free" and ok:
+            self.freed[op[1]] = self.live.pop(op[1])[0]
+        elif kind == "free_many" and ok:
+            for ident in op[1]:
+                self.freed[ident] = self.live.pop(ident)[0]
+        elif kind == "realloc" and ok:
+            self.live[op[1]] = (op[2], _pattern(op[1], op[2]))
+        for ident in outcome[2]:  # freed by an oom handler
+            if ident in self.live:
+                self.freed[ident] = self.live.pop(ident)[0]
+
+
+def _pattern(ident, salt=0):
+    return (ident * 37 + salt * 11) % 251 + 1
+
+
+class _Side:
+    """One pool of the pair, with its own addresses for each id."""
+
+    def __init__(self, pool):
+        self.pool = pool
+        self.name = "reference" if type(pool).__name__ == "ReferencePool" else "C core"
+        self.addr = {}
+        self.where = {}
+        self.handler_freed = []
+
+    def run(self, op, step):
+        """(outcome, detail, ids freed by the handler): detail is the exception
+        class name or, for a new block, its normalised place."""
+        self.handler_freed = []
+        try:
+            detail = self._do(op, step)
+        except (PoolError, ValueError, TypeError, OverflowError, MemoryError) as exc:
+            return ("raised", type(exc).__name__, tuple(self.handler_freed))
+        return ("ok", detail, tuple(self.handler_freed))
+
+    def _do(self, op, step):
+        pool, kind = self.pool, op[0]
+        if kind == "alloc":
+            _, ident, n = op
+            addr = pool.allocate(n)
+            self._born(ident, addr, n)
+        elif kind == "alloc_many":
+            _, ids, n = op
+            for ident, addr in zip(ids, pool.allocate_many(n, len(ids))):
+                self._born(ident, addr, n)
+        elif kind == "free":
+            pool.deallocate(self.addr[op[1]], step.live[op[1]][0])
+        elif kind == "free_many":
+            n = step.live[op[1][0]][0] if op[1] else 1
+            pool.deallocate_many([self.addr[i] for i in op[1]], n)
+        elif kind == "realloc":
+            _, ident, new_n = op
+            old_n, pattern = step.live[ident]
+            addr = pool.reallocate(self.addr[ident], old_n, new_n)
+            kept = bytes(pool.buffer(addr, min(old_n, new_n)))
+            if kept != bytes([pattern]) * min(old_n, new_n):
+                return "contents lost"
+            self.addr[ident] = addr
+            pool.buffer(addr, new_n)[:] = bytes([_pattern(ident, new_n)]) * new_n
+        elif kind == "bad":
+            self._misuse(op, step)
+        elif kind == "limit":
+            pool.heap_limit = op[1]
+        return None
+
+    def _born(self, ident, addr, n):
+        self.addr[ident] = addr
+        self.pool.buffer(addr, n)[:] = bytes([_pattern(ident)]) * n
+
+    def _misuse(self, op, step):
+        """A call a checked pool must refuse (unchecked pools get only the
+        misuses they also catch: bad large frees)."""
+        _, ident, how = op
+        addr = self.addr[ident]
+        size = step.live[ident][0] if ident in step.live else None
+        if how == "double" and size is None:
+            self.pool.deallocate(addr, step.freed[ident])
+        elif how == "wrong-class" and size is not None:
+            self.pool.deallocate(addr, size + 64 if size <= 64 else 8)
+        elif how == "interior" and size is not None:
+            # inside the block, never another block's start
+            self.pool.deallocate(addr + (4 if size <= 8 else 8), size)
+        elif how == "realloc-freed" and size is None:
+            self.pool.reallocate(addr, 1000, 2000)
+        elif how == "zero":
+            self.pool.allocate(0)
+        return None
+
+
+def _raise_limit(side):
+    """An oom handler that raises the heap limit by the refused size, up to a cap."""
+    def handler(nbytes):
+        limit = side.pool.heap_limit
+        if limit is None or limit > 200_000:
+            return False
+        side.pool.heap_limit = limit + nbytes
+        return True
+    return handler
+
+
+def _free_oldest(side, step):
+    """An oom handler that frees the oldest live block of the run, if any."""
+    def handler(nbytes):
+        for ident, (size, _) in step.live.items():
+            if ident not in side.handler_freed:
+                side.pool.deallocate(side.addr[ident], size)
+                side.handler_freed.append(ident)
+                return True
+        return False
+    return handler
+
+
+# ---- random operations --------------------------------------------------------
+
+
+def random_op(rng, step, next_id, checked=True):
+    """One random operation for the current state; next_id is the first unused id."""
+    live = list(step.live)
+    r = rng.random()
+    if live and r < 0.30:
+        return ("free", rng.choice(live))
+    if live and r < 0.42:
+        return ("realloc", rng.choice(live), rng.choice(SIZES))
+    if r < 0.50:
+        count = rng.randint(0, 25)
+        return ("alloc_many", tuple(range(next_id, next_id + count)), rng.choice(SIZES))
+    if live and r < 0.56:
+        size = step.live[rng.choice(live)][0]
+        same = [i for i in live if step.live[i][0] == size]
+        return ("free_many", tuple(rng.sample(same, rng.randint(1, len(same)))))
+    if r < 0.60 and (live or step.freed):
+        ident = rng.choice(live + sorted(step.freed))
+        how = rng.choice(["double", "wrong-class", "interior", "realloc-freed", "zero"])
+        if not checked and how in ("wrong-class", "interior", "double"):
+            how = "zero"  # unchecked pools trust small frees: misuse would corrupt them
+        return ("bad", ident, how)
+    if r < 0.62:
+        return ("limit", rng.choice([None, 2000, 5000, 20000]))
+    return ("alloc", next_id, rng.choice(SIZES))
+
+
+def run_random(profile, ops, seed, progress=None, factories=None):
+    """Runs `ops` random operations; returns the list applied, or raises
+    Divergence with .ops set to the operations up to the failing one."""
+    rng = random.Random(seed)
+    step = Lockstep(profile, *(factories or ()))
+    checked = step.sides[0].pool.checked
+    applied, next_id = [], 1
+    try:
+        for _ in range(ops):
+            op = random_op(rng, step, next_id, checked)
+            applied.append(op)
+            if op[0] == "alloc":
+                next_id += 1
+            elif op[0] == "alloc_many":
+                next_id += len(op[1])
+            step.apply(op)
+            if progress:
+                progress(1)
+    except Divergence as exc:
+        exc.ops = applied
+        raise
+    finally:
+        step.close()
+    return applied
+
+
+def replay_ops(profile, ops, factories=None):
+    """Runs a fixed operation list; returns the Divergence or None."""
+    step = Lockstep(profile, *(factories or ()))
+    try:
+        for op in ops:
+            step.apply(op)
+    except Divergence as exc:
+        return exc
+    finally:
+        step.close()
+    return None
+
+
+def shrink(profile, ops, factories=None):
+    """A minimal sub-list of ops that still diverges (delta debugging: drop
+    ever smaller slices while the divergence stays)."""
+    ops = list(ops)
+    chunk = max(1, len(ops) // 2)
+    while chunk >= 1:
+        i, removed = 0, False
+        while i < len(ops):
+            candidate = ops[:i] + ops[i + chunk:]
+            if candidate and replay_ops(profile, candidate, factories) is not None:
+                ops, removed = candidate, True
+            else:
+                i += chunk
+        if not removed:
+            chunk //= 2
+    return ops
+
+
+# ---- command line -----------------------------------------------------------------
+
+
+def _progress_bar(total, label):
+    try:
+        from tqdm import tqdm
+    except ImportError:
+        state = {"done": 0, "next": total // 10 or 1}
+
+        def tick(n):
+            state["done"] += n
+            if state["done"] >= state["next"]:
+                print(f"  {label}: {state['done']}/{total}", file=sys.stderr)
+                state["next"] += total // 10 or 1
+        return tick, lambda: None
+    bar = tqdm(total=total, desc=label, unit="op", file=sys.stderr, leave=False)
+    return bar.update, bar.close
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(
+        prog="python -m pool diff",
+        description="Random differential campaign: the C core against ReferencePool.")
+    parser.add_argument("--ops", type=int, default=20_000, help="operations per profile")
+    parser.add_argument("--seed", type=int, default=1)
+    parser.add_argument("--profile", default="all",
+                        help=f"one of {', '.join(PROFILES)}, or all (default)")
+    args = parser.parse_args(argv)
+    profiles = list(PROFILES) if args.profile == "all" else [args.profile]
+    for name in profiles:
+        if name not in PROFILES:
+            parser.error(f"unknown profile {name!r}")
+    for name in profiles:
+        tick, done = _progress_bar(args.ops, name)
+        try:
+            run_random(name, args.ops, args.seed, tick)
+        except Divergence as exc:
+            done()
+            print(f"DIVERGENCE in profile {name} (seed {args.seed}): {exc}")
+            print(f"shrinking {len(exc.ops)} operations ...", file=sys.stderr)
+            minimal = shrink(name, exc.ops)
+            print(f"minimal reproduction ({len(minimal)} operations, profile {name}):")
+            for op in minimal:
+                print(f"  {op!r}")
+            print(f"replay: pool.diff.replay_ops({name!r}, ops)")
+            return 1
+        done()
+        print(f"{name}: {args.ops} operations, C core and reference agree")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

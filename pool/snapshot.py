@@ -1,0 +1,81 @@
+"""A pool's full state with addresses normalised, so that a `Pool` (real
+memory) and a `ReferencePool` (simulated memory) compare equal exactly when
+their states are the same.
+
+A small block's address becomes (chunk index, offset) in the pool's chunk
+list, which both keep in acquisition order.  Large blocks come from malloc
+(or the simulated system) at unrelated addresses, so they are compared as
+the sorted multiset of their recorded sizes; the differential tests also
+compare each block by the identity the test gave it.
+"""
+
+import bisect
+from dataclasses import dataclass
+from typing import Optional, Tuple
+
+
+@dataclass(frozen=True)
+class PoolSnapshot:
+    free_lists: Tuple[Tuple[Tuple[int, int], ...], ...]  # per class, head first
+    current_chunk: Optional[Tuple[int, int, int]]  # (chunk index, start offset, end offset)
+    heap_size: int
+    heap_limit: Optional[int]
+    chunk_sizes: Tuple[int, ...]  # in acquisition order
+    live_small: Tuple[Tuple[Tuple[int, int], int], ...]  # sorted ((chunk, offset), size); checked only
+    large_sizes: Tuple[int, ...]  # sorted recorded sizes of live large blocks
+    counters: Tuple[Tuple[str, int], ...]  # stats() fields, by name
+
+    def differences(self, other):
+        """Names of the fields in which two snapshots differ."""
+        return [name for name in self.__dataclass_fields__
+                if getattr(self, name) != getattr(other, name)]
+
+
+class Normaliser:
+    """Maps addresses of one pool to (chunk index, offset)."""
+
+    def __init__(self, chunks):
+        order = sorted(range(len(chunks)), key=lambda i: chunks[i][0])
+        self._bases = [chunks[i][0] for i in order]
+        self._ends = [chunks[i][0] + chunks[i][1] for i in order]
+        self._index = order
+
+    def __call__(self, addr, end_inclusive=False):
+        """(chunk index, offset), or None if addr lies in no chunk.  With
+        end_inclusive, a chunk's end address maps to that chunk."""
+        i = bisect.bisect_right(self._bases, addr - 1 if end_inclusive else addr) - 1
+        if i >= 0 and (addr < self._ends[i] or (end_inclusive and addr == self._ends[i])):
+            return self._index[i], addr - self._bases[i]
+        return None
+
+
+def snapshot(pool):
+    """The PoolSnapshot of a Pool or ReferencePool."""
+    chunks = pool.chunks()
+    where = Normaliser(chunks)
+    max_small = pool.max_small
+    free_lists = tuple(tuple(where(a) for a in pool.free_list(c))
+                       for c in range(len(pool.class_sizes())))
+    current = pool.current_chunk()
+    if current is not None:
+        start, end = current
+        # an empty tail may sit at its chunk's very end
+        start_chunk, start_off = where(start) or where(start, end_inclusive=True)
+        current = (start_chunk, start_off, start_off + (end - start))
+    live = pool.live_blocks()
+    live_small = tuple(sorted((where(a), n) for a, n in live.items() if n <= max_small))
+    large_sizes = tuple(sorted(n for n in live.values() if n > max_small))
+    st = pool.stats()
+    counters = (
+        ("classes", tuple((c.live, c.free) for c in st.classes)),
+        ("large_live", st.large_live),
+        ("large_bytes", st.large_bytes),
+        ("chunks", st.chunks),
+        ("chunk_left", st.chunk_left),
+        ("requests_granted", st.requests_granted),
+        ("requests_refused", st.requests_refused),
+        ("salvages", st.salvages),
+        ("oom_handler_calls", st.oom_handler_calls),
+    )
+    return PoolSnapshot(free_lists, current, pool.heap_size, pool.heap_limit,
+                        tuple(size for _, size in chunks), live_small, large_sizes, counters)
