@@ -135,13 +135,6 @@ _Static_assert((uint64_t)SGI_POOL_MAX_MAX_SMALL * SGI_POOL_MAX_REFILL * 4 < SIZE
    have the top bit (requests above PTRDIFF_MAX are refused). */
 #define PENDING_MARK ((size_t)1 << (sizeof(size_t) * 8 - 1))
 
-/* Fast paths of allocate/deallocate: a pop or push with no extras, either
-   bare (FAST_PLAIN) or under the lock (FAST_LOCKED).  Checked mode, debug
-   fill and Valgrind take the general path (FAST_NONE). */
-#define FAST_NONE 0
-#define FAST_PLAIN 1
-#define FAST_LOCKED 2
-
 /* Debug fill bytes, as CPython's debug allocator: fresh and dead memory. */
 #define CLEAN_BYTE 0xCD
 #define DEAD_BYTE 0xDD
@@ -168,7 +161,11 @@ struct sgi_pool {
     bool checked;         /* record live small blocks in `blocks` */
     bool debug_fill;      /* paint new blocks CLEAN_BYTE, freed ones DEAD_BYTE */
     bool closed;          /* memory returned; every call fails */
-    unsigned char fast;   /* FAST_*: which fast path the public calls may take */
+    /* Fast paths of allocate/deallocate (a pop or push with no extras): the
+       sizes each may serve, 0 when it is off.  Checked mode, debug fill,
+       Valgrind and ASan take the general path. */
+    size_t plain_max;     /* max_bytes for unlocked pools */
+    size_t locked_max;    /* max_bytes for thread-safe pools (uncontended lock) */
     atomic_int lock;      /* spin lock: 0 free, 1 held */
     sgi_pool *fork_prev;  /* registry of thread-safe pools, locked across fork */
     sgi_pool *fork_next;
@@ -234,10 +231,22 @@ static inline void pool_lock(sgi_pool *p)
         pool_lock_contended(p);
 }
 
+/* One attempt, for the fast paths: on failure they take the general path,
+   which waits in pool_lock (so nothing stays live across a call). */
+static inline bool pool_try_lock(sgi_pool *p)
+{
+    return !atomic_exchange_explicit(&p->lock, 1, memory_order_acquire);
+}
+
+static inline void pool_unlock_raw(sgi_pool *p)
+{
+    atomic_store_explicit(&p->lock, 0, memory_order_release);
+}
+
 static inline void pool_unlock(sgi_pool *p)
 {
     if (p->thread_safe)
-        atomic_store_explicit(&p->lock, 0, memory_order_release);
+        pool_unlock_raw(p);
 }
 
 /* ---- Size classes ---------------------------------------------------------- */
@@ -522,26 +531,24 @@ static NOINLINE void *allocate_general(sgi_pool *p, size_t n)
 
 void *sgi_pool_allocate(sgi_pool *p, size_t n)
 {
-    /* Fast path: step 2 alone.  A closed pool's lists are empty, so it never
-       succeeds there. */
-    if (LIKELY(is_small(p, n) && p->fast != FAST_NONE)) {
+    /* Fast path: step 2 alone, bare or under an uncontended lock (one unsigned
+       compare tests the size and the mode).  A closed pool's lists are empty,
+       so it never succeeds there. */
+    if (LIKELY(n - 1 < p->plain_max)) {
         size_t cls = class_index(p, n);
-        if (p->fast == FAST_PLAIN) {
-            free_node *block = p->free_list[cls];
-            if (LIKELY(block != NULL)) {
-                p->free_list[cls] = block->next;
-                return block;
-            }
-        } else {
-            pool_lock(p);
-            free_node *block = p->free_list[cls];
-            if (LIKELY(block != NULL)) {
-                p->free_list[cls] = block->next;
-                pool_unlock(p);
-                return block;
-            }
-            pool_unlock(p);
+        free_node *block = p->free_list[cls];
+        if (LIKELY(block != NULL)) {
+            p->free_list[cls] = block->next;
+            return block;
         }
+    } else if (LIKELY(n - 1 < p->locked_max) && LIKELY(pool_try_lock(p))) {
+        size_t cls = class_index(p, n);
+        free_node *block = p->free_list[cls];
+        if (LIKELY(block != NULL))
+            p->free_list[cls] = block->next;
+        pool_unlock_raw(p);
+        if (LIKELY(block != NULL))
+            return block;
     }
     return allocate_general(p, n);
 }
@@ -631,15 +638,22 @@ NOINLINE int sgi_pool_deallocate_checked(sgi_pool *p, void *ptr, size_t n)
 
 void sgi_pool_deallocate(sgi_pool *p, void *ptr, size_t n)
 {
-    if (LIKELY(is_small(p, n) && ptr != NULL && p->fast != FAST_NONE)) {
-        free_node *node = ptr;
+    free_node *node = ptr;
+    if (LIKELY(n - 1 < p->plain_max && node != NULL)) {
         size_t cls = class_index(p, n);
-        pool_lock(p); /* no-op unless thread-safe */
         if (LIKELY(!p->closed)) {
             node->next = p->free_list[cls];
             p->free_list[cls] = node;
         }
-        pool_unlock(p);
+        return;
+    }
+    if (LIKELY(n - 1 < p->locked_max && node != NULL) && LIKELY(pool_try_lock(p))) {
+        size_t cls = class_index(p, n);
+        if (LIKELY(!p->closed)) {
+            node->next = p->free_list[cls];
+            p->free_list[cls] = node;
+        }
+        pool_unlock_raw(p);
         return;
     }
     (void)sgi_pool_deallocate_checked(p, ptr, n);
@@ -1013,10 +1027,9 @@ sgi_pool *sgi_pool_create(const sgi_pool_options *opts)
     p->thread_safe = opts->thread_safe != 0;
     p->checked = opts->checked != 0;
     p->debug_fill = opts->debug_fill != 0;
-    if (p->checked || p->debug_fill || RUNNING_ON_VALGRIND || SGI_POOL_ASAN)
-        p->fast = FAST_NONE;
-    else
-        p->fast = p->thread_safe ? FAST_LOCKED : FAST_PLAIN;
+    bool fast = !(p->checked || p->debug_fill || RUNNING_ON_VALGRIND || SGI_POOL_ASAN);
+    p->plain_max = fast && !p->thread_safe ? p->max_bytes : 0;
+    p->locked_max = fast && p->thread_safe ? p->max_bytes : 0;
     atomic_init(&p->lock, 0);
     p->heap_limit = opts->heap_limit;
     p->carved = (size_t *)(p->free_list + nlists);
