@@ -562,10 +562,22 @@ size_t sgi_pool_allocate_many(sgi_pool *p, size_t n, size_t count, void **out)
         pool_unlock(p);
         return 0;
     }
-    for (; done < count; done++) {
-        out[done] = allocate_locked(p, n);
-        if (out[done] == NULL)
+    /* Unchecked pools without extras take whole runs off the free list. */
+    bool bare = n - 1 < (p->plain_max | p->locked_max);
+    size_t cls = bare ? class_index(p, n) : 0;
+    while (done < count) {
+        if (bare) {
+            free_node *block = p->free_list[cls];
+            for (; block != NULL && done < count; block = block->next)
+                out[done++] = block;
+            p->free_list[cls] = block;
+            if (done == count)
+                break;
+        }
+        void *block = allocate_locked(p, n); /* refill, or the general path */
+        if (block == NULL)
             break;
+        out[done++] = block;
     }
     pool_unlock(p);
     return done;
@@ -675,8 +687,12 @@ int sgi_pool_deallocate_many(sgi_pool *p, void *const *ptrs, size_t count, size_
         /* Check pass: mark each entry so that a duplicate shows. */
         size_t usable;
         for (; i < count; i++) {
-            if (ptrs[i] == NULL)
-                continue;
+            if (ptrs[i] == NULL) {
+                if (!p->checked)
+                    continue;
+                status = SGI_POOL_ENOTLIVE; /* a checked pool never handed out NULL */
+                break;
+            }
             status = check_block(p, ptrs[i], n, &usable);
             block_entry *e = block_table_find(&p->blocks, (uintptr_t)ptrs[i]);
             if (status == SGI_POOL_OK && (e->size & PENDING_MARK))
@@ -694,9 +710,20 @@ int sgi_pool_deallocate_many(sgi_pool *p, void *const *ptrs, size_t count, size_
             return status;
         }
     }
-    for (i = 0; i < count; i++)
-        if (ptrs[i] != NULL) /* as deallocate(NULL, n): nothing */
-            deallocate_unchecked(p, ptrs[i], n);
+    if (n - 1 < (p->plain_max | p->locked_max)) { /* unchecked, no extras: pushes */
+        size_t cls = class_index(p, n);
+        for (i = 0; i < count; i++) {
+            free_node *node = ptrs[i];
+            if (node != NULL) { /* as deallocate(NULL, n): nothing */
+                node->next = p->free_list[cls];
+                p->free_list[cls] = node;
+            }
+        }
+    } else {
+        for (i = 0; i < count; i++)
+            if (ptrs[i] != NULL)
+                deallocate_unchecked(p, ptrs[i], n);
+    }
     pool_unlock(p);
     return SGI_POOL_OK;
 }

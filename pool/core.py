@@ -22,6 +22,12 @@ _EWRONGCLASS = lib.SGI_POOL_EWRONGCLASS
 _EDUPLICATE = lib.SGI_POOL_EDUPLICATE
 _ECLOSED = lib.SGI_POOL_ECLOSED
 
+# The hot path's names, bound once (module globals are cheaper than lib.x).
+_SIZE_MAX = v.SIZE_MAX
+_allocate = lib.pool_allocate
+_deallocate = lib.pool_deallocate
+_deallocate_checked = lib.pool_deallocate_checked
+
 
 class Pool:
     """A small-object pool: SGI STL's node allocator, as an instance.
@@ -76,6 +82,7 @@ class Pool:
         self._max_small = max_small
         self._refill = refill
         self._nclasses = max_small // align
+        self._trusted_max = 0 if checked else max_small  # deallocate's unchecked path
         self._oom_calls = 0
 
     # ---- lifetime --------------------------------------------------------------
@@ -123,12 +130,12 @@ class Pool:
         p = self._p
         if p is None:
             raise PoolClosedError("the pool is closed")
-        if type(n) is not int or not 0 < n <= v.SIZE_MAX:
+        if type(n) is not int or not 0 < n <= _SIZE_MAX:
             n = v.as_size(n)
-        addr = lib.pool_allocate(p, n)
+        addr = _allocate(p, n)
         while not addr:
             p = self._after_refusal()
-            addr = lib.pool_allocate(p, n)
+            addr = _allocate(p, n)
         return addr
 
     def deallocate(self, addr, n):
@@ -137,16 +144,16 @@ class Pool:
         p = self._p
         if p is None:
             raise PoolClosedError("the pool is closed")
-        if type(n) is not int or not 0 < n <= v.SIZE_MAX:
+        if type(n) is not int or not 0 < n <= _SIZE_MAX:
             n = v.as_size(n)
-        if type(addr) is not int or not 0 < addr <= v.SIZE_MAX:
+        if type(addr) is not int or not 0 < addr <= _SIZE_MAX:
             addr = v.as_address(addr)
-        if self._checked or n > self._max_small:  # large blocks are known in every mode
-            status = lib.pool_deallocate_checked(p, addr, n)
-            if status:
-                raise self._block_error(status, addr, n)
-        else:
-            lib.pool_deallocate(p, addr, n)
+        if n <= self._trusted_max:  # unchecked pools trust small frees
+            _deallocate(p, addr, n)
+            return
+        status = _deallocate_checked(p, addr, n)  # large blocks are known in every mode
+        if status:
+            raise self._block_error(status, addr, n)
 
     def reallocate(self, addr, old_n, new_n):
         """Resizes the block at addr from old_n to new_n bytes and returns its
