@@ -11,6 +11,7 @@ import threading
 from array import array
 
 from . import _validate as v
+from ._base import PoolBase
 from ._pool_c import ffi, lib
 from .errors import InvalidBlockError, PoolClosedError, PoolMemoryError, SizeClassError
 from .stats import PoolStats, SizeClassStats
@@ -29,7 +30,7 @@ _deallocate = lib.pool_deallocate
 _deallocate_checked = lib.pool_deallocate_checked
 
 
-class Pool:
+class Pool(PoolBase):
     """A small-object pool: SGI STL's node allocator, as an instance.
 
     Requests of 1..max_small bytes are rounded up to a multiple of `align` and
@@ -58,13 +59,9 @@ class Pool:
 
     def __init__(self, *, heap_limit=None, checked=True, thread_safe=True, align=8,
                  max_small=128, refill=20, oom_handler=None, debug=False):
-        heap_limit = v.as_heap_limit(heap_limit)
-        checked = v.as_flag(checked, "checked")
-        thread_safe = v.as_flag(thread_safe, "thread_safe")
-        debug = v.as_flag(debug, "debug")
-        align, max_small, refill = v.check_profile(align, max_small, refill)
-        self._oom_handler = v.as_oom_handler(oom_handler)
-
+        heap_limit, checked, thread_safe, align, max_small, refill, debug = self._init_options(
+            heap_limit=heap_limit, checked=checked, thread_safe=thread_safe, align=align,
+            max_small=max_small, refill=refill, oom_handler=oom_handler, debug=debug)
         opts = ffi.new("sgi_pool_options *")
         lib.sgi_pool_options_init(opts)
         opts.align, opts.max_small, opts.refill = align, max_small, refill
@@ -75,15 +72,7 @@ class Pool:
         if raw == ffi.NULL:
             raise PoolMemoryError("cannot create a pool: out of memory")
         self._p = ffi.gc(raw, lib.sgi_pool_destroy)  # owned from the start
-        self._checked = checked
-        self._debug = debug
-        self._thread_safe = thread_safe
-        self._align = align
-        self._max_small = max_small
-        self._refill = refill
-        self._nclasses = max_small // align
         self._trusted_max = 0 if checked else max_small  # deallocate's unchecked path
-        self._oom_calls = 0
 
     # ---- lifetime --------------------------------------------------------------
 
@@ -244,48 +233,7 @@ class Pool:
             n = v.as_size(n, "n")
         return memoryview(ffi.buffer(ffi.cast("char *", addr), n))
 
-    def _usable(self, recorded):
-        if recorded > self._max_small:
-            return recorded
-        return (recorded + self._align - 1) & ~(self._align - 1)
-
     # ---- options and introspection ---------------------------------------------------
-
-    @property
-    def checked(self):
-        return self._checked
-
-    @property
-    def debug(self):
-        return self._debug
-
-    @property
-    def thread_safe(self):
-        return self._thread_safe
-
-    @property
-    def align(self):
-        return self._align
-
-    @property
-    def max_small(self):
-        return self._max_small
-
-    @property
-    def refill(self):
-        return self._refill
-
-    def class_sizes(self):
-        """Block size of each class, smallest first: (8, 16, ..., 128) classically."""
-        return tuple(self._align * (i + 1) for i in range(self._nclasses))
-
-    @property
-    def oom_handler(self):
-        return self._oom_handler
-
-    @oom_handler.setter
-    def oom_handler(self, handler):
-        self._oom_handler = v.as_oom_handler(handler)
 
     @property
     def heap_size(self):
@@ -356,13 +304,6 @@ class Pool:
             if now <= count:
                 return {addrs[i]: sizes[i] for i in range(now)}
             count = now
-
-    def snapshot(self):
-        """The full state with addresses normalised (pool.snapshot.PoolSnapshot):
-        equal for a Pool and a ReferencePool exactly when their states are."""
-        from .snapshot import snapshot
-
-        return snapshot(self)
 
     def stats(self):
         """A PoolStats snapshot (counts per class, large blocks, chunks, requests)."""

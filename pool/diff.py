@@ -211,7 +211,8 @@ class _Side:
         if how == "double" and size is None:
             self.pool.deallocate(addr, step.freed[ident])
         elif how == "wrong-class" and size is not None:
-            self.pool.deallocate(addr, size + 64 if size <= 64 else 8)
+            # a small block freed as large, a large one as small
+            self.pool.deallocate(addr, self.pool.max_small + 1 if size <= self.pool.max_small else 8)
         elif how == "interior" and size is not None:
             # inside the block, never another block's start
             self.pool.deallocate(addr + (4 if size <= 8 else 8), size)

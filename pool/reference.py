@@ -49,6 +49,7 @@ from bisect import bisect_right
 from collections import deque
 
 from . import _validate as v
+from ._base import PoolBase
 from .errors import InvalidBlockError, PoolClosedError, PoolMemoryError, SizeClassError
 from .stats import PoolStats, SizeClassStats
 
@@ -474,7 +475,7 @@ def _where(addr, index=None):
 # ---- The Python API -------------------------------------------------------------------
 
 
-class ReferencePool:
+class ReferencePool(PoolBase):
     """pool.Pool's API over the pure-Python SGIAllocator (no C module).
 
     Options (keywords), as for pool.Pool:
@@ -496,25 +497,13 @@ class ReferencePool:
     def __init__(self, *, heap_limit=None, checked=True, thread_safe=True, align=DEFAULT_ALIGN,
                  max_small=DEFAULT_MAX_SMALL, refill=DEFAULT_REFILL, oom_handler=None,
                  debug=False):
-        heap_limit = v.as_heap_limit(heap_limit)
-        checked = v.as_flag(checked, "checked")
-        thread_safe = v.as_flag(thread_safe, "thread_safe")
-        debug = v.as_flag(debug, "debug")
-        align, max_small, refill = v.check_profile(align, max_small, refill)
-        self._oom_handler = v.as_oom_handler(oom_handler)
-
+        heap_limit, checked, thread_safe, align, max_small, refill, debug = self._init_options(
+            heap_limit=heap_limit, checked=checked, thread_safe=thread_safe, align=align,
+            max_small=max_small, refill=refill, oom_handler=oom_handler, debug=debug)
         self.allocator = SGIAllocator(align=align, max_small=max_small, refill=refill,
                                       heap_limit=heap_limit, checked=checked, debug_fill=debug)
         self._lock = threading.RLock()
         self._closed = False
-        self._checked = checked
-        self._debug = debug
-        self._thread_safe = thread_safe
-        self._align = align
-        self._max_small = max_small
-        self._refill = refill
-        self._nclasses = max_small // align
-        self._oom_calls = 0
 
     # ---- lifetime --------------------------------------------------------------------
 
@@ -673,48 +662,7 @@ class ReferencePool:
                 n = v.as_size(n, "n")
             return allocator.system.view(addr, n)
 
-    def _usable(self, recorded):
-        if recorded > self._max_small:
-            return recorded
-        return (recorded + self._align - 1) & ~(self._align - 1)
-
     # ---- options and introspection ---------------------------------------------------
-
-    @property
-    def checked(self):
-        return self._checked
-
-    @property
-    def debug(self):
-        return self._debug
-
-    @property
-    def thread_safe(self):
-        return self._thread_safe
-
-    @property
-    def align(self):
-        return self._align
-
-    @property
-    def max_small(self):
-        return self._max_small
-
-    @property
-    def refill(self):
-        return self._refill
-
-    def class_sizes(self):
-        """Block size of each class, smallest first: (8, 16, ..., 128) classically."""
-        return tuple(self._align * (i + 1) for i in range(self._nclasses))
-
-    @property
-    def oom_handler(self):
-        return self._oom_handler
-
-    @oom_handler.setter
-    def oom_handler(self, handler):
-        self._oom_handler = v.as_oom_handler(handler)
 
     @property
     def heap_size(self):
@@ -768,13 +716,6 @@ class ReferencePool:
         only large blocks in unchecked mode."""
         with self._lock:
             return dict(self._alloc().blocks)
-
-    def snapshot(self):
-        """The full state with addresses normalised (pool.snapshot.PoolSnapshot):
-        equal for a Pool and a ReferencePool exactly when their states are."""
-        from .snapshot import snapshot
-
-        return snapshot(self)
 
     def stats(self):
         """A PoolStats snapshot (counts per class, large blocks, chunks, requests)."""
