@@ -701,9 +701,11 @@ int sgi_pool_deallocate_many(sgi_pool *p, void *const *ptrs, size_t count, size_
                 break;
             e->size |= PENDING_MARK;
         }
-        for (size_t j = 0; j < i; j++)
-            if (ptrs[j] != NULL)
-                block_table_find(&p->blocks, (uintptr_t)ptrs[j])->size &= ~PENDING_MARK;
+        for (size_t j = 0; j < i; j++) { /* ptrs must not change during the call */
+            block_entry *e = block_table_find(&p->blocks, (uintptr_t)ptrs[j]);
+            if (e != NULL)
+                e->size &= ~PENDING_MARK;
+        }
         if (status != SGI_POOL_OK) {
             *bad_index = i;
             pool_unlock(p);
@@ -882,8 +884,8 @@ void sgi_pool_class_counts(sgi_pool *p, size_t *free_blocks, size_t *live_blocks
         size_t len = walk_free_list(p, cls, NULL, 0);
         if (free_blocks)
             free_blocks[cls] = len;
-        if (live_blocks)
-            live_blocks[cls] = p->carved[cls] - len;
+        if (live_blocks) /* an unchecked caller's wrong-class frees can overfill a list */
+            live_blocks[cls] = p->carved[cls] > len ? p->carved[cls] - len : 0;
     }
     pool_unlock(p);
 }

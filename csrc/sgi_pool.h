@@ -115,7 +115,8 @@ int sgi_pool_reallocate_checked(sgi_pool *p, void *ptr, size_t old_n, size_t new
    only when memory was refused; nothing is rolled back).  deallocate_many frees
    ptrs[0..count) in order; an unchecked pool skips NULL entries.  In a checked
    pool every address is checked first (NULL and duplicates included) and on
-   an error nothing is freed and *bad_index tells which entry failed. */
+   an error nothing is freed and *bad_index tells which entry failed.  ptrs
+   must not change during the call (it is read once to check, once to free). */
 size_t sgi_pool_allocate_many(sgi_pool *p, size_t n, size_t count, void **out);
 int sgi_pool_deallocate_many(sgi_pool *p, void *const *ptrs, size_t count, size_t n,
                              size_t *bad_index);

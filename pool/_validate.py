@@ -90,16 +90,27 @@ def check_profile(align, max_small, refill):
 
 
 def addresses_array(addrs):
-    """addrs as an array('Q') of valid addresses (copied unless already one)."""
+    """A private array('Q') copy of addrs, each entry checked like a single
+    address (an int, not a bool, in range), naming the first bad entry.
+
+    Always a copy: the C batch call reads the addresses more than once with
+    the GIL released, so another thread must not be able to change them
+    between the check and the free.  An array('Q') is copied as raw memory;
+    anything else is read once and checked entry by entry.  (Address 0 is
+    left to the pool: a checked pool refuses it as not live, with its index;
+    an unchecked one skips it, as C's deallocate(NULL, n).)"""
     from array import array
 
     if isinstance(addrs, array) and addrs.typecode == "Q":
-        arr = addrs
-    else:
-        try:
-            arr = array("Q", addrs)
-        except (TypeError, OverflowError):
-            for a in addrs:  # name the offending entry
-                as_address(a, "address in batch")
-            raise
-    return arr  # 0: a checked pool refuses it as not live, an unchecked one skips it
+        return addrs[:]
+    if isinstance(addrs, (bytes, bytearray, memoryview, str)):
+        raise TypeError(f"addresses must be ints, not {type(addrs).__name__}; "
+                        "use array('Q') for packed addresses")
+    items = list(addrs)
+    for i, a in enumerate(items):
+        if type(a) is not int or not 0 <= a <= SIZE_MAX:
+            if a != 0:
+                as_address(a, f"address {i} in batch")
+            if type(a) is not int:  # 0 as a float, a bool, ...
+                as_int(a, f"address {i} in batch")
+    return array("Q", items)

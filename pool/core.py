@@ -57,8 +57,9 @@ class Pool(PoolBase):
                    ones 0xDD (after the link word), so stale reads show.
     """
 
-    def __init__(self, *, heap_limit=None, checked=True, thread_safe=True, align=8,
-                 max_small=128, refill=20, oom_handler=None, debug=False):
+    def __init__(self, *, heap_limit=None, checked=True, thread_safe=True,
+                 align=lib.SGI_POOL_DEFAULT_ALIGN, max_small=lib.SGI_POOL_DEFAULT_MAX_SMALL,
+                 refill=lib.SGI_POOL_DEFAULT_REFILL, oom_handler=None, debug=False):
         heap_limit, checked, thread_safe, align, max_small, refill, debug = self._init_options(
             heap_limit=heap_limit, checked=checked, thread_safe=thread_safe, align=align,
             max_small=max_small, refill=refill, oom_handler=oom_handler, debug=debug)

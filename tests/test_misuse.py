@@ -191,3 +191,17 @@ def test_unchecked_pool_still_knows_large_blocks():
         unchanged(p, lambda: p.allocate(0), ValueError)
         p.deallocate(big, 500)
         unchanged(p, lambda: p.deallocate(big, 500), InvalidBlockError)
+
+
+@pytest.mark.parametrize("addrs, exc, match", [
+    ([True], TypeError, "address 0 in batch must be an int, not bool"),
+    (b"\x08" + bytes(7), TypeError, "use array"),
+    (iter([-1]), ValueError, "address 0 in batch must be a positive int, got -1"),
+    ([8, 2.0], TypeError, "address 1 in batch must be an int, not float"),
+    ([2**64], OverflowError, "address 0 in batch"),
+])
+def test_batch_addresses_are_checked_like_single_ones(pool, addrs, exc, match):
+    unchanged(pool, lambda: pool.deallocate_many(addrs, 24), exc, match)
+    with Pool(checked=False) as unchecked:  # the trusting mode checks types too
+        with pytest.raises(exc):
+            unchecked.deallocate_many(addrs if not hasattr(addrs, "__next__") else [-1], 24)

@@ -63,3 +63,33 @@ def test_threads_share_one_pool(checked):
                 assert pool.live_blocks() == {}
     finally:
         sys.setswitchinterval(old)
+
+
+def test_batch_free_is_immune_to_the_caller_changing_its_array():
+    """deallocate_many works on a private copy: another thread rewriting the
+    caller's array during the call changes which (valid) snapshot is freed,
+    never lets an unchecked address through or leaves a marked entry."""
+    pool = Pool()
+    other = pool.allocate(8)
+    for _ in range(20):
+        arr = pool.allocate_many(8, 50_000)
+        first = arr[0]
+        stop = threading.Event()
+
+        def flip():
+            while not stop.is_set():
+                arr[0] = other
+                arr[0] = first
+
+        t = threading.Thread(target=flip)
+        t.start()
+        try:
+            pool.deallocate_many(arr, 8)  # index 0 was `first` or `other`: both live
+        finally:
+            stop.set()
+            t.join()
+        live = pool.live_blocks()
+        assert len(live) == 1 and set(live) <= {first, other}
+        assert all(size == 8 for size in live.values())
+        other = next(iter(live))
+    pool.close()
