@@ -607,7 +607,7 @@ static int check_block(const sgi_pool *p, const void *ptr, size_t n, size_t *usa
 }
 
 /* Frees a block that check_block accepted. */
-static void deallocate_unchecked(sgi_pool *p, void *ptr, size_t n)
+static void free_block(sgi_pool *p, void *ptr, size_t n)
 {
     if (LIKELY(is_small(p, n))) {
         if (p->checked)
@@ -632,7 +632,7 @@ static int deallocate_locked(sgi_pool *p, void *ptr, size_t n)
     size_t usable;
     int status = check_block(p, ptr, n, &usable);
     if (status == SGI_POOL_OK)
-        deallocate_unchecked(p, ptr, n);
+        free_block(p, ptr, n);
     return status;
 }
 
@@ -701,16 +701,17 @@ int sgi_pool_deallocate_many(sgi_pool *p, void *const *ptrs, size_t count, size_
                 break;
             e->size |= PENDING_MARK;
         }
-        for (size_t j = 0; j < i; j++) { /* ptrs must not change during the call */
-            block_entry *e = block_table_find(&p->blocks, (uintptr_t)ptrs[j]);
-            if (e != NULL)
-                e->size &= ~PENDING_MARK;
-        }
-        if (status != SGI_POOL_OK) {
+        if (status != SGI_POOL_OK) { /* unmark what was marked; ptrs must not change */
+            for (size_t j = 0; j < i; j++) {
+                block_entry *e = block_table_find(&p->blocks, (uintptr_t)ptrs[j]);
+                if (e != NULL)
+                    e->size &= ~PENDING_MARK;
+            }
             *bad_index = i;
             pool_unlock(p);
             return status;
         }
+        /* On success the marks go with the entries, which the frees remove. */
     }
     if (n - 1 < (p->plain_max | p->locked_max)) { /* unchecked, no extras: pushes */
         size_t cls = class_index(p, n);
@@ -724,7 +725,7 @@ int sgi_pool_deallocate_many(sgi_pool *p, void *const *ptrs, size_t count, size_
     } else {
         for (i = 0; i < count; i++)
             if (ptrs[i] != NULL)
-                deallocate_unchecked(p, ptrs[i], n);
+                free_block(p, ptrs[i], n);
     }
     pool_unlock(p);
     return SGI_POOL_OK;
@@ -773,7 +774,7 @@ static int reallocate_locked(sgi_pool *p, void *ptr, size_t old_n, size_t new_n,
         return SGI_POOL_ENOMEM;
     size_t keep = old_n < new_n ? old_n : new_n;
     memcpy(q, ptr, keep < usable ? keep : usable);
-    deallocate_unchecked(p, ptr, old_n);
+    free_block(p, ptr, old_n);
     *out = q;
     return SGI_POOL_OK;
 }
