@@ -79,7 +79,8 @@ class Arena:
     ``Arena(ffi=None, **pool_options)``: `ffi` is your own `cffi.FFI` (its
     cdef'd types can be used), or None for the package's ffi (basic C types
     only).  Pool options are those of `pool.Pool` (e.g. ``align=16`` for
-    16-byte types).  Use as a context manager or call `close()`.
+    16-byte types), except that ``checked`` defaults to False: the arena
+    validates `release()` itself.  Use as a context manager or call `close()`.
     """
 
     def __init__(self, ffi=None, **pool_options):
@@ -87,6 +88,9 @@ class Arena:
             from ._pool_c import ffi
         self._ffi = ffi
         self._from_buffer = ffi.from_buffer
+        # The arena checks release() against its own record of what it handed
+        # out and frees nothing else, so its pool need not check again.
+        pool_options.setdefault("checked", False)
         self._pool = Pool(**pool_options)
         region = _Region(self._pool)
         # The pool closes when the region dies (the last exporter went away).
@@ -257,16 +261,20 @@ class Arena:
             raise PoolClosedError("the arena is closed")
         from_buffer = self._from_buffer
         addrs = self._pool.allocate_many(n, PREFETCH)
-        run_start = run_end = 0
-        for addr in addrs:  # zero each contiguous run at once
-            if addr != run_end:
-                if run_end:
-                    ctypes.memset(run_start, 0, run_end - run_start)
-                run_start = addr
-            run_end = addr + n
-        ctypes.memset(run_start, 0, run_end - run_start)
-        made = [(addr, n, from_buffer(ctype, _exporter(region, addr, n)))
-                for addr in reversed(addrs)]  # popped in the pool's order
+        made = []
+        start = 0
+        for i in range(1, len(addrs) + 1):  # runs of adjacent blocks (a refill's carving)
+            if i < len(addrs) and addrs[i] == addrs[i - 1] + n:
+                continue
+            # One exporter per run, zeroed at once; each object's exporter is an
+            # item of it (a ctypes array that keeps the run, so the region, alive).
+            run = _exporter(region, addrs[start], n * (i - start))
+            ctypes.memset(addrs[start], 0, n * (i - start))
+            items = (ctypes.c_char * n * (i - start)).from_buffer(run)
+            made.extend((addrs[start + k], n, from_buffer(ctype, items[k]))
+                        for k in range(i - start))
+            start = i
+        made.reverse()  # popped in the pool's order
         addr, n, obj = made.pop()
         old = self._ready.get(cdecl)
         if old:
