@@ -28,6 +28,9 @@ _SIZE_MAX = v.SIZE_MAX
 _allocate = lib.pool_allocate
 _deallocate = lib.pool_deallocate
 _deallocate_checked = lib.pool_deallocate_checked
+_ADDRESS_ARRAY = ffi.typeof("void *[]")  # batch calls see array('Q') memory as this
+_SIZE_T_P = ffi.typeof("size_t *")
+_ZERO_ADDRESS = array("Q", [0])
 
 
 class Pool(PoolBase):
@@ -171,10 +174,10 @@ class Pool(PoolBase):
         p = self._handle()
         n = v.as_size(n)
         count = v.as_count(count)
-        out = array("Q", bytes(8 * count))
+        out = _ZERO_ADDRESS * count
         if count == 0:
             return out
-        buf = ffi.from_buffer("void *[]", out)
+        buf = ffi.from_buffer(_ADDRESS_ARRAY, out)
         done = lib.sgi_pool_allocate_many(p, n, count, buf)
         while done < count:
             try:
@@ -191,8 +194,8 @@ class Pool(PoolBase):
         if p is None or done == 0:  # closed by the handler: the memory is gone already
             return
         taken = array("Q", reversed(out[:done]))
-        bad = ffi.new("size_t *")
-        lib.sgi_pool_deallocate_many(p, ffi.from_buffer("void *[]", taken), done, n, bad)
+        bad = ffi.new(_SIZE_T_P)
+        lib.sgi_pool_deallocate_many(p, ffi.from_buffer(_ADDRESS_ARRAY, taken), done, n, bad)
 
     def deallocate_many(self, addrs, n):
         """Frees every address in addrs (an iterable of ints, ideally an
@@ -204,8 +207,9 @@ class Pool(PoolBase):
         arr = v.addresses_array(addrs)
         if not arr:
             return
-        bad = ffi.new("size_t *")
-        status = lib.sgi_pool_deallocate_many(p, ffi.from_buffer("void *[]", arr), len(arr), n, bad)
+        bad = ffi.new(_SIZE_T_P)
+        status = lib.sgi_pool_deallocate_many(p, ffi.from_buffer(_ADDRESS_ARRAY, arr), len(arr), n,
+                                              bad)
         if status:
             raise self._block_error(status, arr[bad[0]], n, index=bad[0])
 
