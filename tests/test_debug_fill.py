@@ -7,8 +7,9 @@ import pytest
 from pool import Pool, ffi
 
 
-@pytest.mark.skipif(bool(os.environ.get("POOL_UNDER_SANITIZER")),
-                    reason="reads a freed block on purpose, which ASan rightly reports")
+@pytest.mark.skipif(bool(os.environ.get("POOL_UNDER_SANITIZER") or
+                         os.environ.get("POOL_UNDER_VALGRIND")),
+                    reason="reads a freed block on purpose, which ASan and memcheck rightly report")
 def test_new_and_freed_blocks_are_painted():
     with Pool(debug=True) as pool:
         a = pool.allocate(20)  # usable 24 bytes
