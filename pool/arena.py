@@ -24,8 +24,12 @@ return of one object: the caller promises nothing else points at it.
 """
 
 import ctypes
+import gc
+import sys
+import threading
 import weakref
 
+from ._pool_c import lib
 from .core import Pool
 from .errors import InvalidBlockError, PoolClosedError
 
@@ -33,27 +37,61 @@ from .errors import InvalidBlockError, PoolClosedError
 # call (and one zeroing per contiguous run) instead of work per object.
 PREFETCH = 64
 
-_ARRAY_TYPES = {}
-
-
 def _exporter(region, addr, size):
     """A ctypes char array over [addr, addr + size) that keeps region alive."""
-    array_type = _ARRAY_TYPES.get(size)
-    if array_type is None:
-        array_type = _ARRAY_TYPES[size] = ctypes.c_char * size
-    arr = array_type.from_address(addr)
+    arr = (ctypes.c_char * size).from_address(addr)  # ctypes caches the array type
     arr._region = region  # the reference that ties the memory's lifetime to Python's
     return arr
+
+
+# Regions that died inside a garbage collection: their pools are closed when
+# the collection ends, not at once.  In a collected cycle the collector runs
+# every finaliser (__del__, this one included) in no fixed order before it
+# frees any object (which runs ffi.gc destructors): closing the pool at once
+# would let those read freed memory.  For the same reason the arena's pool
+# handle has no cffi finaliser of its own (Pool._detach): it is destroyed here.
+_pending = []  # (weak reference to the dead region, its pool, its C handle)
+_collecting = False
+
+
+def _retire(pool, handle):
+    pool.close()
+    lib.sgi_pool_destroy(handle)
+
+
+def _after_collection(phase, info):
+    global _collecting
+    _collecting = phase == "start"
+    if phase == "stop" and _pending:
+        survivors = []
+        for ref, pool, handle in _pending[:]:
+            if ref() is None:
+                _retire(pool, handle)
+            else:  # resurrected by someone's __del__: its memory stays (a leak, not a risk)
+                survivors.append((ref, pool, handle))
+        _pending[:] = survivors
+
+
+gc.callbacks.append(_after_collection)
 
 
 class _Region:
     """Owns the pool; closing it returns every byte of the arena at once.
     Referenced by every exporter, so it dies with the last of them."""
 
-    __slots__ = ("pool", "__weakref__")
+    __slots__ = ("pool", "handle", "__weakref__")
 
     def __init__(self, pool):
         self.pool = pool
+        self.handle = pool._detach()
+
+    def __del__(self):
+        if sys.is_finalizing():
+            return  # interpreter exit: other objects' teardown may still read it
+        if _collecting:
+            _pending.append((weakref.ref(self), self.pool, self.handle))
+        else:
+            _retire(self.pool, self.handle)
 
 
 class ArenaStats:
@@ -92,10 +130,9 @@ class Arena:
         # out and frees nothing else, so its pool need not check again.
         pool_options.setdefault("checked", False)
         self._pool = Pool(**pool_options)
-        region = _Region(self._pool)
         # The pool closes when the region dies (the last exporter went away).
-        weakref.finalize(region, Pool.close, self._pool)
-        self._region = region
+        self._region = _Region(self._pool)
+        self._refill_lock = threading.Lock()  # one refill of the made-ahead objects at a time
         self._live = {}  # address -> block size of each object handed out
         self._types = {}  # cdecl -> (ctype, kind, size or None)
         self._fast = {}  # cdecl -> (ctype, block size) for small pointer types
@@ -128,9 +165,9 @@ class Arena:
         pointer or array type, e.g. ``"struct node *"`` or ``"int[]"``."""
         if init is None:  # the common case: objects made ahead, PREFETCH at a time
             ready = self._ready.get(cdecl)
-            if ready:
+            if ready and self._region is not None:
                 try:
-                    addr, n, obj = ready.pop()
+                    addr, n, obj = ready.pop()  # atomic under the GIL
                 except IndexError:  # another thread took the last one
                     pass
                 else:
@@ -143,7 +180,7 @@ class Arena:
     def new_many(self, cdecl, count):
         """``count`` zeroed objects of type cdecl (e.g. ``"struct node"``) as one
         array cdata ``cdecl[count]``, from one block: the batch path."""
-        item = self._ffi.typeof(cdecl)
+        item = self._ctype(cdecl)
         if not isinstance(count, int) or isinstance(count, bool):
             raise TypeError(f"count must be an int, not {type(count).__name__}")
         if count < 0:
@@ -204,7 +241,10 @@ class Arena:
         # ffi.new itself validates init and computes the length of open arrays;
         # its bytes are then copied into the region.
         model = self._ffi.new(ctype, init)
-        size = self._ffi.sizeof(model) if kind == "array" else size
+        if kind == "array":
+            size = self._ffi.sizeof(model)
+        elif ctype.item.kind in ("struct", "union"):  # a last open-array field counts too
+            size = self._ffi.sizeof(model[0])
         obj = self._from_buffer(ctype, self._carve(size))
         self._ffi.memmove(obj, model, size)
         return obj
@@ -212,7 +252,7 @@ class Arena:
     def _type(self, cdecl):
         info = self._types.get(cdecl)
         if info is None:
-            ctype = self._ffi.typeof(cdecl)
+            ctype = self._ctype(cdecl)
             if ctype.kind == "pointer":
                 size = self._ffi.sizeof(ctype.item)
                 self._check_alignment(ctype.item)
@@ -226,6 +266,10 @@ class Arena:
                 raise TypeError(f"expected a pointer or array ctype, not {cdecl!r}")
             info = self._types[cdecl] = (ctype, ctype.kind, size)
         return info
+
+    def _ctype(self, cdecl):
+        """cdecl as a ctype: a C type string or a ctype object, as ffi.new takes."""
+        return cdecl if isinstance(cdecl, self._ffi.CType) else self._ffi.typeof(cdecl)
 
     def _check_alignment(self, item):
         if self._ffi.alignof(item) > self._pool.align:
@@ -253,32 +297,42 @@ class Arena:
 
     def _make_ready(self, cdecl):
         """Makes PREFETCH zeroed objects of a small pointer type in one go and
-        returns the first (handed out, so recorded as live).  list.pop is
-        atomic under the GIL, and a refill race only makes two refills."""
-        ctype, n = self._fast[cdecl]
-        region = self._region
-        if region is None:
-            raise PoolClosedError("the arena is closed")
-        from_buffer = self._from_buffer
-        addrs = self._pool.allocate_many(n, PREFETCH)
-        made = []
-        start = 0
-        for i in range(1, len(addrs) + 1):  # runs of adjacent blocks (a refill's carving)
-            if i < len(addrs) and addrs[i] == addrs[i - 1] + n:
-                continue
-            # One exporter per run, zeroed at once; each object's exporter is an
-            # item of it (a ctypes array that keeps the run, so the region, alive).
-            run = _exporter(region, addrs[start], n * (i - start))
-            ctypes.memset(addrs[start], 0, n * (i - start))
-            items = (ctypes.c_char * n * (i - start)).from_buffer(run)
-            made.extend((addrs[start + k], n, from_buffer(ctype, items[k]))
-                        for k in range(i - start))
-            start = i
-        made.reverse()  # popped in the pool's order
-        addr, n, obj = made.pop()
-        old = self._ready.get(cdecl)
-        if old:
-            made.extend(old)
-        self._ready[cdecl] = made
-        self._live[addr] = n
-        return obj
+        returns the first (handed out, so recorded as live).  One refill at a
+        time; the ready list is only appended to and popped from (both atomic
+        under the GIL), so no object can be handed out twice."""
+        with self._refill_lock:
+            ready = self._ready.get(cdecl)
+            if ready:  # another thread refilled while this one waited
+                try:
+                    addr, n, obj = ready.pop()
+                except IndexError:
+                    pass
+                else:
+                    self._live[addr] = n
+                    return obj
+            ctype, n = self._fast[cdecl]
+            region = self._region
+            if region is None:
+                raise PoolClosedError("the arena is closed")
+            from_buffer = self._from_buffer
+            addrs = self._pool.allocate_many(n, PREFETCH)
+            made = []
+            start = 0
+            for i in range(1, len(addrs) + 1):  # runs of adjacent blocks (a refill's carving)
+                if i < len(addrs) and addrs[i] == addrs[i - 1] + n:
+                    continue
+                # One exporter per run, zeroed at once; each object's exporter is an
+                # item of it (a ctypes array that keeps the run, so the region, alive).
+                run = _exporter(region, addrs[start], n * (i - start))
+                ctypes.memset(addrs[start], 0, n * (i - start))
+                items = (ctypes.c_char * n * (i - start)).from_buffer(run)
+                made.extend((addrs[start + k], n, from_buffer(ctype, items[k]))
+                            for k in range(i - start))
+                start = i
+            made.reverse()  # popped in the pool's order
+            addr, n, obj = made.pop()
+            self._live[addr] = n
+            self._ready.setdefault(cdecl, []).extend(made)
+            if self._region is None:  # closed meanwhile: hand out nothing more
+                self._ready = {}
+            return obj

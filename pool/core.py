@@ -97,6 +97,14 @@ class Pool(PoolBase):
     def closed(self):
         return self._p is None
 
+    def _detach(self):
+        """For owners that must choose when the C handle is freed (Arena): stops
+        cffi's finaliser from destroying it and returns it; the caller then calls
+        lib.sgi_pool_destroy(handle) itself, after close()."""
+        handle = self._handle()
+        ffi.gc(handle, None)
+        return handle
+
     def __enter__(self):
         self._handle()
         return self

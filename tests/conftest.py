@@ -1,6 +1,14 @@
 """Shared helpers: a pool's full observable state, for "nothing changed" checks."""
 
+import os
+import sys
+
 import pytest
+
+# Run as `python -P -m pytest` against an installed (non-editable) package,
+# the tests' own subprocesses must not import the source tree either.
+if getattr(sys.flags, "safe_path", False):
+    os.environ["PYTHONSAFEPATH"] = "1"
 
 
 def full_state(pool):
