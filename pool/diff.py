@@ -35,6 +35,8 @@ PROFILES = {
 }
 
 SIZES = (1, 7, 8, 9, 16, 17, 24, 40, 48, 63, 64, 65, 100, 120, 127, 128, 129, 200, 1000)
+SMALL_ENOUGH = 48  # freed blocks this small are small in every profile (double-free misuse)
+LARGE_ENOUGH = 129  # blocks this large are large in every profile (unchecked misuse)
 
 
 class Divergence(AssertionError):
@@ -112,13 +114,15 @@ class Lockstep:
             return (all(i in self.live for i in op[1]) and len(set(op[1])) == len(op[1])
                     and len({self.live[i][0] for i in op[1]}) <= 1)
         if kind == "bad":
+            if op[2] == "zero":
+                return True
             if op[1] in self.live:
                 return op[2] not in ("double", "realloc-freed")
             # a freed small block whose address no live block has taken again
             # (large blocks: malloc and the simulation reuse addresses differently)
             size = self.freed.get(op[1])
             return (size is not None and size <= self.sides[0].pool.max_small
-                    and op[2] in ("double", "realloc-freed", "zero")
+                    and op[2] in ("double", "realloc-freed")
                     and all(side.addr[op[1]] not in {side.addr[i] for i in self.live}
                             for side in self.sides))
         return True
@@ -187,11 +191,11 @@ class _Side:
             _, ident, new_n = op
             old_n, pattern = step.live[ident]
             addr = pool.reallocate(self.addr[ident], old_n, new_n)
-            kept = bytes(pool.buffer(addr, min(old_n, new_n)))
+            kept = bytes(self._view(addr, min(old_n, new_n), op))
             if kept != bytes([pattern]) * min(old_n, new_n):
-                return "contents lost"
+                raise Divergence(f"{op}: the {self.name} lost the block's contents")
             self.addr[ident] = addr
-            pool.buffer(addr, new_n)[:] = bytes([_pattern(ident, new_n)]) * new_n
+            self._view(addr, new_n, op)[:] = bytes([_pattern(ident, new_n)]) * new_n
         elif kind == "bad":
             self._misuse(op, step)
         elif kind == "limit":
@@ -200,12 +204,24 @@ class _Side:
 
     def _born(self, ident, addr, n):
         self.addr[ident] = addr
-        self.pool.buffer(addr, n)[:] = bytes([_pattern(ident)]) * n
+        self._view(addr, n, ("alloc", ident, n))[:] = bytes([_pattern(ident)]) * n
+
+    def _view(self, addr, n, op):
+        """The block's bytes; the pool refusing a block it just handed out is a
+        finding of its own, not an outcome to compare."""
+        try:
+            return self.pool.buffer(addr, n)
+        except Exception as exc:
+            raise Divergence(f"{op}: the {self.name} refused buffer({addr:#x}, {n}): "
+                             f"{exc!r}") from exc
 
     def _misuse(self, op, step):
         """A call a checked pool must refuse (unchecked pools get only the
         misuses they also catch: bad large frees)."""
         _, ident, how = op
+        if how == "zero":
+            self.pool.allocate(0)
+            return None
         addr = self.addr[ident]
         size = step.live[ident][0] if ident in step.live else None
         if how == "double" and size is None:
@@ -218,8 +234,8 @@ class _Side:
             self.pool.deallocate(addr + (4 if size <= 8 else 8), size)
         elif how == "realloc-freed" and size is None:
             self.pool.reallocate(addr, 1000, 2000)
-        elif how == "zero":
-            self.pool.allocate(0)
+        elif how == "dup-batch" and size is not None:
+            self.pool.deallocate_many([addr, addr], size)
         return None
 
 
@@ -264,12 +280,21 @@ def random_op(rng, step, next_id, checked=True):
         size = step.live[rng.choice(live)][0]
         same = [i for i in live if step.live[i][0] == size]
         return ("free_many", tuple(rng.sample(same, rng.randint(1, len(same)))))
-    if r < 0.60 and (live or step.freed):
-        ident = rng.choice(live + sorted(step.freed))
-        how = rng.choice(["double", "wrong-class", "interior", "realloc-freed", "zero"])
-        if not checked and how in ("wrong-class", "interior", "double"):
-            how = "zero"  # unchecked pools trust small frees: misuse would corrupt them
-        return ("bad", ident, how)
+    if r < 0.60:
+        # each misuse on the kind of block it needs (ids still get checked when applied)
+        freed_small = sorted(i for i, n in step.freed.items() if n <= SMALL_ENOUGH)
+        # (an unchecked pool trusts small frees: only large blocks may be misused)
+        misusable = live if checked else [i for i in live if step.live[i][0] >= LARGE_ENOUGH]
+        hows = ["zero"]
+        if misusable:
+            hows += ["wrong-class", "interior", "dup-batch"] if checked else ["dup-batch"]
+        if freed_small and checked:
+            hows += ["double", "realloc-freed"]
+        how = rng.choice(hows)
+        if how == "zero":
+            return ("bad", 0, how)
+        pool_ids = freed_small if how in ("double", "realloc-freed") else misusable
+        return ("bad", rng.choice(pool_ids), how)
     if r < 0.62:
         return ("limit", rng.choice([None, 2000, 5000, 20000]))
     return ("alloc", next_id, rng.choice(SIZES))

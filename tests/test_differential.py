@@ -11,7 +11,17 @@ from hypothesis import strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, precondition, rule
 
 from pool import ReferencePool
-from pool.diff import PROFILES, SIZES, Divergence, Lockstep, replay_ops, run_random, shrink
+from pool.diff import (
+    LARGE_ENOUGH,
+    PROFILES,
+    SIZES,
+    SMALL_ENOUGH,
+    Divergence,
+    Lockstep,
+    replay_ops,
+    run_random,
+    shrink,
+)
 
 sizes = st.sampled_from(SIZES)
 
@@ -56,14 +66,23 @@ class LockstepMachine(RuleBasedStateMachine):
         same = [i for i in self.step.live if self.step.live[i][0] == size]
         self.step.apply(("free_many", tuple(same[: data.draw(st.integers(1, len(same)))])))
 
-    @precondition(lambda self: self.step.live or self.step.freed)
     @rule(data=st.data(), how=st.sampled_from(["double", "wrong-class", "interior",
-                                                "realloc-freed", "zero"]))
+                                                "realloc-freed", "dup-batch", "zero"]))
     def misuse(self, data, how):
-        if not self.step.sides[0].pool.checked and how != "zero":
-            how = "zero"  # unchecked pools trust the caller with small blocks
-        ids = list(self.step.live) + sorted(self.step.freed)
-        self.step.apply(("bad", self._pick(data, ids), how))
+        """Each misuse on the kind of block it needs; an unchecked pool trusts
+        small frees, so only its large blocks are misused."""
+        step, checked = self.step, self.step.sides[0].pool.checked
+        if how == "zero":
+            step.apply(("bad", 0, how))
+            return
+        if how in ("double", "realloc-freed"):
+            ids = sorted(i for i, n in step.freed.items() if n <= SMALL_ENOUGH) if checked else []
+        elif checked:
+            ids = list(step.live)
+        else:
+            ids = [i for i in step.live if step.live[i][0] >= LARGE_ENOUGH and how == "dup-batch"]
+        if ids:
+            step.apply(("bad", self._pick(data, ids), how))
 
     @rule(limit=st.sampled_from([None, 1500, 4000, 20000]))
     def set_limit(self, limit):
