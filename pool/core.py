@@ -268,15 +268,9 @@ class Pool(PoolBase):
 
     def chunks(self):
         """(base, size) of every chunk, in acquisition order (not large blocks)."""
-        p = self._handle()
-        count = lib.sgi_pool_chunks(p, ffi.NULL, ffi.NULL, 0)
-        while True:
-            bases = ffi.new("uintptr_t[]", count)
-            sizes = ffi.new("size_t[]", count)
-            now = lib.sgi_pool_chunks(p, bases, sizes, count)
-            if now <= count:  # another thread may have added one meanwhile
-                return [(bases[i], sizes[i]) for i in range(now)]
-            count = now
+        bases, sizes = _read_records(lambda *out: lib.sgi_pool_chunks(self._handle(), *out),
+                                     "uintptr_t[]", "size_t[]")
+        return list(zip(bases, sizes))
 
     def free_list_lengths(self):
         """Length of each class's free list, smallest class first."""
@@ -290,13 +284,8 @@ class Pool(PoolBase):
         cls = v.as_int(cls, "class index")
         if not 0 <= cls < self._nclasses:
             raise ValueError(f"class index must be in 0..{self._nclasses - 1}, got {cls}")
-        count = lib.sgi_pool_free_list(p, cls, ffi.NULL, 0)
-        while True:
-            out = ffi.new("uintptr_t[]", count)
-            now = lib.sgi_pool_free_list(p, cls, out, count)
-            if now <= count:
-                return list(out[0:now])
-            count = now
+        (addrs,) = _read_records(lambda *out: lib.sgi_pool_free_list(p, cls, *out), "uintptr_t[]")
+        return addrs
 
     def current_chunk(self):
         """(start, end) of the current chunk's uncarved tail, or None."""
@@ -309,14 +298,9 @@ class Pool(PoolBase):
         """{address: recorded size} of live blocks: every one in checked mode,
         only large blocks in unchecked mode."""
         p = self._handle()
-        count = lib.sgi_pool_live_blocks(p, ffi.NULL, ffi.NULL, 0)
-        while True:
-            addrs = ffi.new("uintptr_t[]", count)
-            sizes = ffi.new("size_t[]", count)
-            now = lib.sgi_pool_live_blocks(p, addrs, sizes, count)
-            if now <= count:
-                return {addrs[i]: sizes[i] for i in range(now)}
-            count = now
+        addrs, sizes = _read_records(lambda *out: lib.sgi_pool_live_blocks(p, *out),
+                                     "uintptr_t[]", "size_t[]")
+        return dict(zip(addrs, sizes))
 
     def stats(self):
         """A PoolStats snapshot (counts per class, large blocks, chunks, requests)."""
@@ -381,6 +365,19 @@ class Pool(PoolBase):
         if n > self._max_small:
             return f"large, above {self._max_small}"
         return f"class of {(n + self._align - 1) & ~(self._align - 1)}-byte blocks"
+
+
+def _read_records(call, *ctypes_):
+    """Lists filled by a C call of the shape f(out arrays..., cap) -> count:
+    asks for the count, then fills, again if another thread added records
+    in between."""
+    count = call(*([ffi.NULL] * len(ctypes_)), 0)
+    while True:
+        arrays = [ffi.new(t, count) for t in ctypes_]
+        now = call(*arrays, count)
+        if now <= count:
+            return [list(a[0:now]) for a in arrays]
+        count = now
 
 
 _default_pool = None

@@ -7,7 +7,12 @@ set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
 work=$(mktemp -d)
 trap 'rm -rf "$work"' EXIT
-(cd "$root" && git ls-files -z | xargs -0 cp --parents -t "$work")
+if git -C "$root" rev-parse --git-dir >/dev/null 2>&1; then
+    (cd "$root" && git ls-files -z | xargs -0 cp --parents -t "$work")
+else  # not a git checkout (an sdist, a tarball): the tree without build products
+    tar -C "$root" --exclude=.venv --exclude=.git --exclude='*.so' --exclude='*.o' \
+        --exclude=__pycache__ --exclude=build -cf - . | tar -C "$work" -xf -
+fi
 cd "$work"
 POOL_SANITIZE=1 POOL_DEBUG=1 python build_pool.py > build.log 2>&1 || { cat build.log; exit 1; }
 

@@ -15,7 +15,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 export PYTHONMALLOC=malloc
 export POOL_UNDER_VALGRIND=1  # tests that read freed blocks on purpose skip
-python=$(python -c "import sys; print(sys.executable)")  # not a launcher script
+python=$("${PYTHON:-python3}" -c "import sys; print(sys.executable)")  # not a launcher script
 log=$(mktemp)
 status=0
 valgrind --tool=memcheck --leak-check=no --num-callers=40 --log-file="$log" \
