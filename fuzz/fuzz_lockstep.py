@@ -46,7 +46,7 @@ if _FUZZING:
 else:
     import pool.diff
 
-from pool.diff import PROFILES, Lockstep  # noqa: E402
+from pool.diff import PROFILES, Lockstep, shrink_ops  # noqa: E402
 
 MAX_OPS = 200  # operations per input
 MAX_BATCH = 32  # ids per alloc_many / free_many
@@ -248,22 +248,10 @@ def failure(profile, ops):
 def shrink(profile, ops):
     """A minimal sub-list of ops that still fails the same way (delta
     debugging, as pool.diff.shrink, but for any exception)."""
-    ops = list(ops)
     kind = failure(profile, ops)
     if kind is None:
-        return ops
-    chunk = max(1, len(ops) // 2)
-    while chunk >= 1:
-        i, removed = 0, False
-        while i < len(ops):
-            candidate = ops[:i] + ops[i + chunk:]
-            if candidate and failure(profile, candidate) == kind:
-                ops, removed = candidate, True
-            else:
-                i += chunk
-        if not removed:
-            chunk //= 2
-    return ops
+        return list(ops)
+    return shrink_ops(ops, lambda candidate: failure(profile, candidate) == kind)
 
 
 def TestOneInput(data):  # noqa: N802 (atheris' name)

@@ -31,6 +31,13 @@ class PoolBase:
         self._oom_calls = 0
         return heap_limit, checked, thread_safe, align, max_small, refill, debug
 
+    def __enter__(self):
+        self._check_open()
+        return self
+
+    def __exit__(self, *exc):
+        self.close()
+
     @property
     def checked(self):
         return self._checked

@@ -105,12 +105,8 @@ class Pool(PoolBase):
         ffi.gc(handle, None)
         return handle
 
-    def __enter__(self):
+    def _check_open(self):
         self._handle()
-        return self
-
-    def __exit__(self, *exc):
-        self.close()
 
     def _handle(self):
         p = self._p

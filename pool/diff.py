@@ -339,22 +339,27 @@ def replay_ops(profile, ops, factories=None):
     return None
 
 
-def shrink(profile, ops, factories=None):
-    """A minimal sub-list of ops that still diverges (delta debugging: drop
-    ever smaller slices while the divergence stays)."""
+def shrink_ops(ops, still_fails):
+    """A minimal sub-list of ops for which still_fails(sub-list) holds (delta
+    debugging: drop ever smaller slices while it keeps failing)."""
     ops = list(ops)
     chunk = max(1, len(ops) // 2)
     while chunk >= 1:
         i, removed = 0, False
         while i < len(ops):
             candidate = ops[:i] + ops[i + chunk:]
-            if candidate and replay_ops(profile, candidate, factories) is not None:
+            if candidate and still_fails(candidate):
                 ops, removed = candidate, True
             else:
                 i += chunk
         if not removed:
             chunk //= 2
     return ops
+
+
+def shrink(profile, ops, factories=None):
+    """A minimal sub-list of ops that still diverges."""
+    return shrink_ops(ops, lambda candidate: replay_ops(profile, candidate, factories) is not None)
 
 
 # ---- command line -----------------------------------------------------------------

@@ -519,12 +519,8 @@ class ReferencePool(PoolBase):
     def closed(self):
         return self._closed
 
-    def __enter__(self):
+    def _check_open(self):
         self._alloc()
-        return self
-
-    def __exit__(self, *exc):
-        self.close()
 
     def _alloc(self):
         """The allocator, or PoolClosedError."""
