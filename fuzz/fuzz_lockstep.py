@@ -24,12 +24,13 @@ Input format (documented so that regression inputs stay meaningful):
               stops the list.
 """
 
+import glob
 import os
 import sys
 
 _ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-if os.path.isfile(os.path.join(_ROOT, "pool", "__init__.py")):
-    sys.path.insert(0, _ROOT)  # the checkout this script is in, not an installed copy
+if glob.glob(os.path.join(_ROOT, "pool", "_pool_c*")):
+    sys.path.insert(0, _ROOT)  # the checkout this script is in, built in place (pip -e)
 
 _FUZZING = __name__ == "__main__" and not any(
     a in ("--replay", "--show", "-h", "--help") for a in sys.argv[1:])

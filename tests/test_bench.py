@@ -40,7 +40,8 @@ def _check_cell(cell, where):
 def quick_run(tmp_path_factory):
     out = tmp_path_factory.mktemp("bench") / "quick.json"
     env = dict(os.environ)
-    env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(ROOT), env.get("PYTHONPATH")]))
+    if pathlib.Path(bench.__file__).resolve().parent.parent == ROOT:  # in-place build
+        env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(ROOT), env.get("PYTHONPATH")]))
     proc = subprocess.run([sys.executable, "-m", "pool.bench", "--quick", "--json", str(out)],
                           check=False, capture_output=True, text=True, timeout=300, cwd=ROOT,
                           env=env)
