@@ -3,7 +3,8 @@
 The C sources live in ``csrc/`` as plain C; the declarations cffi parses live
 in ``csrc/sgi_pool.cdef``.  Set ``POOL_DEBUG=1`` to build with asserts on and
 without optimisation (Python's own flags carry -DNDEBUG, so it is undefined
-explicitly), ``POOL_SANITIZE=1`` for ASan + UBSan.  Run ``python build_pool.py`` to compile in place by hand.
+explicitly), ``POOL_SANITIZE=1`` for ASan + UBSan.  Run ``python build_pool.py``
+to compile in place by hand.
 """
 
 import os
@@ -28,7 +29,8 @@ static void pool_deallocate(sgi_pool *p, uintptr_t addr, size_t n)
 static int pool_deallocate_checked(sgi_pool *p, uintptr_t addr, size_t n)
 { return sgi_pool_deallocate_checked(p, (void *)addr, n); }
 static int pool_reallocate(sgi_pool *p, uintptr_t addr, size_t old_n, size_t new_n, uintptr_t *out)
-{ void *q; int s = sgi_pool_reallocate_checked(p, (void *)addr, old_n, new_n, &q); *out = (uintptr_t)q; return s; }
+{ void *q; int s = sgi_pool_reallocate_checked(p, (void *)addr, old_n, new_n, &q);
+  *out = (uintptr_t)q; return s; }
 static int pool_block_size(sgi_pool *p, uintptr_t addr, size_t *n)
 { return sgi_pool_block_size(p, (const void *)addr, n); }
 """

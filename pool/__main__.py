@@ -1,4 +1,4 @@
-"""Command line: `python -m pool [demo | bench [options] | diff [options] | replay TRACE [--check]]`."""
+"""Command line: `python -m pool [demo | bench ... | diff ... | replay TRACE [--check]]`."""
 
 import argparse
 import sys

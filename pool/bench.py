@@ -167,7 +167,8 @@ class Progress:
             self.bar.update(1)
         else:
             width = len(str(self.total))
-            print(f"[{self.done:{width}d}/{self.total}] {time.monotonic() - self.start:6.1f}s  {what}",
+            elapsed = time.monotonic() - self.start
+            print(f"[{self.done:{width}d}/{self.total}] {elapsed:6.1f}s  {what}",
                   file=sys.stderr, flush=True)
 
     def close(self):
@@ -424,7 +425,8 @@ def run_memory(ffi, lib, cfg, progress):
                 row["results"][name] = skipped(ffi.string(note).decode(errors="replace"))
                 continue
             try:
-                status = lib.bench_measure_memory(handle, buf, len(sizes) - 1, cfg["mem_blocks"], out)
+                status = lib.bench_measure_memory(handle, buf, len(sizes) - 1, cfg["mem_blocks"],
+                                                  out)
             finally:
                 lib.bench_allocator_delete(handle)
             if status < 0:
@@ -761,10 +763,13 @@ def evaluate_targets(data):
 
     worst("pool", "floor", 1.2, "unchecked single-thread pool <= 1.2x the floor in every pair cell")
     for other in ("glibc", "jemalloc", "mimalloc"):
-        worst("pool", other, 1.0, f"unchecked single-thread pool ahead of {other} in every pair cell")
-    worst("pool-ts", "floor", 1.3, "thread-safe pool <= 1.3x the floor (uncontended) in every pair cell")
+        worst("pool", other, 1.0,
+              f"unchecked single-thread pool ahead of {other} in every pair cell")
+    worst("pool-ts", "floor", 1.3,
+          "thread-safe pool <= 1.3x the floor (uncontended) in every pair cell")
     worst("pool-checked", "pool-ts", 1.3,
-          "C level, for information: checked <= 1.3x unchecked (both thread-safe) in every pair cell")
+          "C level, for information: checked <= 1.3x unchecked (both thread-safe) "
+          "in every pair cell")
 
     cont = data.get("containers", {})
     if "cells" in cont:

@@ -231,7 +231,8 @@ class Pool(PoolBase):
             if lib.pool_block_size(p, addr, size):
                 raise InvalidBlockError(
                     f"address {addr:#x} is not a live block of this pool"
-                    + ("" if self._checked else " (unchecked pools know only large blocks: pass n)"))
+                    + ("" if self._checked
+                       else " (unchecked pools know only large blocks: pass n)"))
             usable = self._usable(size[0])
             if n is None:
                 n = size[0]

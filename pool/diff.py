@@ -228,7 +228,8 @@ class _Side:
             self.pool.deallocate(addr, step.freed[ident])
         elif how == "wrong-class" and size is not None:
             # a small block freed as large, a large one as small
-            self.pool.deallocate(addr, self.pool.max_small + 1 if size <= self.pool.max_small else 8)
+            max_small = self.pool.max_small
+            self.pool.deallocate(addr, max_small + 1 if size <= max_small else 8)
         elif how == "interior" and size is not None:
             # inside the block, never another block's start
             self.pool.deallocate(addr + (4 if size <= 8 else 8), size)

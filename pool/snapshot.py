@@ -21,7 +21,8 @@ class PoolSnapshot:
     heap_size: int
     heap_limit: Optional[int]
     chunk_sizes: Tuple[int, ...]  # in acquisition order
-    live_small: Tuple[Tuple[Tuple[int, int], int], ...]  # sorted ((chunk, offset), size); checked only
+    live_small: Tuple[Tuple[Tuple[int, int], int], ...]  # sorted ((chunk, offset), size)
+    #                                                       (checked pools only)
     large_sizes: Tuple[int, ...]  # sorted recorded sizes of live large blocks
     counters: Tuple[Tuple[str, int], ...]  # stats() fields, by name
 

@@ -15,7 +15,8 @@ pytestmark = [
     pytest.mark.skipif(shutil.which("gcc") is None, reason="needs gcc"),
     # these build and run their own (sanitized) programs; under scripts/sanitize.sh's
     # preloaded ASan runtime TSan and plain builds cannot run
-    pytest.mark.skipif(bool(os.environ.get("POOL_UNDER_SANITIZER")), reason="runs in the normal suite"),
+    pytest.mark.skipif(bool(os.environ.get("POOL_UNDER_SANITIZER")),
+                       reason="runs in the normal suite"),
 ]
 
 
@@ -49,7 +50,8 @@ def test_header_has_no_python_and_works_from_cpp(tmp_path):
         objs = []
         for c in CSRC:
             obj = tmp_path / (pathlib.Path(c).stem + ".o")
-            subprocess.run(["gcc", "-std=c11", "-D_GNU_SOURCE", "-c", c, "-o", str(obj)], check=True)
+            subprocess.run(["gcc", "-std=c11", "-D_GNU_SOURCE", "-c", c, "-o", str(obj)],
+                           check=True)
             objs.append(str(obj))
         exe = tmp_path / "use"
         subprocess.run(["g++", "-std=c++11", f"-I{ROOT / 'csrc'}", str(src), *objs, "-o", str(exe)],
@@ -81,7 +83,8 @@ def test_readme_c_example(tmp_path):
 
 SANITIZERS = {
     "plain": ["-O2"],
-    "asan+ubsan": ["-O1", "-g", "-UNDEBUG", "-fsanitize=address,undefined", "-fno-sanitize-recover=all"],
+    "asan+ubsan": ["-O1", "-g", "-UNDEBUG", "-fsanitize=address,undefined",
+                   "-fno-sanitize-recover=all"],
     "tsan": ["-O1", "-g", "-fsanitize=thread"],
 }
 

@@ -74,7 +74,7 @@ def test_close_while_other_threads_are_inside_calls():
         go = threading.Event()
         outcomes = []
 
-        def hammer():
+        def hammer(pool):
             go.wait()
             try:
                 while True:
@@ -87,7 +87,7 @@ def test_close_while_other_threads_are_inside_calls():
             except Exception as exc:  # anything else is a failure
                 outcomes.append(repr(exc))
 
-        threads = [threading.Thread(target=hammer) for _ in range(4)]
+        threads = [threading.Thread(target=hammer, args=(pool,)) for _ in range(4)]
         for t in threads:
             t.start()
         go.set()

@@ -14,7 +14,8 @@ PROGRAMS = ROOT / "tests" / "c" / "valgrind"
 
 pytestmark = [
     pytest.mark.skipif(
-        shutil.which("valgrind") is None or not pathlib.Path("/usr/include/valgrind/memcheck.h").exists(),
+        shutil.which("valgrind") is None
+        or not pathlib.Path("/usr/include/valgrind/memcheck.h").exists(),
         reason="needs valgrind and its headers (Debian package valgrind)"),
     pytest.mark.skipif(bool(os.environ.get("POOL_UNDER_SANITIZER")),
                        reason="valgrind cannot run under the ASan preload"),
