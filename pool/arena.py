@@ -199,7 +199,8 @@ class Arena:
 
     def release(self, obj):
         """Returns one object (or buffer) to the pool early, like free(): the
-        caller promises that nothing uses it any more."""
+        caller promises that nothing uses it any more.  A slice of a buffer
+        releases the whole buffer it was cut from."""
         self._check_open()
         if isinstance(obj, memoryview):
             source = obj.obj
