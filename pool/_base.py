@@ -5,6 +5,7 @@ raises the same error from either.
 """
 
 from . import _validate as v
+from .errors import PoolMemoryError
 
 
 class PoolBase:
@@ -73,6 +74,20 @@ class PoolBase:
     @oom_handler.setter
     def oom_handler(self, handler):
         self._oom_handler = v.as_oom_handler(handler)
+
+    def _call_oom_handler(self, nbytes):
+        """Part B: after a refused system request of nbytes (and no salvage),
+        outside any lock.  Returns when the call should be retried from the
+        top; raises PoolMemoryError when there is no handler or it declines;
+        an exception from the handler propagates."""
+        handler = self._oom_handler
+        if handler is None:
+            raise PoolMemoryError(f"a system request of {nbytes} bytes was refused"
+                                  f" (heap_limit={self.heap_limit})")
+        self._oom_calls += 1
+        if not handler(nbytes):
+            raise PoolMemoryError(f"a system request of {nbytes} bytes was refused"
+                                  " and the oom handler gave up")
 
     def _usable(self, recorded):
         """Bytes a block recorded with this size really has."""

@@ -328,15 +328,8 @@ class Pool(PoolBase):
             raise PoolClosedError("the pool was closed during the call")
         if nbytes == 0:
             raise PoolMemoryError("out of memory for the pool's own bookkeeping")
-        handler = self._oom_handler
-        if handler is None:
-            raise PoolMemoryError(f"a system request of {nbytes} bytes was refused"
-                                  f" (heap_limit={self.heap_limit})")
-        self._oom_calls += 1
-        if not handler(nbytes):
-            raise PoolMemoryError(f"a system request of {nbytes} bytes was refused"
-                                  " and the oom handler gave up")
-        return self._handle()
+        self._call_oom_handler(nbytes)
+        return self._handle()  # the handler may have closed the pool
 
     def _block_error(self, status, addr, n, index=None):
         where = f"address {addr:#x}" + ("" if index is None else f" (entry {index})")

@@ -50,7 +50,7 @@ from collections import deque
 
 from . import _validate as v
 from ._base import PoolBase
-from .errors import InvalidBlockError, PoolClosedError, PoolMemoryError, SizeClassError
+from .errors import InvalidBlockError, PoolClosedError, SizeClassError
 from .stats import PoolStats, SizeClassStats
 
 __all__ = [
@@ -551,14 +551,7 @@ class ReferencePool(PoolBase):
         """Calls the oom handler for a refused request of nbytes; returns to
         retry, or raises PoolMemoryError.  An exception from the handler
         propagates."""
-        handler = self._oom_handler
-        if handler is None:
-            raise PoolMemoryError(f"a system request of {nbytes} bytes was refused"
-                                  f" (heap_limit={self.heap_limit})")
-        self._oom_calls += 1
-        if not handler(nbytes):
-            raise PoolMemoryError(f"a system request of {nbytes} bytes was refused"
-                                  " and the oom handler gave up")
+        self._call_oom_handler(nbytes)
         self._alloc()  # the handler may have closed the pool
 
     # ---- allocate / deallocate / reallocate --------------------------------------------
