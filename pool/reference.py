@@ -50,7 +50,12 @@ from collections import deque
 
 from . import _validate as v
 from ._base import PoolBase
-from .errors import InvalidBlockError, PoolClosedError, SizeClassError
+from .errors import (  # noqa: F401 (PoolMemoryError: re-exported with the model)
+    InvalidBlockError,
+    PoolClosedError,
+    PoolMemoryError,
+    SizeClassError,
+)
 from .stats import PoolStats, SizeClassStats
 
 __all__ = [
