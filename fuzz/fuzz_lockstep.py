@@ -1,8 +1,8 @@
 """Coverage-guided fuzz target: `pool.Pool` (the C core) against
 `pool.ReferencePool` (the executable specification), in lockstep.
 
-Each input is decoded into a profile (a name from `pool.diff.PROFILES`) and a
-bounded list of operations, which a fresh `pool.diff.Lockstep` runs on both
+Each input is decoded into a profile (a name from `pool.testing.diff.PROFILES`) and a
+bounded list of operations, which a fresh `pool.testing.diff.Lockstep` runs on both
 pools.  A `Divergence`, or any exception the lockstep runner does not expect,
 is a finding: it propagates, so atheris reports it and saves the input.
 
@@ -41,13 +41,13 @@ if _FUZZING:
     with atheris.instrument_imports(include=["pool"]):
         import pool._validate
         import pool.core
-        import pool.diff
-        import pool.reference
-        import pool.snapshot
+        import pool.testing.diff
+        import pool.testing.reference
+        import pool.testing.snapshot
 else:
-    import pool.diff
+    import pool.testing.diff
 
-from pool.diff import PROFILES, Lockstep, shrink_ops  # noqa: E402
+from pool.testing.diff import PROFILES, Lockstep, shrink_ops  # noqa: E402
 
 MAX_OPS = 200  # operations per input
 MAX_BATCH = 32  # ids per alloc_many / free_many
@@ -60,7 +60,7 @@ KINDS = (("alloc",) * 10 + ("alloc_many",) * 3 + ("free",) * 8 + ("free_many",) 
 MISUSES = ("double", "wrong-class", "interior", "realloc-freed", "zero")
 
 # Sizes the tables and the small-object boundaries of every profile care about.
-SIZES = pool.diff.SIZES + (2, 15, 31, 32, 33, 47, 49, 56, 57, 72, 80, 96, 112, 136, 144,
+SIZES = pool.testing.diff.SIZES + (2, 15, 31, 32, 33, 47, 49, 56, 57, 72, 80, 96, 112, 136, 144,
                            255, 256, 257, 4095, 4096, 4097)
 # Sizes every pool refuses before touching memory (or the system refuses):
 # never anything between 1 MiB and PTRDIFF_MAX, which malloc might grant and
@@ -248,7 +248,7 @@ def failure(profile, ops):
 
 def shrink(profile, ops):
     """A minimal sub-list of ops that still fails the same way (delta
-    debugging, as pool.diff.shrink, but for any exception)."""
+    debugging, as pool.testing.diff.shrink, but for any exception)."""
     kind = failure(profile, ops)
     if kind is None:
         return list(ops)

@@ -18,8 +18,8 @@ from .errors import (
     PoolMemoryError,
     SizeClassError,
 )
-from .reference import ReferencePool
 from .stats import PoolStats, SizeClassStats
+from .testing.reference import ReferencePool
 
 _FROM_C = {
     "Pool": ".core",

@@ -6,12 +6,12 @@ import sys
 
 def main(argv=None):
     argv = sys.argv[1:] if argv is None else list(argv)
-    if argv[:1] == ["replay"]:  # its own parser: pool.trace.replay_main
-        from .trace import replay_main
+    if argv[:1] == ["replay"]:  # its own parser: pool.traces.replay_main
+        from .traces import replay_main
 
         return replay_main(argv[1:])
-    if argv[:1] == ["diff"]:  # its own parser: pool.diff.main
-        from . import diff
+    if argv[:1] == ["diff"]:  # its own parser: pool.testing.diff.main
+        from .testing import diff
 
         return diff.main(argv[1:])
     if argv[:1] == ["bench"]:  # its own parser: pool.bench.main

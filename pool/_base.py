@@ -96,8 +96,8 @@ class PoolBase:
         return (recorded + self._align - 1) & ~(self._align - 1)
 
     def snapshot(self):
-        """The full state with addresses normalised (pool.snapshot.PoolSnapshot):
+        """The full state with addresses normalised (pool.testing.snapshot.PoolSnapshot):
         equal for a Pool and a ReferencePool exactly when their states are."""
-        from .snapshot import snapshot
+        from .testing.snapshot import snapshot
 
         return snapshot(self)

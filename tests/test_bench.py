@@ -14,14 +14,14 @@ ROOT = pathlib.Path(__file__).resolve().parent.parent
 bench_c = pytest.importorskip(
     "pool._bench_c", reason="pool._bench_c is not built (python build_bench.py)")
 
-from pool import bench
+from pool.bench import c_level, common
 
 # Under scripts/sanitize.sh ASan replaces malloc, so the memory rows (mallinfo2)
 # read zero and the timings mean nothing; the bench is checked in the normal run.
 pytestmark = pytest.mark.skipif(bool(os.environ.get("POOL_UNDER_SANITIZER")),
                                 reason="the benchmark is meaningless under ASan")
 
-ALLOCATOR_NAMES = [name for name, _, _ in bench.ALLOCATORS]
+ALLOCATOR_NAMES = [name for name, _, _ in common.ALLOCATORS]
 
 
 def _check_cell(cell, where):
@@ -40,7 +40,7 @@ def _check_cell(cell, where):
 def quick_run(tmp_path_factory):
     out = tmp_path_factory.mktemp("bench") / "quick.json"
     env = dict(os.environ)
-    if pathlib.Path(bench.__file__).resolve().parent.parent == ROOT:  # in-place build
+    if pathlib.Path(common.__file__).resolve().parents[2] == ROOT:  # in-place build
         env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(ROOT), env.get("PYTHONPATH")]))
     proc = subprocess.run([sys.executable, "-m", "pool.bench", "--quick", "--json", str(out)],
                           check=False, capture_output=True, text=True, timeout=300, cwd=ROOT,
@@ -62,10 +62,10 @@ def test_json_top_level(quick_run):
     for key in ("schema", "quick", "repeat", "clock", "config", "machine", "allocators",
                 "c_level", "python_level", "memory", "containers", "targets", "elapsed_s"):
         assert key in data, key
-    assert data["schema"] == bench.SCHEMA
+    assert data["schema"] == common.SCHEMA
     assert data["quick"] is True
     assert data["clock"] in ("cpu", "wall")
-    assert data["repeat"] == bench.PROFILES["quick"]["repeat"]
+    assert data["repeat"] == common.PROFILES["quick"]["repeat"]
 
 
 def test_json_allocators_say_what_ran(quick_run):
@@ -85,7 +85,7 @@ def test_json_allocators_say_what_ran(quick_run):
 def test_json_c_level_cells(quick_run):
     _, data = quick_run
     cells = data["c_level"]
-    expected = [(p, s) for p, _, _ in bench.PATTERNS for s in bench.SIZES] + [("trace", "trace")]
+    expected = [(p, s) for p, _, _ in common.PATTERNS for s in common.SIZES] + [("trace", "trace")]
     assert [(c["pattern"], c["size"]) for c in cells] == expected
     for c in cells:
         where = f"{c['pattern']} {c['size']}"
@@ -106,20 +106,20 @@ def test_json_c_level_cells(quick_run):
 def test_json_python_level(quick_run):
     _, data = quick_run
     names = [e["name"] for e in data["python_level"]]
-    assert bench.ROW_CALL in names and bench.ROW_MALLOC in names
+    assert common.ROW_CALL in names and common.ROW_MALLOC in names
     for e in data["python_level"]:
         assert e["unit"].startswith("ns/"), e["name"]
         _check_cell(e, e["name"])
     measured = {e["name"] for e in data["python_level"] if "median" in e}
-    assert {bench.ROW_CALL, bench.ROW_MALLOC, bench.ROW_UNCHECKED, bench.ROW_UNCHECKED_TS,
-            bench.ROW_CHECKED, bench.ROW_BATCH, bench.ROW_BATCH_CHECKED} <= measured
+    assert {common.ROW_CALL, common.ROW_MALLOC, common.ROW_UNCHECKED, common.ROW_UNCHECKED_TS,
+            common.ROW_CHECKED, common.ROW_BATCH, common.ROW_BATCH_CHECKED} <= measured
 
 
 def test_json_memory(quick_run):
     _, data = quick_run
-    assert [r["size"] for r in data["memory"]] == bench.MEMORY_SIZES
+    assert [r["size"] for r in data["memory"]] == common.MEMORY_SIZES
     for r in data["memory"]:
-        assert list(r["results"]) == bench.MEMORY_ALLOCATORS
+        assert list(r["results"]) == common.MEMORY_ALLOCATORS
         for name, res in r["results"].items():
             if "skipped" in res:
                 assert res["skipped"]
@@ -151,10 +151,10 @@ def test_json_targets(quick_run):
 
 
 def test_trace_arrays_are_dense_and_valid():
-    path = bench.find_trace()
+    path = c_level.find_trace()
     if path is None:
         pytest.skip("no shipped trace")
-    t = bench.load_trace(path)
+    t = c_level.load_trace(path)
     assert len(t["ops"]) == len(t["ids"]) == len(t["sizes"])
     assert max(t["ids"]) < t["nslots"]
     assert t["counts"]["a"] - t["counts"]["f"] == t["survivors"]

@@ -1,4 +1,4 @@
-"""The C core against the reference model, in lockstep (pool.diff.Lockstep):
+"""The C core against the reference model, in lockstep (pool.testing.diff.Lockstep):
 after every operation the results, raised exceptions, block contents and the
 full normalised states must be equal."""
 
@@ -11,7 +11,7 @@ from hypothesis import strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, precondition, rule
 
 from pool import ReferencePool
-from pool.diff import (
+from pool.testing.diff import (
     LARGE_ENOUGH,
     PROFILES,
     SIZES,

@@ -1,5 +1,5 @@
 """Allocation traces (pool/trace.py), the recorder (tools/trace_recorder) and
-the recorded traces (tests/data/traces)."""
+the recorded traces (pool/traces/data)."""
 
 import gzip
 import math
@@ -14,7 +14,7 @@ import textwrap
 import pytest
 
 from pool import Pool
-from pool.trace import (
+from pool.traces import (
     ConvertStats,
     Op,
     ReplayError,
@@ -32,10 +32,10 @@ from pool.trace import (
 
 ROOT = pathlib.Path(__file__).resolve().parent.parent
 RECORDER = ROOT / "tools" / "trace_recorder"
-TRACES = ROOT / "tests" / "data" / "traces"
+TRACES = ROOT / "pool" / "traces" / "data"
 
 # name -> (operations, allocations, frees, reallocations, peak live bytes): properties of
-# the trace files themselves, as tests/data/traces/README.md gives them
+# the trace files themselves, as pool/traces/data/README.md gives them
 SHIPPED = {
     "sqlite3": (27019, 10995, 10979, 5045, 569225),
     "gcc-cc1": (44855, 23689, 20136, 1030, 2800061),
@@ -242,7 +242,7 @@ def test_convert_file_truncates_to_a_valid_prefix(tmp_path):
         assert ops == read_trace(tmp_path / "full.trace")[:cut]
         assert st.written == min(cut, 100) and st.operations == 100
     text = gzip.decompress((tmp_path / "cut7.trace.gz").read_bytes()).decode().splitlines()
-    assert text[1] == "# converted from x.raw by pool.trace convert --max-ops 7"
+    assert text[1] == "# converted from x.raw by pool.traces convert --max-ops 7"
     assert text[2] == "# recorded: pool-trace-raw 1 pid=1 ppid=0 cmd=x"
     assert text[-1].startswith("# summary: the first 7 of 100 operations from 100 raw records")
 
@@ -587,7 +587,7 @@ def test_replay_other_profiles_and_unchecked(shipped):
 
 
 def test_replay_check_agrees_with_reference_pool(shipped):
-    pytest.importorskip("pool.reference")
+    pytest.importorskip("pool.testing.reference")
     for name in sorted(SHIPPED):
         prefix = shipped[name][:2500]  # a prefix of a valid trace is valid
         result = replay(prefix, check=True)
@@ -597,7 +597,7 @@ def test_replay_check_agrees_with_reference_pool(shipped):
 
 
 def test_replay_check_reports_the_first_divergence():
-    reference = pytest.importorskip("pool.reference")
+    reference = pytest.importorskip("pool.testing.reference")
     ops = [("a", 1, 8), ("a", 2, 8), ("f", 1, None)]
     # refill 20: a chunk of 2 * 20 * 8 bytes; refill 10: 2 * 10 * 8
     with pytest.raises(ReplayMismatch, match=r"^after operation 1 \('a 1 8'\): chunk sizes "
@@ -643,14 +643,14 @@ def test_replay_main_errors(tmp_path, capsys):
 
 
 def test_python_m_pool_trace_replay(tmp_path):
-    pytest.importorskip("pool.reference")
+    pytest.importorskip("pool.testing.reference")
     path = tmp_path / "s.trace.gz"
     write_trace(path, SAMPLE)
-    run = subprocess.run([sys.executable, "-m", "pool.trace", "replay", str(path), "--check"],
+    run = subprocess.run([sys.executable, "-m", "pool.traces", "replay", str(path), "--check"],
                          capture_output=True, text=True, timeout=60, cwd=ROOT)
     assert run.returncode == 0, run.stderr
     assert "ReferencePool agreed after each of the 6 operations" in run.stdout
-    run = subprocess.run([sys.executable, "-m", "pool.trace"], capture_output=True, text=True,
+    run = subprocess.run([sys.executable, "-m", "pool.traces"], capture_output=True, text=True,
                          timeout=60, cwd=ROOT)
     assert run.returncode == 2 and "usage" in run.stderr
 

@@ -6,10 +6,11 @@
 OUT is gzipped if its name ends in .gz.  --max-ops N keeps the first N
 operations only (a prefix of a valid trace is valid: every free and realloc
 in it names a block allocated earlier in it).  This is the same command as
-`python -m pool.trace convert`; the conversion itself is
-pool.trace.convert_raw, whose docstring gives the mapping.
+`python -m pool.traces convert`; the conversion itself is
+pool.traces.convert_raw, whose docstring gives the mapping.
 
-This script loads pool/trace.py on its own, so it works from a checkout whose
+This script loads the pool/traces package on its own (not the rest of pool),
+so it works from a checkout whose
 C extension is not built.
 """
 
@@ -17,11 +18,12 @@ import importlib.util
 import pathlib
 import sys
 
-TRACE_PY = pathlib.Path(__file__).resolve().parents[2] / "pool" / "trace.py"
+TRACES = pathlib.Path(__file__).resolve().parents[2] / "pool" / "traces"
 
 
 def load_trace_module():
-    spec = importlib.util.spec_from_file_location("pool_trace_standalone", TRACE_PY)
+    spec = importlib.util.spec_from_file_location(
+        "pool_traces_standalone", TRACES / "__init__.py", submodule_search_locations=[str(TRACES)])
     module = importlib.util.module_from_spec(spec)
     sys.modules[spec.name] = module  # dataclasses look the module up by name
     spec.loader.exec_module(module)

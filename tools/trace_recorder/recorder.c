@@ -20,7 +20,7 @@
  *   f PTR                       free(PTR), PTR not NULL
  *
  * Failed calls (NULL results) are not logged, except realloc(p, 0).  The log
- * is the raw material; tools/trace_recorder/convert.py (pool.trace convert)
+ * is the raw material; tools/trace_recorder/convert.py (pool.traces convert)
  * turns it into the pool's ID-based trace format.
  *
  * Environment:

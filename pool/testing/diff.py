@@ -16,7 +16,8 @@ import argparse
 import random
 import sys
 
-from .errors import PoolError
+from ..errors import PoolError
+from .shrink import shrink_ops
 from .snapshot import Normaliser
 
 # Pool options and oom-handler behaviour of each profile.
@@ -47,7 +48,7 @@ class Lockstep:
     """A Pool and a ReferencePool driven by the same operations."""
 
     def __init__(self, profile="classic", pool_factory=None, reference_factory=None):
-        from .core import Pool
+        from ..core import Pool
         from .reference import ReferencePool
 
         options = dict(PROFILES[profile]) if isinstance(profile, str) else dict(profile)
@@ -340,24 +341,6 @@ def replay_ops(profile, ops, factories=None):
     return None
 
 
-def shrink_ops(ops, still_fails):
-    """A minimal sub-list of ops for which still_fails(sub-list) holds (delta
-    debugging: drop ever smaller slices while it keeps failing)."""
-    ops = list(ops)
-    chunk = max(1, len(ops) // 2)
-    while chunk >= 1:
-        i, removed = 0, False
-        while i < len(ops):
-            candidate = ops[:i] + ops[i + chunk:]
-            if candidate and still_fails(candidate):
-                ops, removed = candidate, True
-            else:
-                i += chunk
-        if not removed:
-            chunk //= 2
-    return ops
-
-
 def shrink(profile, ops, factories=None):
     """A minimal sub-list of ops that still diverges."""
     return shrink_ops(ops, lambda candidate: replay_ops(profile, candidate, factories) is not None)
@@ -407,7 +390,7 @@ def main(argv=None):
             print(f"minimal reproduction ({len(minimal)} operations, profile {name}):")
             for op in minimal:
                 print(f"  {op!r}")
-            print(f"replay: pool.diff.replay_ops({name!r}, ops)")
+            print(f"replay: pool.testing.diff.replay_ops({name!r}, ops)")
             return 1
         done()
         print(f"{name}: {args.ops} operations, C core and reference agree")

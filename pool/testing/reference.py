@@ -48,15 +48,15 @@ from array import array
 from bisect import bisect_right
 from collections import deque
 
-from . import _validate as v
-from ._base import PoolBase
-from .errors import (  # noqa: F401 (PoolMemoryError: re-exported with the model)
+from .. import _validate as v
+from .._base import PoolBase
+from ..errors import (  # noqa: F401 (PoolMemoryError: re-exported with the model)
     InvalidBlockError,
     PoolClosedError,
     PoolMemoryError,
     SizeClassError,
 )
-from .stats import PoolStats, SizeClassStats
+from ..stats import PoolStats, SizeClassStats
 
 __all__ = [
     "ReferencePool",

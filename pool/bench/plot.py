@@ -3,7 +3,7 @@
 matplotlib is imported only when a plot is drawn, so the benchmark itself
 needs nothing beyond cffi.  Usable on a saved run too::
 
-    python -m pool.bench_plot results.json results.png
+    python -m pool.bench.plot results.json results.png
 """
 
 import json
@@ -122,7 +122,7 @@ def plot(data, path):
 def main(argv=None):
     argv = sys.argv[1:] if argv is None else argv
     if len(argv) != 2:
-        print("usage: python -m pool.bench_plot RESULTS.json OUT.png", file=sys.stderr)
+        print("usage: python -m pool.bench.plot RESULTS.json OUT.png", file=sys.stderr)
         return 2
     with open(argv[0], encoding="utf-8") as f:
         data = json.load(f)

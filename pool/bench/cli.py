@@ -1,0 +1,176 @@
+"""`python -m pool bench`: runs the sections side by side and writes the report."""
+
+import argparse
+import json
+import os
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+from .c_level import add_ratios, find_trace, open_allocators, run_c_level
+from .common import (
+    ALLOCATORS,
+    MEMORY_SIZES,
+    PATTERNS,
+    PROFILES,
+    REEXEC_MARK,
+    SCHEMA,
+    SIZES,
+    STATIC_TLS,
+    Progress,
+    _load_bench_c,
+)
+from .containers import run_containers
+from .machine import machine_info
+from .memory import run_memory
+from .python_level import run_python_level
+from .report import format_report
+from .targets import evaluate_targets
+
+# ---- jemalloc's static TLS -------------------------------------------------------------
+
+
+def _needs_tls_reexec(allocs):
+    _, info = allocs.get("jemalloc", (None, {}))
+    return (not info.get("ran", True) and "static TLS block" in info.get("note", "")
+            and os.environ.get(REEXEC_MARK) is None)
+
+
+def _reexec(argv):
+    env = dict(os.environ)
+    tunable = f"glibc.rtld.optional_static_tls={STATIC_TLS}"
+    env["GLIBC_TUNABLES"] = f"{env['GLIBC_TUNABLES']}:{tunable}" if env.get("GLIBC_TUNABLES") \
+        else tunable
+    env[REEXEC_MARK] = "1"
+    # the child imports this very package, whatever sys.path found it
+    env["PYTHONPATH"] = os.pathsep.join(
+        [str(Path(__file__).resolve().parents[2])]
+        + ([env["PYTHONPATH"]] if env.get("PYTHONPATH") else []))
+    print(f"jemalloc needs more static TLS than a dlopen gets: running again with "
+          f"GLIBC_TUNABLES={tunable} (--no-reexec to skip jemalloc instead)",
+          file=sys.stderr, flush=True)
+    return subprocess.call([sys.executable, "-m", "pool.bench", *argv], env=env)
+
+
+# ---- main --------------------------------------------------------------------------------
+
+
+def build_parser():
+    p = argparse.ArgumentParser(
+        prog="python -m pool bench",
+        description="Benchmark the pool against a bare free-list floor, glibc, jemalloc and "
+                    "mimalloc (C loops), through cffi (Python level), in memory, and in C++ "
+                    "node containers.")
+    p.add_argument("--quick", action="store_true",
+                   help="fewer repeats and shorter loops (well under a minute)")
+    p.add_argument("--repeat", type=int, metavar="N", help="repeats per cell (default 7, quick 3)")
+    p.add_argument("--json", metavar="FILE", help="write every sample and result as JSON")
+    p.add_argument("--plot", metavar="FILE.png", help="draw the results (needs matplotlib)")
+    p.add_argument("--clock", choices=("cpu", "wall"), default="cpu",
+                   help="thread CPU time (default) or elapsed wall time")
+    p.add_argument("--trace", metavar="FILE",
+                   help="trace to replay (default: the first shipped pool/traces/data/*.trace.gz)")
+    p.add_argument("--only", action="append", choices=("c", "python", "memory", "containers"),
+                   help="run only these sections (repeatable)")
+    p.add_argument("--no-reexec", action="store_true",
+                   help="do not re-run with GLIBC_TUNABLES for jemalloc; skip it instead")
+    p.add_argument("--no-progress", action="store_true", help="no progress lines on stderr")
+    return p
+
+
+def main(argv=None):
+    argv = list(sys.argv[1:] if argv is None else argv)
+    args = build_parser().parse_args(argv)
+    if args.repeat is not None and args.repeat < 1:
+        print("--repeat must be at least 1", file=sys.stderr)
+        return 2
+    if args.plot:  # fail before the run, not after it
+        from . import plot as bench_plot
+
+        err = bench_plot.missing_dependency()
+        if err:
+            print(err, file=sys.stderr)
+            return 2
+    cfg = dict(PROFILES["quick" if args.quick else "full"])
+    if args.repeat is not None:
+        cfg["repeat"] = args.repeat
+    sections = set(args.only or ("c", "python", "memory", "containers"))
+    started = time.monotonic()
+
+    reason = None
+    bffi, blib = _load_bench_c()
+    if bffi is None:
+        reason, blib = blib, None
+    allocs = {}
+    if blib is not None:
+        if blib.bench_set_clock(blib.BENCH_CLOCK_CPU if args.clock == "cpu"
+                                else blib.BENCH_CLOCK_WALL) != 0:
+            print(f"the {args.clock} clock is not available", file=sys.stderr)
+            return 2
+        allocs = open_allocators(bffi, blib)
+        if _needs_tls_reexec(allocs) and not args.no_reexec and "c" in sections:
+            allocs = None  # release before the child runs
+            return _reexec(argv)
+
+    trace_path = find_trace(args.trace) if "c" in sections else None
+    steps = 0
+    if "c" in sections and blib is not None:
+        steps += len(PATTERNS) * len(SIZES) + 1
+    if "python" in sections:
+        steps += cfg["repeat"]
+    if "memory" in sections and blib is not None:
+        steps += len(MEMORY_SIZES)
+    if "containers" in sections:
+        steps += 2
+    progress = Progress(steps, enabled=not args.no_progress)
+
+    data = {
+        "schema": SCHEMA,
+        "quick": bool(args.quick),
+        "repeat": cfg["repeat"],
+        "clock": args.clock,
+        "config": cfg,
+        "machine": machine_info(),
+        "allocators": {name: info for name, (_, info) in allocs.items()} if allocs else
+        {name: {"label": label, "ran": False, "note": reason} for name, _, label in ALLOCATORS},
+    }
+    try:
+        if "c" in sections:
+            if blib is None:
+                data["c_level_skipped"] = reason
+                data["c_level"] = []
+            else:
+                data["c_level"] = run_c_level(bffi, blib, allocs, cfg, progress, trace_path)
+                add_ratios(data["c_level"])
+        if "python" in sections:
+            data["python_level"] = run_python_level(bffi, blib, cfg, args.clock, progress)
+        if "memory" in sections:
+            if blib is None:
+                data["memory_skipped"] = reason
+                data["memory"] = []
+            else:
+                data["memory"] = run_memory(bffi, blib, cfg, progress)
+        if "containers" in sections:
+            data["containers"] = run_containers(cfg, args.clock, progress)
+    finally:
+        progress.close()
+    data["targets"] = evaluate_targets(data)
+    data["elapsed_s"] = round(time.monotonic() - started, 2)
+
+    print(format_report(data))
+    if args.json:
+        with open(args.json, "w", encoding="utf-8") as f:
+            json.dump(data, f, indent=1)
+            f.write("\n")
+        print(f"JSON written to {args.json}", file=sys.stderr)
+    if args.plot:
+        from . import plot as bench_plot
+
+        bench_plot.plot(data, args.plot)
+        print(f"plot written to {args.plot}", file=sys.stderr)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,139 @@
+"""Constants, cell summaries and progress output shared by the benchmark sections."""
+
+import random
+import statistics
+import sys
+import time
+from array import array
+from pathlib import Path
+
+SCHEMA = 1
+
+# (name, bench_loops.h kind, what it is)
+ALLOCATORS = [
+    ("floor", "BENCH_FLOOR", "bare free-list floor (16 pre-filled lists, pop/push)"),
+    ("pool", "BENCH_POOL", "this pool, unchecked, single-thread"),
+    ("pool-ts", "BENCH_POOL_TS", "this pool, unchecked, thread-safe (uncontended)"),
+    ("pool-checked", "BENCH_POOL_CHECKED", "this pool, checked, thread-safe (Pool() defaults)"),
+    ("glibc", "BENCH_GLIBC", "the process's malloc/free (glibc)"),
+    ("jemalloc", "BENCH_JEMALLOC", "jemalloc, dlopened"),
+    ("mimalloc", "BENCH_MIMALLOC", "mimalloc, dlopened"),
+]
+
+PATTERNS = [
+    ("lifo", "BENCH_LIFO", "allocate, touch, free at once"),
+    ("fifo", "BENCH_FIFO", "bursts of 10k allocations, then free in the same order"),
+    ("churn", "BENCH_CHURN", "10k live blocks; free a random one, allocate its replacement"),
+]
+
+SIZES = ["16", "32", "64", "128", "mixed"]
+MIXED_SEED = 20240601      # uniform 1..128 sizes of the "mixed" cells
+MIXED_LEN = 4096           # a power of two: the loops index sizes[i & mask]
+CHURN_SEED = 0x5EED5EED    # the churn loop's slot choice
+LIVE = 10_000              # FIFO burst length, churn live set
+MEMORY_SIZES = ["8", "16", "24", "32", "64", "128", "mixed"]
+MEMORY_ALLOCATORS = ["pool", "pool-checked", "glibc"]
+BATCH = 1000               # blocks per batch call
+STATIC_TLS = 16384         # glibc.rtld.optional_static_tls for jemalloc's re-exec
+REEXEC_MARK = "POOL_BENCH_REEXECED"
+
+# Python-level rows that the targets and ratios refer to
+ROW_CALL = "cffi call: bench_noop(1) (one int in, int out)"
+ROW_MALLOC = "malloc+free via cffi: bench_malloc(32), bench_free(addr)"
+ROW_UNCHECKED = "Pool pair (32 bytes), unchecked single-thread"
+ROW_UNCHECKED_TS = "Pool pair (32 bytes), unchecked thread-safe"
+ROW_CHECKED = "Pool pair (32 bytes), checked thread-safe (Pool() defaults)"
+ROW_BATCH = f"Pool batch pair ({BATCH} blocks of 32), unchecked, per block"
+ROW_BATCH_CHECKED = f"Pool batch pair ({BATCH} blocks of 32), checked, per block"
+
+PROFILES = {
+    #        repeats, C pairs per run, Python loops per run, memory blocks, C++ rounds
+    "quick": {"repeat": 3, "pairs": 200_000, "py_loops": 20_000, "mem_blocks": 1_000_000,
+              "cxx_rounds": 2, "cxx_n": 10_000},
+    "full": {"repeat": 7, "pairs": 1_000_000, "py_loops": 200_000, "mem_blocks": 1_000_000,
+             "cxx_rounds": 10, "cxx_n": 10_000},
+}
+
+REPO = Path(__file__).resolve().parents[2]  # the source tree, when there is one
+TRACES = Path(__file__).resolve().parents[1] / "traces" / "data"  # shipped with the package
+
+
+# ---- small helpers -----------------------------------------------------------------------
+
+
+def _load_bench_c():
+    """(ffi, lib) of pool._bench_c, or (None, reason)."""
+    try:
+        from .. import _bench_c
+    except ImportError as e:
+        return None, f"pool._bench_c is not built ({e}); build it with `python build_bench.py`"
+    return _bench_c.ffi, _bench_c.lib
+
+
+def summarize(samples):
+    """A cell: median, min, max and the samples (ns per unit)."""
+    return {
+        "median": statistics.median(samples),
+        "min": min(samples),
+        "max": max(samples),
+        "samples": [round(s, 4) for s in samples],
+    }
+
+
+def skipped(note):
+    return {"skipped": note}
+
+
+def ratio(cell, base):
+    """Ratio of medians, or None when either side did not run."""
+    if not cell or not base or "median" not in cell or "median" not in base:
+        return None
+    if base["median"] <= 0:
+        return None
+    return cell["median"] / base["median"]
+
+
+def _mixed_sizes():
+    rng = random.Random(MIXED_SEED)
+    return array("I", (rng.randint(1, 128) for _ in range(MIXED_LEN)))
+
+
+def _sizes_array(size):
+    return _mixed_sizes() if size == "mixed" else array("I", [int(size)])
+
+
+class Progress:
+    """Progress on stderr: tqdm when installed, else one plain line per step."""
+
+    def __init__(self, total, enabled=True):
+        self.total = total
+        self.done = 0
+        self.start = time.monotonic()
+        self.enabled = enabled
+        self.bar = None
+        if enabled:
+            try:
+                from tqdm import tqdm
+            except ImportError:
+                pass
+            else:
+                self.bar = tqdm(total=total, file=sys.stderr, unit="step", leave=False)
+
+    def step(self, what):
+        self.done += 1
+        if not self.enabled:
+            return
+        if self.bar is not None:
+            self.bar.set_description(what)
+            self.bar.update(1)
+        else:
+            width = len(str(self.total))
+            elapsed = time.monotonic() - self.start
+            print(f"[{self.done:{width}d}/{self.total}] {elapsed:6.1f}s  {what}",
+                  file=sys.stderr, flush=True)
+
+    def close(self):
+        if self.bar is not None:
+            self.bar.close()
+
+

@@ -1,0 +1,96 @@
+"""The issues' targets, judged from one run's medians."""
+
+
+
+from .common import (
+    ROW_BATCH,
+    ROW_BATCH_CHECKED,
+    ROW_CALL,
+    ROW_CHECKED,
+    ROW_MALLOC,
+    ROW_UNCHECKED,
+    ROW_UNCHECKED_TS,
+    ratio,
+)
+
+# ---- targets -----------------------------------------------------------------------------
+
+
+def evaluate_targets(data):
+    """The issue's targets, judged from this run's medians.  met is None when
+    the rows it needs did not run."""
+    out = []
+    pair_cells = [c for c in data.get("c_level", []) if c["pattern"] != "trace"]
+
+    def worst(name, base, limit, text):
+        pairs = []
+        for c in pair_cells:
+            r = ratio(c["results"].get(name), c["results"].get(base))
+            if r is not None:
+                pairs.append((r, f"{c['pattern']} {c['size']}"))
+        if not pairs:
+            out.append({"target": text, "met": None, "measured": f"{base} did not run"})
+            return
+        r, where = max(pairs)
+        over = sum(1 for x, _ in pairs if x > limit)
+        out.append({"target": text, "met": over == 0, "worst": round(r, 3),
+                    "measured": f"worst {r:.2f}x ({where}); {over} of {len(pairs)} cells over"})
+
+    worst("pool", "floor", 1.2, "unchecked single-thread pool <= 1.2x the floor in every pair cell")
+    for other in ("glibc", "jemalloc", "mimalloc"):
+        worst("pool", other, 1.0,
+              f"unchecked single-thread pool ahead of {other} in every pair cell")
+    worst("pool-ts", "floor", 1.3,
+          "thread-safe pool <= 1.3x the floor (uncontended) in every pair cell")
+    worst("pool-checked", "pool-ts", 1.3,
+          "C level, for information: checked <= 1.3x unchecked (both thread-safe) "
+          "in every pair cell")
+
+    cont = data.get("containers", {})
+    if "cells" in cont:
+        for name in ("pool-ts", "pool"):
+            rs = [(c["ratio_to_pool_alloc"].get(name), c["container"]) for c in cont["cells"]]
+            rs = [(r, w) for r, w in rs if r is not None]
+            if rs:
+                r, _ = max(rs)
+                out.append({"target": f"C++ containers faster on {name} than on __pool_alloc",
+                            "met": r < 1.0, "worst": round(r, 3),
+                            "measured": ", ".join(f"{w} {x:.2f}x" for x, w in rs)})
+    else:
+        out.append({"target": "C++ containers faster on the pool than on __pool_alloc",
+                    "met": None, "measured": cont.get("skipped", "not run")})
+
+    py = {e["name"]: e for e in data.get("python_level", [])}
+
+    def py_target(text, num, den, limit, scale=1.0):
+        r = ratio(py.get(num), py.get(den))
+        if r is None:
+            out.append({"target": text, "met": None, "measured": "rows did not run"})
+        else:
+            out.append({"target": text, "met": r * scale <= limit, "worst": round(r * scale, 4),
+                        "measured": f"{r * scale:.3f}x"})
+
+    py_target("unchecked Python allocate+deallocate pair no slower than malloc/free through cffi",
+              ROW_UNCHECKED, ROW_MALLOC, 1.0)
+    py_target("checked Python pair <= 1.3x unchecked (both thread-safe)",
+              ROW_CHECKED, ROW_UNCHECKED_TS, 1.3)
+    py_target("batch calls <= 0.05x one cffi call per block (unchecked)",
+              ROW_BATCH, ROW_CALL, 0.05)
+    py_target("batch calls <= 0.05x one cffi call per block (checked)",
+              ROW_BATCH_CHECKED, ROW_CALL, 0.05)
+
+    mem = [r for r in data.get("memory", []) if r["size"] != "mixed" and int(r["size"]) % 8 == 0]
+    vals = [(r["results"]["pool"]["held_per_requested"], r["size"]) for r in mem
+            if "held_per_requested" in r["results"].get("pool", {})]
+    if vals:
+        v, _ = max(vals)
+        out.append({"target": "bytes held per requested byte <= 1.1 (fixed sizes, multiples of 8; "
+                              "unchecked pool)",
+                    "met": v <= 1.1, "worst": round(v, 4),
+                    "measured": ", ".join(f"{s}: {x:.3f}" for x, s in vals)})
+    else:
+        out.append({"target": "bytes held per requested byte <= 1.1", "met": None,
+                    "measured": "memory rows did not run"})
+    return out
+
+

@@ -1,0 +1,7 @@
+"""python -m pool.traces {replay,convert} ..."""
+
+import sys
+
+from . import main
+
+sys.exit(main())

@@ -1,0 +1,291 @@
+"""Replaying a trace through a Pool, optionally in lockstep with the reference model."""
+
+import argparse
+import dataclasses
+import sys
+import time
+from dataclasses import dataclass
+from typing import Iterable
+
+from .format import ReplayError, ReplayMismatch, TraceError, _checked_ops, format_op, read_trace
+
+# ---- replay ----------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class ReplayResult:
+    """What a replay measured.
+
+    peak_live_bytes  the most bytes requested by blocks live at the same time
+                     (the sizes in the trace, not rounded to a class).
+    held_bytes       the most bytes the pool held from the system at the same
+                     time: its chunks (heap_size, which never shrinks) plus
+                     its live large blocks, sampled after every operation.
+                     This is the *peak* over the replay, not the value at the
+                     end: since every live block lies in a chunk or is a large
+                     block, held_bytes >= peak_live_bytes always.
+    ratio            held_bytes / peak_live_bytes (nan for a trace that
+                     allocates nothing): the pool's memory overhead.
+    final_held_bytes what the pool held after the last operation
+                     (stats().held, before the pool is closed).
+    final_heap_size  its chunk bytes then.
+    final_live_bytes bytes still live after the last operation (leaks, or a
+                     truncated recording).
+    seconds          wall time of the replay loop: the pool's calls plus the
+                     replayer's own bookkeeping (ID table, counters, sampling
+                     heap_size); not the parsing, nor the check.
+    checked          True when the check against ReferencePool ran (and passed).
+    """
+
+    operations: int
+    allocations: int
+    frees: int
+    reallocations: int
+    peak_live_bytes: int
+    held_bytes: int
+    ratio: float
+    final_held_bytes: int
+    final_heap_size: int
+    final_live_bytes: int
+    seconds: float
+    checked: bool = False
+
+
+def _default_pool_factory():
+    from ..core import Pool  # lazily: pool.traces itself needs no compiled code
+
+    return Pool
+
+
+def _reference_like(pool):
+    """A ReferencePool with the same options as pool."""
+    try:
+        from ..testing.reference import ReferencePool
+    except ImportError as e:
+        raise ReplayError(f"the check needs pool.testing.reference.ReferencePool, which cannot be"
+                          f" imported: {e}") from e
+    return ReferencePool(align=pool.align, max_small=pool.max_small, refill=pool.refill,
+                         checked=pool.checked, heap_limit=pool.heap_limit)
+
+
+def replay(trace_ops: Iterable, pool_factory=None, check: bool = False,
+           reference_factory=None) -> ReplayResult:
+    """Replays operations (tuples (op, id, size), e.g. read_trace(path))
+    through a new pool from pool_factory() (default pool.Pool): "a" ->
+    allocate(size), "f" -> deallocate(addr, size), "r" -> reallocate(addr,
+    old, new).  The operations are validated and listed first, then replayed
+    and timed; the pool is closed at the end.
+
+    check=True then replays them again through a fresh pool and a
+    ReferencePool (pool.testing.reference; reference_factory() if given, else one with
+    the pool's options) in lockstep, comparing after every operation the chunk
+    sizes, heap_size, free_list_lengths() and stats().large_live/large_bytes
+    (addresses differ by design); ReplayMismatch names the first operation
+    after which they differ.  The numbers returned are those of the timed
+    replay either way.
+
+    Raises TraceError for an invalid operation (before replaying anything)
+    and ReplayError when the pool raises (out of memory under a heap limit,
+    for instance)."""
+    ops = list(_checked_ops(trace_ops))
+    if pool_factory is None:
+        pool_factory = _default_pool_factory()
+    result = _timed_replay(ops, pool_factory)
+    if check:
+        _lockstep(ops, pool_factory, reference_factory)
+        result = dataclasses.replace(result, checked=True)
+    return result
+
+
+def _pool_error(number, op, exc):
+    return ReplayError(f"operation {number} ({format_op(op)!r}): the pool raised"
+                       f" {type(exc).__name__}: {exc}")
+
+
+def _timed_replay(ops, pool_factory):
+    pool = pool_factory()
+    try:
+        max_small = pool.max_small
+        allocate, deallocate, reallocate = pool.allocate, pool.deallocate, pool.reallocate
+        pool_type = type(pool)
+        heap_prop = getattr(pool_type, "heap_size", None)
+        heap_size = (heap_prop.fget.__get__(pool) if isinstance(heap_prop, property)
+                     else lambda: pool.heap_size)
+        addrs, sizes = {}, {}
+        live = peak_live = large = held = 0
+        counts = {"a": 0, "f": 0, "r": 0}
+        number = 0
+        start = time.perf_counter()
+        try:
+            for number, (kind, ident, size) in enumerate(ops, 1):
+                if kind == "a":
+                    addrs[ident] = allocate(size)
+                    sizes[ident] = size
+                    live += size
+                    if size > max_small:
+                        large += size
+                elif kind == "f":
+                    old = sizes.pop(ident)
+                    deallocate(addrs.pop(ident), old)
+                    live -= old
+                    if old > max_small:
+                        large -= old
+                    continue  # a free never raises what the pool holds
+                else:
+                    old = sizes[ident]
+                    addrs[ident] = reallocate(addrs[ident], old, size)
+                    sizes[ident] = size
+                    live += size - old
+                    if old > max_small:
+                        large -= old
+                    if size > max_small:
+                        large += size
+                if live > peak_live:
+                    peak_live = live
+                now = heap_size() + large
+                if now > held:
+                    held = now
+        except Exception as e:
+            raise _pool_error(number, ops[number - 1], e) from e
+        seconds = time.perf_counter() - start
+        for kind, _, _ in ops:
+            counts[kind] += 1
+        st = pool.stats()
+        return ReplayResult(
+            operations=len(ops), allocations=counts["a"], frees=counts["f"],
+            reallocations=counts["r"], peak_live_bytes=peak_live, held_bytes=held,
+            ratio=held / peak_live if peak_live else float("nan"),
+            final_held_bytes=st.held, final_heap_size=st.heap_size, final_live_bytes=live,
+            seconds=seconds)
+    finally:
+        pool.close()
+
+
+def _observe(pool):
+    st = pool.stats()
+    return (
+        ("chunk sizes", [s for _, s in pool.chunks()]),
+        ("heap_size", pool.heap_size),
+        ("free_list_lengths()", tuple(pool.free_list_lengths())),
+        ("stats().large_live", st.large_live),
+        ("stats().large_bytes", st.large_bytes),
+    )
+
+
+def _describe_difference(name, mine, theirs):
+    if isinstance(mine, (list, tuple)) and isinstance(theirs, (list, tuple)):
+        for i, (x, y) in enumerate(zip(mine, theirs)):
+            if x != y:
+                return (f"{name} differ at index {i}: Pool {x}, ReferencePool {y}"
+                        f" (lengths {len(mine)} and {len(theirs)})")
+        return f"{name} differ in length: Pool {len(mine)}, ReferencePool {len(theirs)}"
+    return f"{name}: Pool {mine}, ReferencePool {theirs}"
+
+
+def _lockstep(ops, pool_factory, reference_factory):
+    pool = pool_factory()
+    ref = None
+    try:
+        ref = reference_factory() if reference_factory is not None else _reference_like(pool)
+        sides = [(pool, {}, {}), (ref, {}, {})]  # (pool, addrs, sizes)
+        for number, op in enumerate(ops, 1):
+            kind, ident, size = op
+            outcomes = []
+            for p, addrs, sizes in sides:
+                try:
+                    if kind == "a":
+                        addrs[ident] = p.allocate(size)
+                        sizes[ident] = size
+                    elif kind == "f":
+                        p.deallocate(addrs.pop(ident), sizes.pop(ident))
+                    else:
+                        addrs[ident] = p.reallocate(addrs[ident], sizes[ident], size)
+                        sizes[ident] = size
+                    outcomes.append(None)
+                except Exception as e:  # compared below
+                    outcomes.append(e)
+            mine, theirs = outcomes
+            where = f"operation {number} ({format_op(op)!r})"
+            if (mine is None) != (theirs is None) or type(mine) is not type(theirs):
+                def show(e):
+                    return "succeeded" if e is None else f"raised {type(e).__name__}: {e}"
+                raise ReplayMismatch(f"{where}: Pool {show(mine)}, ReferencePool {show(theirs)}")
+            if mine is not None:
+                raise _pool_error(number, op, mine) from mine
+            for (name, a), (_, b) in zip(_observe(pool), _observe(ref)):
+                if a != b:
+                    raise ReplayMismatch(f"after {where}: {_describe_difference(name, a, b)}")
+        return len(ops)
+    finally:
+        pool.close()
+        if ref is not None:
+            ref.close()
+
+
+# ---- command line ----------------------------------------------------------------------
+
+
+def _report(path, result, options):
+    per_op = result.seconds / result.operations * 1e6 if result.operations else 0.0
+    lines = [
+        f"trace             {path}",
+        f"pool              Pool({options})",
+        f"operations        {result.operations} ({result.allocations} allocate,"
+        f" {result.frees} deallocate, {result.reallocations} reallocate)",
+        f"peak live bytes   {result.peak_live_bytes}"
+        "  (most bytes requested by blocks live at once)",
+        f"held bytes        {result.held_bytes}"
+        "  (most bytes held from the system at once: chunks + live large blocks)",
+        f"held / peak live  {result.ratio:.3f}",
+        f"at the end        {result.final_live_bytes} bytes live, {result.final_held_bytes} held",
+        f"time              {result.seconds:.3f} s ({per_op:.2f} us per operation)",
+    ]
+    if result.checked:
+        lines.append(f"check             ReferencePool agreed after each of the"
+                     f" {result.operations} operations")
+    return "\n".join(lines)
+
+
+def replay_main(argv=None, prog="python -m pool replay") -> int:
+    """`replay TRACE [--check]`: replays a trace through Pool and prints the
+    report.  Returns the exit status: 0, 1 (mismatch or pool error) or 2
+    (invalid trace)."""
+    parser = argparse.ArgumentParser(
+        prog=prog, description="Replay an allocation trace through pool.Pool and report"
+        " operations, peak live bytes, bytes held from the system, their ratio and time.")
+    parser.add_argument("trace", metavar="TRACE", help="trace file (.gz: gzipped)")
+    parser.add_argument("--check", action="store_true",
+                        help="also replay through pool.testing.reference.ReferencePool in lockstep"
+                        " and compare the pools' state after every operation")
+    parser.add_argument("--align", type=int, default=8, choices=(8, 16))
+    parser.add_argument("--max-small", type=int, default=128, metavar="N")
+    parser.add_argument("--refill", type=int, default=20, metavar="N")
+    parser.add_argument("--unchecked", action="store_true",
+                        help="replay through an unchecked pool (the raw SGI speed path)")
+    args = parser.parse_args(argv)
+
+    kwargs = dict(align=args.align, max_small=args.max_small, refill=args.refill,
+                  checked=not args.unchecked)
+    options = ", ".join(f"{k}={v}" for k, v in kwargs.items())
+    try:
+        pool_type = _default_pool_factory()
+        pool_type(**kwargs).close()  # invalid options fail here, before reading the trace
+        ops = read_trace(args.trace)
+
+        def factory():
+            return pool_type(**kwargs)
+
+        result = replay(ops, factory, check=args.check)
+    except OSError as e:
+        print(f"{prog}: {e}", file=sys.stderr)
+        return 2
+    except (TraceError, ValueError, TypeError) as e:
+        print(f"{prog}: {e}", file=sys.stderr)
+        return 2
+    except (ReplayMismatch, ReplayError) as e:
+        print(f"{prog}: {type(e).__name__}: {e}", file=sys.stderr)
+        return 1
+    print(_report(args.trace, result, options))
+    return 0
+
+
