@@ -23,7 +23,7 @@
  * larger becomes the current chunk ("salvage").  Requests above max_small go
  * to malloc ("first level").
  *
- * The functions below follow SGI_ALGORITHM.md in its order: first level
+ * The functions below follow docs/algorithm.md in its order: first level
  * (system requests), chunk_alloc, refill, allocate, deallocate, reallocate;
  * the step numbers in comments are that document's.
  *
@@ -117,6 +117,11 @@
 #define UNLIKELY(x) (x)
 #define NOINLINE
 #endif
+
+/* Arguments the header says must not be NULL: documented undefined behaviour
+   in release builds (as for malloc's own entry points), an assert in debug
+   builds (NDEBUG undefined) so that the mistake shows where it is made. */
+#define REQUIRE(cond) assert((cond) && "sgi_pool: argument must not be NULL (see sgi_pool.h)")
 
 /* ---- Tunables and their invariants --------------------------------------- */
 
@@ -531,6 +536,7 @@ static NOINLINE void *allocate_general(sgi_pool *p, size_t n)
 
 void *sgi_pool_allocate(sgi_pool *p, size_t n)
 {
+    REQUIRE(p != NULL);
     /* Fast path: step 2 alone, bare or under an uncontended lock (one unsigned
        compare tests the size and the mode).  A closed pool's lists are empty,
        so it never succeeds there. */
@@ -555,8 +561,14 @@ void *sgi_pool_allocate(sgi_pool *p, size_t n)
 
 size_t sgi_pool_allocate_many(sgi_pool *p, size_t n, size_t count, void **out)
 {
+    REQUIRE(p != NULL && (out != NULL || count == 0));
     size_t done = 0;
     pool_lock(p);
+    if (UNLIKELY(p->closed)) { /* before any bookkeeping grows: a closed pool owns nothing */
+        last_refused = 0;
+        pool_unlock(p);
+        return 0;
+    }
     if (p->checked && is_small(p, n) && !block_table_reserve(&p->blocks, count)) {
         last_refused = 0;
         pool_unlock(p);
@@ -650,6 +662,7 @@ NOINLINE int sgi_pool_deallocate_checked(sgi_pool *p, void *ptr, size_t n)
 
 void sgi_pool_deallocate(sgi_pool *p, void *ptr, size_t n)
 {
+    REQUIRE(p != NULL);
     free_node *node = ptr;
     if (LIKELY(n - 1 < p->plain_max && node != NULL)) {
         size_t cls = class_index(p, n);
@@ -674,8 +687,12 @@ void sgi_pool_deallocate(sgi_pool *p, void *ptr, size_t n)
 int sgi_pool_deallocate_many(sgi_pool *p, void *const *ptrs, size_t count, size_t n,
                              size_t *bad_index)
 {
+    REQUIRE(p != NULL && (ptrs != NULL || count == 0));
     int status = SGI_POOL_OK;
     size_t i = 0;
+    size_t unreported;
+    if (bad_index == NULL) /* the caller does not want the index */
+        bad_index = &unreported;
     if (n == 0 && count > 0)
         return *bad_index = 0, SGI_POOL_EINVAL;
     pool_lock(p);
@@ -782,6 +799,7 @@ static int reallocate_locked(sgi_pool *p, void *ptr, size_t old_n, size_t new_n,
 int sgi_pool_reallocate_checked(sgi_pool *p, void *ptr, size_t old_n, size_t new_n,
                                 void **out)
 {
+    REQUIRE(p != NULL && out != NULL);
     *out = NULL;
     if (ptr == NULL) {
         if (new_n == 0)
@@ -801,6 +819,7 @@ int sgi_pool_reallocate_checked(sgi_pool *p, void *ptr, size_t old_n, size_t new
 
 void *sgi_pool_reallocate(sgi_pool *p, void *ptr, size_t old_n, size_t new_n)
 {
+    REQUIRE(p != NULL);
     void *out;
     return sgi_pool_reallocate_checked(p, ptr, old_n, new_n, &out) == SGI_POOL_OK ? out : NULL;
 }
@@ -814,6 +833,7 @@ size_t sgi_pool_last_refused(void)
 
 void sgi_pool_set_heap_limit(sgi_pool *p, size_t limit)
 {
+    REQUIRE(p != NULL);
     pool_lock(p);
     p->heap_limit = limit;
     pool_unlock(p);
@@ -821,6 +841,7 @@ void sgi_pool_set_heap_limit(sgi_pool *p, size_t limit)
 
 size_t sgi_pool_heap_limit(sgi_pool *p)
 {
+    REQUIRE(p != NULL);
     pool_lock(p);
     size_t limit = p->heap_limit;
     pool_unlock(p);
@@ -829,6 +850,7 @@ size_t sgi_pool_heap_limit(sgi_pool *p)
 
 size_t sgi_pool_heap_size(sgi_pool *p)
 {
+    REQUIRE(p != NULL);
     pool_lock(p);
     size_t size = p->heap_size;
     pool_unlock(p);
@@ -837,6 +859,7 @@ size_t sgi_pool_heap_size(sgi_pool *p)
 
 void sgi_pool_get_options(sgi_pool *p, sgi_pool_options *out)
 {
+    REQUIRE(p != NULL && out != NULL);
     pool_lock(p);
     *out = (sgi_pool_options){p->align, p->max_bytes, p->nobjs, p->heap_limit,
                               p->thread_safe, p->checked, p->debug_fill};
@@ -845,11 +868,13 @@ void sgi_pool_get_options(sgi_pool *p, sgi_pool_options *out)
 
 size_t sgi_pool_nclasses(const sgi_pool *p)
 {
+    REQUIRE(p != NULL);
     return p->nlists;
 }
 
 void sgi_pool_get_stats(sgi_pool *p, sgi_pool_stats *out)
 {
+    REQUIRE(p != NULL && out != NULL);
     pool_lock(p);
     *out = (sgi_pool_stats){
         .heap_size = p->heap_size,
@@ -880,6 +905,7 @@ static size_t walk_free_list(const sgi_pool *p, size_t cls, uintptr_t *out, size
 
 void sgi_pool_class_counts(sgi_pool *p, size_t *free_blocks, size_t *live_blocks)
 {
+    REQUIRE(p != NULL);
     pool_lock(p);
     for (size_t cls = 0; cls < p->nlists; cls++) {
         size_t len = walk_free_list(p, cls, NULL, 0);
@@ -893,6 +919,7 @@ void sgi_pool_class_counts(sgi_pool *p, size_t *free_blocks, size_t *live_blocks
 
 size_t sgi_pool_chunks(sgi_pool *p, uintptr_t *bases, size_t *sizes, size_t cap)
 {
+    REQUIRE(p != NULL && ((bases != NULL && sizes != NULL) || cap == 0));
     pool_lock(p);
     size_t n = p->nchunks;
     for (size_t i = 0; i < n && i < cap; i++) {
@@ -905,6 +932,7 @@ size_t sgi_pool_chunks(sgi_pool *p, uintptr_t *bases, size_t *sizes, size_t cap)
 
 size_t sgi_pool_free_list(sgi_pool *p, size_t cls, uintptr_t *out, size_t cap)
 {
+    REQUIRE(p != NULL && (out != NULL || cap == 0));
     if (cls >= p->nlists)
         return 0;
     pool_lock(p);
@@ -915,6 +943,7 @@ size_t sgi_pool_free_list(sgi_pool *p, size_t cls, uintptr_t *out, size_t cap)
 
 void sgi_pool_current_chunk(sgi_pool *p, uintptr_t *start, uintptr_t *end)
 {
+    REQUIRE(p != NULL && start != NULL && end != NULL);
     pool_lock(p);
     *start = p->start_free;
     *end = p->end_free;
@@ -923,6 +952,7 @@ void sgi_pool_current_chunk(sgi_pool *p, uintptr_t *start, uintptr_t *end)
 
 int sgi_pool_block_size(sgi_pool *p, const void *ptr, size_t *n)
 {
+    REQUIRE(p != NULL && n != NULL);
     pool_lock(p);
     const block_entry *e = block_table_find(&p->blocks, (uintptr_t)ptr);
     if (e != NULL)
@@ -931,9 +961,9 @@ int sgi_pool_block_size(sgi_pool *p, const void *ptr, size_t *n)
     return e ? SGI_POOL_OK : SGI_POOL_ENOTLIVE;
 }
 
-size_t sgi_pool_live_blocks(sgi_pool *p, uintptr_t *addrs, size_t *sizes, size_t cap)
+/* The live blocks, up to cap of them; returns how many there are. */
+static size_t collect_live_blocks(const sgi_pool *p, uintptr_t *addrs, size_t *sizes, size_t cap)
 {
-    pool_lock(p);
     size_t n = 0;
     for (size_t i = 0; i < p->blocks.capacity; i++) {
         const block_entry *e = &p->blocks.slots[i];
@@ -945,12 +975,56 @@ size_t sgi_pool_live_blocks(sgi_pool *p, uintptr_t *addrs, size_t *sizes, size_t
         }
         n++;
     }
+    return n;
+}
+
+size_t sgi_pool_live_blocks(sgi_pool *p, uintptr_t *addrs, size_t *sizes, size_t cap)
+{
+    REQUIRE(p != NULL && ((addrs != NULL && sizes != NULL) || cap == 0));
+    pool_lock(p);
+    size_t n = collect_live_blocks(p, addrs, sizes, cap);
     pool_unlock(p);
     return n;
 }
 
+int sgi_pool_capture_state(sgi_pool *p, sgi_pool_capture *c)
+{
+    REQUIRE(p != NULL && c != NULL && c->free_lengths != NULL && c->live_counts != NULL);
+    pool_lock(p);
+    c->nchunks = p->nchunks;
+    for (size_t i = 0; i < p->nchunks && i < c->chunk_cap; i++) {
+        c->chunk_bases[i] = p->chunks[i].base;
+        c->chunk_sizes[i] = p->chunks[i].size;
+    }
+    c->nfree = 0;
+    for (size_t cls = 0; cls < p->nlists; cls++) {
+        size_t room = c->nfree < c->free_cap ? c->free_cap - c->nfree : 0;
+        size_t len = walk_free_list(p, cls, room ? c->free_blocks + c->nfree : NULL, room);
+        c->free_lengths[cls] = len;
+        c->live_counts[cls] = p->carved[cls] > len ? p->carved[cls] - len : 0;
+        c->nfree += len;
+    }
+    c->nlive = collect_live_blocks(p, c->live_addrs, c->live_sizes, c->live_cap);
+    c->start_free = p->start_free;
+    c->end_free = p->end_free;
+    c->stats = (sgi_pool_stats){
+        .heap_size = p->heap_size,
+        .heap_limit = p->heap_limit,
+        .chunks = p->nchunks,
+        .chunk_left = p->end_free - p->start_free,
+        .large_live = p->large_live,
+        .large_bytes = p->large_bytes,
+        .requests_granted = p->requests_granted,
+        .requests_refused = p->requests_refused,
+        .salvages = p->salvages,
+    };
+    pool_unlock(p);
+    return c->nchunks <= c->chunk_cap && c->nfree <= c->free_cap && c->nlive <= c->live_cap;
+}
+
 void sgi_pool_process_totals(size_t *blocks, size_t *bytes)
 {
+    REQUIRE(blocks != NULL && bytes != NULL);
     *blocks = atomic_load_explicit(&total_blocks, memory_order_relaxed);
     *bytes = atomic_load_explicit(&total_bytes, memory_order_relaxed);
 }
@@ -959,6 +1033,7 @@ void sgi_pool_process_totals(size_t *blocks, size_t *bytes)
 
 void sgi_pool_options_init(sgi_pool_options *opts)
 {
+    REQUIRE(opts != NULL);
     *opts = (sgi_pool_options){
         .align = SGI_POOL_DEFAULT_ALIGN,
         .max_small = SGI_POOL_DEFAULT_MAX_SMALL,
@@ -1094,6 +1169,8 @@ static void release_memory(sgi_pool *p)
 
 void sgi_pool_close(sgi_pool *p)
 {
+    if (p == NULL)
+        return;
     pool_lock(p);
     if (!p->closed)
         release_memory(p);

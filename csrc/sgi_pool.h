@@ -4,7 +4,7 @@
  * A pool serves requests of 1..max_small bytes from per-size-class free lists
  * refilled in batches carved from large chunks, and passes larger requests to
  * malloc.  The algorithm is SGI STL 3.3's __default_alloc_template (see
- * SGI_ALGORITHM.md in the project's shared notes); this library adds pool
+ * docs/algorithm.md); this library adds pool
  * instances, a heap limit, a checked mode that refuses bad frees, and options
  * for the alignment, the small-size bound and the refill count.
  *
@@ -15,6 +15,14 @@
  *
  * Nothing in this library aborts, prints or calls back into its user; only a
  * debug build (NDEBUG undefined) has asserts.
+ *
+ * NULL arguments.  sgi_pool_destroy(NULL) and sgi_pool_close(NULL) do nothing,
+ * as free(NULL) does.  Every other function needs a pool from sgi_pool_create:
+ * a NULL pool is undefined behaviour (as a NULL heap is for malloc-style
+ * libraries), and a debug build asserts.  Pointers the functions write
+ * results through must not be NULL either, except where a comment below says
+ * so; an output array may be NULL when its capacity is 0.  Block pointers
+ * may be NULL where the comment says what NULL does (deallocate, reallocate).
  */
 #ifndef SGI_POOL_H
 #define SGI_POOL_H
@@ -85,7 +93,8 @@ void sgi_pool_destroy(sgi_pool *p);
 /* Returns the pool's memory like destroy but keeps the (small) handle valid:
    every later call fails (allocate NULL, checked calls SGI_POOL_ECLOSED) until
    sgi_pool_destroy.  Safe while other threads are inside calls on a
-   thread-safe pool: they either finish first or see the pool closed. */
+   thread-safe pool: they either finish first or see the pool closed.  NULL
+   is a no-op. */
 void sgi_pool_close(sgi_pool *p);
 
 /* Returns a block of at least n bytes aligned to the pool's align, or NULL
@@ -115,8 +124,11 @@ int sgi_pool_reallocate_checked(sgi_pool *p, void *ptr, size_t old_n, size_t new
    only when memory was refused; nothing is rolled back).  deallocate_many frees
    ptrs[0..count) in order; an unchecked pool skips NULL entries.  In a checked
    pool every address is checked first (NULL and duplicates included) and on
-   an error nothing is freed and *bad_index tells which entry failed.  ptrs
-   must not change during the call (it is read once to check, once to free). */
+   an error nothing is freed and *bad_index tells which entry failed
+   (bad_index may be NULL: the index is then not reported).  ptrs must not
+   change during the call (it is read once to check, once to free).  On a
+   closed pool allocate_many returns 0 and allocates nothing, not even
+   bookkeeping. */
 size_t sgi_pool_allocate_many(sgi_pool *p, size_t n, size_t count, void **out);
 int sgi_pool_deallocate_many(sgi_pool *p, void *const *ptrs, size_t count, size_t n,
                              size_t *bad_index);
@@ -137,7 +149,7 @@ size_t sgi_pool_nclasses(const sgi_pool *p);
 void sgi_pool_get_stats(sgi_pool *p, sgi_pool_stats *out);
 
 /* Per class: free-list length, and blocks handed out and not yet returned
-   (out arrays have sgi_pool_nclasses entries; either may be NULL). */
+   (out arrays have sgi_pool_nclasses entries; either may be NULL: not reported). */
 void sgi_pool_class_counts(sgi_pool *p, size_t *free_blocks, size_t *live_blocks);
 
 /* Copies up to cap chunk records (base, size) in acquisition order; returns
@@ -157,6 +169,37 @@ int sgi_pool_block_size(sgi_pool *p, const void *ptr, size_t *n);
 /* Copies up to cap live blocks (address, recorded size) in no fixed order;
    returns how many there are.  Small blocks are listed only by checked pools. */
 size_t sgi_pool_live_blocks(sgi_pool *p, uintptr_t *addrs, size_t *sizes, size_t cap);
+
+/* One consistent picture of a pool's whole state, taken under its lock (the
+   calls above each take the lock on their own, so several of them can see
+   different moments of a pool that other threads use).  The caller provides
+   the arrays and their capacities; free_lengths and live_counts must have
+   sgi_pool_nclasses entries, the other arrays may be NULL with capacity 0. */
+typedef struct sgi_pool_capture {
+    /* In: where to copy, and how much room there is. */
+    uintptr_t *chunk_bases; /* chunk records, in acquisition order */
+    size_t *chunk_sizes;
+    size_t chunk_cap;
+    uintptr_t *free_blocks; /* every free list, smallest class first, each head first */
+    size_t free_cap;
+    size_t *free_lengths;   /* per class: free-list length */
+    size_t *live_counts;    /* per class: blocks handed out and not returned */
+    uintptr_t *live_addrs;  /* as sgi_pool_live_blocks */
+    size_t *live_sizes;
+    size_t live_cap;
+    /* Out: how many records there are (even beyond the room given). */
+    size_t nchunks;
+    size_t nfree;
+    size_t nlive;
+    uintptr_t start_free; /* the current chunk's tail, as sgi_pool_current_chunk */
+    uintptr_t end_free;
+    sgi_pool_stats stats;
+} sgi_pool_capture;
+
+/* Fills *c.  Returns 1 when every record fitted (the capture is complete),
+   0 when some array was too small: the counts then tell how much room to give
+   on the next try. */
+int sgi_pool_capture_state(sgi_pool *p, sgi_pool_capture *c);
 
 /* Process-wide totals of memory all pools hold from the system (chunks and
    large blocks), for leak checks. */

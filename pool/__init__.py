@@ -18,7 +18,7 @@ from .errors import (
     PoolMemoryError,
     SizeClassError,
 )
-from .stats import PoolStats, SizeClassStats
+from .stats import PoolState, PoolStats, SizeClassStats
 from .testing.reference import ReferencePool
 
 _FROM_C = {
@@ -37,6 +37,7 @@ __all__ = [
     "process_totals",
     "ffi",
     "PoolStats",
+    "PoolState",
     "SizeClassStats",
     "PoolError",
     "PoolClosedError",

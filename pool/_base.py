@@ -4,8 +4,13 @@ Both validate their options here, in the same order, so that a bad option
 raises the same error from either.
 """
 
+from array import array
+
 from . import _validate as v
 from .errors import PoolMemoryError
+from .stats import PoolStats, SizeClassStats
+
+_ZERO_ADDRESS = array("Q", [0])
 
 
 class PoolBase:
@@ -31,6 +36,31 @@ class PoolBase:
         self._nclasses = max_small // align
         self._oom_calls = 0
         return heap_limit, checked, thread_safe, align, max_small, refill, debug
+
+    def __reduce_ex__(self, protocol):
+        raise _not_copyable(self)
+
+    def __copy__(self):
+        raise _not_copyable(self)
+
+    def __deepcopy__(self, memo):
+        raise _not_copyable(self)
+
+    def _address_array(self, n, count):
+        """The zeroed array('Q') of count addresses that allocate_many(n, count)
+        fills, or the error for a count the pool cannot serve, raised before
+        the pool is touched: OverflowError when the blocks' bytes do not fit a
+        size_t, PoolMemoryError when the address array itself is refused."""
+        usable = self._usable(n)
+        if count * usable > v.SIZE_MAX:
+            raise OverflowError(f"allocate_many({n}, {count}): {count} blocks of {usable} bytes "
+                                f"do not fit a C size_t")
+        try:
+            return _ZERO_ADDRESS * count  # one allocation, zeroed
+        except (MemoryError, OverflowError):
+            raise PoolMemoryError(
+                f"allocate_many({n}, {count}) needs {8 * count} bytes for the addresses and "
+                f"{count * usable} for the blocks: refused") from None
 
     def __enter__(self):
         self._check_open()
@@ -95,9 +125,26 @@ class PoolBase:
             return recorded
         return (recorded + self._align - 1) & ~(self._align - 1)
 
+    def _assemble_stats(self, free, live, *, large_live, large_bytes, chunks, heap_size,
+                        heap_limit, chunk_left, requests_granted, requests_refused, salvages):
+        """The PoolStats of per-class free and live counts and the pool's
+        counters (one assembly for Pool and ReferencePool)."""
+        classes = tuple(SizeClassStats(size, live[i], free[i])
+                        for i, size in enumerate(self.class_sizes()))
+        return PoolStats(
+            classes=classes, large_live=large_live, large_bytes=large_bytes, chunks=chunks,
+            heap_size=heap_size, heap_limit=heap_limit or None, chunk_left=chunk_left,
+            requests_granted=requests_granted, requests_refused=requests_refused,
+            salvages=salvages, oom_handler_calls=self._oom_calls)
+
     def snapshot(self):
         """The full state with addresses normalised (pool.testing.snapshot.PoolSnapshot):
         equal for a Pool and a ReferencePool exactly when their states are."""
         from .testing.snapshot import snapshot
 
         return snapshot(self)
+
+
+def _not_copyable(obj):
+    return TypeError(f"{type(obj).__name__} objects cannot be copied or pickled: a pool owns "
+                     "memory that only it can return (make a new one with the same options)")

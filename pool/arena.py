@@ -26,10 +26,11 @@ return of one object: the caller promises nothing else points at it.
 import ctypes
 import gc
 import sys
-import threading
 import weakref
 
+from ._forksafe import ForkSafeLock
 from ._pool_c import lib
+from ._base import _not_copyable
 from .core import Pool
 from .errors import InvalidBlockError, PoolClosedError
 
@@ -132,7 +133,7 @@ class Arena:
         self._pool = Pool(**pool_options)
         # The pool closes when the region dies (the last exporter went away).
         self._region = _Region(self._pool)
-        self._refill_lock = threading.Lock()  # one refill of the made-ahead objects at a time
+        self._refill_lock = ForkSafeLock()  # one refill of the made-ahead objects at a time
         self._live = {}  # address -> block size of each object handed out
         self._types = {}  # cdecl -> (ctype, kind, size or None)
         self._fast = {}  # cdecl -> (ctype, block size) for small pointer types
@@ -154,6 +155,15 @@ class Arena:
 
     def __enter__(self):
         return self
+
+    def __reduce_ex__(self, protocol):
+        raise _not_copyable(self)
+
+    def __copy__(self):
+        raise _not_copyable(self)
+
+    def __deepcopy__(self, memo):
+        raise _not_copyable(self)
 
     def __exit__(self, *exc):
         self.close()

@@ -7,14 +7,14 @@ default) guarantees is that the pool's own calls never corrupt it: a bad free
 or reallocate raises and changes nothing.
 """
 
-import threading
 from array import array
 
 from . import _validate as v
 from ._base import PoolBase
+from ._forksafe import ForkSafeLock
 from ._pool_c import ffi, lib
 from .errors import InvalidBlockError, PoolClosedError, PoolMemoryError, SizeClassError
-from .stats import PoolStats, SizeClassStats
+from .stats import PoolState
 
 _ENOMEM = lib.SGI_POOL_ENOMEM
 _EINVAL = lib.SGI_POOL_EINVAL
@@ -30,7 +30,6 @@ _deallocate = lib.pool_deallocate
 _deallocate_checked = lib.pool_deallocate_checked
 _ADDRESS_ARRAY = ffi.typeof("void *[]")  # batch calls see array('Q') memory as this
 _SIZE_T_P = ffi.typeof("size_t *")
-_ZERO_ADDRESS = array("Q", [0])
 
 
 class Pool(PoolBase):
@@ -115,7 +114,8 @@ class Pool(PoolBase):
         return p
 
     def __repr__(self):
-        state = "closed" if self._p is None else f"heap_size={self.heap_size}"
+        p = self._p  # read once: another thread may close the pool
+        state = "closed" if p is None else f"heap_size={lib.sgi_pool_heap_size(p)}"
         return (f"<pool.Pool align={self._align} max_small={self._max_small} "
                 f"refill={self._refill} checked={self._checked} {state}>")
 
@@ -150,7 +150,7 @@ class Pool(PoolBase):
             return
         status = _deallocate_checked(p, addr, n)  # large blocks are known in every mode
         if status:
-            raise self._block_error(status, addr, n)
+            raise self._block_error(p, status, addr, n)
 
     def reallocate(self, addr, old_n, new_n):
         """Resizes the block at addr from old_n to new_n bytes and returns its
@@ -166,7 +166,7 @@ class Pool(PoolBase):
             p = self._after_refusal()
             status = lib.pool_reallocate(p, addr, old_n, new_n, out)
         if status:
-            raise self._block_error(status, addr, old_n)
+            raise self._block_error(p, status, addr, old_n)
         return out[0]
 
     # ---- batch calls ------------------------------------------------------------------
@@ -178,7 +178,7 @@ class Pool(PoolBase):
         p = self._handle()
         n = v.as_size(n)
         count = v.as_count(count)
-        out = _ZERO_ADDRESS * count
+        out = self._address_array(n, count)
         if count == 0:
             return out
         buf = ffi.from_buffer(_ADDRESS_ARRAY, out)
@@ -187,15 +187,15 @@ class Pool(PoolBase):
             try:
                 p = self._after_refusal()
             except BaseException:
-                self._free_taken(out, done, n)
+                self._free_taken(p, out, done, n)
                 raise
             done += lib.sgi_pool_allocate_many(p, n, count - done, buf + done)
         return out
 
-    def _free_taken(self, out, done, n):
-        """Rolls back a failed allocate_many: frees out[:done] in reverse order."""
-        p = self._p
-        if p is None or done == 0:  # closed by the handler: the memory is gone already
+    def _free_taken(self, p, out, done, n):
+        """Rolls back a failed allocate_many: frees out[:done] in reverse order
+        (on a pool closed meanwhile the C call frees nothing: the memory is gone)."""
+        if done == 0:
             return
         taken = array("Q", reversed(out[:done]))
         bad = ffi.new(_SIZE_T_P)
@@ -215,7 +215,7 @@ class Pool(PoolBase):
         status = lib.sgi_pool_deallocate_many(p, ffi.from_buffer(_ADDRESS_ARRAY, arr), len(arr), n,
                                               bad)
         if status:
-            raise self._block_error(status, arr[bad[0]], n, index=bad[0])
+            raise self._block_error(p, status, arr[bad[0]], n, index=bad[0])
 
     # ---- using the memory -------------------------------------------------------------
 
@@ -307,15 +307,44 @@ class Pool(PoolBase):
         live = ffi.new("size_t[]", self._nclasses)
         lib.sgi_pool_get_stats(p, st)
         lib.sgi_pool_class_counts(p, free, live)
-        classes = tuple(SizeClassStats(size, live[i], free[i])
-                        for i, size in enumerate(self.class_sizes()))
-        return PoolStats(
-            classes=classes, large_live=st.large_live, large_bytes=st.large_bytes,
-            chunks=st.chunks, heap_size=st.heap_size, heap_limit=st.heap_limit or None,
-            chunk_left=st.chunk_left, requests_granted=st.requests_granted,
-            requests_refused=st.requests_refused, salvages=st.salvages,
-            oom_handler_calls=self._oom_calls,
-        )
+        return self._stats_of(st, free, live)
+
+    def _stats_of(self, st, free, live):
+        return self._assemble_stats(
+            free, live, large_live=st.large_live, large_bytes=st.large_bytes, chunks=st.chunks,
+            heap_size=st.heap_size, heap_limit=st.heap_limit, chunk_left=st.chunk_left,
+            requests_granted=st.requests_granted, requests_refused=st.requests_refused,
+            salvages=st.salvages)
+
+    def state(self):
+        """The whole observable state (pool.PoolState: chunks, free lists,
+        current chunk, live blocks, stats) read at one moment, under the
+        pool's lock: consistent even while other threads use the pool."""
+        p = self._handle()
+        c = ffi.new("sgi_pool_capture *")
+        free_lengths = c.free_lengths = ffi.new("size_t[]", self._nclasses)
+        live_counts = c.live_counts = ffi.new("size_t[]", self._nclasses)
+        while True:
+            # room for what the last try saw, and some more for what other threads add
+            room = [n + n // 8 + 16 for n in (c.nchunks, c.nfree, c.nlive)]
+            keep = (ffi.new("uintptr_t[]", room[0]), ffi.new("size_t[]", room[0]),
+                    ffi.new("uintptr_t[]", room[1]),
+                    ffi.new("uintptr_t[]", room[2]), ffi.new("size_t[]", room[2]))
+            c.chunk_bases, c.chunk_sizes, c.free_blocks, c.live_addrs, c.live_sizes = keep
+            c.chunk_cap, c.free_cap, c.live_cap = room
+            if lib.sgi_pool_capture_state(p, c):
+                break
+        bases, sizes, free_blocks, live_addrs, live_sizes = keep
+        free_lists, start = [], 0
+        for length in free_lengths:
+            free_lists.append(tuple(free_blocks[start:start + length]))
+            start += length
+        current = None if c.start_free == 0 else (c.start_free, c.end_free)
+        return PoolState(
+            chunks=tuple(zip(bases[0:c.nchunks], sizes[0:c.nchunks])),
+            free_lists=tuple(free_lists), current_chunk=current,
+            live_blocks=dict(zip(live_addrs[0:c.nlive], live_sizes[0:c.nlive])),
+            stats=self._stats_of(c.stats, free_lengths, live_counts))
 
     # ---- errors and the oom handler ---------------------------------------------------
 
@@ -331,7 +360,11 @@ class Pool(PoolBase):
         self._call_oom_handler(nbytes)
         return self._handle()  # the handler may have closed the pool
 
-    def _block_error(self, status, addr, n, index=None):
+    def _block_error(self, p, status, addr, n, index=None):
+        """The exception for a status a C call on handle p returned (p, not
+        self._p: another thread may have closed the pool since)."""
+        if self._p is None:  # closed by another thread after the C call returned
+            return PoolClosedError("the pool was closed during the call")
         where = f"address {addr:#x}" + ("" if index is None else f" (entry {index})")
         if status == _ENOTLIVE:
             return InvalidBlockError(
@@ -339,7 +372,7 @@ class Pool(PoolBase):
                 f"already freed, or inside a block); size given {n}")
         if status == _EWRONGCLASS:
             size = ffi.new("size_t *")
-            lib.pool_block_size(self._p, addr, size)
+            lib.pool_block_size(p, addr, size)
             return SizeClassError(
                 f"{where} was allocated with size {size[0]} ({self._class_name(size[0])}), "
                 f"but size {n} ({self._class_name(n)}) was given")
@@ -371,7 +404,7 @@ def _read_records(call, *ctypes_):
 
 
 _default_pool = None
-_default_lock = threading.Lock()
+_default_lock = ForkSafeLock()
 
 
 def default_pool():

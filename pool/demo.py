@@ -19,7 +19,7 @@ def _lists(pool):
 
 
 def worked_example(out=print):
-    """The worked example of SGI_ALGORITHM.md, run live."""
+    """The worked example of docs/algorithm.md, run live."""
     out("The worked example (empty pool, classic profile):")
     out(f"  {'call':<20} {'returns':<28} {'heap_size':>9}  non-empty free lists (size: length)")
     with Pool() as pool:

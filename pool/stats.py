@@ -1,7 +1,8 @@
-"""Statistics snapshots returned by Pool.stats() and ReferencePool.stats()."""
+"""What a pool reports about itself: PoolStats (counters, from stats()) and
+PoolState (the whole observable state at one moment, from state())."""
 
 from dataclasses import dataclass
-from typing import Optional, Tuple
+from typing import Dict, Optional, Tuple
 
 
 @dataclass(frozen=True)
@@ -29,3 +30,24 @@ class PoolStats:
     def held(self) -> int:
         """Bytes held from the system: chunks plus live large blocks."""
         return self.heap_size + self.large_bytes
+
+
+@dataclass(frozen=True)
+class PoolState:
+    """Everything a pool lets one observe, read at one moment: under the C
+    pool's lock for a Pool, under the model's lock for a ReferencePool, so a
+    state taken while other threads use the pool is still consistent."""
+
+    chunks: Tuple[Tuple[int, int], ...]  # (base, size), in acquisition order
+    free_lists: Tuple[Tuple[int, ...], ...]  # per class, head first
+    current_chunk: Optional[Tuple[int, int]]  # (start, end) of the uncarved tail
+    live_blocks: Dict[int, int]  # address -> recorded size (small ones: checked pools)
+    stats: PoolStats
+
+    @property
+    def heap_size(self) -> int:
+        return self.stats.heap_size
+
+    @property
+    def heap_limit(self) -> Optional[int]:
+        return self.stats.heap_limit

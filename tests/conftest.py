@@ -12,16 +12,11 @@ if getattr(sys.flags, "safe_path", False):
 
 
 def full_state(pool):
-    """Everything a pool lets one observe, as one comparable value."""
-    return (
-        pool.chunks(),
-        tuple(tuple(pool.free_list(c)) for c in range(len(pool.class_sizes()))),
-        pool.current_chunk(),
-        pool.heap_size,
-        pool.heap_limit,
-        pool.stats(),
-        pool.live_blocks(),
-    )
+    """Everything a pool lets one observe, as one comparable value (read at
+    one moment: pool.state()), plus what the single-purpose calls report."""
+    return (pool.state(), pool.chunks(), pool.current_chunk(), pool.heap_size,
+            pool.heap_limit, pool.live_blocks(),
+            tuple(tuple(pool.free_list(c)) for c in range(len(pool.class_sizes()))))
 
 
 def pytest_addoption(parser):

@@ -1,4 +1,4 @@
-"""The worked examples of SGI_ALGORITHM.md, as exact offsets and request sizes."""
+"""The worked examples of docs/algorithm.md, as exact offsets and request sizes."""
 
 import pytest
 

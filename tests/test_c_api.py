@@ -3,6 +3,7 @@
 import os
 import pathlib
 import shutil
+import signal
 import subprocess
 
 import pytest
@@ -117,3 +118,40 @@ def test_asan_sees_use_after_free_of_pool_blocks(tmp_path):
     result = subprocess.run([str(exe)], capture_output=True, text=True, timeout=120)
     assert result.returncode != 0
     assert "use-after-poison" in result.stderr and "WRITE of size 1" in result.stderr
+
+
+EDGES = ROOT / "tests" / "c" / "closed_and_null.c"
+ASAN = ["-O1", "-g", "-UNDEBUG", "-fsanitize=address,undefined", "-fno-sanitize-recover=all"]
+
+
+def test_every_entry_point_on_a_closed_pool_allocates_nothing(tmp_path):
+    """Reliability issue row 5: a closed pool grows no bookkeeping (the batch
+    call used to grow a checked pool's block table after close, which
+    LeakSanitizer reported); ASan's leak check is on and must stay quiet."""
+    exe = build_program(tmp_path, EDGES, *ASAN)
+    result = subprocess.run([str(exe), "closed"], capture_output=True, text=True, timeout=120,
+                            env={**os.environ, "ASAN_OPTIONS": "detect_leaks=1"})
+    assert result.returncode == 0, result.stderr
+    assert "all checks passed" in result.stdout
+    assert "LeakSanitizer" not in result.stderr
+
+
+def test_batch_free_accepts_a_null_bad_index(tmp_path):
+    """Contract edges row 1: bad_index may be NULL (UBSan would stop a store to it)."""
+    exe = build_program(tmp_path, EDGES, *ASAN)
+    result = subprocess.run([str(exe), "bad-index"], capture_output=True, text=True, timeout=120)
+    assert result.returncode == 0, result.stderr
+    assert "all checks passed" in result.stdout
+
+
+@pytest.mark.parametrize("entry", ["allocate", "deallocate", "allocate_many", "reallocate",
+                                   "get_stats", "block_size"])
+def test_a_debug_build_asserts_on_a_null_pool(tmp_path, entry):
+    """Contract edges row 2: a NULL pool is documented undefined behaviour; a
+    debug build (NDEBUG undefined) stops at an assert naming the mistake."""
+    exe = build_program(tmp_path, EDGES, "-O0", "-g", "-UNDEBUG")
+    result = subprocess.run([str(exe), "null", entry], capture_output=True, text=True,
+                            timeout=60)
+    assert result.returncode < 0 and -result.returncode == signal.SIGABRT, result
+    assert "argument must not be NULL" in result.stderr
+    assert "returned" not in result.stdout

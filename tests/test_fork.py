@@ -58,3 +58,111 @@ def test_fork_while_threads_use_the_pool():
         for t in threads:
             t.join()
         pool.close()
+
+
+def _fork_and_run(child_work, seconds=20):
+    """Forks; the child runs child_work() and exits 0 on success.  Returns the
+    child's wait status, or None if it hung (then it was killed)."""
+    pid = os.fork()
+    if pid == 0:
+        code = 1
+        try:
+            child_work()
+            code = 0
+        finally:
+            os._exit(code)
+    return wait_or_kill(pid, seconds)
+
+
+def _fork_while_inside(enter, child_work):
+    """Starts a thread that runs enter(inside, leave): it sets `inside` once it
+    holds the package lock under test and waits for `leave` before going on.
+    The main thread forks while that thread is inside, then lets it finish."""
+    inside, leave = threading.Event(), threading.Event()
+    t = threading.Thread(target=enter, args=(inside, leave))
+    t.start()
+    assert inside.wait(10)
+    # The fork must wait for the thread to leave (the before-fork hook takes the
+    # lock); let it leave shortly after the fork starts.
+    threading.Timer(0.2, leave.set).start()
+    try:
+        return _fork_and_run(child_work)
+    finally:
+        leave.set()
+        t.join()
+
+
+def test_fork_while_another_thread_is_inside_default_pool(monkeypatch):
+    """Row 1 of the reliability issue: default_pool()'s lock is taken before a
+    fork and released after it, so the child's default_pool() never hangs."""
+    from pool import core
+
+    core._default_pool = None
+    real_pool = core.Pool
+
+    def slow_enter(inside, leave):
+        class SlowPool(real_pool):  # holds default_pool's lock until told to go on
+            def __init__(self, **kw):
+                inside.set()
+                leave.wait(10)
+                super().__init__(**kw)
+        monkeypatch.setattr(core, "Pool", SlowPool)
+        core.default_pool()
+
+    def child():
+        monkeypatch.setattr(core, "Pool", real_pool)
+        p = core.default_pool()
+        p.deallocate(p.allocate(8), 8)
+
+    status = _fork_while_inside(slow_enter, child)
+    assert status is not None, "child hung: default_pool()'s lock was inherited held"
+    assert os.WIFEXITED(status) and os.WEXITSTATUS(status) == 0
+    core._default_pool.close()
+    core._default_pool = None
+
+
+def test_fork_while_another_thread_refills_an_arena():
+    """Row 2: an Arena's refill lock is taken before a fork and released after."""
+    from pool import Arena
+
+    arena = Arena()
+    real = arena._pool.allocate_many
+
+    def enter(inside, leave):
+        arena.new("long *")  # the first object of a type is made alone; later ones prefetched
+
+        def slow_allocate_many(n, count):  # runs under the arena's refill lock
+            inside.set()
+            leave.wait(10)
+            return real(n, count)
+        arena._pool.allocate_many = slow_allocate_many
+        arena.new("long *")
+
+    def child():
+        arena._pool.allocate_many = real
+        for _ in range(200):  # more than one prefetch: the child refills too
+            arena.new("long *")[0] = 7
+
+    status = _fork_while_inside(enter, child)
+    assert status is not None, "child hung: the arena's refill lock was inherited held"
+    assert os.WIFEXITED(status) and os.WEXITSTATUS(status) == 0
+    arena.close()
+
+
+def test_fork_while_another_thread_uses_a_reference_pool():
+    """The reference model's lock is fork-safe too."""
+    from pool import ReferencePool
+
+    ref = ReferencePool()
+
+    def enter(inside, leave):
+        with ref._lock:
+            inside.set()
+            leave.wait(10)
+
+    def child():
+        ref.deallocate(ref.allocate(8), 8)
+
+    status = _fork_while_inside(enter, child)
+    assert status is not None, "child hung: ReferencePool's lock was inherited held"
+    assert os.WIFEXITED(status) and os.WEXITSTATUS(status) == 0

@@ -1,13 +1,19 @@
 """Every misuse of a checked pool raises a clear error and changes nothing."""
 
-import pytest
+import copy
+import pickle
 
+import pytest
 from conftest import full_state
+
 from pool import (
+    Arena,
     InvalidBlockError,
     Pool,
     PoolClosedError,
     PoolError,
+    PoolMemoryError,
+    ReferencePool,
     SizeClassError,
 )
 
@@ -205,3 +211,69 @@ def test_batch_addresses_are_checked_like_single_ones(pool, addrs, exc, match):
     with Pool(checked=False) as unchecked:  # the trusting mode checks types too
         with pytest.raises(exc):
             unchecked.deallocate_many(addrs if not hasattr(addrs, "__next__") else [-1], 24)
+
+
+# ---- reliability issue rows 3, 6 and 7 -------------------------------------------------
+
+@pytest.mark.parametrize("count, exc, match", [
+    (2**40, PoolMemoryError, r"allocate_many\(8, 1099511627776\) needs 8796093022208 bytes"),
+    (2**61 - 1, PoolMemoryError, r"needs 18446744073709551608 bytes for the addresses"),
+])
+def test_batch_too_large_for_memory(pool, count, exc, match):
+    """A count whose address array cannot be had is a PoolMemoryError naming
+    the count and the bytes, not a bare MemoryError; the pool is unchanged."""
+    unchanged(pool, lambda: pool.allocate_many(8, count), exc, match)
+
+
+def test_batch_whose_bytes_overflow_size_t(pool):
+    unchanged(pool, lambda: pool.allocate_many(2**20, 2**60), OverflowError,
+              "do not fit a C size_t")
+
+
+@pytest.mark.parametrize("make", [Pool, ReferencePool, Arena], ids=lambda c: c.__name__)
+@pytest.mark.parametrize("how", [copy.copy, copy.deepcopy, pickle.dumps],
+                         ids=["copy", "deepcopy", "pickle"])
+def test_pools_and_arenas_cannot_be_copied(make, how):
+    obj = make()
+    try:
+        with pytest.raises(TypeError, match=f"{make.__name__} objects cannot be copied"):
+            how(obj)
+    finally:
+        obj.close()
+
+
+@pytest.mark.parametrize("call", ["deallocate", "reallocate", "deallocate_many"])
+def test_closed_by_another_thread_after_the_c_call(pool, monkeypatch, call):
+    """Row 3: another thread closes the pool between a refused C call and the
+    error report; the caller gets PoolClosedError, never a cffi TypeError
+    about a None handle (the handle is read once per call)."""
+    from pool import core
+
+    real = {"deallocate": "_deallocate_checked", "reallocate": None,
+            "deallocate_many": None}[call]
+    lib = core.lib
+
+    def closing(original):
+        def wrapper(*args):
+            status = original(*args)
+            pool.close()  # what another thread's close() does at this moment
+            return status
+        return wrapper
+
+    if real:
+        monkeypatch.setattr(core, real, closing(getattr(core, real)))
+    else:
+        name = "pool_reallocate" if call == "reallocate" else "sgi_pool_deallocate_many"
+        fake = type("Lib", (), {})()
+        for attr in dir(lib):
+            if not attr.startswith("__"):
+                setattr(fake, attr, getattr(lib, attr))
+        setattr(fake, name, closing(getattr(lib, name)))
+        monkeypatch.setattr(core, "lib", fake)
+    with pytest.raises(PoolClosedError):
+        if call == "deallocate":
+            pool.deallocate(pool.small, 8 * 100)  # wrong class: the error path runs
+        elif call == "reallocate":
+            pool.reallocate(pool.small, 300, 40)
+        else:
+            pool.deallocate_many([pool.small], 300)

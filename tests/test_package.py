@@ -5,10 +5,11 @@ import subprocess
 import sys
 import tarfile
 
+import pytest
+from pool._pool_c import lib
 
 import pool
 from pool import _validate
-from pool._pool_c import lib
 
 ROOT = pathlib.Path(__file__).resolve().parent.parent
 
@@ -47,3 +48,24 @@ def test_sdist_builds_and_contains_the_c_core(tmp_path):
                    "csrc/sgi_pool.c", "csrc/sgi_pool.h", "csrc/sgi_pool.cdef", "pool/core.py",
                    "bench/bench_loops.c", "tools/trace_recorder/recorder.c"):
         assert any(n.endswith("/" + needed) for n in names), needed
+
+
+@pytest.mark.parametrize("argv", [
+    ["diff", "--ops", "-5"], ["diff", "--ops", "0"], ["diff", "--ops", "many"],
+    ["bench", "--repeat", "0"], ["replay", "x.trace", "--refill", "-1"],
+    ["replay", "x.trace", "--max-small", "0"],
+])
+def test_cli_counts_must_be_positive(argv):
+    """A negative, zero or non-numeric count is a usage error (exit 2), never
+    a run that reports success."""
+    out = subprocess.run([sys.executable, "-m", "pool", *argv], capture_output=True, text=True,
+                         timeout=60)
+    assert out.returncode == 2, out
+    assert "must be at least 1" in out.stderr or "whole number" in out.stderr
+    assert "agree" not in out.stdout
+
+
+def test_convert_max_ops_must_be_positive():
+    out = subprocess.run([sys.executable, "-m", "pool.traces", "convert", "a", "b",
+                          "--max-ops", "0"], capture_output=True, text=True, timeout=60)
+    assert out.returncode == 2 and "must be at least 1" in out.stderr

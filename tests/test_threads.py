@@ -93,3 +93,52 @@ def test_batch_free_is_immune_to_the_caller_changing_its_array():
         assert all(size == 8 for size in live.values())
         other = next(iter(live))
     pool.close()
+
+
+def _consistent(state):
+    """Relations that hold between the parts of one moment's state."""
+    st = state.stats
+    assert st.chunks == len(state.chunks)
+    assert st.heap_size == sum(size for _, size in state.chunks)
+    assert tuple(c.free for c in st.classes) == tuple(len(lst) for lst in state.free_lists)
+    if state.current_chunk is not None:
+        start, end = state.current_chunk
+        assert end - start == st.chunk_left
+        assert any(base <= start <= end <= base + size for base, size in state.chunks)
+    live_large = [n for n in state.live_blocks.values() if n > 128]
+    assert len(live_large) == st.large_live and sum(live_large) == st.large_bytes
+
+
+def test_state_and_snapshot_are_consistent_while_another_thread_allocates():
+    """Reliability issue row 4: snapshot() (and state()) read the pool at one
+    moment, under its lock, while another thread allocates and frees."""
+    pool = Pool()
+    stop = threading.Event()
+    errors = []
+
+    def churn():
+        try:
+            live = []
+            i = 0
+            while not stop.is_set():
+                i += 1
+                n = 8 + (i * 37) % 300  # small and large, new chunks now and then
+                live.append((pool.allocate(n), n))
+                if len(live) > 400:
+                    for a, m in live[:200]:
+                        pool.deallocate(a, m)
+                    del live[:200]
+        except BaseException as e:  # pragma: no cover - reported below
+            errors.append(e)
+
+    t = threading.Thread(target=churn)
+    t.start()
+    try:
+        for _ in range(300):
+            _consistent(pool.state())
+            pool.snapshot()
+    finally:
+        stop.set()
+        t.join()
+        pool.close()
+    assert not errors

@@ -8,6 +8,7 @@ import sys
 import time
 from pathlib import Path
 
+from .._cli import positive_int
 from .c_level import add_ratios, find_trace, open_allocators, run_c_level
 from .common import (
     ALLOCATORS,
@@ -64,7 +65,8 @@ def build_parser():
                     "node containers.")
     p.add_argument("--quick", action="store_true",
                    help="fewer repeats and shorter loops (well under a minute)")
-    p.add_argument("--repeat", type=int, metavar="N", help="repeats per cell (default 7, quick 3)")
+    p.add_argument("--repeat", type=positive_int, metavar="N",
+                   help="repeats per cell (default 7, quick 3)")
     p.add_argument("--json", metavar="FILE", help="write every sample and result as JSON")
     p.add_argument("--plot", metavar="FILE.png", help="draw the results (needs matplotlib)")
     p.add_argument("--clock", choices=("cpu", "wall"), default="cpu",

@@ -16,6 +16,7 @@ import argparse
 import random
 import sys
 
+from .._cli import positive_int
 from ..errors import PoolError
 from .shrink import shrink_ops
 from .snapshot import Normaliser
@@ -369,7 +370,7 @@ def main(argv=None):
     parser = argparse.ArgumentParser(
         prog="python -m pool diff",
         description="Random differential campaign: the C core against ReferencePool.")
-    parser.add_argument("--ops", type=int, default=20_000, help="operations per profile")
+    parser.add_argument("--ops", type=positive_int, default=20_000, help="operations per profile")
     parser.add_argument("--seed", type=int, default=1)
     parser.add_argument("--profile", default="all",
                         help=f"one of {', '.join(PROFILES)}, or all (default)")

@@ -1,6 +1,6 @@
 """`ReferencePool`: the SGI node allocator as an executable specification.
 
-This module is SGI_ALGORITHM.md written in Python.  It does not use the C core
+This module is docs/algorithm.md written in Python.  It does not use the C core
 (``pool._pool_c``) and is not meant to be fast: it is what the C core must do.
 Someone who changes ``csrc/`` reads this file to know what is right, and the
 lockstep tests run both side by side and compare every observable.
@@ -43,20 +43,19 @@ Where the model knowingly differs from the C core:
     raises InvalidBlockError where C would hand out a view of anything.
 """
 
-import threading
-from array import array
 from bisect import bisect_right
 from collections import deque
 
 from .. import _validate as v
 from .._base import PoolBase
+from .._forksafe import ForkSafeLock
 from ..errors import (  # noqa: F401 (PoolMemoryError: re-exported with the model)
     InvalidBlockError,
     PoolClosedError,
     PoolMemoryError,
     SizeClassError,
 )
-from ..stats import PoolStats, SizeClassStats
+from ..stats import PoolState
 
 __all__ = [
     "ReferencePool",
@@ -187,7 +186,7 @@ class SimulatedSystem:
 
 
 class SGIAllocator:
-    """SGI STL's __default_alloc_template as one instance (SGI_ALGORITHM.md).
+    """SGI STL's __default_alloc_template as one instance (docs/algorithm.md).
 
     No validation, no locking, no oom handler: callers pass sizes >= 1 and
     addresses > 0.  A refused system request raises Refused; a check of
@@ -507,7 +506,7 @@ class ReferencePool(PoolBase):
             max_small=max_small, refill=refill, oom_handler=oom_handler, debug=debug)
         self.allocator = SGIAllocator(align=align, max_small=max_small, refill=refill,
                                       heap_limit=heap_limit, checked=checked, debug_fill=debug)
-        self._lock = threading.RLock()
+        self._lock = ForkSafeLock(reentrant=True)
         self._closed = False
 
     # ---- lifetime --------------------------------------------------------------------
@@ -596,7 +595,7 @@ class ReferencePool(PoolBase):
         self._alloc()
         n = v.as_size(n)
         count = v.as_count(count)
-        out = array("Q", bytes(8 * count))  # as Pool: a huge count fails here, untouched
+        out = self._address_array(n, count)  # as Pool: a huge count fails here, untouched
         done = 0
         try:
             while done < count:
@@ -714,13 +713,21 @@ class ReferencePool(PoolBase):
     def stats(self):
         """A PoolStats snapshot (counts per class, large blocks, chunks, requests)."""
         with self._lock:
+            return self._stats_of(self._alloc())
+
+    def _stats_of(self, a):
+        return self._assemble_stats(
+            [len(lst) for lst in a.free_list], a.live, large_live=a.large_live,
+            large_bytes=a.large_bytes, chunks=len(a.chunks), heap_size=a.heap_size,
+            heap_limit=a.heap_limit, chunk_left=a.chunk_left(),
+            requests_granted=a.requests_granted, requests_refused=a.requests_refused,
+            salvages=a.salvages)
+
+    def state(self):
+        """The whole observable state (pool.PoolState), read under the model's lock."""
+        with self._lock:
             a = self._alloc()
-            classes = tuple(SizeClassStats(size, a.live[i], len(a.free_list[i]))
-                            for i, size in enumerate(self.class_sizes()))
-            return PoolStats(
-                classes=classes, large_live=a.large_live, large_bytes=a.large_bytes,
-                chunks=len(a.chunks), heap_size=a.heap_size, heap_limit=a.heap_limit,
-                chunk_left=a.chunk_left(), requests_granted=a.requests_granted,
-                requests_refused=a.requests_refused, salvages=a.salvages,
-                oom_handler_calls=self._oom_calls,
-            )
+            current = None if a.start_free is None else (a.start_free, a.end_free)
+            return PoolState(
+                chunks=tuple(a.chunks), free_lists=tuple(tuple(lst) for lst in a.free_list),
+                current_chunk=current, live_blocks=dict(a.blocks), stats=self._stats_of(a))

@@ -51,22 +51,25 @@ class Normaliser:
 
 
 def snapshot(pool):
-    """The PoolSnapshot of a Pool or ReferencePool."""
-    chunks = pool.chunks()
-    where = Normaliser(chunks)
-    max_small = pool.max_small
-    free_lists = tuple(tuple(where(a) for a in pool.free_list(c))
-                       for c in range(len(pool.class_sizes())))
-    current = pool.current_chunk()
+    """The PoolSnapshot of a Pool or ReferencePool, from one consistent
+    pool.state() (taken under the pool's lock)."""
+    return normalise(pool.state(), pool.max_small)
+
+
+def normalise(state, max_small):
+    """The PoolSnapshot of a PoolState."""
+    where = Normaliser(state.chunks)
+    free_lists = tuple(tuple(where(a) for a in lst) for lst in state.free_lists)
+    current = state.current_chunk
     if current is not None:
         start, end = current
         # an empty tail may sit at its chunk's very end
         start_chunk, start_off = where(start) or where(start, end_inclusive=True)
         current = (start_chunk, start_off, start_off + (end - start))
-    live = pool.live_blocks()
+    live = state.live_blocks
     live_small = tuple(sorted((where(a), n) for a, n in live.items() if n <= max_small))
     large_sizes = tuple(sorted(n for n in live.values() if n > max_small))
-    st = pool.stats()
+    st = state.stats
     counters = (
         ("classes", tuple((c.live, c.free) for c in st.classes)),
         ("large_live", st.large_live),
@@ -78,5 +81,6 @@ def snapshot(pool):
         ("salvages", st.salvages),
         ("oom_handler_calls", st.oom_handler_calls),
     )
-    return PoolSnapshot(free_lists, current, pool.heap_size, pool.heap_limit,
-                        tuple(size for _, size in chunks), live_small, large_sizes, counters)
+    return PoolSnapshot(free_lists, current, st.heap_size, st.heap_limit,
+                        tuple(size for _, size in state.chunks), live_small, large_sizes,
+                        counters)

@@ -7,6 +7,7 @@ import sys
 from dataclasses import dataclass, field
 from typing import Iterable, Iterator, List, Optional
 
+from .._cli import positive_int
 from .format import Op, _checked_ops, _close, _discard, _open_text, format_op
 
 # ---- converting raw logs of tools/trace_recorder ---------------------------------------
@@ -181,11 +182,9 @@ def convert_main(argv=None, prog="python -m pool.traces convert") -> int:
         " a trace (IDs); OUT is gzipped if its name ends in .gz.")
     parser.add_argument("raw", metavar="RAW")
     parser.add_argument("out", metavar="OUT")
-    parser.add_argument("--max-ops", type=int, default=None, metavar="N",
+    parser.add_argument("--max-ops", type=positive_int, default=None, metavar="N",
                         help="keep only the first N operations (still a valid trace)")
     args = parser.parse_args(argv)
-    if args.max_ops is not None and args.max_ops < 0:
-        parser.error("--max-ops must be at least 0")
     try:
         st = convert_file(args.raw, args.out, args.max_ops)
     except OSError as e:

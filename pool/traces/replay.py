@@ -7,6 +7,7 @@ import time
 from dataclasses import dataclass
 from typing import Iterable
 
+from .._cli import positive_int
 from .format import ReplayError, ReplayMismatch, TraceError, _checked_ops, format_op, read_trace
 
 # ---- replay ----------------------------------------------------------------------------
@@ -258,8 +259,8 @@ def replay_main(argv=None, prog="python -m pool replay") -> int:
                         help="also replay through pool.testing.reference.ReferencePool in lockstep"
                         " and compare the pools' state after every operation")
     parser.add_argument("--align", type=int, default=8, choices=(8, 16))
-    parser.add_argument("--max-small", type=int, default=128, metavar="N")
-    parser.add_argument("--refill", type=int, default=20, metavar="N")
+    parser.add_argument("--max-small", type=positive_int, default=128, metavar="N")
+    parser.add_argument("--refill", type=positive_int, default=20, metavar="N")
     parser.add_argument("--unchecked", action="store_true",
                         help="replay through an unchecked pool (the raw SGI speed path)")
     args = parser.parse_args(argv)

@@ -25,7 +25,7 @@ static size_t list_len(sgi_pool *p, size_t cls)
     return sgi_pool_free_list(p, cls, NULL, 0);
 }
 
-/* The worked example of SGI_ALGORITHM.md, as offsets within each chunk. */
+/* The worked example of docs/algorithm.md, as offsets within each chunk. */
 static void worked_example(void)
 {
     sgi_pool *p = sgi_pool_create(NULL);

@@ -17,13 +17,20 @@ C extension is not built.
 import importlib.util
 import pathlib
 import sys
+import types
 
-TRACES = pathlib.Path(__file__).resolve().parents[2] / "pool" / "traces"
+POOL = pathlib.Path(__file__).resolve().parents[2] / "pool"
 
 
 def load_trace_module():
+    """pool.traces, under another name, with a bare parent package: the
+    package's own __init__ (which needs the compiled module) never runs."""
+    parent = types.ModuleType("pool_standalone")
+    parent.__path__ = [str(POOL)]
+    sys.modules[parent.__name__] = parent
     spec = importlib.util.spec_from_file_location(
-        "pool_traces_standalone", TRACES / "__init__.py", submodule_search_locations=[str(TRACES)])
+        "pool_standalone.traces", POOL / "traces" / "__init__.py",
+        submodule_search_locations=[str(POOL / "traces")])
     module = importlib.util.module_from_spec(spec)
     sys.modules[spec.name] = module  # dataclasses look the module up by name
     spec.loader.exec_module(module)
