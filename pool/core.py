@@ -222,8 +222,13 @@ class Pool(PoolBase):
     def buffer(self, addr, n=None):
         """A writable memoryview of n bytes at addr.  In checked mode addr must
         be a live block, n defaults to its recorded size and may not exceed its
-        usable size.  The view is not invalidated when the block is freed:
-        keep it no longer than the block."""
+        usable size.
+
+        The view is a window on the block's memory: it is not invalidated when
+        the block is freed, and it does not keep the pool alive.  After the
+        block is freed, the pool closed, or the pool dropped without close()
+        (its finaliser returns the memory), the view reads and writes freed
+        memory.  Keep the pool and the block as long as you use the view."""
         p = self._handle()
         addr = v.as_address(addr)
         if self._checked or n is None:

@@ -277,3 +277,20 @@ def test_closed_by_another_thread_after_the_c_call(pool, monkeypatch, call):
             pool.reallocate(pool.small, 300, 40)
         else:
             pool.deallocate_many([pool.small], 300)
+
+
+def test_unchecked_mode_catches_exactly():
+    """The unchecked mode's promise as docs/python-api.md states it: small-size
+    frees are not checked at all (even of a large block), large-size frees are."""
+    with Pool(checked=False) as p:
+        large = p.allocate(300)
+        with pytest.raises(InvalidBlockError):  # a large size: checked against the table
+            p.deallocate(large + 8, 300)
+        with pytest.raises(InvalidBlockError):
+            p.reallocate(large + 8, 300, 400)
+        with pytest.raises(InvalidBlockError):
+            p.buffer(p.allocate(8))  # small blocks are not recorded
+        p.deallocate(large, 8)  # a small size: trusted, pushed on the 8-byte list ...
+        assert p.free_list(0)[0] == large
+        assert p.allocate(8) == large  # ... and handed out again, while still "live"
+        assert large in p.live_blocks()
