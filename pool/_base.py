@@ -5,12 +5,28 @@ raises the same error from either.
 """
 
 from array import array
+from dataclasses import dataclass
+from typing import Optional
 
 from . import _validate as v
+from ._sizes import round_up
 from .errors import PoolMemoryError
 from .stats import PoolStats, SizeClassStats
 
 _ZERO_ADDRESS = array("Q", [0])
+
+
+@dataclass(frozen=True)
+class PoolOptions:
+    """A pool's validated options, as its constructor was given them."""
+
+    heap_limit: Optional[int]  # None: no limit
+    checked: bool
+    thread_safe: bool
+    align: int
+    max_small: int
+    refill: int
+    debug: bool
 
 
 class PoolBase:
@@ -18,9 +34,8 @@ class PoolBase:
 
     def _init_options(self, *, heap_limit, checked, thread_safe, align, max_small, refill,
                       oom_handler, debug):
-        """Validates the constructor's options, stores them, and returns the
-        checked values (heap_limit, checked, thread_safe, align, max_small,
-        refill, debug) for the subclass to build its pool with."""
+        """Validates the constructor's options, stores them, and returns them
+        as a PoolOptions for the subclass to build its pool with."""
         heap_limit = v.as_heap_limit(heap_limit)
         checked = v.as_flag(checked, "checked")
         thread_safe = v.as_flag(thread_safe, "thread_safe")
@@ -35,7 +50,13 @@ class PoolBase:
         self._refill = refill
         self._nclasses = max_small // align
         self._oom_calls = 0
-        return heap_limit, checked, thread_safe, align, max_small, refill, debug
+        return PoolOptions(heap_limit, checked, thread_safe, align, max_small, refill, debug)
+
+    def __repr__(self):
+        heap_size = self._heap_size_if_open()
+        state = "closed" if heap_size is None else f"heap_size={heap_size}"
+        return (f"<pool.{type(self).__name__} align={self._align} max_small={self._max_small} "
+                f"refill={self._refill} checked={self._checked} {state}>")
 
     def __reduce_ex__(self, protocol):
         raise _not_copyable(self)
@@ -123,7 +144,7 @@ class PoolBase:
         """Bytes a block recorded with this size really has."""
         if recorded > self._max_small:
             return recorded
-        return (recorded + self._align - 1) & ~(self._align - 1)
+        return round_up(recorded, self._align)
 
     def _assemble_stats(self, free, live, *, large_live, large_bytes, chunks, heap_size,
                         heap_limit, chunk_left, requests_granted, requests_refused, salvages):

@@ -31,6 +31,7 @@ import weakref
 from ._forksafe import ForkSafeLock
 from ._pool_c import lib
 from ._base import _not_copyable
+from ._sizes import round_up
 from .core import Pool
 from .errors import InvalidBlockError, PoolClosedError
 
@@ -293,7 +294,7 @@ class Arena:
         n = size or 1
         if n > self._pool.max_small:
             return n
-        return (n + self._pool.align - 1) & -self._pool.align
+        return round_up(n, self._pool.align)
 
     def _carve(self, size):
         """A zeroed exporter of exactly `size` bytes, recorded as live."""

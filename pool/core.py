@@ -13,7 +13,8 @@ from . import _validate as v
 from ._base import PoolBase
 from ._forksafe import ForkSafeLock
 from ._pool_c import ffi, lib
-from .errors import InvalidBlockError, PoolClosedError, PoolMemoryError, SizeClassError
+from . import errors
+from .errors import PoolMemoryError
 from .stats import PoolState
 
 _ENOMEM = lib.SGI_POOL_ENOMEM
@@ -62,20 +63,20 @@ class Pool(PoolBase):
     def __init__(self, *, heap_limit=None, checked=True, thread_safe=True,
                  align=lib.SGI_POOL_DEFAULT_ALIGN, max_small=lib.SGI_POOL_DEFAULT_MAX_SMALL,
                  refill=lib.SGI_POOL_DEFAULT_REFILL, oom_handler=None, debug=False):
-        heap_limit, checked, thread_safe, align, max_small, refill, debug = self._init_options(
+        o = self._init_options(
             heap_limit=heap_limit, checked=checked, thread_safe=thread_safe, align=align,
             max_small=max_small, refill=refill, oom_handler=oom_handler, debug=debug)
         opts = ffi.new("sgi_pool_options *")
         lib.sgi_pool_options_init(opts)
-        opts.align, opts.max_small, opts.refill = align, max_small, refill
-        opts.heap_limit = heap_limit or 0
-        opts.thread_safe, opts.checked = int(thread_safe), int(checked)
-        opts.debug_fill = int(debug)
+        opts.align, opts.max_small, opts.refill = o.align, o.max_small, o.refill
+        opts.heap_limit = o.heap_limit or 0
+        opts.thread_safe, opts.checked = int(o.thread_safe), int(o.checked)
+        opts.debug_fill = int(o.debug)
         raw = lib.sgi_pool_create(opts)
         if raw == ffi.NULL:
             raise PoolMemoryError("cannot create a pool: out of memory")
         self._p = ffi.gc(raw, lib.sgi_pool_destroy)  # owned from the start
-        self._trusted_max = 0 if checked else max_small  # deallocate's unchecked path
+        self._trusted_max = 0 if o.checked else o.max_small  # deallocate's unchecked path
 
     # ---- lifetime --------------------------------------------------------------
 
@@ -110,14 +111,12 @@ class Pool(PoolBase):
     def _handle(self):
         p = self._p
         if p is None:
-            raise PoolClosedError("the pool is closed")
+            raise errors.closed()
         return p
 
-    def __repr__(self):
+    def _heap_size_if_open(self):
         p = self._p  # read once: another thread may close the pool
-        state = "closed" if p is None else f"heap_size={lib.sgi_pool_heap_size(p)}"
-        return (f"<pool.Pool align={self._align} max_small={self._max_small} "
-                f"refill={self._refill} checked={self._checked} {state}>")
+        return None if p is None else lib.sgi_pool_heap_size(p)
 
     # ---- allocate / deallocate / reallocate -----------------------------------------
 
@@ -126,7 +125,7 @@ class Pool(PoolBase):
         aligned to `align`.  Raises PoolMemoryError when memory is refused."""
         p = self._p
         if p is None:
-            raise PoolClosedError("the pool is closed")
+            raise errors.closed()
         if type(n) is not int or not 0 < n <= _SIZE_MAX:
             n = v.as_size(n)
         addr = _allocate(p, n)
@@ -140,7 +139,7 @@ class Pool(PoolBase):
         checked mode a bad address or size raises and changes nothing."""
         p = self._p
         if p is None:
-            raise PoolClosedError("the pool is closed")
+            raise errors.closed()
         if type(n) is not int or not 0 < n <= _SIZE_MAX:
             n = v.as_size(n)
         if type(addr) is not int or not 0 < addr <= _SIZE_MAX:
@@ -234,16 +233,13 @@ class Pool(PoolBase):
         if self._checked or n is None:
             size = ffi.new("size_t *")
             if lib.pool_block_size(p, addr, size):
-                raise InvalidBlockError(
-                    f"address {addr:#x} is not a live block of this pool"
-                    + ("" if self._checked
-                       else " (unchecked pools know only large blocks: pass n)"))
+                raise errors.unknown_for_buffer(addr, self._checked)
             usable = self._usable(size[0])
             if n is None:
                 n = size[0]
             n = v.as_size(n, "n")
             if n > usable:
-                raise ValueError(f"n={n} exceeds the {usable} usable bytes of block {addr:#x}")
+                raise errors.beyond_block(n, usable, addr)
         else:
             n = v.as_size(n, "n")
         return memoryview(ffi.buffer(ffi.cast("char *", addr), n))
@@ -285,7 +281,7 @@ class Pool(PoolBase):
         p = self._handle()
         cls = v.as_int(cls, "class index")
         if not 0 <= cls < self._nclasses:
-            raise ValueError(f"class index must be in 0..{self._nclasses - 1}, got {cls}")
+            raise errors.bad_class_index(cls, self._nclasses)
         (addrs,) = _read_records(lambda *out: lib.sgi_pool_free_list(p, cls, *out), "uintptr_t[]")
         return addrs
 
@@ -359,7 +355,7 @@ class Pool(PoolBase):
         PoolMemoryError.  An exception from the handler propagates."""
         nbytes = lib.sgi_pool_last_refused()  # per thread, set by the failed call
         if self._p is None:
-            raise PoolClosedError("the pool was closed during the call")
+            raise errors.closed(during_call=True)
         if nbytes == 0:
             raise PoolMemoryError("out of memory for the pool's own bookkeeping")
         self._call_oom_handler(nbytes)
@@ -369,30 +365,20 @@ class Pool(PoolBase):
         """The exception for a status a C call on handle p returned (p, not
         self._p: another thread may have closed the pool since)."""
         if self._p is None:  # closed by another thread after the C call returned
-            return PoolClosedError("the pool was closed during the call")
-        where = f"address {addr:#x}" + ("" if index is None else f" (entry {index})")
+            return errors.closed(during_call=True)
         if status == _ENOTLIVE:
-            return InvalidBlockError(
-                f"{where} is not a live block of this pool (never handed out by it, "
-                f"already freed, or inside a block); size given {n}")
+            return errors.not_live(addr, n, index)
         if status == _EWRONGCLASS:
             size = ffi.new("size_t *")
             lib.pool_block_size(p, addr, size)
-            return SizeClassError(
-                f"{where} was allocated with size {size[0]} ({self._class_name(size[0])}), "
-                f"but size {n} ({self._class_name(n)}) was given")
+            return errors.wrong_class(addr, size[0], n, self._align, self._max_small, index)
         if status == _EDUPLICATE:
-            return InvalidBlockError(f"{where} appears twice in one batch")
+            return errors.duplicate(addr, index)
         if status == _ECLOSED:
-            return PoolClosedError("the pool was closed during the call")
+            return errors.closed(during_call=True)
         if status == _EINVAL:
-            return ValueError(f"invalid size {n} for {where}")
-        return PoolMemoryError(f"memory refused for {where}")
-
-    def _class_name(self, n):
-        if n > self._max_small:
-            return f"large, above {self._max_small}"
-        return f"class of {(n + self._align - 1) & ~(self._align - 1)}-byte blocks"
+            return ValueError(f"invalid size {n} for {errors.where(addr, index)}")
+        return PoolMemoryError(f"memory refused for {errors.where(addr, index)}")
 
 
 def _read_records(call, *ctypes_):

@@ -26,3 +26,59 @@ class SizeClassError(InvalidBlockError):
 class PoolMemoryError(PoolError, MemoryError):
     """The system, or the pool's heap limit, refused memory (after the
     oom handler, if any, declined to make room)."""
+
+
+from ._sizes import round_up  # noqa: E402 (the classes above need nothing)
+
+# ---- the one message builder ---------------------------------------------------------
+# Pool, ReferencePool (and any faster path in front of them) detect a misuse
+# and call one of these for the exception, so each message is written once and
+# the differential tests can compare the wording of both implementations.
+
+
+def where(addr, index=None):
+    """How a message names a block: its address, and its entry in a batch."""
+    return f"address {addr:#x}" + ("" if index is None else f" (entry {index})")
+
+
+def class_name(n, align, max_small):
+    """The size class a size belongs to, in words."""
+    if n > max_small:
+        return f"large, above {max_small}"
+    return f"class of {round_up(n, align)}-byte blocks"
+
+
+def closed(during_call=False):
+    return PoolClosedError("the pool was closed during the call" if during_call
+                           else "the pool is closed")
+
+
+def not_live(addr, n, index=None):
+    return InvalidBlockError(
+        f"{where(addr, index)} is not a live block of this pool (never handed out by it, "
+        f"already freed, or inside a block); size given {n}")
+
+
+def wrong_class(addr, recorded, n, align, max_small, index=None):
+    return SizeClassError(
+        f"{where(addr, index)} was allocated with size {recorded} "
+        f"({class_name(recorded, align, max_small)}), but size {n} "
+        f"({class_name(n, align, max_small)}) was given")
+
+
+def duplicate(addr, index):
+    return InvalidBlockError(f"{where(addr, index)} appears twice in one batch")
+
+
+def unknown_for_buffer(addr, checked):
+    return InvalidBlockError(
+        f"address {addr:#x} is not a live block of this pool"
+        + ("" if checked else " (unchecked pools know only large blocks: pass n)"))
+
+
+def beyond_block(n, usable, addr):
+    return ValueError(f"n={n} exceeds the {usable} usable bytes of block {addr:#x}")
+
+
+def bad_class_index(cls, nclasses):
+    return ValueError(f"class index must be in 0..{nclasses - 1}, got {cls}")

@@ -108,10 +108,10 @@ def test_constants_match_validate():
 def test_formulas():
     a = R.SGIAllocator()
     assert [a.round_up(n) for n in (1, 8, 9, 16, 17, 128)] == [8, 8, 16, 16, 24, 128]
-    assert [a.freelist_index(n) for n in (1, 8, 9, 16, 121, 128)] == [0, 0, 1, 1, 15, 15]
+    assert [a.class_index(n) for n in (1, 8, 9, 16, 121, 128)] == [0, 0, 1, 1, 15, 15]
     b = R.SGIAllocator(align=16, max_small=256)
     assert [b.round_up(n) for n in (1, 16, 17)] == [16, 16, 32]
-    assert [b.freelist_index(n) for n in (1, 16, 17, 256)] == [0, 0, 1, 15]
+    assert [b.class_index(n) for n in (1, 16, 17, 256)] == [0, 0, 1, 15]
 
 
 # ---- Part A: the worked example ----------------------------------------------------

@@ -48,7 +48,9 @@ from collections import deque
 
 from .. import _validate as v
 from .._base import PoolBase
+from .._sizes import class_index, round_up
 from .._forksafe import ForkSafeLock
+from .. import errors
 from ..errors import (  # noqa: F401 (PoolMemoryError: re-exported with the model)
     InvalidBlockError,
     PoolClosedError,
@@ -226,11 +228,11 @@ class SGIAllocator:
 
     def round_up(self, n):
         """round_up(n) = (n + ALIGN - 1) & ~(ALIGN - 1)"""
-        return (n + self.align - 1) & ~(self.align - 1)
+        return round_up(n, self.align)
 
-    def freelist_index(self, n):
-        """index(n) = (n + ALIGN - 1) / ALIGN - 1, for 1 <= n <= MAX_BYTES"""
-        return (n + self.align - 1) // self.align - 1
+    def class_index(self, n):
+        """class_index(n) = (n + ALIGN - 1) / ALIGN - 1, for 1 <= n <= MAX_BYTES"""
+        return class_index(n, self.align)
 
     def is_small(self, n):
         return n <= self.max_bytes
@@ -239,7 +241,7 @@ class SGIAllocator:
         """Two sizes are of one class: the same free list, or both large."""
         if not self.is_small(a) or not self.is_small(b):
             return not self.is_small(a) and not self.is_small(b)
-        return self.freelist_index(a) == self.freelist_index(b)
+        return self.class_index(a) == self.class_index(b)
 
     def chunk_left(self):
         """end_free - start_free; 0 when there is no current chunk."""
@@ -294,7 +296,7 @@ class SGIAllocator:
         bytes_to_get = 2 * total + self.round_up(self.heap_size >> 4)
         # 3.2 the leftover is smaller than size, so it fits its own class exactly
         if left > 0:
-            self.free_list[self.freelist_index(left)].appendleft(self.start_free)
+            self.free_list[self.class_index(left)].appendleft(self.start_free)
         self.start_free = self.end_free = None
         # 3.3
         chunk = self.system_request(bytes_to_get)
@@ -302,7 +304,7 @@ class SGIAllocator:
             # 3.4 salvage: the first free block of this size or larger
             # (smaller classes are never scanned)
             for i in range(size, self.max_bytes + 1, self.align):
-                candidates = self.free_list[self.freelist_index(i)]
+                candidates = self.free_list[self.class_index(i)]
                 if candidates:
                     p = candidates.popleft()
                     self.salvages += 1
@@ -330,7 +332,7 @@ class SGIAllocator:
         if nobjs == 1:
             return chunk
         # 3. block 0 to the caller; blocks 1..nobjs-1 become the list, lowest at the head
-        cls = self.freelist_index(size)
+        cls = self.class_index(size)
         assert not self.free_list[cls], "refill runs only on an empty list"
         self.free_list[cls] = deque(chunk + k * size for k in range(1, nobjs))
         return chunk
@@ -342,7 +344,7 @@ class SGIAllocator:
         # 1. first level
         if not self.is_small(n):
             return self.allocate_large(n)
-        cls = self.freelist_index(n)
+        cls = self.class_index(n)
         if self.free_list[cls]:
             # 2. pop the head (LIFO)
             block = self.free_list[cls].popleft()
@@ -355,7 +357,7 @@ class SGIAllocator:
     def small_block_born(self, block, n):
         """A small block goes live: counted, recorded in checked mode, painted
         in debug mode."""
-        self.live[self.freelist_index(n)] += 1
+        self.live[self.class_index(n)] += 1
         if self.checked:
             self.blocks[block] = n
         if self.debug_fill:
@@ -382,21 +384,12 @@ class SGIAllocator:
             return usable  # the classic design trusts the caller
         recorded = self.blocks.get(addr)
         if recorded is None:
-            raise InvalidBlockError(
-                f"{_where(addr, index)} is not a live block of this pool (never handed "
-                f"out by it, already freed, or inside a block); size given {n}")
+            raise errors.not_live(addr, n, index)
         if not self.same_class(recorded, n):
-            raise SizeClassError(
-                f"{_where(addr, index)} was allocated with size {recorded} "
-                f"({self.class_name(recorded)}), but size {n} ({self.class_name(n)}) was given")
+            raise errors.wrong_class(addr, recorded, n, self.align, self.max_bytes, index)
         if not self.is_small(recorded):
             usable = recorded
         return usable
-
-    def class_name(self, n):
-        if not self.is_small(n):
-            return f"large, above {self.max_bytes}"
-        return f"class of {self.round_up(n)}-byte blocks"
 
     def deallocate(self, addr, n):
         self.check_block(addr, n)
@@ -410,7 +403,7 @@ class SGIAllocator:
                 del self.blocks[addr]
             if self.debug_fill:  # all but the link word, which the push writes
                 self.system.fill(addr + LINK_BYTES, DEAD_BYTE, self.round_up(n) - LINK_BYTES)
-            cls = self.freelist_index(n)
+            cls = self.class_index(n)
             self.free_list[cls].appendleft(addr)
             self.live[cls] -= 1
             return
@@ -431,7 +424,7 @@ class SGIAllocator:
             for i, addr in enumerate(addrs):
                 self.check_block(addr, n, index=i)
                 if addr in seen:
-                    raise InvalidBlockError(f"{_where(addr, i)} appears twice in one batch")
+                    raise errors.duplicate(addr, i)
                 seen.add(addr)
         for addr in addrs:
             self.free_block(addr, n)
@@ -472,10 +465,6 @@ class SGIAllocator:
         return block
 
 
-def _where(addr, index=None):
-    return f"address {addr:#x}" + ("" if index is None else f" (entry {index})")
-
-
 # ---- The Python API -------------------------------------------------------------------
 
 
@@ -501,11 +490,12 @@ class ReferencePool(PoolBase):
     def __init__(self, *, heap_limit=None, checked=True, thread_safe=True, align=DEFAULT_ALIGN,
                  max_small=DEFAULT_MAX_SMALL, refill=DEFAULT_REFILL, oom_handler=None,
                  debug=False):
-        heap_limit, checked, thread_safe, align, max_small, refill, debug = self._init_options(
+        o = self._init_options(
             heap_limit=heap_limit, checked=checked, thread_safe=thread_safe, align=align,
             max_small=max_small, refill=refill, oom_handler=oom_handler, debug=debug)
-        self.allocator = SGIAllocator(align=align, max_small=max_small, refill=refill,
-                                      heap_limit=heap_limit, checked=checked, debug_fill=debug)
+        self.allocator = SGIAllocator(align=o.align, max_small=o.max_small, refill=o.refill,
+                                      heap_limit=o.heap_limit, checked=o.checked,
+                                      debug_fill=o.debug)
         self._lock = ForkSafeLock(reentrant=True)
         self._closed = False
 
@@ -529,13 +519,12 @@ class ReferencePool(PoolBase):
     def _alloc(self):
         """The allocator, or PoolClosedError."""
         if self._closed:
-            raise PoolClosedError("the pool is closed")
+            raise errors.closed()
         return self.allocator
 
-    def __repr__(self):
-        state = "closed" if self._closed else f"heap_size={self.heap_size}"
-        return (f"<pool.ReferencePool align={self._align} max_small={self._max_small} "
-                f"refill={self._refill} checked={self._checked} {state}>")
+    def _heap_size_if_open(self):
+        with self._lock:
+            return None if self._closed else self.allocator.heap_size
 
     # ---- the oom handler retry loop (Part B) -----------------------------------------
 
@@ -641,16 +630,13 @@ class ReferencePool(PoolBase):
             if self._checked or n is None:
                 size = allocator.blocks.get(addr)
                 if size is None:
-                    raise InvalidBlockError(
-                        f"address {addr:#x} is not a live block of this pool"
-                        + ("" if self._checked
-                           else " (unchecked pools know only large blocks: pass n)"))
+                    raise errors.unknown_for_buffer(addr, self._checked)
                 usable = self._usable(size)
                 if n is None:
                     n = size
                 n = v.as_size(n, "n")
                 if n > usable:
-                    raise ValueError(f"n={n} exceeds the {usable} usable bytes of block {addr:#x}")
+                    raise errors.beyond_block(n, usable, addr)
             else:
                 n = v.as_size(n, "n")
             return allocator.system.view(addr, n)
@@ -692,7 +678,7 @@ class ReferencePool(PoolBase):
         allocator = self._alloc()
         cls = v.as_int(cls, "class index")
         if not 0 <= cls < self._nclasses:
-            raise ValueError(f"class index must be in 0..{self._nclasses - 1}, got {cls}")
+            raise errors.bad_class_index(cls, self._nclasses)
         with self._lock:
             return list(allocator.free_list[cls])
 
