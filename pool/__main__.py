@@ -1,35 +1,41 @@
-"""Command line: `python -m pool [demo | bench ... | diff ... | replay TRACE [--check]]`."""
+"""Command line: `python -m pool [COMMAND] [ARGS]` (`python -m pool --help`)."""
 
-import argparse
+import importlib
 import sys
+
+# name -> (one line for --help, "module:function" taking argv and returning the exit status)
+COMMANDS = {
+    "demo": ("run the SGI algorithm step by step on a real pool (the default command)",
+             "pool.demo:cli"),
+    "bench": ("benchmark the pool against a bare free list, glibc, jemalloc and mimalloc",
+              "pool.bench.cli:main"),
+    "diff": ("random differential campaign: the C core against the reference model",
+             "pool.testing.diff:main"),
+    "replay": ("replay an allocation trace through a Pool and report memory and time",
+               "pool.traces.replay:replay_main"),
+}
+
+
+def usage():
+    width = max(map(len, COMMANDS))
+    lines = ["usage: python -m pool [COMMAND] [ARGS ...]", "",
+             "The SGI STL node allocator as a library.  Commands:", ""]
+    lines += [f"  {name:<{width}}  {text}" for name, (text, _) in COMMANDS.items()]
+    lines += ["", "Each command has its own help with examples: python -m pool COMMAND --help"]
+    return "\n".join(lines)
 
 
 def main(argv=None):
     argv = sys.argv[1:] if argv is None else list(argv)
-    if argv[:1] == ["replay"]:  # its own parser: pool.traces.replay_main
-        from .traces import replay_main
-
-        return replay_main(argv[1:])
-    if argv[:1] == ["diff"]:  # its own parser: pool.testing.diff.main
-        from .testing import diff
-
-        return diff.main(argv[1:])
-    if argv[:1] == ["bench"]:  # its own parser: pool.bench.main
-        from . import bench
-
-        return bench.main(argv[1:])
-    parser = argparse.ArgumentParser(prog="python -m pool")
-    sub = parser.add_subparsers(dest="command")
-    sub.add_parser("demo", help="run the SGI algorithm step by step on a real pool (default)")
-    sub.add_parser("bench", help="benchmark suite (python -m pool bench --help)")
-    sub.add_parser("diff", help="differential campaign against the reference (diff --help)")
-    sub.add_parser("replay", help="replay an allocation trace: replay TRACE [--check]")
-    args = parser.parse_args(argv)
-    if args.command in (None, "demo"):
-        from . import demo
-
-        demo.main()
-    return 0
+    if argv[:1] in (["-h"], ["--help"], ["help"]):
+        print(usage())
+        return 0
+    name = argv[0] if argv else "demo"
+    if name not in COMMANDS:
+        print(f"{usage()}\n\npython -m pool: unknown command {name!r}", file=sys.stderr)
+        return 2
+    module, function = COMMANDS[name][1].split(":")
+    return getattr(importlib.import_module(module), function)(argv[1:])
 
 
 if __name__ == "__main__":

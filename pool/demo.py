@@ -1,9 +1,14 @@
 """`python -m pool demo`: the SGI algorithm at work, step by step, on a real pool."""
 
+import argparse
 import time
 
 from .core import Pool
 from .errors import InvalidBlockError, PoolMemoryError, SizeClassError
+
+
+NOTATION = ("  Notation: A+304 is offset 304 in chunk A, the pool's first chunk (B the second,"
+            " ...);\n  a free list is shown as block size: length.")
 
 
 def _where(addr, chunks):
@@ -21,6 +26,7 @@ def _lists(pool):
 def worked_example(out=print):
     """The worked example of docs/algorithm.md, run live."""
     out("The worked example (empty pool, classic profile):")
+    out(NOTATION)
     out(f"  {'call':<20} {'returns':<28} {'heap_size':>9}  non-empty free lists (size: length)")
     with Pool() as pool:
         live = {}
@@ -96,6 +102,30 @@ def batch(out=print, count=100_000):
         out(f"  held {st.held} bytes for {count * 32} requested "
             f"({st.held / (count * 32):.3f} bytes per byte)")
         pool.deallocate_many(single, 32)
+
+
+DESCRIPTION = """Runs the worked example of docs/algorithm.md on a real Pool, one call per line:
+what each call returns, heap_size after it, and the non-empty free lists.  Then checked
+mode refusing bad frees, the heap-limit example of Part B with an oom handler, and batch
+calls with their measured time.
+
+Notation: A+304 is the address at offset 304 in chunk A, the pool's first chunk (B is the
+second chunk, and so on); "a large block" is one served by malloc (above max_small); a
+free list is shown as "block size: length", e.g. "8: 19" is 19 blocks on the 8-byte list."""
+
+
+def build_parser():
+    return argparse.ArgumentParser(
+        prog="python -m pool demo", description=DESCRIPTION,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+        epilog="examples:\n  python -m pool demo\n  python -m pool            (the same: demo is"
+               " the default)")
+
+
+def cli(argv=None):
+    build_parser().parse_args(argv)
+    main()
+    return 0
 
 
 def main(out=print):

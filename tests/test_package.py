@@ -69,3 +69,26 @@ def test_convert_max_ops_must_be_positive():
     out = subprocess.run([sys.executable, "-m", "pool.traces", "convert", "a", "b",
                           "--max-ops", "0"], capture_output=True, text=True, timeout=60)
     assert out.returncode == 2 and "must be at least 1" in out.stderr
+
+
+def test_help_lists_every_command_and_each_has_examples():
+    from pool.__main__ import COMMANDS
+
+    out = subprocess.run([sys.executable, "-m", "pool", "--help"], capture_output=True,
+                         text=True, timeout=60)
+    assert out.returncode == 0
+    for name, (line, _) in COMMANDS.items():
+        assert f"  {name}" in out.stdout and line in out.stdout
+        sub = subprocess.run([sys.executable, "-m", "pool", name, "--help"], capture_output=True,
+                             text=True, timeout=60)
+        assert sub.returncode == 0, sub.stderr
+        assert "examples:" in sub.stdout and f"python -m pool {name}" in sub.stdout
+    demo = subprocess.run([sys.executable, "-m", "pool", "demo", "--help"], capture_output=True,
+                          text=True, timeout=60).stdout
+    assert "A+304" in demo and "chunk A" in demo  # the notation is explained
+
+
+def test_unknown_command_is_a_usage_error():
+    out = subprocess.run([sys.executable, "-m", "pool", "nope"], capture_output=True, text=True,
+                         timeout=60)
+    assert out.returncode == 2 and "unknown command 'nope'" in out.stderr

@@ -62,7 +62,13 @@ def build_parser():
         prog="python -m pool bench",
         description="Benchmark the pool against a bare free-list floor, glibc, jemalloc and "
                     "mimalloc (C loops), through cffi (Python level), in memory, and in C++ "
-                    "node containers.")
+                    "node containers.  Every ratio compares medians measured side by side in "
+                    "this one run.",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+        epilog="examples:\n"
+               "  python -m pool bench --quick                 under a minute\n"
+               "  python -m pool bench --json out.json         every sample, as JSON\n"
+               "  python -m pool bench --quick --plot out.png  draw it (needs matplotlib)")
     p.add_argument("--quick", action="store_true",
                    help="fewer repeats and shorter loops (well under a minute)")
     p.add_argument("--repeat", type=positive_int, metavar="N",

@@ -253,7 +253,12 @@ def replay_main(argv=None, prog="python -m pool replay") -> int:
     (invalid trace)."""
     parser = argparse.ArgumentParser(
         prog=prog, description="Replay an allocation trace through pool.Pool and report"
-        " operations, peak live bytes, bytes held from the system, their ratio and time.")
+        " operations, peak live bytes, bytes held from the system, their ratio and time.",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+        epilog="examples:\n"
+               "  python -m pool replay pool/traces/data/sqlite3.trace.gz\n"
+               "  python -m pool replay pool/traces/data/gcc-cc1.trace.gz --check\n"
+               "  python -m pool replay TRACE --refill 64 --unchecked")
     parser.add_argument("trace", metavar="TRACE", help="trace file (.gz: gzipped)")
     parser.add_argument("--check", action="store_true",
                         help="also replay through pool.testing.reference.ReferencePool in lockstep"
