@@ -872,11 +872,10 @@ size_t sgi_pool_nclasses(const sgi_pool *p)
     return p->nlists;
 }
 
-void sgi_pool_get_stats(sgi_pool *p, sgi_pool_stats *out)
+/* The counters, read with the lock held. */
+static sgi_pool_stats stats_of(const sgi_pool *p)
 {
-    REQUIRE(p != NULL && out != NULL);
-    pool_lock(p);
-    *out = (sgi_pool_stats){
+    return (sgi_pool_stats){
         .heap_size = p->heap_size,
         .heap_limit = p->heap_limit,
         .chunks = p->nchunks,
@@ -887,6 +886,13 @@ void sgi_pool_get_stats(sgi_pool *p, sgi_pool_stats *out)
         .requests_refused = p->requests_refused,
         .salvages = p->salvages,
     };
+}
+
+void sgi_pool_get_stats(sgi_pool *p, sgi_pool_stats *out)
+{
+    REQUIRE(p != NULL && out != NULL);
+    pool_lock(p);
+    *out = stats_of(p);
     pool_unlock(p);
 }
 
@@ -1007,17 +1013,7 @@ int sgi_pool_capture_state(sgi_pool *p, sgi_pool_capture *c)
     c->nlive = collect_live_blocks(p, c->live_addrs, c->live_sizes, c->live_cap);
     c->start_free = p->start_free;
     c->end_free = p->end_free;
-    c->stats = (sgi_pool_stats){
-        .heap_size = p->heap_size,
-        .heap_limit = p->heap_limit,
-        .chunks = p->nchunks,
-        .chunk_left = p->end_free - p->start_free,
-        .large_live = p->large_live,
-        .large_bytes = p->large_bytes,
-        .requests_granted = p->requests_granted,
-        .requests_refused = p->requests_refused,
-        .salvages = p->salvages,
-    };
+    c->stats = stats_of(p);
     pool_unlock(p);
     return c->nchunks <= c->chunk_cap && c->nfree <= c->free_cap && c->nlive <= c->live_cap;
 }

@@ -29,7 +29,23 @@ class PoolOptions:
     debug: bool
 
 
-class PoolBase:
+class NotCopyable:
+    """Pools and arenas own memory that only one owner may return: a copy
+    would share it, so copying and pickling raise TypeError."""
+
+    __slots__ = ()
+
+    def __reduce_ex__(self, protocol):
+        raise _not_copyable(self)
+
+    def __copy__(self):
+        raise _not_copyable(self)
+
+    def __deepcopy__(self, memo):
+        raise _not_copyable(self)
+
+
+class PoolBase(NotCopyable):
     """Option handling common to the C-backed Pool and the reference model."""
 
     def _init_options(self, *, heap_limit, checked, thread_safe, align, max_small, refill,
@@ -57,15 +73,6 @@ class PoolBase:
         state = "closed" if heap_size is None else f"heap_size={heap_size}"
         return (f"<pool.{type(self).__name__} align={self._align} max_small={self._max_small} "
                 f"refill={self._refill} checked={self._checked} {state}>")
-
-    def __reduce_ex__(self, protocol):
-        raise _not_copyable(self)
-
-    def __copy__(self):
-        raise _not_copyable(self)
-
-    def __deepcopy__(self, memo):
-        raise _not_copyable(self)
 
     def _address_array(self, n, count):
         """The zeroed array('Q') of count addresses that allocate_many(n, count)

@@ -30,7 +30,7 @@ import weakref
 
 from ._forksafe import ForkSafeLock
 from ._pool_c import lib
-from ._base import _not_copyable
+from ._base import NotCopyable
 from ._sizes import round_up
 from .core import Pool
 from .errors import InvalidBlockError, PoolClosedError
@@ -113,7 +113,7 @@ class ArenaStats:
                 f"live={self.live}, live_bytes={self.live_bytes})")
 
 
-class Arena:
+class Arena(NotCopyable):
     """Region-lifetime allocation of cffi objects from a private SGI pool.
 
     ``Arena(ffi=None, **pool_options)``: `ffi` is your own `cffi.FFI` (its
@@ -156,15 +156,6 @@ class Arena:
 
     def __enter__(self):
         return self
-
-    def __reduce_ex__(self, protocol):
-        raise _not_copyable(self)
-
-    def __copy__(self):
-        raise _not_copyable(self)
-
-    def __deepcopy__(self, memo):
-        raise _not_copyable(self)
 
     def __exit__(self, *exc):
         self.close()

@@ -18,8 +18,7 @@ from pool.bench import c_level, common
 
 # Under scripts/sanitize.sh ASan replaces malloc, so the memory rows (mallinfo2)
 # read zero and the timings mean nothing; the bench is checked in the normal run.
-pytestmark = pytest.mark.skipif(bool(os.environ.get("POOL_UNDER_SANITIZER")),
-                                reason="the benchmark is meaningless under ASan")
+pytestmark = pytest.mark.not_under_sanitizer("the benchmark is meaningless under ASan")
 
 ALLOCATOR_NAMES = [name for name, _, _ in common.ALLOCATORS]
 

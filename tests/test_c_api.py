@@ -16,8 +16,7 @@ pytestmark = [
     pytest.mark.skipif(shutil.which("gcc") is None, reason="needs gcc"),
     # these build and run their own (sanitized) programs; under scripts/sanitize.sh's
     # preloaded ASan runtime TSan and plain builds cannot run
-    pytest.mark.skipif(bool(os.environ.get("POOL_UNDER_SANITIZER")),
-                       reason="runs in the normal suite"),
+    pytest.mark.not_under_sanitizer("builds its own sanitized programs; runs in the normal suite"),
 ]
 
 

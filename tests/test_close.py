@@ -2,7 +2,6 @@
 
 import ctypes
 import gc
-import os
 
 import pytest
 
@@ -39,8 +38,7 @@ def _rss_bytes():
         return int(f.read().split()[1]) * 4096
 
 
-@pytest.mark.skipif(bool(os.environ.get("POOL_UNDER_SANITIZER")),
-                    reason="ASan's quarantine keeps freed memory resident")
+@pytest.mark.not_under_sanitizer("ASan's quarantine keeps freed memory resident")
 def test_close_lowers_rss():
     """Seen from the operating system: 200 MB of large blocks (mmap'ed by
     malloc) and chunks touched, then closed."""

@@ -1,15 +1,13 @@
 """debug=True paints new small blocks 0xCD and freed ones 0xDD."""
 
-import os
 
 import pytest
 
 from pool import Pool, ffi
 
 
-@pytest.mark.skipif(bool(os.environ.get("POOL_UNDER_SANITIZER") or
-                         os.environ.get("POOL_UNDER_VALGRIND")),
-                    reason="reads a freed block on purpose, which ASan and memcheck rightly report")
+@pytest.mark.not_under_sanitizer("reads a freed block on purpose, which ASan rightly reports")
+@pytest.mark.not_under_valgrind("reads a freed block on purpose, which memcheck rightly reports")
 def test_new_and_freed_blocks_are_painted():
     with Pool(debug=True) as pool:
         a = pool.allocate(20)  # usable 24 bytes

@@ -95,7 +95,7 @@ class LockstepMachine(RuleBasedStateMachine):
 def _case(profile, examples):
     machine = type(f"Lockstep_{profile}", (LockstepMachine,), {"profile": profile})
     case = machine.TestCase
-    case.settings = settings(max_examples=examples, stateful_step_count=40, deadline=None)
+    case.settings = settings(max_examples=examples)
     return case
 
 

@@ -12,7 +12,7 @@ import subprocess
 import sys
 
 import pytest
-from hypothesis import HealthCheck, given, settings
+from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from pool.testing.diff import PROFILES
@@ -115,7 +115,7 @@ def _check_op(op, checked):
         assert len(op) == 2 and (op[1] is None or _is_int(op[1])), op
 
 
-@settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@settings(max_examples=300)
 @given(st.binary(max_size=3000))
 def test_decode_is_total_deterministic_and_valid(data):
     profile, ops = fz.decode(data)
@@ -139,7 +139,7 @@ def test_decode_edge_inputs():
     assert len(fz.decode(bytes(range(256)) * 40)[1]) == fz.MAX_OPS
 
 
-@settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@settings(max_examples=25)
 @given(st.binary(min_size=1, max_size=300))
 def test_random_inputs_agree(data):
     """A little fuzzing without atheris (hypothesis draws the bytes)."""
@@ -149,9 +149,9 @@ def test_random_inputs_agree(data):
 # ---- (b) a short coverage-guided run ----------------------------------------------------
 
 
-@pytest.mark.skipif(bool(os.environ.get("POOL_UNDER_SANITIZER")),
-                    reason="atheris gets no coverage under the preloaded gcc ASan runtime (it "
-                           "takes the coverage hooks); the saved inputs replay under it above")
+@pytest.mark.not_under_sanitizer(
+    "atheris gets no coverage under the preloaded gcc ASan runtime (it takes the coverage "
+    "hooks); the saved inputs replay under it above")
 def test_short_atheris_run(tmp_path):
     if importlib.util.find_spec("atheris") is None:
         pytest.skip("atheris is not installed (pip install atheris): no coverage-guided run")

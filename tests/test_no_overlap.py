@@ -89,7 +89,7 @@ class PatternMachine(RuleBasedStateMachine):
 
 
 TestClassic = PatternMachine.TestCase
-TestClassic.settings = settings(max_examples=60, stateful_step_count=60, deadline=None)
+TestClassic.settings = settings(max_examples=60, stateful_step_count=60)
 
 
 class Align16Unchecked(PatternMachine):
@@ -97,7 +97,7 @@ class Align16Unchecked(PatternMachine):
 
 
 TestAlign16Unchecked = Align16Unchecked.TestCase
-TestAlign16Unchecked.settings = settings(max_examples=40, stateful_step_count=60, deadline=None)
+TestAlign16Unchecked.settings = settings(max_examples=40, stateful_step_count=60)
 
 
 class TightLimit(PatternMachine):
@@ -120,6 +120,6 @@ TightLimit.seen_refused = TightLimit.seen_salvage = False
 def test_tight_limit_campaign_reached_refusals_and_salvage():
     """The campaign above is only worth something if it exercised both paths."""
     case = TightLimit.TestCase
-    case.settings = settings(max_examples=30, stateful_step_count=60, deadline=None)
+    case.settings = settings(max_examples=30, stateful_step_count=60)
     case().runTest()
     assert TightLimit.seen_refused and TightLimit.seen_salvage

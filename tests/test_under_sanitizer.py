@@ -1,14 +1,12 @@
 """Runs only under scripts/sanitize.sh: proves that run can fail, by a
 deliberate use after free of an unchecked pool's block from Python."""
 
-import os
 import subprocess
 import sys
 
 import pytest
 
-pytestmark = pytest.mark.skipif(not os.environ.get("POOL_UNDER_SANITIZER"),
-                                reason="only meaningful under scripts/sanitize.sh")
+pytestmark = pytest.mark.sanitizer_only
 
 
 def test_use_after_free_from_python_is_reported():

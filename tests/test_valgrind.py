@@ -2,9 +2,7 @@
 client requests in the C core): use after free, leaks, undefined reads and
 overruns are reported; a clean program is clean."""
 
-import os
 import pathlib
-import shutil
 import subprocess
 
 import pytest
@@ -12,14 +10,8 @@ import pytest
 ROOT = pathlib.Path(__file__).resolve().parent.parent
 PROGRAMS = ROOT / "tests" / "c" / "valgrind"
 
-pytestmark = [
-    pytest.mark.skipif(
-        shutil.which("valgrind") is None
-        or not pathlib.Path("/usr/include/valgrind/memcheck.h").exists(),
-        reason="needs valgrind and its headers (Debian package valgrind)"),
-    pytest.mark.skipif(bool(os.environ.get("POOL_UNDER_SANITIZER")),
-                       reason="valgrind cannot run under the ASan preload"),
-]
+pytestmark = [pytest.mark.valgrind,
+              pytest.mark.not_under_sanitizer("valgrind cannot run under the ASan preload")]
 
 
 def memcheck(tmp_path, name):
