@@ -21,12 +21,7 @@ if getattr(sys.flags, "safe_path", False):
     os.environ["PYTHONSAFEPATH"] = "1"
 
 
-def full_state(pool):
-    """Everything a pool lets one observe, as one comparable value (read at
-    one moment: pool.state()), plus what the single-purpose calls report."""
-    return (pool.state(), pool.chunks(), pool.current_chunk(), pool.heap_size,
-            pool.heap_limit, pool.live_blocks(),
-            tuple(tuple(pool.free_list(c)) for c in range(len(pool.class_sizes()))))
+from helpers import make_pool  # noqa: E402,F401 (a fixture for every test module)
 
 
 def pytest_addoption(parser):

@@ -2,7 +2,7 @@
 
 import pytest
 
-from pool import Pool, PoolMemoryError
+from pool import PoolMemoryError
 
 
 def lengths(pool):
@@ -11,8 +11,8 @@ def lengths(pool):
 
 
 @pytest.mark.parametrize("checked", [True, False])
-def test_worked_example(checked):
-    with Pool(checked=checked) as pool:
+def test_worked_example(make_pool, checked):
+    with make_pool(checked=checked) as pool:
         a0 = pool.allocate(8)  # 1
         [(A, size_a)] = pool.chunks()
         assert size_a == 320 and a0 == A
@@ -51,9 +51,9 @@ def test_worked_example(checked):
         pool.deallocate(big, 200)
 
 
-def test_heap_limit_example():
+def test_heap_limit_example(make_pool):
     """Part B: a refused chunk leaves the leftover listed and no current chunk."""
-    with Pool(heap_limit=400) as pool:
+    with make_pool(heap_limit=400) as pool:
         A = pool.allocate(8)
         assert pool.allocate(120) == A + 160  # branch 2, one object
         assert pool.current_chunk() == (A + 280, A + 320)
@@ -68,9 +68,9 @@ def test_heap_limit_example():
         assert pool.allocate(8) == A + 8  # still fully usable
 
 
-def test_small_refill_and_max_small_profile():
+def test_small_refill_and_max_small_profile(make_pool):
     """refill=1 hands out single blocks and never touches the list (step 2)."""
-    with Pool(refill=1, max_small=64) as pool:
+    with make_pool(refill=1, max_small=64) as pool:
         a = pool.allocate(64)
         [(A, size)] = pool.chunks()
         assert (a, size) == (A, 128)  # 2 * 64 + 0
@@ -80,8 +80,8 @@ def test_small_refill_and_max_small_profile():
         assert pool.stats().large_live == 1
 
 
-def test_align16_profile_sizes():
-    with Pool(align=16) as pool:
+def test_align16_profile_sizes(make_pool):
+    with make_pool(align=16) as pool:
         a = pool.allocate(1)  # rounds to 16; chunk 2 * 16 * 20 = 640
         assert pool.chunks() == [(a, 640)]
         assert pool.class_sizes() == tuple(range(16, 129, 16))

@@ -1,28 +1,14 @@
 """A child forked while other threads use a thread-safe pool can use it."""
 
 import os
-import signal
 import threading
-import time
 
 import pytest
 
+from helpers import wait_or_kill
 from pool import Pool
 
 pytestmark = pytest.mark.skipif(not hasattr(os, "fork"), reason="needs fork")
-
-
-def wait_or_kill(pid, seconds):
-    """The child's wait status, or None (after killing it) if it hangs."""
-    deadline = time.monotonic() + seconds
-    while time.monotonic() < deadline:
-        done, status = os.waitpid(pid, os.WNOHANG)
-        if done:
-            return status
-        time.sleep(0.01)
-    os.kill(pid, signal.SIGKILL)
-    os.waitpid(pid, 0)
-    return None
 
 
 def test_fork_while_threads_use_the_pool():

@@ -2,11 +2,11 @@
 
 import pytest
 
-from pool import Pool, PoolMemoryError
+from pool import PoolMemoryError
 
 
-def test_refused_chunk_is_salvaged_from_a_larger_list():
-    with Pool() as pool:
+def test_refused_chunk_is_salvaged_from_a_larger_list(make_pool):
+    with make_pool() as pool:
         b = pool.allocate(128)  # chunk A: 5120 bytes, 19 blocks of 128 on the list
         [(A, size)] = pool.chunks()
         assert size == 5120
@@ -31,8 +31,8 @@ def test_refused_chunk_is_salvaged_from_a_larger_list():
         pool.deallocate(b, 128)
 
 
-def test_salvage_scans_upward_only():
-    with Pool() as pool:
+def test_salvage_scans_upward_only(make_pool):
+    with make_pool() as pool:
         small = pool.allocate_many(8, 40)  # two refills: lists of 8 have spare blocks? no: used
         pool.deallocate_many(small, 8)  # 40 free 8-byte blocks, smaller than 16
         pool.heap_limit = pool.heap_size
@@ -44,9 +44,9 @@ def test_salvage_scans_upward_only():
         assert pool.free_list_lengths()[0] >= 40
 
 
-def test_oom_handler_raising_the_limit_lets_the_retry_succeed():
+def test_oom_handler_raising_the_limit_lets_the_retry_succeed(make_pool):
     calls = []
-    with Pool(heap_limit=400) as pool:
+    with make_pool(heap_limit=400) as pool:
 
         def handler(nbytes):
             calls.append(nbytes)
@@ -67,9 +67,9 @@ def test_oom_handler_raising_the_limit_lets_the_retry_succeed():
         pool.deallocate(big, 10_000)
 
 
-def test_oom_handler_freeing_blocks_of_the_same_pool():
+def test_oom_handler_freeing_blocks_of_the_same_pool(make_pool):
     """The retry starts from the top, so blocks the handler freed are found first."""
-    with Pool(heap_limit=320) as pool:
+    with make_pool(heap_limit=320) as pool:
         blocks = list(pool.allocate_many(8, 20))  # the whole chunk A: 20 + 20 blocks
         blocks += list(pool.allocate_many(8, 20))
         freed = []
@@ -86,8 +86,8 @@ def test_oom_handler_freeing_blocks_of_the_same_pool():
         assert pool.stats().oom_handler_calls == 1
 
 
-def test_oom_handler_that_declines_or_raises():
-    with Pool(heap_limit=100, oom_handler=lambda n: False) as pool:
+def test_oom_handler_that_declines_or_raises(make_pool):
+    with make_pool(heap_limit=100, oom_handler=lambda n: False) as pool:
         with pytest.raises(PoolMemoryError, match="gave up"):
             pool.allocate(8)
         assert pool.stats().oom_handler_calls == 1
@@ -98,7 +98,7 @@ def test_oom_handler_that_declines_or_raises():
     def raising(nbytes):
         raise Boom(nbytes)
 
-    with Pool(heap_limit=100, oom_handler=raising) as pool:
+    with make_pool(heap_limit=100, oom_handler=raising) as pool:
         with pytest.raises(Boom):
             pool.allocate(8)
         assert pool.current_chunk() is None and pool.heap_size == 0
@@ -108,7 +108,7 @@ def test_oom_handler_that_declines_or_raises():
         assert pool.allocate(50) % 8 == 0  # still usable
 
 
-def test_oom_handler_giving_up_after_n_calls():
+def test_oom_handler_giving_up_after_n_calls(make_pool):
     """A handler that never makes room is called again on each retry (as in SGI)."""
     calls = []
 
@@ -116,7 +116,7 @@ def test_oom_handler_giving_up_after_n_calls():
         calls.append(nbytes)
         return len(calls) < 5
 
-    with Pool(heap_limit=100, oom_handler=stubborn) as pool:
+    with make_pool(heap_limit=100, oom_handler=stubborn) as pool:
         with pytest.raises(PoolMemoryError):
             pool.allocate(8)
         assert calls == [320] * 5
@@ -124,8 +124,8 @@ def test_oom_handler_giving_up_after_n_calls():
         assert (st.requests_refused, st.oom_handler_calls) == (5, 5)
 
 
-def test_batch_is_all_or_nothing():
-    with Pool(heap_limit=320) as pool:
+def test_batch_is_all_or_nothing(make_pool):
+    with make_pool(heap_limit=320) as pool:
         first = pool.allocate(8)
         state = (pool.free_list(0), pool.current_chunk())
         with pytest.raises(PoolMemoryError):
@@ -137,9 +137,9 @@ def test_batch_is_all_or_nothing():
         assert pool.live_blocks() == {first: 8}
 
 
-def test_batch_with_handler_behaves_like_single_calls():
+def test_batch_with_handler_behaves_like_single_calls(make_pool):
     seen = []
-    with Pool(heap_limit=320) as pool:
+    with make_pool(heap_limit=320) as pool:
 
         def handler(nbytes):
             seen.append(nbytes)
@@ -149,7 +149,7 @@ def test_batch_with_handler_behaves_like_single_calls():
         pool.oom_handler = handler
         addrs = pool.allocate_many(8, 100)
         assert len(set(addrs)) == 100
-        with Pool(heap_limit=320) as twin:
+        with make_pool(heap_limit=320) as twin:
             twin_seen = []
 
             def twin_handler(nbytes):
@@ -164,8 +164,8 @@ def test_batch_with_handler_behaves_like_single_calls():
                 [a - twin.chunks()[0][0] for a in singles[:20]]
 
 
-def test_lowering_the_limit_below_what_is_held():
-    with Pool() as pool:
+def test_lowering_the_limit_below_what_is_held(make_pool):
+    with make_pool() as pool:
         pool.allocate(8)
         pool.heap_limit = 1
         assert pool.heap_limit == 1

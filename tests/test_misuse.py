@@ -4,7 +4,7 @@ import copy
 import pickle
 
 import pytest
-from conftest import full_state
+from helpers import full_state
 
 from pool import (
     Arena,
