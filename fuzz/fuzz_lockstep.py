@@ -209,10 +209,7 @@ def decode(data):
                 live[ident] = n
         elif kind == "bad":
             sel = r.byte()
-            if freed and sel < 112:
-                ident = r.pick(freed[-64:])
-            else:
-                ident = some_id(list(live))
+            ident = r.pick(freed[-64:]) if freed and sel < 112 else some_id(list(live))
             how = r.pick(MISUSES)
             if not checked and how in ("double", "wrong-class", "interior"):
                 how = "zero"  # unchecked pools trust small frees: misuse would corrupt them

@@ -11,6 +11,8 @@ pure-Python reference model (pool.ReferencePool) works without the compiled
 module.
 """
 
+__version__ = "0.2.0"
+
 from .errors import (
     InvalidBlockError,
     PoolClosedError,
@@ -30,6 +32,7 @@ _FROM_C = {
 }
 
 __all__ = [
+    "__version__",
     "Pool",
     "ReferencePool",
     "Arena",

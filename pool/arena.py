@@ -28,9 +28,9 @@ import gc
 import sys
 import weakref
 
+from ._base import NotCopyable
 from ._forksafe import ForkSafeLock
 from ._pool_c import lib
-from ._base import NotCopyable
 from ._sizes import round_up
 from .core import Pool
 from .errors import InvalidBlockError, PoolClosedError

@@ -10,10 +10,10 @@ or reallocate raises and changes nothing.
 from array import array
 
 from . import _validate as v
+from . import errors
 from ._base import PoolBase
 from ._forksafe import ForkSafeLock
 from ._pool_c import ffi, lib
-from . import errors
 from .errors import PoolMemoryError
 from .stats import PoolState
 

@@ -6,7 +6,6 @@ import time
 from .core import Pool
 from .errors import InvalidBlockError, PoolMemoryError, SizeClassError
 
-
 NOTATION = ("  Notation: A+304 is offset 304 in chunk A, the pool's first chunk (B the second,"
             " ...);\n  a free list is shown as block size: length.")
 

@@ -2,7 +2,7 @@
 PoolState (the whole observable state at one moment, from state())."""
 
 from dataclasses import dataclass
-from typing import Dict, Optional, Tuple
+from typing import Optional
 
 
 @dataclass(frozen=True)
@@ -14,7 +14,7 @@ class SizeClassStats:
 
 @dataclass(frozen=True)
 class PoolStats:
-    classes: Tuple[SizeClassStats, ...]  # one per size class, smallest first
+    classes: tuple[SizeClassStats, ...]  # one per size class, smallest first
     large_live: int  # live blocks above max_small (from the system)
     large_bytes: int  # their requested bytes
     chunks: int  # chunks obtained from the system
@@ -38,10 +38,10 @@ class PoolState:
     pool's lock for a Pool, under the model's lock for a ReferencePool, so a
     state taken while other threads use the pool is still consistent."""
 
-    chunks: Tuple[Tuple[int, int], ...]  # (base, size), in acquisition order
-    free_lists: Tuple[Tuple[int, ...], ...]  # per class, head first
-    current_chunk: Optional[Tuple[int, int]]  # (start, end) of the uncarved tail
-    live_blocks: Dict[int, int]  # address -> recorded size (small ones: checked pools)
+    chunks: tuple[tuple[int, int], ...]  # (base, size), in acquisition order
+    free_lists: tuple[tuple[int, ...], ...]  # per class, head first
+    current_chunk: Optional[tuple[int, int]]  # (start, end) of the uncarved tail
+    live_blocks: dict[int, int]  # address -> recorded size (small ones: checked pools)
     stats: PoolStats
 
     @property

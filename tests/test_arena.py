@@ -70,9 +70,8 @@ def test_memory_is_zeroed_even_when_reused():
 
 
 def test_alignment():
-    with Arena(ffi) as arena:
-        with pytest.raises(ValueError, match="align=16"):
-            arena.new("struct wide *")
+    with Arena(ffi) as arena, pytest.raises(ValueError, match="align=16"):
+        arena.new("struct wide *")
     with Arena(ffi, align=16) as arena:
         objs = [arena.new("struct wide *") for _ in range(100)]
         assert all(int(ffi.cast("uintptr_t", o)) % 16 == 0 for o in objs)

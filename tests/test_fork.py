@@ -4,8 +4,8 @@ import os
 import threading
 
 import pytest
-
 from helpers import wait_or_kill
+
 from pool import Pool
 
 pytestmark = pytest.mark.skipif(not hasattr(os, "fork"), reason="needs fork")

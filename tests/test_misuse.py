@@ -208,9 +208,8 @@ def test_unchecked_pool_still_knows_large_blocks():
 ])
 def test_batch_addresses_are_checked_like_single_ones(pool, addrs, exc, match):
     unchanged(pool, lambda: pool.deallocate_many(addrs, 24), exc, match)
-    with Pool(checked=False) as unchecked:  # the trusting mode checks types too
-        with pytest.raises(exc):
-            unchecked.deallocate_many(addrs if not hasattr(addrs, "__next__") else [-1], 24)
+    with Pool(checked=False) as unchecked, pytest.raises(exc):  # the trusting mode checks too
+        unchecked.deallocate_many(addrs if not hasattr(addrs, "__next__") else [-1], 24)
 
 
 # ---- reliability issue rows 3, 6 and 7 -------------------------------------------------

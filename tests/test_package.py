@@ -43,7 +43,8 @@ def test_sdist_builds_and_contains_the_c_core(tmp_path):
     subprocess.run([sys.executable, "-m", "build", "--sdist", "--no-isolation",
                     "--outdir", str(tmp_path), str(ROOT)], check=True, capture_output=True)
     [sdist] = tmp_path.glob("*.tar.gz")
-    names = tarfile.open(sdist).getnames()
+    with tarfile.open(sdist) as tar:
+        names = tar.getnames()
     for needed in ("build_pool.py", "build_bench.py", "setup.py", "pyproject.toml",
                    "csrc/sgi_pool.c", "csrc/sgi_pool.h", "csrc/sgi_pool.cdef", "pool/core.py",
                    "bench/bench_loops.c", "tools/trace_recorder/recorder.c"):

@@ -518,9 +518,8 @@ def test_closed_pool():
             call()
     assert issubclass(PoolClosedError, ValueError)
     assert "closed" in repr(p)
-    with pytest.raises(PoolClosedError):
-        with p:
-            pass
+    with pytest.raises(PoolClosedError), p:
+        pass
 
 
 def test_bad_options():

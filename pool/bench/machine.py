@@ -1,5 +1,6 @@
 """What the run was measured on (CPU, compiler, libraries), for the report."""
 
+import contextlib
 import os
 import platform
 import sys
@@ -25,10 +26,8 @@ def machine_info():
                 break
     except OSError:
         pass
-    try:
+    with contextlib.suppress(OSError):
         info["loadavg"] = list(os.getloadavg())
-    except OSError:
-        pass
     try:
         import cffi
 

@@ -43,14 +43,15 @@ Where the model knowingly differs from the C core:
     raises InvalidBlockError where C would hand out a view of anything.
 """
 
+import contextlib
 from bisect import bisect_right
 from collections import deque
 
 from .. import _validate as v
-from .._base import PoolBase
-from .._sizes import class_index, round_up
-from .._forksafe import ForkSafeLock
 from .. import errors
+from .._base import PoolBase
+from .._forksafe import ForkSafeLock
+from .._sizes import class_index, round_up
 from ..errors import (  # noqa: F401 (PoolMemoryError: re-exported with the model)
     InvalidBlockError,
     PoolClosedError,
@@ -601,10 +602,9 @@ class ReferencePool(PoolBase):
         with self._lock:
             if self._closed or done == 0:  # closed by the handler: the memory is gone already
                 return
-            try:
+            # the handler may have freed some of them itself: then free nothing, like C
+            with contextlib.suppress(InvalidBlockError):
                 self.allocator.deallocate_many(list(reversed(out[:done])), n)
-            except InvalidBlockError:
-                pass  # the handler freed some of them itself: free nothing, like C
 
     def deallocate_many(self, addrs, n):
         """Frees every address in addrs as a block of n bytes, in order.  In

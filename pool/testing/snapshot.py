@@ -11,20 +11,20 @@ compare each block by the identity the test gave it.
 
 import bisect
 from dataclasses import dataclass
-from typing import Optional, Tuple
+from typing import Optional
 
 
 @dataclass(frozen=True)
 class PoolSnapshot:
-    free_lists: Tuple[Tuple[Tuple[int, int], ...], ...]  # per class, head first
-    current_chunk: Optional[Tuple[int, int, int]]  # (chunk index, start offset, end offset)
+    free_lists: tuple[tuple[tuple[int, int], ...], ...]  # per class, head first
+    current_chunk: Optional[tuple[int, int, int]]  # (chunk index, start offset, end offset)
     heap_size: int
     heap_limit: Optional[int]
-    chunk_sizes: Tuple[int, ...]  # in acquisition order
-    live_small: Tuple[Tuple[Tuple[int, int], int], ...]  # sorted ((chunk, offset), size)
+    chunk_sizes: tuple[int, ...]  # in acquisition order
+    live_small: tuple[tuple[tuple[int, int], int], ...]  # sorted ((chunk, offset), size)
     #                                                       (checked pools only)
-    large_sizes: Tuple[int, ...]  # sorted recorded sizes of live large blocks
-    counters: Tuple[Tuple[str, int], ...]  # stats() fields, by name
+    large_sizes: tuple[int, ...]  # sorted recorded sizes of live large blocks
+    counters: tuple[tuple[str, int], ...]  # stats() fields, by name
 
     def differences(self, other):
         """Names of the fields in which two snapshots differ."""

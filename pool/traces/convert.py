@@ -4,8 +4,9 @@ import argparse
 import itertools
 import os
 import sys
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
-from typing import Iterable, Iterator, List, Optional
+from typing import Optional
 
 from .._cli import positive_int
 from .format import Op, _checked_ops, _close, _discard, _open_text, format_op
@@ -26,7 +27,7 @@ class ConvertStats:
     failed: int = 0  # calls that returned NULL (no change): dropped
     malformed: int = 0  # lines that are not records (a cut last line, say): skipped
     live_at_end: int = 0  # IDs live after the last operation produced
-    headers: List[str] = field(default_factory=list)  # the raw log's "#" lines
+    headers: list[str] = field(default_factory=list)  # the raw log's "#" lines
 
     def summary(self):
         kept = (f"{self.written} operations" if self.written == self.operations
@@ -150,7 +151,7 @@ def convert_file(raw_path, out_path, max_ops: Optional[int] = None) -> ConvertSt
         raise ValueError(f"max_ops must be at least 0, got {max_ops}")
     st = ConvertStats()
     raw_name = os.path.basename(os.fspath(raw_path))
-    with open(raw_path, "r", encoding="ascii", errors="replace") as raw:
+    with open(raw_path, encoding="ascii", errors="replace") as raw:
         ops = convert_raw(raw, st)
         first = next(ops, None)  # reads the raw log's header too
         body = itertools.islice(itertools.chain(() if first is None else (first,), ops), max_ops)

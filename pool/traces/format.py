@@ -1,9 +1,11 @@
 """The trace format: operations, validation, reading and writing."""
 
+import contextlib
 import gzip
 import io
 import os
-from typing import Iterable, Iterator, List, NamedTuple, Optional
+from collections.abc import Iterable, Iterator
+from typing import NamedTuple, Optional
 
 OPS = ("a", "f", "r")
 
@@ -109,10 +111,10 @@ def _open_text(path, mode):
             gz = f.read(2) == b"\x1f\x8b"
         if gz:
             return gzip.open(path, "rt", encoding="ascii", newline=None)
-        return open(path, "r", encoding="ascii")
+        return open(path, encoding="ascii")
     if str(path).endswith(".gz"):
         # mtime=0 and no file name in the header: the same trace gives the same bytes
-        raw = open(path, "wb")
+        raw = open(path, "wb")  # noqa: SIM115 (closed with the stream that wraps it)
         gz = gzip.GzipFile(filename="", mode="wb", fileobj=raw, mtime=0, compresslevel=9)
         stream = io.TextIOWrapper(gz, encoding="ascii", newline="\n")
         stream._pool_raw = raw  # closed with the stream, see _close
@@ -139,7 +141,7 @@ def iter_trace(path) -> Iterator[Op]:
             raise TraceError(f"{name}: damaged gzip data ({e})") from None
 
 
-def read_trace(path) -> List[Op]:
+def read_trace(path) -> list[Op]:
     """All operations of the trace file at path (gzipped or not), validated."""
     return list(iter_trace(path))
 
@@ -199,9 +201,7 @@ def _discard(stream, path):
     try:
         _close(stream)
     finally:
-        try:
+        with contextlib.suppress(OSError):
             os.remove(path)
-        except OSError:
-            pass
 
 

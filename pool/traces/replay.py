@@ -4,8 +4,8 @@ import argparse
 import dataclasses
 import sys
 import time
+from collections.abc import Iterable
 from dataclasses import dataclass
-from typing import Iterable
 
 from .._cli import positive_int
 from .format import ReplayError, ReplayMismatch, TraceError, _checked_ops, format_op, read_trace
@@ -118,7 +118,7 @@ def _timed_replay(ops, pool_factory):
         number = 0
         start = time.perf_counter()
         try:
-            for number, (kind, ident, size) in enumerate(ops, 1):
+            for number, (kind, ident, size) in enumerate(ops, 1):  # noqa: B007 (the error names it)
                 if kind == "a":
                     addrs[ident] = allocate(size)
                     sizes[ident] = size

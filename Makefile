@@ -1,0 +1,38 @@
+# The project's tasks, run in the current Python environment (make a venv and
+# `pip install -e ".[test,dev]"` first).  `make help` lists them.
+PYTHON ?= python
+
+.PHONY: help install tests slow sanitize valgrind fuzz bench lint typecheck demo
+
+help:  ## this list
+	@grep -E '^[a-z]+:.*## ' $(MAKEFILE_LIST) | sed 's/:.*## /\t/'
+
+install:  ## editable install with the test and dev tools
+	$(PYTHON) -m pip install -e ".[test,dev]"
+
+tests:  ## the default suite (what CI runs first; about a minute)
+	$(PYTHON) -m pytest
+
+slow:  ## the suite with the long campaigns (marker slow)
+	$(PYTHON) -m pytest --runslow
+
+sanitize:  ## the suite against an ASan + UBSan build of the extension (CI runs it)
+	bash scripts/sanitize.sh
+
+valgrind:  ## the suite under memcheck (slow; needs Debian's valgrind)
+	bash scripts/valgrind.sh
+
+fuzz:  ## the atheris fuzzer for 5 minutes (FUZZ_SECONDS=3600 for longer)
+	bash fuzz/run.sh $${FUZZ_SECONDS:-300}
+
+bench:  ## the benchmark suite, quick profile
+	$(PYTHON) -m pool bench --quick
+
+lint:  ## ruff
+	$(PYTHON) -m ruff check .
+
+typecheck:  ## mypy --strict on the package
+	$(PYTHON) -m mypy
+
+demo:  ## the worked example, live
+	$(PYTHON) -m pool demo
