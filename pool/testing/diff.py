@@ -79,10 +79,20 @@ class Lockstep:
             return False
         outcomes = [side.run(op, self) for side in self.sides]
         if outcomes[0] != outcomes[1]:
-            raise Divergence(f"{op}: C core gave {outcomes[0]}, reference gave {outcomes[1]}")
+            self.mismatch(op, outcomes)
         self._commit(op, outcomes[0])
+        self.agreed(op, outcomes[0])
         self.check(after=op)
         return kind
+
+    # What a caller of the engine may override (pool.traces.replay does):
+
+    def mismatch(self, op, outcomes):
+        """The two sides' outcomes of op differ: raises."""
+        raise Divergence(f"{op}: C core gave {outcomes[0]}, reference gave {outcomes[1]}")
+
+    def agreed(self, op, outcome):
+        """Both sides had this outcome of op (a refusal counts: both refused)."""
 
     def check(self, after=None):
         """Full states equal, and every live block still holds its pattern."""
@@ -163,14 +173,18 @@ class _Side:
         self.addr = {}
         self.where = {}
         self.handler_freed = []
+        self.last_error = None
 
     def run(self, op, step):
         """(outcome, detail, ids freed by the handler): detail is the exception
-        class name or, for a new block, its normalised place."""
+        class name or, for a new block, its normalised place.  The exception
+        itself is kept as last_error."""
         self.handler_freed = []
+        self.last_error = None
         try:
             detail = self._do(op, step)
         except (PoolError, ValueError, TypeError, OverflowError, MemoryError) as exc:
+            self.last_error = exc
             return ("raised", type(exc).__name__, tuple(self.handler_freed))
         return ("ok", detail, tuple(self.handler_freed))
 

@@ -184,38 +184,50 @@ def _describe_difference(name, mine, theirs):
 
 
 def _lockstep(ops, pool_factory, reference_factory):
+    """Replays ops through a fresh pool and a ReferencePool with the testing
+    engine (pool.testing.diff.Lockstep), comparing after every operation."""
+    from ..testing.diff import Divergence, Lockstep
+
+    class TraceLockstep(Lockstep):
+        """The engine, reporting in a trace's terms: operation numbers, the
+        trace's own notation, and a pool error as the replay's error."""
+
+        where = ""
+
+        def mismatch(self, op, outcomes):
+            def show(side, outcome):
+                if outcome[0] == "ok":
+                    return "succeeded"
+                return f"raised {outcome[1]}: {side.last_error}"
+            mine, theirs = (show(s, o) for s, o in zip(self.sides, outcomes))
+            raise ReplayMismatch(f"{self.where}: Pool {mine}, ReferencePool {theirs}")
+
+        def agreed(self, op, outcome):
+            if outcome[0] != "ok":  # both refused: the trace cannot go on
+                exc = self.sides[0].last_error
+                raise _pool_error(self.number, self.trace_op, exc) from exc
+
+        def check(self, after=None):
+            pool, ref = (side.pool for side in self.sides)
+            for (name, a), (_, b) in zip(_observe(pool), _observe(ref)):
+                if a != b:
+                    raise ReplayMismatch(f"after {self.where}: {_describe_difference(name, a, b)}")
+
     pool = pool_factory()
     ref = None
     try:
         ref = reference_factory() if reference_factory is not None else _reference_like(pool)
-        sides = [(pool, {}, {}), (ref, {}, {})]  # (pool, addrs, sizes)
+        step = TraceLockstep({}, lambda: pool, lambda: ref)
+        engine_op = {"a": lambda i, n: ("alloc", i, n), "f": lambda i, n: ("free", i),
+                     "r": lambda i, n: ("realloc", i, n)}
         for number, op in enumerate(ops, 1):
             kind, ident, size = op
-            outcomes = []
-            for p, addrs, sizes in sides:
-                try:
-                    if kind == "a":
-                        addrs[ident] = p.allocate(size)
-                        sizes[ident] = size
-                    elif kind == "f":
-                        p.deallocate(addrs.pop(ident), sizes.pop(ident))
-                    else:
-                        addrs[ident] = p.reallocate(addrs[ident], sizes[ident], size)
-                        sizes[ident] = size
-                    outcomes.append(None)
-                except Exception as e:  # compared below
-                    outcomes.append(e)
-            mine, theirs = outcomes
-            where = f"operation {number} ({format_op(op)!r})"
-            if (mine is None) != (theirs is None) or type(mine) is not type(theirs):
-                def show(e):
-                    return "succeeded" if e is None else f"raised {type(e).__name__}: {e}"
-                raise ReplayMismatch(f"{where}: Pool {show(mine)}, ReferencePool {show(theirs)}")
-            if mine is not None:
-                raise _pool_error(number, op, mine) from mine
-            for (name, a), (_, b) in zip(_observe(pool), _observe(ref)):
-                if a != b:
-                    raise ReplayMismatch(f"after {where}: {_describe_difference(name, a, b)}")
+            step.number, step.trace_op = number, op
+            step.where = f"operation {number} ({format_op(op)!r})"
+            try:
+                step.apply(engine_op[kind](ident, size))
+            except Divergence as e:  # e.g. a block that lost its contents
+                raise ReplayMismatch(f"after {step.where}: {e}") from e
         return len(ops)
     finally:
         pool.close()
