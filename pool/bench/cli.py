@@ -9,6 +9,7 @@ import time
 from pathlib import Path
 
 from .._cli import positive_int
+from .._progress import Progress
 from .c_level import add_ratios, find_trace, open_allocators, run_c_level
 from .common import (
     ALLOCATORS,
@@ -19,7 +20,6 @@ from .common import (
     SCHEMA,
     SIZES,
     STATIC_TLS,
-    Progress,
     _load_bench_c,
 )
 from .containers import run_containers

@@ -1,9 +1,7 @@
-"""Constants, cell summaries and progress output shared by the benchmark sections."""
+"""Constants and cell summaries shared by the benchmark sections."""
 
 import random
 import statistics
-import sys
-import time
 from array import array
 from pathlib import Path
 
@@ -100,40 +98,5 @@ def _mixed_sizes():
 
 def _sizes_array(size):
     return _mixed_sizes() if size == "mixed" else array("I", [int(size)])
-
-
-class Progress:
-    """Progress on stderr: tqdm when installed, else one plain line per step."""
-
-    def __init__(self, total, enabled=True):
-        self.total = total
-        self.done = 0
-        self.start = time.monotonic()
-        self.enabled = enabled
-        self.bar = None
-        if enabled:
-            try:
-                from tqdm import tqdm
-            except ImportError:
-                pass
-            else:
-                self.bar = tqdm(total=total, file=sys.stderr, unit="step", leave=False)
-
-    def step(self, what):
-        self.done += 1
-        if not self.enabled:
-            return
-        if self.bar is not None:
-            self.bar.set_description(what)
-            self.bar.update(1)
-        else:
-            width = len(str(self.total))
-            elapsed = time.monotonic() - self.start
-            print(f"[{self.done:{width}d}/{self.total}] {elapsed:6.1f}s  {what}",
-                  file=sys.stderr, flush=True)
-
-    def close(self):
-        if self.bar is not None:
-            self.bar.close()
 
 

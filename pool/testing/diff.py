@@ -17,6 +17,7 @@ import random
 import sys
 
 from .._cli import positive_int
+from .._progress import Progress
 from ..errors import PoolError
 from .shrink import shrink_ops
 from .snapshot import Normaliser
@@ -364,22 +365,6 @@ def shrink(profile, ops, factories=None):
 # ---- command line -----------------------------------------------------------------
 
 
-def _progress_bar(total, label):
-    try:
-        from tqdm import tqdm
-    except ImportError:
-        state = {"done": 0, "next": total // 10 or 1}
-
-        def tick(n):
-            state["done"] += n
-            if state["done"] >= state["next"]:
-                print(f"  {label}: {state['done']}/{total}", file=sys.stderr)
-                state["next"] += total // 10 or 1
-        return tick, lambda: None
-    bar = tqdm(total=total, desc=label, unit="op", file=sys.stderr, leave=False)
-    return bar.update, bar.close
-
-
 def main(argv=None):
     parser = argparse.ArgumentParser(
         prog="python -m pool diff",
@@ -400,11 +385,11 @@ def main(argv=None):
         if name not in PROFILES:
             parser.error(f"unknown profile {name!r}")
     for name in profiles:
-        tick, done = _progress_bar(args.ops, name)
+        progress = Progress(args.ops, label=name, unit="op", lines=10)
         try:
-            run_random(name, args.ops, args.seed, tick)
+            run_random(name, args.ops, args.seed, progress.advance)
         except Divergence as exc:
-            done()
+            progress.close()
             print(f"DIVERGENCE in profile {name} (seed {args.seed}): {exc}")
             print(f"shrinking {len(exc.ops)} operations ...", file=sys.stderr)
             minimal = shrink(name, exc.ops)
@@ -413,7 +398,7 @@ def main(argv=None):
                 print(f"  {op!r}")
             print(f"replay: pool.testing.diff.replay_ops({name!r}, ops)")
             return 1
-        done()
+        progress.close()
         print(f"{name}: {args.ops} operations, C core and reference agree")
     return 0
 
