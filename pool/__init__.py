@@ -27,6 +27,7 @@ _FROM_C = {
     "process_totals": ".core",
     "Arena": ".arena",
     "ffi": "._pool_c",
+    "show": ".view",  # drawing code: imported on first use too
 }
 
 __all__ = [
@@ -36,6 +37,7 @@ __all__ = [
     "default_pool",
     "process_totals",
     "ffi",
+    "show",
     "PoolStats",
     "SizeClassStats",
     "PoolError",
