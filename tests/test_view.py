@@ -249,3 +249,73 @@ def test_cli_show_writes_a_png_after_a_trace(tmp_path):
     proc = run_cli("show", str(trace), "--at", "500", "-o", str(out))
     assert proc.returncode == 0, proc.stderr
     assert is_png(out)
+
+
+# ---- timelines ----------------------------------------------------------------------------
+
+def test_timeline_of_the_worked_example():
+    from pool.view.timeline import collect
+
+    tl = collect(WORKED_EXAMPLE_OPS, {})
+    assert tl.heap_size == [320] * 5 + [5464] * 3
+    assert tl.chunks == [1] * 5 + [2] * 3
+    assert tl.held == [320, 320, 320, 520, 520, 5664, 5664, 5664]
+    assert tl.live_bytes == [8, 16, 40, 240, 232, 360, 376, 384]
+    assert tl.live[0] == [1, 2, 2, 2, 1, 1, 1, 2] and tl.free[0] == [19, 18, 18, 18, 19, 19, 19, 18]
+    assert tl.free[1] == [0] * 5 + [1, 0, 0]  # the leftover, then call 7 takes it
+    assert tl.events == {"refill": [1, 3, 6], "chunk": [1, 6], "leftover": [6], "salvage": [],
+                         "refused": []}
+
+
+def test_timeline_peaks_are_the_replays_and_a_refusal_stops_it():
+    from pool.traces import replay
+    from pool.view.timeline import collect
+
+    ops = shipped_trace(count=5000)
+    tl = collect(ops, {"refill": 64})
+    result = replay(ops, lambda: Pool(refill=64))
+    assert (tl.peak("held"), tl.peak("live_bytes")) == (result.held_bytes, result.peak_live_bytes)
+    assert tl.chunks[-1] == len(tl.events["chunk"]) and tl.operations == 5000
+    limited = collect(HEAP_LIMIT_OPS, {"heap_limit": 400})
+    assert limited.events["salvage"] == [3] and limited.events["refused"] == [4]
+    assert limited.operations == 3 and "operation 4" in limited.stopped
+
+
+def test_compare_option_sets():
+    from pool.view.timeline import compare, parse_options
+
+    assert parse_options("refill=64,max-small=64") == {"refill": 64, "max_small": 64}
+    assert parse_options("checked=false") == {"checked": False}
+    for bad in ("refil=3", "refill", "refill=x", "checked=1"):
+        with pytest.raises(ValueError):
+            parse_options(bad)
+    a, b = compare(WORKED_EXAMPLE_OPS, {"refill": 20}, [{"refill": 20}, {"refill": 1}])
+    assert (a.label, b.label) == ("refill=20", "refill=1")
+    assert b.heap_size[0] == 16  # refill=1: 2 * 8 + 0 bytes
+
+
+def test_cli_replay_compare_prints_each_option_set():
+    from pathlib import Path
+
+    import pool.traces
+    from pool.view.steps import SMALL_TRACE
+
+    trace = Path(pool.traces.__file__).parent / "data" / SMALL_TRACE
+    proc = run_cli("replay", str(trace), "--compare", "refill=20", "refill=64")
+    assert proc.returncode == 0, proc.stderr
+    assert "  refill=20 " in proc.stdout and "  refill=64 " in proc.stdout
+    assert run_cli("replay", str(trace), "--compare", "refil=3").returncode == 2
+
+
+def test_cli_replay_plot_writes_a_png(tmp_path):
+    needs_matplotlib()
+    from pathlib import Path
+
+    import pool.traces
+    from pool.view.steps import SMALL_TRACE
+
+    trace = Path(pool.traces.__file__).parent / "data" / SMALL_TRACE
+    out = tmp_path / "timelines.png"
+    proc = run_cli("replay", str(trace), "--compare", "refill=20", "refill=64", "--plot", str(out))
+    assert proc.returncode == 0, proc.stderr
+    assert is_png(out)

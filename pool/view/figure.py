@@ -242,6 +242,8 @@ def draw_timelines(timelines, path, title="", classes=8):
     shown = _busiest_classes(timelines, classes)
     nclasses = len(timelines[0].class_sizes)
     most_chunks = max(max(tl.chunks, default=1) for tl in timelines)
+    most_waste = max(max((h - v for h, v in zip(tl.held, tl.live_bytes)), default=0)
+                     for tl in timelines)
     for col, tl in enumerate(timelines):
         x = range(1, tl.operations + 1)
         ax = axes[0][col]
@@ -255,6 +257,13 @@ def draw_timelines(timelines, path, title="", classes=8):
                      fontsize=9)
         ax.set_ylabel("bytes")
         ax.legend(fontsize=7, loc="upper left")
+        waste = ax.twinx()  # the gap itself, on its own scale: it is small next to the totals
+        waste.plot(x, [h - v for h, v in zip(tl.held, tl.live_bytes)], color="#ff7f0e",
+                   linewidth=0.8, linestyle="--", label="held - live (right axis)")
+        waste.legend(fontsize=7, loc="upper center")
+        waste.set_ylim(0, most_waste * 1.15 + 1)
+        waste.set_ylabel("held - live (dashed)", color="#ff7f0e", fontsize=8)
+        waste.tick_params(axis="y", labelsize=7, colors="#ff7f0e")
 
         ax = axes[1][col]
         ax.plot(x, tl.heap_size, color="black", linewidth=1, label="heap_size (chunk bytes)")
