@@ -47,9 +47,11 @@ def _rows(strip, align, per_char):
 
 
 def granules_per_char(pic, width=64, max_rows=24):
-    """Granules drawn by one character so that the map takes at most max_rows rows."""
+    """Granules drawn by one character (a power of two) so that the map takes at
+    most max_rows rows, or one row per chunk when there are more chunks than that."""
     per_char = 1
-    while sum(-(-s.size // (pic.align * per_char * width)) for s in pic.strips) > max_rows:
+    limit = max(max_rows, len(pic.strips))
+    while sum(-(-s.size // (pic.align * per_char * width)) for s in pic.strips) > limit:
         per_char *= 2
     return per_char
 
