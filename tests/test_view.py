@@ -359,3 +359,13 @@ def test_step_through_waits_on_a_terminal_and_quits(monkeypatch):
     calls = [line for line in lines if line.startswith("[")]
     assert [c.split()[0] for c in calls] == ["[1]", "[2]", "[3]"]
     assert not any(line.startswith("== Salvage") for line in lines)
+
+
+def test_pool_show_is_exported_lazily():
+    code = ("import sys, pool; assert 'pool.view' not in sys.modules;"
+            " from pool import ReferencePool; p = ReferencePool(); p.allocate(8);"
+            " text = pool.show(p); assert callable(pool.show) and 'A: 320 bytes' in text;"
+            " assert 'matplotlib' not in sys.modules; print('ok')")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                         timeout=60)
+    assert out.stdout.strip() == "ok", out.stderr

@@ -204,7 +204,8 @@ def draw_picture(pic, path, title=None, width=80, max_rows=30):
         gridspec_kw={"height_ratios": [0.32 * map_rows + 0.9, 0.3 * list_rows + 0.5]})
     _draw_chunk_map(ax_map, pic, width, max_rows)
     _draw_free_lists(ax_lists, pic)
-    held = f"held {pic.held} bytes ({len(pic.large_sizes)} large blocks)"
+    large = len(pic.large_sizes)
+    held = f"held {pic.held} bytes ({large} large block{'' if large == 1 else 's'})"
     current = "no current chunk" if pic.current is None else (
         f"current chunk {chunk_label(pic.current[0])}+{pic.current[1]} .."
         f" {chunk_label(pic.current[0])}+{pic.current[2]}")
