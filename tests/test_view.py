@@ -365,7 +365,8 @@ def test_pool_show_is_exported_lazily():
     code = ("import sys, pool; assert 'pool.view' not in sys.modules;"
             " from pool import ReferencePool; p = ReferencePool(); p.allocate(8);"
             " text = pool.show(p); assert callable(pool.show) and 'A: 320 bytes' in text;"
-            " assert 'matplotlib' not in sys.modules; print('ok')")
+            " assert 'matplotlib' not in sys.modules;"
+            " assert 'pool._pool_c' not in sys.modules; print('ok')")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
                          timeout=60)
     assert out.stdout.strip() == "ok", out.stderr
