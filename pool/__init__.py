@@ -29,6 +29,7 @@ _FROM_C = {
     "process_totals": ".core",
     "Arena": ".arena",
     "ffi": "._pool_c",
+    "show": ".view",  # drawing code: imported on first use too
 }
 
 __all__ = [
@@ -39,6 +40,7 @@ __all__ = [
     "default_pool",
     "process_totals",
     "ffi",
+    "show",
     "PoolStats",
     "PoolState",
     "SizeClassStats",

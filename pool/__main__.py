@@ -13,6 +13,7 @@ COMMANDS = {
              "pool.testing.diff:main"),
     "replay": ("replay an allocation trace through a Pool and report memory and time",
                "pool.traces.replay:replay_main"),
+    "show": ("draw a pool's chunk map and free lists (text or PNG)", "pool.view.cli:main"),
 }
 
 

@@ -114,15 +114,23 @@ free list is shown as "block size: length", e.g. "8: 19" is 19 blocks on the 8-b
 
 
 def build_parser():
-    return argparse.ArgumentParser(
+    parser = argparse.ArgumentParser(
         prog="python -m pool demo", description=DESCRIPTION,
         formatter_class=argparse.RawDescriptionHelpFormatter,
         epilog="examples:\n  python -m pool demo\n  python -m pool            (the same: demo is"
-               " the default)")
+               " the default)\n  python -m pool demo --steps    (Enter: next call, q: quit)")
+    parser.add_argument("--steps", action="store_true",
+                        help="one call at a time, redrawing the chunk map and free lists and "
+                             "naming the step of docs/algorithm.md taken")
+    return parser
 
 
 def cli(argv=None):
-    build_parser().parse_args(argv)
+    args = build_parser().parse_args(argv)
+    if args.steps:
+        from .view import steps
+
+        return steps.main()
     main()
     return 0
 

@@ -157,3 +157,15 @@ def test_trace_arrays_are_dense_and_valid():
     assert len(t["ops"]) == len(t["ids"]) == len(t["sizes"])
     assert max(t["ids"]) < t["nslots"]
     assert t["counts"]["a"] - t["counts"]["f"] == t["survivors"]
+
+
+def test_plot_of_this_run(quick_run, tmp_path):
+    """The plot of a fresh quick run is written (its panels: tests/test_bench_plot.py)."""
+    pytest.importorskip("matplotlib", reason="matplotlib is not installed (pip install"
+                        " 'pool[plot]'): the bench plot was not drawn")
+    from pool.bench import plot
+
+    _, data = quick_run
+    assert data["date"].endswith("UTC")
+    plot.plot(data, tmp_path / "bench.png")
+    assert (tmp_path / "bench.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"

@@ -140,6 +140,7 @@ def main(argv=None):
         "clock": args.clock,
         "config": cfg,
         "machine": machine_info(),
+        "date": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()),  # titles the plots
         "allocators": {name: info for name, (_, info) in allocs.items()} if allocs else
         {name: {"label": label, "ran": False, "note": reason} for name, _, label in ALLOCATORS},
     }

@@ -1,7 +1,14 @@
 """Plots of `python -m pool bench --plot FILE.png` (matplotlib: the "plot" extra).
 
-matplotlib is imported only when a plot is drawn, so the benchmark itself
-needs nothing beyond cffi.  Usable on a saved run too::
+`panels(data)` turns a run (the dict that --json writes) into plain data, one
+`Panel` per unit: C level as ratios to the floor (what the README quotes) and
+in ns per pair, the trace replay in ns per operation, the Python level one
+panel per unit, memory in bytes held per requested byte, the C++ containers
+as ratios to libstdc++'s __pool_alloc.  A log axis is used where a panel's
+values span a decade or more.  Every title says what is measured and names
+the run's machine and date.  `plot(data, path)` draws the panels; matplotlib
+is imported only then, so the benchmark itself needs nothing beyond cffi.
+Usable on a saved run too::
 
     python -m pool.bench.plot results.json results.png
 """
@@ -9,9 +16,25 @@ needs nothing beyond cffi.  Usable on a saved run too::
 import json
 import sys
 import textwrap
+from dataclasses import dataclass, field
+from typing import Optional
 
 INSTALL_HINT = ("--plot needs matplotlib, which is not installed: "
                 "pip install 'pool[plot]' (or pip install matplotlib)")
+
+Stat = Optional[tuple[float, float, float]]  # (median, min, max)
+
+
+@dataclass
+class Panel:
+    title: str  # what is measured, then the run (machine, date)
+    unit: str  # the y axis (or x axis, for horizontal panels)
+    groups: list[str]  # one group of bars per label
+    series: dict[str, list[Stat]]  # name -> one Stat per group (None: not measured)
+    log: bool = False
+    horizontal: bool = False  # one bar per row, labels on the y axis
+    reference: Optional[float] = None  # a line at this value (1.0 for ratios)
+    notes: list[str] = field(default_factory=list)  # per group, shown next to the bar
 
 
 def missing_dependency():
@@ -34,13 +57,133 @@ def _pyplot():
     return plt
 
 
-def _bars(ax, groups, series, title, ylabel):
-    """Grouped bars: one group per label in groups, one bar per series entry
-    (name -> list of (median, min, max) or None, aligned with groups), with the
-    min-max spread as error bars."""
-    n = max(1, len(series))
+# ---- data ---------------------------------------------------------------------------------
+
+
+def run_label(data):
+    """'Intel Xeon, 2 CPUs, 2026-12-01 21:07 UTC, quick run, thread CPU time'."""
+    m = data.get("machine") or {}
+    date = data.get("date") or "date not recorded"
+    clock = {"cpu": "thread CPU time", "wall": "wall time"}.get(data.get("clock"), "clock ?")
+    return (f"{m.get('cpu_model') or 'CPU ?'}, {m.get('cpus', '?')} CPUs, {date},"
+            f" {'quick' if data.get('quick') else 'full'} run, {clock},"
+            f" medians of {data.get('repeat', '?')} (bars: min-max)")
+
+
+def _stat(cell):
+    if not cell or "median" not in cell:
+        return None
+    return (cell["median"], cell["min"], cell["max"])
+
+
+def _scaled(stat, by):
+    return None if stat is None or not by else tuple(v / by for v in stat)
+
+
+def spans_decades(series):
+    values = [v for stats in series.values() for s in stats if s for v in s if v > 0]
+    return bool(values) and max(values) / min(values) >= 10
+
+
+def _c_panels(data, run):
+    cells = [c for c in data.get("c_level") or () if not c.get("note")]
+    pairs = [c for c in cells if c["pattern"] != "trace"]
+    trace = [c for c in cells if c["pattern"] == "trace"]
+    out = []
+    if pairs:
+        names = [n for n in pairs[0]["results"] if any(_stat(c["results"].get(n)) for c in pairs)]
+        groups = [f"{c['pattern']} {c['size']}" for c in pairs]
+        ratios = {}
+        for n in names:
+            if n == "floor":
+                continue
+            ratios[n] = [_scaled(_stat(c["results"].get(n)), (_stat(c["results"]["floor"])
+                                                               or (0,))[0]) for c in pairs]
+        out.append(Panel(f"C level: time per allocate+free pair as a multiple of the floor (16 bare"
+                         f" free lists; 1 = the floor)\n{run}", "x the floor's median", groups,
+                         ratios, reference=1.0))
+        absolute = {n: [_stat(c["results"].get(n)) for c in pairs] for n in names}
+        out.append(Panel(f"C level: ns per allocate+free pair\n{run}", "ns per pair", groups,
+                         absolute))
+    if trace:
+        cell = trace[0]
+        names = [n for n in cell["results"] if _stat(cell["results"][n])]
+        floor = (_stat(cell["results"].get("floor")) or (0,))[0]
+        series = {"ns per operation": [_stat(cell["results"][n]) for n in names]}
+        notes = [f"{s[0] / floor:.2f}x the floor" if floor else ""
+                 for s in series["ns per operation"]]
+        out.append(Panel(f"C level: replay of a recorded trace, ns per operation"
+                         f" ({cell.get('description', 'trace')})\n{run}", "ns per operation",
+                         names, series, horizontal=True, notes=notes))
+    return out
+
+
+def _python_panels(data, run):
+    rows = [e for e in data.get("python_level") or () if "median" in e]
+    out = []
+    for unit in dict.fromkeys(e["unit"] for e in rows):
+        mine = [e for e in rows if e["unit"] == unit]
+        notes = [f"{e['ratio_to_malloc_free']:.3g}x malloc+free via cffi,"
+                 f" {e['ratio_to_cffi_call']:.3g}x one cffi call"
+                 if e.get("ratio_to_malloc_free") is not None else "" for e in mine]
+        out.append(Panel(f"Python level: {unit} (loop overhead included)\n{run}", unit,
+                         [e["name"] for e in mine], {unit: [_stat(e) for e in mine]},
+                         horizontal=True, notes=notes))
+    return out
+
+
+def _memory_panel(data, run):
+    rows = data.get("memory") or []
+    if not rows:
+        return []
+    names = {"pool": ("pool", "held_per_requested"),
+             "pool (heap_size only)": ("pool", "heap_size_per_requested"),
+             "pool-checked": ("pool-checked", "held_per_requested"),
+             "glibc": ("glibc", "held_per_requested")}
+    series = {}
+    for label, (name, key) in names.items():
+        values = [r["results"].get(name, {}).get(key) for r in rows]
+        if any(v is not None for v in values):
+            series[label] = [None if v is None else (v, v, v) for v in values]
+    return [Panel(f"Memory: bytes held from the system per requested byte,"
+                  f" {rows[0]['blocks']:,} live blocks of each size (1 = no overhead)\n{run}",
+                  "bytes held per requested byte", [f"{r['size']} B" if r["size"].isdigit()
+                                                    else r["size"] for r in rows],
+                  series, reference=1.0)]
+
+
+def _container_panel(data, run):
+    cont = data.get("containers") or {}
+    cells = cont.get("cells")
+    if not cells:
+        return []
+    names = list(cells[0]["results"])
+    series = {n: [_scaled(_stat(c["results"].get(n)),
+                          (_stat(c["results"].get("__pool_alloc")) or (0,))[0]) for c in cells]
+              for n in names if n != "__pool_alloc"}
+    return [Panel(f"C++ node containers: time per element (insert + erase) as a multiple of"
+                  f" libstdc++'s __gnu_cxx::__pool_alloc (1 = __pool_alloc), N={cont.get('n')}"
+                  f"\n{run}", "x __pool_alloc's median", [c["container"] for c in cells], series,
+                  reference=1.0)]
+
+
+def panels(data):
+    """The Panels of a run, in the report's order; log axes where values span a decade."""
+    run = run_label(data)
+    out = (_c_panels(data, run) + _python_panels(data, run) + _memory_panel(data, run)
+           + _container_panel(data, run))
+    for p in out:
+        p.log = spans_decades(p.series)
+    return out
+
+
+# ---- drawing ------------------------------------------------------------------------------
+
+
+def _draw_bars(ax, panel, colours):
+    n = max(1, len(panel.series))
     width = 0.8 / n
-    for i, (name, values) in enumerate(series.items()):
+    for i, (name, values) in enumerate(panel.series.items()):
         xs, meds, lo, hi = [], [], [], []
         for g, v in enumerate(values):
             if v is None:
@@ -50,72 +193,72 @@ def _bars(ax, groups, series, title, ylabel):
             lo.append(v[0] - v[1])
             hi.append(v[2] - v[0])
         if xs:
-            # matplotlib hides legend labels that start with "_"
-            label = "libstdc++ " + name if name.startswith("_") else name
+            label = "libstdc++ " + name if name.startswith("_") else name  # "_x" hides a label
             ax.bar(xs, meds, width, yerr=[lo, hi], capsize=1.5, label=label,
-                   error_kw={"elinewidth": 0.6})
-    ax.set_xticks(range(len(groups)))
-    ax.set_xticklabels(groups, rotation=45, ha="right", fontsize=8)
-    ax.set_ylabel(ylabel)
-    ax.set_title(title, fontsize=10)
-    ax.grid(axis="y", alpha=0.3)
-    ax.legend(fontsize=7, ncol=4)
+                   color=colours[name], error_kw={"elinewidth": 0.6})
+    ax.set_xticks(range(len(panel.groups)))
+    ax.set_xticklabels(panel.groups, fontsize=8, rotation=30 if len(panel.groups) > 8 else 0,
+                       ha="right" if len(panel.groups) > 8 else "center")
+    ax.set_xlim(-0.5, len(panel.groups) - 0.5)
+    ax.set_ylabel(panel.unit, fontsize=8)
+    ax.grid(axis="y", alpha=0.3, which="both")
+    ax.legend(fontsize=7.5, loc="upper left", bbox_to_anchor=(1.0, 1.0), frameon=False)
 
 
-def _stat(cell):
-    if not cell or "median" not in cell:
-        return None
-    return (cell["median"], cell["min"], cell["max"])
+def _draw_rows(ax, panel):
+    [values] = panel.series.values()
+    ys = range(len(values))
+    meds = [v[0] for v in values]
+    ax.barh(ys, meds, xerr=[[v[0] - v[1] for v in values], [v[2] - v[0] for v in values]],
+            capsize=2, color="#4c72b0")
+    ax.set_yticks(list(ys))
+    ax.set_yticklabels([textwrap.fill(g, 40) for g in panel.groups], fontsize=7.5)
+    ax.invert_yaxis()
+    ax.set_xlabel(panel.unit, fontsize=8)
+    ax.grid(axis="x", alpha=0.3, which="both")
+    for y, v, note in zip(ys, values, panel.notes or [""] * len(values)):
+        ax.text(v[2] * (1.08 if panel.log else 1.01), y, f"{v[0]:.3g}  {note}".rstrip(),
+                va="center", fontsize=7)
+    right = max(v[2] for v in values)
+    if panel.log:
+        ax.set_xscale("log")
+        ax.set_xlim(min(v[1] for v in values) / 2, right * 12)
+    else:
+        ax.set_xlim(0, right * 1.6)
 
 
 def plot(data, path):
     """Draws a run (the dict that --json writes) into path (PNG, SVG, PDF...)."""
     plt = _pyplot()
-    panels = []
-    if data.get("c_level"):
-        panels.append("c")
-    if data.get("python_level"):
-        panels.append("python")
-    cont = data.get("containers") or {}
-    if "cells" in cont:
-        panels.append("containers")
-    if not panels:
+    from matplotlib import ticker
+
+    todo = panels(data)
+    if not todo:
         raise ValueError("nothing to plot: no section of the run has results")
-    fig, axes = plt.subplots(len(panels), 1, figsize=(13, 4.5 * len(panels)), squeeze=False)
-    for ax, panel in zip(axes[:, 0], panels):
-        if panel == "c":
-            cells = data["c_level"]
-            groups = [f"{c['pattern']} {c['size']}" if c["pattern"] != "trace" else "trace"
-                      for c in cells]
-            names = list(cells[0]["results"])
-            series = {n: [_stat(c["results"].get(n)) for c in cells] for n in names}
-            series = {n: v for n, v in series.items() if any(v)}
-            _bars(ax, groups, series, "C level: ns per allocate+free pair (trace: per operation); "
-                  "median, min-max", "ns")
-        elif panel == "python":
-            rows = [e for e in data["python_level"] if "median" in e]
-            ax.barh(range(len(rows)), [e["median"] for e in rows],
-                    xerr=[[e["median"] - e["min"] for e in rows],
-                          [e["max"] - e["median"] for e in rows]], capsize=2)
-            ax.set_yticks(range(len(rows)))
-            ax.set_yticklabels([textwrap.fill(f"{e['name']} ({e['unit']})", 48) for e in rows],
-                               fontsize=7)
-            ax.invert_yaxis()
-            ax.set_xlabel("ns")
-            ax.set_title("Python level: median, min-max", fontsize=10)
-            ax.grid(axis="x", alpha=0.3)
+    names = dict.fromkeys(n for p in todo if not p.horizontal for n in p.series)
+    palette = plt.get_cmap("tab10")
+    colours = {n: palette(i % 10) for i, n in enumerate(names)}  # one colour per allocator
+    heights = [0.9 + 0.32 * len(p.groups) if p.horizontal else 3.6 for p in todo]
+    fig, axes = plt.subplots(len(todo), 1, figsize=(14, sum(heights) + 0.8), squeeze=False,
+                             gridspec_kw={"height_ratios": heights})
+    for ax, panel in zip(axes[:, 0], todo):
+        if panel.horizontal:
+            _draw_rows(ax, panel)
         else:
-            cells = cont["cells"]
-            names = list(cells[0]["results"])
-            series = {n: [_stat(c["results"].get(n)) for c in cells] for n in names}
-            _bars(ax, [c["container"] for c in cells], series,
-                  "C++ containers: ns per element (insert + erase); median, min-max", "ns")
-    m = data.get("machine", {})
-    fig.suptitle(f"pool bench ({'quick' if data.get('quick') else 'full'}) - "
-                 f"{m.get('cpu_model', '?')}, {m.get('cpus', '?')} CPUs, clock {data.get('clock')}",
-                 fontsize=11)
-    fig.tight_layout(rect=(0, 0, 1, 0.97))
-    fig.savefig(path, dpi=110)
+            _draw_bars(ax, panel, colours)
+            if panel.log:
+                ax.set_yscale("log")
+            if panel.reference is not None:
+                ax.axhline(panel.reference, color="black", linewidth=0.8)
+        if panel.log:  # plain numbers (2, 5, 10, 20), not powers of ten
+            axis = ax.xaxis if panel.horizontal else ax.yaxis
+            axis.set_major_formatter(ticker.FuncFormatter(lambda v, _: f"{v:g}"))
+            axis.set_minor_formatter(ticker.FuncFormatter(
+                lambda v, _: f"{v:g}" if f"{v:.1g}"[0] in "25" else ""))
+        ax.set_title(panel.title + ("  [log scale]" if panel.log else ""), fontsize=9,
+                     loc="left")
+    fig.tight_layout()
+    fig.savefig(path, dpi=90)
     plt.close(fig)
 
 

@@ -280,6 +280,13 @@ def replay_main(argv=None, prog="python -m pool replay") -> int:
     parser.add_argument("--refill", type=positive_int, default=20, metavar="N")
     parser.add_argument("--unchecked", action="store_true",
                         help="replay through an unchecked pool (the raw SGI speed path)")
+    parser.add_argument("--plot", metavar="FILE.png",
+                        help="draw timelines: bytes held vs live, heap_size and chunks with"
+                        " refills/leftovers/salvages marked, live and free blocks per class"
+                        " (needs matplotlib)")
+    parser.add_argument("--compare", nargs="+", metavar="OPTS",
+                        help="timelines of several option sets side by side, each NAME=VALUE"
+                        "[,NAME=VALUE] over the options above, e.g. refill=20 refill=64")
     args = parser.parse_args(argv)
 
     kwargs = dict(align=args.align, max_small=args.max_small, refill=args.refill,
@@ -304,6 +311,10 @@ def replay_main(argv=None, prog="python -m pool replay") -> int:
         print(f"{prog}: {type(e).__name__}: {e}", file=sys.stderr)
         return 1
     print(_report(args.trace, result, options))
+    if args.plot or args.compare:
+        from ..view.timeline import replay_timelines
+
+        return replay_timelines(args, ops, kwargs, prog)
     return 0
 
 

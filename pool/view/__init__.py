@@ -1,0 +1,36 @@
+"""Seeing a pool: chunk maps, free lists, timelines and a step-through.
+
+    pool.show(p)                    the chunk map and free lists as text
+    pool.show(p, "chunks.png")      the same as a figure (matplotlib: the "plot" extra)
+
+`p` is a Pool, a ReferencePool, a Watch (a pool observed call by call, which
+also knows its leftovers) or a PoolSnapshot.  The data and the drawing are
+apart: `model.picture()` gives plain data, `text` and `figure` draw it;
+`timeline` collects a trace replay's series; `steps` is `python -m pool demo
+--steps`; `cli` is `python -m pool show`.
+"""
+
+from .model import Picture, picture
+from .watch import Step, Watch
+
+__all__ = ["show", "picture", "Picture", "Watch", "Step"]
+
+
+def show(source, path=None, *, align=None, title=None):
+    """Draws a pool's chunk map and free lists.  Without a path, returns them
+    as text; with one, writes a figure there (PNG, SVG, PDF... by its suffix;
+    ".txt" writes the text) and returns the path."""
+    from . import text
+
+    pic = picture(source, align=align)
+    if path is None:
+        return text.render(pic)
+    path = str(path)
+    if path.endswith(".txt"):
+        with open(path, "w", encoding="utf-8") as f:
+            f.write(text.render(pic) + "\n")
+        return path
+    from . import figure
+
+    figure.draw_picture(pic, path, title=title)
+    return path

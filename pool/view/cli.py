@@ -1,0 +1,105 @@
+"""`python -m pool show`: a picture of a pool's state.
+
+    python -m pool show --example [--at N] [--text] [-o chunks.png]
+    python -m pool show TRACE [--at N] [--text] [-o chunks.png] [pool options]
+
+--example runs the worked example of docs/algorithm.md (8 calls); a TRACE is
+replayed (its first N operations with --at N) through a watched Pool, so the
+picture knows every live block and every leftover.
+"""
+
+import argparse
+import sys
+
+from .._cli import non_negative_int, positive_int
+from .steps import WORKED_EXAMPLE_OPS
+
+
+def build_parser(prog="python -m pool show"):
+    p = argparse.ArgumentParser(
+        prog=prog, description="Draw a pool's chunk map (every chunk granule by granule: live,"
+        " free, leftover, uncarved tail, by size class; the current chunk marked) and its free"
+        " lists, after the worked example or after N operations of a trace.",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+        epilog="examples:\n"
+               "  python -m pool show --example --at 6 -o chunks.png\n"
+               "  python -m pool show pool/traces/data/sqlite3.trace.gz --at 500 --text\n"
+               "  python -m pool show --example --align 16 --text")
+    p.add_argument("trace", nargs="?", metavar="TRACE", help="trace file (.gz: gzipped)")
+    p.add_argument("--example", action="store_true",
+                   help="the worked example of docs/algorithm.md (the default without TRACE)")
+    p.add_argument("--at", type=non_negative_int, metavar="N",
+                   help="stop after the first N operations")
+    p.add_argument("--text", action="store_true",
+                   help="print the picture as text instead of drawing a figure")
+    p.add_argument("-o", "--output", default="chunks.png", metavar="FILE",
+                   help="where the figure goes (PNG, SVG, PDF by suffix; default chunks.png)")
+    p.add_argument("--width", type=int, default=64, help="granules per text row (default 64)")
+    p.add_argument("--align", type=int, default=8, choices=(8, 16))
+    p.add_argument("--max-small", type=positive_int, default=128, metavar="N")
+    p.add_argument("--refill", type=positive_int, default=20, metavar="N")
+    p.add_argument("--heap-limit", type=int, metavar="BYTES")
+    p.add_argument("--unchecked", action="store_true", help="an unchecked pool")
+    p.add_argument("--reference", action="store_true",
+                   help="replay through ReferencePool (pure Python) instead of Pool")
+    return p
+
+
+def main(argv=None, prog="python -m pool show"):
+    args = build_parser(prog).parse_args(argv)
+    from ..errors import PoolMemoryError
+    from . import figure, text
+    from .watch import Watch
+
+    if args.trace and args.example:
+        print(f"{prog}: give TRACE or --example, not both", file=sys.stderr)
+        return 2
+    if args.at is not None and args.at < 0:
+        print(f"{prog}: --at must be >= 0, got {args.at}", file=sys.stderr)
+        return 2
+    if not args.text:
+        err = figure.missing_dependency()
+        if err:
+            print(err, file=sys.stderr)
+            return 2
+    if args.trace:
+        from ..traces import TraceError, iter_trace
+
+        source, ops = args.trace, iter_trace(args.trace)
+    else:
+        TraceError = ValueError
+        source, ops = "the worked example", WORKED_EXAMPLE_OPS
+    options = dict(align=args.align, max_small=args.max_small, refill=args.refill,
+                   checked=not args.unchecked, heap_limit=args.heap_limit)
+    try:
+        if args.reference:
+            from ..testing.reference import ReferencePool as pool_type
+        else:
+            from ..core import Pool as pool_type
+        pool = pool_type(**options)
+    except (TypeError, ValueError) as e:
+        print(f"{prog}: {e}", file=sys.stderr)
+        return 2
+    with pool:
+        watch = Watch(pool, keep=False)
+        try:
+            watch.run(ops, limit=args.at)
+        except (OSError, TraceError) as e:
+            print(f"{prog}: {e}", file=sys.stderr)
+            return 2
+        except PoolMemoryError as e:
+            print(f"{prog}: operation {watch.count}: PoolMemoryError: {e}", file=sys.stderr)
+            return 1
+        pic = watch.watched_picture()
+        title = f"{source} after {watch.count} operations"
+        if args.text:
+            print(title)
+            print(text.render(pic, width=args.width))
+            return 0
+        figure.draw_picture(pic, args.output, title=title)
+    print(f"{title}: picture written to {args.output}", file=sys.stderr)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

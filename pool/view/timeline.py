@@ -1,0 +1,165 @@
+"""Timelines of a trace replay: what the pool holds, operation by operation.
+
+`collect(ops, options)` replays trace operations through a watched pool and
+keeps, after every operation, each class's live and free blocks, heap_size,
+the chunks obtained, the bytes held from the system and the bytes the trace
+has live (its requested sizes), and the operations at which a refill, a new
+chunk, a leftover, a salvage or a refusal happened (named by the Watch from
+the pool's counters; see watch.py).  `figure.draw_timelines` draws them; two
+option sets side by side compare (`python -m pool replay TRACE --compare
+refill=20 refill=64 --plot out.png`).
+"""
+
+from dataclasses import dataclass, field
+
+from ..errors import PoolMemoryError
+from .watch import Watch
+
+EVENTS = ("refill", "chunk", "leftover", "salvage", "refused")
+
+
+@dataclass
+class Timeline:
+    label: str  # the option set, e.g. "refill=64"
+    options: dict[str, object]
+    class_sizes: tuple[int, ...]
+    live: list[list[int]] = field(default_factory=list)  # per class: live blocks after op i
+    free: list[list[int]] = field(default_factory=list)  # per class: free blocks after op i
+    heap_size: list[int] = field(default_factory=list)
+    chunks: list[int] = field(default_factory=list)
+    held: list[int] = field(default_factory=list)  # chunks + live large blocks
+    live_bytes: list[int] = field(default_factory=list)  # requested bytes of live blocks
+    events: dict[str, list[int]] = field(default_factory=lambda: {e: [] for e in EVENTS})
+    stopped: str = ""  # why the replay stopped early (a refusal), else ""
+
+    @property
+    def operations(self):
+        return len(self.held)
+
+    def peak(self, series):
+        values = getattr(self, series)
+        return max(values) if values else 0
+
+    def summary(self):
+        """One line: peaks, their ratio and the event counts."""
+        live, held = self.peak("live_bytes"), self.peak("held")
+        ratio = f"{held / live:.3f}" if live else "-"
+        counts = ", ".join(f"{len(v)} {k}" for k, v in self.events.items())
+        line = (f"{self.label:24s} {self.operations} ops; peak held {held}, peak live {live},"
+                f" held/live {ratio}; final heap_size {self.heap_size[-1] if self.heap_size else 0}"
+                f" in {self.chunks[-1] if self.chunks else 0} chunks; {counts}")
+        return line + (f"; stopped: {self.stopped}" if self.stopped else "")
+
+
+def parse_options(text):
+    """'refill=64' or 'refill=64,align=16' -> {"refill": 64, "align": 16}; names are
+    Pool options (max_small may be written max-small); values are ints, or
+    true/false for checked."""
+    out = {}
+    for item in filter(None, text.split(",")):
+        name, sep, value = item.partition("=")
+        name = name.strip().replace("-", "_")
+        if not sep or name not in ("align", "max_small", "refill", "heap_limit", "checked"):
+            raise ValueError(f"an option set is NAME=VALUE[,NAME=VALUE...] with NAME one of align,"
+                             f" max_small, refill, heap_limit, checked; got {item!r}")
+        if name == "checked":
+            if value.lower() not in ("true", "false"):
+                raise ValueError(f"checked must be true or false, got {value!r}")
+            out[name] = value.lower() == "true"
+        else:
+            try:
+                out[name] = int(value)
+            except ValueError:
+                raise ValueError(f"{name} must be an integer, got {value!r}") from None
+    return out
+
+
+def label_of(options):
+    return ", ".join(f"{k}={v}" for k, v in options.items())
+
+
+def collect(ops, options, label=None, pool_factory=None):
+    """The Timeline of trace operations replayed through pool_factory(**options)
+    (default pool.Pool).  A refusal stops the replay (Timeline.stopped)."""
+    if pool_factory is None:
+        from ..core import Pool as pool_factory
+    pool = pool_factory(**options)
+    tl = Timeline(label or label_of(options), dict(options), pool.class_sizes())
+    tl.live = [[] for _ in tl.class_sizes]
+    tl.free = [[] for _ in tl.class_sizes]
+    watch = Watch(pool, keep=False)
+    sizes = {}
+    live_bytes = 0
+    try:
+        for number, op in enumerate(ops, 1):
+            kind, ident, size = op
+            try:
+                watch.apply(op)
+            except PoolMemoryError as e:
+                tl.events["refused"].append(number)
+                tl.stopped = f"operation {number}: {e}"
+                break
+            if kind == "a":
+                sizes[ident] = size
+                live_bytes += size
+            elif kind == "f":
+                live_bytes -= sizes.pop(ident)
+            else:
+                live_bytes += size - sizes[ident]
+                sizes[ident] = size
+            now = watch.now
+            for c, (n_live, n_free) in enumerate(zip(now.live, now.free)):
+                tl.live[c].append(n_live)
+                tl.free[c].append(n_free)
+            tl.heap_size.append(now.heap_size)
+            tl.chunks.append(now.chunks)
+            tl.held.append(now.held)
+            tl.live_bytes.append(live_bytes)
+            for event in watch.last.events & set(EVENTS):
+                tl.events[event].append(number)
+    finally:
+        pool.close()
+    return tl
+
+
+def compare(ops, base_options, option_sets, pool_factory=None):
+    """One Timeline per option set (each a dict of changes to base_options);
+    with no sets, the base options alone."""
+    ops = list(ops)
+    sets = option_sets or [{}]
+    out = []
+    for changes in sets:
+        options = {**base_options, **changes}
+        label = ", ".join(f"{k}={v}" for k, v in changes.items()) or label_of(options)
+        out.append(collect(ops, options, label, pool_factory))
+    return out
+
+
+def replay_timelines(args, ops, base_options, prog):
+    """`replay TRACE [--compare OPTS...] [--plot FILE]`: prints one summary line
+    per option set and draws them; returns the exit status."""
+    import sys
+
+    from . import figure
+
+    try:
+        sets = [parse_options(text) for text in args.compare or ()]
+    except ValueError as e:
+        print(f"{prog}: --compare: {e}", file=sys.stderr)
+        return 2
+    if args.plot and figure.missing_dependency():
+        print(f"{prog}: {figure.missing_dependency()}", file=sys.stderr)
+        return 2
+    try:
+        timelines = compare(ops, base_options, sets)
+    except (TypeError, ValueError) as e:
+        print(f"{prog}: {e}", file=sys.stderr)
+        return 2
+    print("timelines (sampled after every operation):")
+    for tl in timelines:
+        print("  " + tl.summary())
+    if args.plot:
+        figure.draw_timelines(timelines, args.plot, title=f"{args.trace}: the pool over the"
+                              f" replay ({timelines[0].operations} operations)")
+        print(f"timelines written to {args.plot}", file=sys.stderr)
+    return 0
