@@ -10,6 +10,7 @@ or reallocate raises and changes nothing.
 import threading
 from array import array
 
+from . import _fastpath
 from . import _validate as v
 from ._base import PoolBase
 from ._pool_c import ffi, lib
@@ -33,7 +34,7 @@ _SIZE_T_P = ffi.typeof("size_t *")
 _ZERO_ADDRESS = array("Q", [0])
 
 
-class Pool(PoolBase):
+class Pool(_fastpath.Base, PoolBase):
     """A small-object pool: SGI STL's node allocator, as an instance.
 
     Requests of 1..max_small bytes are rounded up to a multiple of `align` and
@@ -355,6 +356,11 @@ class Pool(PoolBase):
         if n > self._max_small:
             return f"large, above {self._max_small}"
         return f"class of {(n + self._align - 1) & ~(self._align - 1)}-byte blocks"
+
+
+# On CPython the hot methods above are replaced by pool._fast's (same checks,
+# same errors, built by the methods above); POOL_NO_FAST=1 keeps these.
+_fastpath.install(Pool)
 
 
 def _read_records(call, *ctypes_):
