@@ -401,45 +401,68 @@ PyDoc_STRVAR(deallocate_many_doc,
 "mode every address is checked first (duplicates included) and on an\n"
 "error nothing is freed.");
 
-/* The addresses as a private C array: an array('Q') is copied as raw memory
-   (the core reads the batch twice, to check and to free, and on a
-   free-threaded build another thread could rewrite the caller's array in
-   between); anything else goes through pool._validate.addresses_array. */
-static void **private_addresses(PyObject *addrs, size_t *count)
+/* The addresses of a batch free, as memory no other thread can change during
+   the call: the core reads the batch twice (to check, then to free).  An
+   array('Q') is used in place while the GIL is held (no Python code runs
+   until the call returns) and copied on a free-threaded build; anything else
+   becomes a private array('Q') through pool._validate.addresses_array. */
+typedef struct {
+    Py_buffer view;  /* of `addrs` or of the private array */
+    PyObject *owned; /* the private array, if one was made */
+    void **copy;     /* free-threaded builds: a copy of the caller's array */
+    void *const *ptrs;
+    size_t count;
+} Batch;
+
+static int private_array(Batch *b, PyObject *addrs)
 {
-    PyObject *arr = NULL;
+    b->owned = PyObject_CallOneArg(py.addresses_array, addrs);
+    if (b->owned == NULL)
+        return -1;
+    if (PyObject_GetBuffer(b->owned, &b->view, PyBUF_SIMPLE) < 0) {
+        Py_CLEAR(b->owned);
+        return -1;
+    }
+    return 0;
+}
+
+static void batch_close(Batch *b)
+{
+    PyMem_Free(b->copy);
+    PyBuffer_Release(&b->view);
+    Py_XDECREF(b->owned);
+}
+
+static int batch_open(Batch *b, PyObject *addrs)
+{
+    memset(b, 0, sizeof *b);
     if (!PyObject_TypeCheck(addrs, (PyTypeObject *)py.array_type)) {
-        arr = PyObject_CallOneArg(py.addresses_array, addrs);
-        if (arr == NULL)
-            return NULL;
-        addrs = arr;
-    }
-    Py_buffer view;
-    void **copy = NULL;
-    if (PyObject_GetBuffer(addrs, &view, PyBUF_FORMAT) < 0) {
-        Py_XDECREF(arr);
-        return NULL;
-    }
-    if (view.itemsize != 8 || view.format == NULL || strcmp(view.format, "Q") != 0) {
-        PyBuffer_Release(&view); /* another typecode: checked entry by entry */
-        Py_XDECREF(arr);
-        arr = PyObject_CallOneArg(py.addresses_array, addrs);
-        if (arr == NULL)
-            return NULL;
-        if (PyObject_GetBuffer(arr, &view, PyBUF_FORMAT) < 0) {
-            Py_DECREF(arr);
-            return NULL;
+        if (private_array(b, addrs))
+            return -1;
+    } else {
+        if (PyObject_GetBuffer(addrs, &b->view, PyBUF_FORMAT) < 0)
+            return -1;
+        if (b->view.itemsize != 8 || b->view.format == NULL || strcmp(b->view.format, "Q")) {
+            PyBuffer_Release(&b->view); /* another typecode: checked entry by entry */
+            if (private_array(b, addrs))
+                return -1;
         }
     }
-    *count = (size_t)view.len / 8;
-    copy = PyMem_Malloc(view.len ? (size_t)view.len : 1);
-    if (copy == NULL)
-        PyErr_NoMemory();
-    else
-        memcpy(copy, view.buf, (size_t)view.len);
-    PyBuffer_Release(&view);
-    Py_XDECREF(arr);
-    return copy;
+    b->count = (size_t)b->view.len / sizeof(void *);
+    b->ptrs = b->view.buf;
+#ifdef Py_GIL_DISABLED
+    if (b->owned == NULL && b->count) {
+        b->copy = PyMem_Malloc((size_t)b->view.len);
+        if (b->copy == NULL) {
+            batch_close(b);
+            PyErr_NoMemory();
+            return -1;
+        }
+        memcpy(b->copy, b->view.buf, (size_t)b->view.len);
+        b->ptrs = b->copy;
+    }
+#endif
+    return 0;
 }
 
 static PyObject *FastPool_deallocate_many(FastPool *self, PyObject *const *args,
@@ -447,16 +470,14 @@ static PyObject *FastPool_deallocate_many(FastPool *self, PyObject *const *args,
 {
     BIND("deallocate_many", 2, "addrs", "n");
     sgi_pool *p = open_pool(self);
-    size_t n, count;
-    if (p == NULL || as_size(arg[1], py.name_size, &n))
-        return NULL;
-    void **ptrs = private_addresses(arg[0], &count);
-    if (ptrs == NULL)
+    size_t n;
+    Batch batch;
+    if (p == NULL || as_size(arg[1], py.name_size, &n) || batch_open(&batch, arg[0]))
         return NULL;
     size_t bad = 0;
-    int status = count ? core.deallocate_many(p, ptrs, count, n, &bad) : 0;
-    uintptr_t bad_addr = status ? (uintptr_t)ptrs[bad] : 0;
-    PyMem_Free(ptrs);
+    int status = batch.count ? core.deallocate_many(p, batch.ptrs, batch.count, n, &bad) : 0;
+    uintptr_t bad_addr = status ? (uintptr_t)batch.ptrs[bad] : 0;
+    batch_close(&batch);
     if (status) {
         block_error(self, status, bad_addr, n, (Py_ssize_t)bad);
         return NULL;
