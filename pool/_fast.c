@@ -249,7 +249,7 @@ static int bind_args(const char *fname, const char *const *names, Py_ssize_t npa
 /* ---- allocate / deallocate / reallocate ------------------------------------------------ */
 
 PyDoc_STRVAR(allocate_doc,
-"allocate($self, /, n)\n--\n\n"
+"allocate($self, n)\n--\n\n"
 "Returns the address of a new block of at least n bytes (n >= 1),\n"
 "aligned to `align`.  Raises PoolMemoryError when memory is refused.");
 
@@ -271,7 +271,7 @@ static PyObject *FastPool_allocate(FastPool *self, PyObject *const *args, Py_ssi
 }
 
 PyDoc_STRVAR(deallocate_doc,
-"deallocate($self, /, addr, n)\n--\n\n"
+"deallocate($self, addr, n)\n--\n\n"
 "Frees the block at addr, allocated with a size of n's class.  In\n"
 "checked mode a bad address or size raises and changes nothing.");
 
@@ -297,7 +297,7 @@ static PyObject *FastPool_deallocate(FastPool *self, PyObject *const *args, Py_s
 }
 
 PyDoc_STRVAR(reallocate_doc,
-"reallocate($self, /, addr, old_n, new_n)\n--\n\n"
+"reallocate($self, addr, old_n, new_n)\n--\n\n"
 "Resizes the block at addr from old_n to new_n bytes and returns its\n"
 "(possibly new) address; min(old_n, new_n) bytes are kept.  When memory\n"
 "is refused the old block is untouched and still yours.");
@@ -357,7 +357,7 @@ static void free_taken(FastPool *self, PyObject *out, size_t done, size_t n)
 }
 
 PyDoc_STRVAR(allocate_many_doc,
-"allocate_many($self, /, n, count)\n--\n\n"
+"allocate_many($self, n, count)\n--\n\n"
 "count blocks of n bytes in one C call, as array('Q') of addresses;\n"
 "exactly like count allocate(n) calls in order.  If one fails, the blocks\n"
 "already taken are freed (in reverse order) and the error is raised.");
@@ -395,7 +395,7 @@ static PyObject *FastPool_allocate_many(FastPool *self, PyObject *const *args, P
 }
 
 PyDoc_STRVAR(deallocate_many_doc,
-"deallocate_many($self, /, addrs, n)\n--\n\n"
+"deallocate_many($self, addrs, n)\n--\n\n"
 "Frees every address in addrs (an iterable of ints, ideally an\n"
 "array('Q')) as a block of n bytes, in order, in one C call.  In checked\n"
 "mode every address is checked first (duplicates included) and on an\n"
@@ -536,7 +536,7 @@ static PyObject *block_view(FastPool *self, uintptr_t addr, size_t n)
 }
 
 PyDoc_STRVAR(buffer_doc,
-"buffer($self, /, addr, n=None)\n--\n\n"
+"buffer($self, addr, n=None)\n--\n\n"
 "A writable memoryview of n bytes at addr.  In checked mode addr must\n"
 "be a live block, n defaults to its recorded size and may not exceed its\n"
 "usable size.  The view is not invalidated when the block is freed:\n"
