@@ -17,11 +17,15 @@
  * existing Python code (pool._validate, Pool._handle, Pool._block_error,
  * Pool._after_refusal), so every message is written once, in Python.
  *
- * The GIL is kept during core calls: they take tens of nanoseconds, less than
- * releasing and retaking it.  The pool's own lock is still taken (cffi users
- * and C callers may share the pool), and it is what makes a free-threaded
- * build safe: close() only marks the handle closed (sgi_pool_close, under the
- * lock); the handle's memory lives as long as this object holds `owner`.
+ * The GIL is kept during single calls: releasing and retaking it costs about
+ * 25 ns here, more than the core's call, refills and malloc of large blocks
+ * included (README, Performance).  Batch calls of at least RELEASE_GIL_BLOCKS
+ * blocks release it: there the cost is under 0.01 ns a block and the call is
+ * long enough to keep other threads waiting.  The pool's own lock is always
+ * taken (cffi users and C callers may share the pool), and it is what makes a
+ * free-threaded build safe: close() only marks the handle closed
+ * (sgi_pool_close, under the lock); the handle's memory lives as long as this
+ * object holds `owner`.
  */
 #define PY_SSIZE_T_CLEAN
 #include <Python.h>
@@ -62,6 +66,8 @@ static struct {
 } py;
 
 static int configured;
+
+enum { RELEASE_GIL_BLOCKS = 4096 }; /* batch calls this long run without the GIL */
 
 typedef struct {
     PyObject_HEAD
@@ -356,6 +362,17 @@ static void free_taken(FastPool *self, PyObject *out, size_t done, size_t n)
     PyErr_Restore(t2, e2, tb2);
 }
 
+static size_t allocate_many(sgi_pool *p, size_t n, size_t count, void **out)
+{
+    if (count < RELEASE_GIL_BLOCKS)
+        return core.allocate_many(p, n, count, out);
+    size_t done;
+    Py_BEGIN_ALLOW_THREADS
+    done = core.allocate_many(p, n, count, out);
+    Py_END_ALLOW_THREADS
+    return done;
+}
+
 PyDoc_STRVAR(allocate_many_doc,
 "allocate_many($self, n, count)\n--\n\n"
 "count blocks of n bytes in one C call, as array('Q') of addresses;\n"
@@ -379,8 +396,8 @@ static PyObject *FastPool_allocate_many(FastPool *self, PyObject *const *args, P
         Py_DECREF(out);
         return NULL;
     }
-    void **blocks = view.buf;
-    size_t done = core.allocate_many(p, n, count, blocks);
+    void **blocks = view.buf; /* `out` is private until returned */
+    size_t done = allocate_many(p, n, count, blocks);
     while (done < count) {
         if ((p = after_refusal(self)) == NULL) {
             PyBuffer_Release(&view);
@@ -388,7 +405,7 @@ static PyObject *FastPool_allocate_many(FastPool *self, PyObject *const *args, P
             Py_DECREF(out);
             return NULL;
         }
-        done += core.allocate_many(p, n, count - done, blocks + done);
+        done += allocate_many(p, n, count - done, blocks + done);
     }
     PyBuffer_Release(&view);
     return out;
@@ -404,8 +421,9 @@ PyDoc_STRVAR(deallocate_many_doc,
 /* The addresses of a batch free, as memory no other thread can change during
    the call: the core reads the batch twice (to check, then to free).  An
    array('Q') is used in place while the GIL is held (no Python code runs
-   until the call returns) and copied on a free-threaded build; anything else
-   becomes a private array('Q') through pool._validate.addresses_array. */
+   until the call returns) and copied when the call will run without it (a
+   long batch, or a free-threaded build); anything else becomes a private
+   array('Q') through pool._validate.addresses_array. */
 typedef struct {
     Py_buffer view;  /* of `addrs` or of the private array */
     PyObject *owned; /* the private array, if one was made */
@@ -451,7 +469,11 @@ static int batch_open(Batch *b, PyObject *addrs)
     b->count = (size_t)b->view.len / sizeof(void *);
     b->ptrs = b->view.buf;
 #ifdef Py_GIL_DISABLED
-    if (b->owned == NULL && b->count) {
+    int shared = 1;
+#else
+    int shared = b->count >= RELEASE_GIL_BLOCKS;
+#endif
+    if (shared && b->owned == NULL && b->count) {
         b->copy = PyMem_Malloc((size_t)b->view.len);
         if (b->copy == NULL) {
             batch_close(b);
@@ -461,7 +483,6 @@ static int batch_open(Batch *b, PyObject *addrs)
         memcpy(b->copy, b->view.buf, (size_t)b->view.len);
         b->ptrs = b->copy;
     }
-#endif
     return 0;
 }
 
@@ -475,7 +496,14 @@ static PyObject *FastPool_deallocate_many(FastPool *self, PyObject *const *args,
     if (p == NULL || as_size(arg[1], py.name_size, &n) || batch_open(&batch, arg[0]))
         return NULL;
     size_t bad = 0;
-    int status = batch.count ? core.deallocate_many(p, batch.ptrs, batch.count, n, &bad) : 0;
+    int status = 0;
+    if (batch.count >= RELEASE_GIL_BLOCKS) {
+        Py_BEGIN_ALLOW_THREADS
+        status = core.deallocate_many(p, batch.ptrs, batch.count, n, &bad);
+        Py_END_ALLOW_THREADS
+    } else if (batch.count) {
+        status = core.deallocate_many(p, batch.ptrs, batch.count, n, &bad);
+    }
     uintptr_t bad_addr = status ? (uintptr_t)batch.ptrs[bad] : 0;
     batch_close(&batch);
     if (status) {
