@@ -53,7 +53,13 @@ Base = _fast.FastPool if ACTIVE else CffiBase  # Pool's first base class
 CFFI_METHODS = {}
 
 
+_HANDLE = ffi.typeof("sgi_pool *")
+
+
 def _address_of(handle):
+    """The address of a pool's cffi handle, for the fast path's C state."""
+    if not isinstance(handle, ffi.CData) or ffi.typeof(handle) is not _HANDLE:
+        raise TypeError(f"a pool handle must be a cffi 'sgi_pool *', not {handle!r}")
     return int(ffi.cast("uintptr_t", handle))
 
 
