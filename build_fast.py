@@ -43,8 +43,12 @@ def extensions():
 
 
 if __name__ == "__main__":
+    import tempfile
+
     from setuptools import setup
 
     os.chdir(HERE)
-    setup(name="pool-fast", ext_modules=extensions(), script_args=["build_ext", "--inplace"],
-          packages=[])
+    with tempfile.TemporaryDirectory() as scratch:  # no ./build left to shadow `python -m build`
+        setup(name="pool-fast", ext_modules=extensions(), packages=[],
+              script_args=["build_ext", "--inplace", "--build-temp", scratch,
+                           "--build-lib", scratch])

@@ -75,3 +75,22 @@ def install(cls):
                     _address_of, array("Q", [0]), array, CFFI_METHODS["buffer"])
     for name in HOT_METHODS:
         setattr(cls, name, Base.__dict__[name])
+
+
+_twins = {}
+
+
+def cffi_twin(cls):
+    """A class with cls's methods but the cffi path's hot methods and plain
+    attributes for its state, exactly what POOL_NO_FAST=1 makes of cls: for
+    comparing the two paths in one process (tests, benchmarks).  cls itself
+    when the fast path is not active."""
+    if not ACTIVE:
+        return cls
+    if cls not in _twins:
+        body = {k: v for k, v in cls.__dict__.items() if k not in ("__dict__", "__weakref__")}
+        body.update(CFFI_METHODS)
+        body["__doc__"] = f"{cls.__name__} on the cffi path (pool._fastpath.cffi_twin)."
+        bases = tuple(CffiBase if b is Base else b for b in cls.__bases__)
+        _twins[cls] = type(f"Cffi{cls.__name__}", bases, body)
+    return _twins[cls]

@@ -24,12 +24,7 @@ fast_only = pytest.mark.skipif(not _fastpath.ACTIVE,
                                reason=f"the fast path is not active: {_fastpath.WHY_NOT}")
 
 
-class CffiPool(Pool):
-    """A Pool whose hot methods are core.py's cffi ones, in any process."""
-
-
-for _name, _method in _fastpath.CFFI_METHODS.items():
-    setattr(CffiPool, _name, _method)
+CffiPool = _fastpath.cffi_twin(Pool)  # the cffi path, in any process
 
 
 def test_the_expected_path_is_active():
@@ -40,6 +35,8 @@ def test_the_expected_path_is_active():
     for name in _fastpath.HOT_METHODS:
         method = getattr(Pool, name)
         assert (method is _fastpath.CFFI_METHODS[name]) == (not expect)
+        assert getattr(CffiPool, name) is _fastpath.CFFI_METHODS[name]
+    assert "_p" in vars(CffiPool(checked=False))  # state as plain attributes
 
 
 @fast_only
@@ -183,3 +180,38 @@ def test_subclasses_keep_the_fast_path():
         assert type(p).allocate is Pool.allocate
         p.deallocate(p.allocate(8), 8)
         assert p.live_blocks() == {}
+
+
+@pytest.mark.parametrize("cls", [Pool, CffiPool])
+def test_close_during_long_batches_ends_in_pool_closed_error(cls):
+    """Batches long enough to run without the GIL on the fast path (4096+
+    blocks) racing with close(): each either completes or raises
+    PoolClosedError, and every byte goes back to the system."""
+    import threading
+
+    before = process_totals()
+    for _ in range(10):
+        p = cls()
+        go, outcomes = threading.Event(), []
+
+        def hammer(p=p, go=go, outcomes=outcomes):
+            go.wait()
+            try:
+                while True:
+                    p.deallocate_many(p.allocate_many(24, 5000), 24)
+            except PoolClosedError:
+                outcomes.append("closed")
+            except Exception as exc:  # anything else is a failure
+                outcomes.append(repr(exc))
+
+        threads = [threading.Thread(target=hammer) for _ in range(3)]
+        for t in threads:
+            t.start()
+        go.set()
+        p.close()
+        for t in threads:
+            t.join()
+        assert outcomes == ["closed"] * 3
+        del p
+    gc.collect()
+    assert process_totals() == before

@@ -36,7 +36,7 @@ def _timer(clock):
 def python_rows(bffi, blib):
     """[(name, unit, units per loop, factory or skip note)].  A factory
     returns (run(loops) -> ns, cleanup) and is called once per sample."""
-    from .. import Pool, _fastpath
+    from .. import _fastpath
     from .._pool_c import ffi as pffi
     from .._pool_c import lib as plib
 
@@ -100,8 +100,8 @@ def python_rows(bffi, blib):
 
     def make_pair(cffi_path=False, **opts):
         def factory(clock):
-            pool = Pool(**opts)
-            alloc, free = _methods(pool, cffi_path, "allocate", "deallocate")
+            pool = _pool_class(cffi_path)(**opts)
+            alloc, free = pool.allocate, pool.deallocate
 
             def run(loops):
                 t = _timer(clock)
@@ -118,8 +118,8 @@ def python_rows(bffi, blib):
 
     def make_batch(cffi_path=False, **opts):
         def factory(clock):
-            pool = Pool(**opts)
-            alloc_many, free_many = _methods(pool, cffi_path, "allocate_many", "deallocate_many")
+            pool = _pool_class(cffi_path)(**opts)
+            alloc_many, free_many = pool.allocate_many, pool.deallocate_many
 
             def run(loops):
                 t = _timer(clock)
@@ -133,9 +133,9 @@ def python_rows(bffi, blib):
     rows.append((ROW_BATCH, "ns/block", BATCH, make_batch(checked=False, thread_safe=False)))
     rows.append((ROW_BATCH_CHECKED, "ns/block", BATCH, make_batch()))
     rows += _baseline_rows(pffi)
-    rows.append((ROW_BUFFER, "ns/view", 1, _make_buffer(Pool, False)))
+    rows.append((ROW_BUFFER, "ns/view", 1, _make_buffer(False)))
 
-    # The same Pool rows through core.py's cffi methods (what PyPy and POOL_NO_FAST=1 run)
+    # The same rows on Pool's cffi-path twin (what PyPy and POOL_NO_FAST=1 run)
     if _fastpath.ACTIVE:
         cffi_rows = [
             (ROW_UNCHECKED, "ns/pair", 1, make_pair(True, checked=False, thread_safe=False)),
@@ -143,7 +143,7 @@ def python_rows(bffi, blib):
             (ROW_CHECKED, "ns/pair", 1, make_pair(True)),
             (ROW_BATCH, "ns/block", BATCH, make_batch(True, checked=False, thread_safe=False)),
             (ROW_BATCH_CHECKED, "ns/block", BATCH, make_batch(True)),
-            (ROW_BUFFER, "ns/view", 1, _make_buffer(Pool, True)),
+            (ROW_BUFFER, "ns/view", 1, _make_buffer(True)),
         ]
         rows += [(name + CFFI_PATH, unit, per, f) for name, unit, per, f in cffi_rows]
     else:
@@ -213,14 +213,11 @@ def python_rows(bffi, blib):
     return rows
 
 
-def _methods(pool, cffi_path, *names):
-    """pool's bound methods: Pool's own (the fast path when it is active) or,
-    with cffi_path, core.py's cffi versions bound to the same pool."""
-    if cffi_path:
-        from .. import _fastpath
+def _pool_class(cffi_path):
+    """Pool (the fast path where it is active) or its cffi-path twin."""
+    from .. import Pool, _fastpath
 
-        return tuple(_fastpath.CFFI_METHODS[n].__get__(pool) for n in names)
-    return tuple(getattr(pool, n) for n in names)
+    return _fastpath.cffi_twin(Pool) if cffi_path else Pool
 
 
 def _baseline_rows(pffi):
@@ -259,11 +256,11 @@ def _baseline_rows(pffi):
             (ROW_MEMORYVIEW, "ns/view", 1, make_memoryview)]
 
 
-def _make_buffer(pool_cls, cffi_path):
+def _make_buffer(cffi_path):
     def factory(clock):
-        pool = pool_cls()
+        pool = _pool_class(cffi_path)()
         addr = pool.allocate(32)
-        (view,) = _methods(pool, cffi_path, "buffer")
+        view = pool.buffer
 
         def run(loops):
             t = _timer(clock)
