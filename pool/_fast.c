@@ -30,6 +30,9 @@
 #define PY_SSIZE_T_CLEAN
 #include <Python.h>
 #include <structmember.h>
+#if PY_VERSION_HEX < 0x030B0000
+#include <longintrepr.h> /* digit and ob_digit: Python.h includes it from 3.11 */
+#endif
 
 #include <string.h>
 
@@ -168,12 +171,46 @@ static int checked_value(PyObject *check, PyObject *value, PyObject *name, size_
     return rc;
 }
 
+/* Reads an exact non-negative int that fits one or two digits without a call
+   (sizes and, on 3.11, 64-bit addresses): 0 when done, -1 to take the general
+   way.  Uses the int layout of the version it is compiled for. */
+static inline int read_small_int(PyObject *value, size_t *out)
+{
+#if PY_VERSION_HEX >= 0x030C0000
+    PyLongObject *v = (PyLongObject *)value;
+    if (!PyUnstable_Long_IsCompact(v))
+        return -1;
+    Py_ssize_t x = PyUnstable_Long_CompactValue(v);
+    if (x < 0)
+        return -1;
+    *out = (size_t)x;
+    return 0;
+#else
+    const digit *d = ((PyLongObject *)value)->ob_digit;
+    switch (Py_SIZE(value)) {
+    case 1:
+        *out = d[0];
+        return 0;
+    case 2:
+        *out = (size_t)d[0] | (size_t)d[1] << PyLong_SHIFT;
+        return 0;
+    default:
+        return -1;
+    }
+#endif
+}
+
 /* An exact int in lo..hi, else whatever the checker makes of it. */
 static int convert(PyObject *value, size_t lo, size_t hi, PyObject *check, PyObject *name,
                    size_t *out)
 {
     if (PyLong_CheckExact(value)) {
-        size_t v = PyLong_AsSize_t(value);
+        size_t v;
+        if (read_small_int(value, &v) == 0 && v >= lo && v <= hi) {
+            *out = v;
+            return 0;
+        }
+        v = PyLong_AsSize_t(value);
         if (v == (size_t)-1 && PyErr_Occurred())
             PyErr_Clear(); /* negative or too large: the checker says so */
         else if (v >= lo && v <= hi) {

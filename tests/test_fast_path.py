@@ -215,3 +215,23 @@ def test_close_during_long_batches_ends_in_pool_closed_error(cls):
         del p
     gc.collect()
     assert process_totals() == before
+
+
+BOUNDARIES = [2**30 - 8, 2**30, 2**30 + 8, 2**59 + 8, 2**60 - 8, 2**60, 2**60 + 8, 2**63 + 8,
+              2**64 - 8]  # around CPython's 30-bit int digits, read directly by the fast path
+
+
+@pytest.mark.parametrize("cls", [Pool, CffiPool])
+@pytest.mark.parametrize("value", BOUNDARIES)
+def test_large_ints_cross_intact(cls, value):
+    """The address and size the core sees are the ints given: errors built
+    from the C side's values name them exactly."""
+    from pool import InvalidBlockError
+
+    with cls(heap_limit=64) as p:
+        with pytest.raises(InvalidBlockError, match=f"address {value:#x} is not a live block"):
+            p.deallocate(value, 300)
+        with pytest.raises(InvalidBlockError, match=f"address {value:#x} .*size given {value}"):
+            p.deallocate(value, value)
+        with pytest.raises(PoolMemoryError, match=f"request of {value} bytes was refused"):
+            p.allocate(value)
