@@ -566,10 +566,25 @@ static int BlockMemory_getbuffer(BlockMemory *self, Py_buffer *view, int flags)
     return PyBuffer_FillInfo(view, (PyObject *)self, self->start, self->len, 0, flags);
 }
 
+/* Garbage-collected: a view stored on its own pool (pool.view = pool.buffer(a))
+   is a cycle through this reference. */
+static int BlockMemory_traverse(BlockMemory *self, visitproc visit, void *arg)
+{
+    Py_VISIT(self->pool);
+    return 0;
+}
+
+static int BlockMemory_clear(BlockMemory *self)
+{
+    Py_CLEAR(self->pool);
+    return 0;
+}
+
 static void BlockMemory_dealloc(BlockMemory *self)
 {
-    Py_XDECREF(self->pool);
-    PyObject_Free(self);
+    PyObject_GC_UnTrack(self);
+    Py_CLEAR(self->pool);
+    PyObject_GC_Del(self);
 }
 
 static PyBufferProcs BlockMemory_as_buffer = {
@@ -582,19 +597,22 @@ static PyTypeObject BlockMemory_Type = {
     .tp_basicsize = sizeof(BlockMemory),
     .tp_dealloc = (destructor)BlockMemory_dealloc,
     .tp_as_buffer = &BlockMemory_as_buffer,
-    .tp_flags = Py_TPFLAGS_DEFAULT,
+    .tp_flags = Py_TPFLAGS_DEFAULT | Py_TPFLAGS_HAVE_GC,
+    .tp_traverse = (traverseproc)BlockMemory_traverse,
+    .tp_clear = (inquiry)BlockMemory_clear,
     .tp_doc = "Pool memory exported to a memoryview by Pool.buffer; keeps its pool alive.",
 };
 
 static PyObject *block_view(FastPool *self, uintptr_t addr, size_t n)
 {
-    BlockMemory *mem = PyObject_New(BlockMemory, &BlockMemory_Type);
+    BlockMemory *mem = PyObject_GC_New(BlockMemory, &BlockMemory_Type);
     if (mem == NULL)
         return NULL;
     Py_INCREF(self);
     mem->pool = (PyObject *)self;
     mem->start = (char *)addr;
     mem->len = (Py_ssize_t)n;
+    PyObject_GC_Track(mem);
     PyObject *view = PyMemoryView_FromObject((PyObject *)mem);
     Py_DECREF(mem);
     return view;

@@ -235,3 +235,15 @@ def test_large_ints_cross_intact(cls, value):
             p.deallocate(value, value)
         with pytest.raises(PoolMemoryError, match=f"request of {value} bytes was refused"):
             p.allocate(value)
+
+
+@pytest.mark.parametrize("cls", [Pool, CffiPool])
+def test_a_view_stored_on_its_pool_is_collected_with_it(cls):
+    before = process_totals()
+    p = cls()
+    p.view = p.buffer(p.allocate(5000))  # a cycle through the view's reference to p
+    alive = weakref.ref(p)
+    del p
+    gc.collect()
+    assert alive() is None
+    assert process_totals() == before
