@@ -90,11 +90,9 @@ static sgi_pool *load_pool(FastPool *self)
 /* ---- errors: built by the Python code ------------------------------------------------ */
 
 /* The pool is closed (or was just closed): Pool._handle() raises the error. */
-static sgi_pool *open_pool(FastPool *self)
+static sgi_pool *closed_pool(FastPool *self)
 {
-    sgi_pool *p = load_pool(self);
-    if (p != NULL)
-        return p;
+    sgi_pool *p;
     PyObject *r = PyObject_CallMethodNoArgs((PyObject *)self, py.meth_handle);
     if (r == NULL)
         return NULL;
@@ -103,6 +101,12 @@ static sgi_pool *open_pool(FastPool *self)
     if (p == NULL)
         PyErr_SetString(PyExc_SystemError, "pool handle vanished");
     return p;
+}
+
+static inline sgi_pool *open_pool(FastPool *self)
+{
+    sgi_pool *p = load_pool(self);
+    return p != NULL ? p : closed_pool(self);
 }
 
 /* Raises the exception object a builder returned. */
@@ -200,17 +204,11 @@ static inline int read_small_int(PyObject *value, size_t *out)
 #endif
 }
 
-/* An exact int in lo..hi, else whatever the checker makes of it. */
-static int convert(PyObject *value, size_t lo, size_t hi, PyObject *check, PyObject *name,
-                   size_t *out)
+static int convert_general(PyObject *value, size_t lo, size_t hi, PyObject *check,
+                           PyObject *name, size_t *out)
 {
     if (PyLong_CheckExact(value)) {
-        size_t v;
-        if (read_small_int(value, &v) == 0 && v >= lo && v <= hi) {
-            *out = v;
-            return 0;
-        }
-        v = PyLong_AsSize_t(value);
+        size_t v = PyLong_AsSize_t(value);
         if (v == (size_t)-1 && PyErr_Occurred())
             PyErr_Clear(); /* negative or too large: the checker says so */
         else if (v >= lo && v <= hi) {
@@ -221,12 +219,24 @@ static int convert(PyObject *value, size_t lo, size_t hi, PyObject *check, PyObj
     return checked_value(check, value, name, out);
 }
 
-static int as_size(PyObject *value, PyObject *name, size_t *out)
+/* An exact int in lo..hi, else whatever the checker makes of it. */
+static inline int convert(PyObject *value, size_t lo, size_t hi, PyObject *check,
+                          PyObject *name, size_t *out)
+{
+    size_t v;
+    if (PyLong_CheckExact(value) && read_small_int(value, &v) == 0 && v >= lo && v <= hi) {
+        *out = v;
+        return 0;
+    }
+    return convert_general(value, lo, hi, check, name, out);
+}
+
+static inline int as_size(PyObject *value, PyObject *name, size_t *out)
 {
     return convert(value, 1, SIZE_MAX, py.as_size, name, out);
 }
 
-static int as_address(PyObject *value, uintptr_t *out)
+static inline int as_address(PyObject *value, uintptr_t *out)
 {
     size_t v;
     if (convert(value, 1, UINTPTR_MAX, py.as_address, NULL, &v))
@@ -318,6 +328,9 @@ PyDoc_STRVAR(deallocate_doc,
 "Frees the block at addr, allocated with a size of n's class.  In\n"
 "checked mode a bad address or size raises and changes nothing.");
 
+/* The size-less form (n=None, from the block directory) slots in here: bind
+   with one required argument and, when arg[1] is NULL or None, call the core's
+   size-less free through the table (one more entry in CORE_FUNCTIONS). */
 static PyObject *FastPool_deallocate(FastPool *self, PyObject *const *args, Py_ssize_t nargs,
                                      PyObject *kwnames)
 {
