@@ -17,7 +17,7 @@ import pytest
 
 from pool import Pool, PoolClosedError, PoolMemoryError, ReferencePool, _fastpath, process_totals
 from pool._pool_c import lib
-from pool.testing.diff import PROFILES, run_random
+from pool.testing.diff import run_random
 
 NO_FAST = os.environ.get("POOL_NO_FAST", "") not in ("", "0")
 fast_only = pytest.mark.skipif(not _fastpath.ACTIVE,
@@ -71,10 +71,7 @@ def test_fast_and_cffi_paths_agree_in_lockstep(profile):
     """The same random operations (misuse included) on a Pool and a CffiPool:
     equal results, errors and normalised states after every step."""
     run_random(profile, 300, seed=7, factories=(Pool, CffiPool))
-
-
-def test_lockstep_profiles_run_against_the_reference_on_pools_default_path():
-    run_random(sorted(PROFILES)[0], 200, seed=3, factories=(Pool, ReferencePool))
+    # (the fast path against the reference: tests/test_differential.py, on Pool's default path)
 
 
 @pytest.mark.parametrize("cls", [Pool, CffiPool])
