@@ -1,4 +1,12 @@
 # cffi's setuptools hook needs this file; all metadata is in pyproject.toml.
+# pool._fast (the CPython fast path) is a plain C-API extension beside the cffi modules.
+import os
+import sys
+
 from setuptools import setup
 
-setup(cffi_modules=["build_pool.py:ffibuilder", "build_bench.py:ffibuilder"])
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from build_fast import extensions  # noqa: E402
+
+setup(cffi_modules=["build_pool.py:ffibuilder", "build_bench.py:ffibuilder"],
+      ext_modules=extensions())

@@ -9,8 +9,8 @@ or reallocate raises and changes nothing.
 
 from array import array
 
+from . import _fastpath, errors
 from . import _validate as v
-from . import errors
 from ._base import PoolBase
 from ._forksafe import ForkSafeLock
 from ._pool_c import ffi, lib
@@ -33,7 +33,7 @@ _ADDRESS_ARRAY = ffi.typeof("void *[]")  # batch calls see array('Q') memory as 
 _SIZE_T_P = ffi.typeof("size_t *")
 
 
-class Pool(PoolBase):
+class Pool(_fastpath.Base, PoolBase):
     """A small-object pool: SGI STL's node allocator, as an instance.
 
     Requests of 1..max_small bytes are rounded up to a multiple of `align` and
@@ -149,7 +149,7 @@ class Pool(PoolBase):
             return
         status = _deallocate_checked(p, addr, n)  # large blocks are known in every mode
         if status:
-            raise self._block_error(p, status, addr, n)
+            raise self._block_error(status, addr, n, p=p)
 
     def reallocate(self, addr, old_n, new_n):
         """Resizes the block at addr from old_n to new_n bytes and returns its
@@ -165,7 +165,7 @@ class Pool(PoolBase):
             p = self._after_refusal()
             status = lib.pool_reallocate(p, addr, old_n, new_n, out)
         if status:
-            raise self._block_error(p, status, addr, old_n)
+            raise self._block_error(status, addr, old_n, p=p)
         return out[0]
 
     # ---- batch calls ------------------------------------------------------------------
@@ -186,15 +186,17 @@ class Pool(PoolBase):
             try:
                 p = self._after_refusal()
             except BaseException:
-                self._free_taken(p, out, done, n)
+                self._free_taken(out, done, n, p=p)
                 raise
             done += lib.sgi_pool_allocate_many(p, n, count - done, buf + done)
         return out
 
-    def _free_taken(self, p, out, done, n):
+    def _free_taken(self, out, done, n, p=None):
         """Rolls back a failed allocate_many: frees out[:done] in reverse order
         (on a pool closed meanwhile the C call frees nothing: the memory is gone)."""
-        if done == 0:
+        if p is None:
+            p = self._p
+        if done == 0 or p is None:
             return
         taken = array("Q", reversed(out[:done]))
         bad = ffi.new(_SIZE_T_P)
@@ -214,20 +216,18 @@ class Pool(PoolBase):
         status = lib.sgi_pool_deallocate_many(p, ffi.from_buffer(_ADDRESS_ARRAY, arr), len(arr), n,
                                               bad)
         if status:
-            raise self._block_error(p, status, arr[bad[0]], n, index=bad[0])
+            raise self._block_error(status, arr[bad[0]], n, index=bad[0], p=p)
 
     # ---- using the memory -------------------------------------------------------------
 
     def buffer(self, addr, n=None):
         """A writable memoryview of n bytes at addr.  In checked mode addr must
         be a live block, n defaults to its recorded size and may not exceed its
-        usable size.
-
-        The view is a window on the block's memory: it is not invalidated when
-        the block is freed, and it does not keep the pool alive.  After the
-        block is freed, the pool closed, or the pool dropped without close()
-        (its finaliser returns the memory), the view reads and writes freed
-        memory.  Keep the pool and the block as long as you use the view."""
+        usable size.  The view is not invalidated when the block is freed:
+        keep it no longer than the block.  It does not keep the block alive,
+        and close() frees the memory under it.  On the cffi path (PyPy,
+        POOL_NO_FAST=1) it does not keep the pool alive either: a pool dropped
+        without close() frees the memory under its views."""
         p = self._handle()
         addr = v.as_address(addr)
         if self._checked or n is None:
@@ -361,11 +361,14 @@ class Pool(PoolBase):
         self._call_oom_handler(nbytes)
         return self._handle()  # the handler may have closed the pool
 
-    def _block_error(self, p, status, addr, n, index=None):
-        """The exception for a status a C call on handle p returned (p, not
-        self._p: another thread may have closed the pool since)."""
+    def _block_error(self, status, addr, n, index=None, p=None):
+        """The exception for a status a C call on handle p returned (the fast
+        path passes no handle: then it is read here, once).  Another thread may
+        have closed the pool since the call: that is PoolClosedError."""
         if self._p is None:  # closed by another thread after the C call returned
             return errors.closed(during_call=True)
+        if p is None:
+            p = self._p
         if status == _ENOTLIVE:
             return errors.not_live(addr, n, index)
         if status == _EWRONGCLASS:
@@ -379,6 +382,11 @@ class Pool(PoolBase):
         if status == _EINVAL:
             return ValueError(f"invalid size {n} for {errors.where(addr, index)}")
         return PoolMemoryError(f"memory refused for {errors.where(addr, index)}")
+
+
+# On CPython the hot methods above are replaced by pool._fast's (same checks,
+# same errors, built by the methods above); POOL_NO_FAST=1 keeps these.
+_fastpath.install(Pool)
 
 
 def _read_records(call, *ctypes_):

@@ -15,6 +15,9 @@ else  # not a git checkout (an sdist, a tarball): the tree without build product
 fi
 cd "$work"
 POOL_SANITIZE=1 POOL_DEBUG=1 python build_pool.py > build.log 2>&1 || { cat build.log; exit 1; }
+# the CPython fast path (pool._fast), with the same flags; a warning fails the run
+POOL_SANITIZE=1 POOL_DEBUG=1 python build_fast.py > build_fast.log 2>&1 || { cat build_fast.log; exit 1; }
+if grep -q "warning:" build_fast.log; then cat build_fast.log; exit 1; fi
 
 # Python itself is not instrumented: preload the ASan runtime; Python's own
 # allocations at exit are not leaks of ours.
@@ -24,5 +27,7 @@ export ASAN_OPTIONS=detect_leaks=0:abort_on_error=0:exitcode=99:allocator_may_re
 export UBSAN_OPTIONS=halt_on_error=1:print_stacktrace=1:exitcode=98
 built=$(python -c 'import pool._pool_c as m; print(m.__file__)')
 case "$built" in "$work"/*) ;; *) echo "sanitize.sh: imported $built, not the sanitized build" >&2; exit 1;; esac
+fast=$(python -c 'import pool._fast as m; print(m.__file__)')
+case "$fast" in "$work"/*) ;; *) echo "sanitize.sh: imported $fast, not the sanitized build" >&2; exit 1;; esac
 export POOL_UNDER_SANITIZER=1  # tests that cannot run under a preload skip
 python -m pytest -q -p no:cacheprovider "$@"

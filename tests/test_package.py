@@ -47,6 +47,7 @@ def test_sdist_builds_and_contains_the_c_core(tmp_path):
         names = tar.getnames()
     for needed in ("build_pool.py", "build_bench.py", "setup.py", "pyproject.toml",
                    "csrc/sgi_pool.c", "csrc/sgi_pool.h", "csrc/sgi_pool.cdef", "pool/core.py",
+                   "build_fast.py", "pool/_fast.c",
                    "bench/bench_loops.c", "tools/trace_recorder/recorder.c"):
         assert any(n.endswith("/" + needed) for n in names), needed
 

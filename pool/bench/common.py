@@ -43,6 +43,11 @@ ROW_UNCHECKED_TS = "Pool pair (32 bytes), unchecked thread-safe"
 ROW_CHECKED = "Pool pair (32 bytes), checked thread-safe (Pool() defaults)"
 ROW_BATCH = f"Pool batch pair ({BATCH} blocks of 32), unchecked, per block"
 ROW_BATCH_CHECKED = f"Pool batch pair ({BATCH} blocks of 32), checked, per block"
+ROW_FFI_NEW = 'ffi.new("char[32]") create+drop (the package\'s compiled ffi)'
+ROW_BYTEARRAY = "bytearray(32) create+drop"
+ROW_MEMORYVIEW = "memoryview(bytearray(32)) + 5-byte write"
+ROW_BUFFER = "Pool().buffer(addr) of a 32-byte block + 5-byte write"
+CFFI_PATH = " [cffi path]"  # suffix of the rows run through core.py's cffi methods
 
 PROFILES = {
     #        repeats, C pairs per run, Python loops per run, memory blocks, C++ rounds

@@ -6,11 +6,16 @@ import time
 
 from .common import (
     BATCH,
+    CFFI_PATH,
     ROW_BATCH,
     ROW_BATCH_CHECKED,
+    ROW_BUFFER,
+    ROW_BYTEARRAY,
     ROW_CALL,
     ROW_CHECKED,
+    ROW_FFI_NEW,
     ROW_MALLOC,
+    ROW_MEMORYVIEW,
     ROW_UNCHECKED,
     ROW_UNCHECKED_TS,
     ratio,
@@ -21,6 +26,9 @@ from .common import (
 # ---- Python level ------------------------------------------------------------------------
 
 
+repeat = itertools.repeat
+
+
 def _timer(clock):
     return time.thread_time_ns if clock == "cpu" else time.perf_counter_ns
 
@@ -28,12 +36,11 @@ def _timer(clock):
 def python_rows(bffi, blib):
     """[(name, unit, units per loop, factory or skip note)].  A factory
     returns (run(loops) -> ns, cleanup) and is called once per sample."""
-    from .. import Pool
+    from .. import _fastpath
     from .._pool_c import ffi as pffi
     from .._pool_c import lib as plib
 
     rows = []
-    repeat = itertools.repeat
 
     def make_empty(clock):
         def run(loops):
@@ -91,9 +98,9 @@ def python_rows(bffi, blib):
     rows.append(("pool._pool_c lib pair (no Pool wrapper), unchecked single-thread", "ns/pair", 1,
                  make_lib_pair))
 
-    def make_pair(**opts):
+    def make_pair(cffi_path=False, **opts):
         def factory(clock):
-            pool = Pool(**opts)
+            pool = _pool_class(cffi_path)(**opts)
             alloc, free = pool.allocate, pool.deallocate
 
             def run(loops):
@@ -109,9 +116,9 @@ def python_rows(bffi, blib):
     rows.append((ROW_UNCHECKED_TS, "ns/pair", 1, make_pair(checked=False, thread_safe=True)))
     rows.append((ROW_CHECKED, "ns/pair", 1, make_pair()))
 
-    def make_batch(**opts):
+    def make_batch(cffi_path=False, **opts):
         def factory(clock):
-            pool = Pool(**opts)
+            pool = _pool_class(cffi_path)(**opts)
             alloc_many, free_many = pool.allocate_many, pool.deallocate_many
 
             def run(loops):
@@ -125,6 +132,26 @@ def python_rows(bffi, blib):
         return factory
     rows.append((ROW_BATCH, "ns/block", BATCH, make_batch(checked=False, thread_safe=False)))
     rows.append((ROW_BATCH_CHECKED, "ns/block", BATCH, make_batch()))
+    rows += _baseline_rows(pffi)
+    rows.append((ROW_BUFFER, "ns/view", 1, _make_buffer(False)))
+
+    # The same rows on Pool's cffi-path twin (what PyPy and POOL_NO_FAST=1 run)
+    if _fastpath.ACTIVE:
+        cffi_rows = [
+            (ROW_UNCHECKED, "ns/pair", 1, make_pair(True, checked=False, thread_safe=False)),
+            (ROW_UNCHECKED_TS, "ns/pair", 1, make_pair(True, checked=False, thread_safe=True)),
+            (ROW_CHECKED, "ns/pair", 1, make_pair(True)),
+            (ROW_BATCH, "ns/block", BATCH, make_batch(True, checked=False, thread_safe=False)),
+            (ROW_BATCH_CHECKED, "ns/block", BATCH, make_batch(True)),
+            (ROW_BUFFER, "ns/view", 1, _make_buffer(True)),
+        ]
+        rows += [(name + CFFI_PATH, unit, per, f) for name, unit, per, f in cffi_rows]
+    else:
+        for name, unit in ((ROW_UNCHECKED, "ns/pair"), (ROW_UNCHECKED_TS, "ns/pair"),
+                           (ROW_CHECKED, "ns/pair"), (ROW_BATCH, "ns/block"),
+                           (ROW_BATCH_CHECKED, "ns/block"), (ROW_BUFFER, "ns/view")):
+            rows.append((name + CFFI_PATH, unit, 1,
+                         f"the rows above are the cffi path ({_fastpath.WHY_NOT})"))
 
     T = "int64_t *"
 
@@ -184,6 +211,65 @@ def python_rows(bffi, blib):
         rows.append((f"Arena.new_many('int64_t', {BATCH}) per object", "ns/object", BATCH,
                      make_arena_many))
     return rows
+
+
+def _pool_class(cffi_path):
+    """Pool (the fast path where it is active) or its cffi-path twin."""
+    from .. import Pool, _fastpath
+
+    return _fastpath.cffi_twin(Pool) if cffi_path else Pool
+
+
+def _baseline_rows(pffi):
+    """What Pool's single blocks are compared with: a cffi-owned char[32],
+    a bytearray, and a memoryview over one written like a block."""
+    def make_ffi_new(clock):
+        new = pffi.new
+
+        def run(loops):
+            t = _timer(clock)
+            t0 = t()
+            for _ in repeat(None, loops):
+                new("char[32]")
+            return t() - t0
+        return run, None
+
+    def make_bytearray(clock):
+        def run(loops):
+            t = _timer(clock)
+            t0 = t()
+            for _ in repeat(None, loops):
+                bytearray(32)
+            return t() - t0
+        return run, None
+
+    def make_memoryview(clock):
+        def run(loops):
+            t = _timer(clock)
+            t0 = t()
+            for _ in repeat(None, loops):
+                memoryview(bytearray(32))[:5] = b"hello"
+            return t() - t0
+        return run, None
+    return [(ROW_FFI_NEW, "ns/object", 1, make_ffi_new),
+            (ROW_BYTEARRAY, "ns/object", 1, make_bytearray),
+            (ROW_MEMORYVIEW, "ns/view", 1, make_memoryview)]
+
+
+def _make_buffer(cffi_path):
+    def factory(clock):
+        pool = _pool_class(cffi_path)()
+        addr = pool.allocate(32)
+        view = pool.buffer
+
+        def run(loops):
+            t = _timer(clock)
+            t0 = t()
+            for _ in repeat(None, loops):
+                view(addr)[:5] = b"hello"
+            return t() - t0
+        return run, pool.close
+    return factory
 
 
 def _pool_options(pffi, plib, **fields):

@@ -34,7 +34,7 @@ def format_report(data):
     add("")
     if "c_level_skipped" in data:
         add(f"C level: skipped: {data['c_level_skipped']}")
-    else:
+    elif "c_level" in data:  # not run with --only
         add("C level: ns per allocate+free pair (trace: per operation), median [min-max] of "
             f"{data['repeat']}; ratios of medians to the floor and to glibc, same run")
         add(f"  {'cell':12s} {'allocator':13s} {'median':>8s} {'[min-max]':>16s} "
@@ -59,13 +59,13 @@ def format_report(data):
     if data.get("python_level"):
         add(f"Python level: median [min-max] of {data['repeat']}, loop overhead included; "
             "ratios to one bare cffi call and to malloc+free through cffi")
-        add(f"  {'row':66s} {'unit':9s} {'median':>8s} {'[min-max]':>18s} {'x call':>7s} "
+        add(f"  {'row':74s} {'unit':9s} {'median':>8s} {'[min-max]':>18s} {'x call':>7s} "
             f"{'x malloc':>8s}")
         for e in data["python_level"]:
             if "skipped" in e:
-                add(f"  {e['name']:66s} skipped: {e['skipped']}")
+                add(f"  {e['name']:74s} skipped: {e['skipped']}")
                 continue
-            add(f"  {e['name']:66s} {e['unit']:9s} {e['median']:8.2f} {_spread(e):>18s} "
+            add(f"  {e['name']:74s} {e['unit']:9s} {e['median']:8.2f} {_spread(e):>18s} "
                 f"{_fmt(e['ratio_to_cffi_call'], 7, 3)} {_fmt(e['ratio_to_malloc_free'], 8, 3)}")
         add("")
     if "memory_skipped" in data:

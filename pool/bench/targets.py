@@ -3,11 +3,16 @@
 
 
 from .common import (
+    CFFI_PATH,
     ROW_BATCH,
     ROW_BATCH_CHECKED,
+    ROW_BUFFER,
+    ROW_BYTEARRAY,
     ROW_CALL,
     ROW_CHECKED,
+    ROW_FFI_NEW,
     ROW_MALLOC,
+    ROW_MEMORYVIEW,
     ROW_UNCHECKED,
     ROW_UNCHECKED_TS,
     ratio,
@@ -79,6 +84,8 @@ def evaluate_targets(data):
     py_target("batch calls <= 0.05x one cffi call per block (checked)",
               ROW_BATCH_CHECKED, ROW_CALL, 0.05)
 
+    _fast_path_targets(py, out)
+
     mem = [r for r in data.get("memory", []) if r["size"] != "mixed" and int(r["size"]) % 8 == 0]
     vals = [(r["results"]["pool"]["held_per_requested"], r["size"]) for r in mem
             if "held_per_requested" in r["results"].get("pool", {})]
@@ -94,3 +101,50 @@ def evaluate_targets(data):
     return out
 
 
+# Issue 12 (the C-API fast path): (text, row, base row, limit).  Each is judged
+# on Pool's own rows (the fast path where it is active) and, for
+# information, on the same rows run through core.py's cffi methods.
+FAST_PATH_TARGETS = [
+    ("checked thread-safe pair <= 0.8x ffi.new('char[32]') create+drop",
+     ROW_CHECKED, ROW_FFI_NEW, 0.8),
+    ("checked thread-safe pair <= 1.0x bytearray(32) create+drop",
+     ROW_CHECKED, ROW_BYTEARRAY, 1.0),
+    ("unchecked thread-safe pair <= 0.7x ffi.new('char[32]') create+drop",
+     ROW_UNCHECKED_TS, ROW_FFI_NEW, 0.7),
+    ("unchecked single-thread pair <= 0.7x ffi.new('char[32]') create+drop",
+     ROW_UNCHECKED, ROW_FFI_NEW, 0.7),
+    ("buffer(addr) + 5-byte write <= 1.5x memoryview(bytearray(32)) + the same write",
+     ROW_BUFFER, ROW_MEMORYVIEW, 1.5),
+]
+
+
+def _fast_path_targets(py, out):
+    from .common import ROW_CALL
+
+    def judge(text, num, den, limit, informative):
+        r = ratio(py.get(num), py.get(den))
+        if r is None:
+            why = py.get(num, {}).get("skipped", "rows did not run")
+            out.append({"target": text, "met": None, "measured": why})
+            return
+        entry = {"target": text, "met": None if informative else r <= limit,
+                 "worst": round(r, 4), "measured": f"{r:.3f}x"}
+        if informative:
+            entry["measured"] += f" (for information; limit {limit}x)"
+        out.append(entry)
+
+    batch = [("batch pair per block <= 0.05x one cffi call (unchecked)", ROW_BATCH, ROW_CALL,
+              0.05),
+             ("batch pair per block <= 0.05x one cffi call (checked)", ROW_BATCH_CHECKED,
+              ROW_CALL, 0.05),
+             ("checked pair <= 1.3x unchecked (both thread-safe)", ROW_CHECKED,
+              ROW_UNCHECKED_TS, 1.3)]
+    # Pool's own rows ran on the fast path when its cffi-path twins ran too
+    on_fast = "median" in py.get(ROW_CHECKED + CFFI_PATH, {})
+    label = "fast path" if on_fast else "Pool on the cffi path (fast path not active)"
+    for text, num, den, limit in FAST_PATH_TARGETS:
+        judge(f"{label}: {text}", num, den, limit, False)
+    for text, num, den, limit in FAST_PATH_TARGETS + batch:
+        # the baseline rows (ffi.new, bytearray, the bench's cffi call) have no cffi path
+        base = den + CFFI_PATH if den in (ROW_CHECKED, ROW_UNCHECKED_TS) else den
+        judge(f"cffi path: {text}", num + CFFI_PATH, base, limit, True)

@@ -1,0 +1,96 @@
+"""Chooses how Pool's hot methods run: the C-API fast path (pool._fast) on
+CPython, or the pure-cffi methods written in pool/core.py.
+
+``POOL_NO_FAST=1`` in the environment forces the cffi path; so does PyPy, or
+an interpreter for which pool._fast was not built.  The choice is made once,
+at import, and is the same for every Pool of the process.
+
+The fast path calls the one copy of the C core, cffi's (pool._pool_c),
+through a table of its function addresses: the per-thread last refused
+request, the process totals and the fork registry stay shared with every
+cffi caller.
+"""
+
+import os
+from array import array
+
+from . import _validate as v
+from ._pool_c import ffi, lib
+
+# The methods pool._fast implements; the rest of Pool stays Python.
+HOT_METHODS = ("allocate", "deallocate", "reallocate", "allocate_many", "deallocate_many",
+               "buffer")
+
+# The core functions the fast path calls (its table of cffi's copies).
+CORE_FUNCTIONS = ("sgi_pool_allocate", "sgi_pool_deallocate", "sgi_pool_deallocate_checked",
+                  "sgi_pool_reallocate_checked", "sgi_pool_allocate_many",
+                  "sgi_pool_deallocate_many", "sgi_pool_block_size")
+
+
+def _load():
+    """(pool._fast, None), or (None, why the cffi path is used)."""
+    if os.environ.get("POOL_NO_FAST", "") not in ("", "0"):
+        return None, "POOL_NO_FAST is set"
+    try:
+        from . import _fast
+    except ImportError as e:
+        return None, f"pool._fast is not built for this interpreter ({e})"
+    return _fast, None
+
+
+class CffiBase:
+    """Pool's first base on the cffi path: its state is plain attributes."""
+
+    __slots__ = ()
+
+
+_fast, WHY_NOT = _load()
+ACTIVE = _fast is not None  # True: Pool's hot methods are pool._fast's
+Base = _fast.FastPool if ACTIVE else CffiBase  # Pool's first base class
+
+# The cffi path's methods, as written in core.py (filled by install()): the
+# fast path's buffer() lets the cffi one raise its errors; tests compare docs.
+CFFI_METHODS = {}
+
+
+_HANDLE = ffi.typeof("sgi_pool *")
+
+
+def _address_of(handle):
+    """The address of a pool's cffi handle, for the fast path's C state."""
+    if not isinstance(handle, ffi.CData) or ffi.typeof(handle) is not _HANDLE:
+        raise TypeError(f"a pool handle must be a cffi 'sgi_pool *', not {handle!r}")
+    return int(ffi.cast("uintptr_t", handle))
+
+
+def install(cls):
+    """Makes cls (Pool) use the fast path's hot methods, keeping the cffi
+    ones in CFFI_METHODS.  Does nothing on the cffi path."""
+    CFFI_METHODS.update((name, cls.__dict__[name]) for name in HOT_METHODS)
+    if not ACTIVE:
+        return
+    functions = {name: int(ffi.cast("uintptr_t", ffi.addressof(lib, name)))
+                 for name in CORE_FUNCTIONS}
+    _fast.configure(functions, v.as_size, v.as_address, v.as_count, v.addresses_array,
+                    _address_of, array("Q", [0]), array, CFFI_METHODS["buffer"])
+    for name in HOT_METHODS:
+        setattr(cls, name, Base.__dict__[name])
+
+
+_twins = {}
+
+
+def cffi_twin(cls):
+    """A class with cls's methods but the cffi path's hot methods and plain
+    attributes for its state, exactly what POOL_NO_FAST=1 makes of cls: for
+    comparing the two paths in one process (tests, benchmarks).  cls itself
+    when the fast path is not active."""
+    if not ACTIVE:
+        return cls
+    if cls not in _twins:
+        body = {k: v for k, v in cls.__dict__.items() if k not in ("__dict__", "__weakref__")}
+        body.update(CFFI_METHODS)
+        body["__doc__"] = f"{cls.__name__} on the cffi path (pool._fastpath.cffi_twin)."
+        bases = tuple(CffiBase if b is Base else b for b in cls.__bases__)
+        _twins[cls] = type(f"Cffi{cls.__name__}", bases, body)
+    return _twins[cls]
