@@ -31,6 +31,7 @@ INSTALL_HINT = ("--plot needs matplotlib, which is not installed: "
                 "pip install 'pool[plot]' (or pip install matplotlib)")
 
 Stat = Optional[tuple[float, float, float]]  # (median, min, max)
+RGBA = tuple[float, float, float, float]
 
 
 @dataclass
@@ -189,7 +190,7 @@ def panels(data: JsonObject) -> list[Panel]:
 # ---- drawing ------------------------------------------------------------------------------
 
 
-def _draw_bars(ax: Axes, panel: Panel, colours: dict[str, Any]) -> None:
+def _draw_bars(ax: Axes, panel: Panel, colours: dict[str, RGBA]) -> None:
     n = max(1, len(panel.series))
     width = 0.8 / n
     for i, (name, values) in enumerate(panel.series.items()):
@@ -251,7 +252,7 @@ def plot(data: JsonObject, path: str) -> None:
         raise ValueError("nothing to plot: no section of the run has results")
     names = dict.fromkeys(n for p in todo if not p.horizontal for n in p.series)
     palette = plt.get_cmap("tab10")
-    colours = {n: palette(i % 10) for i, n in enumerate(names)}  # one colour per allocator
+    colours: dict[str, RGBA] = {n: palette(i % 10) for i, n in enumerate(names)}  # per allocator
     heights = [0.9 + 0.32 * len(p.groups) if p.horizontal else 3.6 for p in todo]
     fig, axes = plt.subplots(len(todo), 1, figsize=(14, sum(heights) + 0.8), squeeze=False,
                              gridspec_kw={"height_ratios": heights})
