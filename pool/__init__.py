@@ -13,6 +13,8 @@ module.
 
 __version__ = "0.2.0"
 
+from typing import TYPE_CHECKING, Any
+
 from .errors import (
     InvalidBlockError,
     PoolClosedError,
@@ -23,6 +25,11 @@ from .errors import (
 from .stats import PoolState, PoolStats, SizeClassStats
 from .testing.reference import ReferencePool
 
+if TYPE_CHECKING:  # the lazy names below, for type checkers
+    from ._pool_c import ffi
+    from .arena import Arena
+    from .core import Pool, default_pool, process_totals
+    from .view import show
 _FROM_C = {
     "Pool": ".core",
     "default_pool": ".core",
@@ -52,7 +59,7 @@ __all__ = [
 ]
 
 
-def __getattr__(name):
+def __getattr__(name: str) -> Any:  # typed above (TYPE_CHECKING); cffi modules are Any
     module = _FROM_C.get(name)
     if module is None:
         raise AttributeError(f"module 'pool' has no attribute {name!r}")
@@ -63,5 +70,5 @@ def __getattr__(name):
     return value
 
 
-def __dir__():
+def __dir__() -> list[str]:
     return sorted(set(globals()) | set(__all__))

@@ -1,7 +1,10 @@
 """Command line: `python -m pool [COMMAND] [ARGS]` (`python -m pool --help`)."""
 
+from __future__ import annotations
+
 import importlib
 import sys
+from collections.abc import Sequence
 
 # name -> (one line for --help, "module:function" taking argv and returning the exit status)
 COMMANDS = {
@@ -17,7 +20,7 @@ COMMANDS = {
 }
 
 
-def usage():
+def usage() -> str:
     width = max(map(len, COMMANDS))
     lines = ["usage: python -m pool [COMMAND] [ARGS ...]", "",
              "The SGI STL node allocator as a library.  Commands:", ""]
@@ -26,7 +29,7 @@ def usage():
     return "\n".join(lines)
 
 
-def main(argv=None):
+def main(argv: Sequence[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else list(argv)
     if argv[:1] in (["-h"], ["--help"], ["help"]):
         print(usage())
@@ -36,7 +39,8 @@ def main(argv=None):
         print(f"{usage()}\n\npython -m pool: unknown command {name!r}", file=sys.stderr)
         return 2
     module, function = COMMANDS[name][1].split(":")
-    return getattr(importlib.import_module(module), function)(argv[1:])
+    status: int = getattr(importlib.import_module(module), function)(argv[1:])
+    return status
 
 
 if __name__ == "__main__":

@@ -50,7 +50,8 @@ class ForkSafeLock:
         self._lock.release()
 
     def __enter__(self) -> ForkSafeLock:
-        return self.acquire() and self
+        self.acquire()  # always True: it blocks until it has the lock
+        return self
 
     def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
                  tb: TracebackType | None) -> None:

@@ -4,8 +4,15 @@ Every check runs before the pool is touched, so a bad argument leaves the
 pool exactly as it was.
 """
 
+from __future__ import annotations
+
 import operator
 import sys
+from array import array
+from collections.abc import Iterable
+from typing import SupportsIndex, cast
+
+from ._types import OomHandler
 
 SIZE_MAX = sys.maxsize * 2 + 1  # C size_t and uintptr_t on the platforms we build for
 ALIGNS = (8, 16)
@@ -13,16 +20,16 @@ MAX_MAX_SMALL = 4096  # mirrors SGI_POOL_MAX_MAX_SMALL; a test checks they agree
 MAX_REFILL = 4096  # mirrors SGI_POOL_MAX_REFILL
 
 
-def as_int(value, name):
+def as_int(value: object, name: str) -> int:
     """value as an int; TypeError (naming it) for bools, floats and non-numbers."""
     if type(value) is int:
         return value
     if isinstance(value, bool) or not hasattr(type(value), "__index__"):
         raise TypeError(f"{name} must be an int, not {type(value).__name__} ({value!r})")
-    return operator.index(value)
+    return operator.index(cast(SupportsIndex, value))
 
 
-def as_size(value, name="size"):
+def as_size(value: object, name: str = "size") -> int:
     """A block size: an int in 1..SIZE_MAX."""
     value = as_int(value, name)
     if value < 1:
@@ -32,7 +39,7 @@ def as_size(value, name="size"):
     return value
 
 
-def as_address(value, name="address"):
+def as_address(value: object, name: str = "address") -> int:
     """A block address: an int in 1..UINTPTR_MAX (whether the pool handed it
     out is the pool's own check)."""
     value = as_int(value, name)
@@ -43,7 +50,7 @@ def as_address(value, name="address"):
     return value
 
 
-def as_count(value, name="count"):
+def as_count(value: object, name: str = "count") -> int:
     """A number of blocks: an int in 0..SIZE_MAX."""
     value = as_int(value, name)
     if value < 0:
@@ -53,26 +60,26 @@ def as_count(value, name="count"):
     return value
 
 
-def as_heap_limit(value):
+def as_heap_limit(value: object) -> int | None:
     """None (no limit) or an int in 1..SIZE_MAX."""
     if value is None:
         return None
     return as_size(value, "heap_limit")
 
 
-def as_flag(value, name):
+def as_flag(value: object, name: str) -> bool:
     if not isinstance(value, bool):
         raise TypeError(f"{name} must be True or False, not {value!r}")
     return value
 
 
-def as_oom_handler(value):
-    if value is not None and not callable(value):
-        raise TypeError(f"oom_handler must be callable or None, not {value!r}")
-    return value
+def as_oom_handler(value: object) -> OomHandler | None:
+    if value is None or callable(value):
+        return value
+    raise TypeError(f"oom_handler must be callable or None, not {value!r}")
 
 
-def check_profile(align, max_small, refill):
+def check_profile(align: object, max_small: object, refill: object) -> tuple[int, int, int]:
     """Validates the size-class options; returns them as ints."""
     align = as_int(align, "align")
     if align not in ALIGNS:
@@ -89,7 +96,7 @@ def check_profile(align, max_small, refill):
     return align, max_small, refill
 
 
-def addresses_array(addrs):
+def addresses_array(addrs: Iterable[object]) -> array[int]:
     """A private array('Q') copy of addrs, each entry checked like a single
     address (an int, not a bool, in range), naming the first bad entry.
 
@@ -99,8 +106,6 @@ def addresses_array(addrs):
     anything else is read once and checked entry by entry.  (Address 0 is
     left to the pool: a checked pool refuses it as not live, with its index;
     an unchecked one skips it, as C's deallocate(NULL, n).)"""
-    from array import array
-
     if isinstance(addrs, array) and addrs.typecode == "Q":
         return addrs[:]
     if isinstance(addrs, (bytes, bytearray, memoryview, str)):
@@ -113,4 +118,5 @@ def addresses_array(addrs):
                 as_address(a, f"address {i} in batch")
             if type(a) is not int:  # 0 as a float, a bool, ...
                 as_int(a, f"address {i} in batch")
-    return array("Q", items)
+    return array("Q", cast("list[int]", items))  # every entry checked above
+

@@ -1,36 +1,46 @@
 """`python -m pool demo`: the SGI algorithm at work, step by step, on a real pool."""
 
+from __future__ import annotations
+
 import argparse
 import time
+from collections.abc import Callable, Sequence
+from typing import Optional, TypeVar
 
+from ._types import PoolFactory, PoolLike
 from .core import Pool
 from .errors import InvalidBlockError, PoolMemoryError, SizeClassError
+
+# the demo uses only what Pool shares with ReferencePool
+_new_pool: PoolFactory = Pool
+Out = Callable[[str], object]  # print, or a collector in tests
+_Result = TypeVar("_Result", bound=Optional[int])  # a demo call returns an address or None
 
 NOTATION = ("  Notation: A+304 is offset 304 in chunk A, the pool's first chunk (B the second,"
             " ...);\n  a free list is shown as block size: length.")
 
 
-def _where(addr, chunks):
+def _where(addr: int, chunks: Sequence[tuple[int, int]]) -> str:
     for i, (base, size) in enumerate(chunks):
         if base <= addr < base + size:
             return f"{'ABCDEFGH'[i] if i < 8 else i}+{addr - base}"
     return "a large block"
 
 
-def _lists(pool):
+def _lists(pool: PoolLike) -> str:
     return ", ".join(f"{size}: {n}" for size, n in zip(pool.class_sizes(), pool.free_list_lengths())
                      if n) or "none"
 
 
-def worked_example(out=print):
+def worked_example(out: Out = print) -> None:
     """The worked example of docs/algorithm.md, run live."""
     out("The worked example (empty pool, classic profile):")
     out(NOTATION)
     out(f"  {'call':<20} {'returns':<28} {'heap_size':>9}  non-empty free lists (size: length)")
-    with Pool() as pool:
-        live = {}
+    with _new_pool() as pool:
+        live: dict[str, int] = {}
 
-        def step(label, fn):
+        def step(label: str, fn: Callable[[], _Result]) -> _Result:
             result = fn()
             shown = "-" if result is None else _where(result, pool.chunks())
             out(f"  {label:<20} {shown:<28} {pool.heap_size:>9}  {_lists(pool)}")
@@ -40,7 +50,11 @@ def worked_example(out=print):
         step("allocate(8)", lambda: pool.allocate(8))
         step("allocate(24)", lambda: pool.allocate(24))
         big = step("allocate(200)", lambda: pool.allocate(200))
-        step("deallocate(A+0, 8)", lambda: pool.deallocate(live["a0"], 8))
+
+        def free_a0() -> None:
+            pool.deallocate(live["a0"], 8)
+
+        step("deallocate(A+0, 8)", free_a0)
         step("allocate(128)", lambda: pool.allocate(128))
         step("allocate(16)", lambda: pool.allocate(16))
         step("allocate(8)", lambda: pool.allocate(8))
@@ -49,12 +63,14 @@ def worked_example(out=print):
         pool.deallocate(big, 200)
 
 
-def checked_mode(out=print):
+def checked_mode(out: Out = print) -> None:
     out("\nChecked mode refuses bad frees and changes nothing:")
-    with Pool() as pool:
+    with _new_pool() as pool:
         a = pool.allocate(24)
-        for label, call in [("deallocate(a, 100)", lambda: pool.deallocate(a, 100)),
-                            ("deallocate(a + 8, 24)", lambda: pool.deallocate(a + 8, 24))]:
+        calls: list[tuple[str, Callable[[], None]]] = [
+            ("deallocate(a, 100)", lambda: pool.deallocate(a, 100)),
+            ("deallocate(a + 8, 24)", lambda: pool.deallocate(a + 8, 24))]
+        for label, call in calls:
             try:
                 call()
             except (SizeClassError, InvalidBlockError) as exc:
@@ -62,9 +78,9 @@ def checked_mode(out=print):
         pool.deallocate(a, 24)
 
 
-def heap_limit(out=print):
+def heap_limit(out: Out = print) -> None:
     out("\nA heap limit of 400 bytes (Part B's example):")
-    with Pool(heap_limit=400) as pool:
+    with _new_pool(heap_limit=400) as pool:
         pool.allocate(8)
         pool.allocate(120)
         try:
@@ -74,8 +90,10 @@ def heap_limit(out=print):
         out(f"  afterwards: heap_size {pool.heap_size}, lists {_lists(pool)}, "
             f"current chunk {pool.current_chunk()}")
 
-        def raise_limit(nbytes):
-            pool.heap_limit += nbytes
+        def raise_limit(nbytes: int) -> bool:
+            limit = pool.heap_limit
+            assert limit is not None  # 400, set above
+            pool.heap_limit = limit + nbytes
             return True
 
         pool.oom_handler = raise_limit
@@ -84,9 +102,9 @@ def heap_limit(out=print):
             f"heap_size {pool.heap_size}, handler calls {pool.stats().oom_handler_calls}")
 
 
-def batch(out=print, count=100_000):
+def batch(out: Out = print, count: int = 100_000) -> None:
     out(f"\nBatch calls: {count} blocks of 32 bytes")
-    with Pool(checked=False) as pool:
+    with _new_pool(checked=False) as pool:
         t0 = time.perf_counter()
         addrs = pool.allocate_many(32, count)
         t1 = time.perf_counter()
@@ -113,7 +131,7 @@ second chunk, and so on); "a large block" is one served by malloc (above max_sma
 free list is shown as "block size: length", e.g. "8: 19" is 19 blocks on the 8-byte list."""
 
 
-def build_parser():
+def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="python -m pool demo", description=DESCRIPTION,
         formatter_class=argparse.RawDescriptionHelpFormatter,
@@ -125,7 +143,7 @@ def build_parser():
     return parser
 
 
-def cli(argv=None):
+def cli(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     if args.steps:
         from .view import steps
@@ -135,7 +153,7 @@ def cli(argv=None):
     return 0
 
 
-def main(out=print):
+def main(out: Out = print) -> None:
     worked_example(out)
     checked_mode(out)
     heap_limit(out)

@@ -1,12 +1,16 @@
 """`python -m pool bench`: runs the sections side by side and writes the report."""
 
+from __future__ import annotations
+
 import argparse
 import json
 import os
 import subprocess
 import sys
 import time
+from collections.abc import Sequence
 from pathlib import Path
+from typing import Any
 
 from .._cli import positive_int
 from .._progress import Progress
@@ -20,6 +24,7 @@ from .common import (
     SCHEMA,
     SIZES,
     STATIC_TLS,
+    JsonObject,
     _load_bench_c,
 )
 from .containers import run_containers
@@ -29,16 +34,19 @@ from .python_level import run_python_level
 from .report import format_report
 from .targets import evaluate_targets
 
+# {name: (the cffi handle of the opened allocator or None, its info)}, from open_allocators
+Allocators = dict[str, tuple[Any, JsonObject]]
+
 # ---- jemalloc's static TLS -------------------------------------------------------------
 
 
-def _needs_tls_reexec(allocs):
+def _needs_tls_reexec(allocs: Allocators) -> bool:
     _, info = allocs.get("jemalloc", (None, {}))
     return (not info.get("ran", True) and "static TLS block" in info.get("note", "")
             and os.environ.get(REEXEC_MARK) is None)
 
 
-def _reexec(argv):
+def _reexec(argv: list[str]) -> int:
     env = dict(os.environ)
     tunable = f"glibc.rtld.optional_static_tls={STATIC_TLS}"
     env["GLIBC_TUNABLES"] = f"{env['GLIBC_TUNABLES']}:{tunable}" if env.get("GLIBC_TUNABLES") \
@@ -57,7 +65,7 @@ def _reexec(argv):
 # ---- main --------------------------------------------------------------------------------
 
 
-def build_parser():
+def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(
         prog="python -m pool bench",
         description="Benchmark the pool against a bare free-list floor, glibc, jemalloc and "
@@ -87,7 +95,7 @@ def build_parser():
     return p
 
 
-def main(argv=None):
+def main(argv: Sequence[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     args = build_parser().parse_args(argv)
     if args.repeat is not None and args.repeat < 1:
@@ -106,22 +114,23 @@ def main(argv=None):
     sections = set(args.only or ("c", "python", "memory", "containers"))
     started = time.monotonic()
 
-    reason = None
+    reason: str | None = None
     bffi, blib = _load_bench_c()
     if bffi is None:
         reason, blib = blib, None
-    allocs = {}
+    allocs: Allocators | None = {}
     if blib is not None:
         if blib.bench_set_clock(blib.BENCH_CLOCK_CPU if args.clock == "cpu"
                                 else blib.BENCH_CLOCK_WALL) != 0:
             print(f"the {args.clock} clock is not available", file=sys.stderr)
             return 2
-        allocs = open_allocators(bffi, blib)
+        allocs = open_allocators(bffi, blib)  # type: ignore[no-untyped-call]
         if _needs_tls_reexec(allocs) and not args.no_reexec and "c" in sections:
             allocs = None  # release before the child runs
             return _reexec(argv)
 
-    trace_path = find_trace(args.trace) if "c" in sections else None
+    trace_path = (find_trace(args.trace)  # type: ignore[no-untyped-call]
+                  if "c" in sections else None)
     steps = 0
     if "c" in sections and blib is not None:
         steps += len(PATTERNS) * len(SIZES) + 1
@@ -133,7 +142,7 @@ def main(argv=None):
         steps += 2
     progress = Progress(steps, enabled=not args.no_progress)
 
-    data = {
+    data: JsonObject = {
         "schema": SCHEMA,
         "quick": bool(args.quick),
         "repeat": cfg["repeat"],
@@ -150,24 +159,27 @@ def main(argv=None):
                 data["c_level_skipped"] = reason
                 data["c_level"] = []
             else:
-                data["c_level"] = run_c_level(bffi, blib, allocs, cfg, progress, trace_path)
-                add_ratios(data["c_level"])
+                data["c_level"] = run_c_level(  # type: ignore[no-untyped-call]
+                    bffi, blib, allocs, cfg, progress, trace_path)
+                add_ratios(data["c_level"])  # type: ignore[no-untyped-call]
         if "python" in sections:
-            data["python_level"] = run_python_level(bffi, blib, cfg, args.clock, progress)
+            data["python_level"] = run_python_level(  # type: ignore[no-untyped-call]
+                bffi, blib, cfg, args.clock, progress)
         if "memory" in sections:
             if blib is None:
                 data["memory_skipped"] = reason
                 data["memory"] = []
             else:
-                data["memory"] = run_memory(bffi, blib, cfg, progress)
+                data["memory"] = run_memory(  # type: ignore[no-untyped-call]
+                    bffi, blib, cfg, progress)
         if "containers" in sections:
             data["containers"] = run_containers(cfg, args.clock, progress)
     finally:
         progress.close()
-    data["targets"] = evaluate_targets(data)
+    data["targets"] = evaluate_targets(data)  # type: ignore[no-untyped-call]
     data["elapsed_s"] = round(time.monotonic() - started, 2)
 
-    print(format_report(data))
+    print(format_report(data))  # type: ignore[no-untyped-call]
     if args.json:
         with open(args.json, "w", encoding="utf-8") as f:
             json.dump(data, f, indent=1)

@@ -1,9 +1,17 @@
 """Constants and cell summaries shared by the benchmark sections."""
 
+from __future__ import annotations
+
 import random
 import statistics
 from array import array
+from collections.abc import Sequence
 from pathlib import Path
+from typing import Any
+
+# A report section, row or cell: a JSON object (what `--json` writes and the
+# report, targets and plot read back).
+JsonObject = dict[str, Any]
 
 SCHEMA = 1
 
@@ -64,8 +72,8 @@ TRACES = Path(__file__).resolve().parents[1] / "traces" / "data"  # shipped with
 # ---- small helpers -----------------------------------------------------------------------
 
 
-def _load_bench_c():
-    """(ffi, lib) of pool._bench_c, or (None, reason)."""
+def _load_bench_c() -> tuple[Any, Any]:
+    """(ffi, lib) of pool._bench_c, or (None, reason).  (cffi objects: Any.)"""
     try:
         from .. import _bench_c
     except ImportError as e:
@@ -73,7 +81,7 @@ def _load_bench_c():
     return _bench_c.ffi, _bench_c.lib
 
 
-def summarize(samples):
+def summarize(samples: Sequence[float]) -> JsonObject:
     """A cell: median, min, max and the samples (ns per unit)."""
     return {
         "median": statistics.median(samples),
@@ -83,25 +91,25 @@ def summarize(samples):
     }
 
 
-def skipped(note):
+def skipped(note: str) -> JsonObject:
     return {"skipped": note}
 
 
-def ratio(cell, base):
+def ratio(cell: JsonObject | None, base: JsonObject | None) -> float | None:
     """Ratio of medians, or None when either side did not run."""
     if not cell or not base or "median" not in cell or "median" not in base:
         return None
     if base["median"] <= 0:
         return None
-    return cell["median"] / base["median"]
+    return float(cell["median"] / base["median"])
 
 
-def _mixed_sizes():
+def _mixed_sizes() -> array[int]:
     rng = random.Random(MIXED_SEED)
     return array("I", (rng.randint(1, 128) for _ in range(MIXED_LEN)))
 
 
-def _sizes_array(size):
+def _sizes_array(size: str) -> array[int]:
     return _mixed_sizes() if size == "mixed" else array("I", [int(size)])
 
 

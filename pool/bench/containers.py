@@ -1,17 +1,20 @@
 """C++: std::map/list/set on std::allocator, __gnu_cxx::__pool_alloc and this pool."""
 
+from __future__ import annotations
+
 import json
 import os
 import shutil
 import subprocess
 import tempfile
 
-from .common import REPO, ratio, skipped, summarize
+from .._progress import Progress
+from .common import REPO, JsonObject, ratio, skipped, summarize
 
 # ---- C++ containers ----------------------------------------------------------------------
 
 
-def run_containers(cfg, clock, progress):
+def run_containers(cfg: dict[str, int], clock: str, progress: Progress) -> JsonObject:
     src = REPO / "bench" / "containers.cpp"
     csrc = REPO / "csrc"
     if not src.exists() or not (csrc / "sgi_pool.c").exists():
@@ -42,7 +45,8 @@ def run_containers(cfg, clock, progress):
     if proc.returncode != 0:
         return skipped(f"containers exited {proc.returncode}: {proc.stderr.strip()[:500]}")
     raw = json.loads(proc.stdout)
-    out = {k: raw[k] for k in ("repeats", "rounds", "n", "clock", "compiler", "glibcxx_force_new")}
+    out: JsonObject = {k: raw[k] for k in ("repeats", "rounds", "n", "clock", "compiler",
+                                           "glibcxx_force_new")}
     out["unit"] = "ns/element"
     out["cells"] = []
     for container, by_alloc in raw["results"].items():

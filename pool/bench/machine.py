@@ -9,8 +9,8 @@ from pathlib import Path
 # ---- machine -----------------------------------------------------------------------------
 
 
-def machine_info():
-    info = {
+def machine_info() -> dict[str, object]:
+    info: dict[str, object] = {
         "platform": platform.platform(),
         "python": sys.version.split()[0],
         "implementation": platform.python_implementation(),

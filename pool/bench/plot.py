@@ -13,16 +13,25 @@ Usable on a saved run too::
     python -m pool.bench.plot results.json results.png
 """
 
+from __future__ import annotations
+
 import json
 import sys
 import textwrap
+from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import Optional
+from typing import TYPE_CHECKING, Any, Optional, cast
+
+from .common import JsonObject
+
+if TYPE_CHECKING:
+    from matplotlib.axes import Axes
 
 INSTALL_HINT = ("--plot needs matplotlib, which is not installed: "
                 "pip install 'pool[plot]' (or pip install matplotlib)")
 
 Stat = Optional[tuple[float, float, float]]  # (median, min, max)
+RGBA = tuple[float, float, float, float]
 
 
 @dataclass
@@ -33,11 +42,11 @@ class Panel:
     series: dict[str, list[Stat]]  # name -> one Stat per group (None: not measured)
     log: bool = False
     horizontal: bool = False  # one bar per row, labels on the y axis
-    reference: Optional[float] = None  # a line at this value (1.0 for ratios)
+    reference: float | None = None  # a line at this value (1.0 for ratios)
     notes: list[str] = field(default_factory=list)  # per group, shown next to the bar
 
 
-def missing_dependency():
+def missing_dependency() -> str | None:
     """None when matplotlib can be imported, else the message to show."""
     try:
         import matplotlib  # noqa: F401
@@ -46,7 +55,7 @@ def missing_dependency():
     return None
 
 
-def _pyplot():
+def _pyplot() -> Any:  # the matplotlib.pyplot module
     try:
         import matplotlib
     except ImportError as e:
@@ -60,40 +69,41 @@ def _pyplot():
 # ---- data ---------------------------------------------------------------------------------
 
 
-def run_label(data):
+def run_label(data: JsonObject) -> str:
     """'Intel Xeon, 2 CPUs, 2026-12-01 21:07 UTC, quick run, thread CPU time'."""
     m = data.get("machine") or {}
     date = data.get("date") or "date not recorded"
-    clock = {"cpu": "thread CPU time", "wall": "wall time"}.get(data.get("clock"), "clock ?")
+    clocks: dict[object, str] = {"cpu": "thread CPU time", "wall": "wall time"}
+    clock = clocks.get(data.get("clock"), "clock ?")
     return (f"{m.get('cpu_model') or 'CPU ?'}, {m.get('cpus', '?')} CPUs, {date},"
             f" {'quick' if data.get('quick') else 'full'} run, {clock},"
             f" medians of {data.get('repeat', '?')} (bars: min-max)")
 
 
-def _stat(cell):
+def _stat(cell: JsonObject | None) -> Stat:
     if not cell or "median" not in cell:
         return None
     return (cell["median"], cell["min"], cell["max"])
 
 
-def _scaled(stat, by):
-    return None if stat is None or not by else tuple(v / by for v in stat)
+def _scaled(stat: Stat, by: float) -> Stat:
+    return None if stat is None or not by else (stat[0] / by, stat[1] / by, stat[2] / by)
 
 
-def spans_decades(series):
+def spans_decades(series: dict[str, list[Stat]]) -> bool:
     values = [v for stats in series.values() for s in stats if s for v in s if v > 0]
     return bool(values) and max(values) / min(values) >= 10
 
 
-def _c_panels(data, run):
+def _c_panels(data: JsonObject, run: str) -> list[Panel]:
     cells = [c for c in data.get("c_level") or () if not c.get("note")]
     pairs = [c for c in cells if c["pattern"] != "trace"]
     trace = [c for c in cells if c["pattern"] == "trace"]
-    out = []
+    out: list[Panel] = []
     if pairs:
         names = [n for n in pairs[0]["results"] if any(_stat(c["results"].get(n)) for c in pairs)]
         groups = [f"{c['pattern']} {c['size']}" for c in pairs]
-        ratios = {}
+        ratios: dict[str, list[Stat]] = {}
         for n in names:
             if n == "floor":
                 continue
@@ -110,7 +120,7 @@ def _c_panels(data, run):
         names = [n for n in cell["results"] if _stat(cell["results"][n])]
         floor = (_stat(cell["results"].get("floor")) or (0,))[0]
         series = {"ns per operation": [_stat(cell["results"][n]) for n in names]}
-        notes = [f"{s[0] / floor:.2f}x the floor" if floor else ""
+        notes = [f"{s[0] / floor:.2f}x the floor" if floor and s else ""  # s: measured (names)
                  for s in series["ns per operation"]]
         out.append(Panel(f"C level: replay of a recorded trace, ns per operation"
                          f" ({cell.get('description', 'trace')})\n{run}", "ns per operation",
@@ -118,9 +128,9 @@ def _c_panels(data, run):
     return out
 
 
-def _python_panels(data, run):
+def _python_panels(data: JsonObject, run: str) -> list[Panel]:
     rows = [e for e in data.get("python_level") or () if "median" in e]
-    out = []
+    out: list[Panel] = []
     for unit in dict.fromkeys(e["unit"] for e in rows):
         mine = [e for e in rows if e["unit"] == unit]
         notes = [f"{e['ratio_to_malloc_free']:.3g}x malloc+free via cffi,"
@@ -132,7 +142,7 @@ def _python_panels(data, run):
     return out
 
 
-def _memory_panel(data, run):
+def _memory_panel(data: JsonObject, run: str) -> list[Panel]:
     rows = data.get("memory") or []
     if not rows:
         return []
@@ -140,7 +150,7 @@ def _memory_panel(data, run):
              "pool (heap_size only)": ("pool", "heap_size_per_requested"),
              "pool-checked": ("pool-checked", "held_per_requested"),
              "glibc": ("glibc", "held_per_requested")}
-    series = {}
+    series: dict[str, list[Stat]] = {}
     for label, (name, key) in names.items():
         values = [r["results"].get(name, {}).get(key) for r in rows]
         if any(v is not None for v in values):
@@ -152,7 +162,7 @@ def _memory_panel(data, run):
                   series, reference=1.0)]
 
 
-def _container_panel(data, run):
+def _container_panel(data: JsonObject, run: str) -> list[Panel]:
     cont = data.get("containers") or {}
     cells = cont.get("cells")
     if not cells:
@@ -167,7 +177,7 @@ def _container_panel(data, run):
                   reference=1.0)]
 
 
-def panels(data):
+def panels(data: JsonObject) -> list[Panel]:
     """The Panels of a run, in the report's order; log axes where values span a decade."""
     run = run_label(data)
     out = (_c_panels(data, run) + _python_panels(data, run) + _memory_panel(data, run)
@@ -180,11 +190,14 @@ def panels(data):
 # ---- drawing ------------------------------------------------------------------------------
 
 
-def _draw_bars(ax, panel, colours):
+def _draw_bars(ax: Axes, panel: Panel, colours: dict[str, RGBA]) -> None:
     n = max(1, len(panel.series))
     width = 0.8 / n
     for i, (name, values) in enumerate(panel.series.items()):
-        xs, meds, lo, hi = [], [], [], []
+        xs: list[float] = []
+        meds: list[float] = []
+        lo: list[float] = []
+        hi: list[float] = []
         for g, v in enumerate(values):
             if v is None:
                 continue
@@ -205,8 +218,10 @@ def _draw_bars(ax, panel, colours):
     ax.legend(fontsize=7.5, loc="upper left", bbox_to_anchor=(1.0, 1.0), frameon=False)
 
 
-def _draw_rows(ax, panel):
-    [values] = panel.series.values()
+def _draw_rows(ax: Axes, panel: Panel) -> None:
+    [series] = panel.series.values()
+    # a horizontal panel holds measured rows only (see _c_panels, _python_panels)
+    values = cast("list[tuple[float, float, float]]", series)
     ys = range(len(values))
     meds = [v[0] for v in values]
     ax.barh(ys, meds, xerr=[[v[0] - v[1] for v in values], [v[2] - v[0] for v in values]],
@@ -227,7 +242,7 @@ def _draw_rows(ax, panel):
         ax.set_xlim(0, right * 1.6)
 
 
-def plot(data, path):
+def plot(data: JsonObject, path: str) -> None:
     """Draws a run (the dict that --json writes) into path (PNG, SVG, PDF...)."""
     plt = _pyplot()
     from matplotlib import ticker
@@ -237,7 +252,7 @@ def plot(data, path):
         raise ValueError("nothing to plot: no section of the run has results")
     names = dict.fromkeys(n for p in todo if not p.horizontal for n in p.series)
     palette = plt.get_cmap("tab10")
-    colours = {n: palette(i % 10) for i, n in enumerate(names)}  # one colour per allocator
+    colours: dict[str, RGBA] = {n: palette(i % 10) for i, n in enumerate(names)}  # per allocator
     heights = [0.9 + 0.32 * len(p.groups) if p.horizontal else 3.6 for p in todo]
     fig, axes = plt.subplots(len(todo), 1, figsize=(14, sum(heights) + 0.8), squeeze=False,
                              gridspec_kw={"height_ratios": heights})
@@ -262,7 +277,7 @@ def plot(data, path):
     plt.close(fig)
 
 
-def main(argv=None):
+def main(argv: Sequence[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else argv
     if len(argv) != 2:
         print("usage: python -m pool.bench.plot RESULTS.json OUT.png", file=sys.stderr)

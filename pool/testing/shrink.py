@@ -1,7 +1,14 @@
 """Delta debugging: the smallest operation list that still fails."""
 
+from __future__ import annotations
 
-def shrink_ops(ops, still_fails):
+from collections.abc import Callable, Iterable
+from typing import TypeVar
+
+T = TypeVar("T")
+
+
+def shrink_ops(ops: Iterable[T], still_fails: Callable[[list[T]], object]) -> list[T]:
     """A minimal sub-list of ops for which still_fails(sub-list) holds (delta
     debugging: drop ever smaller slices while it keeps failing)."""
     ops = list(ops)

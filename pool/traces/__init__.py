@@ -36,7 +36,10 @@ and the aligned allocators to ``a``, free and realloc(p, 0) to ``f``, other
 reallocs to ``r``, and a size of 0 to 1.
 """
 
+from __future__ import annotations
+
 import sys
+from collections.abc import Sequence
 
 from .convert import ConvertStats, convert_file, convert_main, convert_raw
 from .format import (
@@ -72,7 +75,7 @@ __all__ = [
     "main",
 ]
 
-def main(argv=None) -> int:
+def main(argv: Sequence[str] | None = None) -> int:
     """python -m pool.traces {replay,convert} ..."""
     argv = list(sys.argv[1:] if argv is None else argv)
     commands = {"replay": replay_main, "convert": convert_main}

@@ -1,15 +1,16 @@
 """Converting raw logs of tools/trace_recorder (pointers) into traces (IDs)."""
 
+from __future__ import annotations
+
 import argparse
 import itertools
 import os
 import sys
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
-from typing import Optional
 
 from .._cli import positive_int
-from .format import Op, _checked_ops, _close, _discard, _open_text, format_op
+from .format import Op, PathLike, _checked_ops, _close, _discard, _open_text, format_op
 
 # ---- converting raw logs of tools/trace_recorder ---------------------------------------
 
@@ -29,7 +30,7 @@ class ConvertStats:
     live_at_end: int = 0  # IDs live after the last operation produced
     headers: list[str] = field(default_factory=list)  # the raw log's "#" lines
 
-    def summary(self):
+    def summary(self) -> str:
         kept = (f"{self.written} operations" if self.written == self.operations
                 else f"the first {self.written} of {self.operations} operations")
         return (f"{kept} from {self.records} raw records; dropped {self.unknown_frees} frees of"
@@ -39,11 +40,11 @@ class ConvertStats:
                 f" {self.live_at_end} blocks live at the end of the log")
 
 
-def _hex(token):
+def _hex(token: str) -> int:
     return int(token, 16)
 
 
-def convert_raw(lines: Iterable[str], stats: Optional[ConvertStats] = None) -> Iterator[Op]:
+def convert_raw(lines: Iterable[str], stats: ConvertStats | None = None) -> Iterator[Op]:
     """Converts the lines of a raw log (tools/trace_recorder/recorder.c) into
     trace operations, lazily; pass a ConvertStats to get the counts.
 
@@ -62,11 +63,11 @@ def convert_raw(lines: Iterable[str], stats: Optional[ConvertStats] = None) -> I
     added first, so the output is always a valid trace.  Calls that returned
     NULL changed nothing and are dropped."""
     st = stats if stats is not None else ConvertStats()
-    live = {}  # pointer -> ID
+    live: dict[int, int] = {}  # pointer -> ID
     next_id = 1
-    out = []
+    out: list[Op] = []
 
-    def allocate(ptr, size):
+    def allocate(ptr: int, size: int) -> None:
         nonlocal next_id
         ident = live.pop(ptr, None)
         if ident is not None:
@@ -76,7 +77,7 @@ def convert_raw(lines: Iterable[str], stats: Optional[ConvertStats] = None) -> I
         out.append(Op("a", next_id, max(size, 1)))
         next_id += 1
 
-    def free(ptr):
+    def free(ptr: int) -> None:
         ident = live.pop(ptr, None)
         if ident is not None:
             out.append(Op("f", ident, None))
@@ -142,7 +143,8 @@ def convert_raw(lines: Iterable[str], stats: Optional[ConvertStats] = None) -> I
     st.live_at_end = len(live)
 
 
-def convert_file(raw_path, out_path, max_ops: Optional[int] = None) -> ConvertStats:
+def convert_file(raw_path: PathLike, out_path: PathLike,
+                 max_ops: int | None = None) -> ConvertStats:
     """Converts a raw log into a trace file (gzipped if out_path ends in .gz),
     keeping only the first max_ops operations if given (a prefix of a valid
     trace is valid).  The raw log's header goes into "#" lines at the top and
@@ -176,7 +178,8 @@ def convert_file(raw_path, out_path, max_ops: Optional[int] = None) -> ConvertSt
     return st
 
 
-def convert_main(argv=None, prog="python -m pool.traces convert") -> int:
+def convert_main(argv: Sequence[str] | None = None,
+                 prog: str = "python -m pool.traces convert") -> int:
     """`convert RAW OUT [--max-ops N]`: raw log of tools/trace_recorder -> trace."""
     parser = argparse.ArgumentParser(
         prog=prog, description="Convert a raw log of tools/trace_recorder (pointers) into"

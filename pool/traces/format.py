@@ -1,11 +1,16 @@
 """The trace format: operations, validation, reading and writing."""
 
+from __future__ import annotations
+
 import contextlib
 import gzip
 import io
 import os
 from collections.abc import Iterable, Iterator
-from typing import NamedTuple, Optional
+from typing import IO, BinaryIO, NamedTuple, Union
+
+# what the readers and writers take as a file name
+PathLike = Union[str, "os.PathLike[str]"]
 
 OPS = ("a", "f", "r")
 
@@ -15,7 +20,7 @@ class Op(NamedTuple):
 
     op: str
     id: int
-    size: Optional[int]
+    size: int | None
 
 
 class TraceError(ValueError):
@@ -33,7 +38,7 @@ class ReplayMismatch(AssertionError):
 # ---- validation ------------------------------------------------------------------------
 
 
-def _is_decimal(token):
+def _is_decimal(token: str) -> bool:
     return token.isascii() and token.isdigit()
 
 
@@ -43,10 +48,10 @@ class _Validator:
 
     __slots__ = ("live",)
 
-    def __init__(self):
-        self.live = {}
+    def __init__(self) -> None:
+        self.live: dict[int, int | None] = {}
 
-    def step(self, op, ident, size):
+    def step(self, op: str, ident: int, size: int | None) -> str | None:
         live = self.live
         if op == "a":
             if ident in live:
@@ -63,7 +68,7 @@ class _Validator:
         return None
 
 
-def _parse_line(fields):
+def _parse_line(fields: list[str]) -> tuple[str, int, int | None]:
     """(op, id, size) from a line's fields, or raises TraceError (without position)."""
     op = fields[0]
     if op not in OPS:
@@ -102,7 +107,13 @@ def parse_lines(lines: Iterable[str], source: str = "<trace>") -> Iterator[Op]:
         yield Op(op, ident, size)
 
 
-def _open_text(path, mode):
+class _OwningTextStream(io.TextIOWrapper):
+    """A text stream over a gzip stream, with the raw file under both (_close closes it)."""
+
+    _pool_raw: BinaryIO
+
+
+def _open_text(path: PathLike, mode: str) -> IO[str]:
     """A text stream over path, gzipped if (writing) the name ends in .gz or
     (reading) the file starts with the gzip magic number."""
     path = os.fspath(path)
@@ -115,21 +126,21 @@ def _open_text(path, mode):
     if str(path).endswith(".gz"):
         # mtime=0 and no file name in the header: the same trace gives the same bytes
         raw = open(path, "wb")  # noqa: SIM115 (closed with the stream that wraps it)
-        gz = gzip.GzipFile(filename="", mode="wb", fileobj=raw, mtime=0, compresslevel=9)
-        stream = io.TextIOWrapper(gz, encoding="ascii", newline="\n")
+        packed = gzip.GzipFile(filename="", mode="wb", fileobj=raw, mtime=0, compresslevel=9)
+        stream = _OwningTextStream(packed, encoding="ascii", newline="\n")
         stream._pool_raw = raw  # closed with the stream, see _close
         return stream
     return open(path, "w", encoding="ascii", newline="\n")
 
 
-def _close(stream):
+def _close(stream: IO[str]) -> None:
     raw = getattr(stream, "_pool_raw", None)
     stream.close()
     if raw is not None:
         raw.close()
 
 
-def iter_trace(path) -> Iterator[Op]:
+def iter_trace(path: PathLike) -> Iterator[Op]:
     """The operations of the trace file at path, lazily, validated as read."""
     name = os.fspath(path)
     with _open_text(path, "r") as f:
@@ -141,18 +152,18 @@ def iter_trace(path) -> Iterator[Op]:
             raise TraceError(f"{name}: damaged gzip data ({e})") from None
 
 
-def read_trace(path) -> list[Op]:
+def read_trace(path: PathLike) -> list[Op]:
     """All operations of the trace file at path (gzipped or not), validated."""
     return list(iter_trace(path))
 
 
-def format_op(op) -> str:
+def format_op(op: tuple[str, int, int | None]) -> str:
     """The trace line of an operation (without the newline)."""
     kind, ident, size = op
     return f"f {ident}" if kind == "f" else f"{kind} {ident} {size}"
 
 
-def _checked_ops(ops: Iterable) -> Iterator[Op]:
+def _checked_ops(ops: Iterable[Iterable[object]]) -> Iterator[Op]:
     """Validates operations given as tuples; TraceError names the operation's
     1-based number.  The size of an "f" is ignored."""
     validator = _Validator()
@@ -162,22 +173,25 @@ def _checked_ops(ops: Iterable) -> Iterator[Op]:
             kind, ident, size = item
         except (TypeError, ValueError):
             raise TraceError(f"operation {number}: expected (op, id, size), got {item!r}") from None
-        if kind not in OPS:
+        if not isinstance(kind, str) or kind not in OPS:
             raise TraceError(f"operation {number}: unknown operation {kind!r}"
                              f" (expected a, f or r): {item!r}")
         if type(ident) is not int or ident < 0:
             raise TraceError(f"operation {number}: the ID must be an int >= 0: {item!r}")
-        if kind == "f":
-            size = None
-        elif type(size) is not int or size < 1:
-            raise TraceError(f"operation {number}: the size must be an int >= 1: {item!r}")
-        problem = step(kind, ident, size)
+        checked_size: int | None = None  # the size of an "f" is ignored
+        if kind != "f":
+            if type(size) is not int or size < 1:
+                raise TraceError(f"operation {number}: the size must be an int >= 1: {item!r}")
+            checked_size = size
+        problem = step(kind, ident, checked_size)
         if problem is not None:
-            raise TraceError(f"operation {number}: {problem}: {format_op((kind, ident, size))!r}")
-        yield Op(kind, ident, size)
+            raise TraceError(f"operation {number}: {problem}:"
+                             f" {format_op((kind, ident, checked_size))!r}")
+        yield Op(kind, ident, checked_size)
 
 
-def write_trace(path, ops: Iterable, header: Iterable[str] = ()) -> int:
+def write_trace(path: PathLike, ops: Iterable[Iterable[object]],
+                header: Iterable[object] = ()) -> int:
     """Writes ops (tuples (op, id, size)) to path, gzipped if the name ends in
     .gz, after the header lines (each written as a "# " comment).  The
     operations are validated as they are written; returns their number."""
@@ -196,7 +210,7 @@ def write_trace(path, ops: Iterable, header: Iterable[str] = ()) -> int:
     return count
 
 
-def _discard(stream, path):
+def _discard(stream: IO[str], path: PathLike) -> None:
     """Closes and removes a trace whose writing failed: no half-written trace is left."""
     try:
         _close(stream)

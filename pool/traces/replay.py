@@ -1,14 +1,26 @@
 """Replaying a trace through a Pool, optionally in lockstep with the reference model."""
 
+from __future__ import annotations
+
 import argparse
 import dataclasses
 import sys
 import time
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
+from typing import Any, cast
 
 from .._cli import positive_int
-from .format import ReplayError, ReplayMismatch, TraceError, _checked_ops, format_op, read_trace
+from .._types import PoolFactory, PoolLike
+from .format import (
+    Op,
+    ReplayError,
+    ReplayMismatch,
+    TraceError,
+    _checked_ops,
+    format_op,
+    read_trace,
+)
 
 # ---- replay ----------------------------------------------------------------------------
 
@@ -52,25 +64,26 @@ class ReplayResult:
     checked: bool = False
 
 
-def _default_pool_factory():
+def _default_pool_factory() -> PoolFactory:
     from ..core import Pool  # lazily: pool.traces itself needs no compiled code
 
     return Pool
 
 
-def _reference_like(pool):
+def _reference_like(pool: PoolLike) -> PoolLike:
     """A ReferencePool with the same options as pool."""
     try:
         from ..testing.reference import ReferencePool
     except ImportError as e:
         raise ReplayError(f"the check needs pool.testing.reference.ReferencePool, which cannot be"
                           f" imported: {e}") from e
-    return ReferencePool(align=pool.align, max_small=pool.max_small, refill=pool.refill,
-                         checked=pool.checked, heap_limit=pool.heap_limit)
+    reference_type: PoolFactory = ReferencePool
+    return reference_type(align=pool.align, max_small=pool.max_small, refill=pool.refill,
+                          checked=pool.checked, heap_limit=pool.heap_limit)
 
 
-def replay(trace_ops: Iterable, pool_factory=None, check: bool = False,
-           reference_factory=None) -> ReplayResult:
+def replay(trace_ops: Iterable[Iterable[object]], pool_factory: PoolFactory | None = None,
+           check: bool = False, reference_factory: PoolFactory | None = None) -> ReplayResult:
     """Replays operations (tuples (op, id, size), e.g. read_trace(path))
     through a new pool from pool_factory() (default pool.Pool): "a" ->
     allocate(size), "f" -> deallocate(addr, size), "r" -> reallocate(addr,
@@ -98,27 +111,32 @@ def replay(trace_ops: Iterable, pool_factory=None, check: bool = False,
     return result
 
 
-def _pool_error(number, op, exc):
+def _pool_error(number: int, op: Op, exc: BaseException | None) -> ReplayError:
     return ReplayError(f"operation {number} ({format_op(op)!r}): the pool raised"
                        f" {type(exc).__name__}: {exc}")
 
 
-def _timed_replay(ops, pool_factory):
+def _timed_replay(ops: list[Op], pool_factory: PoolFactory) -> ReplayResult:
     pool = pool_factory()
     try:
         max_small = pool.max_small
         allocate, deallocate, reallocate = pool.allocate, pool.deallocate, pool.reallocate
         pool_type = type(pool)
         heap_prop = getattr(pool_type, "heap_size", None)
-        heap_size = (heap_prop.fget.__get__(pool) if isinstance(heap_prop, property)
-                     else lambda: pool.heap_size)
-        addrs, sizes = {}, {}
+        heap_size: Callable[[], int] = (
+            heap_prop.fget.__get__(pool)
+            if isinstance(heap_prop, property) and heap_prop.fget is not None
+            else lambda: pool.heap_size)
+        addrs: dict[int, int] = {}
+        sizes: dict[int, int] = {}
         live = peak_live = large = held = 0
         counts = {"a": 0, "f": 0, "r": 0}
         number = 0
+        # for the checker: sizes are ints but an "f"'s (None), which the loop does not read
+        sized = cast("list[tuple[str, int, int]]", ops)
         start = time.perf_counter()
         try:
-            for number, (kind, ident, size) in enumerate(ops, 1):  # noqa: B007 (the error names it)
+            for number, (kind, ident, size) in enumerate(sized, 1):  # noqa: B007 (the error names it)
                 if kind == "a":
                     addrs[ident] = allocate(size)
                     sizes[ident] = size
@@ -162,7 +180,7 @@ def _timed_replay(ops, pool_factory):
         pool.close()
 
 
-def _observe(pool):
+def _observe(pool: PoolLike) -> tuple[tuple[str, object], ...]:
     st = pool.stats()
     return (
         ("chunk sizes", [s for _, s in pool.chunks()]),
@@ -173,7 +191,7 @@ def _observe(pool):
     )
 
 
-def _describe_difference(name, mine, theirs):
+def _describe_difference(name: str, mine: object, theirs: object) -> str:
     if isinstance(mine, (list, tuple)) and isinstance(theirs, (list, tuple)):
         for i, (x, y) in enumerate(zip(mine, theirs)):
             if x != y:
@@ -183,7 +201,8 @@ def _describe_difference(name, mine, theirs):
     return f"{name}: Pool {mine}, ReferencePool {theirs}"
 
 
-def _lockstep(ops, pool_factory, reference_factory):
+def _lockstep(ops: Sequence[Op], pool_factory: PoolFactory,
+              reference_factory: PoolFactory | None) -> int:
     """Replays ops through a fresh pool and a ReferencePool with the testing
     engine (pool.testing.diff.Lockstep), comparing after every operation."""
     from ..testing.diff import Divergence, Lockstep
@@ -193,31 +212,33 @@ def _lockstep(ops, pool_factory, reference_factory):
         trace's own notation, and a pool error as the replay's error."""
 
         where = ""
+        number: int  # the trace operation being applied (1-based)
+        trace_op: Op
 
-        def mismatch(self, op, outcomes):
-            def show(side, outcome):
+        def mismatch(self, op: object, outcomes: Sequence[tuple[str, object]]) -> None:
+            def show(side: Any, outcome: tuple[str, object]) -> str:  # side: diff.Side
                 if outcome[0] == "ok":
                     return "succeeded"
                 return f"raised {outcome[1]}: {side.last_error}"
             mine, theirs = (show(s, o) for s, o in zip(self.sides, outcomes))
             raise ReplayMismatch(f"{self.where}: Pool {mine}, ReferencePool {theirs}")
 
-        def agreed(self, op, outcome):
+        def agreed(self, op: object, outcome: tuple[str, object]) -> None:
             if outcome[0] != "ok":  # both refused: the trace cannot go on
                 exc = self.sides[0].last_error
                 raise _pool_error(self.number, self.trace_op, exc) from exc
 
-        def check(self, after=None):
+        def check(self, after: object = None) -> None:
             pool, ref = (side.pool for side in self.sides)
             for (name, a), (_, b) in zip(_observe(pool), _observe(ref)):
                 if a != b:
                     raise ReplayMismatch(f"after {self.where}: {_describe_difference(name, a, b)}")
 
     pool = pool_factory()
-    ref = None
+    ref: PoolLike | None = None
     try:
         ref = reference_factory() if reference_factory is not None else _reference_like(pool)
-        step = TraceLockstep({}, lambda: pool, lambda: ref)
+        step = TraceLockstep({}, lambda: pool, lambda: ref)  # type: ignore[no-untyped-call]
         engine_op = {"a": lambda i, n: ("alloc", i, n), "f": lambda i, n: ("free", i),
                      "r": lambda i, n: ("realloc", i, n)}
         for number, op in enumerate(ops, 1):
@@ -225,7 +246,7 @@ def _lockstep(ops, pool_factory, reference_factory):
             step.number, step.trace_op = number, op
             step.where = f"operation {number} ({format_op(op)!r})"
             try:
-                step.apply(engine_op[kind](ident, size))
+                step.apply(engine_op[kind](ident, size))  # type: ignore[no-untyped-call]
             except Divergence as e:  # e.g. a block that lost its contents
                 raise ReplayMismatch(f"after {step.where}: {e}") from e
         return len(ops)
@@ -238,7 +259,7 @@ def _lockstep(ops, pool_factory, reference_factory):
 # ---- command line ----------------------------------------------------------------------
 
 
-def _report(path, result, options):
+def _report(path: str, result: ReplayResult, options: str) -> str:
     per_op = result.seconds / result.operations * 1e6 if result.operations else 0.0
     lines = [
         f"trace             {path}",
@@ -259,7 +280,7 @@ def _report(path, result, options):
     return "\n".join(lines)
 
 
-def replay_main(argv=None, prog="python -m pool replay") -> int:
+def replay_main(argv: Sequence[str] | None = None, prog: str = "python -m pool replay") -> int:
     """`replay TRACE [--check]`: replays a trace through Pool and prints the
     report.  Returns the exit status: 0, 1 (mismatch or pool error) or 2
     (invalid trace)."""
@@ -297,7 +318,7 @@ def replay_main(argv=None, prog="python -m pool replay") -> int:
         pool_type(**kwargs).close()  # invalid options fail here, before reading the trace
         ops = read_trace(args.trace)
 
-        def factory():
+        def factory() -> PoolLike:
             return pool_type(**kwargs)
 
         result = replay(ops, factory, check=args.check)

@@ -10,13 +10,24 @@ apart: `model.picture()` gives plain data, `text` and `figure` draw it;
 --steps`; `cli` is `python -m pool show`.
 """
 
+from __future__ import annotations
+
+import os
+from typing import TYPE_CHECKING
+
 from .model import Picture, picture
 from .watch import Step, Watch
+
+if TYPE_CHECKING:
+    from .._types import PoolLike
+    from ..testing.snapshot import PoolSnapshot
 
 __all__ = ["show", "picture", "Picture", "Watch", "Step"]
 
 
-def show(source, path=None, *, align=None, title=None):
+def show(source: PoolLike | Watch | PoolSnapshot,
+         path: str | os.PathLike[str] | None = None, *, align: int | None = None,
+         title: str | None = None) -> str:
     """Draws a pool's chunk map and free lists.  Without a path, returns them
     as text; with one, writes a figure there (PNG, SVG, PDF... by its suffix;
     ".txt" writes the text) and returns the path."""

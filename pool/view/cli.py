@@ -8,14 +8,22 @@ replayed (its first N operations with --at N) through a watched Pool, so the
 picture knows every live block and every leftover.
 """
 
+from __future__ import annotations
+
 import argparse
 import sys
+from collections.abc import Iterable, Sequence
+from typing import TYPE_CHECKING
 
 from .._cli import non_negative_int, positive_int
 from .steps import WORKED_EXAMPLE_OPS
 
+if TYPE_CHECKING:
+    from .._types import PoolFactory
+    from .watch import TraceOp
 
-def build_parser(prog="python -m pool show"):
+
+def build_parser(prog: str = "python -m pool show") -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(
         prog=prog, description="Draw a pool's chunk map (every chunk granule by granule: live,"
         " free, leftover, uncarved tail, by size class; the current chunk marked) and its free"
@@ -45,7 +53,7 @@ def build_parser(prog="python -m pool show"):
     return p
 
 
-def main(argv=None, prog="python -m pool show"):
+def main(argv: Sequence[str] | None = None, prog: str = "python -m pool show") -> int:
     args = build_parser(prog).parse_args(argv)
     from ..errors import PoolMemoryError
     from . import figure, text
@@ -65,17 +73,23 @@ def main(argv=None, prog="python -m pool show"):
     if args.trace:
         from ..traces import TraceError, iter_trace
 
-        source, ops = args.trace, iter_trace(args.trace)
+        ops: Iterable[TraceOp] = iter_trace(args.trace)
+        bad_trace: type[Exception]
+        source, bad_trace = args.trace, TraceError
     else:
-        TraceError = ValueError
-        source, ops = "the worked example", WORKED_EXAMPLE_OPS
+        source, ops, bad_trace = "the worked example", WORKED_EXAMPLE_OPS, ValueError
     options = dict(align=args.align, max_small=args.max_small, refill=args.refill,
                    checked=not args.unchecked, heap_limit=args.heap_limit)
     try:
+        pool_type: PoolFactory
         if args.reference:
-            from ..testing.reference import ReferencePool as pool_type
+            from ..testing.reference import ReferencePool
+
+            pool_type = ReferencePool
         else:
-            from ..core import Pool as pool_type
+            from ..core import Pool
+
+            pool_type = Pool
         pool = pool_type(**options)
     except (TypeError, ValueError) as e:
         print(f"{prog}: {e}", file=sys.stderr)
@@ -84,7 +98,7 @@ def main(argv=None, prog="python -m pool show"):
         watch = Watch(pool, keep=False)
         try:
             watch.run(ops, limit=args.at)
-        except (OSError, TraceError) as e:
+        except (OSError, bad_trace) as e:
             print(f"{prog}: {e}", file=sys.stderr)
             return 2
         except PoolMemoryError as e:

@@ -4,8 +4,20 @@ Drawing only: every number drawn comes from a `model.Picture` or a
 `timeline.Timeline`; matplotlib is imported when a figure is drawn.
 """
 
-from .model import chunk_label
+from __future__ import annotations
+
+from collections.abc import Iterator, Sequence
+from typing import TYPE_CHECKING, Any
+
+from .model import Picture, Segment, Strip, chunk_label
 from .text import granules_per_char
+
+if TYPE_CHECKING:
+    from matplotlib.axes import Axes
+
+    from .timeline import Timeline
+
+RGBA = tuple[float, float, float, float]
 
 INSTALL_HINT = ("drawing a figure needs matplotlib, which is not installed: "
                 "pip install 'pool[plot]' (or pip install matplotlib); --text needs nothing")
@@ -14,7 +26,7 @@ UNCARVED = "white"  # hatched with dots: unlike any class colour
 UNKNOWN_LIVE = "#6b6b6b"
 
 
-def missing_dependency():
+def missing_dependency() -> str | None:
     """None when matplotlib can be imported, else the message to show."""
     try:
         import matplotlib  # noqa: F401
@@ -23,7 +35,7 @@ def missing_dependency():
     return None
 
 
-def _pyplot():
+def _pyplot() -> Any:  # the matplotlib.pyplot module
     try:
         import matplotlib
     except ImportError as e:
@@ -41,22 +53,24 @@ PALETTE = ("#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd", "#8c564b", "#e
            "#7b4173", "#08306b")
 
 
-def class_colour(cls, nclasses):
+def class_colour(cls: int, nclasses: int) -> RGBA:
     """One colour per size class (RGBA), the same in every figure."""
     from matplotlib import colormaps
     from matplotlib.colors import to_rgba
 
     if nclasses <= len(PALETTE):
         return to_rgba(PALETTE[cls])
-    return colormaps["turbo"](cls / max(1, nclasses - 1))
+    turbo: RGBA = colormaps["turbo"](cls / max(1, nclasses - 1))
+    return turbo
 
 
-def _light(colour, amount=0.6):
+def _light(colour: RGBA, amount: float = 0.6) -> RGBA:
     r, g, b, _ = colour
     return (r + (1 - r) * amount, g + (1 - g) * amount, b + (1 - b) * amount, 1.0)
 
 
-def _segment_style(seg, align, nclasses):
+def _segment_style(seg: Segment, align: int,
+                   nclasses: int) -> tuple[str | RGBA, str | None]:
     """(face colour, hatch) of a segment: class colour, solid when live,
     light when free, light and cross-hatched when a leftover."""
     if seg.state == "uncarved":
@@ -71,12 +85,13 @@ def _segment_style(seg, align, nclasses):
     return _light(colour), None
 
 
-def _rows_of(strip, row_bytes):
+def _rows_of(strip: Strip,
+             row_bytes: int) -> Iterator[tuple[int, list[tuple[int, int, Segment]]]]:
     """Yields (row start, [(offset in row, size, segment)]) for a strip cut into rows."""
     at = 0
     while at < strip.size:
         end = at + row_bytes
-        parts = []
+        parts: list[tuple[int, int, Segment]] = []
         for seg in strip.segments:
             lo, hi = max(seg.offset, at), min(seg.offset + seg.size, end)
             if lo < hi:
@@ -85,13 +100,14 @@ def _rows_of(strip, row_bytes):
         at = end
 
 
-def _draw_chunk_map(ax, pic, width, max_rows):
+def _draw_chunk_map(ax: Axes, pic: Picture, width: int, max_rows: int) -> None:
     from matplotlib.patches import Patch, Rectangle
 
     nclasses = len(pic.free_lists)
     per_char = granules_per_char(pic, width, max_rows)
     row_bytes = pic.align * per_char * width
-    labels, y = [], 0
+    labels: list[str] = []
+    y = 0.0
     for strip in pic.strips:
         for start, parts in _rows_of(strip, row_bytes):
             for off, size, seg in parts:
@@ -116,7 +132,8 @@ def _draw_chunk_map(ax, pic, width, max_rows):
     ax.set_xlim(0, row_bytes)
     ax.set_ylim(y - 0.4, -0.6)
     ticks = [i for i, _ in enumerate(labels)]
-    positions, at = [], 0
+    positions: list[float] = []
+    at = 0.0
     for strip in pic.strips:  # the y position of every row, gaps included
         rows = -(-strip.size // row_bytes)
         positions.extend(at + k for k in range(rows))
@@ -150,7 +167,7 @@ def _draw_chunk_map(ax, pic, width, max_rows):
         ax.spines[spine].set_visible(False)
 
 
-def _draw_free_lists(ax, pic, head=6):
+def _draw_free_lists(ax: Axes, pic: Picture, head: int = 6) -> None:
     """The textbook figure: per non-empty class, its blocks head first as boxes
     linked by arrows, ending in NULL."""
     nclasses = len(pic.free_lists)
@@ -191,7 +208,8 @@ def _draw_free_lists(ax, pic, head=6):
     ax.set_ylim(len(lists) - 0.4, -0.6)
 
 
-def draw_picture(pic, path, title=None, width=80, max_rows=30):
+def draw_picture(pic: Picture, path: str, title: str | None = None, width: int = 80,
+                 max_rows: int = 30) -> None:
     """Writes the chunk map and free lists of a Picture to path."""
     plt = _pyplot()
     map_rows = sum(-(-s.size // (pic.align * granules_per_char(pic, width, max_rows) * width))
@@ -220,9 +238,9 @@ def draw_picture(pic, path, title=None, width=80, max_rows=30):
 # ---- timelines ------------------------------------------------------------------------
 
 
-def _busiest_classes(timelines, count):
+def _busiest_classes(timelines: Sequence[Timeline], count: int) -> list[int]:
     """The classes with the most live blocks at their peak, over all timelines."""
-    peaks = {}
+    peaks: dict[int, int] = {}
     for tl in timelines:
         for c, series in enumerate(tl.live):
             peaks[c] = max(peaks.get(c, 0), max(series, default=0),
@@ -231,7 +249,8 @@ def _busiest_classes(timelines, count):
     return sorted(ranked[:count])
 
 
-def draw_timelines(timelines, path, title="", classes=8):
+def draw_timelines(timelines: Sequence[Timeline], path: str, title: str = "",
+                   classes: int = 8) -> None:
     """Writes one column per Timeline (an option set), four panels each:
     bytes held against bytes live; heap_size and chunks with the events
     marked; live blocks per class; free blocks per class.  Rows share their

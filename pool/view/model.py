@@ -22,20 +22,29 @@ chunk is uncarved, free or live), so such a run is one "live" segment whose
 block size is None.
 """
 
+from __future__ import annotations
+
+from collections.abc import Iterable
 from dataclasses import dataclass
-from typing import Optional
+from typing import TYPE_CHECKING, Any
 
 from ..testing.snapshot import PoolSnapshot
+
+if TYPE_CHECKING:
+    from .._types import PoolLike
+    from .watch import Watch
+
+Position = tuple[int, int]  # (chunk index, offset)
 
 STATES = ("live", "free", "leftover", "uncarved")
 
 
-def chunk_label(index):
+def chunk_label(index: int) -> str:
     """A, B, ..., Z, then #26, #27, ... (the worked example's names)."""
     return chr(ord("A") + index) if index < 26 else f"#{index}"
 
 
-def position_name(position):
+def position_name(position: Position | None) -> str:
     """'A+304' for (0, 304); 'a large block' for None."""
     if position is None:
         return "a large block"
@@ -48,7 +57,7 @@ class Segment:
     offset: int  # from the chunk's base
     size: int  # bytes
     state: str  # one of STATES
-    block_size: Optional[int]  # the class's block size; None for the tail or an unknown run
+    block_size: int | None  # the class's block size; None for the tail or an unknown run
 
 
 @dataclass(frozen=True)
@@ -58,15 +67,15 @@ class Strip:
     index: int
     size: int
     segments: tuple[Segment, ...]
-    current: Optional[tuple[int, int]]  # (start, end) offsets of the tail, if it lies here
+    current: tuple[int, int] | None  # (start, end) offsets of the tail, if it lies here
 
     @property
-    def label(self):
+    def label(self) -> str:
         return chunk_label(self.index)
 
-    def granules(self, align):
+    def granules(self, align: int) -> tuple[tuple[str, int | None], ...]:
         """(state, block_size) for every `align`-byte granule, in address order."""
-        out = []
+        out: list[tuple[str, int | None]] = []
         for seg in self.segments:
             out.extend([(seg.state, seg.block_size)] * (seg.size // align))
         return tuple(out)
@@ -82,10 +91,10 @@ class FreeList:
     leftovers: tuple[bool, ...]  # per block: pushed by step 3.2 (as far as known)
 
     @property
-    def length(self):
+    def length(self) -> int:
         return len(self.blocks)
 
-    def names(self):
+    def names(self) -> tuple[str, ...]:
         return tuple(position_name(b) for b in self.blocks)
 
 
@@ -94,20 +103,20 @@ class Picture:
     align: int
     max_small: int
     heap_size: int
-    heap_limit: Optional[int]
+    heap_limit: int | None
     strips: tuple[Strip, ...]
     free_lists: tuple[FreeList, ...]  # every class, smallest first
-    current: Optional[tuple[int, int, int]]  # (chunk index, start offset, end offset)
+    current: tuple[int, int, int] | None  # (chunk index, start offset, end offset)
     large_sizes: tuple[int, ...]  # recorded sizes of the live large blocks, sorted
     live_sizes_known: bool  # every live small block known with its size
     leftovers_known: bool  # leftovers told apart from other free blocks
     live_per_class: tuple[int, ...]  # stats().classes[i].live
 
     @property
-    def held(self):
+    def held(self) -> int:
         return self.heap_size + sum(self.large_sizes)
 
-    def notes(self):
+    def notes(self) -> list[str]:
         """What the picture cannot tell, in words."""
         out = []
         if not self.live_sizes_known:
@@ -119,33 +128,37 @@ class Picture:
         return out
 
 
-def _round_up(n, align):
+def _round_up(n: int, align: int) -> int:
     return (n + align - 1) & ~(align - 1)
 
 
-def picture(source, *, align=None, live=None, leftovers=None):
+def picture(source: PoolLike | Watch | PoolSnapshot, *, align: int | None = None,
+            live: Iterable[tuple[Position, int]] | None = None,
+            leftovers: Iterable[Position] | None = None) -> Picture:
     """The Picture of a Pool, ReferencePool, Watch or PoolSnapshot.
 
     For a snapshot pass `align` (default 8: the classic profile).  `live`
     ((chunk, offset), requested size) pairs and `leftovers` ((chunk, offset)
     positions) add what an observer knows beyond the snapshot (a Watch passes
     both itself)."""
-    if hasattr(source, "watched_picture"):
-        return source.watched_picture()
+    if hasattr(source, "watched_picture"):  # a Watch, or anything that knows more
+        watched: Picture = source.watched_picture()
+        return watched
     if isinstance(source, PoolSnapshot):
         snap = source
         align = 8 if align is None else align
     else:
         snap = source.snapshot()
         align = source.align
-    counters = dict(snap.counters)
+    # ("classes", ((live, free), ...)) among the ints: PoolSnapshot.counters says ints only
+    counters: dict[str, Any] = dict(snap.counters)
     nclasses = len(snap.free_lists)
     max_small = align * nclasses
     leftover_set = set(leftovers or ())
     live_small = tuple(live) if live is not None else snap.live_small
     sizes_known = live is not None or bool(snap.live_small) or _all_carved_free(snap, counters)
 
-    per_chunk = [[] for _ in snap.chunk_sizes]
+    per_chunk: list[list[Segment]] = [[] for _ in snap.chunk_sizes]
     free_lists = []
     for cls, blocks in enumerate(snap.free_lists):
         block_size = align * (cls + 1)
@@ -165,7 +178,8 @@ def picture(source, *, align=None, live=None, leftovers=None):
     strips = []
     for index, size in enumerate(snap.chunk_sizes):
         segs = sorted(per_chunk[index], key=lambda s: s.offset)
-        filled, at = [], 0
+        filled: list[Segment] = []
+        at = 0
         for seg in segs:
             if seg.offset < at:
                 raise ValueError(f"blocks overlap at {position_name((index, seg.offset))}:"
@@ -189,7 +203,7 @@ def picture(source, *, align=None, live=None, leftovers=None):
         live_per_class=tuple(live_n for live_n, _ in counters["classes"]))
 
 
-def _all_carved_free(snap, counters):
+def _all_carved_free(snap: PoolSnapshot, counters: dict[str, Any]) -> bool:
     """True when no small block is live: then nothing is unknown."""
     return all(live_n == 0 for live_n, _ in counters["classes"])
 

@@ -7,13 +7,17 @@ chunk map and the free lists.  On a terminal it waits for Enter between calls;
 when stdin is not a terminal (a pipe, a test) it prints every step.
 """
 
+from __future__ import annotations
+
 import itertools
 import sys
+from collections.abc import Callable
 from dataclasses import dataclass
 
+from .._types import PoolFactory
 from ..errors import PoolMemoryError
 from .text import render, render_step
-from .watch import Watch
+from .watch import TraceOp, Watch
 
 # The worked example: trace IDs 0..6 for the calls 1..8 of the table.
 WORKED_EXAMPLE_OPS = (("a", 0, 8), ("a", 1, 8), ("a", 2, 24), ("a", 3, 200), ("f", 0, None),
@@ -33,10 +37,10 @@ SMALL_TRACE_OPS = 16
 class Example:
     title: str
     options: dict[str, object]
-    ops: tuple[tuple, ...]
+    ops: tuple[TraceOp, ...]
 
 
-def shipped_trace(name=SMALL_TRACE, count=SMALL_TRACE_OPS):
+def shipped_trace(name: str = SMALL_TRACE, count: int = SMALL_TRACE_OPS) -> tuple[TraceOp, ...]:
     """The first `count` operations of a trace in pool/traces/data."""
     from pathlib import Path
 
@@ -46,7 +50,7 @@ def shipped_trace(name=SMALL_TRACE, count=SMALL_TRACE_OPS):
     return tuple(itertools.islice(iter_trace(str(path)), count))
 
 
-def examples():
+def examples() -> tuple[Example, ...]:
     return (
         Example("The worked example of docs/algorithm.md (classic profile)", {},
                 WORKED_EXAMPLE_OPS),
@@ -57,12 +61,16 @@ def examples():
     )
 
 
-def run_example(example, out=print, pause=None, pool_factory=None, width=64):
+def run_example(example: Example, out: Callable[[str], object] = print,
+                pause: Callable[[], bool] | None = None, pool_factory: PoolFactory | None = None,
+                width: int = 64) -> Watch:
     """Runs one Example through a Watch, printing each step and the picture after
     it; pause() is called between steps and returns False to stop.  Returns
     the Watch."""
     if pool_factory is None:
-        from ..core import Pool as pool_factory
+        from ..core import Pool
+
+        pool_factory = Pool
     pool = pool_factory(**example.options)
     watch = Watch(pool)
     shown = ", ".join(f"{k}={v}" for k, v in example.options.items()) or "default options"
@@ -75,7 +83,8 @@ def run_example(example, out=print, pause=None, pool_factory=None, width=64):
             except PoolMemoryError as exc:
                 refusal = f"      -> PoolMemoryError: {exc}"
             out("")
-            out(render_step(watch.last))
+            if watch.last is not None:  # apply() always records its Step
+                out(render_step(watch.last))
             if refusal:
                 out(refusal)
             out(render(watch.watched_picture(), width=width))
@@ -87,7 +96,7 @@ def run_example(example, out=print, pause=None, pool_factory=None, width=64):
     return watch
 
 
-def _terminal_pause():
+def _terminal_pause() -> bool:
     try:
         answer = input("-- Enter: next call, q: quit -- ")
     except EOFError:
@@ -95,14 +104,14 @@ def _terminal_pause():
     return answer.strip().lower() not in ("q", "quit")
 
 
-def main(out=print, interactive=None):
+def main(out: Callable[[str], object] = print, interactive: bool | None = None) -> int:
     """Steps through every example; interactive (default: stdin is a terminal)
     waits for Enter between calls."""
     if interactive is None:
         interactive = sys.stdin.isatty()
-    quit_asked = []
+    quit_asked: list[bool] = []
 
-    def pause():
+    def pause() -> bool:
         go_on = _terminal_pause()
         if not go_on:
             quit_asked.append(True)

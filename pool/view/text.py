@@ -5,27 +5,35 @@ bytes; or one per several granules when the chunks are too big to fit), in two
 lines: the state of the granule, and its size class.
 """
 
-from .model import chunk_label, position_name
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from .model import Picture, Strip, chunk_label, position_name
+
+if TYPE_CHECKING:
+    from .watch import Step
 
 STATE_CHARS = {"live": "#", "free": ".", "leftover": "o", "uncarved": "_"}
 CLASS_DIGITS = "0123456789abcdefghijklmnopqrstuvwxyz"
 UNKNOWN = "?"
 
 
-def class_char(cls):
+def class_char(cls: int) -> str:
     """The class row's character for class index cls (0-9, a-z, then *)."""
     return CLASS_DIGITS[cls] if cls < len(CLASS_DIGITS) else "*"
 
 
-def legend():
+def legend() -> list[str]:
     return ["state: # live  . free  o leftover (step 3.2)  _ uncarved tail",
             "class: the class index (0 = smallest block size) at a block's first granule,"
             " - for the rest of it, ? live bytes of blocks not known one by one"]
 
 
-def _rows(strip, align, per_char):
+def _rows(strip: Strip, align: int, per_char: int) -> tuple[str, str]:
     """(state line, class line) for a strip, one character per `per_char` granules."""
-    states, classes = [], []
+    states: list[str] = []
+    classes: list[str] = []
     for seg in strip.segments:
         granules = seg.size // align
         state = STATE_CHARS[seg.state]
@@ -46,7 +54,7 @@ def _rows(strip, align, per_char):
     return state_line, class_line
 
 
-def granules_per_char(pic, width=64, max_rows=24):
+def granules_per_char(pic: Picture, width: int = 64, max_rows: int = 24) -> int:
     """Granules drawn by one character (a power of two) so that the map takes at
     most max_rows rows, or one row per chunk when there are more chunks than that."""
     per_char = 1
@@ -56,7 +64,7 @@ def granules_per_char(pic, width=64, max_rows=24):
     return per_char
 
 
-def chunk_map(pic, width=64, max_rows=24):
+def chunk_map(pic: Picture, width: int = 64, max_rows: int = 24) -> list[str]:
     """The chunk map of a Picture, as lines."""
     per_char = granules_per_char(pic, width, max_rows)
     unit = pic.align * per_char
@@ -89,10 +97,10 @@ def chunk_map(pic, width=64, max_rows=24):
     return out
 
 
-def free_lists(pic, head=6):
+def free_lists(pic: Picture, head: int = 6) -> list[str]:
     """The free lists of a Picture, head first, as lines."""
     out = ["free lists, head first (o: a leftover of step 3.2):"]
-    empty = []
+    empty: list[str] = []
     for fl in pic.free_lists:
         if not fl.length:
             empty.append(str(fl.block_size))
@@ -108,7 +116,7 @@ def free_lists(pic, head=6):
     return out
 
 
-def summary(pic):
+def summary(pic: Picture) -> str:
     large = len(pic.large_sizes)
     line = (f"pool: align {pic.align}, max_small {pic.max_small}; heap_size {pic.heap_size} in"
             f" {len(pic.strips)} chunk{'' if len(pic.strips) == 1 else 's'}; held {pic.held}"
@@ -124,14 +132,14 @@ def summary(pic):
     return line
 
 
-def render(pic, width=64, max_rows=24):
+def render(pic: Picture, width: int = 64, max_rows: int = 24) -> str:
     """Summary, chunk map, free lists and notes of a Picture, as one string."""
     lines = [summary(pic), *chunk_map(pic, width, max_rows), *free_lists(pic)]
     lines += [f"note: {n}" for n in pic.notes()]
     return "\n".join(lines)
 
 
-def render_step(step):
+def render_step(step: Step) -> str:
     """One Step: the call, what it returned, and the steps of docs/algorithm.md taken."""
     head = f"[{step.number}] {step.call}"
     if step.result is not None:

@@ -10,10 +10,15 @@ option sets side by side compare (`python -m pool replay TRACE --compare
 refill=20 refill=64 --plot out.png`).
 """
 
+from __future__ import annotations
+
+import argparse
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 
+from .._types import PoolFactory
 from ..errors import PoolMemoryError
-from .watch import Watch
+from .watch import TraceOp, Watch
 
 EVENTS = ("refill", "chunk", "leftover", "salvage", "refused")
 
@@ -33,14 +38,14 @@ class Timeline:
     stopped: str = ""  # why the replay stopped early (a refusal), else ""
 
     @property
-    def operations(self):
+    def operations(self) -> int:
         return len(self.held)
 
-    def peak(self, series):
-        values = getattr(self, series)
+    def peak(self, series: str) -> int:
+        values: list[int] = getattr(self, series)
         return max(values) if values else 0
 
-    def summary(self):
+    def summary(self) -> str:
         """One line: peaks, their ratio and the event counts."""
         live, held = self.peak("live_bytes"), self.peak("held")
         ratio = f"{held / live:.3f}" if live else "-"
@@ -51,11 +56,11 @@ class Timeline:
         return line + (f"; stopped: {self.stopped}" if self.stopped else "")
 
 
-def parse_options(text):
+def parse_options(text: str) -> dict[str, object]:
     """'refill=64' or 'refill=64,align=16' -> {"refill": 64, "align": 16}; names are
     Pool options (max_small may be written max-small); values are ints, or
     true/false for checked."""
-    out = {}
+    out: dict[str, object] = {}
     for item in filter(None, text.split(",")):
         name, sep, value = item.partition("=")
         name = name.strip().replace("-", "_")
@@ -74,25 +79,29 @@ def parse_options(text):
     return out
 
 
-def label_of(options):
+def label_of(options: dict[str, object]) -> str:
     return ", ".join(f"{k}={v}" for k, v in options.items())
 
 
-def collect(ops, options, label=None, pool_factory=None):
+def collect(ops: Iterable[TraceOp], options: dict[str, object], label: str | None = None,
+            pool_factory: PoolFactory | None = None) -> Timeline:
     """The Timeline of trace operations replayed through pool_factory(**options)
     (default pool.Pool).  A refusal stops the replay (Timeline.stopped)."""
     if pool_factory is None:
-        from ..core import Pool as pool_factory
+        from ..core import Pool
+
+        pool_factory = Pool
     pool = pool_factory(**options)
     tl = Timeline(label or label_of(options), dict(options), pool.class_sizes())
     tl.live = [[] for _ in tl.class_sizes]
     tl.free = [[] for _ in tl.class_sizes]
     watch = Watch(pool, keep=False)
-    sizes = {}
+    sizes: dict[int, int] = {}
     live_bytes = 0
     try:
         for number, op in enumerate(ops, 1):
-            kind, ident, size = op
+            kind, ident, given = op
+            size = given or 0  # None for an "f", whose size is not read
             try:
                 watch.apply(op)
             except PoolMemoryError as e:
@@ -115,6 +124,7 @@ def collect(ops, options, label=None, pool_factory=None):
             tl.chunks.append(now.chunks)
             tl.held.append(now.held)
             tl.live_bytes.append(live_bytes)
+            assert watch.last is not None  # apply() records a Step for every call
             for event in watch.last.events & set(EVENTS):
                 tl.events[event].append(number)
     finally:
@@ -122,7 +132,9 @@ def collect(ops, options, label=None, pool_factory=None):
     return tl
 
 
-def compare(ops, base_options, option_sets, pool_factory=None):
+def compare(ops: Iterable[TraceOp], base_options: dict[str, object],
+            option_sets: Sequence[dict[str, object]],
+            pool_factory: PoolFactory | None = None) -> list[Timeline]:
     """One Timeline per option set (each a dict of changes to base_options);
     with no sets, the base options alone."""
     ops = list(ops)
@@ -135,7 +147,8 @@ def compare(ops, base_options, option_sets, pool_factory=None):
     return out
 
 
-def replay_timelines(args, ops, base_options, prog):
+def replay_timelines(args: argparse.Namespace, ops: Iterable[TraceOp],
+                     base_options: dict[str, object], prog: str) -> int:
     """`replay TRACE [--compare OPTS...] [--plot FILE]`: prints one summary line
     per option set and draws them; returns the exit status."""
     import sys

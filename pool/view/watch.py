@@ -12,12 +12,25 @@ changed, checked against the algorithm (the leftover is looked up on its free
 list before it is recorded).
 """
 
+from __future__ import annotations
+
+from collections.abc import Iterable
 from dataclasses import dataclass
-from typing import Optional
+from typing import TYPE_CHECKING, Optional, cast
 
 from ..errors import PoolMemoryError
 from ..testing.snapshot import Normaliser
-from .model import chunk_label, picture, position_name
+from .model import Picture, Position, chunk_label, picture, position_name
+
+if TYPE_CHECKING:
+    from .._types import PoolLike
+
+# A trace operation (op, id, size), as in pool.traces; size is None for "f".
+TraceOp = tuple[str, int, Optional[int]]
+# (step of docs/algorithm.md, what happened)
+Line = tuple[str, str]
+# what a call did: (kind, lines, events)
+Outcome = tuple[str, tuple[Line, ...], set[str]]
 
 
 @dataclass(frozen=True)
@@ -26,7 +39,7 @@ class Step:
 
     number: int  # 1-based, in the Watch's order
     call: str  # "allocate(128)"
-    result: Optional[int]  # the address returned; None for a free or a refusal
+    result: int | None  # the address returned; None for a free or a refusal
     result_name: str  # "B+0", "a large block", "-"
     kind: str  # "pop", "refill branch 1|2|3", "salvage", "refused", "first level", "push", ...
     lines: tuple[tuple[str, str], ...]  # (step of docs/algorithm.md, what happened)
@@ -39,7 +52,7 @@ class _Look:
     __slots__ = ("free", "live", "chunks", "salvages", "granted", "refused", "oom", "heap_size",
                  "current", "heap_limit", "held")
 
-    def __init__(self, pool):
+    def __init__(self, pool: PoolLike) -> None:
         st = pool.stats()
         self.free = tuple(c.free for c in st.classes)
         self.live = tuple(c.live for c in st.classes)
@@ -54,7 +67,7 @@ class _Look:
         self.current = pool.current_chunk()
 
     @property
-    def left(self):
+    def left(self) -> int:
         return 0 if self.current is None else self.current[1] - self.current[0]
 
 
@@ -67,47 +80,51 @@ class Watch:
     through the Watch: the look after one call is the look before the next
     (call resync() after calling the pool directly)."""
 
-    def __init__(self, pool, keep=True):
+    def __init__(self, pool: PoolLike, keep: bool = True) -> None:
         self.pool = pool
         self.keep = keep  # keep every Step in self.steps (else only self.last)
-        self.steps = []
-        self.last = None
+        self.steps: list[Step] = []
+        self.last: Step | None = None
         self.count = 0
         self.from_start = not pool.chunks()
-        self.live = {}  # live small block -> requested size
+        self.live: dict[int, int] = {}  # live small block -> requested size
         if not self.from_start and pool.checked:
             self.live = {a: n for a, n in pool.live_blocks().items() if n <= pool.max_small}
-        self.leftovers = {}  # free block pushed by step 3.2, still on its list -> bytes
+        self.leftovers: dict[int, int] = {}  # free block pushed by step 3.2, on its list -> bytes
         self._chunks = pool.chunks()
-        self._where = Normaliser(self._chunks)
-        self._ids = {}  # trace ID -> (address, size), for apply()
+        self._where = Normaliser(self._chunks)  # type: ignore[no-untyped-call]
+        self._ids: dict[int, tuple[int, int]] = {}  # trace ID -> (address, size), for apply()
         self.now = _Look(pool)
 
-    def resync(self):
+    def resync(self) -> None:
         """Looks at the pool again (after calls the Watch did not make)."""
         self._look()
 
     # ---- naming ---------------------------------------------------------------------
 
-    def name(self, addr):
+    def name(self, addr: int) -> str:
         """'A+304' for an address in a chunk, else 'a large block'."""
-        return position_name(self._where(addr) or self._where(addr, end_inclusive=True))
+        return position_name(self._position(addr) or self._position(addr, end_inclusive=True))
 
-    def _refresh_chunks(self, look):
+    def _position(self, addr: int, end_inclusive: bool = False) -> Position | None:
+        where: Position | None = self._where(addr, end_inclusive=end_inclusive)
+        return where
+
+    def _refresh_chunks(self, look: _Look) -> None:
         if look.chunks != len(self._chunks):
             self._chunks = self.pool.chunks()
-            self._where = Normaliser(self._chunks)
+            self._where = Normaliser(self._chunks)  # type: ignore[no-untyped-call]
 
-    def _class(self, n):
+    def _class(self, n: int) -> int:
         return (n + self.pool.align - 1) // self.pool.align - 1
 
-    def _block(self, n):
+    def _block(self, n: int) -> int:
         align = self.pool.align
         return (n + align - 1) & ~(align - 1)
 
     # ---- the calls ------------------------------------------------------------------
 
-    def allocate(self, n):
+    def allocate(self, n: int) -> int:
         before = self.now
         try:
             addr = self.pool.allocate(n)
@@ -122,7 +139,7 @@ class Watch:
                      *self._allocation(n, addr, before, after))
         return addr
 
-    def deallocate(self, addr, n):
+    def deallocate(self, addr: int, n: int) -> None:
         before = self.now
         name = self.name(addr)
         self.pool.deallocate(addr, n)
@@ -131,7 +148,7 @@ class Watch:
         self._finish(f"deallocate({name}, {n})", None, None, before,
                      *self._free_lines(n, name))
 
-    def reallocate(self, addr, old_n, new_n):
+    def reallocate(self, addr: int, old_n: int, new_n: int) -> int:
         pool = self.pool
         before = self.now
         name = self.name(addr)
@@ -145,8 +162,8 @@ class Watch:
                 kind, lines, events = self._allocation(new_n, None, before, after)
                 lines = (("A.9 3", f"another block size: allocate({new_n}), copy, free"),) + lines
             else:
-                kind, lines = "refused", (("A.9 1", f"realloc to {new_n} bytes refused"),)
-                events = {"refused", "large"}
+                kind, lines, events = ("refused", (("A.9 1", f"realloc to {new_n} bytes refused"),),
+                                       {"refused", "large"})
             self._finish(call, None, None, before, kind, lines, events)
             raise
         after = self._look()
@@ -167,9 +184,10 @@ class Watch:
         self._finish(call, new_addr, new_n if small_new else None, before, kind, lines, events)
         return new_addr
 
-    def apply(self, op):
+    def apply(self, op: TraceOp) -> Step | None:
         """One trace operation (op, id, size) as in pool.traces: "a", "f" or "r"."""
-        kind, ident, size = op
+        kind, ident, given = op
+        size = cast(int, given)  # read for "a" and "r" only, whose sizes are ints
         if kind == "a":
             self._ids[ident] = (self.allocate(size), size)
         elif kind == "f":
@@ -180,7 +198,7 @@ class Watch:
             self._ids[ident] = (self.reallocate(addr, old, size), size)
         return self.last
 
-    def run(self, ops, limit=None):
+    def run(self, ops: Iterable[TraceOp], limit: int | None = None) -> Watch:
         """Applies trace operations (the first `limit` of them, if given)."""
         for number, op in enumerate(ops, 1):
             if limit is not None and number > limit:
@@ -190,29 +208,30 @@ class Watch:
 
     # ---- what a call did ------------------------------------------------------------
 
-    def _look(self):
+    def _look(self) -> _Look:
         after = _Look(self.pool)
         self._refresh_chunks(after)
         self.now = after  # the pool after the latest call (timeline.py reads it)
         return after
 
-    def _finish(self, call, addr, small_n, before, kind, lines, events):
+    def _finish(self, call: str, addr: int | None, small_n: int | None, before: _Look, kind: str,
+                lines: Iterable[Line], events: Iterable[str]) -> None:
         """Records the Step; small_n: the size of a small block now live at addr."""
-        if small_n is not None:
+        if small_n is not None and addr is not None:
             self.live[addr] = small_n
             self.leftovers.pop(addr, None)  # popped or salvaged: no longer a free leftover
-        lines = tuple(self._leftover_line(before, line) for line in lines)
+        shown = tuple(self._leftover_line(before, line) for line in lines)
         self.count += 1
         name = "-" if addr is None else self.name(addr)
-        step = Step(self.count, call, addr, name, kind, lines, frozenset(events))
+        step = Step(self.count, call, addr, name, kind, shown, frozenset(events))
         self.last = step
         if self.keep:
             self.steps.append(step)
 
-    def _leftover_line(self, before, line):
+    def _leftover_line(self, before: _Look, line: Line) -> Line:
         """Confirms step 3.2 on the pool itself: the old tail is on its list."""
         step, text = line
-        if step != "A.7 3.2":
+        if step != "A.7 3.2" or before.current is None:  # 3.2 is taken with a current chunk
             return line
         start, end = before.current
         cls = self._class(end - start)
@@ -221,7 +240,7 @@ class Watch:
             return line
         return step, text + " (expected, but it is not on that list)"
 
-    def _free_lines(self, n, name):
+    def _free_lines(self, n: int, name: str) -> Outcome:
         if n > self.pool.max_small:
             return "first level", (("A.8", f"{n} > max_small: free() gives the block back to"
                                     " the system"),), {"large"}
@@ -229,7 +248,7 @@ class Watch:
         return "push", (("A.8", f"push {name} on the head of free_list[{cls}]"
                          f" ({self._block(n)}-byte blocks)"),), set()
 
-    def _allocation(self, n, addr, before, after):
+    def _allocation(self, n: int, addr: int | None, before: _Look, after: _Look) -> Outcome:
         """(kind, lines, events) of allocate(n) that returned addr (None: refused)."""
         pool = self.pool
         if n > pool.max_small:
@@ -241,12 +260,13 @@ class Watch:
         size, cls, nobjs = self._block(n), self._class(n), pool.refill
         if before.free[cls]:
             return "pop", (("A.5 2", f"free_list[{cls}] ({size}-byte blocks) is not empty:"
-                            f" pop its head, {self.name(addr)}"),), set()
+                            f" pop its head, {self.name(cast(int, addr))}"),), set()  # popped
         total, left = size * nobjs, before.left
         lines = [("A.5 3", f"free_list[{cls}] ({size}-byte blocks) is empty: refill({size})"),
                  ("A.6 1", f"chunk_alloc({size}, {nobjs}): {total} bytes wanted,"
                   f" the tail has {left}")]
         events = {"refill"}
+        kind: str
         if addr is not None and left >= total:
             kind = "refill branch 1"
             lines.append(("A.7 1", f"the tail holds them all: {total} bytes carved"))
@@ -259,7 +279,7 @@ class Watch:
             want = 2 * total + self._block(heap >> 4)
             lines.append(("A.7 3.1", f"a new chunk: bytes_to_get = 2 * {total} +"
                           f" round_up({heap} >> 4) = {want}"))
-            if left:
+            if left and before.current is not None:  # a tail is left only in a current chunk
                 start = before.current[0]
                 lines.append(("A.7 3.2", f"the leftover tail {self.name(start)} ({left} bytes)"
                               f" -> free_list[{self._class(left)}]"))
@@ -287,7 +307,8 @@ class Watch:
                 events.add("chunk")
             else:
                 kind = "salvage"
-                salvaged = after.current[1] - addr
+                # the salvaged block is the current chunk now, and addr its first block
+                salvaged = cast("tuple[int, int]", after.current)[1] - addr
                 nobjs = min(nobjs, salvaged // size)
                 lines.append(("A.7 3.3", f"the system request of {want} bytes is refused"
                               f" (heap_limit {before.heap_limit})"))
@@ -312,9 +333,9 @@ class Watch:
 
     # ---- the picture ----------------------------------------------------------------
 
-    def watched_picture(self):
+    def watched_picture(self) -> Picture:
         """The Picture of the pool with what the Watch knows beyond it."""
-        where = Normaliser(self.pool.chunks())
+        where = Normaliser(self.pool.chunks())  # type: ignore[no-untyped-call]
         live = sorted((where(a), n) for a, n in self.live.items())
         known_live = self.from_start or self.pool.checked
         leftovers = [where(a) for a in self.leftovers] if self.from_start else None
