@@ -1,8 +1,8 @@
 """Python level: Pool calls, batch calls and Arena.new against cffi baselines."""
 
 import gc
-import itertools
 import time
+import timeit
 
 from .common import (
     BATCH,
@@ -26,11 +26,21 @@ from .common import (
 # ---- Python level ------------------------------------------------------------------------
 
 
-repeat = itertools.repeat
-
-
 def _timer(clock):
     return time.thread_time_ns if clock == "cpu" else time.perf_counter_ns
+
+
+def timed(stmt, prepare=None):
+    """The one timing helper: a row factory that times `stmt` in timeit's
+    loop (the statement compiled inline, its names bound as locals, no call
+    per iteration).  prepare() -> (names, cleanup) runs once per sample: the
+    objects the statement uses, and what to call afterwards (or None)."""
+    def factory(clock):
+        names, cleanup = prepare() if prepare else ({}, None)
+        setup = "\n".join(f"{k} = _names[{k!r}]" for k in names) or "pass"
+        timer = timeit.Timer(stmt, setup, timer=_timer(clock), globals={"_names": names})
+        return timer.timeit, cleanup
+    return factory
 
 
 def python_rows(bffi, blib):
@@ -40,100 +50,53 @@ def python_rows(bffi, blib):
     from .._pool_c import ffi as pffi
     from .._pool_c import lib as plib
 
-    rows = []
-
-    def make_empty(clock):
-        def run(loops):
-            t = _timer(clock)
-            t0 = t()
-            for _ in repeat(None, loops):
-                pass
-            return t() - t0
-        return run, None
-
-    rows.append(("loop overhead (an empty for loop, in every row below)", "ns/loop", 1, make_empty))
-
+    rows = [("loop overhead (an empty for loop, in every row below)", "ns/loop", 1,
+             timed("pass"))]
     if blib is not None:
-        def make_noop(clock):
-            f = blib.bench_noop
-
-            def run(loops):
-                t = _timer(clock)
-                t0 = t()
-                for _ in repeat(None, loops):
-                    f(1)
-                return t() - t0
-            return run, None
-
-        def make_malloc(clock):
-            m, fr = blib.bench_malloc, blib.bench_free
-
-            def run(loops):
-                t = _timer(clock)
-                t0 = t()
-                for _ in repeat(None, loops):
-                    a = m(32)
-                    fr(a)
-                return t() - t0
-            return run, None
-        rows.append((ROW_CALL, "ns/call", 1, make_noop))
-        rows.append((ROW_MALLOC, "ns/pair", 1, make_malloc))
+        rows.append((ROW_CALL, "ns/call", 1, timed("f(1)", lambda: ({"f": blib.bench_noop}, None))))
+        rows.append((ROW_MALLOC, "ns/pair", 1, timed(
+            "a = m(32); fr(a)", lambda: ({"m": blib.bench_malloc, "fr": blib.bench_free}, None))))
     else:
         rows.append((ROW_CALL, "ns/call", 1, "pool._bench_c is not built"))
         rows.append((ROW_MALLOC, "ns/pair", 1, "pool._bench_c is not built"))
 
-    def make_lib_pair(clock):
+    def lib_pool():
         p = pffi.gc(plib.sgi_pool_create(_pool_options(pffi, plib, checked=0, thread_safe=0)),
                     plib.sgi_pool_destroy)
-        alloc, free = plib.pool_allocate, plib.pool_deallocate
-
-        def run(loops):
-            t = _timer(clock)
-            t0 = t()
-            for _ in repeat(None, loops):
-                a = alloc(p, 32)
-                free(p, a, 32)
-            return t() - t0
-        return run, None
+        return {"p": p, "alloc": plib.pool_allocate, "free": plib.pool_deallocate}, None
     rows.append(("pool._pool_c lib pair (no Pool wrapper), unchecked single-thread", "ns/pair", 1,
-                 make_lib_pair))
+                 timed("a = alloc(p, 32); free(p, a, 32)", lib_pool)))
+
+    def a_pool(cffi_path=False, **opts):
+        def prepare():
+            pool = _pool_class(cffi_path)(**opts)
+            return {"pool": pool, "alloc": pool.allocate, "free": pool.deallocate,
+                    "alloc_many": pool.allocate_many, "free_many": pool.deallocate_many,
+                    "view": pool.buffer, "addr": pool.allocate(32)}, pool.close
+        return prepare
 
     def make_pair(cffi_path=False, **opts):
-        def factory(clock):
-            pool = _pool_class(cffi_path)(**opts)
-            alloc, free = pool.allocate, pool.deallocate
+        return timed("a = alloc(32); free(a, 32)", a_pool(cffi_path, **opts))
 
-            def run(loops):
-                t = _timer(clock)
-                t0 = t()
-                for _ in repeat(None, loops):
-                    a = alloc(32)
-                    free(a, 32)
-                return t() - t0
-            return run, pool.close
-        return factory
+    def make_batch(cffi_path=False, **opts):
+        return timed(f"addrs = alloc_many(32, {BATCH}); free_many(addrs, 32)",
+                     a_pool(cffi_path, **opts))
+
+    def make_buffer(cffi_path):
+        return timed('view(addr)[:5] = b"hello"', a_pool(cffi_path))
+
     rows.append((ROW_UNCHECKED, "ns/pair", 1, make_pair(checked=False, thread_safe=False)))
     rows.append((ROW_UNCHECKED_TS, "ns/pair", 1, make_pair(checked=False, thread_safe=True)))
     rows.append((ROW_CHECKED, "ns/pair", 1, make_pair()))
-
-    def make_batch(cffi_path=False, **opts):
-        def factory(clock):
-            pool = _pool_class(cffi_path)(**opts)
-            alloc_many, free_many = pool.allocate_many, pool.deallocate_many
-
-            def run(loops):
-                t = _timer(clock)
-                t0 = t()
-                for _ in repeat(None, loops):
-                    addrs = alloc_many(32, BATCH)
-                    free_many(addrs, 32)
-                return t() - t0
-            return run, pool.close
-        return factory
     rows.append((ROW_BATCH, "ns/block", BATCH, make_batch(checked=False, thread_safe=False)))
     rows.append((ROW_BATCH_CHECKED, "ns/block", BATCH, make_batch()))
-    rows += _baseline_rows(pffi)
-    rows.append((ROW_BUFFER, "ns/view", 1, _make_buffer(False)))
+    new = lambda: ({"new": pffi.new}, None)  # noqa: E731
+    # What Pool's single blocks are compared with: a cffi-owned char[32], a
+    # bytearray, and a memoryview over one written like a block.
+    rows.append((ROW_FFI_NEW, "ns/object", 1, timed('new("char[32]")', new)))
+    rows.append((ROW_BYTEARRAY, "ns/object", 1, timed("bytearray(32)")))
+    rows.append((ROW_MEMORYVIEW, "ns/view", 1, timed('memoryview(bytearray(32))[:5] = b"hello"')))
+    rows.append((ROW_BUFFER, "ns/view", 1, make_buffer(False)))
 
     # The same rows on Pool's cffi-path twin (what PyPy and POOL_NO_FAST=1 run)
     if _fastpath.ACTIVE:
@@ -143,7 +106,7 @@ def python_rows(bffi, blib):
             (ROW_CHECKED, "ns/pair", 1, make_pair(True)),
             (ROW_BATCH, "ns/block", BATCH, make_batch(True, checked=False, thread_safe=False)),
             (ROW_BATCH_CHECKED, "ns/block", BATCH, make_batch(True)),
-            (ROW_BUFFER, "ns/view", 1, _make_buffer(True)),
+            (ROW_BUFFER, "ns/view", 1, make_buffer(True)),
         ]
         rows += [(name + CFFI_PATH, unit, per, f) for name, unit, per, f in cffi_rows]
     else:
@@ -154,62 +117,20 @@ def python_rows(bffi, blib):
                          f"the rows above are the cffi path ({_fastpath.WHY_NOT})"))
 
     T = "int64_t *"
-
-    def make_ffi_new(clock):
-        new = pffi.new
-
-        def run(loops):
-            t = _timer(clock)
-            t0 = t()
-            for _ in repeat(None, loops):
-                new(T)
-            return t() - t0
-        return run, None
-    rows.append((f"ffi.new({T!r})", "ns/object", 1, make_ffi_new))
-
-    def make_ffi_array(clock):
-        new = pffi.new
-
-        def run(loops):
-            t = _timer(clock)
-            t0 = t()
-            for _ in repeat(None, loops):
-                new("int64_t[]", BATCH)
-            return t() - t0
-        return run, None
-    rows.append((f"ffi.new('int64_t[]', {BATCH}) per element", "ns/object", BATCH, make_ffi_array))
-
+    rows.append((f"ffi.new({T!r})", "ns/object", 1, timed(f"new({T!r})", new)))
+    rows.append((f"ffi.new('int64_t[]', {BATCH}) per element", "ns/object", BATCH,
+                 timed(f"new('int64_t[]', {BATCH})", new)))
     arena_cls, why = _find_arena()
     if arena_cls is None:
         rows.append((f"Arena.new({T!r})", "ns/object", 1, why))
         rows.append((f"Arena.new_many('int64_t', {BATCH}) per object", "ns/object", BATCH, why))
     else:
-        def make_arena_new(clock):
+        def an_arena():
             arena = arena_cls()
-            new = arena.new
-
-            def run(loops):
-                t = _timer(clock)
-                t0 = t()
-                for _ in repeat(None, loops):
-                    new(T)
-                return t() - t0
-            return run, arena.close
-
-        def make_arena_many(clock):
-            arena = arena_cls()
-            new_many = arena.new_many
-
-            def run(loops):
-                t = _timer(clock)
-                t0 = t()
-                for _ in repeat(None, loops):
-                    new_many("int64_t", BATCH)
-                return t() - t0
-            return run, arena.close
-        rows.append((f"Arena.new({T!r})", "ns/object", 1, make_arena_new))
+            return {"new": arena.new, "new_many": arena.new_many}, arena.close
+        rows.append((f"Arena.new({T!r})", "ns/object", 1, timed(f"new({T!r})", an_arena)))
         rows.append((f"Arena.new_many('int64_t', {BATCH}) per object", "ns/object", BATCH,
-                     make_arena_many))
+                     timed(f"new_many('int64_t', {BATCH})", an_arena)))
     return rows
 
 
@@ -218,58 +139,6 @@ def _pool_class(cffi_path):
     from .. import Pool, _fastpath
 
     return _fastpath.cffi_twin(Pool) if cffi_path else Pool
-
-
-def _baseline_rows(pffi):
-    """What Pool's single blocks are compared with: a cffi-owned char[32],
-    a bytearray, and a memoryview over one written like a block."""
-    def make_ffi_new(clock):
-        new = pffi.new
-
-        def run(loops):
-            t = _timer(clock)
-            t0 = t()
-            for _ in repeat(None, loops):
-                new("char[32]")
-            return t() - t0
-        return run, None
-
-    def make_bytearray(clock):
-        def run(loops):
-            t = _timer(clock)
-            t0 = t()
-            for _ in repeat(None, loops):
-                bytearray(32)
-            return t() - t0
-        return run, None
-
-    def make_memoryview(clock):
-        def run(loops):
-            t = _timer(clock)
-            t0 = t()
-            for _ in repeat(None, loops):
-                memoryview(bytearray(32))[:5] = b"hello"
-            return t() - t0
-        return run, None
-    return [(ROW_FFI_NEW, "ns/object", 1, make_ffi_new),
-            (ROW_BYTEARRAY, "ns/object", 1, make_bytearray),
-            (ROW_MEMORYVIEW, "ns/view", 1, make_memoryview)]
-
-
-def _make_buffer(cffi_path):
-    def factory(clock):
-        pool = _pool_class(cffi_path)()
-        addr = pool.allocate(32)
-        view = pool.buffer
-
-        def run(loops):
-            t = _timer(clock)
-            t0 = t()
-            for _ in repeat(None, loops):
-                view(addr)[:5] = b"hello"
-            return t() - t0
-        return run, pool.close
-    return factory
 
 
 def _pool_options(pffi, plib, **fields):
