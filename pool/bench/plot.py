@@ -22,6 +22,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Optional, cast
 
+from .. import _matplotlib
 from .common import JsonObject
 
 if TYPE_CHECKING:
@@ -48,22 +49,11 @@ class Panel:
 
 def missing_dependency() -> str | None:
     """None when matplotlib can be imported, else the message to show."""
-    try:
-        import matplotlib  # noqa: F401
-    except ImportError:
-        return INSTALL_HINT
-    return None
+    return _matplotlib.missing(INSTALL_HINT)
 
 
 def _pyplot() -> Any:  # the matplotlib.pyplot module
-    try:
-        import matplotlib
-    except ImportError as e:
-        raise RuntimeError(INSTALL_HINT) from e
-    matplotlib.use("Agg")  # files only, no display needed
-    import matplotlib.pyplot as plt
-
-    return plt
+    return _matplotlib.pyplot(INSTALL_HINT)
 
 
 # ---- data ---------------------------------------------------------------------------------

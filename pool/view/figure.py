@@ -9,6 +9,7 @@ from __future__ import annotations
 from collections.abc import Iterator, Sequence
 from typing import TYPE_CHECKING, Any
 
+from .. import _matplotlib
 from .model import Picture, Segment, Strip, chunk_label
 from .text import granules_per_char
 
@@ -28,22 +29,11 @@ UNKNOWN_LIVE = "#6b6b6b"
 
 def missing_dependency() -> str | None:
     """None when matplotlib can be imported, else the message to show."""
-    try:
-        import matplotlib  # noqa: F401
-    except ImportError:
-        return INSTALL_HINT
-    return None
+    return _matplotlib.missing(INSTALL_HINT)
 
 
 def _pyplot() -> Any:  # the matplotlib.pyplot module
-    try:
-        import matplotlib
-    except ImportError as e:
-        raise RuntimeError(INSTALL_HINT) from e
-    matplotlib.use("Agg")  # files only, no display needed
-    import matplotlib.pyplot as plt
-
-    return plt
+    return _matplotlib.pyplot(INSTALL_HINT)
 
 
 # 16 saturated, distinct hues (none grey, none light), one per class of the
