@@ -13,7 +13,13 @@ from array import array
 from . import _validate as v
 from ._base import PoolBase
 from ._pool_c import ffi, lib
-from .errors import InvalidBlockError, PoolClosedError, PoolMemoryError, SizeClassError
+from .errors import (
+    InvalidBlockError,
+    PoolClosedError,
+    PoolMemoryError,
+    SizeClassError,
+    not_a_block_message,
+)
 from .stats import PoolStats, SizeClassStats
 
 _ENOMEM = lib.SGI_POOL_ENOMEM
@@ -28,6 +34,7 @@ _SIZE_MAX = v.SIZE_MAX
 _allocate = lib.pool_allocate
 _deallocate = lib.pool_deallocate
 _deallocate_checked = lib.pool_deallocate_checked
+_free = lib.pool_free
 _ADDRESS_ARRAY = ffi.typeof("void *[]")  # batch calls see array('Q') memory as this
 _SIZE_T_P = ffi.typeof("size_t *")
 _ZERO_ADDRESS = array("Q", [0])
@@ -135,12 +142,21 @@ class Pool(PoolBase):
             addr = _allocate(p, n)
         return addr
 
-    def deallocate(self, addr, n):
-        """Frees the block at addr, allocated with a size of n's class.  In
-        checked mode a bad address or size raises and changes nothing."""
+    def deallocate(self, addr, n=None):
+        """Frees the block at addr, allocated with a size of n's class; with n
+        None the pool's block directory supplies the size.  In checked mode a
+        bad address or size raises and changes nothing; a size-less free of an
+        address that is no block of the pool raises in every mode."""
         p = self._p
         if p is None:
             raise PoolClosedError("the pool is closed")
+        if n is None:
+            if type(addr) is not int or not 0 < addr <= _SIZE_MAX:
+                addr = v.as_address(addr)
+            status = _free(p, addr)
+            if status:
+                raise self._block_error(status, addr, None)
+            return
         if type(n) is not int or not 0 < n <= _SIZE_MAX:
             n = v.as_size(n)
         if type(addr) is not int or not 0 < addr <= _SIZE_MAX:
@@ -168,6 +184,42 @@ class Pool(PoolBase):
         if status:
             raise self._block_error(status, addr, old_n)
         return out[0]
+
+    def resize(self, addr, new_n):
+        """reallocate(addr, usable_size(addr), new_n) without the old size:
+        keeps min(usable size, new_n) bytes.  Raises InvalidBlockError when
+        addr is no block of the pool (checked: no live block)."""
+        p = self._handle()
+        new_n = v.as_size(new_n, "new size")
+        addr = v.as_address(addr)
+        out = ffi.new("uintptr_t *")
+        status = lib.pool_realloc(p, addr, new_n, out)
+        while status == _ENOMEM:
+            p = self._after_refusal()
+            status = lib.pool_realloc(p, addr, new_n, out)
+        if status:
+            raise self._block_error(status, addr, None)
+        return out[0]
+
+    def usable_size(self, addr):
+        """The bytes the block at addr really has: a small block's block size,
+        a large block's recorded size.  Raises InvalidBlockError when addr is
+        no block of the pool (checked: no live block)."""
+        p = self._handle()
+        addr = v.as_address(addr)
+        size = lib.pool_usable_size(p, addr)
+        if size == 0:
+            raise self._block_error(_ENOTLIVE, addr, None)
+        return size
+
+    def __contains__(self, addr):
+        """addr in pool: checked, addr is a live block (small or large);
+        unchecked, addr starts a carved block of one of its chunks (live or
+        free) or is a live large block.  Ints only (TypeError otherwise)."""
+        p = self._handle()
+        if type(addr) is not int:
+            addr = v.as_int(addr, "address")
+        return 0 < addr <= _SIZE_MAX and bool(lib.pool_owns(p, addr))
 
     # ---- batch calls ------------------------------------------------------------------
 
@@ -201,19 +253,25 @@ class Pool(PoolBase):
         bad = ffi.new(_SIZE_T_P)
         lib.sgi_pool_deallocate_many(p, ffi.from_buffer(_ADDRESS_ARRAY, taken), done, n, bad)
 
-    def deallocate_many(self, addrs, n):
+    def deallocate_many(self, addrs, n=None):
         """Frees every address in addrs (an iterable of ints, ideally an
-        array('Q')) as a block of n bytes, in order, in one C call.  In checked
-        mode every address is checked first (duplicates included) and on an
-        error nothing is freed."""
+        array('Q')) as a block of n bytes, in order, in one C call; with n None
+        the sizes come from the pool (mixed sizes allowed).  In checked mode
+        every address is checked first (duplicates included) and on an error
+        nothing is freed; size-less, every mode checks that each address is a
+        block of the pool first."""
         p = self._handle()
-        n = v.as_size(n)
+        if n is not None:
+            n = v.as_size(n)
         arr = v.addresses_array(addrs)
         if not arr:
             return
         bad = ffi.new(_SIZE_T_P)
-        status = lib.sgi_pool_deallocate_many(p, ffi.from_buffer(_ADDRESS_ARRAY, arr), len(arr), n,
-                                              bad)
+        buf = ffi.from_buffer(_ADDRESS_ARRAY, arr)
+        if n is None:
+            status = lib.sgi_pool_free_many(p, buf, len(arr), bad)
+        else:
+            status = lib.sgi_pool_deallocate_many(p, buf, len(arr), n, bad)
         if status:
             raise self._block_error(status, arr[bad[0]], n, index=bad[0])
 
@@ -291,9 +349,19 @@ class Pool(PoolBase):
         lib.sgi_pool_current_chunk(self._handle(), start, end)
         return None if start[0] == 0 else (start[0], end[0])
 
+    def block_map(self):
+        """{address: block size} of every carved small block, live or free, as
+        the pool's block directory knows them (the uncarved tail excluded)."""
+        p = self._handle()
+        addrs, sizes = _read_records(lambda *out: lib.sgi_pool_blocks(p, *out),
+                                     "uintptr_t[]", "size_t[]")
+        return dict(zip(addrs, sizes))
+
     def live_blocks(self):
-        """{address: recorded size} of live blocks: every one in checked mode,
-        only large blocks in unchecked mode."""
+        """{address: size} of live blocks: every one in checked mode, only large
+        blocks in unchecked mode.  A small block's size is its block size
+        (round_up of the size it was allocated with), a large one's the size
+        it was allocated with."""
         p = self._handle()
         addrs, sizes = _read_records(lambda *out: lib.sgi_pool_live_blocks(p, *out),
                                      "uintptr_t[]", "size_t[]")
@@ -334,9 +402,7 @@ class Pool(PoolBase):
     def _block_error(self, status, addr, n, index=None):
         where = f"address {addr:#x}" + ("" if index is None else f" (entry {index})")
         if status == _ENOTLIVE:
-            return InvalidBlockError(
-                f"{where} is not a live block of this pool (never handed out by it, "
-                f"already freed, or inside a block); size given {n}")
+            return InvalidBlockError(not_a_block_message(where, n, self._checked))
         if status == _EWRONGCLASS:
             size = ffi.new("size_t *")
             lib.pool_block_size(self._p, addr, size)

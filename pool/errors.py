@@ -26,3 +26,13 @@ class SizeClassError(InvalidBlockError):
 class PoolMemoryError(PoolError, MemoryError):
     """The system, or the pool's heap limit, refused memory (after the
     oom handler, if any, declined to make room)."""
+
+
+def not_a_block_message(where, n, checked):
+    """InvalidBlockError's text for an address the pool refuses; n is the size
+    given, None for the size-less calls (which an unchecked pool checks too)."""
+    if n is not None or checked:
+        return (f"{where} is not a live block of this pool (never handed out by it, "
+                "already freed, or inside a block)" + ("" if n is None else f"; size given {n}"))
+    return (f"{where} is no block of this pool (it starts no carved block of its chunks "
+            "and is no large block)")

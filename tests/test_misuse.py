@@ -47,11 +47,13 @@ BAD_SIZES = [
 @pytest.mark.parametrize("size, exc, match", BAD_SIZES)
 def test_bad_sizes(pool, size, exc, match):
     unchanged(pool, lambda: pool.allocate(size), exc, match)
-    unchanged(pool, lambda: pool.deallocate(pool.small, size), exc, match)
+    if size is not None:  # deallocate(addr, None) is the size-less free
+        unchanged(pool, lambda: pool.deallocate(pool.small, size), exc, match)
+        unchanged(pool, lambda: pool.deallocate_many([pool.small], size), exc, match)
     unchanged(pool, lambda: pool.reallocate(pool.small, size, 24), exc, match)
     unchanged(pool, lambda: pool.reallocate(pool.small, 24, size), exc, match)
     unchanged(pool, lambda: pool.allocate_many(size, 2), exc, match)
-    unchanged(pool, lambda: pool.deallocate_many([pool.small], size), exc, match)
+    unchanged(pool, lambda: pool.resize(pool.small, size), exc, match)
 
 
 @pytest.mark.parametrize("addr, exc, match", [

@@ -24,6 +24,8 @@ class PoolSnapshot:
     live_small: Tuple[Tuple[Tuple[int, int], int], ...]  # sorted ((chunk, offset), size)
     #                                                       (checked pools only)
     large_sizes: Tuple[int, ...]  # sorted recorded sizes of live large blocks
+    block_map: Tuple[Tuple[Tuple[int, int], int], ...]  # sorted ((chunk, offset), block size)
+    #                                  of every carved small block (C: its block directory)
     counters: Tuple[Tuple[str, int], ...]  # stats() fields, by name
 
     def differences(self, other):
@@ -66,6 +68,7 @@ def snapshot(pool):
     live = pool.live_blocks()
     live_small = tuple(sorted((where(a), n) for a, n in live.items() if n <= max_small))
     large_sizes = tuple(sorted(n for n in live.values() if n > max_small))
+    block_map = tuple(sorted((where(a), n) for a, n in pool.block_map().items()))
     st = pool.stats()
     counters = (
         ("classes", tuple((c.live, c.free) for c in st.classes)),
@@ -79,4 +82,5 @@ def snapshot(pool):
         ("oom_handler_calls", st.oom_handler_calls),
     )
     return PoolSnapshot(free_lists, current, pool.heap_size, pool.heap_limit,
-                        tuple(size for _, size in chunks), live_small, large_sizes, counters)
+                        tuple(size for _, size in chunks), live_small, large_sizes, block_map,
+                        counters)

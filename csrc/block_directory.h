@@ -1,0 +1,156 @@
+/*
+ * block_directory.h -- what the pool knows about its blocks, kept beside the
+ * chunks (internal to the pool).
+ *
+ * SGI keeps no per-block metadata and the chunk layout must stay SGI's, so
+ * the directory only observes.  Per chunk it keeps two bitmaps with one bit
+ * per `align` granule:
+ *
+ *   starts  set where a carved block starts, and at the start of the current
+ *           chunk's uncarved tail (start_free).  One extra bit past the last
+ *           granule is set at creation (the chunk end), so a scan always ends.
+ *   live    checked pools only: set where a live small block starts.
+ *
+ * A block's size is the distance from its start bit to the next start bit.
+ * Because the tail's start counts as a boundary, the last block carved
+ * before the tail ends where the tail starts; the tail itself is no block
+ * (the pool excludes start_free while the tail is not empty).  Why this
+ * needs no hook at a leftover push (step 3.2) or at salvage (3.4): start_free
+ * always has its bit, so a leftover tail is already a block from start_free
+ * to the next bit, and a salvaged block becomes the tail with its start bit
+ * as the tail's boundary and no bits inside it; carving it again sets new
+ * ones.  Every end of a salvaged block is another block's start, a tail
+ * start or a chunk end, so sizes stay right.
+ *
+ * Address -> chunk: chunks sorted by base, a hint (the chunk found last),
+ * then binary search.  Chunks grow geometrically, so there are few.
+ */
+#ifndef SGI_BLOCK_DIRECTORY_H
+#define SGI_BLOCK_DIRECTORY_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+typedef struct dir_chunk {
+    uintptr_t base;   /* the chunk's first byte */
+    size_t nslots;    /* granules in the chunk (size >> shift) */
+    uint64_t *starts; /* nslots + 1 bits (the last one: the chunk end) */
+    uint64_t *live;   /* nslots bits, or NULL (unchecked pools) */
+} dir_chunk;
+
+typedef struct block_directory {
+    dir_chunk *chunks;   /* sorted by base */
+    size_t count;        /* chunks recorded */
+    size_t cap;          /* records allocated */
+    size_t hint;         /* index of the chunk found last (< count when count > 0) */
+    unsigned shift;      /* log2(align) */
+    bool track_live;     /* checked pools keep live bits */
+    uint64_t *pending;   /* bitmaps made by dir_prepare for the next chunk */
+    size_t pending_size; /* the chunk size they were made for */
+} block_directory;
+
+/* An empty directory for granules of 1 << shift bytes. */
+void dir_init(block_directory *d, unsigned shift, bool track_live);
+
+/* Makes the bitmaps and the record for a chunk of `size` bytes before the
+   pool asks the system for it; false (nothing changed) when memory is short.
+   dir_commit uses them, dir_cancel drops them. */
+bool dir_prepare(block_directory *d, size_t size);
+void dir_commit(block_directory *d, uintptr_t base, size_t size);
+void dir_cancel(block_directory *d);
+
+/* Refill carved nobjs blocks of `size` bytes at `first`: their start bits,
+   and the boundary after them (the new start of the tail), are set. */
+void dir_mark_carved(block_directory *d, uintptr_t first, size_t size, size_t nobjs);
+
+/* The chunk holding addr, or NULL. */
+dir_chunk *dir_find_slow(block_directory *d, uintptr_t addr);
+
+static inline dir_chunk *dir_find(block_directory *d, uintptr_t addr)
+{
+    if (d->count == 0)
+        return NULL;
+    dir_chunk *c = &d->chunks[d->hint];
+    if (addr - c->base < (c->nslots << d->shift))
+        return c;
+    return dir_find_slow(d, addr);
+}
+
+/* The granule of addr in c, or SIZE_MAX when addr is not granule-aligned. */
+static inline size_t dir_slot(const block_directory *d, const dir_chunk *c, uintptr_t addr)
+{
+    uintptr_t off = addr - c->base;
+    if (off & (((uintptr_t)1 << d->shift) - 1))
+        return SIZE_MAX;
+    return (size_t)(off >> d->shift);
+}
+
+static inline bool dir_bit(const uint64_t *bits, size_t slot)
+{
+    return (bits[slot >> 6] >> (slot & 63)) & 1;
+}
+
+static inline void dir_set(uint64_t *bits, size_t slot)
+{
+    bits[slot >> 6] |= (uint64_t)1 << (slot & 63);
+}
+
+static inline void dir_clear(uint64_t *bits, size_t slot)
+{
+    bits[slot >> 6] &= ~((uint64_t)1 << (slot & 63));
+}
+
+static inline unsigned dir_ctz(uint64_t x)
+{
+#if defined(__GNUC__)
+    return (unsigned)__builtin_ctzll(x);
+#else
+    unsigned r = 0;
+    while (!(x & 1)) {
+        x >>= 1;
+        r++;
+    }
+    return r;
+#endif
+}
+
+/* Bytes from the start bit at slot to the next start bit (a block's size,
+   when slot starts a block).  Blocks are at most max_small bytes, so one or
+   two words are read; the chunk-end bit stops the scan in any case. */
+static inline size_t dir_extent(const block_directory *d, const dir_chunk *c, size_t slot)
+{
+    size_t i = slot + 1;
+    uint64_t word = c->starts[i >> 6] >> (i & 63);
+    if (word != 0)
+        return (size_t)(dir_ctz(word) + 1) << d->shift;
+    size_t w = (i >> 6) + 1;
+    while (c->starts[w] == 0)
+        w++;
+    return (w * 64 + dir_ctz(c->starts[w]) - slot) << d->shift;
+}
+
+/* Checked pools: the live bit of a block the pool hands out or takes back
+   (the block lies in a chunk: it came off a free list or a refill). */
+static inline void dir_mark_live(block_directory *d, const void *block)
+{
+    dir_chunk *c = dir_find(d, (uintptr_t)block);
+    dir_set(c->live, (size_t)(((uintptr_t)block - c->base) >> d->shift));
+}
+
+static inline void dir_unmark_live(block_directory *d, const void *block)
+{
+    dir_chunk *c = dir_find(d, (uintptr_t)block);
+    dir_clear(c->live, (size_t)(((uintptr_t)block - c->base) >> d->shift));
+}
+
+/* Calls visit(ctx, addr, size, live) for every start bit of every chunk, in
+   address order, except the one at `skip` (the current tail's start, or 0).
+   live is the live bit (false in unchecked pools). */
+void dir_walk(const block_directory *d, uintptr_t skip,
+              void (*visit)(void *ctx, uintptr_t addr, size_t size, bool live), void *ctx);
+
+/* Frees everything; the directory is empty and usable again. */
+void dir_free(block_directory *d);
+
+#endif /* SGI_BLOCK_DIRECTORY_H */
