@@ -21,6 +21,7 @@ def full_state(pool):
         pool.heap_limit,
         pool.stats(),
         pool.live_blocks(),
+        pool.block_map(),
     )
 
 

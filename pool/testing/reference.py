@@ -224,6 +224,7 @@ class SGIAllocator:
         self.requests_granted = 0
         self.requests_refused = 0
         self.salvages = 0
+        self.leftovers = 0  # leftover tails pushed in step 3.2 (the model's own count, for tests)
         self.system = SimulatedSystem()
 
     # ---- Constants and formulas ------------------------------------------------------
@@ -300,6 +301,7 @@ class SGIAllocator:
         if left > 0:
             self.free_list[self.freelist_index(left)].appendleft(self.start_free)
             self.carved[self.start_free] = left
+            self.leftovers += 1
         self.start_free = self.end_free = None
         # 3.3
         chunk = self.system_request(bytes_to_get)
