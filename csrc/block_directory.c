@@ -48,7 +48,7 @@ void dir_commit(block_directory *d, uintptr_t base, size_t size)
 {
     assert(d->pending != NULL && d->pending_size == size && d->count < d->cap);
     size_t nslots = size >> d->shift;
-    dir_chunk c = {base, nslots, d->pending, NULL};
+    dir_chunk c = {base, size, nslots, d->pending, NULL};
     if (d->track_live)
         c.live = c.starts + words_for(nslots);
     dir_set(c.starts, 0);      /* the new tail's start */
@@ -58,14 +58,31 @@ void dir_commit(block_directory *d, uintptr_t base, size_t size)
     size_t i = d->count;
     while (i > 0 && d->chunks[i - 1].base > base) /* usually the highest: no move */
         i--;
-    memmove(&d->chunks[i + 1], &d->chunks[i], (d->count - i) * sizeof *d->chunks);
+    if (i < d->count) { /* later chunks move: the cache's indices go stale */
+        memmove(&d->chunks[i + 1], &d->chunks[i], (d->count - i) * sizeof *d->chunks);
+        memset(d->cache, 0, sizeof d->cache);
+    }
     d->chunks[i] = c;
     d->count++;
-    d->hint = i;
 }
 
-dir_chunk *dir_find_slow(block_directory *d, uintptr_t addr)
+/* Whether chunk i (an index, maybe out of range) holds addr. */
+static bool holds(const block_directory *d, size_t i, uintptr_t addr)
 {
+    return i < d->count && addr - d->chunks[i].base < d->chunks[i].size;
+}
+
+dir_chunk *dir_find_slow(block_directory *d, uintptr_t addr, uint32_t cached)
+{
+    uint32_t *slot = &d->cache[(addr >> DIR_PAGE_SHIFT) & (DIR_CACHE_SIZE - 1)];
+    if (cached != 0) { /* small chunks share pages: the other one is a neighbour */
+        size_t i = cached - 1;
+        if (holds(d, i + 1, addr) || (i > 0 && holds(d, i - 1, addr))) {
+            size_t found = holds(d, i + 1, addr) ? i + 1 : i - 1;
+            *slot = (uint32_t)(found + 1);
+            return &d->chunks[found];
+        }
+    }
     size_t lo = 0, hi = d->count; /* the chunk is in [lo, hi) if anywhere */
     while (lo < hi) {
         size_t mid = lo + (hi - lo) / 2;
@@ -77,9 +94,9 @@ dir_chunk *dir_find_slow(block_directory *d, uintptr_t addr)
     if (lo == 0)
         return NULL;
     dir_chunk *c = &d->chunks[lo - 1];
-    if (addr - c->base >= (c->nslots << d->shift))
+    if (addr - c->base >= c->size)
         return NULL;
-    d->hint = lo - 1;
+    *slot = (uint32_t)lo;
     return c;
 }
 

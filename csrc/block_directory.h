@@ -22,8 +22,10 @@
  * ones.  Every end of a salvaged block is another block's start, a tail
  * start or a chunk end, so sizes stay right.
  *
- * Address -> chunk: chunks sorted by base, a hint (the chunk found last),
- * then binary search.  Chunks grow geometrically, so there are few.
+ * Address -> chunk: a small direct-mapped cache from 4 KiB pages to the
+ * chunk last found there, then binary search over the chunks sorted by base
+ * (chunks grow geometrically, so there are few).  The cache makes a lookup
+ * one load and one compare while a program's working set spans few pages.
  */
 #ifndef SGI_BLOCK_DIRECTORY_H
 #define SGI_BLOCK_DIRECTORY_H
@@ -32,8 +34,12 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#define DIR_PAGE_SHIFT 12 /* the cache's pages: 4 KiB */
+#define DIR_CACHE_SIZE 1024 /* cache entries (a power of two): 4 MiB of pages */
+
 typedef struct dir_chunk {
     uintptr_t base;   /* the chunk's first byte */
+    size_t size;      /* its bytes */
     size_t nslots;    /* granules in the chunk (size >> shift) */
     uint64_t *starts; /* nslots + 1 bits (the last one: the chunk end) */
     uint64_t *live;   /* nslots bits, or NULL (unchecked pools) */
@@ -43,11 +49,11 @@ typedef struct block_directory {
     dir_chunk *chunks;   /* sorted by base */
     size_t count;        /* chunks recorded */
     size_t cap;          /* records allocated */
-    size_t hint;         /* index of the chunk found last (< count when count > 0) */
     unsigned shift;      /* log2(align) */
     bool track_live;     /* checked pools keep live bits */
     uint64_t *pending;   /* bitmaps made by dir_prepare for the next chunk */
     size_t pending_size; /* the chunk size they were made for */
+    uint32_t cache[DIR_CACHE_SIZE]; /* page -> 1 + index of a chunk found there; 0: none */
 } block_directory;
 
 /* An empty directory for granules of 1 << shift bytes. */
@@ -64,17 +70,19 @@ void dir_cancel(block_directory *d);
    and the boundary after them (the new start of the tail), are set. */
 void dir_mark_carved(block_directory *d, uintptr_t first, size_t size, size_t nobjs);
 
-/* The chunk holding addr, or NULL. */
-dir_chunk *dir_find_slow(block_directory *d, uintptr_t addr);
+/* The chunk holding addr, or NULL; cached is the cache's entry for addr's
+   page (0 or 1 + the index of a chunk that shares the page). */
+dir_chunk *dir_find_slow(block_directory *d, uintptr_t addr, uint32_t cached);
 
 static inline dir_chunk *dir_find(block_directory *d, uintptr_t addr)
 {
-    if (d->count == 0)
-        return NULL;
-    dir_chunk *c = &d->chunks[d->hint];
-    if (addr - c->base < (c->nslots << d->shift))
-        return c;
-    return dir_find_slow(d, addr);
+    uint32_t i = d->cache[(addr >> DIR_PAGE_SHIFT) & (DIR_CACHE_SIZE - 1)];
+    if (i != 0) {
+        dir_chunk *c = &d->chunks[i - 1];
+        if (addr - c->base < c->size)
+            return c;
+    }
+    return dir_find_slow(d, addr, i);
 }
 
 /* The granule of addr in c, or SIZE_MAX when addr is not granule-aligned. */

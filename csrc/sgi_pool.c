@@ -519,6 +519,37 @@ static size_t known_size(sgi_pool *p, const void *ptr)
     return e ? e->size & ~PENDING_MARK : 0;
 }
 
+/* Pools without extras, under an uncontended lock: frees ptr when it is a
+   small block of n's class (n 0: of any class) and returns true -- checked,
+   a live block (its live bit goes); unchecked, a carved block's start (not
+   the tail's).  False when it is not (or the lock is busy, or the pool is
+   closed: it has no chunks); the general path then decides and reports. */
+static inline bool free_fast(sgi_pool *p, void *ptr, size_t n, bool checked)
+{
+    if (p->thread_safe && !pool_try_lock(p))
+        return false;
+    uintptr_t addr = (uintptr_t)ptr;
+    dir_chunk *c = dir_find(&p->dir, addr);
+    bool freed = false;
+    if (LIKELY(c != NULL) && (checked || addr != p->start_free || addr == p->end_free)) {
+        size_t slot = dir_slot(&p->dir, c, addr);
+        if (LIKELY(slot != SIZE_MAX && dir_bit(checked ? c->live : c->starts, slot))) {
+            size_t size = dir_extent(&p->dir, c, slot);
+            if (LIKELY(n == 0 || size == round_up(p, n))) {
+                if (checked)
+                    dir_clear(c->live, slot);
+                free_node *node = ptr;
+                size_t cls = class_index(p, size);
+                node->next = p->free_list[cls];
+                p->free_list[cls] = node;
+                freed = true;
+            }
+        }
+    }
+    pool_unlock(p);
+    return freed;
+}
+
 /* ---- allocate(n) ------------------------------------------------------------- */
 
 static void *allocate_large(sgi_pool *p, size_t n)
@@ -594,6 +625,16 @@ void *sgi_pool_allocate(sgi_pool *p, size_t n)
         if (LIKELY(block != NULL))
             p->free_list[cls] = block->next;
         pool_unlock_raw(p);
+        if (LIKELY(block != NULL))
+            return block;
+    } else if (LIKELY(n - 1 < p->checked_max) && LIKELY(!p->thread_safe || pool_try_lock(p))) {
+        size_t cls = class_index(p, n); /* checked: the pop, and the block's live bit */
+        free_node *block = p->free_list[cls];
+        if (LIKELY(block != NULL)) {
+            p->free_list[cls] = block->next;
+            dir_mark_live(&p->dir, block);
+        }
+        pool_unlock(p);
         if (LIKELY(block != NULL))
             return block;
     }
@@ -715,6 +756,8 @@ void sgi_pool_deallocate(sgi_pool *p, void *ptr, size_t n)
         pool_unlock_raw(p);
         return;
     }
+    if (LIKELY(n - 1 < p->checked_max && node != NULL) && LIKELY(free_fast(p, ptr, n, true)))
+        return;
     (void)sgi_pool_deallocate_checked(p, ptr, n);
 }
 
@@ -849,20 +892,12 @@ int sgi_pool_free_checked(sgi_pool *p, void *ptr)
 
 void sgi_pool_free(sgi_pool *p, void *ptr)
 {
-    /* Fast path (unchecked, no extras): find the block's size, push. */
+    /* Fast paths (no extras): find the block's size, push. */
     if (LIKELY((p->plain_max | p->locked_max) != 0 && ptr != NULL)) {
-        pool_lock(p);
-        dir_chunk *c = dir_find(&p->dir, (uintptr_t)ptr);
-        size_t n = c ? carved_size(p, c, ptr) : 0;
-        if (LIKELY(n != 0)) { /* a closed pool has no chunks */
-            free_node *node = ptr;
-            size_t cls = class_index(p, n);
-            node->next = p->free_list[cls];
-            p->free_list[cls] = node;
-            pool_unlock(p);
+        if (LIKELY(free_fast(p, ptr, 0, false)))
             return;
-        }
-        pool_unlock(p);
+    } else if (LIKELY(p->checked_max != 0 && ptr != NULL) && LIKELY(free_fast(p, ptr, 0, true))) {
+        return;
     }
     (void)sgi_pool_free_checked(p, ptr);
 }
