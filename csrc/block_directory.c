@@ -26,6 +26,7 @@ bool dir_prepare(block_directory *d, size_t size)
         if (grown == NULL)
             return false;
         d->chunks = grown;
+        memset(d->cache, 0, sizeof d->cache); /* the records moved */
         d->cap = cap;
     }
     dir_cancel(d);
@@ -48,7 +49,7 @@ void dir_commit(block_directory *d, uintptr_t base, size_t size)
 {
     assert(d->pending != NULL && d->pending_size == size && d->count < d->cap);
     size_t nslots = size >> d->shift;
-    dir_chunk c = {base, size, nslots, d->pending, NULL};
+    dir_chunk c = {base, size, d->pending, NULL};
     if (d->track_live)
         c.live = c.starts + words_for(nslots);
     dir_set(c.starts, 0);      /* the new tail's start */
@@ -58,7 +59,7 @@ void dir_commit(block_directory *d, uintptr_t base, size_t size)
     size_t i = d->count;
     while (i > 0 && d->chunks[i - 1].base > base) /* usually the highest: no move */
         i--;
-    if (i < d->count) { /* later chunks move: the cache's indices go stale */
+    if (i < d->count) { /* later chunks move: the cache's pointers go stale */
         memmove(&d->chunks[i + 1], &d->chunks[i], (d->count - i) * sizeof *d->chunks);
         memset(d->cache, 0, sizeof d->cache);
     }
@@ -72,15 +73,15 @@ static bool holds(const block_directory *d, size_t i, uintptr_t addr)
     return i < d->count && addr - d->chunks[i].base < d->chunks[i].size;
 }
 
-dir_chunk *dir_find_slow(block_directory *d, uintptr_t addr, uint32_t cached)
+dir_chunk *dir_find_slow(block_directory *d, uintptr_t addr, const dir_chunk *cached)
 {
-    uint32_t *slot = &d->cache[(addr >> DIR_PAGE_SHIFT) & (DIR_CACHE_SIZE - 1)];
-    if (cached != 0) { /* small chunks share pages: the other one is a neighbour */
-        size_t i = cached - 1;
+    dir_chunk **slot = &d->cache[(addr >> DIR_PAGE_SHIFT) & (DIR_CACHE_SIZE - 1)];
+    if (cached != NULL) { /* small chunks share pages: the other one is a neighbour */
+        size_t i = (size_t)(cached - d->chunks);
         if (holds(d, i + 1, addr) || (i > 0 && holds(d, i - 1, addr))) {
             size_t found = holds(d, i + 1, addr) ? i + 1 : i - 1;
-            *slot = (uint32_t)(found + 1);
-            return &d->chunks[found];
+            *slot = &d->chunks[found];
+            return *slot;
         }
     }
     size_t lo = 0, hi = d->count; /* the chunk is in [lo, hi) if anywhere */
@@ -96,7 +97,7 @@ dir_chunk *dir_find_slow(block_directory *d, uintptr_t addr, uint32_t cached)
     dir_chunk *c = &d->chunks[lo - 1];
     if (addr - c->base >= c->size)
         return NULL;
-    *slot = (uint32_t)lo;
+    *slot = c;
     return c;
 }
 
@@ -115,11 +116,12 @@ void dir_walk(const block_directory *d, uintptr_t skip,
 {
     for (size_t i = 0; i < d->count; i++) {
         const dir_chunk *c = &d->chunks[i];
-        for (size_t w = 0; w < words_for(c->nslots); w++) {
+        size_t nslots = c->size >> d->shift;
+        for (size_t w = 0; w < words_for(nslots); w++) {
             for (uint64_t word = c->starts[w]; word != 0; word &= word - 1) {
                 size_t slot = w * 64 + dir_ctz(word);
                 uintptr_t addr = c->base + ((uintptr_t)slot << d->shift);
-                if (slot >= c->nslots || addr == skip)
+                if (slot >= nslots || addr == skip)
                     continue;
                 visit(ctx, addr, dir_extent(d, c, slot), c->live && dir_bit(c->live, slot));
             }

@@ -39,10 +39,9 @@
 
 typedef struct dir_chunk {
     uintptr_t base;   /* the chunk's first byte */
-    size_t size;      /* its bytes */
-    size_t nslots;    /* granules in the chunk (size >> shift) */
-    uint64_t *starts; /* nslots + 1 bits (the last one: the chunk end) */
-    uint64_t *live;   /* nslots bits, or NULL (unchecked pools) */
+    size_t size;      /* its bytes: size >> shift granules ("slots") */
+    uint64_t *starts; /* one bit per slot, plus one past the end (the chunk end) */
+    uint64_t *live;   /* one bit per slot, or NULL (unchecked pools) */
 } dir_chunk;
 
 typedef struct block_directory {
@@ -53,7 +52,8 @@ typedef struct block_directory {
     bool track_live;     /* checked pools keep live bits */
     uint64_t *pending;   /* bitmaps made by dir_prepare for the next chunk */
     size_t pending_size; /* the chunk size they were made for */
-    uint32_t cache[DIR_CACHE_SIZE]; /* page -> 1 + index of a chunk found there; 0: none */
+    dir_chunk *cache[DIR_CACHE_SIZE]; /* page -> a chunk found there, or NULL; cleared
+                                         whenever records move */
 } block_directory;
 
 /* An empty directory for granules of 1 << shift bytes. */
@@ -71,18 +71,15 @@ void dir_cancel(block_directory *d);
 void dir_mark_carved(block_directory *d, uintptr_t first, size_t size, size_t nobjs);
 
 /* The chunk holding addr, or NULL; cached is the cache's entry for addr's
-   page (0 or 1 + the index of a chunk that shares the page). */
-dir_chunk *dir_find_slow(block_directory *d, uintptr_t addr, uint32_t cached);
+   page (NULL, or a chunk that shares the page). */
+dir_chunk *dir_find_slow(block_directory *d, uintptr_t addr, const dir_chunk *cached);
 
 static inline dir_chunk *dir_find(block_directory *d, uintptr_t addr)
 {
-    uint32_t i = d->cache[(addr >> DIR_PAGE_SHIFT) & (DIR_CACHE_SIZE - 1)];
-    if (i != 0) {
-        dir_chunk *c = &d->chunks[i - 1];
-        if (addr - c->base < c->size)
-            return c;
-    }
-    return dir_find_slow(d, addr, i);
+    dir_chunk *c = d->cache[(addr >> DIR_PAGE_SHIFT) & (DIR_CACHE_SIZE - 1)];
+    if (c != NULL && addr - c->base < c->size)
+        return c;
+    return dir_find_slow(d, addr, c);
 }
 
 /* The granule of addr in c, or SIZE_MAX when addr is not granule-aligned. */

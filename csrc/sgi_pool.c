@@ -113,7 +113,9 @@
 #define LIKELY(x) __builtin_expect(!!(x), 1)
 #define UNLIKELY(x) __builtin_expect(!!(x), 0)
 #define NOINLINE __attribute__((noinline)) /* keeps slow paths out of fast ones */
+#define ALWAYS_INLINE __attribute__((always_inline)) inline
 #else
+#define ALWAYS_INLINE inline
 #define LIKELY(x) (x)
 #define UNLIKELY(x) (x)
 #define NOINLINE
@@ -524,7 +526,7 @@ static size_t known_size(sgi_pool *p, const void *ptr)
    a live block (its live bit goes); unchecked, a carved block's start (not
    the tail's).  False when it is not (or the lock is busy, or the pool is
    closed: it has no chunks); the general path then decides and reports. */
-static inline bool free_fast(sgi_pool *p, void *ptr, size_t n, bool checked)
+static ALWAYS_INLINE bool free_fast(sgi_pool *p, void *ptr, size_t n, bool checked)
 {
     if (p->thread_safe && !pool_try_lock(p))
         return false;
@@ -607,6 +609,23 @@ static NOINLINE void *allocate_general(sgi_pool *p, size_t n)
     return block;
 }
 
+/* The fast path of checked pools (no extras): the pop, and the live bit. */
+static NOINLINE void *allocate_checked(sgi_pool *p, size_t n)
+{
+    if (LIKELY(!p->thread_safe || pool_try_lock(p))) {
+        size_t cls = class_index(p, n);
+        free_node *block = p->free_list[cls];
+        if (LIKELY(block != NULL)) {
+            p->free_list[cls] = block->next;
+            dir_mark_live(&p->dir, block);
+        }
+        pool_unlock(p);
+        if (LIKELY(block != NULL))
+            return block;
+    }
+    return allocate_general(p, n);
+}
+
 void *sgi_pool_allocate(sgi_pool *p, size_t n)
 {
     /* Fast path: step 2 alone, bare or under an uncontended lock (one unsigned
@@ -627,16 +646,8 @@ void *sgi_pool_allocate(sgi_pool *p, size_t n)
         pool_unlock_raw(p);
         if (LIKELY(block != NULL))
             return block;
-    } else if (LIKELY(n - 1 < p->checked_max) && LIKELY(!p->thread_safe || pool_try_lock(p))) {
-        size_t cls = class_index(p, n); /* checked: the pop, and the block's live bit */
-        free_node *block = p->free_list[cls];
-        if (LIKELY(block != NULL)) {
-            p->free_list[cls] = block->next;
-            dir_mark_live(&p->dir, block);
-        }
-        pool_unlock(p);
-        if (LIKELY(block != NULL))
-            return block;
+    } else if (LIKELY(n - 1 < p->checked_max)) {
+        return allocate_checked(p, n); /* a tail call: the paths above stay lean */
     }
     return allocate_general(p, n);
 }
@@ -736,6 +747,15 @@ NOINLINE int sgi_pool_deallocate_checked(sgi_pool *p, void *ptr, size_t n)
     return status;
 }
 
+/* Everything but the unchecked fast paths: checked pools' fast path, then
+   the general one (whose status a void deallocate ignores). */
+static NOINLINE void deallocate_slow(sgi_pool *p, void *ptr, size_t n)
+{
+    if (LIKELY(n - 1 < p->checked_max && ptr != NULL) && LIKELY(free_fast(p, ptr, n, true)))
+        return;
+    (void)sgi_pool_deallocate_checked(p, ptr, n);
+}
+
 void sgi_pool_deallocate(sgi_pool *p, void *ptr, size_t n)
 {
     free_node *node = ptr;
@@ -756,9 +776,7 @@ void sgi_pool_deallocate(sgi_pool *p, void *ptr, size_t n)
         pool_unlock_raw(p);
         return;
     }
-    if (LIKELY(n - 1 < p->checked_max && node != NULL) && LIKELY(free_fast(p, ptr, n, true)))
-        return;
-    (void)sgi_pool_deallocate_checked(p, ptr, n);
+    deallocate_slow(p, ptr, n); /* a tail call, as before the directory */
 }
 
 /* Batch frees, check pass.  Whether ptrs[i] occurs in ptrs[0..i) (only asked
