@@ -5,10 +5,10 @@
 #include <stdlib.h>
 #include <string.h>
 
-/* Words of one bitmap of a chunk of nslots granules (plus the end bit). */
-static size_t words_for(size_t nslots)
+/* Words of the bitmap of a chunk of nslots granules (plus the end bit). */
+static size_t words_for(const block_directory *d, size_t nslots)
 {
-    return nslots / 64 + 1;
+    return ((nslots + 1) << d->track_live) / 64 + 1;
 }
 
 void dir_init(block_directory *d, unsigned shift, bool track_live)
@@ -30,7 +30,7 @@ bool dir_prepare(block_directory *d, size_t size)
         d->cap = cap;
     }
     dir_cancel(d);
-    size_t words = words_for(size >> d->shift) * (d->track_live ? 2 : 1);
+    size_t words = words_for(d, size >> d->shift);
     d->pending = calloc(words, sizeof *d->pending);
     if (d->pending == NULL)
         return false;
@@ -49,11 +49,9 @@ void dir_commit(block_directory *d, uintptr_t base, size_t size)
 {
     assert(d->pending != NULL && d->pending_size == size && d->count < d->cap);
     size_t nslots = size >> d->shift;
-    dir_chunk c = {base, size, d->pending, NULL};
-    if (d->track_live)
-        c.live = c.starts + words_for(nslots);
-    dir_set(c.starts, 0);      /* the new tail's start */
-    dir_set(c.starts, nslots); /* the chunk end: every scan stops here */
+    dir_chunk c = {base, size, d->pending};
+    dir_set_start(d, &c, 0);      /* the new tail's start */
+    dir_set_start(d, &c, nslots); /* the chunk end: every scan stops here */
     d->pending = NULL;
     d->pending_size = 0;
     size_t i = d->count;
@@ -108,7 +106,7 @@ void dir_mark_carved(block_directory *d, uintptr_t first, size_t size, size_t no
     size_t slot = (size_t)((first - c->base) >> d->shift);
     size_t step = size >> d->shift;
     for (size_t k = 0; k <= nobjs; k++, slot += step) /* k == nobjs: the new tail start */
-        dir_set(c->starts, slot);
+        dir_set_start(d, c, slot);
 }
 
 void dir_walk(const block_directory *d, uintptr_t skip,
@@ -117,13 +115,14 @@ void dir_walk(const block_directory *d, uintptr_t skip,
     for (size_t i = 0; i < d->count; i++) {
         const dir_chunk *c = &d->chunks[i];
         size_t nslots = c->size >> d->shift;
-        for (size_t w = 0; w < words_for(nslots); w++) {
-            for (uint64_t word = c->starts[w]; word != 0; word &= word - 1) {
-                size_t slot = w * 64 + dir_ctz(word);
+        uint64_t mask = d->track_live ? DIR_EVEN_BITS : ~(uint64_t)0;
+        for (size_t w = 0; w < words_for(d, nslots); w++) {
+            for (uint64_t word = c->bits[w] & mask; word != 0; word &= word - 1) {
+                size_t slot = (w * 64 + dir_ctz(word)) >> d->track_live;
                 uintptr_t addr = c->base + ((uintptr_t)slot << d->shift);
                 if (slot >= nslots || addr == skip)
                     continue;
-                visit(ctx, addr, dir_extent(d, c, slot), c->live && dir_bit(c->live, slot));
+                visit(ctx, addr, dir_extent(d, c, slot), d->track_live && dir_is_live(c, slot));
             }
         }
     }
@@ -132,7 +131,7 @@ void dir_walk(const block_directory *d, uintptr_t skip,
 void dir_free(block_directory *d)
 {
     for (size_t i = 0; i < d->count; i++)
-        free(d->chunks[i].starts);
+        free(d->chunks[i].bits);
     free(d->chunks);
     dir_cancel(d);
     dir_init(d, d->shift, d->track_live);

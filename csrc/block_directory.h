@@ -11,6 +11,9 @@
  *           granule is set at creation (the chunk end), so a scan always ends.
  *   live    checked pools only: set where a live small block starts.
  *
+ * In checked pools the two are interleaved in one bitmap (a granule's start
+ * bit, then its live bit), so a free reads one cache line of the directory.
+ *
  * A block's size is the distance from its start bit to the next start bit.
  * Because the tail's start counts as a boundary, the last block carved
  * before the tail ends where the tail starts; the tail itself is no block
@@ -38,10 +41,11 @@
 #define DIR_CACHE_SIZE 1024 /* cache entries (a power of two): 4 MiB of pages */
 
 typedef struct dir_chunk {
-    uintptr_t base;   /* the chunk's first byte */
-    size_t size;      /* its bytes: size >> shift granules ("slots") */
-    uint64_t *starts; /* one bit per slot, plus one past the end (the chunk end) */
-    uint64_t *live;   /* one bit per slot, or NULL (unchecked pools) */
+    uintptr_t base; /* the chunk's first byte */
+    size_t size;    /* its bytes: size >> shift granules ("slots") */
+    uint64_t *bits; /* unchecked pools: bit s is slot s's start bit; checked pools:
+                       bit 2s its start bit, bit 2s + 1 its live bit (one cache line
+                       holds both).  One start bit past the last slot: the chunk end. */
 } dir_chunk;
 
 typedef struct block_directory {
@@ -49,9 +53,9 @@ typedef struct block_directory {
     size_t count;        /* chunks recorded */
     size_t cap;          /* records allocated */
     unsigned shift;      /* log2(align) */
-    bool track_live;     /* checked pools keep live bits */
-    uint64_t *pending;   /* bitmaps made by dir_prepare for the next chunk */
-    size_t pending_size; /* the chunk size they were made for */
+    bool track_live;     /* checked pools keep live bits (the two-bit layout) */
+    uint64_t *pending;   /* bitmap made by dir_prepare for the next chunk */
+    size_t pending_size; /* the chunk size it was made for */
     dir_chunk *cache[DIR_CACHE_SIZE]; /* page -> a chunk found there, or NULL; cleared
                                          whenever records move */
 } block_directory;
@@ -59,7 +63,7 @@ typedef struct block_directory {
 /* An empty directory for granules of 1 << shift bytes. */
 void dir_init(block_directory *d, unsigned shift, bool track_live);
 
-/* Makes the bitmaps and the record for a chunk of `size` bytes before the
+/* Makes the bitmap and the record for a chunk of `size` bytes before the
    pool asks the system for it; false (nothing changed) when memory is short.
    dir_commit uses them, dir_cancel drops them. */
 bool dir_prepare(block_directory *d, size_t size);
@@ -82,7 +86,7 @@ static inline dir_chunk *dir_find(block_directory *d, uintptr_t addr)
     return dir_find_slow(d, addr, c);
 }
 
-/* The granule of addr in c, or SIZE_MAX when addr is not granule-aligned. */
+/* The slot of addr in c, or SIZE_MAX when addr is not granule-aligned. */
 static inline size_t dir_slot(const block_directory *d, const dir_chunk *c, uintptr_t addr)
 {
     uintptr_t off = addr - c->base;
@@ -91,19 +95,19 @@ static inline size_t dir_slot(const block_directory *d, const dir_chunk *c, uint
     return (size_t)(off >> d->shift);
 }
 
-static inline bool dir_bit(const uint64_t *bits, size_t slot)
+static inline bool dir_get_bit(const uint64_t *bits, size_t i)
 {
-    return (bits[slot >> 6] >> (slot & 63)) & 1;
+    return (bits[i >> 6] >> (i & 63)) & 1;
 }
 
-static inline void dir_set(uint64_t *bits, size_t slot)
+static inline void dir_set_bit(uint64_t *bits, size_t i)
 {
-    bits[slot >> 6] |= (uint64_t)1 << (slot & 63);
+    bits[i >> 6] |= (uint64_t)1 << (i & 63);
 }
 
-static inline void dir_clear(uint64_t *bits, size_t slot)
+static inline void dir_clear_bit(uint64_t *bits, size_t i)
 {
-    bits[slot >> 6] &= ~((uint64_t)1 << (slot & 63));
+    bits[i >> 6] &= ~((uint64_t)1 << (i & 63));
 }
 
 static inline unsigned dir_ctz(uint64_t x)
@@ -120,19 +124,61 @@ static inline unsigned dir_ctz(uint64_t x)
 #endif
 }
 
-/* Bytes from the start bit at slot to the next start bit (a block's size,
+/* Start bits in the two-bit layout: the even positions. */
+#define DIR_EVEN_BITS UINT64_C(0x5555555555555555)
+
+/* Slot s's start bit; `two` is the layout (d->track_live), a constant on the
+   fast paths. */
+static inline bool dir_starts_in(const dir_chunk *c, size_t slot, bool two)
+{
+    return dir_get_bit(c->bits, slot << two);
+}
+
+static inline bool dir_starts(const block_directory *d, const dir_chunk *c, size_t slot)
+{
+    return dir_starts_in(c, slot, d->track_live);
+}
+
+static inline void dir_set_start(const block_directory *d, dir_chunk *c, size_t slot)
+{
+    dir_set_bit(c->bits, slot << d->track_live);
+}
+
+/* Live bits (checked pools only). */
+static inline bool dir_is_live(const dir_chunk *c, size_t slot)
+{
+    return dir_get_bit(c->bits, 2 * slot + 1);
+}
+
+static inline void dir_set_live(dir_chunk *c, size_t slot)
+{
+    dir_set_bit(c->bits, 2 * slot + 1);
+}
+
+static inline void dir_clear_live(dir_chunk *c, size_t slot)
+{
+    dir_clear_bit(c->bits, 2 * slot + 1);
+}
+
+/* Bytes from the start bit of slot to the next start bit (a block's size,
    when slot starts a block).  Blocks are at most max_small bytes, so one or
    two words are read; the chunk-end bit stops the scan in any case. */
+static inline size_t dir_extent_in(const dir_chunk *c, size_t slot, bool two, unsigned shift)
+{
+    uint64_t mask = two ? DIR_EVEN_BITS : ~(uint64_t)0;
+    size_t i = (slot + 1) << two; /* the next slot's start bit */
+    uint64_t word = (c->bits[i >> 6] >> (i & 63)) & mask; /* i & 63 is even when two */
+    if (word != 0)
+        return (size_t)((dir_ctz(word) >> two) + 1) << shift;
+    size_t w = (i >> 6) + 1;
+    while ((c->bits[w] & mask) == 0)
+        w++;
+    return (((w * 64 + dir_ctz(c->bits[w] & mask)) >> two) - slot) << shift;
+}
+
 static inline size_t dir_extent(const block_directory *d, const dir_chunk *c, size_t slot)
 {
-    size_t i = slot + 1;
-    uint64_t word = c->starts[i >> 6] >> (i & 63);
-    if (word != 0)
-        return (size_t)(dir_ctz(word) + 1) << d->shift;
-    size_t w = (i >> 6) + 1;
-    while (c->starts[w] == 0)
-        w++;
-    return (w * 64 + dir_ctz(c->starts[w]) - slot) << d->shift;
+    return dir_extent_in(c, slot, d->track_live, d->shift);
 }
 
 /* Checked pools: the live bit of a block the pool hands out or takes back
@@ -140,13 +186,13 @@ static inline size_t dir_extent(const block_directory *d, const dir_chunk *c, si
 static inline void dir_mark_live(block_directory *d, const void *block)
 {
     dir_chunk *c = dir_find(d, (uintptr_t)block);
-    dir_set(c->live, (size_t)(((uintptr_t)block - c->base) >> d->shift));
+    dir_set_live(c, (size_t)(((uintptr_t)block - c->base) >> d->shift));
 }
 
 static inline void dir_unmark_live(block_directory *d, const void *block)
 {
     dir_chunk *c = dir_find(d, (uintptr_t)block);
-    dir_clear(c->live, (size_t)(((uintptr_t)block - c->base) >> d->shift));
+    dir_clear_live(c, (size_t)(((uintptr_t)block - c->base) >> d->shift));
 }
 
 /* Calls visit(ctx, addr, size, live) for every start bit of every chunk, in

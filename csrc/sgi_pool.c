@@ -491,7 +491,7 @@ static inline size_t live_small_size(sgi_pool *p, const void *ptr)
     if (c == NULL)
         return 0;
     size_t slot = dir_slot(&p->dir, c, (uintptr_t)ptr);
-    if (slot == SIZE_MAX || !dir_bit(c->live, slot))
+    if (slot == SIZE_MAX || !dir_is_live(c, slot))
         return 0;
     return dir_extent(&p->dir, c, slot);
 }
@@ -504,7 +504,7 @@ static inline size_t carved_size(const sgi_pool *p, const dir_chunk *c, const vo
     if (addr == p->start_free && addr != p->end_free)
         return 0;
     size_t slot = dir_slot(&p->dir, c, addr);
-    if (slot == SIZE_MAX || !dir_bit(c->starts, slot))
+    if (slot == SIZE_MAX || !dir_starts(&p->dir, c, slot))
         return 0;
     return dir_extent(&p->dir, c, slot);
 }
@@ -535,11 +535,12 @@ static ALWAYS_INLINE bool free_fast(sgi_pool *p, void *ptr, size_t n, bool check
     bool freed = false;
     if (LIKELY(c != NULL) && (checked || addr != p->start_free || addr == p->end_free)) {
         size_t slot = dir_slot(&p->dir, c, addr);
-        if (LIKELY(slot != SIZE_MAX && dir_bit(checked ? c->live : c->starts, slot))) {
-            size_t size = dir_extent(&p->dir, c, slot);
+        if (LIKELY(slot != SIZE_MAX && (checked ? dir_is_live(c, slot)
+                                                 : dir_starts_in(c, slot, false)))) {
+            size_t size = dir_extent_in(c, slot, checked, p->align_shift);
             if (LIKELY(n == 0 || size == round_up(p, n))) {
                 if (checked)
-                    dir_clear(c->live, slot);
+                    dir_clear_live(c, slot);
                 free_node *node = ptr;
                 size_t cls = class_index(p, size);
                 node->next = p->free_list[cls];
@@ -802,9 +803,9 @@ static int mark_pending(sgi_pool *p, void *const *ptrs, size_t i)
         if (!p->checked)
             return carved_size(p, c, ptrs[i]) ? SGI_POOL_OK : SGI_POOL_ENOTLIVE;
         size_t slot = dir_slot(&p->dir, c, addr);
-        if (slot == SIZE_MAX || !dir_bit(c->live, slot))
+        if (slot == SIZE_MAX || !dir_is_live(c, slot))
             return appears_before(ptrs, i) ? SGI_POOL_EDUPLICATE : SGI_POOL_ENOTLIVE;
-        dir_clear(c->live, slot);
+        dir_clear_live(c, slot);
         return SGI_POOL_OK;
     }
     block_entry *e = block_table_find(&p->blocks, addr);
@@ -825,7 +826,7 @@ static void unmark_pending(sgi_pool *p, void *const *ptrs, size_t i)
         dir_chunk *c = dir_find(&p->dir, (uintptr_t)ptrs[j]);
         if (c != NULL) {
             if (p->checked)
-                dir_set(c->live, dir_slot(&p->dir, c, (uintptr_t)ptrs[j]));
+                dir_set_live(c, dir_slot(&p->dir, c, (uintptr_t)ptrs[j]));
             continue;
         }
         block_entry *e = block_table_find(&p->blocks, (uintptr_t)ptrs[j]);
