@@ -29,8 +29,12 @@
  *
  * What this adds to SGI (Part B of the document): every chunk and every live
  * large block is recorded, so destroy returns all memory; an optional heap
- * limit refuses system requests deterministically; checked mode records each
- * live small block in a hash table and refuses bad frees; thread-safe mode
+ * limit refuses system requests deterministically; a block directory beside
+ * the chunks (block_directory.h: a bit per align granule where a carved
+ * block starts, and in checked mode one where a live block starts) answers
+ * size-less frees and ownership queries and lets checked mode refuse bad
+ * frees -- it only observes: the layout and every address stay SGI's; live
+ * large blocks are in a hash table (block_table.h); thread-safe mode
  * takes a spin lock (test-and-test-and-set) around each call; thread-safe
  * pools are locked across fork() so a child never inherits a held lock; an
  * optional debug fill paints new and freed blocks; and where Valgrind's
