@@ -47,6 +47,8 @@ ROW_MALLOC = "malloc+free via cffi: bench_malloc(32), bench_free(addr)"
 ROW_UNCHECKED = "Pool pair (32 bytes), unchecked single-thread"
 ROW_UNCHECKED_TS = "Pool pair (32 bytes), unchecked thread-safe"
 ROW_CHECKED = "Pool pair (32 bytes), checked thread-safe (Pool() defaults)"
+ROW_UNCHECKED_TS_NOSIZE = "Pool pair (32 bytes), unchecked thread-safe, size-less deallocate(a)"
+ROW_CHECKED_NOSIZE = "Pool pair (32 bytes), checked thread-safe, size-less deallocate(a)"
 ROW_BATCH = f"Pool batch pair ({BATCH} blocks of 32), unchecked, per block"
 ROW_BATCH_CHECKED = f"Pool batch pair ({BATCH} blocks of 32), checked, per block"
 

@@ -10,9 +10,11 @@ from .common import (
     ROW_BATCH_CHECKED,
     ROW_CALL,
     ROW_CHECKED,
+    ROW_CHECKED_NOSIZE,
     ROW_MALLOC,
     ROW_UNCHECKED,
     ROW_UNCHECKED_TS,
+    ROW_UNCHECKED_TS_NOSIZE,
     ratio,
     skipped,
     summarize,
@@ -91,7 +93,7 @@ def python_rows(bffi, blib):
     rows.append(("pool._pool_c lib pair (no Pool wrapper), unchecked single-thread", "ns/pair", 1,
                  make_lib_pair))
 
-    def make_pair(**opts):
+    def make_pair(nosize=False, **opts):
         def factory(clock):
             pool = Pool(**opts)
             alloc, free = pool.allocate, pool.deallocate
@@ -103,11 +105,22 @@ def python_rows(bffi, blib):
                     a = alloc(32)
                     free(a, 32)
                 return t() - t0
-            return run, pool.close
+
+            def run_nosize(loops):
+                t = _timer(clock)
+                t0 = t()
+                for _ in repeat(None, loops):
+                    a = alloc(32)
+                    free(a)
+                return t() - t0
+            return (run_nosize if nosize else run), pool.close
         return factory
     rows.append((ROW_UNCHECKED, "ns/pair", 1, make_pair(checked=False, thread_safe=False)))
     rows.append((ROW_UNCHECKED_TS, "ns/pair", 1, make_pair(checked=False, thread_safe=True)))
     rows.append((ROW_CHECKED, "ns/pair", 1, make_pair()))
+    rows.append((ROW_UNCHECKED_TS_NOSIZE, "ns/pair", 1,
+                 make_pair(nosize=True, checked=False, thread_safe=True)))
+    rows.append((ROW_CHECKED_NOSIZE, "ns/pair", 1, make_pair(nosize=True)))
 
     def make_batch(**opts):
         def factory(clock):

@@ -7,9 +7,11 @@ from .common import (
     ROW_BATCH_CHECKED,
     ROW_CALL,
     ROW_CHECKED,
+    ROW_CHECKED_NOSIZE,
     ROW_MALLOC,
     ROW_UNCHECKED,
     ROW_UNCHECKED_TS,
+    ROW_UNCHECKED_TS_NOSIZE,
     ratio,
 )
 
@@ -80,6 +82,8 @@ def evaluate_targets(data):
               ROW_CHECKED, ROW_UNCHECKED_TS, 1.3)
     py_target("checked Python pair <= 1.1x unchecked (both thread-safe; block directory)",
               ROW_CHECKED, ROW_UNCHECKED_TS, 1.1)
+    py_target("checked Python pair, size-less free, <= 1.1x unchecked size-less (thread-safe)",
+              ROW_CHECKED_NOSIZE, ROW_UNCHECKED_TS_NOSIZE, 1.1)
     py_target("batch calls <= 0.05x one cffi call per block (unchecked)",
               ROW_BATCH, ROW_CALL, 0.05)
     py_target("batch calls <= 0.05x one cffi call per block (checked)",
