@@ -11,6 +11,12 @@ static size_t words_for(const block_directory *d, size_t nslots)
     return ((nslots + 1) << d->track_live) / 64 + 1;
 }
 
+/* Words allocated: one spare, for dir_extent_in's two-word window. */
+static size_t words_allocated(const block_directory *d, size_t nslots)
+{
+    return words_for(d, nslots) + 1;
+}
+
 void dir_init(block_directory *d, unsigned shift, bool track_live)
 {
     memset(d, 0, sizeof *d);
@@ -30,7 +36,7 @@ bool dir_prepare(block_directory *d, size_t size)
         d->cap = cap;
     }
     dir_cancel(d);
-    size_t words = words_for(d, size >> d->shift);
+    size_t words = words_allocated(d, size >> d->shift);
     d->pending = calloc(words, sizeof *d->pending);
     if (d->pending == NULL)
         return false;

@@ -33,6 +33,8 @@ PROFILES = {
     "oom-raise": {"heap_limit": 700, "oom": "raise"},
     "oom-free": {"heap_limit": 1500, "oom": "free"},
     "debug": {"debug": True, "refill": 5},
+    # blocks of up to 128 granules: the directory's scans past one 64-bit window
+    "big-max": {"max_small": 1024, "refill": 4},
 }
 
 SIZES = (1, 7, 8, 9, 16, 17, 24, 40, 48, 63, 64, 65, 100, 120, 127, 128, 129, 200, 1000)
