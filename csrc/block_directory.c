@@ -32,7 +32,6 @@ bool dir_prepare(block_directory *d, size_t size)
         if (grown == NULL)
             return false;
         d->chunks = grown;
-        memset(d->cache, 0, sizeof d->cache); /* the records moved */
         d->cap = cap;
     }
     dir_cancel(d);
@@ -63,7 +62,7 @@ void dir_commit(block_directory *d, uintptr_t base, size_t size)
     size_t i = d->count;
     while (i > 0 && d->chunks[i - 1].base > base) /* usually the highest: no move */
         i--;
-    if (i < d->count) { /* later chunks move: the cache's pointers go stale */
+    if (i < d->count) { /* later chunks move: the cache's indices go stale */
         memmove(&d->chunks[i + 1], &d->chunks[i], (d->count - i) * sizeof *d->chunks);
         memset(d->cache, 0, sizeof d->cache);
     }
@@ -77,15 +76,15 @@ static bool holds(const block_directory *d, size_t i, uintptr_t addr)
     return i < d->count && addr - d->chunks[i].base < d->chunks[i].size;
 }
 
-dir_chunk *dir_find_slow(block_directory *d, uintptr_t addr, const dir_chunk *cached)
+dir_chunk *dir_find_slow(block_directory *d, uintptr_t addr, uint32_t cached)
 {
-    dir_chunk **slot = &d->cache[(addr >> DIR_PAGE_SHIFT) & (DIR_CACHE_SIZE - 1)];
-    if (cached != NULL) { /* small chunks share pages: the other one is a neighbour */
-        size_t i = (size_t)(cached - d->chunks);
+    uint32_t *slot = &d->cache[(addr >> DIR_PAGE_SHIFT) & (DIR_CACHE_SIZE - 1)];
+    if (cached != 0) { /* small chunks share pages: the other one is a neighbour */
+        size_t i = cached - 1;
         if (holds(d, i + 1, addr) || (i > 0 && holds(d, i - 1, addr))) {
             size_t found = holds(d, i + 1, addr) ? i + 1 : i - 1;
-            *slot = &d->chunks[found];
-            return *slot;
+            *slot = (uint32_t)(found + 1);
+            return &d->chunks[found];
         }
     }
     size_t lo = 0, hi = d->count; /* the chunk is in [lo, hi) if anywhere */
@@ -101,7 +100,7 @@ dir_chunk *dir_find_slow(block_directory *d, uintptr_t addr, const dir_chunk *ca
     dir_chunk *c = &d->chunks[lo - 1];
     if (addr - c->base >= c->size)
         return NULL;
-    *slot = c;
+    *slot = (uint32_t)lo; /* 1 + the index of c */
     return c;
 }
 
