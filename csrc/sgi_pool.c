@@ -546,7 +546,8 @@ static ALWAYS_INLINE bool free_fast(sgi_pool *p, void *ptr, size_t n, bool check
                 if (checked)
                     dir_clear_live(c, slot);
                 free_node *node = ptr;
-                size_t cls = class_index(p, size);
+                /* (n's class when given: the push need not wait for the bitmap) */
+                size_t cls = class_index(p, n ? n : size);
                 node->next = p->free_list[cls];
                 p->free_list[cls] = node;
                 freed = true;
