@@ -28,7 +28,8 @@ BENCH = "bench"
 # `#include "<csrc file>"`) so that their object files are bench/core_*.o and
 # never csrc/*.o, which build_pool.py writes: an in-place build of either
 # module, or setuptools building both into one build_temp, cannot race on them.
-SOURCES = [f"{BENCH}/bench_loops.c", f"{BENCH}/core_sgi_pool.c", f"{BENCH}/core_block_table.c"]
+SOURCES = [f"{BENCH}/bench_loops.c", f"{BENCH}/core_sgi_pool.c", f"{BENCH}/core_block_table.c",
+           f"{BENCH}/core_block_directory.c"]
 DEPENDS = [
     f"{BENCH}/bench_loops.h",
     f"{BENCH}/bench_loops.cdef",
@@ -36,6 +37,8 @@ DEPENDS = [
     f"{CSRC}/block_table.c",
     f"{CSRC}/sgi_pool.h",
     f"{CSRC}/block_table.h",
+    f"{CSRC}/block_directory.c",
+    f"{CSRC}/block_directory.h",
 ]
 
 

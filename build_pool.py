@@ -15,8 +15,9 @@ from cffi import FFI
 HERE = pathlib.Path(__file__).resolve().parent
 CSRC = "csrc"  # relative: setuptools wants relative source paths
 
-SOURCES = [f"{CSRC}/sgi_pool.c", f"{CSRC}/block_table.c"]
-DEPENDS = [f"{CSRC}/sgi_pool.h", f"{CSRC}/block_table.h", f"{CSRC}/sgi_pool.cdef"]
+SOURCES = [f"{CSRC}/sgi_pool.c", f"{CSRC}/block_table.c", f"{CSRC}/block_directory.c"]
+DEPENDS = [f"{CSRC}/sgi_pool.h", f"{CSRC}/block_table.h", f"{CSRC}/block_directory.h",
+           f"{CSRC}/sgi_pool.cdef"]
 
 # Integer-address wrappers: a uintptr_t crosses the FFI more cheaply than a
 # void * cdata, and Python code holds addresses as ints.
@@ -33,6 +34,15 @@ static int pool_reallocate(sgi_pool *p, uintptr_t addr, size_t old_n, size_t new
   *out = (uintptr_t)q; return s; }
 static int pool_block_size(sgi_pool *p, uintptr_t addr, size_t *n)
 { return sgi_pool_block_size(p, (const void *)addr, n); }
+static int pool_free(sgi_pool *p, uintptr_t addr)
+{ return sgi_pool_free_checked(p, (void *)addr); }
+static int pool_realloc(sgi_pool *p, uintptr_t addr, size_t new_n, uintptr_t *out)
+{ void *q; int s = sgi_pool_realloc_checked(p, (void *)addr, new_n, &q);
+  *out = (uintptr_t)q; return s; }
+static size_t pool_usable_size(sgi_pool *p, uintptr_t addr)
+{ return sgi_pool_usable_size(p, (const void *)addr); }
+static int pool_owns(sgi_pool *p, uintptr_t addr)
+{ return sgi_pool_owns(p, (const void *)addr); }
 """
 
 

@@ -233,6 +233,22 @@ static void *pool_realloc(void *ctx, void *p, size_t old_n, size_t new_n)
 
 static const bench_vtable pool_vtable = {pool_alloc, pool_free, pool_realloc};
 
+/* The size-less calls: the size the loops pass is ignored. */
+static void pool_free_nosize(void *ctx, void *p, size_t n)
+{
+    (void)n;
+    sgi_pool_free(ctx, p);
+}
+
+static void *pool_realloc_nosize(void *ctx, void *p, size_t old_n, size_t new_n)
+{
+    (void)old_n;
+    return sgi_pool_realloc(ctx, p, new_n);
+}
+
+static const bench_vtable pool_nosize_vtable = {pool_alloc, pool_free_nosize,
+                                                pool_realloc_nosize};
+
 /* ---- glibc (the malloc this process links) -------------------------------- */
 
 static void *libc_alloc(void *ctx, size_t n)
@@ -371,7 +387,8 @@ static bool open_mimalloc(bench_allocator *a, char *note, size_t cap)
     return true;
 }
 
-static bool open_pool(bench_allocator *a, int thread_safe, int checked, char *note, size_t cap)
+static bool open_pool(bench_allocator *a, int thread_safe, int checked, int nosize, char *note,
+                      size_t cap)
 {
     sgi_pool_options o;
     sgi_pool_options_init(&o);
@@ -382,13 +399,14 @@ static bool open_pool(bench_allocator *a, int thread_safe, int checked, char *no
         note_set(note, cap, "sgi_pool_create failed");
         return false;
     }
-    a->vt = &pool_vtable;
+    a->vt = nosize ? &pool_nosize_vtable : &pool_vtable;
     a->ctx = p;
     snprintf(a->desc, sizeof a->desc,
-             "sgi_pool compiled into this module (csrc/sgi_pool.c): %s, %s; align %zu, "
+             "sgi_pool compiled into this module (csrc/sgi_pool.c): %s, %s, %s; align %zu, "
              "max_small %zu, refill %zu",
              checked ? "checked" : "unchecked", thread_safe ? "thread-safe" : "single-thread",
-             o.align, o.max_small, o.refill);
+             nosize ? "size-less sgi_pool_free/sgi_pool_realloc" : "sized free", o.align,
+             o.max_small, o.refill);
     return true;
 }
 
@@ -415,13 +433,19 @@ bench_allocator *bench_allocator_new(int kind, char *note, size_t note_cap)
                  FLOOR_PREFILL);
         break;
     case BENCH_POOL:
-        ok = open_pool(a, 0, 0, note, note_cap);
+        ok = open_pool(a, 0, 0, 0, note, note_cap);
         break;
     case BENCH_POOL_TS:
-        ok = open_pool(a, 1, 0, note, note_cap);
+        ok = open_pool(a, 1, 0, 0, note, note_cap);
         break;
     case BENCH_POOL_CHECKED:
-        ok = open_pool(a, 1, 1, note, note_cap);
+        ok = open_pool(a, 1, 1, 0, note, note_cap);
+        break;
+    case BENCH_POOL_TS_NOSIZE:
+        ok = open_pool(a, 1, 0, 1, note, note_cap);
+        break;
+    case BENCH_POOL_CHECKED_NOSIZE:
+        ok = open_pool(a, 1, 1, 1, note, note_cap);
         break;
     case BENCH_GLIBC:
         a->vt = &libc_vtable;
@@ -450,13 +474,19 @@ bench_allocator *bench_allocator_new(int kind, char *note, size_t note_cap)
     return a;
 }
 
+static bool is_pool(const bench_allocator *a)
+{
+    return a->kind == BENCH_POOL || a->kind == BENCH_POOL_TS || a->kind == BENCH_POOL_CHECKED ||
+           a->kind == BENCH_POOL_TS_NOSIZE || a->kind == BENCH_POOL_CHECKED_NOSIZE;
+}
+
 void bench_allocator_delete(bench_allocator *a)
 {
     if (a == NULL)
         return;
     if (a->kind == BENCH_FLOOR)
         floor_destroy(a->ctx);
-    else if (a->kind == BENCH_POOL || a->kind == BENCH_POOL_TS || a->kind == BENCH_POOL_CHECKED)
+    else if (is_pool(a))
         sgi_pool_destroy(a->ctx);
     free(a);
 }
@@ -703,7 +733,7 @@ static int64_t malloc_in_use(void)
 
 static int64_t pool_heap(const bench_allocator *a)
 {
-    if (a->kind != BENCH_POOL && a->kind != BENCH_POOL_TS && a->kind != BENCH_POOL_CHECKED)
+    if (!is_pool(a))
         return 0;
     sgi_pool_stats st;
     sgi_pool_get_stats(a->ctx, &st);

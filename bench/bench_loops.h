@@ -13,6 +13,9 @@
  *   BENCH_POOL          sgi_pool, unchecked, single-thread (the SGI speed path)
  *   BENCH_POOL_TS       sgi_pool, unchecked, thread-safe (the lock, uncontended)
  *   BENCH_POOL_CHECKED  sgi_pool, checked and thread-safe (Pool()'s defaults)
+ *   BENCH_POOL_TS_NOSIZE       as BENCH_POOL_TS, freeing with sgi_pool_free (no size)
+ *   BENCH_POOL_CHECKED_NOSIZE  as BENCH_POOL_CHECKED, freeing with sgi_pool_free
+ *                      (both reallocate with sgi_pool_realloc, without the old size)
  *   BENCH_GLIBC         malloc/free/realloc as linked (glibc's, unless preloaded)
  *   BENCH_JEMALLOC      dlopen("libjemalloc.so.2"): malloc, sdallocx, realloc
  *   BENCH_MIMALLOC      dlopen("libmimalloc.so.2"): mi_malloc, mi_free_size, mi_realloc
@@ -42,7 +45,9 @@ enum {
     BENCH_GLIBC = 4,
     BENCH_JEMALLOC = 5,
     BENCH_MIMALLOC = 6,
-    BENCH_NKINDS = 7
+    BENCH_POOL_TS_NOSIZE = 7,
+    BENCH_POOL_CHECKED_NOSIZE = 8,
+    BENCH_NKINDS = 9
 };
 
 /* Patterns of bench_pairs. */

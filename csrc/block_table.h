@@ -1,9 +1,9 @@
 /*
  * block_table.h -- an address -> size hash table (internal to the pool).
  *
- * The pool records every live large block here (so destroy can free them and
- * the heap limit can count them) and, in checked mode, every live small block
- * (so a bad free can be refused).  Open addressing with linear probing and
+ * The pool records every live large block here (so destroy can free them,
+ * the heap limit can count them and a bad free of one can be refused).
+ * Small blocks are the block directory's (block_directory.h).  Open addressing with linear probing and
  * backward-shift deletion: no tombstones, so lookups stay short however long
  * the pool lives.  Growth is explicit (block_table_reserve) so that callers
  * can fail before they change any other state.

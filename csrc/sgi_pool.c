@@ -29,8 +29,12 @@
  *
  * What this adds to SGI (Part B of the document): every chunk and every live
  * large block is recorded, so destroy returns all memory; an optional heap
- * limit refuses system requests deterministically; checked mode records each
- * live small block in a hash table and refuses bad frees; thread-safe mode
+ * limit refuses system requests deterministically; a block directory beside
+ * the chunks (block_directory.h: a bit per align granule where a carved
+ * block starts, and in checked mode one where a live block starts) answers
+ * size-less frees and ownership queries and lets checked mode refuse bad
+ * frees -- it only observes: the layout and every address stay SGI's; live
+ * large blocks are in a hash table (block_table.h); thread-safe mode
  * takes a spin lock (test-and-test-and-set) around each call; thread-safe
  * pools are locked across fork() so a child never inherits a held lock; an
  * optional debug fill paints new and freed blocks; and where Valgrind's
@@ -49,6 +53,7 @@
 #endif
 
 #include "sgi_pool.h"
+#include "block_directory.h"
 #include "block_table.h"
 
 #include <assert.h>
@@ -112,7 +117,9 @@
 #define LIKELY(x) __builtin_expect(!!(x), 1)
 #define UNLIKELY(x) __builtin_expect(!!(x), 0)
 #define NOINLINE __attribute__((noinline)) /* keeps slow paths out of fast ones */
+#define ALWAYS_INLINE __attribute__((always_inline)) inline
 #else
+#define ALWAYS_INLINE inline
 #define LIKELY(x) (x)
 #define UNLIKELY(x) (x)
 #define NOINLINE
@@ -171,6 +178,7 @@ struct sgi_pool {
        Valgrind and ASan take the general path. */
     size_t plain_max;     /* max_bytes for unlocked pools */
     size_t locked_max;    /* max_bytes for thread-safe pools (uncontended lock) */
+    size_t checked_max;   /* max_bytes for checked pools without other extras */
     atomic_int lock;      /* spin lock: 0 free, 1 held */
     sgi_pool *fork_prev;  /* registry of thread-safe pools, locked across fork */
     sgi_pool *fork_next;
@@ -185,7 +193,8 @@ struct sgi_pool {
     chunk_record *chunks;  /* every chunk, in acquisition order */
     size_t nchunks;        /* records used */
     size_t chunks_cap;     /* records allocated */
-    block_table blocks;    /* live large blocks; live small ones if checked */
+    block_table blocks;    /* live large blocks */
+    block_directory dir;   /* block starts per chunk; live small blocks if checked */
     size_t large_live;     /* live blocks above max_bytes */
     size_t large_bytes;    /* their recorded sizes */
     size_t requests_granted;
@@ -408,6 +417,10 @@ static char *chunk_alloc(sgi_pool *p, size_t size, size_t *nobjs)
             return NULL;
         }
         size_t bytes_to_get = 2 * total + round_up(p, p->heap_size >> 4); /* 3.1 */
+        if (UNLIKELY(!dir_prepare(&p->dir, bytes_to_get))) {
+            last_refused = 0; /* the directory's bitmaps: our bookkeeping too */
+            return NULL;
+        }
         if (left > 0) { /* 3.2: the leftover fits its own class exactly */
             push_free(p, class_index(p, left), result);
             p->carved[class_index(p, left)]++;
@@ -416,6 +429,7 @@ static char *chunk_alloc(sgi_pool *p, size_t size, size_t *nobjs)
 
         char *chunk = system_request(p, bytes_to_get); /* 3.3 */
         if (chunk == NULL) {
+            dir_cancel(&p->dir);
             /* 3.4: salvage a free block of this size or larger */
             bool salvaged = false;
             for (size_t i = size; i <= p->max_bytes; i += p->align) {
@@ -438,6 +452,7 @@ static char *chunk_alloc(sgi_pool *p, size_t size, size_t *nobjs)
         /* 3.6 */
         MEM_NOACCESS(chunk, bytes_to_get); /* uncarved */
         p->chunks[p->nchunks++] = (chunk_record){(uintptr_t)chunk, bytes_to_get};
+        dir_commit(&p->dir, (uintptr_t)chunk, bytes_to_get); /* its tail start is marked */
         p->heap_size += bytes_to_get;
         p->start_free = (uintptr_t)chunk;
         p->end_free = (uintptr_t)chunk + bytes_to_get;
@@ -457,6 +472,7 @@ static void *refill(sgi_pool *p, size_t size)
         return NULL;
     size_t cls = class_index(p, size);
     p->carved[cls] += nobjs;
+    dir_mark_carved(&p->dir, (uintptr_t)chunk, size, nobjs);
     if (nobjs == 1) /* 2 */
         return chunk;
 
@@ -471,6 +487,80 @@ static void *refill(sgi_pool *p, size_t size)
     }
     write_link(node, NULL);
     return chunk;
+}
+
+/* ---- What the directory knows of an address ----------------------------------- */
+
+/* Checked pools: the size of the live small block at ptr, or 0. */
+static inline size_t live_small_size(sgi_pool *p, const void *ptr)
+{
+    if (!p->checked)
+        return 0;
+    dir_chunk *c = dir_find(&p->dir, (uintptr_t)ptr);
+    if (c == NULL)
+        return 0;
+    size_t slot = dir_slot(&p->dir, c, (uintptr_t)ptr);
+    if (slot == SIZE_MAX || !dir_is_live(c, slot))
+        return 0;
+    return dir_extent(&p->dir, c, slot);
+}
+
+/* The size of the carved block (live or free) starting at ptr in chunk c,
+   or 0: not a block start, or the start of the (non-empty) uncarved tail. */
+static inline size_t carved_size(const sgi_pool *p, const dir_chunk *c, const void *ptr)
+{
+    uintptr_t addr = (uintptr_t)ptr;
+    if (addr == p->start_free && addr != p->end_free)
+        return 0;
+    size_t slot = dir_slot(&p->dir, c, addr);
+    if (slot == SIZE_MAX || !dir_starts(&p->dir, c, slot))
+        return 0;
+    return dir_extent(&p->dir, c, slot);
+}
+
+/* What a size-less call knows of ptr: a small block's size (checked: a live
+   block; unchecked: a carved block's start), or a large block's recorded
+   size; 0 when it is no block of this pool. */
+static size_t known_size(sgi_pool *p, const void *ptr)
+{
+    dir_chunk *c = dir_find(&p->dir, (uintptr_t)ptr);
+    if (c != NULL)
+        return p->checked ? live_small_size(p, ptr) : carved_size(p, c, ptr);
+    const block_entry *e = block_table_find(&p->blocks, (uintptr_t)ptr);
+    return e ? e->size & ~PENDING_MARK : 0;
+}
+
+/* Pools without extras, under an uncontended lock: frees ptr when it is a
+   small block of n's class (n 0: of any class) and returns true -- checked,
+   a live block (its live bit goes); unchecked, a carved block's start (not
+   the tail's).  False when it is not (or the lock is busy, or the pool is
+   closed: it has no chunks); the general path then decides and reports. */
+static ALWAYS_INLINE bool free_fast(sgi_pool *p, void *ptr, size_t n, bool checked)
+{
+    if (p->thread_safe && !pool_try_lock(p))
+        return false;
+    uintptr_t addr = (uintptr_t)ptr;
+    dir_chunk *c = dir_find(&p->dir, addr);
+    bool freed = false;
+    if (LIKELY(c != NULL) && (checked || addr != p->start_free || addr == p->end_free)) {
+        size_t slot = dir_slot(&p->dir, c, addr);
+        if (LIKELY(slot != SIZE_MAX && (checked ? dir_is_live(c, slot)
+                                                 : dir_starts_in(c, slot, false)))) {
+            size_t size = dir_extent_in(c, slot, checked, p->align_shift);
+            if (LIKELY(n == 0 || size == round_up(p, n))) {
+                if (checked)
+                    dir_clear_live(c, slot);
+                free_node *node = ptr;
+                /* (n's class when given: the push need not wait for the bitmap) */
+                size_t cls = class_index(p, n ? n : size);
+                node->next = p->free_list[cls];
+                p->free_list[cls] = node;
+                freed = true;
+            }
+        }
+    }
+    pool_unlock(p);
+    return freed;
 }
 
 /* ---- allocate(n) ------------------------------------------------------------- */
@@ -495,7 +585,7 @@ static void small_block_born(sgi_pool *p, void *block, size_t n)
 {
     BLOCK_BORN(p, block, round_up(p, n));
     if (p->checked)
-        block_table_insert(&p->blocks, (uintptr_t)block, n);
+        dir_mark_live(&p->dir, block);
     if (UNLIKELY(p->debug_fill))
         memset(block, CLEAN_BYTE, round_up(p, n));
 }
@@ -509,10 +599,6 @@ static void *allocate_locked(sgi_pool *p, size_t n)
             return NULL;
         }
         return allocate_large(p, n); /* 1. first level */
-    }
-    if (p->checked && UNLIKELY(!block_table_reserve(&p->blocks, 1))) {
-        last_refused = 0;
-        return NULL;
     }
     size_t cls = class_index(p, n);
     free_node *block = pop_free(p, cls); /* 2. pop the head (LIFO) */
@@ -532,6 +618,23 @@ static NOINLINE void *allocate_general(sgi_pool *p, size_t n)
     void *block = allocate_locked(p, n);
     pool_unlock(p);
     return block;
+}
+
+/* The fast path of checked pools (no extras): the pop, and the live bit. */
+static NOINLINE void *allocate_checked(sgi_pool *p, size_t n)
+{
+    if (LIKELY(!p->thread_safe || pool_try_lock(p))) {
+        size_t cls = class_index(p, n);
+        free_node *block = p->free_list[cls];
+        if (LIKELY(block != NULL)) {
+            p->free_list[cls] = block->next;
+            dir_mark_live(&p->dir, block);
+        }
+        pool_unlock(p);
+        if (LIKELY(block != NULL))
+            return block;
+    }
+    return allocate_general(p, n);
 }
 
 void *sgi_pool_allocate(sgi_pool *p, size_t n)
@@ -555,6 +658,8 @@ void *sgi_pool_allocate(sgi_pool *p, size_t n)
         pool_unlock_raw(p);
         if (LIKELY(block != NULL))
             return block;
+    } else if (LIKELY(n - 1 < p->checked_max)) {
+        return allocate_checked(p, n); /* a tail call: the paths above stay lean */
     }
     return allocate_general(p, n);
 }
@@ -565,11 +670,6 @@ size_t sgi_pool_allocate_many(sgi_pool *p, size_t n, size_t count, void **out)
     size_t done = 0;
     pool_lock(p);
     if (UNLIKELY(p->closed)) { /* before any bookkeeping grows: a closed pool owns nothing */
-        last_refused = 0;
-        pool_unlock(p);
-        return 0;
-    }
-    if (p->checked && is_small(p, n) && !block_table_reserve(&p->blocks, count)) {
         last_refused = 0;
         pool_unlock(p);
         return 0;
@@ -600,13 +700,18 @@ size_t sgi_pool_allocate_many(sgi_pool *p, size_t n, size_t count, void **out)
 /* Checks a free or reallocate of ptr as a block of n bytes (n >= 1).  Large
    blocks are checked in every pool (they are always recorded); small ones in
    checked pools.  *usable receives how many bytes the block really has. */
-static int check_block(const sgi_pool *p, const void *ptr, size_t n, size_t *usable)
+static int check_block(sgi_pool *p, const void *ptr, size_t n, size_t *usable)
 {
     if (UNLIKELY(p->closed))
         return SGI_POOL_ECLOSED;
     *usable = is_small(p, n) ? round_up(p, n) : n;
     if (!p->checked && is_small(p, n))
         return SGI_POOL_OK;
+    size_t small = live_small_size(p, ptr);
+    if (small != 0) {
+        *usable = small;
+        return same_class(p, small, n) ? SGI_POOL_OK : SGI_POOL_EWRONGCLASS;
+    }
     const block_entry *e = block_table_find(&p->blocks, (uintptr_t)ptr);
     if (e == NULL)
         return SGI_POOL_ENOTLIVE;
@@ -623,7 +728,7 @@ static void free_block(sgi_pool *p, void *ptr, size_t n)
 {
     if (LIKELY(is_small(p, n))) {
         if (p->checked)
-            block_table_remove(&p->blocks, block_table_find(&p->blocks, (uintptr_t)ptr));
+            dir_unmark_live(&p->dir, ptr);
         if (UNLIKELY(p->debug_fill)) /* the link word is written next */
             memset((char *)ptr + sizeof(free_node), DEAD_BYTE,
                    round_up(p, n) - sizeof(free_node));
@@ -660,6 +765,15 @@ NOINLINE int sgi_pool_deallocate_checked(sgi_pool *p, void *ptr, size_t n)
     return status;
 }
 
+/* Everything but the unchecked fast paths: checked pools' fast path, then
+   the general one (whose status a void deallocate ignores). */
+static NOINLINE void deallocate_slow(sgi_pool *p, void *ptr, size_t n)
+{
+    if (LIKELY(n - 1 < p->checked_max && ptr != NULL) && LIKELY(free_fast(p, ptr, n, true)))
+        return;
+    (void)sgi_pool_deallocate_checked(p, ptr, n);
+}
+
 void sgi_pool_deallocate(sgi_pool *p, void *ptr, size_t n)
 {
     REQUIRE(p != NULL);
@@ -681,7 +795,62 @@ void sgi_pool_deallocate(sgi_pool *p, void *ptr, size_t n)
         pool_unlock_raw(p);
         return;
     }
-    (void)sgi_pool_deallocate_checked(p, ptr, n);
+    deallocate_slow(p, ptr, n); /* a tail call, as before the directory */
+}
+
+/* Batch frees, check pass.  Whether ptrs[i] occurs in ptrs[0..i) (only asked
+   on an error, so the scan costs nothing on success). */
+static bool appears_before(void *const *ptrs, size_t i)
+{
+    for (size_t j = 0; j < i; j++)
+        if (ptrs[j] == ptrs[i])
+            return true;
+    return false;
+}
+
+/* Marks ptrs[i], a block of this pool, so that a later duplicate shows: a
+   live small block (checked pools) loses its live bit, a large block's entry
+   gets PENDING_MARK.  In unchecked pools a small block must start a carved
+   block and gets no mark (a duplicate there is the caller's fault).  Returns
+   OK, ENOTLIVE or EDUPLICATE (then nothing was marked for this entry). */
+static int mark_pending(sgi_pool *p, void *const *ptrs, size_t i)
+{
+    uintptr_t addr = (uintptr_t)ptrs[i];
+    dir_chunk *c = dir_find(&p->dir, addr);
+    if (c != NULL) {
+        if (!p->checked)
+            return carved_size(p, c, ptrs[i]) ? SGI_POOL_OK : SGI_POOL_ENOTLIVE;
+        size_t slot = dir_slot(&p->dir, c, addr);
+        if (slot == SIZE_MAX || !dir_is_live(c, slot))
+            return appears_before(ptrs, i) ? SGI_POOL_EDUPLICATE : SGI_POOL_ENOTLIVE;
+        dir_clear_live(c, slot);
+        return SGI_POOL_OK;
+    }
+    block_entry *e = block_table_find(&p->blocks, addr);
+    if (e == NULL)
+        return SGI_POOL_ENOTLIVE;
+    if (e->size & PENDING_MARK)
+        return SGI_POOL_EDUPLICATE;
+    e->size |= PENDING_MARK;
+    return SGI_POOL_OK;
+}
+
+/* Undoes mark_pending for ptrs[0..i), which were all marked. */
+static void unmark_pending(sgi_pool *p, void *const *ptrs, size_t i)
+{
+    for (size_t j = 0; j < i; j++) {
+        if (ptrs[j] == NULL)
+            continue;
+        dir_chunk *c = dir_find(&p->dir, (uintptr_t)ptrs[j]);
+        if (c != NULL) {
+            if (p->checked)
+                dir_set_live(c, dir_slot(&p->dir, c, (uintptr_t)ptrs[j]));
+            continue;
+        }
+        block_entry *e = block_table_find(&p->blocks, (uintptr_t)ptrs[j]);
+        if (e != NULL)
+            e->size &= ~PENDING_MARK;
+    }
 }
 
 int sgi_pool_deallocate_many(sgi_pool *p, void *const *ptrs, size_t count, size_t n,
@@ -711,19 +880,15 @@ int sgi_pool_deallocate_many(sgi_pool *p, void *const *ptrs, size_t count, size_
                 break;
             }
             status = check_block(p, ptrs[i], n, &usable);
-            block_entry *e = block_table_find(&p->blocks, (uintptr_t)ptrs[i]);
-            if (status == SGI_POOL_OK && (e->size & PENDING_MARK))
-                status = SGI_POOL_EDUPLICATE;
+            if (status == SGI_POOL_ENOTLIVE && appears_before(ptrs, i))
+                status = SGI_POOL_EDUPLICATE; /* its mark took its live bit */
+            if (status == SGI_POOL_OK)
+                status = mark_pending(p, ptrs, i);
             if (status != SGI_POOL_OK)
                 break;
-            e->size |= PENDING_MARK;
         }
         if (status != SGI_POOL_OK) { /* unmark what was marked; ptrs must not change */
-            for (size_t j = 0; j < i; j++) {
-                block_entry *e = block_table_find(&p->blocks, (uintptr_t)ptrs[j]);
-                if (e != NULL)
-                    e->size &= ~PENDING_MARK;
-            }
+            unmark_pending(p, ptrs, i);
             *bad_index = i;
             pool_unlock(p);
             return status;
@@ -743,6 +908,66 @@ int sgi_pool_deallocate_many(sgi_pool *p, void *const *ptrs, size_t count, size_
         for (i = 0; i < count; i++)
             if (ptrs[i] != NULL)
                 free_block(p, ptrs[i], n);
+    }
+    pool_unlock(p);
+    return SGI_POOL_OK;
+}
+
+/* ---- Size-less calls: the directory supplies the size ------------------------------ */
+
+int sgi_pool_free_checked(sgi_pool *p, void *ptr)
+{
+    if (ptr == NULL)
+        return SGI_POOL_OK;
+    pool_lock(p);
+    int status = SGI_POOL_ECLOSED;
+    if (LIKELY(!p->closed)) {
+        size_t n = known_size(p, ptr);
+        status = n ? SGI_POOL_OK : SGI_POOL_ENOTLIVE;
+        if (n)
+            free_block(p, ptr, n);
+    }
+    pool_unlock(p);
+    return status;
+}
+
+void sgi_pool_free(sgi_pool *p, void *ptr)
+{
+    /* Fast paths (no extras): find the block's size, push. */
+    if (LIKELY((p->plain_max | p->locked_max) != 0 && ptr != NULL)) {
+        if (LIKELY(free_fast(p, ptr, 0, false)))
+            return;
+    } else if (LIKELY(p->checked_max != 0 && ptr != NULL) && LIKELY(free_fast(p, ptr, 0, true))) {
+        return;
+    }
+    (void)sgi_pool_free_checked(p, ptr);
+}
+
+int sgi_pool_free_many(sgi_pool *p, void *const *ptrs, size_t count, size_t *bad_index)
+{
+    pool_lock(p);
+    if (UNLIKELY(p->closed)) {
+        pool_unlock(p);
+        return *bad_index = 0, SGI_POOL_ECLOSED;
+    }
+    int status = SGI_POOL_OK;
+    size_t i = 0;
+    for (; i < count && status == SGI_POOL_OK; i++) /* check pass, as deallocate_many */
+        if (ptrs[i] != NULL || p->checked)
+            status = ptrs[i] ? mark_pending(p, ptrs, i) : SGI_POOL_ENOTLIVE;
+    if (status != SGI_POOL_OK) {
+        unmark_pending(p, ptrs, i - 1);
+        *bad_index = i - 1;
+        pool_unlock(p);
+        return status;
+    }
+    for (i = 0; i < count; i++) { /* the live bits are gone already: sizes from the starts */
+        if (ptrs[i] == NULL)
+            continue;
+        dir_chunk *c = dir_find(&p->dir, (uintptr_t)ptrs[i]);
+        size_t n = c ? dir_extent(&p->dir, c, dir_slot(&p->dir, c, (uintptr_t)ptrs[i]))
+                     : p->max_bytes + 1; /* large: free_block reads the recorded size */
+        free_block(p, ptrs[i], n);
     }
     pool_unlock(p);
     return SGI_POOL_OK;
@@ -781,9 +1006,7 @@ static int reallocate_locked(sgi_pool *p, void *ptr, size_t old_n, size_t new_n,
     if (!is_small(p, old_n) && !is_small(p, new_n)) /* 1. */
         return reallocate_large(p, ptr, new_n, out);
     if (is_small(p, old_n) && is_small(p, new_n) && round_up(p, old_n) == round_up(p, new_n)) {
-        if (p->checked) /* 2. same block; remember the new size */
-            block_table_find(&p->blocks, (uintptr_t)ptr)->size = new_n;
-        *out = ptr;
+        *out = ptr; /* 2. same block */
         return SGI_POOL_OK;
     }
     void *q = allocate_locked(p, new_n); /* 3. */
@@ -822,6 +1045,48 @@ void *sgi_pool_reallocate(sgi_pool *p, void *ptr, size_t old_n, size_t new_n)
     REQUIRE(p != NULL);
     void *out;
     return sgi_pool_reallocate_checked(p, ptr, old_n, new_n, &out) == SGI_POOL_OK ? out : NULL;
+}
+
+int sgi_pool_realloc_checked(sgi_pool *p, void *ptr, size_t new_n, void **out)
+{
+    *out = NULL;
+    if (ptr == NULL) {
+        if (new_n == 0)
+            return SGI_POOL_OK;
+        *out = sgi_pool_allocate(p, new_n);
+        return *out ? SGI_POOL_OK : SGI_POOL_ENOMEM;
+    }
+    if (new_n == 0)
+        return sgi_pool_free_checked(p, ptr);
+    pool_lock(p);
+    int status = SGI_POOL_ECLOSED;
+    if (LIKELY(!p->closed)) {
+        size_t old_n = known_size(p, ptr);
+        status = old_n ? reallocate_locked(p, ptr, old_n, new_n, out) : SGI_POOL_ENOTLIVE;
+    }
+    pool_unlock(p);
+    return status;
+}
+
+void *sgi_pool_realloc(sgi_pool *p, void *ptr, size_t new_n)
+{
+    void *out;
+    return sgi_pool_realloc_checked(p, ptr, new_n, &out) == SGI_POOL_OK ? out : NULL;
+}
+
+size_t sgi_pool_usable_size(sgi_pool *p, const void *ptr)
+{
+    if (ptr == NULL)
+        return 0;
+    pool_lock(p);
+    size_t n = p->closed ? 0 : known_size(p, ptr);
+    pool_unlock(p);
+    return n;
+}
+
+int sgi_pool_owns(sgi_pool *p, const void *ptr)
+{
+    return sgi_pool_usable_size(p, ptr) != 0;
 }
 
 size_t sgi_pool_last_refused(void)
@@ -909,10 +1174,40 @@ static size_t walk_free_list(const sgi_pool *p, size_t cls, uintptr_t *out, size
     return len;
 }
 
-void sgi_pool_class_counts(sgi_pool *p, size_t *free_blocks, size_t *live_blocks)
+/* The directory's blocks, for the walks below. */
+typedef struct block_listing {
+    const sgi_pool *p;
+    bool live_only;   /* only live small blocks (checked pools) */
+    uintptr_t *addrs; /* up to cap entries, or NULL */
+    size_t *sizes;
+    size_t cap;
+    size_t count;     /* blocks seen */
+    size_t *per_class; /* or NULL: live blocks per class */
+} block_listing;
+
+static void list_block(void *ctx, uintptr_t addr, size_t size, bool live)
 {
-    REQUIRE(p != NULL);
-    pool_lock(p);
+    block_listing *l = ctx;
+    if (l->live_only && !live)
+        return;
+    if (l->per_class != NULL)
+        l->per_class[class_index(l->p, size)]++;
+    if (l->addrs != NULL && l->count < l->cap) {
+        l->addrs[l->count] = addr;
+        l->sizes[l->count] = size;
+    }
+    l->count++;
+}
+
+/* The uncarved tail's start, which is no block (0 when the tail is empty). */
+static uintptr_t tail_start(const sgi_pool *p)
+{
+    return p->start_free != p->end_free ? p->start_free : 0;
+}
+
+/* Per class: free-list lengths and live blocks (either array may be NULL). */
+static void count_classes(const sgi_pool *p, size_t *free_blocks, size_t *live_blocks)
+{
     for (size_t cls = 0; cls < p->nlists; cls++) {
         size_t len = walk_free_list(p, cls, NULL, 0);
         if (free_blocks)
@@ -920,7 +1215,28 @@ void sgi_pool_class_counts(sgi_pool *p, size_t *free_blocks, size_t *live_blocks
         if (live_blocks) /* an unchecked caller's wrong-class frees can overfill a list */
             live_blocks[cls] = p->carved[cls] > len ? p->carved[cls] - len : 0;
     }
+    if (live_blocks && p->checked) { /* a checked pool's live bits say it directly */
+        memset(live_blocks, 0, p->nlists * sizeof *live_blocks);
+        block_listing l = {p, true, NULL, NULL, 0, 0, live_blocks};
+        dir_walk(&p->dir, tail_start(p), list_block, &l);
+    }
+}
+
+void sgi_pool_class_counts(sgi_pool *p, size_t *free_blocks, size_t *live_blocks)
+{
+    REQUIRE(p != NULL);
+    pool_lock(p);
+    count_classes(p, free_blocks, live_blocks);
     pool_unlock(p);
+}
+
+size_t sgi_pool_blocks(sgi_pool *p, uintptr_t *addrs, size_t *sizes, size_t cap)
+{
+    pool_lock(p);
+    block_listing l = {p, false, addrs, sizes, cap, 0, NULL};
+    dir_walk(&p->dir, tail_start(p), list_block, &l);
+    pool_unlock(p);
+    return l.count;
 }
 
 size_t sgi_pool_chunks(sgi_pool *p, uintptr_t *bases, size_t *sizes, size_t cap)
@@ -960,17 +1276,21 @@ int sgi_pool_block_size(sgi_pool *p, const void *ptr, size_t *n)
 {
     REQUIRE(p != NULL && n != NULL);
     pool_lock(p);
-    const block_entry *e = block_table_find(&p->blocks, (uintptr_t)ptr);
-    if (e != NULL)
-        *n = e->size;
+    size_t small = live_small_size(p, ptr);
+    const block_entry *e = small ? NULL : block_table_find(&p->blocks, (uintptr_t)ptr);
+    if (small || e != NULL)
+        *n = small ? small : e->size;
     pool_unlock(p);
-    return e ? SGI_POOL_OK : SGI_POOL_ENOTLIVE;
+    return small || e ? SGI_POOL_OK : SGI_POOL_ENOTLIVE;
 }
 
 /* The live blocks, up to cap of them; returns how many there are. */
 static size_t collect_live_blocks(const sgi_pool *p, uintptr_t *addrs, size_t *sizes, size_t cap)
 {
-    size_t n = 0;
+    block_listing l = {p, true, addrs, sizes, cap, 0, NULL};
+    if (p->checked) /* small blocks first, from the directory's live bits */
+        dir_walk(&p->dir, tail_start(p), list_block, &l);
+    size_t n = l.count;
     for (size_t i = 0; i < p->blocks.capacity; i++) {
         const block_entry *e = &p->blocks.slots[i];
         if (e->addr == 0)
@@ -1006,16 +1326,19 @@ int sgi_pool_capture_state(sgi_pool *p, sgi_pool_capture *c)
     for (size_t cls = 0; cls < p->nlists; cls++) {
         size_t room = c->nfree < c->free_cap ? c->free_cap - c->nfree : 0;
         size_t len = walk_free_list(p, cls, room ? c->free_blocks + c->nfree : NULL, room);
-        c->free_lengths[cls] = len;
-        c->live_counts[cls] = p->carved[cls] > len ? p->carved[cls] - len : 0;
         c->nfree += len;
     }
+    count_classes(p, c->free_lengths, c->live_counts);
     c->nlive = collect_live_blocks(p, c->live_addrs, c->live_sizes, c->live_cap);
+    block_listing l = {p, false, c->block_addrs, c->block_sizes, c->block_cap, 0, NULL};
+    dir_walk(&p->dir, tail_start(p), list_block, &l);
+    c->nblocks = l.count;
     c->start_free = p->start_free;
     c->end_free = p->end_free;
     c->stats = stats_of(p);
     pool_unlock(p);
-    return c->nchunks <= c->chunk_cap && c->nfree <= c->free_cap && c->nlive <= c->live_cap;
+    return c->nchunks <= c->chunk_cap && c->nfree <= c->free_cap && c->nlive <= c->live_cap &&
+           c->nblocks <= c->block_cap;
 }
 
 void sgi_pool_process_totals(size_t *blocks, size_t *bytes)
@@ -1131,6 +1454,9 @@ sgi_pool *sgi_pool_create(const sgi_pool_options *opts)
     bool fast = !(p->checked || p->debug_fill || RUNNING_ON_VALGRIND || SGI_POOL_ASAN);
     p->plain_max = fast && !p->thread_safe ? p->max_bytes : 0;
     p->locked_max = fast && p->thread_safe ? p->max_bytes : 0;
+    bool checked_fast = p->checked && !(p->debug_fill || RUNNING_ON_VALGRIND || SGI_POOL_ASAN);
+    p->checked_max = checked_fast ? p->max_bytes : 0;
+    dir_init(&p->dir, p->align_shift, p->checked);
     atomic_init(&p->lock, 0);
     p->heap_limit = opts->heap_limit;
     p->carved = (size_t *)(p->free_list + nlists);
@@ -1154,6 +1480,7 @@ static void release_memory(sgi_pool *p)
         system_release((void *)p->chunks[i].base, p->chunks[i].size);
     }
     block_table_free(&p->blocks);
+    dir_free(&p->dir);
     free(p->chunks);
     p->chunks = NULL;
     p->nchunks = p->chunks_cap = 0;

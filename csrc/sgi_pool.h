@@ -9,9 +9,11 @@
  * for the alignment, the small-size bound and the refill count.
  *
  * Ownership: the caller passes the block's size back when freeing (as with
- * C++ sized delete).  In an unchecked pool a wrong size, a foreign address or
- * a double free corrupts the pool silently, exactly as in SGI; in a checked
- * pool those calls are refused with an error code and change nothing.
+ * C++ sized delete), or uses the size-less calls (sgi_pool_free, _realloc),
+ * which read it from the pool's block directory.  In an unchecked pool a
+ * wrong size, a foreign address or a double free corrupts the pool silently,
+ * exactly as in SGI; in a checked pool those calls are refused with an error
+ * code and change nothing.
  *
  * Nothing in this library aborts, prints or calls back into its user; only a
  * debug build (NDEBUG undefined) has asserts.
@@ -133,6 +135,50 @@ size_t sgi_pool_allocate_many(sgi_pool *p, size_t n, size_t count, void **out);
 int sgi_pool_deallocate_many(sgi_pool *p, void *const *ptrs, size_t count, size_t n,
                              size_t *bad_index);
 
+/* Size-less calls.  The pool keeps a directory beside its chunks (a bit per
+   `align` bytes where a carved block starts; checked pools also a bit where
+   a live block starts), so it knows a small block's size from its address;
+   large blocks are found in their table.  The sizes these calls see are
+   block sizes: a small block is round_up(n) bytes whatever n it was
+   allocated with, a large block the size it was allocated (or last
+   reallocated) with.
+
+   sgi_pool_free: frees ptr, any size.  NULL does nothing.  Checked pool: an
+   address that is not a live block (foreign, interior, already freed) is
+   refused and nothing changes.  Unchecked pool: an address that starts no
+   carved block and is no large block (a foreign or interior address, the
+   uncarved tail) is refused as well; the free of a carved block that is
+   already free is the caller's error, as every unchecked misuse is (the
+   block goes on its list twice).  sgi_pool_free_checked returns the status
+   (OK, ENOTLIVE, ECLOSED). */
+void sgi_pool_free(sgi_pool *p, void *ptr);
+int sgi_pool_free_checked(sgi_pool *p, void *ptr);
+
+/* sgi_pool_realloc: reallocate(ptr, usable size of ptr, new_n): keeps
+   min(usable, new_n) bytes.  ptr NULL: allocate(new_n); new_n 0: free(ptr)
+   and NULL.  Returns NULL when ptr is no block (as for sgi_pool_free) or
+   memory is refused; ptr is then untouched.  The checked variant stores the
+   result in *out and returns OK, ENOMEM, ENOTLIVE or ECLOSED. */
+void *sgi_pool_realloc(sgi_pool *p, void *ptr, size_t new_n);
+int sgi_pool_realloc_checked(sgi_pool *p, void *ptr, size_t new_n, void **out);
+
+/* The bytes the block at ptr really has (a small block's block size, a large
+   block's recorded size); 0 when ptr is no block in the sense of
+   sgi_pool_free (NULL, foreign, interior, a closed pool; checked: not live). */
+size_t sgi_pool_usable_size(sgi_pool *p, const void *ptr);
+
+/* 1 when ptr is a block of this pool: checked, a live block (small or large);
+   unchecked, the start of a carved block in one of its chunks (live or free:
+   an unchecked pool keeps no live bits) or a live large block.  NULL: 0. */
+int sgi_pool_owns(sgi_pool *p, const void *ptr);
+
+/* Frees ptrs[0..count) of any sizes (mixed), like sgi_pool_deallocate_many:
+   every entry is checked first (checked pools: NULL and duplicates refused;
+   unchecked pools skip NULL and check that each entry is a block, as
+   sgi_pool_free does), and on an error nothing is freed and *bad_index tells
+   which entry failed. */
+int sgi_pool_free_many(sgi_pool *p, void *const *ptrs, size_t count, size_t *bad_index);
+
 /* The size of the system request this thread last saw refused (0 when the
    failure was memory for the pool's own bookkeeping). */
 size_t sgi_pool_last_refused(void);
@@ -162,13 +208,20 @@ size_t sgi_pool_free_list(sgi_pool *p, size_t cls, uintptr_t *out, size_t cap);
 /* The current chunk's uncarved tail [*start, *end); both 0 when there is none. */
 void sgi_pool_current_chunk(sgi_pool *p, uintptr_t *start, uintptr_t *end);
 
-/* Checked pools: the size recorded for a live block, or ENOTLIVE.  Large
-   blocks are known in every pool. */
+/* Checked pools: the size of a live block, or ENOTLIVE (a small block's
+   block size, a large block's recorded size).  Large blocks are known in
+   every pool. */
 int sgi_pool_block_size(sgi_pool *p, const void *ptr, size_t *n);
 
-/* Copies up to cap live blocks (address, recorded size) in no fixed order;
-   returns how many there are.  Small blocks are listed only by checked pools. */
+/* Copies up to cap live blocks (address, size as sgi_pool_block_size) in no
+   fixed order; returns how many there are.  Small blocks are listed only by
+   checked pools. */
 size_t sgi_pool_live_blocks(sgi_pool *p, uintptr_t *addrs, size_t *sizes, size_t cap);
+
+/* The directory's block map: copies up to cap carved small blocks (address,
+   block size), live or free, in address order within each chunk; returns
+   how many there are.  The uncarved tail is not listed. */
+size_t sgi_pool_blocks(sgi_pool *p, uintptr_t *addrs, size_t *sizes, size_t cap);
 
 /* One consistent picture of a pool's whole state, taken under its lock (the
    calls above each take the lock on their own, so several of them can see
@@ -187,10 +240,14 @@ typedef struct sgi_pool_capture {
     uintptr_t *live_addrs;  /* as sgi_pool_live_blocks */
     size_t *live_sizes;
     size_t live_cap;
+    uintptr_t *block_addrs; /* the block map, as sgi_pool_blocks */
+    size_t *block_sizes;
+    size_t block_cap;
     /* Out: how many records there are (even beyond the room given). */
     size_t nchunks;
     size_t nfree;
     size_t nlive;
+    size_t nblocks;
     uintptr_t start_free; /* the current chunk's tail, as sgi_pool_current_chunk */
     uintptr_t end_free;
     sgi_pool_stats stats;

@@ -34,6 +34,7 @@
 #include <longintrepr.h> /* digit and ob_digit: Python.h includes it from 3.11 */
 #endif
 
+#include <stdbool.h>
 #include <string.h>
 
 #include "sgi_pool.h"
@@ -52,6 +53,8 @@ static struct core_api {
     __typeof__(sgi_pool_allocate_many) *allocate_many;
     __typeof__(sgi_pool_deallocate_many) *deallocate_many;
     __typeof__(sgi_pool_block_size) *block_size;
+    __typeof__(sgi_pool_free_checked) *free_checked;
+    __typeof__(sgi_pool_free_many) *free_many;
 } core;
 
 /* Python helpers, set once by configure() before any pool is used. */
@@ -125,7 +128,9 @@ static void block_error(FastPool *self, int status, uintptr_t addr, size_t n, Py
     size_t nargs = 4;
     args[1] = PyLong_FromLong(status);
     args[2] = PyLong_FromSize_t(addr);
-    args[3] = PyLong_FromSize_t(n);
+    if (n == SIZE_MAX) /* no size given: the size-less calls */
+        Py_INCREF(Py_None);
+    args[3] = n == SIZE_MAX ? Py_None : PyLong_FromSize_t(n);
     if (index >= 0) {
         args[4] = PyLong_FromSsize_t(index);
         nargs = 5;
@@ -324,20 +329,29 @@ static PyObject *FastPool_allocate(FastPool *self, PyObject *const *args, Py_ssi
 }
 
 PyDoc_STRVAR(deallocate_doc,
-"deallocate($self, addr, n)\n--\n\n"
-"Frees the block at addr, allocated with a size of n's class.  In\n"
-"checked mode a bad address or size raises and changes nothing.");
+"deallocate($self, addr, n=None)\n--\n\n"
+"Frees the block at addr, allocated with a size of n's class; with n\n"
+"None the pool's block directory supplies the size.  In checked mode a\n"
+"bad address or size raises and changes nothing; a size-less free of an\n"
+"address that is no block of the pool raises in every mode.");
 
-/* The size-less form (n=None, from the block directory) slots in here: bind
-   with one required argument and, when arg[1] is NULL or None, call the core's
-   size-less free through the table (one more entry in CORE_FUNCTIONS). */
 static PyObject *FastPool_deallocate(FastPool *self, PyObject *const *args, Py_ssize_t nargs,
                                      PyObject *kwnames)
 {
-    BIND("deallocate", 2, "addr", "n");
+    BIND("deallocate", 1, "addr", "n");
     sgi_pool *p = open_pool(self);
     size_t n;
     uintptr_t addr;
+    if (arg[1] == NULL || arg[1] == Py_None) { /* size-less: the block directory knows */
+        if (p == NULL || as_address(arg[0], &addr))
+            return NULL;
+        int status = core.free_checked(p, (void *)addr);
+        if (status) {
+            block_error(self, status, addr, SIZE_MAX, -1); /* SIZE_MAX: no size given */
+            return NULL;
+        }
+        Py_RETURN_NONE;
+    }
     if (p == NULL || as_size(arg[1], py.name_size, &n) || as_address(arg[0], &addr))
         return NULL;
     if (self->trusted_max > 0 && n <= (size_t)self->trusted_max) { /* unchecked: trusted */
@@ -474,11 +488,13 @@ static PyObject *FastPool_allocate_many(FastPool *self, PyObject *const *args, P
 }
 
 PyDoc_STRVAR(deallocate_many_doc,
-"deallocate_many($self, addrs, n)\n--\n\n"
+"deallocate_many($self, addrs, n=None)\n--\n\n"
 "Frees every address in addrs (an iterable of ints, ideally an\n"
-"array('Q')) as a block of n bytes, in order, in one C call.  In checked\n"
-"mode every address is checked first (duplicates included) and on an\n"
-"error nothing is freed.");
+"array('Q')) as a block of n bytes, in order, in one C call; with n None\n"
+"the sizes come from the pool (mixed sizes allowed).  In checked mode\n"
+"every address is checked first (duplicates included) and on an error\n"
+"nothing is freed; size-less, every mode checks that each address is a\n"
+"block of the pool first.");
 
 /* The addresses of a batch free, as memory no other thread can change during
    the call: the core reads the batch twice (to check, then to free).  An
@@ -551,20 +567,23 @@ static int batch_open(Batch *b, PyObject *addrs)
 static PyObject *FastPool_deallocate_many(FastPool *self, PyObject *const *args,
                                           Py_ssize_t nargs, PyObject *kwnames)
 {
-    BIND("deallocate_many", 2, "addrs", "n");
+    BIND("deallocate_many", 1, "addrs", "n");
     sgi_pool *p = open_pool(self);
-    size_t n;
+    size_t n = SIZE_MAX; /* SIZE_MAX: size-less, the block directory knows each size */
     Batch batch;
-    if (p == NULL || as_size(arg[1], py.name_size, &n) || batch_open(&batch, arg[0]))
+    bool sized = arg[1] != NULL && arg[1] != Py_None;
+    if (p == NULL || (sized && as_size(arg[1], py.name_size, &n)) || batch_open(&batch, arg[0]))
         return NULL;
     size_t bad = 0;
     int status = 0;
     if (batch.count >= RELEASE_GIL_BLOCKS) {
         Py_BEGIN_ALLOW_THREADS
-        status = core.deallocate_many(p, batch.ptrs, batch.count, n, &bad);
+        status = sized ? core.deallocate_many(p, batch.ptrs, batch.count, n, &bad)
+                       : core.free_many(p, batch.ptrs, batch.count, &bad);
         Py_END_ALLOW_THREADS
     } else if (batch.count) {
-        status = core.deallocate_many(p, batch.ptrs, batch.count, n, &bad);
+        status = sized ? core.deallocate_many(p, batch.ptrs, batch.count, n, &bad)
+                       : core.free_many(p, batch.ptrs, batch.count, &bad);
     }
     uintptr_t bad_addr = status ? (uintptr_t)batch.ptrs[bad] : 0;
     batch_close(&batch);
@@ -838,6 +857,8 @@ static PyObject *configure(PyObject *module, PyObject *args)
     SET_FUNCTION(allocate_many, "sgi_pool_allocate_many");
     SET_FUNCTION(deallocate_many, "sgi_pool_deallocate_many");
     SET_FUNCTION(block_size, "sgi_pool_block_size");
+    SET_FUNCTION(free_checked, "sgi_pool_free_checked");
+    SET_FUNCTION(free_many, "sgi_pool_free_many");
     core = table;
     set_ref(&py.as_size, h[0]);
     set_ref(&py.as_address, h[1]);

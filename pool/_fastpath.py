@@ -24,7 +24,8 @@ HOT_METHODS = ("allocate", "deallocate", "reallocate", "allocate_many", "dealloc
 # The core functions the fast path calls (its table of cffi's copies).
 CORE_FUNCTIONS = ("sgi_pool_allocate", "sgi_pool_deallocate", "sgi_pool_deallocate_checked",
                   "sgi_pool_reallocate_checked", "sgi_pool_allocate_many",
-                  "sgi_pool_deallocate_many", "sgi_pool_block_size")
+                  "sgi_pool_deallocate_many", "sgi_pool_block_size", "sgi_pool_free_checked",
+                  "sgi_pool_free_many")
 
 
 def _load():

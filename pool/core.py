@@ -29,6 +29,7 @@ _SIZE_MAX = v.SIZE_MAX
 _allocate = lib.pool_allocate
 _deallocate = lib.pool_deallocate
 _deallocate_checked = lib.pool_deallocate_checked
+_free = lib.pool_free
 _ADDRESS_ARRAY = ffi.typeof("void *[]")  # batch calls see array('Q') memory as this
 _SIZE_T_P = ffi.typeof("size_t *")
 
@@ -134,12 +135,21 @@ class Pool(_fastpath.Base, PoolBase):
             addr = _allocate(p, n)
         return addr
 
-    def deallocate(self, addr, n):
-        """Frees the block at addr, allocated with a size of n's class.  In
-        checked mode a bad address or size raises and changes nothing."""
+    def deallocate(self, addr, n=None):
+        """Frees the block at addr, allocated with a size of n's class; with n
+        None the pool's block directory supplies the size.  In checked mode a
+        bad address or size raises and changes nothing; a size-less free of an
+        address that is no block of the pool raises in every mode."""
         p = self._p
         if p is None:
             raise errors.closed()
+        if n is None:
+            if type(addr) is not int or not 0 < addr <= _SIZE_MAX:
+                addr = v.as_address(addr)
+            status = _free(p, addr)
+            if status:
+                raise self._block_error(status, addr, None, p=p)
+            return
         if type(n) is not int or not 0 < n <= _SIZE_MAX:
             n = v.as_size(n)
         if type(addr) is not int or not 0 < addr <= _SIZE_MAX:
@@ -167,6 +177,42 @@ class Pool(_fastpath.Base, PoolBase):
         if status:
             raise self._block_error(status, addr, old_n, p=p)
         return out[0]
+
+    def resize(self, addr, new_n):
+        """reallocate(addr, usable_size(addr), new_n) without the old size:
+        keeps min(usable size, new_n) bytes.  Raises InvalidBlockError when
+        addr is no block of the pool (checked: no live block)."""
+        p = self._handle()
+        new_n = v.as_size(new_n, "new size")
+        addr = v.as_address(addr)
+        out = ffi.new("uintptr_t *")
+        status = lib.pool_realloc(p, addr, new_n, out)
+        while status == _ENOMEM:
+            p = self._after_refusal()
+            status = lib.pool_realloc(p, addr, new_n, out)
+        if status:
+            raise self._block_error(status, addr, None, p=p)
+        return out[0]
+
+    def usable_size(self, addr):
+        """The bytes the block at addr really has: a small block's block size,
+        a large block's recorded size.  Raises InvalidBlockError when addr is
+        no block of the pool (checked: no live block)."""
+        p = self._handle()
+        addr = v.as_address(addr)
+        size = lib.pool_usable_size(p, addr)
+        if size == 0:
+            raise self._block_error(_ENOTLIVE, addr, None, p=p)
+        return size
+
+    def __contains__(self, addr):
+        """addr in pool: checked, addr is a live block (small or large);
+        unchecked, addr starts a carved block of one of its chunks (live or
+        free) or is a live large block.  Ints only (TypeError otherwise)."""
+        p = self._handle()
+        if type(addr) is not int:
+            addr = v.as_int(addr, "address")
+        return 0 < addr <= _SIZE_MAX and bool(lib.pool_owns(p, addr))
 
     # ---- batch calls ------------------------------------------------------------------
 
@@ -202,19 +248,25 @@ class Pool(_fastpath.Base, PoolBase):
         bad = ffi.new(_SIZE_T_P)
         lib.sgi_pool_deallocate_many(p, ffi.from_buffer(_ADDRESS_ARRAY, taken), done, n, bad)
 
-    def deallocate_many(self, addrs, n):
+    def deallocate_many(self, addrs, n=None):
         """Frees every address in addrs (an iterable of ints, ideally an
-        array('Q')) as a block of n bytes, in order, in one C call.  In checked
-        mode every address is checked first (duplicates included) and on an
-        error nothing is freed."""
+        array('Q')) as a block of n bytes, in order, in one C call; with n None
+        the sizes come from the pool (mixed sizes allowed).  In checked mode
+        every address is checked first (duplicates included) and on an error
+        nothing is freed; size-less, every mode checks that each address is a
+        block of the pool first."""
         p = self._handle()
-        n = v.as_size(n)
+        if n is not None:
+            n = v.as_size(n)
         arr = v.addresses_array(addrs)
         if not arr:
             return
         bad = ffi.new(_SIZE_T_P)
-        status = lib.sgi_pool_deallocate_many(p, ffi.from_buffer(_ADDRESS_ARRAY, arr), len(arr), n,
-                                              bad)
+        buf = ffi.from_buffer(_ADDRESS_ARRAY, arr)
+        if n is None:
+            status = lib.sgi_pool_free_many(p, buf, len(arr), bad)
+        else:
+            status = lib.sgi_pool_deallocate_many(p, buf, len(arr), n, bad)
         if status:
             raise self._block_error(status, arr[bad[0]], n, index=bad[0], p=p)
 
@@ -292,9 +344,19 @@ class Pool(_fastpath.Base, PoolBase):
         lib.sgi_pool_current_chunk(self._handle(), start, end)
         return None if start[0] == 0 else (start[0], end[0])
 
+    def block_map(self):
+        """{address: block size} of every carved small block, live or free, as
+        the pool's block directory knows them (the uncarved tail excluded)."""
+        p = self._handle()
+        addrs, sizes = _read_records(lambda *out: lib.sgi_pool_blocks(p, *out),
+                                     "uintptr_t[]", "size_t[]")
+        return dict(zip(addrs, sizes))
+
     def live_blocks(self):
-        """{address: recorded size} of live blocks: every one in checked mode,
-        only large blocks in unchecked mode."""
+        """{address: size} of live blocks: every one in checked mode, only large
+        blocks in unchecked mode.  A small block's size is its block size
+        (round_up of the size it was allocated with), a large one's the size
+        it was allocated with."""
         p = self._handle()
         addrs, sizes = _read_records(lambda *out: lib.sgi_pool_live_blocks(p, *out),
                                      "uintptr_t[]", "size_t[]")
@@ -319,7 +381,7 @@ class Pool(_fastpath.Base, PoolBase):
 
     def state(self):
         """The whole observable state (pool.PoolState: chunks, free lists,
-        current chunk, live blocks, stats) read at one moment, under the
+        current chunk, live blocks, stats, block map) read at one moment, under the
         pool's lock: consistent even while other threads use the pool."""
         p = self._handle()
         c = ffi.new("sgi_pool_capture *")
@@ -327,15 +389,17 @@ class Pool(_fastpath.Base, PoolBase):
         live_counts = c.live_counts = ffi.new("size_t[]", self._nclasses)
         while True:
             # room for what the last try saw, and some more for what other threads add
-            room = [n + n // 8 + 16 for n in (c.nchunks, c.nfree, c.nlive)]
+            room = [n + n // 8 + 16 for n in (c.nchunks, c.nfree, c.nlive, c.nblocks)]
             keep = (ffi.new("uintptr_t[]", room[0]), ffi.new("size_t[]", room[0]),
                     ffi.new("uintptr_t[]", room[1]),
-                    ffi.new("uintptr_t[]", room[2]), ffi.new("size_t[]", room[2]))
-            c.chunk_bases, c.chunk_sizes, c.free_blocks, c.live_addrs, c.live_sizes = keep
-            c.chunk_cap, c.free_cap, c.live_cap = room
+                    ffi.new("uintptr_t[]", room[2]), ffi.new("size_t[]", room[2]),
+                    ffi.new("uintptr_t[]", room[3]), ffi.new("size_t[]", room[3]))
+            (c.chunk_bases, c.chunk_sizes, c.free_blocks, c.live_addrs, c.live_sizes,
+             c.block_addrs, c.block_sizes) = keep
+            c.chunk_cap, c.free_cap, c.live_cap, c.block_cap = room
             if lib.sgi_pool_capture_state(p, c):
                 break
-        bases, sizes, free_blocks, live_addrs, live_sizes = keep
+        bases, sizes, free_blocks, live_addrs, live_sizes, block_addrs, block_sizes = keep
         free_lists, start = [], 0
         for length in free_lengths:
             free_lists.append(tuple(free_blocks[start:start + length]))
@@ -345,7 +409,8 @@ class Pool(_fastpath.Base, PoolBase):
             chunks=tuple(zip(bases[0:c.nchunks], sizes[0:c.nchunks])),
             free_lists=tuple(free_lists), current_chunk=current,
             live_blocks=dict(zip(live_addrs[0:c.nlive], live_sizes[0:c.nlive])),
-            stats=self._stats_of(c.stats, free_lengths, live_counts))
+            stats=self._stats_of(c.stats, free_lengths, live_counts),
+            block_map=dict(zip(block_addrs[0:c.nblocks], block_sizes[0:c.nblocks])))
 
     # ---- errors and the oom handler ---------------------------------------------------
 
@@ -370,7 +435,7 @@ class Pool(_fastpath.Base, PoolBase):
         if p is None:
             p = self._p
         if status == _ENOTLIVE:
-            return errors.not_live(addr, n, index)
+            return errors.not_live(addr, n, index, self._checked)
         if status == _EWRONGCLASS:
             size = ffi.new("size_t *")
             lib.pool_block_size(p, addr, size)

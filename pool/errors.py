@@ -53,10 +53,17 @@ def closed(during_call=False):
                            else "the pool is closed")
 
 
-def not_live(addr, n, index=None):
+def not_live(addr, n, index=None, checked=True):
+    """An address the pool refuses; n is the size given, None for the
+    size-less calls (which an unchecked pool checks too, against its block
+    starts: there the address starts no carved block)."""
+    if n is not None or checked:
+        return InvalidBlockError(
+            f"{where(addr, index)} is not a live block of this pool (never handed out by it, "
+            "already freed, or inside a block)" + ("" if n is None else f"; size given {n}"))
     return InvalidBlockError(
-        f"{where(addr, index)} is not a live block of this pool (never handed out by it, "
-        f"already freed, or inside a block); size given {n}")
+        f"{where(addr, index)} is no block of this pool (it starts no carved block of its "
+        "chunks and is no large block)")
 
 
 def wrong_class(addr, recorded, n, align, max_small, index=None):

@@ -41,8 +41,9 @@ class PoolState:
     chunks: tuple[tuple[int, int], ...]  # (base, size), in acquisition order
     free_lists: tuple[tuple[int, ...], ...]  # per class, head first
     current_chunk: Optional[tuple[int, int]]  # (start, end) of the uncarved tail
-    live_blocks: dict[int, int]  # address -> recorded size (small ones: checked pools)
+    live_blocks: dict[int, int]  # address -> size (small ones: checked pools, block size)
     stats: PoolStats
+    block_map: dict[int, int]  # every carved small block, live or free -> its block size
 
     @property
     def heap_size(self) -> int:

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Runs the Python test suite (or the pytest arguments given) under Valgrind's
 # memcheck and fails if any report involves the pool's code (a frame in
-# sgi_pool.c, block_table.c or the cffi module).  Slow: an option, not part
+# sgi_pool.c, block_table.c, block_directory.c or the cffi module).  Slow: an option, not part
 # of CI.  The default build compiles in Valgrind's memory-pool requests when
 # its headers exist, so uses of freed or undefined pool blocks are reported
 # like those of malloc blocks.
@@ -21,13 +21,13 @@ status=0
 valgrind --tool=memcheck --leak-check=no --num-callers=40 --log-file="$log" \
     --suppressions=scripts/valgrind-python.supp \
     "$python" -m pytest -q -p no:cacheprovider "${@:-tests}" || status=$?
-ours=$(awk '/^==[0-9]+== $/ { if (rec ~ /(sgi_pool|block_table|_pool_c)/) n++; rec = ""; next }
+ours=$(awk '/^==[0-9]+== $/ { if (rec ~ /(sgi_pool|block_table|block_directory|_pool_c)/) n++; rec = ""; next }
             { rec = rec "\n" $0 }
-            END { if (rec ~ /(sgi_pool|block_table|_pool_c)/) n++; print n + 0 }' "$log")
+            END { if (rec ~ /(sgi_pool|block_table|block_directory|_pool_c)/) n++; print n + 0 }' "$log")
 summary=$(grep "ERROR SUMMARY" "$log" | tail -1)
 echo "valgrind: $summary; reports involving pool code: $ours (full log: $log)"
 if [ "$ours" -ne 0 ]; then
-    awk '/^==[0-9]+== $/ { if (rec ~ /(sgi_pool|block_table|_pool_c)/) print rec; rec = ""; next }
+    awk '/^==[0-9]+== $/ { if (rec ~ /(sgi_pool|block_table|block_directory|_pool_c)/) print rec; rec = ""; next }
          { rec = rec "\n" $0 }' "$log"
     exit 1
 fi

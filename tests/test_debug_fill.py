@@ -12,7 +12,8 @@ def test_new_and_freed_blocks_are_painted():
     with Pool(debug=True) as pool:
         a = pool.allocate(20)  # usable 24 bytes
         assert bytes(pool.buffer(a, 24)) == b"\xcd" * 24
-        pool.buffer(a)[:] = b"z" * 20
+        assert len(pool.buffer(a)) == 24  # the default view: the whole block
+        pool.buffer(a)[:20] = b"z" * 20
         pool.deallocate(a, 20)
         # the first word holds the free-list link; the rest is dead
         raw = bytes(ffi.buffer(ffi.cast("char *", a), 24))

@@ -2,25 +2,23 @@
 after every operation the results, raised exceptions, block contents and the
 full normalised states must be equal."""
 
-import subprocess
-import sys
+import random
 
 import pytest
 from hypothesis import settings
 from hypothesis import strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, precondition, rule
 
-from pool import ReferencePool
 from pool.testing.diff import (
+    FREED_MISUSES,
     LARGE_ENOUGH,
+    NOSIZE_SAFE,
     PROFILES,
     SIZES,
     SMALL_ENOUGH,
-    Divergence,
     Lockstep,
-    replay_ops,
+    random_op,
     run_random,
-    shrink,
 )
 
 sizes = st.sampled_from(SIZES)
@@ -55,9 +53,37 @@ class LockstepMachine(RuleBasedStateMachine):
         self.step.apply(("free", self._pick(data)))
 
     @precondition(lambda self: self.step.live)
+    @rule(data=st.data())
+    def free_nosize(self, data):
+        self.step.apply(("free_nosize", self._pick(data)))
+
+    @precondition(lambda self: self.step.live)
     @rule(data=st.data(), n=sizes)
     def realloc(self, data, n):
         self.step.apply(("realloc", self._pick(data), n))
+
+    @precondition(lambda self: self.step.live)
+    @rule(data=st.data(), n=sizes)
+    def resize(self, data, n):
+        self.step.apply(("resize", self._pick(data), n))
+
+    @precondition(lambda self: self.step.live)
+    @rule(data=st.data())
+    def query(self, data):
+        self.step.apply(("query", self._pick(data)))
+
+    @precondition(lambda self: self.step.freed)
+    @rule(data=st.data())
+    def query_freed(self, data):
+        self.step.apply(("query_freed", self._pick(data, sorted(self.step.freed))))
+
+    @precondition(lambda self: self.step.live)
+    @rule(data=st.data())
+    def free_many_nosize(self, data):
+        """Mixed sizes in one size-less batch."""
+        ids = data.draw(st.lists(st.sampled_from(sorted(self.step.live)), min_size=1,
+                                 max_size=10, unique=True))
+        self.step.apply(("free_many_nosize", tuple(ids)))
 
     @precondition(lambda self: self.step.live)
     @rule(data=st.data())
@@ -67,20 +93,30 @@ class LockstepMachine(RuleBasedStateMachine):
         self.step.apply(("free_many", tuple(same[: data.draw(st.integers(1, len(same)))])))
 
     @rule(data=st.data(), how=st.sampled_from(["double", "wrong-class", "interior",
-                                                "realloc-freed", "dup-batch", "zero"]))
+                                                "realloc-freed", "dup-batch", "zero",
+                                                "nosize-double", "resize-freed",
+                                                "nosize-interior", "nosize-dup-batch",
+                                                "nosize-large-interior", "nosize-tail",
+                                                "nosize-far"]))
     def misuse(self, data, how):
         """Each misuse on the kind of block it needs; an unchecked pool trusts
-        small frees, so only its large blocks are misused."""
+        small sized frees, so only its large blocks are misused that way (the
+        size-less calls check every address in every mode)."""
         step, checked = self.step, self.step.sides[0].pool.checked
-        if how == "zero":
+        if how in ("zero", "nosize-tail", "nosize-far"):
             step.apply(("bad", 0, how))
             return
-        if how in ("double", "realloc-freed"):
+        large = [i for i in step.live if step.live[i][0] >= LARGE_ENOUGH]
+        if how in FREED_MISUSES:
             ids = sorted(i for i, n in step.freed.items() if n <= SMALL_ENOUGH) if checked else []
+        elif how in NOSIZE_SAFE:
+            ids = list(step.live)
+        elif how == "nosize-large-interior":
+            ids = large
         elif checked:
             ids = list(step.live)
         else:
-            ids = [i for i in step.live if step.live[i][0] >= LARGE_ENOUGH and how == "dup-batch"]
+            ids = large if how in ("dup-batch", "nosize-dup-batch") else []
         if ids:
             step.apply(("bad", self._pick(data, ids), how))
 
@@ -116,25 +152,31 @@ def test_random_campaign_agrees(profile):
     assert len(ops) == 600
 
 
-def buggy_reference(**options):
-    """A reference with a planted bug: one block too many per refill."""
-    options["refill"] = options.get("refill", 20) + 1
-    return ReferencePool(**options)
-
-
-def test_divergence_is_found_and_shrunk():
-    factories = (None, buggy_reference)
-    with pytest.raises(Divergence) as caught:
-        run_random("classic", 500, seed=5, factories=factories)
-    ops = caught.value.ops
-    minimal = shrink("classic", ops, factories)
-    assert len(minimal) <= 2 and minimal[0][0] in ("alloc", "alloc_many")
-    assert replay_ops("classic", minimal, factories) is not None
-    assert replay_ops("classic", minimal) is None  # the real pair agrees
-
-
-def test_command_line():
-    out = subprocess.run([sys.executable, "-m", "pool", "diff", "--ops", "300", "--seed", "3",
-                          "--profile", "tight"], capture_output=True, text=True, timeout=300)
-    assert out.returncode == 0, out.stderr
-    assert "tight: 300 operations, C core and reference agree" in out.stdout
+@pytest.mark.parametrize("profile, seed", [("classic", 2), ("align16", 3), ("tight", 4),
+                                           ("tight-unchecked", 5), ("unchecked", 6),
+                                           ("small-refill", 7)])
+def test_directory_agrees_with_block_map_on_every_path(profile, seed):
+    """Lockstep.check compares the C directory's block map (sgi_pool_blocks)
+    with the model's after every step; this run must also have gone through
+    leftover tails, salvage (tight profiles) and size-less calls of both
+    kinds, so that the comparison covered them."""
+    seen = {"leftover": 0, "salvage": 0, "nosize": 0}
+    step = Lockstep(profile)
+    rng = random.Random(seed)
+    next_id = 1
+    checked = step.sides[0].pool.checked
+    try:
+        for _ in range(800):
+            op = random_op(rng, step, next_id, checked)
+            next_id += 1 if op[0] == "alloc" else len(op[1]) if op[0] == "alloc_many" else 0
+            if step.apply(op) in ("free_nosize", "free_many_nosize", "resize"):
+                seen["nosize"] += 1
+            seen["leftover"] = step.sides[1].pool.allocator.leftovers
+            seen["salvage"] = step.sides[0].pool.stats().salvages
+        c_map, ref_map = (side.pool.snapshot().block_map for side in step.sides)
+        assert c_map == ref_map and c_map  # (Lockstep.check compared them at every step)
+    finally:
+        step.close()
+    assert seen["leftover"] > 0 and seen["nosize"] > 0, seen
+    if profile.startswith("tight"):
+        assert seen["salvage"] > 0, seen

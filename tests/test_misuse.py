@@ -2,6 +2,7 @@
 
 import copy
 import pickle
+from array import array
 
 import pytest
 from helpers import full_state
@@ -53,11 +54,13 @@ BAD_SIZES = [
 @pytest.mark.parametrize("size, exc, match", BAD_SIZES)
 def test_bad_sizes(pool, size, exc, match):
     unchanged(pool, lambda: pool.allocate(size), exc, match)
-    unchanged(pool, lambda: pool.deallocate(pool.small, size), exc, match)
+    if size is not None:  # deallocate(addr, None) is the size-less free
+        unchanged(pool, lambda: pool.deallocate(pool.small, size), exc, match)
+        unchanged(pool, lambda: pool.deallocate_many([pool.small], size), exc, match)
     unchanged(pool, lambda: pool.reallocate(pool.small, size, 24), exc, match)
     unchanged(pool, lambda: pool.reallocate(pool.small, 24, size), exc, match)
     unchanged(pool, lambda: pool.allocate_many(size, 2), exc, match)
-    unchanged(pool, lambda: pool.deallocate_many([pool.small], size), exc, match)
+    unchanged(pool, lambda: pool.resize(pool.small, size), exc, match)
 
 
 @pytest.mark.parametrize("addr, exc, match", [
@@ -298,3 +301,127 @@ def test_unchecked_mode_catches_exactly():
         assert p.free_list(0)[0] == large
         assert p.allocate(8) == large  # ... and handed out again, while still "live"
         assert large in p.live_blocks()
+
+
+# ---- size-less calls: deallocate(addr), resize, usable_size, in, deallocate_many(addrs) ----
+
+
+def _bad_addresses(pool):
+    """Every kind of address that is no live block of a checked pool."""
+    foreign_pool = Pool()
+    tail = pool.current_chunk()
+    if tail is None or tail[0] == tail[1]:
+        pool.allocate(8)  # a refill from a new chunk leaves a tail
+        tail = pool.current_chunk()
+    assert tail[0] < tail[1]
+    chunk_base, chunk_size = pool.chunks()[0]
+    return {
+        "foreign": foreign_pool.allocate(24),
+        "interior, a granule inside": pool.small + 8,
+        "interior, misaligned": pool.small + 4,
+        "interior of a large block": pool.large + 8,
+        "far from every chunk": 4096,
+        "below the chunks": chunk_base - 64,
+        "already freed": pool.freed,
+        "the uncarved tail's start": tail[0],
+        "inside the uncarved tail": tail[0] + 8,
+        "the chunk's end": chunk_base + chunk_size,
+    }, foreign_pool
+
+
+def test_nosize_calls_refuse_every_bad_address(pool):
+    bad, keep_alive = _bad_addresses(pool)
+    for what, addr in bad.items():
+        if what == "the chunk's end" and addr in pool:  # another chunk may start right there
+            continue
+        unchanged(pool, lambda: pool.deallocate(addr), InvalidBlockError,
+                  f"{addr:#x} is not a live block")
+        unchanged(pool, lambda: pool.resize(addr, 64), InvalidBlockError, "not a live block")
+        unchanged(pool, lambda: pool.usable_size(addr), InvalidBlockError, "not a live block")
+        unchanged(pool, lambda: pool.deallocate_many([pool.small, addr]), InvalidBlockError,
+                  r"\(entry 1\) is not a live block")
+        before = full_state(pool)
+        assert addr not in pool, what
+        assert full_state(pool) == before
+    keep_alive.close()
+
+
+def test_nosize_calls_on_good_blocks(pool):
+    assert pool.small in pool and pool.large in pool and pool.freed not in pool
+    assert pool.usable_size(pool.small) == 24 and pool.usable_size(pool.large) == 300
+    a = pool.allocate(20)
+    assert pool.usable_size(a) == 24 and pool.live_blocks()[a] == 24  # block sizes
+    b = pool.resize(a, 100)  # another class: 24 bytes kept
+    assert pool.usable_size(b) == 104 and a not in pool
+    pool.deallocate(b)
+    unchanged(pool, lambda: pool.deallocate(b), InvalidBlockError, "already freed")
+    mixed = [pool.allocate(n) for n in (8, 24, 128, 129, 5000)]
+    pool.deallocate_many(array("Q", mixed))  # mixed sizes, one call
+    assert not any(addr in pool for addr in mixed)
+
+
+def test_nosize_batch_checks_everything_first(pool):
+    good = [pool.allocate(n) for n in (8, 40, 300)]
+    for addrs, exc, match in [
+        (good + [good[0]], InvalidBlockError, r"\(entry 3\) appears twice"),
+        (good + [good[2]], InvalidBlockError, r"\(entry 3\) appears twice"),
+        (good + [pool.freed], InvalidBlockError, r"\(entry 3\) is not a live block"),
+        ([good[0], 4096, good[1]], InvalidBlockError, r"\(entry 1\)"),
+        ([1.5], TypeError, "address 0 in batch"),
+        ([0], InvalidBlockError, r"0x0 \(entry 0\) is not a live block"),  # as the sized batch
+    ]:
+        unchanged(pool, lambda: pool.deallocate_many(addrs), exc, match)
+    pool.deallocate_many(good)  # and then it works
+    assert not any(addr in pool for addr in good)
+
+
+@pytest.mark.parametrize("addr, exc, match", [
+    (1.0, TypeError, "address.* must be an int, not float"),
+    (None, TypeError, "not NoneType"),
+    (0, ValueError, "positive int, got 0"),
+    (-4096, ValueError, "positive int"),
+    (SIZE_MAX + 1, OverflowError, "does not fit"),
+])
+def test_nosize_bad_address_values(pool, addr, exc, match):
+    unchanged(pool, lambda: pool.deallocate(addr), exc, match)
+    unchanged(pool, lambda: pool.resize(addr, 8), exc, match)
+    unchanged(pool, lambda: pool.usable_size(addr), exc, match)
+    if type(addr) is int:  # in: an int that can be no address is simply not in the pool
+        assert addr not in pool
+    else:
+        with pytest.raises(TypeError):
+            addr in pool  # noqa: B015
+
+
+def test_unchecked_nosize_free_of_a_bad_address_does_nothing():
+    """The documented outcome: an unchecked pool checks size-less calls too
+    (its directory knows where carved blocks start), so a foreign, interior
+    or tail address is refused and the pool is unchanged."""
+    with Pool(checked=False) as p:
+        p.small = p.allocate(24)
+        p.large = p.allocate(300)
+        p.freed = p.allocate(24)
+        p.deallocate(p.freed, 24)
+        bad, keep_alive = _bad_addresses(p)
+        for what, addr in bad.items():
+            if what in ("already freed",) or (what == "the chunk's end" and addr in p):
+                continue  # a free block is a carved block: in an unchecked pool it is "in"
+            unchanged(p, lambda: p.deallocate(addr), InvalidBlockError, "no block of this pool")
+            unchanged(p, lambda: p.resize(addr, 64), InvalidBlockError, "no block of this pool")
+            unchanged(p, lambda: p.deallocate_many([p.small, addr]), InvalidBlockError,
+                      r"\(entry 1\) is no block")
+            assert addr not in p, what
+        keep_alive.close()
+        assert p.freed in p and p.usable_size(p.freed) == 24  # carved, free: no live bits here
+        p.deallocate(p.small)
+        assert p.free_list(2)[0] == p.small
+
+
+def test_nosize_calls_after_close():
+    p = Pool()
+    a = p.allocate(8)
+    p.close()
+    for call in (lambda: p.deallocate(a), lambda: p.resize(a, 16), lambda: p.usable_size(a),
+                 lambda: a in p, lambda: p.deallocate_many([a]), lambda: p.block_map()):
+        with pytest.raises(PoolClosedError):
+            call()

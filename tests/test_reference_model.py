@@ -594,9 +594,9 @@ def test_allocate_many_with_a_handler():
 def test_reallocate_paths_and_contents():
     p = ReferencePool()
     a = p.allocate(5)
-    assert p.live_blocks() == {a: 5}
+    assert p.live_blocks() == {a: 8}  # a small block is known by its block size
     p.buffer(a, 8)[:] = b"ABCDEFGH"
-    # 2. same round_up: the same block, the new size recorded
+    # 2. same round_up: the same block (and the same block size)
     assert p.reallocate(a, 5, 8) == a
     assert p.live_blocks() == {a: 8}
     # 3. another class: a new block, min(old_n, new_n) bytes kept, the old one freed
@@ -617,8 +617,8 @@ def test_reallocate_paths_and_contents():
     assert st.requests_granted == 3  # chunk, the 300-byte block, the realloc
     # 3. back to small: min(5000, 3) = 3 bytes kept
     e = p.reallocate(d, 5000, 3)
-    assert bytes(p.buffer(e)) == b"ABC"
-    assert p.live_blocks() == {e: 3}
+    assert bytes(p.buffer(e, 3)) == b"ABC"  # (buffer(e) is the whole 8-byte block)
+    assert p.live_blocks() == {e: 8}
     assert p.stats().large_live == 0
 
 
@@ -662,7 +662,8 @@ def test_debug_fill_paints_new_and_freed_blocks():
     assert p.debug is True
     a = p.allocate(20)  # usable 24 bytes
     assert bytes(p.buffer(a, 24)) == b"\xcd" * 24
-    p.buffer(a)[:] = b"z" * 20
+    assert len(p.buffer(a)) == 24  # the default view: the whole block
+    p.buffer(a)[:20] = b"z" * 20
     p.deallocate(a, 20)
     # the first word would hold the free-list link; the rest is dead
     raw = bytes(p.allocator.system.view(a, 24))

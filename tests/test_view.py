@@ -119,7 +119,9 @@ def test_watch_agrees_with_the_pool_and_the_model_over_a_trace(checked):
     assert [s.kind for s in c.steps] == [s.kind for s in r.steps]
     assert [s.lines for s in c.steps] == [s.lines for s in r.steps]
     if checked:
-        assert c.live == {a: n for a, n in c.pool.live_blocks().items() if n <= 128}
+        # the pool knows a small block by its block size, the Watch by the size asked for
+        assert {a: (n + 7) & ~7 for a, n in c.live.items()} == {
+            a: n for a, n in c.pool.live_blocks().items() if n <= 128}
     for addr, size in c.leftovers.items():
         assert addr in c.pool.free_list(size // 8 - 1)
     kinds = {s.kind for s in c.steps}

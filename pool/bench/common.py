@@ -21,6 +21,10 @@ ALLOCATORS = [
     ("pool", "BENCH_POOL", "this pool, unchecked, single-thread"),
     ("pool-ts", "BENCH_POOL_TS", "this pool, unchecked, thread-safe (uncontended)"),
     ("pool-checked", "BENCH_POOL_CHECKED", "this pool, checked, thread-safe (Pool() defaults)"),
+    ("pool-ts-nosize", "BENCH_POOL_TS_NOSIZE",
+     "this pool, unchecked, thread-safe, size-less free (sgi_pool_free)"),
+    ("pool-chk-nosize", "BENCH_POOL_CHECKED_NOSIZE",
+     "this pool, checked, thread-safe, size-less free (sgi_pool_free)"),
     ("glibc", "BENCH_GLIBC", "the process's malloc/free (glibc)"),
     ("jemalloc", "BENCH_JEMALLOC", "jemalloc, dlopened"),
     ("mimalloc", "BENCH_MIMALLOC", "mimalloc, dlopened"),
@@ -37,7 +41,7 @@ MIXED_SEED = 20240601      # uniform 1..128 sizes of the "mixed" cells
 MIXED_LEN = 4096           # a power of two: the loops index sizes[i & mask]
 CHURN_SEED = 0x5EED5EED    # the churn loop's slot choice
 LIVE = 10_000              # FIFO burst length, churn live set
-MEMORY_SIZES = ["8", "16", "24", "32", "64", "128", "mixed"]
+MEMORY_SIZES = [str(8 * k) for k in range(1, 17)] + ["mixed"]  # every class of the classic profile
 MEMORY_ALLOCATORS = ["pool", "pool-checked", "glibc"]
 BATCH = 1000               # blocks per batch call
 STATIC_TLS = 16384         # glibc.rtld.optional_static_tls for jemalloc's re-exec
@@ -49,6 +53,8 @@ ROW_MALLOC = "malloc+free via cffi: bench_malloc(32), bench_free(addr)"
 ROW_UNCHECKED = "Pool pair (32 bytes), unchecked single-thread"
 ROW_UNCHECKED_TS = "Pool pair (32 bytes), unchecked thread-safe"
 ROW_CHECKED = "Pool pair (32 bytes), checked thread-safe (Pool() defaults)"
+ROW_UNCHECKED_TS_NOSIZE = "Pool pair (32 bytes), unchecked thread-safe, size-less deallocate(a)"
+ROW_CHECKED_NOSIZE = "Pool pair (32 bytes), checked thread-safe, size-less deallocate(a)"
 ROW_BATCH = f"Pool batch pair ({BATCH} blocks of 32), unchecked, per block"
 ROW_BATCH_CHECKED = f"Pool batch pair ({BATCH} blocks of 32), checked, per block"
 ROW_FFI_NEW = 'ffi.new("char[32]") create+drop (the package\'s compiled ffi)'

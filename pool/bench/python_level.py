@@ -13,11 +13,13 @@ from .common import (
     ROW_BYTEARRAY,
     ROW_CALL,
     ROW_CHECKED,
+    ROW_CHECKED_NOSIZE,
     ROW_FFI_NEW,
     ROW_MALLOC,
     ROW_MEMORYVIEW,
     ROW_UNCHECKED,
     ROW_UNCHECKED_TS,
+    ROW_UNCHECKED_TS_NOSIZE,
     ratio,
     skipped,
     summarize,
@@ -75,8 +77,9 @@ def python_rows(bffi, blib):
                     "view": pool.buffer, "addr": pool.allocate(32)}, pool.close
         return prepare
 
-    def make_pair(cffi_path=False, **opts):
-        return timed("a = alloc(32); free(a, 32)", a_pool(cffi_path, **opts))
+    def make_pair(cffi_path=False, nosize=False, **opts):
+        stmt = "a = alloc(32); free(a)" if nosize else "a = alloc(32); free(a, 32)"
+        return timed(stmt, a_pool(cffi_path, **opts))
 
     def make_batch(cffi_path=False, **opts):
         return timed(f"addrs = alloc_many(32, {BATCH}); free_many(addrs, 32)",
@@ -88,6 +91,9 @@ def python_rows(bffi, blib):
     rows.append((ROW_UNCHECKED, "ns/pair", 1, make_pair(checked=False, thread_safe=False)))
     rows.append((ROW_UNCHECKED_TS, "ns/pair", 1, make_pair(checked=False, thread_safe=True)))
     rows.append((ROW_CHECKED, "ns/pair", 1, make_pair()))
+    rows.append((ROW_UNCHECKED_TS_NOSIZE, "ns/pair", 1,
+                 make_pair(nosize=True, checked=False, thread_safe=True)))
+    rows.append((ROW_CHECKED_NOSIZE, "ns/pair", 1, make_pair(nosize=True)))
     rows.append((ROW_BATCH, "ns/block", BATCH, make_batch(checked=False, thread_safe=False)))
     rows.append((ROW_BATCH_CHECKED, "ns/block", BATCH, make_batch()))
     new = lambda: ({"new": pffi.new}, None)  # noqa: E731

@@ -82,8 +82,9 @@ def format_report(data):
                 return _fmt(res.get(name, {}).get(key), 8, 3)
             add(f"  {r['size']:6s} {r.get('requested', 0):12,d} {held('pool')} "
                 f"{held('pool', 'heap_size_per_requested')} {held('pool-checked')} {held('glibc')}")
-        add("  (pool: unchecked pool, all its malloc chunks; (heap): its heap_size statistic; "
-            "checked: a checked pool, its block table included)")
+        add("  (pool: unchecked pool, all its malloc chunks, its block directory included; (heap): "
+            "its heap_size statistic; checked: a checked pool, its directory's start and live "
+            "bits included)")
         add("")
     cont = data.get("containers")
     if cont is not None:

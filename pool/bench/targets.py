@@ -10,11 +10,13 @@ from .common import (
     ROW_BYTEARRAY,
     ROW_CALL,
     ROW_CHECKED,
+    ROW_CHECKED_NOSIZE,
     ROW_FFI_NEW,
     ROW_MALLOC,
     ROW_MEMORYVIEW,
     ROW_UNCHECKED,
     ROW_UNCHECKED_TS,
+    ROW_UNCHECKED_TS_NOSIZE,
     ratio,
 )
 
@@ -48,8 +50,12 @@ def evaluate_targets(data):
     worst("pool-ts", "floor", 1.3,
           "thread-safe pool <= 1.3x the floor (uncontended) in every pair cell")
     worst("pool-checked", "pool-ts", 1.3,
-          "C level, for information: checked <= 1.3x unchecked (both thread-safe) "
+          "C level: checked <= 1.3x unchecked (both thread-safe, sized free) in every pair cell")
+    worst("pool-chk-nosize", "pool-ts-nosize", 1.3,
+          "C level: checked <= 1.3x unchecked (both thread-safe, size-less free) "
           "in every pair cell")
+    worst("pool-ts-nosize", "pool-ts", 1.3,
+          "C level: size-less unchecked free <= 1.3x sized (thread-safe) in every pair cell")
 
     cont = data.get("containers", {})
     if "cells" in cont:
@@ -79,6 +85,10 @@ def evaluate_targets(data):
               ROW_UNCHECKED, ROW_MALLOC, 1.0)
     py_target("checked Python pair <= 1.3x unchecked (both thread-safe)",
               ROW_CHECKED, ROW_UNCHECKED_TS, 1.3)
+    py_target("checked Python pair <= 1.1x unchecked (both thread-safe; block directory)",
+              ROW_CHECKED, ROW_UNCHECKED_TS, 1.1)
+    py_target("checked Python pair, size-less free, <= 1.1x unchecked size-less (thread-safe)",
+              ROW_CHECKED_NOSIZE, ROW_UNCHECKED_TS_NOSIZE, 1.1)
     py_target("batch calls <= 0.05x one cffi call per block (unchecked)",
               ROW_BATCH, ROW_CALL, 0.05)
     py_target("batch calls <= 0.05x one cffi call per block (checked)",
@@ -98,6 +108,17 @@ def evaluate_targets(data):
     else:
         out.append({"target": "bytes held per requested byte <= 1.1", "met": None,
                     "measured": "memory rows did not run"})
+    for name, limit, what in (("pool-checked", 1.10, "checked pool, its directory included"),
+                              ("pool", 1.09, "unchecked pool, its directory included")):
+        vals = [(r["results"][name]["held_per_requested"], r["size"]) for r in mem
+                if "held_per_requested" in r["results"].get(name, {})]
+        text = f"every class size 8..128: bytes held per requested byte <= {limit} ({what})"
+        if not vals:
+            out.append({"target": text, "met": None, "measured": "memory rows did not run"})
+            continue
+        v, where = max(vals)
+        out.append({"target": text, "met": v <= limit, "worst": round(v, 4),
+                    "measured": f"worst {v:.3f} (size {where})"})
     return out
 
 

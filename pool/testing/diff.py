@@ -35,10 +35,16 @@ PROFILES = {
     "oom-raise": {"heap_limit": 700, "oom": "raise"},
     "oom-free": {"heap_limit": 1500, "oom": "free"},
     "debug": {"debug": True, "refill": 5},
+    # blocks of up to 128 granules: the directory's scans past one 64-bit window
+    "big-max": {"max_small": 1024, "refill": 4},
 }
 
 SIZES = (1, 7, 8, 9, 16, 17, 24, 40, 48, 63, 64, 65, 100, 120, 127, 128, 129, 200, 1000)
 SMALL_ENOUGH = 48  # freed blocks this small are small in every profile (double-free misuse)
+FAR_ADDRESS = 4096  # in no pool's chunks (the first page is never mapped for them)
+FREED_MISUSES = ("double", "realloc-freed", "nosize-double", "resize-freed")
+# size-less misuses every mode refuses (an unchecked pool checks size-less calls too)
+NOSIZE_SAFE = ("nosize-interior",)
 LARGE_ENOUGH = 129  # blocks this large are large in every profile (unchecked misuse)
 
 
@@ -119,26 +125,32 @@ class Lockstep:
         kind = op[0]
         if kind == "alloc":
             return op[1] not in self.live
-        if kind in ("free", "realloc"):
+        if kind in ("free", "realloc", "free_nosize", "resize", "query"):
             return op[1] in self.live
+        if kind == "query_freed":  # a freed small block no live block sits on again
+            return self._freed_small_untaken(op[1])
+        if kind == "free_many_nosize":  # mixed sizes allowed
+            return all(i in self.live for i in op[1]) and len(set(op[1])) == len(op[1])
         if kind == "alloc_many":
             return not set(op[1]) & set(self.live)
         if kind == "free_many":
             return (all(i in self.live for i in op[1]) and len(set(op[1])) == len(op[1])
                     and len({self.live[i][0] for i in op[1]}) <= 1)
         if kind == "bad":
-            if op[2] == "zero":
+            if op[2] in ("zero", "nosize-tail", "nosize-far"):
                 return True
             if op[1] in self.live:
-                return op[2] not in ("double", "realloc-freed")
-            # a freed small block whose address no live block has taken again
-            # (large blocks: malloc and the simulation reuse addresses differently)
-            size = self.freed.get(op[1])
-            return (size is not None and size <= self.sides[0].pool.max_small
-                    and op[2] in ("double", "realloc-freed")
-                    and all(side.addr[op[1]] not in {side.addr[i] for i in self.live}
-                            for side in self.sides))
+                return op[2] not in FREED_MISUSES
+            return op[2] in FREED_MISUSES and self._freed_small_untaken(op[1])
         return True
+
+    def _freed_small_untaken(self, ident):
+        """A freed small block whose address no live block has taken again
+        (large blocks: malloc and the simulation reuse addresses differently)."""
+        size = self.freed.get(ident)
+        return (size is not None and size <= self.sides[0].pool.max_small
+                and all(side.addr[ident] not in {side.addr[i] for i in self.live}
+                        for side in self.sides))
 
     def _commit(self, op, outcome):
         """Updates the ids after an operation that both sides ran alike."""
@@ -149,12 +161,12 @@ class Lockstep:
         elif kind == "alloc_many" and ok:
             for ident in op[1]:
                 self.live[ident] = (op[2], _pattern(ident))
-        elif kind == "free" and ok:
+        elif kind in ("free", "free_nosize") and ok:
             self.freed[op[1]] = self.live.pop(op[1])[0]
-        elif kind == "free_many" and ok:
+        elif kind in ("free_many", "free_many_nosize") and ok:
             for ident in op[1]:
                 self.freed[ident] = self.live.pop(ident)[0]
-        elif kind == "realloc" and ok:
+        elif kind in ("realloc", "resize") and ok:
             self.live[op[1]] = (op[2], _pattern(op[1], op[2]))
         for ident in outcome[2]:  # freed by an oom handler
             if ident in self.live:
@@ -204,10 +216,21 @@ class _Side:
         elif kind == "free_many":
             n = step.live[op[1][0]][0] if op[1] else 1
             pool.deallocate_many([self.addr[i] for i in op[1]], n)
-        elif kind == "realloc":
+        elif kind == "free_nosize":
+            pool.deallocate(self.addr[op[1]])
+        elif kind == "free_many_nosize":
+            pool.deallocate_many([self.addr[i] for i in op[1]])
+        elif kind in ("query", "query_freed"):
+            addr = self.addr[op[1]]
+            known = addr in pool
+            return (known, pool.usable_size(addr) if known else None)
+        elif kind in ("realloc", "resize"):
             _, ident, new_n = op
             old_n, pattern = step.live[ident]
-            addr = pool.reallocate(self.addr[ident], old_n, new_n)
+            if kind == "resize":
+                addr = pool.resize(self.addr[ident], new_n)
+            else:
+                addr = pool.reallocate(self.addr[ident], old_n, new_n)
             kept = bytes(self._view(addr, min(old_n, new_n), op))
             if kept != bytes([pattern]) * min(old_n, new_n):
                 raise Divergence(f"{op}: the {self.name} lost the block's contents")
@@ -239,6 +262,14 @@ class _Side:
         if how == "zero":
             self.pool.allocate(0)
             return None
+        if how == "nosize-tail":  # the uncarved tail's start is no block
+            current = self.pool.current_chunk()
+            if current is not None and current[0] != current[1]:
+                self.pool.deallocate(current[0])
+            return None
+        if how == "nosize-far":  # an address in no chunk and no large block
+            self.pool.deallocate(FAR_ADDRESS)
+            return None
         addr = self.addr[ident]
         size = step.live[ident][0] if ident in step.live else None
         if how == "double" and size is None:
@@ -254,6 +285,19 @@ class _Side:
             self.pool.reallocate(addr, 1000, 2000)
         elif how == "dup-batch" and size is not None:
             self.pool.deallocate_many([addr, addr], size)
+        elif how == "nosize-double" and size is None:
+            self.pool.deallocate(addr)
+        elif how == "resize-freed" and size is None:
+            self.pool.resize(addr, 40)
+        elif how == "nosize-interior" and size is not None:
+            # misaligned, or a granule inside a block of more than one granule
+            align = self.pool.align
+            inside = size > self.pool.max_small or (size + align - 1) // align > 1
+            self.pool.deallocate(addr + (align if inside else 4))
+        elif how == "nosize-dup-batch" and size is not None:
+            self.pool.deallocate_many([addr, addr])
+        elif how == "nosize-large-interior" and size is not None:
+            self.pool.resize(addr + 16, 8)  # inside a large block: in no chunk
         return None
 
 
@@ -287,10 +331,17 @@ def random_op(rng, step, next_id, checked=True):
     """One random operation for the current state; next_id is the first unused id."""
     live = list(step.live)
     r = rng.random()
-    if live and r < 0.30:
-        return ("free", rng.choice(live))
+    if live and r < 0.30:  # sized and size-less frees alike
+        return ("free" if rng.random() < 0.5 else "free_nosize", rng.choice(live))
     if live and r < 0.42:
-        return ("realloc", rng.choice(live), rng.choice(SIZES))
+        return ("realloc" if rng.random() < 0.5 else "resize", rng.choice(live),
+                rng.choice(SIZES))
+    if live and r < 0.45:
+        return ("query", rng.choice(live))
+    if step.freed and r < 0.46:
+        return ("query_freed", rng.choice(sorted(step.freed)))
+    if live and r < 0.48:  # mixed sizes
+        return ("free_many_nosize", tuple(rng.sample(live, rng.randint(1, min(len(live), 8)))))
     if r < 0.50:
         count = rng.randint(0, 25)
         return ("alloc_many", tuple(range(next_id, next_id + count)), rng.choice(SIZES))
@@ -303,15 +354,25 @@ def random_op(rng, step, next_id, checked=True):
         freed_small = sorted(i for i, n in step.freed.items() if n <= SMALL_ENOUGH)
         # (an unchecked pool trusts small frees: only large blocks may be misused)
         misusable = live if checked else [i for i in live if step.live[i][0] >= LARGE_ENOUGH]
-        hows = ["zero"]
+        large = [i for i in live if step.live[i][0] >= LARGE_ENOUGH]
+        hows = ["zero", "nosize-tail", "nosize-far"]
+        if live:
+            hows += list(NOSIZE_SAFE)
+        if large:
+            hows += ["nosize-large-interior"]
         if misusable:
-            hows += ["wrong-class", "interior", "dup-batch"] if checked else ["dup-batch"]
+            hows += (["wrong-class", "interior", "dup-batch", "nosize-dup-batch"] if checked
+                     else ["dup-batch", "nosize-dup-batch"])
         if freed_small and checked:
-            hows += ["double", "realloc-freed"]
+            hows += list(FREED_MISUSES)
         how = rng.choice(hows)
-        if how == "zero":
+        if how in ("zero", "nosize-tail", "nosize-far"):
             return ("bad", 0, how)
-        pool_ids = freed_small if how in ("double", "realloc-freed") else misusable
+        if how in NOSIZE_SAFE:
+            return ("bad", rng.choice(live), how)
+        if how == "nosize-large-interior":
+            return ("bad", rng.choice(large), how)
+        pool_ids = freed_small if how in FREED_MISUSES else misusable
         return ("bad", rng.choice(pool_ids), how)
     if r < 0.62:
         return ("limit", rng.choice([None, 2000, 5000, 20000]))

@@ -216,13 +216,16 @@ class SGIAllocator:
         # Records and limits (Part B)
         self.heap_limit = heap_limit  # None: no limit
         self.chunks = []  # (base, size) of every chunk, in order of acquisition
-        self.blocks = {}  # live block -> recorded size: large ones always, small ones if checked
+        self.blocks = {}  # live block -> size: large ones always (as allocated), small ones
+        #                   if checked (their block size, as the C core's directory knows it)
+        self.carved = {}  # the block map: every carved small block (live or free) -> block size
         self.large_live = 0  # live blocks above MAX_BYTES
         self.large_bytes = 0  # their recorded sizes
         self.live = [0] * self.nlists  # per class: blocks handed out and not returned
         self.requests_granted = 0
         self.requests_refused = 0
         self.salvages = 0
+        self.leftovers = 0  # leftover tails pushed in step 3.2 (the model's own count, for tests)
         self.system = SimulatedSystem()
 
     # ---- Constants and formulas ------------------------------------------------------
@@ -298,6 +301,8 @@ class SGIAllocator:
         # 3.2 the leftover is smaller than size, so it fits its own class exactly
         if left > 0:
             self.free_list[self.class_index(left)].appendleft(self.start_free)
+            self.carved[self.start_free] = left
+            self.leftovers += 1
         self.start_free = self.end_free = None
         # 3.3
         chunk = self.system_request(bytes_to_get)
@@ -308,6 +313,7 @@ class SGIAllocator:
                 candidates = self.free_list[self.class_index(i)]
                 if candidates:
                     p = candidates.popleft()
+                    del self.carved[p]  # uncarved again: the new current chunk
                     self.salvages += 1
                     self.start_free = p
                     self.end_free = p + i
@@ -329,6 +335,7 @@ class SGIAllocator:
         # 1.
         nobjs = self.nobjs
         chunk, nobjs = self.chunk_alloc(size, nobjs)
+        self.carved.update((chunk + k * size, size) for k in range(nobjs))
         # 2.
         if nobjs == 1:
             return chunk
@@ -360,7 +367,7 @@ class SGIAllocator:
         in debug mode."""
         self.live[self.class_index(n)] += 1
         if self.checked:
-            self.blocks[block] = n
+            self.blocks[block] = self.round_up(n)
         if self.debug_fill:
             self.system.fill(block, CLEAN_BYTE, self.round_up(n))
 
@@ -430,6 +437,52 @@ class SGIAllocator:
         for addr in addrs:
             self.free_block(addr, n)
 
+    # ---- size-less calls: the block map supplies the size ----------------------------
+
+    def known_size(self, addr):
+        """What a size-less call knows of addr: checked, a live block's size
+        (block size if small); unchecked, a carved block's size or a live large
+        block's; None when addr is no block of this pool."""
+        if self.checked:
+            return self.blocks.get(addr)
+        size = self.carved.get(addr)
+        if size is None:
+            size = self.blocks.get(addr)  # large blocks only, in an unchecked pool
+        return size
+
+    def size_of(self, addr, index=None):
+        """known_size, or InvalidBlockError."""
+        size = self.known_size(addr)
+        if size is None:
+            raise errors.not_live(addr, None, index, self.checked)
+        return size
+
+    def free(self, addr):
+        self.free_block(addr, self.size_of(addr))
+
+    def free_many(self, addrs):
+        """Frees every address, each with its own size, in order; all checked
+        first.  Checked: NULL and duplicates refused.  Unchecked: NULL skipped,
+        duplicates of large blocks refused (a small one's duplicate is the
+        caller's error, as in C)."""
+        if not self.checked:
+            addrs = [addr for addr in addrs if addr != 0]
+        seen = set()
+        sizes = []
+        for i, addr in enumerate(addrs):
+            if addr in seen:
+                raise errors.duplicate(addr, i)
+            size = self.size_of(addr, i)
+            if self.checked or not self.is_small(size):
+                seen.add(addr)
+            sizes.append(size)
+        for addr, size in zip(addrs, sizes):
+            self.free_block(addr, size)
+
+    def resize(self, addr, new_n):
+        """reallocate(addr, known size, new_n)."""
+        return self.reallocate(addr, self.size_of(addr), new_n)
+
     # ---- reallocate(p, old_n, new_n) ---------------------------------------------------
 
     def reallocate(self, addr, old_n, new_n):
@@ -443,9 +496,7 @@ class SGIAllocator:
         # 2. the same block size: the same block
         if (self.is_small(old_n) and self.is_small(new_n)
                 and self.round_up(old_n) == self.round_up(new_n)):
-            if self.checked:
-                self.blocks[addr] = new_n  # remember the new size
-            return addr
+            return addr  # (checked: the recorded block size stays)
         # 3.
         q = self.allocate(new_n)
         self.system.copy(q, addr, min(old_n, new_n, usable))
@@ -557,14 +608,44 @@ class ReferencePool(PoolBase):
         n = v.as_size(n)
         return self._run("allocate", n)
 
-    def deallocate(self, addr, n):
-        """Frees the block at addr, allocated with a size of n's class.  In
-        checked mode a bad address or size raises and changes nothing."""
+    def deallocate(self, addr, n=None):
+        """Frees the block at addr, allocated with a size of n's class; with n
+        None the block map supplies the size.  In checked mode a bad address or
+        size raises and changes nothing; a size-less free of an address that is
+        no block of the pool raises in every mode."""
         self._alloc()
+        if n is None:
+            addr = v.as_address(addr)
+            with self._lock:
+                self._alloc().free(addr)
+            return
         n = v.as_size(n)
         addr = v.as_address(addr)
         with self._lock:
             self._alloc().deallocate(addr, n)
+
+    def resize(self, addr, new_n):
+        """reallocate(addr, usable_size(addr), new_n) without the old size."""
+        self._alloc()
+        new_n = v.as_size(new_n, "new size")
+        addr = v.as_address(addr)
+        return self._run("resize", addr, new_n)
+
+    def usable_size(self, addr):
+        """The bytes the block at addr really has; InvalidBlockError when addr
+        is no block of the pool (checked: no live block)."""
+        allocator = self._alloc()
+        addr = v.as_address(addr)
+        with self._lock:
+            return allocator.size_of(addr)
+
+    def __contains__(self, addr):
+        """addr in pool: as Pool.__contains__."""
+        allocator = self._alloc()
+        if type(addr) is not int:
+            addr = v.as_int(addr, "address")
+        with self._lock:
+            return 0 < addr <= v.SIZE_MAX and allocator.known_size(addr) is not None
 
     def reallocate(self, addr, old_n, new_n):
         """Resizes the block at addr from old_n to new_n bytes and returns its
@@ -606,17 +687,22 @@ class ReferencePool(PoolBase):
             with contextlib.suppress(InvalidBlockError):
                 self.allocator.deallocate_many(list(reversed(out[:done])), n)
 
-    def deallocate_many(self, addrs, n):
-        """Frees every address in addrs as a block of n bytes, in order.  In
-        checked mode every address is checked first (duplicates included) and
-        on an error nothing is freed."""
+    def deallocate_many(self, addrs, n=None):
+        """Frees every address in addrs as a block of n bytes, in order; with n
+        None each with its own size.  In checked mode every address is checked
+        first (duplicates included) and on an error nothing is freed;
+        size-less, every mode checks each address first."""
         self._alloc()
-        n = v.as_size(n)
+        if n is not None:
+            n = v.as_size(n)
         arr = v.addresses_array(addrs)
         if not arr:
             return
         with self._lock:
-            self._alloc().deallocate_many(list(arr), n)
+            if n is None:
+                self._alloc().free_many(list(arr))
+            else:
+                self._alloc().deallocate_many(list(arr), n)
 
     # ---- using the memory -------------------------------------------------------------
 
@@ -690,9 +776,14 @@ class ReferencePool(PoolBase):
                 return None
             return (allocator.start_free, allocator.end_free)
 
+    def block_map(self):
+        """{address: block size} of every carved small block, live or free."""
+        with self._lock:
+            return dict(self._alloc().carved)
+
     def live_blocks(self):
-        """{address: recorded size} of live blocks: every one in checked mode,
-        only large blocks in unchecked mode."""
+        """{address: size} of live blocks: every one in checked mode (a small
+        block's block size), only large blocks in unchecked mode."""
         with self._lock:
             return dict(self._alloc().blocks)
 
@@ -716,4 +807,5 @@ class ReferencePool(PoolBase):
             current = None if a.start_free is None else (a.start_free, a.end_free)
             return PoolState(
                 chunks=tuple(a.chunks), free_lists=tuple(tuple(lst) for lst in a.free_list),
-                current_chunk=current, live_blocks=dict(a.blocks), stats=self._stats_of(a))
+                current_chunk=current, live_blocks=dict(a.blocks), stats=self._stats_of(a),
+                block_map=dict(a.carved))

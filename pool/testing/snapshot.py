@@ -24,6 +24,8 @@ class PoolSnapshot:
     live_small: tuple[tuple[tuple[int, int], int], ...]  # sorted ((chunk, offset), size)
     #                                                       (checked pools only)
     large_sizes: tuple[int, ...]  # sorted recorded sizes of live large blocks
+    block_map: tuple[tuple[tuple[int, int], int], ...]  # sorted ((chunk, offset), block size)
+    #                                  of every carved small block (C: its block directory)
     counters: tuple[tuple[str, int], ...]  # stats() fields, by name
 
     def differences(self, other):
@@ -69,6 +71,7 @@ def normalise(state, max_small):
     live = state.live_blocks
     live_small = tuple(sorted((where(a), n) for a, n in live.items() if n <= max_small))
     large_sizes = tuple(sorted(n for n in live.values() if n > max_small))
+    block_map = tuple(sorted((where(a), n) for a, n in state.block_map.items()))
     st = state.stats
     counters = (
         ("classes", tuple((c.live, c.free) for c in st.classes)),
@@ -83,4 +86,5 @@ def normalise(state, max_small):
     )
     return PoolSnapshot(free_lists, current, st.heap_size, st.heap_limit,
                         tuple(size for _, size in state.chunks), live_small, large_sizes,
+                        block_map,
                         counters)

@@ -111,6 +111,57 @@ static void reallocate_contents(void)
     sgi_pool_destroy(p);
 }
 
+/* Size-less calls: the directory supplies the size, in both modes. */
+static void sizeless_calls(int checked)
+{
+    sgi_pool_options o;
+    sgi_pool_options_init(&o);
+    o.checked = checked;
+    sgi_pool *p = sgi_pool_create(&o);
+    char *a = sgi_pool_allocate(p, 20);
+    char *big = sgi_pool_allocate(p, 300);
+    CHECK(p != NULL && a != NULL && big != NULL);
+    CHECK(sgi_pool_usable_size(p, a) == 24 && sgi_pool_usable_size(p, big) == 300);
+    CHECK(sgi_pool_owns(p, a) && sgi_pool_owns(p, big) && !sgi_pool_owns(p, NULL));
+    CHECK(!sgi_pool_owns(p, a + 8) && !sgi_pool_owns(p, a + 4) && !sgi_pool_owns(p, big + 8));
+    uintptr_t start, end;
+    sgi_pool_current_chunk(p, &start, &end);
+    CHECK(start < end && !sgi_pool_owns(p, (void *)start)); /* the tail is no block */
+    CHECK(sgi_pool_free_checked(p, (void *)start) == SGI_POOL_ENOTLIVE);
+    CHECK(sgi_pool_free_checked(p, a + 8) == SGI_POOL_ENOTLIVE);
+    CHECK(sgi_pool_free_checked(p, big + 16) == SGI_POOL_ENOTLIVE);
+    CHECK(sgi_pool_free_checked(p, NULL) == SGI_POOL_OK);
+    sgi_pool_free(p, NULL);
+    memcpy(a, "abcdefghijklmnopqrst", 20);
+    char *b = sgi_pool_realloc(p, a, 100); /* keeps min(24, 100) bytes */
+    CHECK(b != NULL && b != a && memcmp(b, "abcdefghijklmnopqrst", 20) == 0);
+    CHECK(sgi_pool_owns(p, a) == !checked); /* unchecked: a carved block, live or free */
+    CHECK(sgi_pool_usable_size(p, b) == 104);
+    void *q;
+    CHECK(sgi_pool_realloc_checked(p, b + 8, 8, &q) == SGI_POOL_ENOTLIVE && q == NULL);
+    CHECK(sgi_pool_realloc_checked(p, NULL, 8, &q) == SGI_POOL_OK && q != NULL);
+    CHECK(sgi_pool_realloc(p, q, 0) == NULL && sgi_pool_owns(p, q) == !checked);
+    void *v[3] = {b, big, sgi_pool_allocate(p, 8)};
+    size_t bad = 99;
+    void *w[2] = {v[2], (char *)v[2] + 4};
+    CHECK(sgi_pool_free_many(p, w, 2, &bad) == SGI_POOL_ENOTLIVE && bad == 1);
+    CHECK(sgi_pool_free_many(p, v, 3, &bad) == SGI_POOL_OK);
+    CHECK(sgi_pool_usable_size(p, v[2]) == (checked ? 0 : 8));
+    if (checked) {
+        CHECK(sgi_pool_free_checked(p, b) == SGI_POOL_ENOTLIVE); /* double free */
+        sgi_pool_stats st;
+        sgi_pool_get_stats(p, &st);
+        CHECK(st.large_live == 0 && sgi_pool_live_blocks(p, NULL, NULL, 0) == 0);
+    }
+    /* Every carved block is in the directory's map, the tail is not. */
+    size_t nblocks = sgi_pool_blocks(p, NULL, NULL, 0);
+    CHECK(nblocks > 0);
+    sgi_pool_close(p);
+    CHECK(sgi_pool_free_checked(p, b) == SGI_POOL_ECLOSED && !sgi_pool_owns(p, b));
+    CHECK(sgi_pool_blocks(p, NULL, NULL, 0) == 0);
+    sgi_pool_destroy(p);
+}
+
 /* destroy returns every chunk and large block. */
 static void destroy_returns_memory(void)
 {
@@ -132,6 +183,8 @@ int main(void)
     heap_limit_example();
     checked_mode();
     reallocate_contents();
+    sizeless_calls(0);
+    sizeless_calls(1);
     destroy_returns_memory();
     sgi_pool_options bad;
     sgi_pool_options_init(&bad);
