@@ -24,22 +24,15 @@ HERE = pathlib.Path(__file__).resolve().parent
 CSRC = "csrc"  # relative: setuptools wants relative source paths
 BENCH = "bench"
 
-# The pool's sources enter through one-line wrappers (bench/core_*.c: each is
-# `#include "<csrc file>"`) so that their object files are bench/core_*.o and
-# never csrc/*.o, which build_pool.py writes: an in-place build of either
-# module, or setuptools building both into one build_temp, cannot race on them.
-SOURCES = [f"{BENCH}/bench_loops.c", f"{BENCH}/core_sgi_pool.c", f"{BENCH}/core_block_table.c",
-           f"{BENCH}/core_block_directory.c"]
-DEPENDS = [
-    f"{BENCH}/bench_loops.h",
-    f"{BENCH}/bench_loops.cdef",
-    f"{CSRC}/sgi_pool.c",
-    f"{CSRC}/block_table.c",
-    f"{CSRC}/sgi_pool.h",
-    f"{CSRC}/block_table.h",
-    f"{CSRC}/block_directory.c",
-    f"{CSRC}/block_directory.h",
-]
+# The pool's own sources, compiled into this module with its flags (the same
+# list as build_pool.py's).  setuptools compiles each extension's sources in
+# turn into one build_temp, so the two modules' objects of csrc/*.c are
+# rebuilt for each module with its own flags (a parallel build_ext -j would
+# race on them: not used).
+CORE_SOURCES = sorted(f"{CSRC}/{p.name}" for p in (HERE / CSRC).glob("*.c"))
+SOURCES = [f"{BENCH}/bench_loops.c", *CORE_SOURCES]
+DEPENDS = [f"{BENCH}/bench_loops.h", f"{BENCH}/bench_loops.cdef",
+           *sorted(f"{CSRC}/{p.name}" for p in (HERE / CSRC).glob("*.h"))]
 
 
 def compile_args():

@@ -3,7 +3,8 @@
 The C sources live in ``csrc/`` as plain C; the declarations cffi parses live
 in ``csrc/sgi_pool.cdef``.  Set ``POOL_DEBUG=1`` to build with asserts on and
 without optimisation (Python's own flags carry -DNDEBUG, so it is undefined
-explicitly), ``POOL_SANITIZE=1`` for ASan + UBSan.  Run ``python build_pool.py``
+explicitly), ``POOL_SANITIZE=1`` for ASan + UBSan, ``POOL_VALIDATE=1`` to check
+the pool's invariants (pool_is_valid in csrc/sgi_pool.c) after its calls.  Run ``python build_pool.py``
 to compile in place by hand.
 """
 
@@ -15,35 +16,16 @@ from cffi import FFI
 HERE = pathlib.Path(__file__).resolve().parent
 CSRC = "csrc"  # relative: setuptools wants relative source paths
 
-SOURCES = [f"{CSRC}/sgi_pool.c", f"{CSRC}/block_table.c", f"{CSRC}/block_directory.c"]
-DEPENDS = [f"{CSRC}/sgi_pool.h", f"{CSRC}/block_table.h", f"{CSRC}/block_directory.h",
-           f"{CSRC}/sgi_pool.cdef"]
+# Every C file of the core (the allocator, its tables, the lock and fork units,
+# the integer-address glue): one list, also used by build_bench.py.
+CORE_SOURCES = sorted(f"{CSRC}/{p.name}" for p in (HERE / CSRC).glob("*.c"))
+CORE_HEADERS = sorted(f"{CSRC}/{p.name}" for p in (HERE / CSRC).glob("*.h"))
+SOURCES = CORE_SOURCES
+DEPENDS = [*CORE_HEADERS, f"{CSRC}/sgi_pool.cdef"]
 
-# Integer-address wrappers: a uintptr_t crosses the FFI more cheaply than a
-# void * cdata, and Python code holds addresses as ints.
-PRELUDE = r"""
-#include "sgi_pool.h"
-static uintptr_t pool_allocate(sgi_pool *p, size_t n)
-{ return (uintptr_t)sgi_pool_allocate(p, n); }
-static void pool_deallocate(sgi_pool *p, uintptr_t addr, size_t n)
-{ sgi_pool_deallocate(p, (void *)addr, n); }
-static int pool_deallocate_checked(sgi_pool *p, uintptr_t addr, size_t n)
-{ return sgi_pool_deallocate_checked(p, (void *)addr, n); }
-static int pool_reallocate(sgi_pool *p, uintptr_t addr, size_t old_n, size_t new_n, uintptr_t *out)
-{ void *q; int s = sgi_pool_reallocate_checked(p, (void *)addr, old_n, new_n, &q);
-  *out = (uintptr_t)q; return s; }
-static int pool_block_size(sgi_pool *p, uintptr_t addr, size_t *n)
-{ return sgi_pool_block_size(p, (const void *)addr, n); }
-static int pool_free(sgi_pool *p, uintptr_t addr)
-{ return sgi_pool_free_checked(p, (void *)addr); }
-static int pool_realloc(sgi_pool *p, uintptr_t addr, size_t new_n, uintptr_t *out)
-{ void *q; int s = sgi_pool_realloc_checked(p, (void *)addr, new_n, &q);
-  *out = (uintptr_t)q; return s; }
-static size_t pool_usable_size(sgi_pool *p, uintptr_t addr)
-{ return sgi_pool_usable_size(p, (const void *)addr); }
-static int pool_owns(sgi_pool *p, uintptr_t addr)
-{ return sgi_pool_owns(p, (const void *)addr); }
-"""
+# The module's own C: the declarations cffi needs (the integer-address glue
+# lives in csrc/addr_glue.c).
+PRELUDE = '#include "addr_glue.h"\n'
 
 
 def _env_flag(name):
@@ -55,6 +37,8 @@ def compile_args():
     AddressSanitizer + UndefinedBehaviorSanitizer (see scripts/sanitize.sh)."""
     args = ["-std=c11", "-Wall", "-Wextra"]
     args += ["-O0", "-g", "-UNDEBUG"] if _env_flag("POOL_DEBUG") else ["-O3"]
+    if _env_flag("POOL_VALIDATE"):  # walk the pool's invariants after its calls
+        args.append("-DSGI_POOL_VALIDATE")
     return args + sanitize_args()
 
 

@@ -48,13 +48,11 @@
  * uncarved again only through salvage.  Nothing is ever returned to the
  * system before destroy, except large blocks.
  */
-#ifndef _POSIX_C_SOURCE
-#define _POSIX_C_SOURCE 200809L /* sched_yield */
-#endif
-
 #include "sgi_pool.h"
 #include "block_directory.h"
 #include "block_table.h"
+#include "spin_lock.h"
+#include "fork_registry.h"
 
 #include <assert.h>
 #include <stdalign.h>
@@ -63,55 +61,8 @@
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
-#include <pthread.h>
-#include <sched.h>
 
-/* Valgrind's client requests, when its headers are installed (Debian's
-   valgrind package); otherwise they compile to nothing. */
-#if defined(__has_include) && !defined(SGI_POOL_NO_VALGRIND)
-#if __has_include(<valgrind/memcheck.h>)
-#include <valgrind/memcheck.h>
-#define SGI_POOL_HAVE_VALGRIND 1
-#endif
-#endif
-#ifndef SGI_POOL_HAVE_VALGRIND
-#define VALGRIND_CREATE_MEMPOOL(pool, rzB, is_zeroed) ((void)0)
-#define VALGRIND_DESTROY_MEMPOOL(pool) ((void)0)
-#define VALGRIND_MEMPOOL_ALLOC(pool, addr, size) ((void)0)
-#define VALGRIND_MEMPOOL_FREE(pool, addr) ((void)0)
-#define VALGRIND_MAKE_MEM_NOACCESS(addr, len) ((void)0)
-#define VALGRIND_MAKE_MEM_UNDEFINED(addr, len) ((void)0)
-#define VALGRIND_MAKE_MEM_DEFINED(addr, len) ((void)0)
-#define RUNNING_ON_VALGRIND 0
-#endif
-
-/* AddressSanitizer's manual poisoning, in ASan builds (scripts/sanitize.sh):
-   free blocks and uncarved tails are poisoned like freed malloc memory. */
-#if defined(__SANITIZE_ADDRESS__)
-#include <sanitizer/asan_interface.h>
-#define SGI_POOL_ASAN 1
-#else
-#define SGI_POOL_ASAN 0
-#define ASAN_POISON_MEMORY_REGION(addr, len) ((void)(addr), (void)(len))
-#define ASAN_UNPOISON_MEMORY_REGION(addr, len) ((void)(addr), (void)(len))
-#endif
-
-/* What the memory checkers are told, in the pool's own terms. */
-#define BOTH(valgrind_request, asan_call) \
-    do {                                  \
-        valgrind_request;                 \
-        asan_call;                        \
-    } while (0)
-#define MEM_NOACCESS(addr, len) \
-    BOTH(VALGRIND_MAKE_MEM_NOACCESS(addr, len), ASAN_POISON_MEMORY_REGION(addr, len))
-#define MEM_WRITABLE(addr, len) \
-    BOTH(VALGRIND_MAKE_MEM_UNDEFINED(addr, len), ASAN_UNPOISON_MEMORY_REGION(addr, len))
-#define MEM_READABLE(addr, len) \
-    BOTH(VALGRIND_MAKE_MEM_DEFINED(addr, len), ASAN_UNPOISON_MEMORY_REGION(addr, len))
-#define BLOCK_BORN(pool, addr, size) \
-    BOTH(VALGRIND_MEMPOOL_ALLOC(pool, addr, size), ASAN_UNPOISON_MEMORY_REGION(addr, size))
-#define BLOCK_DIED(pool, addr, size) \
-    BOTH(VALGRIND_MEMPOOL_FREE(pool, addr), ASAN_POISON_MEMORY_REGION(addr, size))
+#include "track.h"
 
 #if defined(__GNUC__)
 #define LIKELY(x) __builtin_expect(!!(x), 1)
@@ -128,6 +79,12 @@
 /* Arguments the header says must not be NULL: documented undefined behaviour
    in release builds (as for malloc's own entry points), an assert in debug
    builds (NDEBUG undefined) so that the mistake shows where it is made. */
+#ifdef SGI_POOL_VALIDATE
+#define SGI_POOL_VALIDATING 1
+#else
+#define SGI_POOL_VALIDATING 0
+#endif
+
 #define REQUIRE(cond) assert((cond) && "sgi_pool: argument must not be NULL (see sgi_pool.h)")
 
 /* ---- Tunables and their invariants --------------------------------------- */
@@ -139,9 +96,6 @@ _Static_assert(SGI_POOL_DEFAULT_ALIGN >= sizeof(void *),
 _Static_assert((uint64_t)SGI_POOL_MAX_MAX_SMALL * SGI_POOL_MAX_REFILL * 4 < SIZE_MAX / 2,
                "a chunk request must fit a size_t");
 
-/* Spins before yielding the CPU: long enough for a free-list pop or push by
-   the holder, short enough not to burn a core on a 2-core machine. */
-#define SPIN_BEFORE_YIELD 64
 
 /* Marks a table entry during a batch free's check pass; real sizes never
    have the top bit (requests above PTRDIFF_MAX are refused). */
@@ -150,6 +104,24 @@ _Static_assert((uint64_t)SGI_POOL_MAX_MAX_SMALL * SGI_POOL_MAX_REFILL * 4 < SIZE
 /* Debug fill bytes, as CPython's debug allocator: fresh and dead memory. */
 #define CLEAN_BYTE 0xCD
 #define DEAD_BYTE 0xDD
+
+/* Invariants of a pool between calls, walked by pool_is_valid() in builds
+   with -DSGI_POOL_VALIDATE (scripts/sanitize.sh makes one):
+     V1  heap_size is the sum of the recorded chunks' sizes;
+     V2  the current chunk [start_free, end_free) is empty or lies inside one
+         recorded chunk, and start_free is a multiple of align;
+     V3  every free list is no longer than the blocks carved for its class,
+         and ends (no cycle);
+     V4  every free block lies in a chunk, starts a carved block of its
+         class's size (the directory agrees) and is not live (checked pools);
+     V5  no block is on two lists or twice on one;
+     V6  checked pools: per class, live blocks plus free blocks are the
+         blocks carved;
+     V7  the large-block table holds large_live blocks of large_bytes bytes. */
+#ifdef SGI_POOL_VALIDATE
+#define VALIDATE_EVERY 64  /* past the first VALIDATE_FULL calls of a pool: a sample */
+#define VALIDATE_FULL 2048 /* calls of a pool that are all checked */
+#endif
 
 /* ---- The pool ------------------------------------------------------------- */
 
@@ -173,6 +145,9 @@ struct sgi_pool {
     bool checked;         /* record live small blocks in `blocks` */
     bool debug_fill;      /* paint new blocks CLEAN_BYTE, freed ones DEAD_BYTE */
     bool closed;          /* memory returned; every call fails */
+#ifdef SGI_POOL_VALIDATE
+    size_t validations;   /* calls seen by pool_unlock's check */
+#endif
     /* Fast paths of allocate/deallocate (a pop or push with no extras): the
        sizes each may serve, 0 when it is off.  Checked mode, debug fill,
        Valgrind and ASan take the general path. */
@@ -180,8 +155,7 @@ struct sgi_pool {
     size_t locked_max;    /* max_bytes for thread-safe pools (uncontended lock) */
     size_t checked_max;   /* max_bytes for checked pools without other extras */
     atomic_int lock;      /* spin lock: 0 free, 1 held */
-    sgi_pool *fork_prev;  /* registry of thread-safe pools, locked across fork */
-    sgi_pool *fork_next;
+    fork_entry fork;      /* thread-safe pools: locked across fork (fork_registry.h) */
 
     /* The classic state (Part A). */
     uintptr_t start_free; /* uncarved tail of the current chunk; 0 = none */
@@ -211,54 +185,35 @@ static _Thread_local size_t last_refused;
 static atomic_size_t total_blocks;
 static atomic_size_t total_bytes;
 
-/* ---- Locking -------------------------------------------------------------- */
-
-static inline void cpu_relax(void)
-{
-#if defined(__x86_64__) || defined(__i386__)
-    __builtin_ia32_pause();
-#endif
-}
-
-/* Contended: spin on a plain load (no cache-line ping-pong), then retry. */
-static NOINLINE void pool_lock_contended(sgi_pool *p)
-{
-    for (;;) {
-        unsigned spins = 0;
-        while (atomic_load_explicit(&p->lock, memory_order_relaxed)) {
-            if (++spins < SPIN_BEFORE_YIELD) {
-                cpu_relax();
-            } else {
-                sched_yield(); /* the holder may be descheduled */
-                spins = 0;
-            }
-        }
-        if (!atomic_exchange_explicit(&p->lock, 1, memory_order_acquire))
-            return;
-    }
-}
+/* ---- Locking (spin_lock.h) ----------------------------------------------- */
 
 static inline void pool_lock(sgi_pool *p)
 {
-    if (p->thread_safe &&
-        UNLIKELY(atomic_exchange_explicit(&p->lock, 1, memory_order_acquire)))
-        pool_lock_contended(p);
+    if (p->thread_safe)
+        spin_lock_acquire(&p->lock);
 }
 
 /* One attempt, for the fast paths: on failure they take the general path,
    which waits in pool_lock (so nothing stays live across a call). */
 static inline bool pool_try_lock(sgi_pool *p)
 {
-    return !atomic_exchange_explicit(&p->lock, 1, memory_order_acquire);
+    return spin_lock_try(&p->lock);
 }
 
 static inline void pool_unlock_raw(sgi_pool *p)
 {
-    atomic_store_explicit(&p->lock, 0, memory_order_release);
+    spin_lock_release(&p->lock);
 }
+
+#ifdef SGI_POOL_VALIDATE
+static void validate_or_abort(sgi_pool *p);
+#endif
 
 static inline void pool_unlock(sgi_pool *p)
 {
+#ifdef SGI_POOL_VALIDATE
+    validate_or_abort(p); /* every call ends here: the fast paths are off in this build */
+#endif
     if (p->thread_safe)
         pool_unlock_raw(p);
 }
@@ -1341,6 +1296,114 @@ int sgi_pool_capture_state(sgi_pool *p, sgi_pool_capture *c)
            c->nblocks <= c->block_cap;
 }
 
+/* ---- pool_is_valid: the invariants above, walked -------------------------------- */
+
+#ifdef SGI_POOL_VALIDATE
+#include <stdio.h>
+
+static int compare_addresses(const void *a, const void *b)
+{
+    uintptr_t x = *(const uintptr_t *)a, y = *(const uintptr_t *)b;
+    return (x > y) - (x < y);
+}
+
+static bool inside_a_chunk(const sgi_pool *p, uintptr_t start, uintptr_t end)
+{
+    for (size_t i = 0; i < p->nchunks; i++)
+        if (start >= p->chunks[i].base && end <= p->chunks[i].base + p->chunks[i].size)
+            return true;
+    return false;
+}
+
+/* The first invariant broken (its number, V1..V7), or 0; called with the lock
+   held.  The walk is O(free blocks x log) and allocates a scratch array
+   (with the system's malloc, never the pool's). */
+static int pool_is_valid(sgi_pool *p)
+{
+    if (p->closed)
+        return 0;
+    size_t heap = 0;
+    for (size_t i = 0; i < p->nchunks; i++)
+        heap += p->chunks[i].size;
+    if (heap != p->heap_size)
+        return 1;
+    if (p->start_free > p->end_free || p->start_free % p->align != 0 ||
+        (p->start_free != p->end_free && !inside_a_chunk(p, p->start_free, p->end_free)))
+        return 2;
+    size_t total = 0;
+    for (size_t cls = 0; cls < p->nlists; cls++) {
+        size_t len = walk_free_list(p, cls, NULL, 0);
+        if (len > p->carved[cls])
+            return 3;
+        total += len;
+    }
+    uintptr_t *all = total ? malloc(total * sizeof *all) : NULL;
+    if (total && all == NULL)
+        return 0; /* no memory to check with: not a finding */
+    int broken = 0;
+    size_t k = 0;
+    for (size_t cls = 0; cls < p->nlists && !broken; cls++) {
+        size_t size = (cls + 1) * p->align;
+        for (const free_node *n = p->free_list[cls]; n != NULL; n = read_link(n)) {
+            uintptr_t addr = (uintptr_t)n;
+            dir_chunk *c = dir_find(&p->dir, addr);
+            if (c == NULL || carved_size(p, c, n) != size || live_small_size(p, n) != 0) {
+                broken = 4;
+                break;
+            }
+            all[k++] = addr;
+        }
+    }
+    if (!broken && k > 1) {
+        qsort(all, k, sizeof *all, compare_addresses);
+        for (size_t i = 1; i < k; i++)
+            if (all[i] == all[i - 1])
+                broken = 5;
+    }
+    free(all);
+    if (broken)
+        return broken;
+    if (p->checked) {
+        size_t *live = calloc(p->nlists, sizeof *live);
+        size_t *free_len = calloc(p->nlists, sizeof *free_len);
+        if (live != NULL && free_len != NULL) {
+            count_classes(p, free_len, live);
+            for (size_t cls = 0; cls < p->nlists; cls++)
+                if (live[cls] + free_len[cls] != p->carved[cls])
+                    broken = 6;
+        }
+        free(live);
+        free(free_len);
+        if (broken)
+            return broken;
+    }
+    size_t large = 0, large_bytes = 0;
+    for (size_t i = 0; i < p->blocks.capacity; i++) {
+        const block_entry *e = &p->blocks.slots[i];
+        if (e->addr != 0 && !is_small(p, e->size & ~PENDING_MARK)) {
+            large++;
+            large_bytes += e->size & ~PENDING_MARK;
+        }
+    }
+    if (large != p->large_live || large_bytes != p->large_bytes)
+        return 7;
+    return 0;
+}
+
+static void validate_or_abort(sgi_pool *p)
+{
+    size_t n = ++p->validations;
+    if (n > VALIDATE_FULL && n % VALIDATE_EVERY != 0)
+        return;
+    int broken = pool_is_valid(p);
+    if (broken) {
+        fprintf(stderr, "sgi_pool: invariant V%d broken (pool %p, call %zu; see sgi_pool.c)\n",
+                broken, (void *)p, n);
+        abort();
+    }
+}
+#endif /* SGI_POOL_VALIDATE */
+
 void sgi_pool_process_totals(size_t *blocks, size_t *bytes)
 {
     REQUIRE(blocks != NULL && bytes != NULL);
@@ -1376,58 +1439,6 @@ static bool options_valid(const sgi_pool_options *o)
     return o->refill >= 1 && o->refill <= SGI_POOL_MAX_REFILL;
 }
 
-/* ---- fork(): thread-safe pools are locked across it ------------------------------ */
-
-/* A child of a multi-threaded process has only the forking thread; a pool
-   lock held by another thread at that moment would stay held forever.  So
-   prepare takes every thread-safe pool's lock (registry first, then pools:
-   no other code nests them the other way) and both sides release them. */
-static pthread_mutex_t registry_lock = PTHREAD_MUTEX_INITIALIZER;
-static sgi_pool *registry_head;
-static pthread_once_t atfork_once = PTHREAD_ONCE_INIT;
-
-static void fork_prepare(void)
-{
-    pthread_mutex_lock(&registry_lock);
-    for (sgi_pool *p = registry_head; p != NULL; p = p->fork_next)
-        pool_lock(p);
-}
-
-static void fork_release(void)
-{
-    for (sgi_pool *p = registry_head; p != NULL; p = p->fork_next)
-        pool_unlock(p);
-    pthread_mutex_unlock(&registry_lock);
-}
-
-static void install_atfork(void)
-{
-    pthread_atfork(fork_prepare, fork_release, fork_release);
-}
-
-static void register_pool(sgi_pool *p)
-{
-    pthread_once(&atfork_once, install_atfork);
-    pthread_mutex_lock(&registry_lock);
-    p->fork_next = registry_head;
-    if (registry_head != NULL)
-        registry_head->fork_prev = p;
-    registry_head = p;
-    pthread_mutex_unlock(&registry_lock);
-}
-
-static void unregister_pool(sgi_pool *p)
-{
-    pthread_mutex_lock(&registry_lock);
-    if (p->fork_prev != NULL)
-        p->fork_prev->fork_next = p->fork_next;
-    else
-        registry_head = p->fork_next;
-    if (p->fork_next != NULL)
-        p->fork_next->fork_prev = p->fork_prev;
-    pthread_mutex_unlock(&registry_lock);
-}
-
 /* ---- Creation and destruction ------------------------------------------------------ */
 
 sgi_pool *sgi_pool_create(const sgi_pool_options *opts)
@@ -1451,18 +1462,22 @@ sgi_pool *sgi_pool_create(const sgi_pool_options *opts)
     p->thread_safe = opts->thread_safe != 0;
     p->checked = opts->checked != 0;
     p->debug_fill = opts->debug_fill != 0;
-    bool fast = !(p->checked || p->debug_fill || RUNNING_ON_VALGRIND || SGI_POOL_ASAN);
+    bool fast = !(p->checked || p->debug_fill || RUNNING_ON_VALGRIND || SGI_POOL_ASAN ||
+                  SGI_POOL_VALIDATING);
     p->plain_max = fast && !p->thread_safe ? p->max_bytes : 0;
     p->locked_max = fast && p->thread_safe ? p->max_bytes : 0;
-    bool checked_fast = p->checked && !(p->debug_fill || RUNNING_ON_VALGRIND || SGI_POOL_ASAN);
+    bool checked_fast = p->checked && !(p->debug_fill || RUNNING_ON_VALGRIND || SGI_POOL_ASAN ||
+                                        SGI_POOL_VALIDATING);
     p->checked_max = checked_fast ? p->max_bytes : 0;
     dir_init(&p->dir, p->align_shift, p->checked);
     atomic_init(&p->lock, 0);
     p->heap_limit = opts->heap_limit;
     p->carved = (size_t *)(p->free_list + nlists);
     VALGRIND_CREATE_MEMPOOL(p, 0, 0);
-    if (p->thread_safe)
-        register_pool(p);
+    if (p->thread_safe) {
+        p->fork.lock = &p->lock;
+        fork_registry_add(&p->fork);
+    }
     return p;
 }
 
@@ -1505,7 +1520,7 @@ void sgi_pool_destroy(sgi_pool *p)
     if (p == NULL)
         return;
     if (p->thread_safe)
-        unregister_pool(p);
+        fork_registry_remove(&p->fork);
     sgi_pool_close(p);
     free(p);
 }

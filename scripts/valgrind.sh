@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Runs the Python test suite (or the pytest arguments given) under Valgrind's
 # memcheck and fails if any report involves the pool's code (a frame in
-# sgi_pool.c, block_table.c, block_directory.c or the cffi module).  Slow: an option, not part
+# csrc/*.c or the cffi module).  Slow: an option, not part
 # of CI.  The default build compiles in Valgrind's memory-pool requests when
 # its headers exist, so uses of freed or undefined pool blocks are reported
 # like those of malloc blocks.

@@ -9,6 +9,7 @@ import re
 ROOT = pathlib.Path(__file__).resolve().parent.parent
 HEADER = ROOT / "csrc" / "sgi_pool.h"
 CDEF = ROOT / "csrc" / "sgi_pool.cdef"
+GLUE = ROOT / "csrc" / "addr_glue.h"
 
 
 def _strip_comments(text):
@@ -36,10 +37,11 @@ def _without_names(proto):
     return f"{head}({','.join(kept)})"
 
 
-def prototypes(text):
+def prototypes(text, prefix="sgi_pool_"):
     body = _strip_comments(text)
     found = {}
-    for m in re.finditer(r"^[A-Za-z_][\w \*]*?\b(sgi_pool_\w+)\s*\(([^;{]*?)\)\s*;", body, re.M):
+    pattern = r"^[A-Za-z_][\w \*]*?\b(" + prefix + r"\w+)\s*\(([^;{]*?)\)\s*;"
+    for m in re.finditer(pattern, body, re.M):
         found[m.group(1)] = _without_names(_normalise(m.group(0).rstrip(";")))
     return found
 
@@ -76,3 +78,9 @@ def test_the_parser_sees_a_difference():
                                     "void *sgi_pool_allocate(sgi_pool *p, int n);")
     assert prototypes(text)["sgi_pool_allocate"] != prototypes(HEADER.read_text())[
         "sgi_pool_allocate"]
+
+
+def test_the_integer_address_glue_is_declared_alike_in_the_cdef():
+    glue, cdef = prototypes(GLUE.read_text(), "pool_"), prototypes(CDEF.read_text(), "pool_")
+    assert len(glue) >= 9
+    assert glue == cdef

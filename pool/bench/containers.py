@@ -26,7 +26,7 @@ def run_containers(cfg: dict[str, int], clock: str, progress: Progress) -> JsonO
         objs = []
         cflags = ["-std=c11", "-O3", "-DNDEBUG", "-D_GNU_SOURCE", f"-I{csrc}"]
         try:
-            for name in ("sgi_pool.c", "block_table.c", "block_directory.c"):
+            for name in sorted(p.name for p in csrc.glob("*.c")):
                 obj = os.path.join(tmp, name.replace(".c", ".o"))
                 subprocess.run([gcc, *cflags, "-c", str(csrc / name), "-o", obj],
                                check=True, capture_output=True, text=True)

@@ -1,0 +1,53 @@
+/* fork_registry.c -- the pools locked across fork() (fork_registry.h). */
+#include "fork_registry.h"
+#include "spin_lock.h"
+
+#include <pthread.h>
+#include <stddef.h>
+
+static pthread_mutex_t registry_lock = PTHREAD_MUTEX_INITIALIZER;
+static fork_entry *registry_head;
+static pthread_once_t atfork_once = PTHREAD_ONCE_INIT;
+
+static void fork_prepare(void)
+{
+    pthread_mutex_lock(&registry_lock);
+    for (fork_entry *e = registry_head; e != NULL; e = e->next)
+        spin_lock_acquire(e->lock);
+}
+
+static void fork_release(void)
+{
+    for (fork_entry *e = registry_head; e != NULL; e = e->next)
+        spin_lock_release(e->lock);
+    pthread_mutex_unlock(&registry_lock);
+}
+
+static void install_atfork(void)
+{
+    pthread_atfork(fork_prepare, fork_release, fork_release);
+}
+
+void fork_registry_add(fork_entry *e)
+{
+    pthread_once(&atfork_once, install_atfork);
+    pthread_mutex_lock(&registry_lock);
+    e->prev = NULL;
+    e->next = registry_head;
+    if (registry_head != NULL)
+        registry_head->prev = e;
+    registry_head = e;
+    pthread_mutex_unlock(&registry_lock);
+}
+
+void fork_registry_remove(fork_entry *e)
+{
+    pthread_mutex_lock(&registry_lock);
+    if (e->prev != NULL)
+        e->prev->next = e->next;
+    else
+        registry_head = e->next;
+    if (e->next != NULL)
+        e->next->prev = e->prev;
+    pthread_mutex_unlock(&registry_lock);
+}
