@@ -710,6 +710,7 @@ static int deallocate_locked(sgi_pool *p, void *ptr, size_t n)
 
 NOINLINE int sgi_pool_deallocate_checked(sgi_pool *p, void *ptr, size_t n)
 {
+    REQUIRE(p != NULL);
     if (ptr == NULL)
         return SGI_POOL_OK;
     if (n == 0)
@@ -872,6 +873,7 @@ int sgi_pool_deallocate_many(sgi_pool *p, void *const *ptrs, size_t count, size_
 
 int sgi_pool_free_checked(sgi_pool *p, void *ptr)
 {
+    REQUIRE(p != NULL);
     if (ptr == NULL)
         return SGI_POOL_OK;
     pool_lock(p);
@@ -888,6 +890,7 @@ int sgi_pool_free_checked(sgi_pool *p, void *ptr)
 
 void sgi_pool_free(sgi_pool *p, void *ptr)
 {
+    REQUIRE(p != NULL);
     /* Fast paths (no extras): find the block's size, push. */
     if (LIKELY((p->plain_max | p->locked_max) != 0 && ptr != NULL)) {
         if (LIKELY(free_fast(p, ptr, 0, false)))
@@ -900,6 +903,10 @@ void sgi_pool_free(sgi_pool *p, void *ptr)
 
 int sgi_pool_free_many(sgi_pool *p, void *const *ptrs, size_t count, size_t *bad_index)
 {
+    REQUIRE(p != NULL && (ptrs != NULL || count == 0));
+    size_t unreported;
+    if (bad_index == NULL) /* the caller does not want the index */
+        bad_index = &unreported;
     pool_lock(p);
     if (UNLIKELY(p->closed)) {
         pool_unlock(p);
@@ -1004,6 +1011,7 @@ void *sgi_pool_reallocate(sgi_pool *p, void *ptr, size_t old_n, size_t new_n)
 
 int sgi_pool_realloc_checked(sgi_pool *p, void *ptr, size_t new_n, void **out)
 {
+    REQUIRE(p != NULL && out != NULL);
     *out = NULL;
     if (ptr == NULL) {
         if (new_n == 0)
@@ -1025,12 +1033,14 @@ int sgi_pool_realloc_checked(sgi_pool *p, void *ptr, size_t new_n, void **out)
 
 void *sgi_pool_realloc(sgi_pool *p, void *ptr, size_t new_n)
 {
+    REQUIRE(p != NULL);
     void *out;
     return sgi_pool_realloc_checked(p, ptr, new_n, &out) == SGI_POOL_OK ? out : NULL;
 }
 
 size_t sgi_pool_usable_size(sgi_pool *p, const void *ptr)
 {
+    REQUIRE(p != NULL);
     if (ptr == NULL)
         return 0;
     pool_lock(p);
@@ -1187,6 +1197,7 @@ void sgi_pool_class_counts(sgi_pool *p, size_t *free_blocks, size_t *live_blocks
 
 size_t sgi_pool_blocks(sgi_pool *p, uintptr_t *addrs, size_t *sizes, size_t cap)
 {
+    REQUIRE(p != NULL && ((addrs != NULL && sizes != NULL) || cap == 0));
     pool_lock(p);
     block_listing l = {p, false, addrs, sizes, cap, 0, NULL};
     dir_walk(&p->dir, tail_start(p), list_block, &l);

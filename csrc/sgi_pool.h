@@ -176,7 +176,7 @@ int sgi_pool_owns(sgi_pool *p, const void *ptr);
    every entry is checked first (checked pools: NULL and duplicates refused;
    unchecked pools skip NULL and check that each entry is a block, as
    sgi_pool_free does), and on an error nothing is freed and *bad_index tells
-   which entry failed. */
+   which entry failed (bad_index may be NULL: the index is then not reported). */
 int sgi_pool_free_many(sgi_pool *p, void *const *ptrs, size_t count, size_t *bad_index);
 
 /* The size of the system request this thread last saw refused (0 when the

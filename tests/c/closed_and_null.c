@@ -51,6 +51,10 @@ static int on_closed_pools(void)
         void *ptrs[2] = {out, out + 1};
         CHECK(sgi_pool_deallocate_many(p, ptrs, 2, 8, &bad) == SGI_POOL_ECLOSED);
         CHECK(sgi_pool_deallocate_many(p, ptrs, 2, 8, NULL) == SGI_POOL_ECLOSED);
+        CHECK(sgi_pool_free_many(p, ptrs, 2, NULL) == SGI_POOL_ECLOSED);
+        CHECK(sgi_pool_free_checked(p, out) == SGI_POOL_ECLOSED);
+        CHECK(sgi_pool_usable_size(p, out) == 0 && !sgi_pool_owns(p, out));
+        CHECK(sgi_pool_blocks(p, NULL, NULL, 0) == 0);
         CHECK(sgi_pool_reallocate_checked(p, out, 8, 16, &q) == SGI_POOL_ECLOSED && q == NULL);
         CHECK(sgi_pool_reallocate_checked(p, NULL, 0, 16, &q) == SGI_POOL_ENOMEM);
         CHECK(sgi_pool_reallocate(p, NULL, 0, 300) == NULL);
@@ -95,6 +99,8 @@ static int bad_index_null(void)
     CHECK(sgi_pool_deallocate_many(p, ptrs + 2, 1, 16, NULL) == SGI_POOL_EWRONGCLASS);
     CHECK(sgi_pool_deallocate_many(p, (void *[]){a, a}, 2, 8, NULL) == SGI_POOL_EDUPLICATE);
     CHECK(sgi_pool_deallocate_many(p, ptrs, 1, 0, NULL) == SGI_POOL_EINVAL);
+    CHECK(sgi_pool_free_many(p, ptrs, 3, NULL) == SGI_POOL_ENOTLIVE); /* size-less, too */
+    CHECK(sgi_pool_free_many(p, (void *[]){a, a}, 2, NULL) == SGI_POOL_EDUPLICATE);
     CHECK(sgi_pool_deallocate_many(p, ptrs, 1, 8, NULL) == SGI_POOL_OK); /* a still live */
     sgi_pool_destroy(p);
     return 0;
