@@ -1,0 +1,91 @@
+"""The arena's bookkeeping: one record per refill run, not one per object.
+
+A run is a stretch of adjacent blocks of one size that the arena took from its
+pool in one refill; its objects are handed out in address order, claimed with
+``next()`` on a range iterator (atomic under the GIL, so two threads never get
+the same block), so how many are out is the iterator's remaining length.  A
+block above max_small is its own record.  `release()` is validated against
+these records plus the set of blocks released and not handed out again.
+"""
+
+import bisect
+import itertools
+from operator import length_hint
+
+
+class Run:
+    """count adjacent blocks of `block` bytes from `start`."""
+
+    __slots__ = ("start", "block", "count", "seq", "claim", "base")
+
+    def __init__(self, start, block, count, seq, base):
+        self.start, self.block, self.count, self.seq = start, block, count, seq
+        self.claim = iter(range(count))  # next(): the index of the next block handed out
+        self.base = base  # a cffi 'char *' at start: objects' pointers are base + offset
+
+    @property
+    def handed(self):
+        return self.count - length_hint(self.claim)
+
+
+class Ledger:
+    """Every run and large block of one arena, for release() and stats()."""
+
+    def __init__(self, max_run_bytes):
+        self._max_run_bytes = max_run_bytes  # no run is longer: bounds the search below
+        self._starts = []  # sorted run starts, parallel to _runs
+        self._runs = []
+        self._large = {}  # address -> (seq, size) of each live block above max_small
+        self._large_out = 0  # such blocks handed out, ever
+        self._large_bytes = 0  # and their bytes
+        self.reused = set()  # small addresses released (not handed out again since)
+        self.released = 0
+        self.released_bytes = 0
+        self._seq = itertools.count()
+
+    def add_run(self, start, block, count, base):
+        run = Run(start, block, count, next(self._seq), base)
+        i = bisect.bisect_right(self._starts, start)
+        self._starts.insert(i, start)
+        self._runs.insert(i, run)
+        return run
+
+    def add_large(self, addr, size):
+        self._large[addr] = (next(self._seq), size)
+        self._large_out += 1
+        self._large_bytes += size
+
+    def live_size(self, addr):
+        """The block size of the live object at addr, or None.  Memory can be
+        reused after a release, so several records may cover addr: the newest
+        one describes what is there now."""
+        best = self._large.get(addr)
+        best_seq = -1 if best is None else best[0]
+        size = None if best is None else best[1]
+        i = bisect.bisect_right(self._starts, addr) - 1
+        while i >= 0 and self._starts[i] > addr - self._max_run_bytes:
+            run = self._runs[i]
+            offset = addr - run.start
+            if run.seq > best_seq and offset < run.count * run.block:
+                best_seq = run.seq
+                index, rest = divmod(offset, run.block)
+                live = rest == 0 and index < run.handed and addr not in self.reused
+                size = run.block if live else None
+            i -= 1
+        return size
+
+    def release(self, addr, size):
+        if self._large.pop(addr, None) is None:
+            self.reused.add(addr)
+        self.released += 1
+        self.released_bytes += size
+
+    def counts(self):
+        """(objects handed out, their bytes), released ones included."""
+        out = self._large_out
+        nbytes = self._large_bytes
+        for run in self._runs:
+            h = run.handed
+            out += h
+            nbytes += h * run.block
+        return out, nbytes
