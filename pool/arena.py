@@ -427,8 +427,9 @@ class Arena(NotCopyable):
         except ffi.error as e:
             if self._own_ffi:
                 raise
-            raise TypeError(f"{cdecl!r}: the package's ffi knows only basic C types ({e}); "
-                            f"for your own structs pass your cffi.FFI with their cdef: "
+            why = str(e).splitlines()[0]
+            raise TypeError(f"{cdecl!r}: {why}; the package's ffi knows only basic C types: "
+                            f"for your own types pass your cffi.FFI with their cdef, "
                             f"Arena(ffi)") from None
 
     def _check_alignment(self, item):
