@@ -264,7 +264,7 @@ class Arena(NotCopyable):
         # The arena checks release() against its own record of what it handed
         # out and frees nothing else, so its pool need not check again.
         pool_options.setdefault("checked", False)
-        pool = Pool(**pool_options)
+        pool = self._pool = Pool(**pool_options)  # private: users get the read-only view
         # The pool closes when the region dies (the last holder went away).
         region = _Region(pool)
         self._region_ref = weakref.ref(region)
