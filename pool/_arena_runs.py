@@ -1,9 +1,10 @@
 """The arena's bookkeeping: one record per refill run, not one per object.
 
 A run is a stretch of adjacent blocks of one size that the arena took from its
-pool in one refill; its objects are handed out in address order, claimed with
-``next()`` on a range iterator (atomic under the GIL, so two threads never get
-the same block), so how many are out is the iterator's remaining length.  A
+pool in one refill; its objects are handed out in address order by ``next()``
+on `pointers`, a C-level iterator (a map of the run's first pointer plus the
+offsets of a range iterator: atomic under the GIL, so two threads never get
+the same block), so how many are out is the range iterator's remaining length.  A
 block above max_small is its own record.  `release()` is validated against
 these records plus the set of blocks released and not handed out again.
 """
@@ -16,12 +17,12 @@ from operator import length_hint
 class Run:
     """count adjacent blocks of `block` bytes from `start`."""
 
-    __slots__ = ("start", "block", "count", "seq", "claim", "base")
+    __slots__ = ("start", "block", "count", "seq", "claim", "pointers")
 
     def __init__(self, start, block, count, seq, base):
         self.start, self.block, self.count, self.seq = start, block, count, seq
-        self.claim = iter(range(count))  # next(): the index of the next block handed out
-        self.base = base  # a cffi 'char *' at start: objects' pointers are base + offset
+        self.claim = iter(range(0, count * block, block))  # offsets not handed out yet
+        self.pointers = map(base.__add__, self.claim)  # base: a cffi 'char *' at start
 
     @property
     def handed(self):

@@ -43,7 +43,7 @@ from .errors import InvalidBlockError, PoolClosedError, PoolMemoryError
 # Blocks fetched from the pool per refill of one block size: one C call (and
 # no work per object) instead of a call per object.  Halved while the pool
 # refuses (heap_limit), down to one block at a time.
-PREFETCH = 64
+PREFETCH = 256
 
 
 def _exporter(region, addr, size):
@@ -122,7 +122,8 @@ class _Source:
         self.region = region
         self.ledger = Ledger(PREFETCH * pool.max_small)
         self.reused = self.ledger.reused
-        self.slots = {}  # datasize -> [current run, further runs of the refill]
+        self.slots = {}  # datasize -> the current run's pointers, for alloc()
+        self.runs = {}  # block size -> [current run, further runs of the last refill]
         self.prefetch = {}  # block size -> blocks per refill (smaller after a refusal)
         self.lock = ForkSafeLock()  # one refill at a time
         self.char_p = ffi.typeof("char *")
@@ -133,14 +134,11 @@ class _Source:
     def alloc(self, n):
         """cffi's allocator calls this for the n bytes of each new object: a
         'char *' at a block of the region (cffi zeroes it)."""
-        slot = self.slots.get(n)
-        if slot is not None:
-            run = slot[0]
-            i = next(run.claim, None)
-            if i is not None:
-                if self.reused:  # a released block handed out again is live again
-                    self.reused.discard(run.start + i * run.block)
-                return run.base + i * run.block
+        pointers = self.slots.get(n)
+        if pointers is not None:
+            p = next(pointers, None)
+            if p is not None:
+                return p
         return self.cast(self.char_p, self.take(n))
 
     def take(self, n):
@@ -153,24 +151,18 @@ class _Source:
                 addr = self.pool.allocate(block)
                 self.ledger.add_large(addr, block)
                 return addr
-            slot = self.slots.get(n)
-            while slot is not None:  # another thread may have refilled meanwhile
-                i = next(slot[0].claim, None)
-                if i is not None:
-                    addr = slot[0].start + i * block
-                    self.reused.discard(addr)
-                    return addr
-                if len(slot) == 1:
-                    break
-                slot.pop(0)
-            runs = self.refill(block)
-            for same in [k for k, s in self.slots.items() if s[0].block == block]:
-                del self.slots[same]  # every datasize of this block size shares the runs
-            self.slots[n] = runs
-            i = next(runs[0].claim)
-            addr = runs[0].start + i * block
-            self.reused.discard(addr)
-            return addr
+            queue = self.runs.get(block)
+            while queue:  # another thread may have refilled meanwhile
+                offset = next(queue[0].claim, None)
+                if offset is not None:
+                    self.slots[n] = queue[0].pointers
+                    return queue[0].start + offset
+                queue.pop(0)
+            queue = self.runs[block] = self.refill(block)
+            for size in [k for k in self.slots if self.block_size(k) == block]:
+                self.slots[size] = queue[0].pointers  # every datasize of this block size
+            self.slots[n] = queue[0].pointers
+            return queue[0].start + next(queue[0].claim)
 
     def refill(self, block):
         """Takes what the pool can give (PREFETCH blocks, fewer under a heap
@@ -185,14 +177,21 @@ class _Source:
                     raise
                 count //= 2
         self.prefetch[block] = count
-        runs = []
-        start = 0
-        for i in range(1, len(addrs) + 1):
-            if i < len(addrs) and addrs[i] == addrs[i - 1] + block:
-                continue
-            a = addrs[start]
-            runs.append(self.ledger.add_run(a, block, i - start, self.cast(self.char_p, a)))
-            start = i
+        first = min(addrs)
+        # count distinct blocks spanning exactly count blocks tile the span: one run (usual)
+        if max(addrs) - first == (count - 1) * block:
+            runs = [self.ledger.add_run(first, block, count, self.cast(self.char_p, first))]
+        else:  # free-list leftovers: split into runs of adjacent blocks
+            runs = []
+            start = 0
+            for i in range(1, count + 1):
+                if i < count and addrs[i] == addrs[i - 1] + block:
+                    continue
+                a = addrs[start]
+                runs.append(self.ledger.add_run(a, block, i - start, self.cast(self.char_p, a)))
+                start = i
+        if self.reused:  # released blocks come back only through a refill: live again
+            self.reused.difference_update(addrs)
         return runs
 
     def block_size(self, n):
@@ -204,6 +203,7 @@ class _Source:
     def close(self):
         self.region = None
         self.slots = {}
+        self.runs = {}
         self.ledger = None  # the bookkeeping goes at once
         self.reused = set()
 
@@ -413,8 +413,7 @@ class Arena(NotCopyable):
             self._check_alignment(ctype.item)
         else:
             raise TypeError(f"expected a pointer or array ctype, not {cdecl!r}")
-        if isinstance(cdecl, str):
-            self._types[cdecl] = ctype
+        self._types[cdecl] = ctype  # a string or the ctype itself
         return ctype
 
     def _ctype(self, cdecl):
