@@ -4,6 +4,7 @@ import gc
 import itertools
 import time
 
+from .arena_rows import arena_memory_rows, arena_rows
 from .common import (
     BATCH,
     CFFI_PATH,
@@ -210,6 +211,7 @@ def python_rows(bffi, blib):
         rows.append((f"Arena.new({T!r})", "ns/object", 1, make_arena_new))
         rows.append((f"Arena.new_many('int64_t', {BATCH}) per object", "ns/object", BATCH,
                      make_arena_many))
+        rows += arena_rows(arena_cls, bffi)  # issue 13's rows (pool/bench/arena_rows.py)
     return rows
 
 
@@ -296,6 +298,7 @@ def _find_arena():
 
 def run_python_level(bffi, blib, cfg, clock, progress):
     rows = python_rows(bffi, blib)
+    arena_cls, _ = _find_arena()
     results = []
     runnable = []
     for name, unit, per, factory in rows:
@@ -343,6 +346,8 @@ def run_python_level(bffi, blib, cfg, clock, progress):
     for e in results:
         e["ratio_to_cffi_call"] = ratio(e, by.get(ROW_CALL))
         e["ratio_to_malloc_free"] = ratio(e, by.get(ROW_MALLOC))
+    if arena_cls is not None:  # issue 13: bytes per object, from fresh processes
+        results += arena_memory_rows()
     return results
 
 
