@@ -11,11 +11,14 @@ these records plus the set of blocks released and not handed out again.
 
 import bisect
 import itertools
+from array import array
 from operator import length_hint
 
 
 class Run:
-    """count adjacent blocks of `block` bytes from `start`."""
+    """The run being handed out: count adjacent blocks of `block` bytes from
+    `start`.  Only runs not used up have one; the ledger keeps the rest as
+    numbers in flat arrays."""
 
     __slots__ = ("start", "block", "count", "seq", "claim", "pointers")
 
@@ -30,15 +33,22 @@ class Run:
 
 
 class Ledger:
-    """Every run and large block of one arena, for release() and stats()."""
+    """Every run and large block of one arena, for release() and stats().
+    Runs are four numbers each in flat arrays (sorted by start), so dropping
+    the ledger frees a handful of buffers whatever the number of objects."""
 
     def __init__(self, max_run_bytes):
         self._max_run_bytes = max_run_bytes  # no run is longer: bounds the search below
-        self._starts = []  # sorted run starts, parallel to _runs
-        self._runs = []
+        self._starts = array("Q")  # sorted run starts; the arrays below are parallel
+        self._blocks = array("Q")
+        self._counts = array("Q")
+        self._seqs = array("Q")
+        self._active = {}  # seq -> Run, for runs still being handed out
         self._large = {}  # address -> (seq, size) of each live block above max_small
         self._large_out = 0  # such blocks handed out, ever
         self._large_bytes = 0  # and their bytes
+        self._run_out = 0  # blocks of retired (used up) runs
+        self._run_bytes = 0
         self.reused = set()  # small addresses released (not handed out again since)
         self.released = 0
         self.released_bytes = 0
@@ -48,8 +58,17 @@ class Ledger:
         run = Run(start, block, count, next(self._seq), base)
         i = bisect.bisect_right(self._starts, start)
         self._starts.insert(i, start)
-        self._runs.insert(i, run)
+        self._blocks.insert(i, block)
+        self._counts.insert(i, count)
+        self._seqs.insert(i, run.seq)
+        self._active[run.seq] = run
         return run
+
+    def retire(self, run):
+        """run is used up: from now on its numbers say everything."""
+        if self._active.pop(run.seq, None) is not None:
+            self._run_out += run.count
+            self._run_bytes += run.count * run.block
 
     def add_large(self, addr, size):
         self._large[addr] = (next(self._seq), size)
@@ -65,13 +84,15 @@ class Ledger:
         size = None if best is None else best[1]
         i = bisect.bisect_right(self._starts, addr) - 1
         while i >= 0 and self._starts[i] > addr - self._max_run_bytes:
-            run = self._runs[i]
-            offset = addr - run.start
-            if run.seq > best_seq and offset < run.count * run.block:
-                best_seq = run.seq
-                index, rest = divmod(offset, run.block)
-                live = rest == 0 and index < run.handed and addr not in self.reused
-                size = run.block if live else None
+            seq, block, count = self._seqs[i], self._blocks[i], self._counts[i]
+            offset = addr - self._starts[i]
+            if seq > best_seq and offset < count * block:
+                best_seq = seq
+                index, rest = divmod(offset, block)
+                run = self._active.get(seq)
+                handed = count if run is None else run.handed
+                live = rest == 0 and index < handed and addr not in self.reused
+                size = block if live else None
             i -= 1
         return size
 
@@ -83,9 +104,9 @@ class Ledger:
 
     def counts(self):
         """(objects handed out, their bytes), released ones included."""
-        out = self._large_out
-        nbytes = self._large_bytes
-        for run in self._runs:
+        out = self._large_out + self._run_out
+        nbytes = self._large_bytes + self._run_bytes
+        for run in self._active.values():
             h = run.handed
             out += h
             nbytes += h * run.block

@@ -157,7 +157,7 @@ class _Source:
                 if offset is not None:
                     self.slots[n] = queue[0].pointers
                     return queue[0].start + offset
-                queue.pop(0)
+                self.ledger.retire(queue.pop(0))
             queue = self.runs[block] = self.refill(block)
             for size in [k for k in self.slots if self.block_size(k) == block]:
                 self.slots[size] = queue[0].pointers  # every datasize of this block size
@@ -407,9 +407,7 @@ class Arena(NotCopyable):
 
     def _checked_type(self, cdecl):
         ctype = self._ctype(cdecl)
-        if ctype.kind == "pointer":
-            self._check_alignment(ctype.item)
-        elif ctype.kind == "array":
+        if ctype.kind in ("pointer", "array"):
             self._check_alignment(ctype.item)
         else:
             raise TypeError(f"expected a pointer or array ctype, not {cdecl!r}")

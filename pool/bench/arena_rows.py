@@ -119,7 +119,7 @@ import cffi
 from pool.arena import Arena
 warnings.simplefilter("ignore", ResourceWarning)
 ffi = cffi.FFI()
-ffi.cdef(%r)
+ffi.cdef(NODE_CDEF_HERE)
 N, mode = int(sys.argv[1]), sys.argv[2]
 page = os.sysconf("SC_PAGE_SIZE")
 def rss():
@@ -142,7 +142,7 @@ else:
     del node, nxt
 gc.collect()
 print(json.dumps((rss() - before) / N))
-""" % NODE_CDEF
+""".replace("NODE_CDEF_HERE", repr(NODE_CDEF))
 
 
 def _memory_sample(mode):
