@@ -24,6 +24,10 @@ ROW_NEW_API = "ffi.new('struct bench_node *'), compiled API-mode ffi (pool._benc
 ROW_ARENA_API = "Arena(ffi).new('struct bench_node *'), compiled API-mode ffi"
 ROW_NEW_API_INIT = "ffi.new('struct bench_node *', init), compiled API-mode ffi"
 ROW_ARENA_API_INIT = "Arena(ffi).new('struct bench_node *', init), compiled API-mode ffi"
+ROW_ALLOCATOR_FLOOR = ("floor of the design: cffi's allocator, alloc and free C no-ops, "
+                       "compiled ffi")
+ROW_ARRAYS_KEPT = ("ffi.new('int64_t[]', 1000) per element, every array kept "
+                   "(fresh memory, as an arena's)")
 ROW_CLOSE_SMALL = "Arena.close() with 1,000 objects held"
 ROW_CLOSE_LARGE = "Arena.close() with 100,000 objects held"
 ROW_MEM_NEW = "memory: ffi.new, 100,000 24-byte structs in a list"
@@ -53,6 +57,35 @@ def _new_row(make_new, cdecl, init):
                     new(cdecl, init)
             return t() - t0
         return run, cleanup
+    return factory
+
+
+def _allocator_floor(ffi):
+    """What Arena.new is built on, with nothing of the arena's own: cffi's
+    allocator whose alloc hands back one 24-byte cdata every time (a dict's
+    C-level __getitem__) and whose free is a set's C-level discard.  For
+    information: the cost of cffi's owning objects over an external alloc."""
+    def make():
+        memory = {24: ffi.new("char[24]")}
+        allocator = ffi.new_allocator(alloc=memory.__getitem__, free=set().discard)
+        return allocator, None
+    return make
+
+
+def _arrays_kept(ffi):
+    """For information next to new_many's row: ffi.new arrays that stay
+    referenced, so each one is fresh memory as each of an open arena's is."""
+    def factory(clock):
+        kept = []
+        keep = kept.append
+
+        def run(loops):
+            t = _timer(clock)
+            t0 = t()
+            for _ in repeat(None, loops):
+                keep(ffi.new("int64_t[]", 1000))
+            return t() - t0
+        return run, kept.clear
     return factory
 
 
@@ -107,6 +140,10 @@ def arena_rows(arena_cls, bffi):
             rows.append((name, "ns/object", 1, "pool._bench_c is not built"))
         else:
             rows.append((name, "ns/object", 1, _new_row(kind(bffi), "struct bench_node *", init)))
+    if bffi is not None:
+        rows.append((ROW_ALLOCATOR_FLOOR, "ns/object", 1, _new_row(_allocator_floor(bffi),
+                                                                   "struct bench_node *", None)))
+    rows.append((ROW_ARRAYS_KEPT, "ns/object", 1000, _arrays_kept(inline)))
     rows.append((ROW_CLOSE_SMALL, "ns/close", 1, _close_row(arena_cls, inline, 1_000)))
     rows.append((ROW_CLOSE_LARGE, "ns/close", 1, _close_row(arena_cls, inline, 100_000)))
     return rows
