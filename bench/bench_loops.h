@@ -140,6 +140,14 @@ typedef struct bench_memory {
 int bench_measure_memory(bench_allocator *a, const uint32_t *sizes, size_t mask,
                          size_t count, bench_memory *out);
 
+/* A 24-byte linked-list node: the compiled (API-mode) struct that the
+   Python-level Arena rows compare with ffi.new. */
+struct bench_node {
+    struct bench_node *next;
+    int64_t value;
+    int64_t pad;
+};
+
 /* Python-level baselines: the cheapest possible cffi call, and malloc/free
    with integer addresses. */
 int bench_noop(int x);

@@ -1,43 +1,50 @@
 """`Arena`: C objects for cffi programs, with region lifetime, on an SGI pool.
 
-Each arena owns a `Pool`.  `new()` hands out cdata objects (like `ffi.new`)
-whose memory comes from that pool; the whole region goes back to the system
-in one step once the arena is closed *and* nothing handed out is still
-referenced from Python.
+Each arena owns a private `Pool`.  `new()` hands out cdata objects made by
+cffi itself (an allocator from ``ffi.new_allocator``) whose memory comes from
+that pool, so they follow exactly cffi's rules for ``ffi.new`` objects; the
+whole region goes back to the system in one step once the arena is closed
+*and* nothing handed out is still referenced from Python.
 
-How the lifetime works: each object handed out is a cffi `from_buffer` cdata
-over its own small exporter (a ctypes array at the block's address) that
-holds a reference to the region; each buffer is a memoryview of such an
-exporter.  So any live object, buffer or slice of one keeps the region alive.
-The arena holds the region too, until `close()`.  When the last reference
-goes, the region's finaliser closes the pool: immediately if nothing
-references it, otherwise when the last reference goes.  (The exporters are
-ctypes objects rather than memoryview slices on purpose: the garbage
+How the lifetime works: cffi's allocator asks `_Source.alloc` for the bytes
+of each object and wraps the pointer it returns in cffi's own owning object,
+which holds the allocator's `free` callable until it dies.  That callable is
+a bound method of the region (`_Region` is a set, `free` its `discard`: a
+no-op in C), so every object keeps the region alive, and so does everything
+cffi lets keep an ``ffi.new`` object alive (``p[0]`` of a struct pointer,
+``ffi.buffer(p)``).  Buffers are memoryviews of a ctypes exporter that
+references the region.  The arena holds the region too, until `close()`.
+When the last reference goes, the region's finaliser closes the pool.
+(ctypes exporters rather than memoryview slices on purpose: the garbage
 collector may clear a memoryview that cffi still holds a buffer of, which
 crashes the interpreter; a ctypes array has no such state.)
 
-What this does not cover (documented in the README): a pointer *read out of*
-an arena object (``node.next``) is a plain cffi pointer, like `ffi.cast`; it
-is valid while some object of the arena is alive, but it does not keep the
-region alive by itself.  `release(obj)` is the explicit, free()-like early
-return of one object: the caller promises nothing else points at it.
+Bookkeeping is per refill run (pool/_arena_runs.py), so close() is O(1) in
+the objects handed out and drops it.
 """
 
 import ctypes
 import gc
 import sys
+import warnings
 import weakref
 
+from _cffi_backend import FFI as _BackendFFI
+
+from ._arena_runs import Ledger
+from ._arena_view import ArenaPoolView
 from ._base import NotCopyable
 from ._forksafe import ForkSafeLock
 from ._pool_c import lib
 from ._sizes import round_up
 from .core import Pool
-from .errors import InvalidBlockError, PoolClosedError
+from .errors import InvalidBlockError, PoolClosedError, PoolMemoryError
 
-# Blocks fetched from the pool per refill of an arena's per-type cache: one C
-# call (and one zeroing per contiguous run) instead of work per object.
-PREFETCH = 64
+# Blocks fetched from the pool per refill of one block size: one C call (and
+# no work per object) instead of a call per object.  Halved while the pool
+# refuses (heap_limit), down to one block at a time.
+PREFETCH = 256
+
 
 def _exporter(region, addr, size):
     """A ctypes char array over [addr, addr + size) that keeps region alive."""
@@ -77,15 +84,24 @@ def _after_collection(phase, info):
 gc.callbacks.append(_after_collection)
 
 
-class _Region:
+class _Region(set):
     """Owns the pool; closing it returns every byte of the arena at once.
-    Referenced by every exporter, so it dies with the last of them."""
+    A set only so that its bound `discard` is a C callable that does nothing
+    (the set stays empty) and holds the region: cffi's allocator calls it as
+    `free` when an object dies, and each object holds it until then."""
 
-    __slots__ = ("pool", "handle", "__weakref__")
+    __slots__ = ("pool", "handle")
 
     def __init__(self, pool):
+        super().__init__()
         self.pool = pool
         self.handle = pool._detach()
+
+    def __hash__(self):  # used as a weakref key; identity, as any object
+        return id(self)
+
+    def __eq__(self, other):
+        return self is other
 
     def __del__(self):
         if sys.is_finalizing():
@@ -96,21 +112,121 @@ class _Region:
             _retire(self.pool, self.handle)
 
 
+class _Source:
+    """Where an arena's bytes come from: per block size, the current refill
+    run, claimed one block at a time.  Held by cffi's allocator (not the
+    arena), so an arena dropped without close() is freed by reference counting."""
+
+    def __init__(self, ffi, pool, region):
+        self.pool = pool
+        self.region = region
+        self.ledger = Ledger(PREFETCH * pool.max_small)
+        self.reused = self.ledger.reused
+        self.slots = {}  # datasize -> the current run's pointers, for alloc()
+        self.runs = {}  # block size -> [current run, further runs of the last refill]
+        self.prefetch = {}  # block size -> blocks per refill (smaller after a refusal)
+        self.lock = ForkSafeLock()  # one refill at a time
+        self.char_p = ffi.typeof("char *")
+        self.cast = ffi.cast
+        self.align = pool.align
+        self.max_small = pool.max_small
+
+    def alloc(self, n):
+        """cffi's allocator calls this for the n bytes of each new object: a
+        'char *' at a block of the region (cffi zeroes it)."""
+        pointers = self.slots.get(n)
+        if pointers is not None:
+            p = next(pointers, None)
+            if p is not None:
+                return p
+        return self.cast(self.char_p, self.take(n))
+
+    def take(self, n):
+        """The address of a block for n bytes, refilling as needed."""
+        with self.lock:
+            if self.region is None:
+                raise PoolClosedError("the arena is closed")
+            block = self.block_size(n)
+            if block > self.max_small:
+                addr = self.pool.allocate(block)
+                self.ledger.add_large(addr, block)
+                return addr
+            queue = self.runs.get(block)
+            while queue:  # another thread may have refilled meanwhile
+                offset = next(queue[0].claim, None)
+                if offset is not None:
+                    self.slots[n] = queue[0].pointers
+                    return queue[0].start + offset
+                self.ledger.retire(queue.pop(0))
+            queue = self.runs[block] = self.refill(block)
+            for size in [k for k in self.slots if self.block_size(k) == block]:
+                self.slots[size] = queue[0].pointers  # every datasize of this block size
+            self.slots[n] = queue[0].pointers
+            return queue[0].start + next(queue[0].claim)
+
+    def refill(self, block):
+        """Takes what the pool can give (PREFETCH blocks, fewer under a heap
+        limit, then one at a time) as runs of adjacent blocks."""
+        count = self.prefetch.get(block, PREFETCH)
+        while True:
+            try:
+                addrs = self.pool.allocate_many(block, count)
+                break
+            except PoolMemoryError:
+                if count == 1:
+                    raise
+                count //= 2
+        self.prefetch[block] = count
+        first = min(addrs)
+        # count distinct blocks spanning exactly count blocks tile the span: one run (usual)
+        if max(addrs) - first == (count - 1) * block:
+            runs = [self.ledger.add_run(first, block, count, self.cast(self.char_p, first))]
+        else:  # free-list leftovers: split into runs of adjacent blocks
+            runs = []
+            start = 0
+            for i in range(1, count + 1):
+                if i < count and addrs[i] == addrs[i - 1] + block:
+                    continue
+                a = addrs[start]
+                runs.append(self.ledger.add_run(a, block, i - start, self.cast(self.char_p, a)))
+                start = i
+        if self.reused:  # released blocks come back only through a refill: live again
+            self.reused.difference_update(addrs)
+        return runs
+
+    def block_size(self, n):
+        """The pool block that holds n bytes (zero-size objects get one too,
+        so that every object has its own address)."""
+        n = n or 1
+        return n if n > self.max_small else round_up(n, self.align)
+
+    def close(self):
+        self.region = None
+        self.slots = {}
+        self.runs = {}
+        self.ledger = None  # the bookkeeping goes at once
+        self.reused = set()
+
+
 class ArenaStats:
     """Counts kept by an arena (a snapshot; see Arena.stats())."""
 
-    __slots__ = ("objects", "released", "live", "live_bytes", "pool")
+    __slots__ = ("objects", "released", "live", "live_bytes", "closed", "region_alive",
+                 "pool")
 
-    def __init__(self, objects, released, live, live_bytes, pool):
-        self.objects = objects  # objects and buffers handed out
+    def __init__(self, objects, released, live, live_bytes, closed, region_alive, pool):
+        self.objects = objects  # objects and buffers handed out (None once closed)
         self.released = released  # returned early with release()
         self.live = live  # handed out and not released
         self.live_bytes = live_bytes  # their block bytes
-        self.pool = pool  # the pool's PoolStats, or None once closed
+        self.closed = closed  # close() was called: no more allocation
+        self.region_alive = region_alive  # the region's memory is still held
+        self.pool = pool  # the pool's PoolStats, or None once the region is gone
 
     def __repr__(self):
         return (f"ArenaStats(objects={self.objects}, released={self.released}, "
-                f"live={self.live}, live_bytes={self.live_bytes})")
+                f"live={self.live}, live_bytes={self.live_bytes}, closed={self.closed}, "
+                f"region_alive={self.region_alive})")
 
 
 class Arena(NotCopyable):
@@ -119,40 +235,77 @@ class Arena(NotCopyable):
     ``Arena(ffi=None, **pool_options)``: `ffi` is your own `cffi.FFI` (its
     cdef'd types can be used), or None for the package's ffi (basic C types
     only).  Pool options are those of `pool.Pool` (e.g. ``align=16`` for
-    16-byte types), except that ``checked`` defaults to False: the arena
-    validates `release()` itself.  Use as a context manager or call `close()`.
+    16-byte types, ``heap_limit``), except that ``checked`` defaults to False:
+    the arena validates `release()` itself.  Use as a context manager or call
+    `close()`.
+
+    Lifetime: exactly cffi's rule for ``ffi.new`` objects.  The region stays
+    alive while an object `new()` returned is referenced, and so does what
+    cffi lets keep an ``ffi.new`` object alive: ``p[0]`` of a struct or union
+    pointer and ``ffi.buffer(p)``.  What dangles for ``ffi.new`` dangles
+    here: fields read out (``p.next``, ``ffi.addressof(p, "x")``), slices,
+    items of arrays (``arr[i]``) and pointer arithmetic (``p + 1``,
+    ``ffi.cast``).  In particular a pointer read *out of* memory does not own
+    it: a ``cur = cur.next`` walk of a C-linked structure is valid only while
+    the arena is open or some object it returned is referenced.  The safe
+    pattern: keep the head (or the arena) referenced for the walk, e.g. do it
+    inside ``with arena:``, or ``head = arena.new(...)`` kept until it ends.
+
+    `close()` ends allocation; the memory goes back when nothing holds the
+    region any more (`region_alive` says whether something still does, and
+    close() then warns with a ResourceWarning, shown with ``-W default``).
     """
 
     def __init__(self, ffi=None, **pool_options):
+        self._own_ffi = ffi is not None
         if ffi is None:
             from ._pool_c import ffi
         self._ffi = ffi
-        self._from_buffer = ffi.from_buffer
         # The arena checks release() against its own record of what it handed
         # out and frees nothing else, so its pool need not check again.
         pool_options.setdefault("checked", False)
-        self._pool = Pool(**pool_options)
-        # The pool closes when the region dies (the last exporter went away).
-        self._region = _Region(self._pool)
-        self._refill_lock = ForkSafeLock()  # one refill of the made-ahead objects at a time
-        self._live = {}  # address -> block size of each object handed out
-        self._types = {}  # cdecl -> (ctype, kind, size or None)
-        self._fast = {}  # cdecl -> (ctype, block size) for small pointer types
-        self._ready = {}  # such cdecl -> [(addr, block size, zeroed object)] made ahead
-        self._released = 0
+        pool = self._pool = Pool(**pool_options)  # private: users get the read-only view
+        # The pool closes when the region dies (the last holder went away).
+        region = _Region(pool)
+        self._region_ref = weakref.ref(region)
+        self._source = _Source(ffi, pool, region)
+        self._view = ArenaPoolView(pool)
+        # cffi's own allocator (the backend's, which takes ctype objects):
+        # objects are cffi's owning cdata, zeroed by cffi, freed by nothing
+        # but the region (free is the region's no-op discard).
+        self._allocator = _BackendFFI().new_allocator(
+            alloc=self._source.alloc, free=region.discard, should_clear_after_alloc=True)
+        self._types = {}  # cdecl -> ctype, checked once
 
     # ---- lifetime --------------------------------------------------------------
 
     def close(self):
-        """Ends allocation (`new` and `buffer` then raise ValueError).  The
-        region is returned to the system as soon as no object, buffer or slice
-        handed out is referenced any more: now if none is."""
-        self._region = None
-        self._ready = {}
+        """Ends allocation (`new`, `new_many` and `buffer` then raise
+        PoolClosedError, a ValueError) and drops the bookkeeping, in O(1) of
+        the objects handed out.  The region is returned to the system as soon
+        as no object, buffer or slice handed out is referenced any more: now
+        if none is.  If something still holds it, `region_alive` stays True
+        and a ResourceWarning says so (often a leftover loop variable)."""
+        source = self._source
+        if source.region is None:
+            return
+        self._allocator = None
+        self._types = {}
+        source.close()
+        if self._region_ref() is not None:
+            warnings.warn("arena closed while objects it handed out are still referenced: "
+                          "its memory stays until they are dropped (arena.region_alive)",
+                          ResourceWarning, stacklevel=2)
 
     @property
     def closed(self):
-        return self._region is None
+        return self._source.region is None
+
+    @property
+    def region_alive(self):
+        """True while the region's memory is held: by the open arena, or after
+        close() by some object, buffer or slice still referenced."""
+        return self._region_ref() is not None
 
     def __enter__(self):
         return self
@@ -164,178 +317,121 @@ class Arena(NotCopyable):
 
     def new(self, cdecl, init=None):
         """Like ``ffi.new(cdecl, init)``: a zeroed (then initialised) object of a
-        pointer or array type, e.g. ``"struct node *"`` or ``"int[]"``."""
-        if init is None:  # the common case: objects made ahead, PREFETCH at a time
-            ready = self._ready.get(cdecl)
-            if ready and self._region is not None:
-                try:
-                    addr, n, obj = ready.pop()  # atomic under the GIL
-                except IndexError:  # another thread took the last one
-                    pass
-                else:
-                    self._live[addr] = n
-                    return obj
-            if cdecl in self._fast:
-                return self._make_ready(cdecl)
-        return self._new_general(cdecl, init)
+        pointer or array type, e.g. ``"struct node *"`` or ``"int[]"``.  It is
+        a cffi owning object: see help(pool.Arena) for what keeps it alive."""
+        ctype = self._types.get(cdecl)
+        if ctype is None:
+            ctype = self._checked_type(cdecl)
+        allocator = self._allocator
+        if allocator is None:
+            raise PoolClosedError("the arena is closed")
+        return allocator(ctype, init)
 
     def new_many(self, cdecl, count):
         """``count`` zeroed objects of type cdecl (e.g. ``"struct node"``) as one
-        array cdata ``cdecl[count]``, from one block: the batch path."""
+        array cdata ``cdecl[count]``, from one block: the batch path.  As for
+        ``ffi.new("T[]", n)``, the array keeps the region alive, its items
+        (``arr[i]``) do not."""
         item = self._ctype(cdecl)
         if not isinstance(count, int) or isinstance(count, bool):
             raise TypeError(f"count must be an int, not {type(count).__name__}")
         if count < 0:
             raise ValueError(f"count must be at least 0, got {count}")
         self._check_alignment(item)
-        ctype = self._ffi.typeof(self._ffi.getctype(item, "[]"))
-        return self._from_buffer(ctype, self._carve(self._ffi.sizeof(item) * count))
+        return self.new(self._ffi.getctype(item, "[]"), count)
 
     def buffer(self, n):
-        """A zeroed writable memoryview of n bytes from the arena."""
+        """A zeroed writable memoryview of n bytes from the arena.  It (and any
+        slice of it, and a ``numpy.frombuffer`` array over it) keeps the region
+        alive: the way to put numpy arrays in an arena."""
         if not isinstance(n, int) or isinstance(n, bool):
             raise TypeError(f"n must be an int, not {type(n).__name__}")
         if n < 0:
             raise ValueError(f"n must be at least 0, got {n}")
-        return memoryview(self._carve(n)).cast("B")
+        source = self._source
+        region = source.region
+        addr = source.take(n)
+        ctypes.memset(addr, 0, n)  # as new(): no stale bytes show
+        return memoryview(_exporter(region, addr, n)).cast("B")
 
     def release(self, obj):
         """Returns one object (or buffer) to the pool early, like free(): the
         caller promises that nothing uses it any more.  A slice of a buffer
         releases the whole buffer it was cut from."""
-        self._check_open()
+        source = self._source
+        if source.region is None:
+            raise PoolClosedError("the arena is closed")
         if isinstance(obj, memoryview):
-            source = obj.obj
-            addr = ctypes.addressof(source) if isinstance(source, ctypes.Array) else 0
-        else:
+            exporter = obj.obj
+            addr = ctypes.addressof(exporter) if isinstance(exporter, ctypes.Array) else 0
+        elif isinstance(obj, self._ffi.CData):
             addr = int(self._ffi.cast("uintptr_t", obj))
-        size = self._live.pop(addr, None)
-        if size is None:
-            raise InvalidBlockError(f"{obj!r} is not a live object of this arena")
-        self._pool.deallocate(addr, size)
-        self._released += 1
+        else:
+            addr = 0
+        with source.lock:
+            ledger = source.ledger
+            size = ledger.live_size(addr) if addr else None
+            if size is None:
+                raise InvalidBlockError(f"{obj!r} is not a live object of this arena")
+            source.pool.deallocate(addr, size)
+            ledger.release(addr, size)
 
     # ---- introspection ---------------------------------------------------------
 
     @property
     def pool(self):
-        """The arena's Pool (its statistics and options)."""
-        return self._pool
+        """A read-only view of the arena's pool (options and statistics): the
+        pool itself cannot be closed or used behind the arena's back."""
+        return self._view
 
     def stats(self):
-        live = dict(self._live)
-        pool_stats = None if self._pool.closed else self._pool.stats()
-        return ArenaStats(len(live) + self._released, self._released, len(live),
-                          sum(live.values()), pool_stats)
+        """An ArenaStats snapshot: objects (and buffers) handed out, released
+        early, live (handed out and not released) and their block bytes;
+        `closed`; `region_alive` (the memory is still held: by the open arena,
+        or after close() by something still referenced); `pool`, the pool's
+        PoolStats while the region is alive.  Once closed the per-run
+        bookkeeping is gone, so the counts are None."""
+        source = self._source
+        region = self._region_ref()
+        pool_stats = None if region is None else region.pool.stats()
+        ledger = source.ledger
+        if ledger is None:
+            return ArenaStats(None, None, None, None, True, region is not None, pool_stats)
+        with source.lock:
+            objects, nbytes = ledger.counts()
+            released, released_bytes = ledger.released, ledger.released_bytes
+        return ArenaStats(objects, released, objects - released, nbytes - released_bytes,
+                          False, region is not None, pool_stats)
 
     # ---- internals -------------------------------------------------------------
 
-    def _check_open(self):
-        if self._region is None:
-            raise PoolClosedError("the arena is closed")
-
-    def _new_general(self, cdecl, init):
-        ctype, kind, size = self._type(cdecl)
-        if init is None:
-            if size is None:
-                raise TypeError(f"{cdecl!r} is an open array: give a length or an initialiser")
-            return self._from_buffer(ctype, self._carve(size))
-        self._check_open()
-        # ffi.new itself validates init and computes the length of open arrays;
-        # its bytes are then copied into the region.
-        model = self._ffi.new(ctype, init)
-        if kind == "array":
-            size = self._ffi.sizeof(model)
-        elif ctype.item.kind in ("struct", "union"):  # a last open-array field counts too
-            size = self._ffi.sizeof(model[0])
-        obj = self._from_buffer(ctype, self._carve(size))
-        self._ffi.memmove(obj, model, size)
-        return obj
-
-    def _type(self, cdecl):
-        info = self._types.get(cdecl)
-        if info is None:
-            ctype = self._ctype(cdecl)
-            if ctype.kind == "pointer":
-                size = self._ffi.sizeof(ctype.item)
-                self._check_alignment(ctype.item)
-                n = self._block_size(size)
-                if n <= self._pool.max_small:
-                    self._fast[cdecl] = (ctype, n)
-            elif ctype.kind == "array":
-                size = None if ctype.length is None else self._ffi.sizeof(ctype)
-                self._check_alignment(ctype.item)
-            else:
-                raise TypeError(f"expected a pointer or array ctype, not {cdecl!r}")
-            info = self._types[cdecl] = (ctype, ctype.kind, size)
-        return info
+    def _checked_type(self, cdecl):
+        ctype = self._ctype(cdecl)
+        if ctype.kind in ("pointer", "array"):
+            self._check_alignment(ctype.item)
+        else:
+            raise TypeError(f"expected a pointer or array ctype, not {cdecl!r}")
+        self._types[cdecl] = ctype  # a string or the ctype itself
+        return ctype
 
     def _ctype(self, cdecl):
         """cdecl as a ctype: a C type string or a ctype object, as ffi.new takes."""
-        return cdecl if isinstance(cdecl, self._ffi.CType) else self._ffi.typeof(cdecl)
+        ffi = self._ffi
+        if isinstance(cdecl, ffi.CType):
+            return cdecl
+        try:
+            return ffi.typeof(cdecl)
+        except ffi.error as e:
+            if self._own_ffi:
+                raise
+            why = str(e).splitlines()[0]
+            raise TypeError(f"{cdecl!r}: {why}; the package's ffi knows only basic C types: "
+                            f"for your own types pass your cffi.FFI with their cdef, "
+                            f"Arena(ffi)") from None
 
     def _check_alignment(self, item):
-        if self._ffi.alignof(item) > self._pool.align:
+        if item.kind in ("struct", "union") and item.fields is None:
+            return  # opaque: ffi.new raises its own error
+        if self._ffi.alignof(item) > self._source.align:
             raise ValueError(f"{item.cname} needs {self._ffi.alignof(item)}-byte alignment; "
                              f"create the arena with align=16")
-
-    def _block_size(self, size):
-        """The pool block that holds `size` bytes (zero-size objects get one too,
-        so that every object has its own address)."""
-        n = size or 1
-        if n > self._pool.max_small:
-            return n
-        return round_up(n, self._pool.align)
-
-    def _carve(self, size):
-        """A zeroed exporter of exactly `size` bytes, recorded as live."""
-        region = self._region
-        if region is None:
-            raise PoolClosedError("the arena is closed")
-        n = self._block_size(size)
-        addr = self._pool.allocate(n)
-        ctypes.memset(addr, 0, n)  # as ffi.new: no stale bytes show
-        self._live[addr] = n
-        return _exporter(region, addr, size)
-
-    def _make_ready(self, cdecl):
-        """Makes PREFETCH zeroed objects of a small pointer type in one go and
-        returns the first (handed out, so recorded as live).  One refill at a
-        time; the ready list is only appended to and popped from (both atomic
-        under the GIL), so no object can be handed out twice."""
-        with self._refill_lock:
-            ready = self._ready.get(cdecl)
-            if ready:  # another thread refilled while this one waited
-                try:
-                    addr, n, obj = ready.pop()
-                except IndexError:
-                    pass
-                else:
-                    self._live[addr] = n
-                    return obj
-            ctype, n = self._fast[cdecl]
-            region = self._region
-            if region is None:
-                raise PoolClosedError("the arena is closed")
-            from_buffer = self._from_buffer
-            addrs = self._pool.allocate_many(n, PREFETCH)
-            made = []
-            start = 0
-            for i in range(1, len(addrs) + 1):  # runs of adjacent blocks (a refill's carving)
-                if i < len(addrs) and addrs[i] == addrs[i - 1] + n:
-                    continue
-                # One exporter per run, zeroed at once; each object's exporter is an
-                # item of it (a ctypes array that keeps the run, so the region, alive).
-                run = _exporter(region, addrs[start], n * (i - start))
-                ctypes.memset(addrs[start], 0, n * (i - start))
-                items = (ctypes.c_char * n * (i - start)).from_buffer(run)
-                made.extend((addrs[start + k], n, from_buffer(ctype, items[k]))
-                            for k in range(i - start))
-                start = i
-            made.reverse()  # popped in the pool's order
-            addr, n, obj = made.pop()
-            self._live[addr] = n
-            self._ready.setdefault(cdecl, []).extend(made)
-            if self._region is None:  # closed meanwhile: hand out nothing more
-                self._ready = {}
-            return obj

@@ -115,7 +115,10 @@ def test_fork_while_another_thread_refills_an_arena():
     real = arena._pool.allocate_many
 
     def enter(inside, leave):
-        arena.new("long *")  # the first object of a type is made alone; later ones prefetched
+        from pool.arena import PREFETCH
+
+        for _ in range(PREFETCH):  # the first refill's objects: the next new() refills
+            arena.new("long *")
 
         def slow_allocate_many(n, count):  # runs under the arena's refill lock
             inside.set()

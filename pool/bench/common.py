@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import random
 import statistics
+import time
+import timeit
 from array import array
 from collections.abc import Sequence
 from pathlib import Path
@@ -119,3 +121,21 @@ def _sizes_array(size: str) -> array[int]:
     return _mixed_sizes() if size == "mixed" else array("I", [int(size)])
 
 
+# ---- the one timing helper ---------------------------------------------------------
+
+
+def _timer(clock):
+    return time.thread_time_ns if clock == "cpu" else time.perf_counter_ns
+
+
+def timed(stmt, prepare=None):
+    """The one timing helper: a row factory that times `stmt` in timeit's
+    loop (the statement compiled inline, its names bound as locals, no call
+    per iteration).  prepare() -> (names, cleanup) runs once per sample: the
+    objects the statement uses, and what to call afterwards (or None)."""
+    def factory(clock):
+        names, cleanup = prepare() if prepare else ({}, None)
+        setup = "\n".join(f"{k} = _names[{k!r}]" for k in names) or "pass"
+        timer = timeit.Timer(stmt, setup, timer=_timer(clock), globals={"_names": names})
+        return timer.timeit, cleanup
+    return factory

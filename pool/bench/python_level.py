@@ -1,9 +1,8 @@
 """Python level: Pool calls, batch calls and Arena.new against cffi baselines."""
 
 import gc
-import time
-import timeit
 
+from .arena_rows import arena_memory_rows, arena_rows
 from .common import (
     BATCH,
     CFFI_PATH,
@@ -23,26 +22,10 @@ from .common import (
     ratio,
     skipped,
     summarize,
+    timed,
 )
 
 # ---- Python level ------------------------------------------------------------------------
-
-
-def _timer(clock):
-    return time.thread_time_ns if clock == "cpu" else time.perf_counter_ns
-
-
-def timed(stmt, prepare=None):
-    """The one timing helper: a row factory that times `stmt` in timeit's
-    loop (the statement compiled inline, its names bound as locals, no call
-    per iteration).  prepare() -> (names, cleanup) runs once per sample: the
-    objects the statement uses, and what to call afterwards (or None)."""
-    def factory(clock):
-        names, cleanup = prepare() if prepare else ({}, None)
-        setup = "\n".join(f"{k} = _names[{k!r}]" for k in names) or "pass"
-        timer = timeit.Timer(stmt, setup, timer=_timer(clock), globals={"_names": names})
-        return timer.timeit, cleanup
-    return factory
 
 
 def python_rows(bffi, blib):
@@ -137,6 +120,7 @@ def python_rows(bffi, blib):
         rows.append((f"Arena.new({T!r})", "ns/object", 1, timed(f"new({T!r})", an_arena)))
         rows.append((f"Arena.new_many('int64_t', {BATCH}) per object", "ns/object", BATCH,
                      timed(f"new_many('int64_t', {BATCH})", an_arena)))
+        rows += arena_rows(arena_cls, bffi)  # issue 13's rows (pool/bench/arena_rows.py)
     return rows
 
 
@@ -171,6 +155,7 @@ def _find_arena():
 
 def run_python_level(bffi, blib, cfg, clock, progress):
     rows = python_rows(bffi, blib)
+    arena_cls, _ = _find_arena()
     results = []
     runnable = []
     for name, unit, per, factory in rows:
@@ -218,6 +203,8 @@ def run_python_level(bffi, blib, cfg, clock, progress):
     for e in results:
         e["ratio_to_cffi_call"] = ratio(e, by.get(ROW_CALL))
         e["ratio_to_malloc_free"] = ratio(e, by.get(ROW_MALLOC))
+    if arena_cls is not None:  # issue 13: bytes per object, from fresh processes
+        results += arena_memory_rows()
     return results
 
 

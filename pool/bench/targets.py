@@ -95,6 +95,7 @@ def evaluate_targets(data):
               ROW_BATCH_CHECKED, ROW_CALL, 0.05)
 
     _fast_path_targets(py, out)
+    _arena_targets(py, out)
 
     mem = [r for r in data.get("memory", []) if r["size"] != "mixed" and int(r["size"]) % 8 == 0]
     vals = [(r["results"]["pool"]["held_per_requested"], r["size"]) for r in mem
@@ -169,3 +170,22 @@ def _fast_path_targets(py, out):
         # the baseline rows (ffi.new, bytearray, the bench's cffi call) have no cffi path
         base = den + CFFI_PATH if den in (ROW_CHECKED, ROW_UNCHECKED_TS) else den
         judge(f"cffi path: {text}", num + CFFI_PATH, base, limit, True)
+
+
+def _arena_targets(py, out):
+    """Issue 13 (Arena v2): the rows of pool/bench/arena_rows.py and the
+    new_many row of python_level.py."""
+    from .arena_rows import ARENA_TARGETS
+    from .common import BATCH
+
+    many = (f"new_many(T, {BATCH}) per element <= 2x ffi.new('T[]', {BATCH}) per element",
+            f"Arena.new_many('int64_t', {BATCH}) per object",
+            f"ffi.new('int64_t[]', {BATCH}) per element", 2.0)
+    for text, num, den, limit in ARENA_TARGETS + [many]:
+        r = ratio(py.get(num), py.get(den))
+        if r is None:
+            why = py.get(num, {}).get("skipped") or py.get(den, {}).get("skipped")
+            out.append({"target": text, "met": None, "measured": why or "rows did not run"})
+        else:
+            out.append({"target": text, "met": r <= limit, "worst": round(r, 4),
+                        "measured": f"{r:.3f}x"})

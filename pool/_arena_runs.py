@@ -1,0 +1,113 @@
+"""The arena's bookkeeping: one record per refill run, not one per object.
+
+A run is a stretch of adjacent blocks of one size that the arena took from its
+pool in one refill; its objects are handed out in address order by ``next()``
+on `pointers`, a C-level iterator (a map of the run's first pointer plus the
+offsets of a range iterator: atomic under the GIL, so two threads never get
+the same block), so how many are out is the range iterator's remaining length.  A
+block above max_small is its own record.  `release()` is validated against
+these records plus the set of blocks released and not handed out again.
+"""
+
+import bisect
+import itertools
+from array import array
+from operator import length_hint
+
+
+class Run:
+    """The run being handed out: count adjacent blocks of `block` bytes from
+    `start`.  Only runs not used up have one; the ledger keeps the rest as
+    numbers in flat arrays."""
+
+    __slots__ = ("start", "block", "count", "seq", "claim", "pointers")
+
+    def __init__(self, start, block, count, seq, base):
+        self.start, self.block, self.count, self.seq = start, block, count, seq
+        self.claim = iter(range(0, count * block, block))  # offsets not handed out yet
+        self.pointers = map(base.__add__, self.claim)  # base: a cffi 'char *' at start
+
+    @property
+    def handed(self):
+        return self.count - length_hint(self.claim)
+
+
+class Ledger:
+    """Every run and large block of one arena, for release() and stats().
+    Runs are four numbers each in flat arrays (sorted by start), so dropping
+    the ledger frees a handful of buffers whatever the number of objects."""
+
+    def __init__(self, max_run_bytes):
+        self._max_run_bytes = max_run_bytes  # no run is longer: bounds the search below
+        self._starts = array("Q")  # sorted run starts; the arrays below are parallel
+        self._blocks = array("Q")
+        self._counts = array("Q")
+        self._seqs = array("Q")
+        self._active = {}  # seq -> Run, for runs still being handed out
+        self._large = {}  # address -> (seq, size) of each live block above max_small
+        self._large_out = 0  # such blocks handed out, ever
+        self._large_bytes = 0  # and their bytes
+        self._run_out = 0  # blocks of retired (used up) runs
+        self._run_bytes = 0
+        self.reused = set()  # small addresses released (not handed out again since)
+        self.released = 0
+        self.released_bytes = 0
+        self._seq = itertools.count()
+
+    def add_run(self, start, block, count, base):
+        run = Run(start, block, count, next(self._seq), base)
+        i = bisect.bisect_right(self._starts, start)
+        self._starts.insert(i, start)
+        self._blocks.insert(i, block)
+        self._counts.insert(i, count)
+        self._seqs.insert(i, run.seq)
+        self._active[run.seq] = run
+        return run
+
+    def retire(self, run):
+        """run is used up: from now on its numbers say everything."""
+        if self._active.pop(run.seq, None) is not None:
+            self._run_out += run.count
+            self._run_bytes += run.count * run.block
+
+    def add_large(self, addr, size):
+        self._large[addr] = (next(self._seq), size)
+        self._large_out += 1
+        self._large_bytes += size
+
+    def live_size(self, addr):
+        """The block size of the live object at addr, or None.  Memory can be
+        reused after a release, so several records may cover addr: the newest
+        one describes what is there now."""
+        best = self._large.get(addr)
+        best_seq = -1 if best is None else best[0]
+        size = None if best is None else best[1]
+        i = bisect.bisect_right(self._starts, addr) - 1
+        while i >= 0 and self._starts[i] > addr - self._max_run_bytes:
+            seq, block, count = self._seqs[i], self._blocks[i], self._counts[i]
+            offset = addr - self._starts[i]
+            if seq > best_seq and offset < count * block:
+                best_seq = seq
+                index, rest = divmod(offset, block)
+                run = self._active.get(seq)
+                handed = count if run is None else run.handed
+                live = rest == 0 and index < handed and addr not in self.reused
+                size = block if live else None
+            i -= 1
+        return size
+
+    def release(self, addr, size):
+        if self._large.pop(addr, None) is None:
+            self.reused.add(addr)
+        self.released += 1
+        self.released_bytes += size
+
+    def counts(self):
+        """(objects handed out, their bytes), released ones included."""
+        out = self._large_out + self._run_out
+        nbytes = self._large_bytes + self._run_bytes
+        for run in self._active.values():
+            h = run.handed
+            out += h
+            nbytes += h * run.block
+        return out, nbytes

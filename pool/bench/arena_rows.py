@@ -1,0 +1,199 @@
+"""Issue 13's Arena rows: Arena.new against ffi.new (the user's in-line
+cffi.FFI() and a compiled API-mode ffi, with and without an initialiser),
+close() with few and many objects held, and memory per object (RSS)."""
+
+import json
+import statistics
+import subprocess
+import sys
+
+from .common import _timer, timed
+
+NODE_CDEF = "struct node { struct node *next; int64_t value; int64_t pad; };"  # 24 bytes
+INIT = {"value": 1}
+MEMORY_OBJECTS = 100_000
+MEMORY_REPEATS = 3
+
+ROW_NEW_INLINE = "ffi.new('struct node *'), the user's in-line cffi.FFI()"
+ROW_ARENA_INLINE = "Arena(ffi).new('struct node *'), the user's in-line cffi.FFI()"
+ROW_NEW_INLINE_INIT = "ffi.new('struct node *', init), in-line cffi.FFI()"
+ROW_ARENA_INLINE_INIT = "Arena(ffi).new('struct node *', init), in-line cffi.FFI()"
+ROW_NEW_API = "ffi.new('struct bench_node *'), compiled API-mode ffi (pool._bench_c)"
+ROW_ARENA_API = "Arena(ffi).new('struct bench_node *'), compiled API-mode ffi"
+ROW_NEW_API_INIT = "ffi.new('struct bench_node *', init), compiled API-mode ffi"
+ROW_ARENA_API_INIT = "Arena(ffi).new('struct bench_node *', init), compiled API-mode ffi"
+ROW_ALLOCATOR_FLOOR = ("floor of the design: cffi's allocator, alloc and free C no-ops, "
+                       "compiled ffi")
+ROW_ARRAYS_KEPT = ("ffi.new('int64_t[]', 1000) per element, every array kept "
+                   "(fresh memory, as an arena's)")
+ROW_CLOSE_SMALL = "Arena.close() with 1,000 objects held"
+ROW_CLOSE_LARGE = "Arena.close() with 100,000 objects held"
+ROW_MEM_NEW = "memory: ffi.new, 100,000 24-byte structs in a list"
+ROW_MEM_ARENA = "memory: Arena.new, 100,000 24-byte structs in a list"
+ROW_MEM_ARENA_HEAD = "memory: Arena.new, 100,000 24-byte structs linked, only the head held"
+
+
+def _new_row(make_new, cdecl, init):
+    """A factory timing make_new()(cdecl[, init]) per object; the objects are
+    dropped at once (as ffi.new's rows do)."""
+    def prepare():
+        new, cleanup = make_new()
+        return {"new": new, "cdecl": cdecl, "init": init}, cleanup
+    return timed("new(cdecl)" if init is None else "new(cdecl, init)", prepare)
+
+
+def _allocator_floor(ffi):
+    """What Arena.new is built on, with nothing of the arena's own: cffi's
+    allocator whose alloc hands back one 24-byte cdata every time (a dict's
+    C-level __getitem__) and whose free is a set's C-level discard.  For
+    information: the cost of cffi's owning objects over an external alloc."""
+    def make():
+        memory = {24: ffi.new("char[24]")}
+        allocator = ffi.new_allocator(alloc=memory.__getitem__, free=set().discard)
+        return allocator, None
+    return make
+
+
+def _arrays_kept(ffi):
+    """For information next to new_many's row: ffi.new arrays that stay
+    referenced, so each one is fresh memory as each of an open arena's is."""
+    def prepare():
+        kept = []
+        return {"keep": kept.append, "new": ffi.new}, kept.clear
+    return timed("keep(new('int64_t[]', 1000))", prepare)
+
+
+def _close_row(arena_cls, ffi, count):
+    """close() of an arena whose `count` objects are all still referenced;
+    run() returns one close's time times `loops` (ns per close)."""
+    def factory(clock):
+        arena = arena_cls(ffi)
+        held = [arena.new("struct node *") for _ in range(count)]
+
+        def run(loops):
+            t = _timer(clock)
+            t0 = t()
+            arena.close()
+            elapsed = t() - t0
+            held.clear()
+            return elapsed * loops
+        return run, None
+    return factory
+
+
+def arena_rows(arena_cls, bffi):
+    """[(name, unit, per loop, factory or skip note)] for python_level.py."""
+    import warnings
+
+    import cffi
+
+    warnings.simplefilter("ignore", ResourceWarning)  # close() with objects held, on purpose
+    inline = cffi.FFI()
+    inline.cdef(NODE_CDEF)
+    rows = []
+
+    def plain(ffi):
+        return lambda: (ffi.new, None)
+
+    def arena(ffi):
+        def make():
+            a = arena_cls(ffi)
+            return a.new, a.close
+        return make
+
+    rows.append((ROW_NEW_INLINE, "ns/object", 1, _new_row(plain(inline), "struct node *", None)))
+    rows.append((ROW_ARENA_INLINE, "ns/object", 1, _new_row(arena(inline), "struct node *", None)))
+    rows.append((ROW_NEW_INLINE_INIT, "ns/object", 1,
+                 _new_row(plain(inline), "struct node *", INIT)))
+    rows.append((ROW_ARENA_INLINE_INIT, "ns/object", 1,
+                 _new_row(arena(inline), "struct node *", INIT)))
+    api = [(ROW_NEW_API, plain, None), (ROW_ARENA_API, arena, None),
+           (ROW_NEW_API_INIT, plain, INIT), (ROW_ARENA_API_INIT, arena, INIT)]
+    for name, kind, init in api:
+        if bffi is None:
+            rows.append((name, "ns/object", 1, "pool._bench_c is not built"))
+        else:
+            rows.append((name, "ns/object", 1, _new_row(kind(bffi), "struct bench_node *", init)))
+    if bffi is not None:
+        rows.append((ROW_ALLOCATOR_FLOOR, "ns/object", 1, _new_row(_allocator_floor(bffi),
+                                                                   "struct bench_node *", None)))
+    rows.append((ROW_ARRAYS_KEPT, "ns/object", 1000, _arrays_kept(inline)))
+    rows.append((ROW_CLOSE_SMALL, "ns/close", 1, _close_row(arena_cls, inline, 1_000)))
+    rows.append((ROW_CLOSE_LARGE, "ns/close", 1, _close_row(arena_cls, inline, 100_000)))
+    return rows
+
+
+# Run in a fresh interpreter per sample: RSS growth while building the objects.
+_MEMORY_SCRIPT = """
+import gc, json, os, sys, warnings
+import cffi
+from pool.arena import Arena
+warnings.simplefilter("ignore", ResourceWarning)
+ffi = cffi.FFI()
+ffi.cdef(NODE_CDEF_HERE)
+N, mode = int(sys.argv[1]), sys.argv[2]
+page = os.sysconf("SC_PAGE_SIZE")
+def rss():
+    with open("/proc/self/statm") as f:
+        return int(f.read().split()[1]) * page
+gc.collect()
+before = rss()
+if mode == "new":
+    held = [ffi.new("struct node *") for _ in range(N)]
+elif mode == "arena":
+    arena = Arena(ffi)
+    held = [arena.new("struct node *") for _ in range(N)]
+else:
+    arena = Arena(ffi)
+    head = node = arena.new("struct node *")
+    for _ in range(N - 1):
+        nxt = arena.new("struct node *")
+        node.next = nxt
+        node = nxt
+    del node, nxt
+gc.collect()
+print(json.dumps((rss() - before) / N))
+""".replace("NODE_CDEF_HERE", repr(NODE_CDEF))
+
+
+def _memory_sample(mode):
+    out = subprocess.run([sys.executable, "-c", _MEMORY_SCRIPT, str(MEMORY_OBJECTS), mode],
+                         capture_output=True, text=True, timeout=300, check=True)
+    return json.loads(out.stdout)
+
+
+def arena_memory_rows():
+    """Result entries (bytes per object, medians of interleaved fresh processes)."""
+    modes = [(ROW_MEM_NEW, "new"), (ROW_MEM_ARENA, "arena"), (ROW_MEM_ARENA_HEAD, "head")]
+    samples = {m: [] for _, m in modes}
+    try:
+        for _ in range(MEMORY_REPEATS):
+            for _, m in modes:
+                samples[m].append(_memory_sample(m))
+    except (OSError, subprocess.SubprocessError, ValueError) as e:
+        return [{"name": n, "unit": "bytes/obj", "per_loop": 1,
+                 "skipped": f"{type(e).__name__}: {e}"} for n, _ in modes]
+    return [{"name": n, "unit": "bytes/obj", "per_loop": 1,
+             "median": statistics.median(samples[m]), "min": min(samples[m]),
+             "max": max(samples[m]), "samples": [round(s, 1) for s in samples[m]],
+             "ratio_to_cffi_call": None, "ratio_to_malloc_free": None}  # not times
+            for n, m in modes]
+
+
+# (text, row, base row, limit), judged in targets.py
+ARENA_TARGETS = [
+    ("Arena.new(T) <= 1.0x ffi.new(T), small struct, in-line cffi.FFI()",
+     ROW_ARENA_INLINE, ROW_NEW_INLINE, 1.0),
+    ("Arena.new(T, init) <= 1.0x ffi.new(T, init), in-line cffi.FFI()",
+     ROW_ARENA_INLINE_INIT, ROW_NEW_INLINE_INIT, 1.0),
+    ("Arena.new(T) <= 1.0x ffi.new(T), small struct, compiled API-mode ffi",
+     ROW_ARENA_API, ROW_NEW_API, 1.0),
+    ("Arena.new(T, init) <= 1.0x ffi.new(T, init), compiled API-mode ffi",
+     ROW_ARENA_API_INIT, ROW_NEW_API_INIT, 1.0),
+    ("memory per object (RSS), all referenced from a list, <= 1.0x ffi.new",
+     ROW_MEM_ARENA, ROW_MEM_NEW, 1.0),
+    ("memory per object (RSS), only the head of a C-linked list held, <= 0.5x ffi.new",
+     ROW_MEM_ARENA_HEAD, ROW_MEM_NEW, 0.5),
+    ("close() O(1) in objects: close with 100,000 held <= 2x close with 1,000 held",
+     ROW_CLOSE_LARGE, ROW_CLOSE_SMALL, 2.0),
+]

@@ -1,0 +1,274 @@
+"""Arena v2 (issue 13): each safety row of the issue, and the lifetime rule
+compared with ffi.new's case by case."""
+
+import gc
+import sys
+import warnings
+import weakref
+
+import cffi
+import pytest
+
+from pool import Pool, PoolClosedError, PoolMemoryError, process_totals
+from pool.arena import PREFETCH, Arena
+
+ffi = cffi.FFI()
+ffi.cdef("struct node { struct node *next; long value; };")
+
+
+@pytest.fixture(autouse=True)
+def no_leaks():
+    gc.collect()
+    before = process_totals()
+    yield
+    gc.collect()
+    assert process_totals() == before
+
+
+def quiet_close(arena):
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ResourceWarning)
+        arena.close()
+
+
+# What cffi keeps alive, found by experiment on ffi.new objects (cffi 2.1.1):
+# derive(p) -> an object; True when that object keeps p's memory alive.
+CASES = [
+    ("p[0] of a struct pointer", "struct node *", None, lambda p: p[0], True),
+    ("ffi.buffer(p)", "struct node *", None, lambda p: ffi.buffer(p), True),
+    ("ffi.buffer of a long *", "long *", None, lambda p: ffi.buffer(p), True),
+    ("ffi.buffer of a struct array", "struct node[]", 3, lambda p: ffi.buffer(p), True),
+    ("item of a struct array", "struct node[]", 3, lambda p: p[1], False),
+    ("slice of an array", "long[]", 4, lambda p: p[1:3], False),
+    ("pointer arithmetic", "struct node *", None, lambda p: p + 0, False),
+    ("address of a field", "struct node *", None, lambda p: ffi.addressof(p, "value"), False),
+    ("cast", "struct node *", None, lambda p: ffi.cast("struct node *", p), False),
+]
+
+
+def ffi_new_keeps(cdecl, arg, derive):
+    """Does derive(ffi.new(cdecl, arg)) keep the memory alive?  Observed through
+    cffi's allocator with a cdata-returning alloc (the same owning objects as
+    ffi.new: the memory lives exactly as long as that char[] does)."""
+    born = []
+
+    def alloc(n):
+        mem = ffi.new("char[]", n)
+        born.append(weakref.ref(mem))
+        return mem
+
+    p = ffi.new_allocator(alloc=alloc)(cdecl, arg)
+    kept = derive(p)
+    del p
+    gc.collect()
+    alive = born[0]() is not None
+    del kept
+    return alive
+
+
+def arena_keeps(cdecl, arg, derive):
+    arena = Arena(ffi)
+    p = arena.new(cdecl, arg)
+    kept = derive(p)
+    del p
+    quiet_close(arena)
+    gc.collect()
+    alive = arena.region_alive
+    del kept
+    gc.collect()
+    assert not arena.region_alive
+    return alive
+
+
+@pytest.mark.parametrize("what,cdecl,arg,derive,keeps", CASES, ids=[c[0] for c in CASES])
+def test_arena_keeps_alive_exactly_what_ffi_new_keeps_alive(what, cdecl, arg, derive, keeps):
+    assert ffi_new_keeps(cdecl, arg, derive) is keeps  # cffi's rule, as observed
+    assert arena_keeps(cdecl, arg, derive) is keeps
+
+
+def test_struct_read_through_p0_survives_close():
+    arena = Arena(ffi)
+    p = arena.new("struct node *", {"value": 0x1234})
+    q = p[0]
+    del p
+    quiet_close(arena)
+    gc.collect()
+    for _ in range(3):  # other arenas' memory churns meanwhile
+        with Arena(ffi) as other:
+            [other.new("struct node *", {"value": -1}) for _ in range(1000)]
+    assert q.value == 0x1234 and arena.region_alive
+    del q
+    assert not arena.region_alive
+
+
+def test_pool_of_an_arena_cannot_be_closed_or_used():
+    arena = Arena(ffi)
+    obj = arena.new("struct node *", {"value": 5})
+    view = arena.pool
+    for name in ("close", "allocate", "deallocate", "allocate_many", "buffer", "reallocate"):
+        with pytest.raises(AttributeError, match="read-only"):
+            getattr(view, name)
+    with pytest.raises(AttributeError):
+        view.heap_limit = 10
+    assert view.align == 8 and view.stats().heap_size > 0 and not view.closed
+    arena.close()
+    assert obj.value == 5
+    del obj
+    assert arena.pool.closed
+
+
+def count_until_refused(make):
+    n = 0
+    keep = []
+    try:
+        while n < 10_000:
+            keep.append(make())
+            n += 1
+    except MemoryError:
+        pass
+    return n
+
+
+def test_heap_limit_serves_as_many_objects_as_the_pool():
+    pool = Pool(heap_limit=400)
+    expected = count_until_refused(lambda: pool.allocate(8))
+    pool.close()
+    assert expected == 40
+    arena = Arena(heap_limit=400)
+    assert count_until_refused(lambda: arena.new("long *")) == expected
+    with pytest.raises(PoolMemoryError):
+        arena.new("long *")
+    arena.close()
+
+
+def test_close_drops_the_bookkeeping_and_says_so():
+    arena = Arena(ffi)
+    objs = [arena.new("struct node *") for _ in range(100_000)]
+    st = arena.stats()
+    assert (st.objects, st.live, st.closed, st.region_alive) == (100_000, 100_000, False, True)
+    quiet_close(arena)
+    assert arena._source.ledger is None  # the per-run records went with close()
+    st = arena.stats()
+    assert st.closed and st.region_alive and st.live is None and st.pool is not None
+    del objs
+    st = arena.stats()
+    assert st.closed and not st.region_alive and st.pool is None
+
+
+def test_bookkeeping_is_per_run_not_per_object():
+    arena = Arena(ffi)
+    gc.collect()
+    objs = []
+    before = sys.getallocatedblocks()
+    for _ in range(64_000):
+        objs.append(arena.new("struct node *"))
+    after = sys.getallocatedblocks()
+    # each object is cffi's two objects plus the pointer cffi's allocator made;
+    # the arena adds a few blocks per run of PREFETCH, nothing per object
+    per_object = (after - before) / 64_000
+    assert per_object < 3.2, per_object
+    del objs
+    arena.close()
+
+
+def test_leftover_reference_after_close_is_visible_and_warned():
+    arena = Arena(ffi)
+    for i in range(10):
+        node = arena.new("struct node *", {"value": i})
+    assert arena.region_alive
+    with pytest.warns(ResourceWarning, match="still referenced"):
+        arena.close()
+    assert arena.region_alive and arena.stats().region_alive
+    del node
+    assert not arena.region_alive
+    arena2 = Arena(ffi)
+    arena2.new("struct node *")
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        arena2.close()  # nothing held: no warning
+    assert not arena2.region_alive
+
+
+def test_help_states_the_lifetime_rule_and_the_safe_pattern():
+    doc = Arena.__doc__
+    for phrase in ("p[0]", "ffi.buffer(p)", "pointer arithmetic", "does not own",
+                   "with arena:", "region_alive", "ResourceWarning"):
+        assert phrase in doc, phrase
+
+
+def test_walk_inside_with_arena_is_safe():
+    """The documented safe pattern: the walk while the arena is open."""
+    with Arena(ffi) as arena:
+        head = ffi.NULL
+        for i in range(1000):
+            n = arena.new("struct node *", {"value": i})
+            n.next, head = head, n
+        del n
+        cur, total = head, 0
+        del head
+        while cur != ffi.NULL:
+            total += cur.value
+            cur = cur.next
+        assert total == sum(range(1000))
+
+
+def test_unknown_struct_on_the_package_ffi_names_the_fix():
+    with Arena() as arena:
+        with pytest.raises(TypeError, match=r"struct lnode \*.*Arena\(ffi\)"):
+            arena.new("struct lnode *")
+        assert arena.new("long *")[0] == 0
+
+
+def test_closed_arena_refuses_everything():
+    arena = Arena(ffi)
+    arena.close()
+    for call in (lambda: arena.new("struct node *"), lambda: arena.new_many("long", 3),
+                 lambda: arena.buffer(8), lambda: arena.release(ffi.NULL)):
+        with pytest.raises(PoolClosedError):
+            call()
+
+
+def test_release_after_reuse_and_of_large_blocks():
+    with Arena(ffi) as arena:
+        a = arena.new("struct node *")
+        arena.release(a)
+        again = [arena.new("struct node *") for _ in range(2 * PREFETCH)]  # a refill
+        addrs = {int(ffi.cast("uintptr_t", o)) for o in again}
+        assert int(ffi.cast("uintptr_t", a)) in addrs  # reused after release
+        for o in again:
+            arena.release(o)  # the reused one too: it is live again
+        with pytest.raises(ValueError):
+            arena.release(again[0])
+        big = arena.new("char[]", 5000)
+        arena.release(big)
+        with pytest.raises(ValueError):
+            arena.release(big)
+        inner = arena.new("long[]", 4)
+        with pytest.raises(ValueError):
+            arena.release(inner + 1)  # an interior address
+        st = arena.stats()
+        assert st.live == 1 and st.released == 2 * PREFETCH + 2
+
+
+
+
+def test_numpy_view_of_a_buffer_keeps_the_region_alive():
+    np = pytest.importorskip("numpy", reason="numpy is not installed: "
+                             "the Arena.buffer + numpy.frombuffer test needs it")
+    arena = Arena()
+    buf = arena.buffer(8 * 1000)
+    arr = np.frombuffer(buf, dtype=np.float64)
+    arr[:] = np.arange(1000)
+    del buf
+    quiet_close(arena)
+    gc.collect()
+    with Arena() as other:  # churn other memory
+        [other.buffer(8000) for _ in range(20)]
+    assert arena.region_alive and arr.sum() == sum(range(1000))
+    view = arr[10:20]
+    del arr
+    gc.collect()
+    assert arena.region_alive and list(view) == list(range(10, 20))
+    del view
+    gc.collect()
+    assert not arena.region_alive
