@@ -4,23 +4,32 @@ Both validate their options here, in the same order, so that a bad option
 raises the same error from either.
 """
 
+from __future__ import annotations
+
 from array import array
+from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Optional
+from typing import TYPE_CHECKING, NoReturn, TypeVar
 
 from . import _validate as v
 from ._sizes import round_up
 from .errors import PoolMemoryError
 from .stats import PoolStats, SizeClassStats
 
+if TYPE_CHECKING:
+    from ._types import OomHandler
+    from .stats import PoolState
+    from .testing.snapshot import PoolSnapshot
+
 _ZERO_ADDRESS = array("Q", [0])
+_Self = TypeVar("_Self", bound="PoolBase")
 
 
 @dataclass(frozen=True)
 class PoolOptions:
     """A pool's validated options, as its constructor was given them."""
 
-    heap_limit: Optional[int]  # None: no limit
+    heap_limit: int | None  # None: no limit
     checked: bool
     thread_safe: bool
     align: int
@@ -35,21 +44,34 @@ class NotCopyable:
 
     __slots__ = ()
 
-    def __reduce_ex__(self, protocol):
+    def __reduce_ex__(self, protocol: object) -> NoReturn:
         raise _not_copyable(self)
 
-    def __copy__(self):
+    def __copy__(self) -> NoReturn:
         raise _not_copyable(self)
 
-    def __deepcopy__(self, memo):
+    def __deepcopy__(self, memo: object) -> NoReturn:
         raise _not_copyable(self)
 
 
 class PoolBase(NotCopyable):
     """Option handling common to the C-backed Pool and the reference model."""
 
-    def _init_options(self, *, heap_limit, checked, thread_safe, align, max_small, refill,
-                      oom_handler, debug):
+    if TYPE_CHECKING:  # what each subclass provides, for the shared code below
+        @property
+        def heap_limit(self) -> int | None: ...
+
+        def close(self) -> None: ...
+
+        def state(self) -> PoolState: ...
+
+        def _check_open(self) -> None: ...
+
+        def _heap_size_if_open(self) -> int | None: ...
+
+    def _init_options(self, *, heap_limit: object, checked: object, thread_safe: object,
+                      align: object, max_small: object, refill: object, oom_handler: object,
+                      debug: object) -> PoolOptions:
         """Validates the constructor's options, stores them, and returns them
         as a PoolOptions for the subclass to build its pool with."""
         heap_limit = v.as_heap_limit(heap_limit)
@@ -68,13 +90,13 @@ class PoolBase(NotCopyable):
         self._oom_calls = 0
         return PoolOptions(heap_limit, checked, thread_safe, align, max_small, refill, debug)
 
-    def __repr__(self):
+    def __repr__(self) -> str:
         heap_size = self._heap_size_if_open()
         state = "closed" if heap_size is None else f"heap_size={heap_size}"
         return (f"<pool.{type(self).__name__} align={self._align} max_small={self._max_small} "
                 f"refill={self._refill} checked={self._checked} {state}>")
 
-    def _address_array(self, n, count):
+    def _address_array(self, n: int, count: int) -> array[int]:
         """The zeroed array('Q') of count addresses that allocate_many(n, count)
         fills, or the error for a count the pool cannot serve, raised before
         the pool is touched: OverflowError when the blocks' bytes do not fit a
@@ -90,50 +112,50 @@ class PoolBase(NotCopyable):
                 f"allocate_many({n}, {count}) needs {8 * count} bytes for the addresses and "
                 f"{count * usable} for the blocks: refused") from None
 
-    def __enter__(self):
+    def __enter__(self: _Self) -> _Self:
         self._check_open()
         return self
 
-    def __exit__(self, *exc):
+    def __exit__(self, *exc: object) -> None:
         self.close()
 
     @property
-    def checked(self):
+    def checked(self) -> bool:
         return self._checked
 
     @property
-    def debug(self):
+    def debug(self) -> bool:
         return self._debug
 
     @property
-    def thread_safe(self):
+    def thread_safe(self) -> bool:
         return self._thread_safe
 
     @property
-    def align(self):
+    def align(self) -> int:
         return self._align
 
     @property
-    def max_small(self):
+    def max_small(self) -> int:
         return self._max_small
 
     @property
-    def refill(self):
+    def refill(self) -> int:
         return self._refill
 
-    def class_sizes(self):
+    def class_sizes(self) -> tuple[int, ...]:
         """Block size of each class, smallest first: (8, 16, ..., 128) classically."""
         return tuple(self._align * (i + 1) for i in range(self._nclasses))
 
     @property
-    def oom_handler(self):
+    def oom_handler(self) -> OomHandler | None:
         return self._oom_handler
 
     @oom_handler.setter
-    def oom_handler(self, handler):
+    def oom_handler(self, handler: OomHandler | None) -> None:
         self._oom_handler = v.as_oom_handler(handler)
 
-    def _call_oom_handler(self, nbytes):
+    def _call_oom_handler(self, nbytes: int) -> None:
         """Part B: after a refused system request of nbytes (and no salvage),
         outside any lock.  Returns when the call should be retried from the
         top; raises PoolMemoryError when there is no handler or it declines;
@@ -147,14 +169,16 @@ class PoolBase(NotCopyable):
             raise PoolMemoryError(f"a system request of {nbytes} bytes was refused"
                                   " and the oom handler gave up")
 
-    def _usable(self, recorded):
+    def _usable(self, recorded: int) -> int:
         """Bytes a block recorded with this size really has."""
         if recorded > self._max_small:
             return recorded
         return round_up(recorded, self._align)
 
-    def _assemble_stats(self, free, live, *, large_live, large_bytes, chunks, heap_size,
-                        heap_limit, chunk_left, requests_granted, requests_refused, salvages):
+    def _assemble_stats(self, free: Sequence[int], live: Sequence[int], *, large_live: int,
+                        large_bytes: int, chunks: int, heap_size: int, heap_limit: int | None,
+                        chunk_left: int, requests_granted: int, requests_refused: int,
+                        salvages: int) -> PoolStats:
         """The PoolStats of per-class free and live counts and the pool's
         counters (one assembly for Pool and ReferencePool)."""
         classes = tuple(SizeClassStats(size, live[i], free[i])
@@ -165,7 +189,7 @@ class PoolBase(NotCopyable):
             requests_granted=requests_granted, requests_refused=requests_refused,
             salvages=salvages, oom_handler_calls=self._oom_calls)
 
-    def snapshot(self):
+    def snapshot(self) -> PoolSnapshot:
         """The full state with addresses normalised (pool.testing.snapshot.PoolSnapshot):
         equal for a Pool and a ReferencePool exactly when their states are."""
         from .testing.snapshot import snapshot
@@ -173,6 +197,6 @@ class PoolBase(NotCopyable):
         return snapshot(self)
 
 
-def _not_copyable(obj):
+def _not_copyable(obj: object) -> TypeError:
     return TypeError(f"{type(obj).__name__} objects cannot be copied or pickled: a pool owns "
                      "memory that only it can return (make a new one with the same options)")

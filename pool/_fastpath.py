@@ -11,8 +11,12 @@ request, the process totals and the fork registry stay shared with every
 cffi caller.
 """
 
+from __future__ import annotations
+
 import os
 from array import array
+from types import ModuleType
+from typing import TYPE_CHECKING, Any, Callable, TypeVar
 
 from . import _validate as v
 from ._pool_c import ffi, lib
@@ -28,7 +32,7 @@ CORE_FUNCTIONS = ("sgi_pool_allocate", "sgi_pool_deallocate", "sgi_pool_dealloca
                   "sgi_pool_free_many")
 
 
-def _load():
+def _load() -> tuple[ModuleType | None, str | None]:
     """(pool._fast, None), or (None, why the cffi path is used)."""
     if os.environ.get("POOL_NO_FAST", "") not in ("", "0"):
         return None, "POOL_NO_FAST is set"
@@ -47,28 +51,40 @@ class CffiBase:
 
 _fast, WHY_NOT = _load()
 ACTIVE = _fast is not None  # True: Pool's hot methods are pool._fast's
-Base = _fast.FastPool if ACTIVE else CffiBase  # Pool's first base class
+
+if TYPE_CHECKING:
+    class Base:
+        """What type checkers see of Pool's first base (pool._fast.FastPool or
+        CffiBase): the state both keep, whichever is chosen at run time."""
+
+        _p: Any  # the cffi 'sgi_pool *' handle, None once closed
+        _checked: bool
+        _align: int
+        _max_small: int
+        _trusted_max: int  # deallocate trusts small frees up to this size
+else:
+    Base = _fast.FastPool if ACTIVE else CffiBase  # Pool's first base class
 
 # The cffi path's methods, as written in core.py (filled by install()): the
 # fast path's buffer() lets the cffi one raise its errors; tests compare docs.
-CFFI_METHODS = {}
+CFFI_METHODS: dict[str, Callable[..., Any]] = {}
 
 
 _HANDLE = ffi.typeof("sgi_pool *")
 
 
-def _address_of(handle):
+def _address_of(handle: object) -> int:
     """The address of a pool's cffi handle, for the fast path's C state."""
     if not isinstance(handle, ffi.CData) or ffi.typeof(handle) is not _HANDLE:
         raise TypeError(f"a pool handle must be a cffi 'sgi_pool *', not {handle!r}")
     return int(ffi.cast("uintptr_t", handle))
 
 
-def install(cls):
+def install(cls: type) -> None:
     """Makes cls (Pool) use the fast path's hot methods, keeping the cffi
     ones in CFFI_METHODS.  Does nothing on the cffi path."""
     CFFI_METHODS.update((name, cls.__dict__[name]) for name in HOT_METHODS)
-    if not ACTIVE:
+    if _fast is None:  # not ACTIVE
         return
     functions = {name: int(ffi.cast("uintptr_t", ffi.addressof(lib, name)))
                  for name in CORE_FUNCTIONS}
@@ -78,10 +94,11 @@ def install(cls):
         setattr(cls, name, Base.__dict__[name])
 
 
-_twins = {}
+_T = TypeVar("_T")
+_twins: dict[type, type] = {}
 
 
-def cffi_twin(cls):
+def cffi_twin(cls: type[_T]) -> type[_T]:
     """A class with cls's methods but the cffi path's hot methods and plain
     attributes for its state, exactly what POOL_NO_FAST=1 makes of cls: for
     comparing the two paths in one process (tests, benchmarks).  cls itself

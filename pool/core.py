@@ -7,7 +7,11 @@ default) guarantees is that the pool's own calls never corrupt it: a bad free
 or reallocate raises and changes nothing.
 """
 
+from __future__ import annotations
+
 from array import array
+from collections.abc import Iterable
+from typing import TYPE_CHECKING, Any, Callable
 
 from . import _fastpath, errors
 from . import _validate as v
@@ -15,7 +19,10 @@ from ._base import PoolBase
 from ._forksafe import ForkSafeLock
 from ._pool_c import ffi, lib
 from .errors import PoolMemoryError
-from .stats import PoolState
+from .stats import PoolState, PoolStats
+
+if TYPE_CHECKING:
+    from ._types import OomHandler, PoolLike
 
 _ENOMEM = lib.SGI_POOL_ENOMEM
 _EINVAL = lib.SGI_POOL_EINVAL
@@ -61,9 +68,11 @@ class Pool(_fastpath.Base, PoolBase):
                    ones 0xDD (after the link word), so stale reads show.
     """
 
-    def __init__(self, *, heap_limit=None, checked=True, thread_safe=True,
-                 align=lib.SGI_POOL_DEFAULT_ALIGN, max_small=lib.SGI_POOL_DEFAULT_MAX_SMALL,
-                 refill=lib.SGI_POOL_DEFAULT_REFILL, oom_handler=None, debug=False):
+    def __init__(self, *, heap_limit: int | None = None, checked: bool = True,
+                 thread_safe: bool = True, align: int = lib.SGI_POOL_DEFAULT_ALIGN,
+                 max_small: int = lib.SGI_POOL_DEFAULT_MAX_SMALL,
+                 refill: int = lib.SGI_POOL_DEFAULT_REFILL,
+                 oom_handler: OomHandler | None = None, debug: bool = False) -> None:
         o = self._init_options(
             heap_limit=heap_limit, checked=checked, thread_safe=thread_safe, align=align,
             max_small=max_small, refill=refill, oom_handler=oom_handler, debug=debug)
@@ -81,7 +90,7 @@ class Pool(_fastpath.Base, PoolBase):
 
     # ---- lifetime --------------------------------------------------------------
 
-    def close(self):
+    def close(self) -> None:
         """Returns all the pool's memory to the system.  Idempotent; any later
         use raises PoolClosedError (a ValueError).
 
@@ -95,10 +104,10 @@ class Pool(_fastpath.Base, PoolBase):
             lib.sgi_pool_close(handle)
 
     @property
-    def closed(self):
+    def closed(self) -> bool:
         return self._p is None
 
-    def _detach(self):
+    def _detach(self) -> Any:  # the cffi 'sgi_pool *'
         """For owners that must choose when the C handle is freed (Arena): stops
         cffi's finaliser from destroying it and returns it; the caller then calls
         lib.sgi_pool_destroy(handle) itself, after close()."""
@@ -106,22 +115,22 @@ class Pool(_fastpath.Base, PoolBase):
         ffi.gc(handle, None)
         return handle
 
-    def _check_open(self):
+    def _check_open(self) -> None:
         self._handle()
 
-    def _handle(self):
+    def _handle(self) -> Any:  # the cffi 'sgi_pool *'
         p = self._p
         if p is None:
             raise errors.closed()
         return p
 
-    def _heap_size_if_open(self):
+    def _heap_size_if_open(self) -> int | None:
         p = self._p  # read once: another thread may close the pool
         return None if p is None else lib.sgi_pool_heap_size(p)
 
     # ---- allocate / deallocate / reallocate -----------------------------------------
 
-    def allocate(self, n):
+    def allocate(self, n: int) -> int:
         """Returns the address of a new block of at least n bytes (n >= 1),
         aligned to `align`.  Raises PoolMemoryError when memory is refused."""
         p = self._p
@@ -129,13 +138,13 @@ class Pool(_fastpath.Base, PoolBase):
             raise errors.closed()
         if type(n) is not int or not 0 < n <= _SIZE_MAX:
             n = v.as_size(n)
-        addr = _allocate(p, n)
+        addr: int = _allocate(p, n)
         while not addr:
             p = self._after_refusal()
             addr = _allocate(p, n)
         return addr
 
-    def deallocate(self, addr, n=None):
+    def deallocate(self, addr: int, n: int | None = None) -> None:
         """Frees the block at addr, allocated with a size of n's class; with n
         None the pool's block directory supplies the size.  In checked mode a
         bad address or size raises and changes nothing; a size-less free of an
@@ -161,7 +170,7 @@ class Pool(_fastpath.Base, PoolBase):
         if status:
             raise self._block_error(status, addr, n, p=p)
 
-    def reallocate(self, addr, old_n, new_n):
+    def reallocate(self, addr: int, old_n: int, new_n: int) -> int:
         """Resizes the block at addr from old_n to new_n bytes and returns its
         (possibly new) address; min(old_n, new_n) bytes are kept.  When memory
         is refused the old block is untouched and still yours."""
@@ -176,9 +185,10 @@ class Pool(_fastpath.Base, PoolBase):
             status = lib.pool_reallocate(p, addr, old_n, new_n, out)
         if status:
             raise self._block_error(status, addr, old_n, p=p)
-        return out[0]
+        new_addr: int = out[0]
+        return new_addr
 
-    def resize(self, addr, new_n):
+    def resize(self, addr: int, new_n: int) -> int:
         """reallocate(addr, usable_size(addr), new_n) without the old size:
         keeps min(usable size, new_n) bytes.  Raises InvalidBlockError when
         addr is no block of the pool (checked: no live block)."""
@@ -192,20 +202,21 @@ class Pool(_fastpath.Base, PoolBase):
             status = lib.pool_realloc(p, addr, new_n, out)
         if status:
             raise self._block_error(status, addr, None, p=p)
-        return out[0]
+        new_addr: int = out[0]
+        return new_addr
 
-    def usable_size(self, addr):
+    def usable_size(self, addr: int) -> int:
         """The bytes the block at addr really has: a small block's block size,
         a large block's recorded size.  Raises InvalidBlockError when addr is
         no block of the pool (checked: no live block)."""
         p = self._handle()
         addr = v.as_address(addr)
-        size = lib.pool_usable_size(p, addr)
+        size: int = lib.pool_usable_size(p, addr)
         if size == 0:
             raise self._block_error(_ENOTLIVE, addr, None, p=p)
         return size
 
-    def __contains__(self, addr):
+    def __contains__(self, addr: object) -> bool:
         """addr in pool: checked, addr is a live block (small or large);
         unchecked, addr starts a carved block of one of its chunks (live or
         free) or is a live large block.  Ints only (TypeError otherwise)."""
@@ -216,7 +227,7 @@ class Pool(_fastpath.Base, PoolBase):
 
     # ---- batch calls ------------------------------------------------------------------
 
-    def allocate_many(self, n, count):
+    def allocate_many(self, n: int, count: int) -> array[int]:
         """count blocks of n bytes in one C call, as array('Q') of addresses;
         exactly like count allocate(n) calls in order.  If one fails, the blocks
         already taken are freed (in reverse order) and the error is raised."""
@@ -237,7 +248,7 @@ class Pool(_fastpath.Base, PoolBase):
             done += lib.sgi_pool_allocate_many(p, n, count - done, buf + done)
         return out
 
-    def _free_taken(self, out, done, n, p=None):
+    def _free_taken(self, out: array[int], done: int, n: int, p: Any = None) -> None:
         """Rolls back a failed allocate_many: frees out[:done] in reverse order
         (on a pool closed meanwhile the C call frees nothing: the memory is gone)."""
         if p is None:
@@ -248,7 +259,7 @@ class Pool(_fastpath.Base, PoolBase):
         bad = ffi.new(_SIZE_T_P)
         lib.sgi_pool_deallocate_many(p, ffi.from_buffer(_ADDRESS_ARRAY, taken), done, n, bad)
 
-    def deallocate_many(self, addrs, n=None):
+    def deallocate_many(self, addrs: Iterable[int], n: int | None = None) -> None:
         """Frees every address in addrs (an iterable of ints, ideally an
         array('Q')) as a block of n bytes, in order, in one C call; with n None
         the sizes come from the pool (mixed sizes allowed).  In checked mode
@@ -272,7 +283,7 @@ class Pool(_fastpath.Base, PoolBase):
 
     # ---- using the memory -------------------------------------------------------------
 
-    def buffer(self, addr, n=None):
+    def buffer(self, addr: int, n: int | None = None) -> memoryview:
         """A writable memoryview of n bytes at addr.  In checked mode addr must
         be a live block, n defaults to its recorded size and may not exceed its
         usable size.  The view is not invalidated when the block is freed:
@@ -299,36 +310,37 @@ class Pool(_fastpath.Base, PoolBase):
     # ---- options and introspection ---------------------------------------------------
 
     @property
-    def heap_size(self):
+    def heap_size(self) -> int:
         """Bytes of all chunks ever obtained (SGI's heap_size)."""
-        return lib.sgi_pool_heap_size(self._handle())
+        size: int = lib.sgi_pool_heap_size(self._handle())
+        return size
 
     @property
-    def heap_limit(self):
+    def heap_limit(self) -> int | None:
         """None (no limit) or the most bytes the pool may hold; settable, also
         below what the pool holds (later system requests are then refused)."""
         limit = lib.sgi_pool_heap_limit(self._handle())
         return limit or None
 
     @heap_limit.setter
-    def heap_limit(self, limit):
+    def heap_limit(self, limit: int | None) -> None:
         p = self._handle()
         limit = v.as_heap_limit(limit)
         lib.sgi_pool_set_heap_limit(p, limit or 0)
 
-    def chunks(self):
+    def chunks(self) -> list[tuple[int, int]]:
         """(base, size) of every chunk, in acquisition order (not large blocks)."""
         bases, sizes = _read_records(lambda *out: lib.sgi_pool_chunks(self._handle(), *out),
                                      "uintptr_t[]", "size_t[]")
         return list(zip(bases, sizes))
 
-    def free_list_lengths(self):
+    def free_list_lengths(self) -> tuple[int, ...]:
         """Length of each class's free list, smallest class first."""
         free = ffi.new("size_t[]", self._nclasses)
         lib.sgi_pool_class_counts(self._handle(), free, ffi.NULL)
         return tuple(free)
 
-    def free_list(self, cls):
+    def free_list(self, cls: int) -> list[int]:
         """Addresses on free list `cls` (0-based class index), head first."""
         p = self._handle()
         cls = v.as_int(cls, "class index")
@@ -337,14 +349,14 @@ class Pool(_fastpath.Base, PoolBase):
         (addrs,) = _read_records(lambda *out: lib.sgi_pool_free_list(p, cls, *out), "uintptr_t[]")
         return addrs
 
-    def current_chunk(self):
+    def current_chunk(self) -> tuple[int, int] | None:
         """(start, end) of the current chunk's uncarved tail, or None."""
         start = ffi.new("uintptr_t *")
         end = ffi.new("uintptr_t *")
         lib.sgi_pool_current_chunk(self._handle(), start, end)
         return None if start[0] == 0 else (start[0], end[0])
 
-    def block_map(self):
+    def block_map(self) -> dict[int, int]:
         """{address: block size} of every carved small block, live or free, as
         the pool's block directory knows them (the uncarved tail excluded)."""
         p = self._handle()
@@ -352,7 +364,7 @@ class Pool(_fastpath.Base, PoolBase):
                                      "uintptr_t[]", "size_t[]")
         return dict(zip(addrs, sizes))
 
-    def live_blocks(self):
+    def live_blocks(self) -> dict[int, int]:
         """{address: size} of live blocks: every one in checked mode, only large
         blocks in unchecked mode.  A small block's size is its block size
         (round_up of the size it was allocated with), a large one's the size
@@ -362,7 +374,7 @@ class Pool(_fastpath.Base, PoolBase):
                                      "uintptr_t[]", "size_t[]")
         return dict(zip(addrs, sizes))
 
-    def stats(self):
+    def stats(self) -> PoolStats:
         """A PoolStats snapshot (counts per class, large blocks, chunks, requests)."""
         p = self._handle()
         st = ffi.new("sgi_pool_stats *")
@@ -372,14 +384,14 @@ class Pool(_fastpath.Base, PoolBase):
         lib.sgi_pool_class_counts(p, free, live)
         return self._stats_of(st, free, live)
 
-    def _stats_of(self, st, free, live):
+    def _stats_of(self, st: Any, free: Any, live: Any) -> PoolStats:  # cffi structs, arrays
         return self._assemble_stats(
             free, live, large_live=st.large_live, large_bytes=st.large_bytes, chunks=st.chunks,
             heap_size=st.heap_size, heap_limit=st.heap_limit, chunk_left=st.chunk_left,
             requests_granted=st.requests_granted, requests_refused=st.requests_refused,
             salvages=st.salvages)
 
-    def state(self):
+    def state(self) -> PoolState:
         """The whole observable state (pool.PoolState: chunks, free lists,
         current chunk, live blocks, stats, block map) read at one moment, under the
         pool's lock: consistent even while other threads use the pool."""
@@ -414,7 +426,7 @@ class Pool(_fastpath.Base, PoolBase):
 
     # ---- errors and the oom handler ---------------------------------------------------
 
-    def _after_refusal(self):
+    def _after_refusal(self) -> Any:  # the cffi 'sgi_pool *' to retry with
         """Runs after a C call reported memory refused: calls the oom handler
         (outside any lock) and returns the handle to retry with, or raises
         PoolMemoryError.  An exception from the handler propagates."""
@@ -426,7 +438,8 @@ class Pool(_fastpath.Base, PoolBase):
         self._call_oom_handler(nbytes)
         return self._handle()  # the handler may have closed the pool
 
-    def _block_error(self, status, addr, n, index=None, p=None):
+    def _block_error(self, status: int, addr: int, n: int | None, index: int | None = None,
+                     p: Any = None) -> Exception:
         """The exception for a status a C call on handle p returned (the fast
         path passes no handle: then it is read here, once).  Another thread may
         have closed the pool since the call: that is PoolClosedError."""
@@ -439,6 +452,7 @@ class Pool(_fastpath.Base, PoolBase):
         if status == _EWRONGCLASS:
             size = ffi.new("size_t *")
             lib.pool_block_size(p, addr, size)
+            assert n is not None  # only sized calls check the class
             return errors.wrong_class(addr, size[0], n, self._align, self._max_small, index)
         if status == _EDUPLICATE:
             return errors.duplicate(addr, index)
@@ -454,7 +468,7 @@ class Pool(_fastpath.Base, PoolBase):
 _fastpath.install(Pool)
 
 
-def _read_records(call, *ctypes_):
+def _read_records(call: Callable[..., int], *ctypes_: str) -> list[list[int]]:
     """Lists filled by a C call of the shape f(out arrays..., cap) -> count:
     asks for the count, then fills, again if another thread added records
     in between."""
@@ -467,11 +481,11 @@ def _read_records(call, *ctypes_):
         count = now
 
 
-_default_pool = None
+_default_pool: Pool | None = None
 _default_lock = ForkSafeLock()
 
 
-def default_pool():
+def default_pool() -> Pool:
     """The process-wide Pool with default options, created on first use."""
     global _default_pool
     with _default_lock:
@@ -480,9 +494,13 @@ def default_pool():
         return _default_pool
 
 
-def process_totals():
+def process_totals() -> tuple[int, int]:
     """(blocks, bytes) that all pools of the process hold from the system."""
     blocks = ffi.new("size_t *")
     nbytes = ffi.new("size_t *")
     lib.sgi_pool_process_totals(blocks, nbytes)
     return blocks[0], nbytes[0]
+
+
+if TYPE_CHECKING:
+    _: PoolLike = Pool()  # Pool offers every call of PoolLike

@@ -5,6 +5,8 @@ a C size_t) are the builtins TypeError, ValueError and OverflowError; what
 goes wrong with the pool itself is one of these.
 """
 
+from __future__ import annotations
+
 
 class PoolError(Exception):
     """Base of every error that concerns a pool's state."""
@@ -36,24 +38,25 @@ from ._sizes import round_up  # noqa: E402 (the classes above need nothing)
 # the differential tests can compare the wording of both implementations.
 
 
-def where(addr, index=None):
+def where(addr: int, index: int | None = None) -> str:
     """How a message names a block: its address, and its entry in a batch."""
     return f"address {addr:#x}" + ("" if index is None else f" (entry {index})")
 
 
-def class_name(n, align, max_small):
+def class_name(n: int, align: int, max_small: int) -> str:
     """The size class a size belongs to, in words."""
     if n > max_small:
         return f"large, above {max_small}"
     return f"class of {round_up(n, align)}-byte blocks"
 
 
-def closed(during_call=False):
+def closed(during_call: bool = False) -> PoolClosedError:
     return PoolClosedError("the pool was closed during the call" if during_call
                            else "the pool is closed")
 
 
-def not_live(addr, n, index=None, checked=True):
+def not_live(addr: int, n: int | None, index: int | None = None,
+             checked: bool = True) -> InvalidBlockError:
     """An address the pool refuses; n is the size given, None for the
     size-less calls (which an unchecked pool checks too, against its block
     starts: there the address starts no carved block)."""
@@ -66,26 +69,27 @@ def not_live(addr, n, index=None, checked=True):
         "chunks and is no large block)")
 
 
-def wrong_class(addr, recorded, n, align, max_small, index=None):
+def wrong_class(addr: int, recorded: int, n: int, align: int, max_small: int,
+                index: int | None = None) -> SizeClassError:
     return SizeClassError(
         f"{where(addr, index)} was allocated with size {recorded} "
         f"({class_name(recorded, align, max_small)}), but size {n} "
         f"({class_name(n, align, max_small)}) was given")
 
 
-def duplicate(addr, index):
+def duplicate(addr: int, index: int | None) -> InvalidBlockError:
     return InvalidBlockError(f"{where(addr, index)} appears twice in one batch")
 
 
-def unknown_for_buffer(addr, checked):
+def unknown_for_buffer(addr: int, checked: bool) -> InvalidBlockError:
     return InvalidBlockError(
         f"address {addr:#x} is not a live block of this pool"
         + ("" if checked else " (unchecked pools know only large blocks: pass n)"))
 
 
-def beyond_block(n, usable, addr):
+def beyond_block(n: int, usable: int, addr: int) -> ValueError:
     return ValueError(f"n={n} exceeds the {usable} usable bytes of block {addr:#x}")
 
 
-def bad_class_index(cls, nclasses):
+def bad_class_index(cls: int, nclasses: int) -> ValueError:
     return ValueError(f"class index must be in 0..{nclasses - 1}, got {cls}")

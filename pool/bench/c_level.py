@@ -1,8 +1,13 @@
 """C level: loops compiled into pool._bench_c, timed in C with no FFI inside."""
 
-from array import array
-from pathlib import Path
+from __future__ import annotations
 
+from array import array
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any, Callable
+
+from .._progress import Progress
 from .common import (
     ALLOCATORS,
     CHURN_SEED,
@@ -11,18 +16,22 @@ from .common import (
     SIZES,
     STATIC_TLS,
     TRACES,
+    JsonObject,
     _sizes_array,
     ratio,
     skipped,
     summarize,
 )
 
+# {name: (the cffi handle of the opened allocator or None, its info)}
+Allocators = dict[str, tuple[Any, JsonObject]]
+
 # ---- C level -----------------------------------------------------------------------------
 
 
-def open_allocators(ffi, lib):
+def open_allocators(ffi: Any, lib: Any) -> Allocators:  # pool._bench_c's ffi, lib
     """{name: (handle or None, info dict)} for every allocator."""
-    out = {}
+    out: Allocators = {}
     note = ffi.new("char[1024]")
     for name, kind, label in ALLOCATORS:
         handle = lib.bench_allocator_new(getattr(lib, kind), note, len(note))
@@ -40,13 +49,14 @@ def open_allocators(ffi, lib):
     return out
 
 
-def _error_text(lib, code):
-    return {lib.BENCH_EALLOC: "the allocator returned NULL inside the loop",
+def _error_text(lib: Any, code: int) -> str:
+    texts: dict[int, str] = {lib.BENCH_EALLOC: "the allocator returned NULL inside the loop",
             lib.BENCH_ENOMEM: "no memory for the loop's scratch arrays",
-            lib.BENCH_EINVAL: "invalid arguments"}.get(code, f"error {code}")
+            lib.BENCH_EINVAL: "invalid arguments"}
+    return texts.get(code, f"error {code}")
 
 
-def find_trace(explicit=None):
+def find_trace(explicit: str | None = None) -> Path | None:
     """The trace file to replay: explicit, else the first of the shipped ones."""
     if explicit:
         return Path(explicit)
@@ -54,9 +64,10 @@ def find_trace(explicit=None):
     return found[0] if found else None
 
 
-def _parse_trace_ops(path):
+def _parse_trace_ops(path: Path) -> Iterator[tuple[str, int, int | None]]:
     """(op, id, size) tuples: pool.traces's validated reader when it exists,
     else a plain reader of the same format (the C side validates again)."""
+    iter_trace: Callable[[Path], Iterator[tuple[Any, ...]]] | None
     try:
         from ..traces import iter_trace
     except ImportError:
@@ -77,13 +88,13 @@ def _parse_trace_ops(path):
             yield fields[0], int(fields[1]), int(fields[2]) if len(fields) > 2 else None
 
 
-def load_trace(path):
+def load_trace(path: Path) -> JsonObject:
     """Arrays for bench_replay: ops (B), dense slot ids (I), sizes (I), plus the
     slot count and the survivors (live at the end, freed by each pass)."""
     codes = {"a": 0, "f": 1, "r": 2}
     ops, ids, sizes = array("B"), array("I"), array("I")
-    slot_of = {}      # live ID -> its slot
-    free_slots = []   # slots of freed IDs, reused (keeps the slot table small)
+    slot_of: dict[int, int] = {}  # live ID -> its slot
+    free_slots: list[int] = []  # slots of freed IDs, reused (keeps the slot table small)
     nslots = 0
     for op, ident, size in _parse_trace_ops(path):
         if op == "a":
@@ -106,8 +117,9 @@ def load_trace(path):
             "survivors": len(slot_of), "counts": {c: ops.count(v) for c, v in codes.items()}}
 
 
-def run_c_level(ffi, lib, allocs, cfg, progress, trace_path):
-    cells = []
+def run_c_level(ffi: Any, lib: Any, allocs: Allocators, cfg: dict[str, int],
+                progress: Progress, trace_path: Path | None) -> list[JsonObject]:
+    cells: list[JsonObject] = []
     names = [n for n, _, _ in ALLOCATORS]
     running = [n for n in names if allocs[n][0] is not None]
     for pattern, pconst, pdesc in PATTERNS:
@@ -117,13 +129,14 @@ def run_c_level(ffi, lib, allocs, cfg, progress, trace_path):
             mask = len(sizes) - 1
             count = cfg["pairs"]
             pat = getattr(lib, pconst)
-            cell = {"pattern": pattern, "size": size, "unit": "ns/pair", "pairs": count,
+            cell: JsonObject = {"pattern": pattern, "size": size, "unit": "ns/pair", "pairs": count,
                     "description": pdesc, "results": {}}
-            samples = {n: [] for n in running}
-            errors = {}
+            samples: dict[str, list[float]] = {n: [] for n in running}
+            errors: dict[str, str] = {}
 
-            def run(name, pat=pat, buf=buf, mask=mask, count=count, errors=errors):
-                t = lib.bench_pairs(allocs[name][0], pat, buf, mask, count, LIVE, CHURN_SEED)
+            def run(name: str, pat: Any = pat, buf: Any = buf, mask: int = mask,
+                    count: int = count, errors: dict[str, str] = errors) -> int:
+                t: int = lib.bench_pairs(allocs[name][0], pat, buf, mask, count, LIVE, CHURN_SEED)
                 if t < 0:
                     errors[name] = _error_text(lib, t)
                 return t
@@ -152,9 +165,10 @@ def run_c_level(ffi, lib, allocs, cfg, progress, trace_path):
     return cells
 
 
-def run_trace_cell(ffi, lib, allocs, cfg, trace_path):
+def run_trace_cell(ffi: Any, lib: Any, allocs: Allocators, cfg: dict[str, int],
+                   trace_path: Path | None) -> JsonObject:
     names = [n for n, _, _ in ALLOCATORS]
-    cell = {"pattern": "trace", "size": "trace", "unit": "ns/op", "results": {}}
+    cell: JsonObject = {"pattern": "trace", "size": "trace", "unit": "ns/op", "results": {}}
     if trace_path is None or not trace_path.exists():
         note = ("no trace: pool/traces/data/*.trace.gz not found"
                 if trace_path is None else f"trace {trace_path} not found")
@@ -179,11 +193,12 @@ def run_trace_cell(ffi, lib, allocs, cfg, trace_path):
     ids = ffi.from_buffer("uint32_t[]", t["ids"])
     sizes = ffi.from_buffer("uint32_t[]", t["sizes"])
     running = [n for n in names if allocs[n][0] is not None]
-    samples = {n: [] for n in running}
-    errors = {}
+    samples: dict[str, list[float]] = {n: [] for n in running}
+    errors: dict[str, str] = {}
 
-    def run(name, npasses):
-        r = lib.bench_replay(allocs[name][0], ops, ids, sizes, len(t["ops"]), t["nslots"], npasses)
+    def run(name: str, npasses: int) -> int:
+        r: int = lib.bench_replay(allocs[name][0], ops, ids, sizes, len(t["ops"]), t["nslots"],
+                                  npasses)
         if r < 0:
             errors[name] = _error_text(lib, r)
         return r
@@ -207,7 +222,7 @@ def run_trace_cell(ffi, lib, allocs, cfg, trace_path):
     return cell
 
 
-def add_ratios(cells):
+def add_ratios(cells: list[JsonObject]) -> None:
     for cell in cells:
         res = cell["results"]
         cell["ratio_to_floor"] = {n: ratio(c, res.get("floor")) for n, c in res.items()}

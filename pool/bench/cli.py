@@ -124,12 +124,12 @@ def main(argv: Sequence[str] | None = None) -> int:
                                 else blib.BENCH_CLOCK_WALL) != 0:
             print(f"the {args.clock} clock is not available", file=sys.stderr)
             return 2
-        allocs = open_allocators(bffi, blib)  # type: ignore[no-untyped-call]
+        allocs = open_allocators(bffi, blib)
         if _needs_tls_reexec(allocs) and not args.no_reexec and "c" in sections:
             allocs = None  # release before the child runs
             return _reexec(argv)
 
-    trace_path = (find_trace(args.trace)  # type: ignore[no-untyped-call]
+    trace_path = (find_trace(args.trace)
                   if "c" in sections else None)
     steps = 0
     if "c" in sections and blib is not None:
@@ -159,9 +159,9 @@ def main(argv: Sequence[str] | None = None) -> int:
                 data["c_level_skipped"] = reason
                 data["c_level"] = []
             else:
-                data["c_level"] = run_c_level(  # type: ignore[no-untyped-call]
+                data["c_level"] = run_c_level(
                     bffi, blib, allocs, cfg, progress, trace_path)
-                add_ratios(data["c_level"])  # type: ignore[no-untyped-call]
+                add_ratios(data["c_level"])
         if "python" in sections:
             data["python_level"] = run_python_level(  # type: ignore[no-untyped-call]
                 bffi, blib, cfg, args.clock, progress)
@@ -170,7 +170,7 @@ def main(argv: Sequence[str] | None = None) -> int:
                 data["memory_skipped"] = reason
                 data["memory"] = []
             else:
-                data["memory"] = run_memory(  # type: ignore[no-untyped-call]
+                data["memory"] = run_memory(
                     bffi, blib, cfg, progress)
         if "containers" in sections:
             data["containers"] = run_containers(cfg, args.clock, progress)
@@ -179,7 +179,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     data["targets"] = evaluate_targets(data)  # type: ignore[no-untyped-call]
     data["elapsed_s"] = round(time.monotonic() - started, 2)
 
-    print(format_report(data))  # type: ignore[no-untyped-call]
+    print(format_report(data))
     if args.json:
         with open(args.json, "w", encoding="utf-8") as f:
             json.dump(data, f, indent=1)

@@ -1,21 +1,22 @@
 """The text report of a run."""
 
+from __future__ import annotations
 
-
+from .common import JsonObject
 
 # ---- output ------------------------------------------------------------------------------
 
 
-def _fmt(x, width=8, prec=2):
+def _fmt(x: float | None, width: int = 8, prec: int = 2) -> str:
     return f"{x:{width}.{prec}f}" if x is not None else " " * (width - 1) + "-"
 
 
-def _spread(cell):
+def _spread(cell: JsonObject) -> str:
     return f"[{cell['min']:.2f}-{cell['max']:.2f}]"
 
 
-def format_report(data):
-    lines = []
+def format_report(data: JsonObject) -> str:
+    lines: list[str] = []
     add = lines.append
     m = data["machine"]
     clock = "thread CPU time" if data["clock"] == "cpu" else "wall time"
@@ -78,7 +79,8 @@ def format_report(data):
         add(f"  {'size':6s} {'requested':>12s} {'pool':>8s} {'(heap)':>8s} {'checked':>8s} "
             f"{'glibc':>8s}")
         for r in data["memory"]:
-            def held(name, key="held_per_requested", res=r["results"]):
+            def held(name: str, key: str = "held_per_requested",
+                     res: JsonObject = r["results"]) -> str:
                 return _fmt(res.get(name, {}).get(key), 8, 3)
             add(f"  {r['size']:6s} {r.get('requested', 0):12,d} {held('pool')} "
                 f"{held('pool', 'heap_size_per_requested')} {held('pool-checked')} {held('glibc')}")

@@ -12,18 +12,49 @@ failing run down to a minimal one.
 random campaign and, on a divergence, prints a minimal reproducing list.
 """
 
+from __future__ import annotations
+
 import argparse
 import random
 import sys
+from collections.abc import Iterable, Sequence
+from typing import TYPE_CHECKING, Any, Callable, Protocol, cast
 
 from .._cli import positive_int
 from .._progress import Progress
+from .._types import PoolLike
 from ..errors import PoolError
 from .shrink import shrink_ops
-from .snapshot import Normaliser
+from .snapshot import Location, Normaliser
+
+if TYPE_CHECKING:
+    from .._types import OomHandler, PoolFactory
+
+# An operation: its kind, then the kind's arguments (ids, sizes; see _Side._do).
+Op = tuple[Any, ...]
+# What one side did: ("ok" | "raised", the detail, ids freed by the oom handler).
+Outcome = tuple[Any, ...]
+
+
+class LockstepPool(PoolLike, Protocol):
+    """PoolLike and the calls the engine also makes (Pool and ReferencePool
+    have them all)."""
+
+    def deallocate(self, addr: int, n: int | None = None) -> None: ...
+
+    def deallocate_many(self, addrs: Iterable[int], n: int | None = None) -> None: ...
+
+    def resize(self, addr: int, new_n: int) -> int: ...
+
+    def usable_size(self, addr: int) -> int: ...
+
+    def buffer(self, addr: int, n: int | None = None) -> memoryview: ...
+
+    def __contains__(self, addr: object) -> bool: ...
+
 
 # Pool options and oom-handler behaviour of each profile.
-PROFILES = {
+PROFILES: dict[str, dict[str, object]] = {
     "classic": {},
     "align16": {"align": 16},
     "small-refill": {"refill": 3},
@@ -51,20 +82,26 @@ LARGE_ENOUGH = 129  # blocks this large are large in every profile (unchecked mi
 class Divergence(AssertionError):
     """The C core and the reference disagree."""
 
+    ops: list[Op]  # set by run_random: the operations up to the failing one
+
 
 class Lockstep:
     """A Pool and a ReferencePool driven by the same operations."""
 
-    def __init__(self, profile="classic", pool_factory=None, reference_factory=None):
+    def __init__(self, profile: str | dict[str, object] = "classic",
+                 pool_factory: PoolFactory | None = None,
+                 reference_factory: PoolFactory | None = None) -> None:
         from ..core import Pool
         from .reference import ReferencePool
 
         options = dict(PROFILES[profile]) if isinstance(profile, str) else dict(profile)
         oom = options.pop("oom", None)
-        self.live = {}  # id -> (size, pattern byte)
-        self.freed = {}  # id -> size of blocks freed (for double-free operations)
-        self.sides = []
-        for factory in (pool_factory or Pool, reference_factory or ReferencePool):
+        self.live: dict[int, tuple[int, int]] = {}  # id -> (size, pattern byte)
+        self.freed: dict[int, int] = {}  # id -> size of blocks freed (for double-free operations)
+        self.sides: list[_Side] = []
+        factories: tuple[PoolFactory, PoolFactory] = (pool_factory or Pool,
+                                                      reference_factory or ReferencePool)
+        for factory in factories:
             side = _Side(factory(**options))
             if oom == "raise":
                 side.pool.oom_handler = _raise_limit(side)
@@ -72,16 +109,16 @@ class Lockstep:
                 side.pool.oom_handler = _free_oldest(side, self)
             self.sides.append(side)
 
-    def close(self):
+    def close(self) -> None:
         for side in self.sides:
             side.pool.close()
 
     # ---- running --------------------------------------------------------------
 
-    def apply(self, op):
+    def apply(self, op: Op) -> str | bool:
         """Runs op on both pools and compares everything; returns False if op
         was skipped (its ids are not live)."""
-        kind = op[0]
+        kind: str = op[0]
         if not self._applicable(op):
             return False
         outcomes = [side.run(op, self) for side in self.sides]
@@ -94,14 +131,14 @@ class Lockstep:
 
     # What a caller of the engine may override (pool.traces.replay does):
 
-    def mismatch(self, op, outcomes):
+    def mismatch(self, op: Op, outcomes: Sequence[Outcome]) -> None:
         """The two sides' outcomes of op differ: raises."""
         raise Divergence(f"{op}: C core gave {outcomes[0]}, reference gave {outcomes[1]}")
 
-    def agreed(self, op, outcome):
+    def agreed(self, op: Op, outcome: Outcome) -> None:
         """Both sides had this outcome of op (a refusal counts: both refused)."""
 
-    def check(self, after=None):
+    def check(self, after: object = None) -> None:
         """Full states equal, and every live block still holds its pattern."""
         c_state, ref_state = (side.pool.snapshot() for side in self.sides)
         if c_state != ref_state:
@@ -121,7 +158,7 @@ class Lockstep:
             raise Divergence(f"after {after}: blocks sit at different places: "
                              f"C {self.sides[0].where} / reference {self.sides[1].where}")
 
-    def _applicable(self, op):
+    def _applicable(self, op: Op) -> bool:
         kind = op[0]
         if kind == "alloc":
             return op[1] not in self.live
@@ -144,7 +181,7 @@ class Lockstep:
             return op[2] in FREED_MISUSES and self._freed_small_untaken(op[1])
         return True
 
-    def _freed_small_untaken(self, ident):
+    def _freed_small_untaken(self, ident: int) -> bool:
         """A freed small block whose address no live block has taken again
         (large blocks: malloc and the simulation reuse addresses differently)."""
         size = self.freed.get(ident)
@@ -152,7 +189,7 @@ class Lockstep:
                 and all(side.addr[ident] not in {side.addr[i] for i in self.live}
                         for side in self.sides))
 
-    def _commit(self, op, outcome):
+    def _commit(self, op: Op, outcome: Outcome) -> None:
         """Updates the ids after an operation that both sides ran alike."""
         kind = op[0]
         ok = outcome[0] == "ok"
@@ -173,22 +210,24 @@ class Lockstep:
                 self.freed[ident] = self.live.pop(ident)[0]
 
 
-def _pattern(ident, salt=0):
+def _pattern(ident: int, salt: int = 0) -> int:
     return (ident * 37 + salt * 11) % 251 + 1
 
 
 class _Side:
     """One pool of the pair, with its own addresses for each id."""
 
-    def __init__(self, pool):
-        self.pool = pool
+    def __init__(self, pool: PoolLike) -> None:
+        # the engine also calls LockstepPool's extra methods: a pool without
+        # them fails at its first such call, as it always did
+        self.pool = cast(LockstepPool, pool)
         self.name = "reference" if type(pool).__name__ == "ReferencePool" else "C core"
-        self.addr = {}
-        self.where = {}
-        self.handler_freed = []
-        self.last_error = None
+        self.addr: dict[int, int] = {}
+        self.where: dict[int, Location | None] = {}
+        self.handler_freed: list[int] = []
+        self.last_error: Exception | None = None
 
-    def run(self, op, step):
+    def run(self, op: Op, step: Lockstep) -> Outcome:
         """(outcome, detail, ids freed by the handler): detail is the exception
         class name or, for a new block, its normalised place.  The exception
         itself is kept as last_error."""
@@ -201,7 +240,7 @@ class _Side:
             return ("raised", type(exc).__name__, tuple(self.handler_freed))
         return ("ok", detail, tuple(self.handler_freed))
 
-    def _do(self, op, step):
+    def _do(self, op: Op, step: Lockstep) -> object:
         pool, kind = self.pool, op[0]
         if kind == "alloc":
             _, ident, n = op
@@ -242,11 +281,11 @@ class _Side:
             pool.heap_limit = op[1]
         return None
 
-    def _born(self, ident, addr, n):
+    def _born(self, ident: int, addr: int, n: int) -> None:
         self.addr[ident] = addr
         self._view(addr, n, ("alloc", ident, n))[:] = bytes([_pattern(ident)]) * n
 
-    def _view(self, addr, n, op):
+    def _view(self, addr: int, n: int, op: Op) -> memoryview:
         """The block's bytes; the pool refusing a block it just handed out is a
         finding of its own, not an outcome to compare."""
         try:
@@ -255,7 +294,7 @@ class _Side:
             raise Divergence(f"{op}: the {self.name} refused buffer({addr:#x}, {n}): "
                              f"{exc!r}") from exc
 
-    def _misuse(self, op, step):
+    def _misuse(self, op: Op, step: Lockstep) -> None:
         """A call a checked pool must refuse (unchecked pools get only the
         misuses they also catch: bad large frees)."""
         _, ident, how = op
@@ -301,9 +340,9 @@ class _Side:
         return None
 
 
-def _raise_limit(side):
+def _raise_limit(side: _Side) -> OomHandler:
     """An oom handler that raises the heap limit by the refused size, up to a cap."""
-    def handler(nbytes):
+    def handler(nbytes: int) -> bool:
         limit = side.pool.heap_limit
         if limit is None or limit > 200_000:
             return False
@@ -312,9 +351,9 @@ def _raise_limit(side):
     return handler
 
 
-def _free_oldest(side, step):
+def _free_oldest(side: _Side, step: Lockstep) -> OomHandler:
     """An oom handler that frees the oldest live block of the run, if any."""
-    def handler(nbytes):
+    def handler(nbytes: int) -> bool:
         for ident, (size, _) in step.live.items():
             if ident not in side.handler_freed:
                 side.pool.deallocate(side.addr[ident], size)
@@ -327,7 +366,7 @@ def _free_oldest(side, step):
 # ---- random operations --------------------------------------------------------
 
 
-def random_op(rng, step, next_id, checked=True):
+def random_op(rng: random.Random, step: Lockstep, next_id: int, checked: bool = True) -> Op:
     """One random operation for the current state; next_id is the first unused id."""
     live = list(step.live)
     r = rng.random()
@@ -379,13 +418,16 @@ def random_op(rng, step, next_id, checked=True):
     return ("alloc", next_id, rng.choice(SIZES))
 
 
-def run_random(profile, ops, seed, progress=None, factories=None):
+def run_random(profile: str | dict[str, object], ops: int, seed: int,
+               progress: Callable[[int], object] | None = None,
+               factories: Sequence[PoolFactory] | None = None) -> list[Op]:
     """Runs `ops` random operations; returns the list applied, or raises
     Divergence with .ops set to the operations up to the failing one."""
     rng = random.Random(seed)
     step = Lockstep(profile, *(factories or ()))
     checked = step.sides[0].pool.checked
-    applied, next_id = [], 1
+    applied: list[Op] = []
+    next_id = 1
     try:
         for _ in range(ops):
             op = random_op(rng, step, next_id, checked)
@@ -405,7 +447,8 @@ def run_random(profile, ops, seed, progress=None, factories=None):
     return applied
 
 
-def replay_ops(profile, ops, factories=None):
+def replay_ops(profile: str | dict[str, object], ops: Sequence[Op],
+               factories: Sequence[PoolFactory] | None = None) -> Divergence | None:
     """Runs a fixed operation list; returns the Divergence or None."""
     step = Lockstep(profile, *(factories or ()))
     try:
@@ -418,7 +461,8 @@ def replay_ops(profile, ops, factories=None):
     return None
 
 
-def shrink(profile, ops, factories=None):
+def shrink(profile: str | dict[str, object], ops: Sequence[Op],
+           factories: Sequence[PoolFactory] | None = None) -> list[Op]:
     """A minimal sub-list of ops that still diverges."""
     return shrink_ops(ops, lambda candidate: replay_ops(profile, candidate, factories) is not None)
 
@@ -426,7 +470,7 @@ def shrink(profile, ops, factories=None):
 # ---- command line -----------------------------------------------------------------
 
 
-def main(argv=None):
+def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
         prog="python -m pool diff",
         description="Random differential campaign: the C core against ReferencePool, in "

@@ -43,9 +43,14 @@ Where the model knowingly differs from the C core:
     raises InvalidBlockError where C would hand out a view of anything.
 """
 
+from __future__ import annotations
+
 import contextlib
+from array import array
 from bisect import bisect_right
 from collections import deque
+from collections.abc import Iterable, Sequence
+from typing import TYPE_CHECKING
 
 from .. import _validate as v
 from .. import errors
@@ -58,7 +63,10 @@ from ..errors import (  # noqa: F401 (PoolMemoryError: re-exported with the mode
     PoolMemoryError,
     SizeClassError,
 )
-from ..stats import PoolState
+from ..stats import PoolState, PoolStats
+
+if TYPE_CHECKING:
+    from .._types import OomHandler, PoolLike
 
 __all__ = [
     "ReferencePool",
@@ -91,7 +99,7 @@ class Refused(Exception):
     salvage found nothing).  ReferencePool turns it into the oom handler call
     or PoolMemoryError, as pool.core does with SGI_POOL_ENOMEM."""
 
-    def __init__(self, nbytes):
+    def __init__(self, nbytes: int) -> None:
         super().__init__(nbytes)
         self.nbytes = nbytes
 
@@ -109,13 +117,14 @@ class SimulatedSystem:
     system's.
     """
 
-    def __init__(self):
+    def __init__(self) -> None:
         self.next_base = FIRST_BASE
-        self.bases = []  # bases of the blocks held, ascending (new ones are always highest)
-        self.sizes = {}  # base -> size of every block held
-        self.memory = {}  # base -> bytearray, for the blocks touched so far
+        # bases of the blocks held, ascending (new ones are always highest)
+        self.bases: list[int] = []
+        self.sizes: dict[int, int] = {}  # base -> size of every block held
+        self.memory: dict[int, bytearray] = {}  # base -> bytearray, for the blocks touched so far
 
-    def malloc(self, n):
+    def malloc(self, n: int) -> int:
         """Returns the base of a new block of n bytes."""
         base = self.next_base
         self.next_base = (base + n) // BASE_SPACING * BASE_SPACING + BASE_SPACING
@@ -123,12 +132,12 @@ class SimulatedSystem:
         self.sizes[base] = n
         return base
 
-    def free(self, base):
+    def free(self, base: int) -> None:
         del self.bases[bisect_right(self.bases, base) - 1]
         del self.sizes[base]
         self.memory.pop(base, None)
 
-    def realloc(self, base, n):
+    def realloc(self, base: int, n: int) -> int:
         """A new block of n bytes holding the first min(old size, n) bytes of
         the block at base, which is freed.  Always moves (see the module doc)."""
         new = self.malloc(n)
@@ -136,12 +145,12 @@ class SimulatedSystem:
         self.free(base)
         return new
 
-    def release_all(self):
+    def release_all(self) -> None:
         self.bases.clear()
         self.sizes.clear()
         self.memory.clear()
 
-    def locate(self, addr, n):
+    def locate(self, addr: int, n: int) -> int | None:
         """The base of the block holding [addr, addr + n), or None."""
         i = bisect_right(self.bases, addr) - 1
         if i < 0:
@@ -149,13 +158,13 @@ class SimulatedSystem:
         base = self.bases[i]
         return base if addr + n <= base + self.sizes[base] else None
 
-    def _bytes(self, base):
+    def _bytes(self, base: int) -> bytearray:
         mem = self.memory.get(base)
         if mem is None:
             mem = self.memory[base] = bytearray(self.sizes[base])
         return mem
 
-    def view(self, addr, n):
+    def view(self, addr: int, n: int) -> memoryview:
         """A writable memoryview of the n bytes at addr."""
         base = self.locate(addr, n)
         if base is None:
@@ -164,7 +173,7 @@ class SimulatedSystem:
         offset = addr - base
         return memoryview(self._bytes(base))[offset:offset + n]
 
-    def copy(self, dst, src, n):
+    def copy(self, dst: int, src: int, n: int) -> None:
         """memcpy(dst, src, n) between two blocks held."""
         if n == 0:
             return
@@ -177,7 +186,7 @@ class SimulatedSystem:
         data = bytes(self._bytes(src_base)[src - src_base:src - src_base + n])
         self._bytes(dst_base)[dst - dst_base:dst - dst_base + n] = data
 
-    def fill(self, addr, byte, n):
+    def fill(self, addr: int, byte: int, n: int) -> None:
         """memset(addr, byte, n) inside a block held."""
         base = self.locate(addr, n)
         if n <= 0 or base is None:
@@ -197,8 +206,9 @@ class SGIAllocator:
     nothing.
     """
 
-    def __init__(self, *, align=DEFAULT_ALIGN, max_small=DEFAULT_MAX_SMALL,
-                 refill=DEFAULT_REFILL, heap_limit=None, checked=True, debug_fill=False):
+    def __init__(self, *, align: int = DEFAULT_ALIGN, max_small: int = DEFAULT_MAX_SMALL,
+                 refill: int = DEFAULT_REFILL, heap_limit: int | None = None,
+                 checked: bool = True, debug_fill: bool = False) -> None:
         # Constants (Part A; options per pool in Part B)
         self.align = align  # ALIGN
         self.max_bytes = max_small  # MAX_BYTES
@@ -208,17 +218,21 @@ class SGIAllocator:
         self.debug_fill = debug_fill  # paint new small blocks CLEAN_BYTE, freed ones DEAD_BYTE
 
         # The classic state (Part A)
-        self.free_list = [deque() for _ in range(self.nlists)]  # head at index 0
-        self.start_free = None  # uncarved tail of the current chunk; None: no current chunk
-        self.end_free = None
+        self.free_list: list[deque[int]] = [deque() for _ in range(self.nlists)]  # head at index 0
+        # uncarved tail of the current chunk; None: no current chunk
+        self.start_free: int | None = None
+        self.end_free: int | None = None
         self.heap_size = 0  # bytes of all chunks ever obtained
 
         # Records and limits (Part B)
         self.heap_limit = heap_limit  # None: no limit
-        self.chunks = []  # (base, size) of every chunk, in order of acquisition
-        self.blocks = {}  # live block -> size: large ones always (as allocated), small ones
-        #                   if checked (their block size, as the C core's directory knows it)
-        self.carved = {}  # the block map: every carved small block (live or free) -> block size
+        # (base, size) of every chunk, in order of acquisition
+        self.chunks: list[tuple[int, int]] = []
+        # live block -> size: large ones always (as allocated), small ones if
+        # checked (their block size, as the C core's directory knows it)
+        self.blocks: dict[int, int] = {}
+        # the block map: every carved small block (live or free) -> block size
+        self.carved: dict[int, int] = {}
         self.large_live = 0  # live blocks above MAX_BYTES
         self.large_bytes = 0  # their recorded sizes
         self.live = [0] * self.nlists  # per class: blocks handed out and not returned
@@ -230,40 +244,40 @@ class SGIAllocator:
 
     # ---- Constants and formulas ------------------------------------------------------
 
-    def round_up(self, n):
+    def round_up(self, n: int) -> int:
         """round_up(n) = (n + ALIGN - 1) & ~(ALIGN - 1)"""
         return round_up(n, self.align)
 
-    def class_index(self, n):
+    def class_index(self, n: int) -> int:
         """class_index(n) = (n + ALIGN - 1) / ALIGN - 1, for 1 <= n <= MAX_BYTES"""
         return class_index(n, self.align)
 
-    def is_small(self, n):
+    def is_small(self, n: int) -> bool:
         return n <= self.max_bytes
 
-    def same_class(self, a, b):
+    def same_class(self, a: int, b: int) -> bool:
         """Two sizes are of one class: the same free list, or both large."""
         if not self.is_small(a) or not self.is_small(b):
             return not self.is_small(a) and not self.is_small(b)
         return self.class_index(a) == self.class_index(b)
 
-    def chunk_left(self):
+    def chunk_left(self) -> int:
         """end_free - start_free; 0 when there is no current chunk."""
-        if self.start_free is None:
+        if self.start_free is None or self.end_free is None:  # both None, or neither
             return 0
         return self.end_free - self.start_free
 
     # ---- The first level: system requests (Part B: heap limit) --------------------------
 
-    def held(self):
+    def held(self) -> int:
         """Bytes held from the system: heap_size + recorded sizes of live large blocks."""
         return self.heap_size + self.large_bytes
 
-    def limit_allows(self, base, more):
+    def limit_allows(self, base: int, more: int) -> bool:
         """Whether the heap limit lets the pool hold `more` bytes beyond `base`."""
         return self.heap_limit is None or base + more <= self.heap_limit
 
-    def system_request(self, n):
+    def system_request(self, n: int) -> int | None:
         """Asks the system for n bytes: returns the base, or None when refused
         (held + n > heap_limit, exactly as if malloc had returned NULL)."""
         if n > PTRDIFF_MAX or not self.limit_allows(self.held(), n):
@@ -274,7 +288,7 @@ class SGIAllocator:
 
     # ---- chunk_alloc(size, nobjs) ----------------------------------------------------
 
-    def chunk_alloc(self, size, nobjs):
+    def chunk_alloc(self, size: int, nobjs: int) -> tuple[int, int]:
         """Memory for nobjs blocks of `size` bytes: returns (address, nobjs), nobjs
         lowered to what fits (at least 1).  Raises Refused when the system
         refused and salvage found nothing (then there is no current chunk)."""
@@ -284,7 +298,8 @@ class SGIAllocator:
         # 1. the tail holds them all
         if left >= total:
             result = self.start_free
-            self.start_free += total
+            assert result is not None  # left >= total > 0: there is a tail
+            self.start_free = result + total
             return result, nobjs
 
         # 2. the tail holds at least one
@@ -292,7 +307,8 @@ class SGIAllocator:
             nobjs = left // size
             total = size * nobjs
             result = self.start_free
-            self.start_free += total
+            assert result is not None  # left >= size > 0: there is a tail
+            self.start_free = result + total
             return result, nobjs
 
         # 3. a new chunk is needed
@@ -300,6 +316,7 @@ class SGIAllocator:
         bytes_to_get = 2 * total + self.round_up(self.heap_size >> 4)
         # 3.2 the leftover is smaller than size, so it fits its own class exactly
         if left > 0:
+            assert self.start_free is not None  # a tail of left bytes starts there
             self.free_list[self.class_index(left)].appendleft(self.start_free)
             self.carved[self.start_free] = left
             self.leftovers += 1
@@ -329,7 +346,7 @@ class SGIAllocator:
 
     # ---- refill(size) ------------------------------------------------------------------
 
-    def refill(self, size):
+    def refill(self, size: int) -> int:
         """Returns one block of `size` bytes (a multiple of ALIGN); the others
         carved with it become the (empty) free list of that size."""
         # 1.
@@ -347,7 +364,7 @@ class SGIAllocator:
 
     # ---- allocate(n) -------------------------------------------------------------------
 
-    def allocate(self, n):
+    def allocate(self, n: int) -> int:
         """A block of at least n bytes (n >= 1).  Raises Refused."""
         # 1. first level
         if not self.is_small(n):
@@ -362,7 +379,7 @@ class SGIAllocator:
         self.small_block_born(block, n)
         return block
 
-    def small_block_born(self, block, n):
+    def small_block_born(self, block: int, n: int) -> None:
         """A small block goes live: counted, recorded in checked mode, painted
         in debug mode."""
         self.live[self.class_index(n)] += 1
@@ -371,7 +388,7 @@ class SGIAllocator:
         if self.debug_fill:
             self.system.fill(block, CLEAN_BYTE, self.round_up(n))
 
-    def allocate_large(self, n):
+    def allocate_large(self, n: int) -> int:
         """1. exactly n bytes from the system, recorded in every mode."""
         block = self.system_request(n)
         if block is None:
@@ -383,7 +400,7 @@ class SGIAllocator:
 
     # ---- deallocate(p, n) ----------------------------------------------------------------
 
-    def check_block(self, addr, n, index=None):
+    def check_block(self, addr: int, n: int, index: int | None = None) -> int:
         """Part B's check of a free or reallocate of addr as a block of n bytes:
         large sizes in every mode, small ones in checked mode.  Returns the
         bytes the block really has; raises InvalidBlockError / SizeClassError."""
@@ -399,11 +416,11 @@ class SGIAllocator:
             usable = recorded
         return usable
 
-    def deallocate(self, addr, n):
+    def deallocate(self, addr: int, n: int) -> None:
         self.check_block(addr, n)
         self.free_block(addr, n)
 
-    def free_block(self, addr, n):
+    def free_block(self, addr: int, n: int) -> None:
         """Frees a block that check_block accepted: a small one is pushed on
         free_list[index(n)]; a large one goes back to the system."""
         if self.is_small(n):
@@ -420,7 +437,7 @@ class SGIAllocator:
         self.large_bytes -= recorded
         self.system.free(addr)
 
-    def deallocate_many(self, addrs, n):
+    def deallocate_many(self, addrs: Sequence[int], n: int) -> None:
         """Frees every address as a block of n bytes, in order.  Checked mode
         (and large n in any mode) checks them all first, duplicates included,
         and frees nothing on an error.  An unchecked pool skips address 0 (as
@@ -428,7 +445,7 @@ class SGIAllocator:
         if not self.checked:
             addrs = [addr for addr in addrs if addr != 0]
         if self.checked or not self.is_small(n):
-            seen = set()
+            seen: set[int] = set()
             for i, addr in enumerate(addrs):
                 self.check_block(addr, n, index=i)
                 if addr in seen:
@@ -439,7 +456,7 @@ class SGIAllocator:
 
     # ---- size-less calls: the block map supplies the size ----------------------------
 
-    def known_size(self, addr):
+    def known_size(self, addr: int) -> int | None:
         """What a size-less call knows of addr: checked, a live block's size
         (block size if small); unchecked, a carved block's size or a live large
         block's; None when addr is no block of this pool."""
@@ -450,25 +467,25 @@ class SGIAllocator:
             size = self.blocks.get(addr)  # large blocks only, in an unchecked pool
         return size
 
-    def size_of(self, addr, index=None):
+    def size_of(self, addr: int, index: int | None = None) -> int:
         """known_size, or InvalidBlockError."""
         size = self.known_size(addr)
         if size is None:
             raise errors.not_live(addr, None, index, self.checked)
         return size
 
-    def free(self, addr):
+    def free(self, addr: int) -> None:
         self.free_block(addr, self.size_of(addr))
 
-    def free_many(self, addrs):
+    def free_many(self, addrs: Sequence[int]) -> None:
         """Frees every address, each with its own size, in order; all checked
         first.  Checked: NULL and duplicates refused.  Unchecked: NULL skipped,
         duplicates of large blocks refused (a small one's duplicate is the
         caller's error, as in C)."""
         if not self.checked:
             addrs = [addr for addr in addrs if addr != 0]
-        seen = set()
-        sizes = []
+        seen: set[int] = set()
+        sizes: list[int] = []
         for i, addr in enumerate(addrs):
             if addr in seen:
                 raise errors.duplicate(addr, i)
@@ -479,13 +496,13 @@ class SGIAllocator:
         for addr, size in zip(addrs, sizes):
             self.free_block(addr, size)
 
-    def resize(self, addr, new_n):
+    def resize(self, addr: int, new_n: int) -> int:
         """reallocate(addr, known size, new_n)."""
         return self.reallocate(addr, self.size_of(addr), new_n)
 
     # ---- reallocate(p, old_n, new_n) ---------------------------------------------------
 
-    def reallocate(self, addr, old_n, new_n):
+    def reallocate(self, addr: int, old_n: int, new_n: int) -> int:
         """Resizes a block, keeping min(old_n, new_n) bytes; returns its address.
         Checked like deallocate (for old_n).  Raises Refused, and then the
         block is untouched (the pool is in the state the algorithm reached)."""
@@ -503,7 +520,7 @@ class SGIAllocator:
         self.free_block(addr, old_n)
         return q
 
-    def reallocate_large(self, addr, new_n):
+    def reallocate_large(self, addr: int, new_n: int) -> int:
         """1. Refused when held - recorded + new_n > heap_limit (nbytes = new_n)."""
         recorded = self.blocks[addr]
         if new_n > PTRDIFF_MAX or not self.limit_allows(self.held() - recorded, new_n):
@@ -539,9 +556,10 @@ class ReferencePool(PoolBase):
     The algorithm's state is `self.allocator` (an SGIAllocator).
     """
 
-    def __init__(self, *, heap_limit=None, checked=True, thread_safe=True, align=DEFAULT_ALIGN,
-                 max_small=DEFAULT_MAX_SMALL, refill=DEFAULT_REFILL, oom_handler=None,
-                 debug=False):
+    def __init__(self, *, heap_limit: int | None = None, checked: bool = True,
+                 thread_safe: bool = True, align: int = DEFAULT_ALIGN,
+                 max_small: int = DEFAULT_MAX_SMALL, refill: int = DEFAULT_REFILL,
+                 oom_handler: OomHandler | None = None, debug: bool = False) -> None:
         o = self._init_options(
             heap_limit=heap_limit, checked=checked, thread_safe=thread_safe, align=align,
             max_small=max_small, refill=refill, oom_handler=oom_handler, debug=debug)
@@ -553,7 +571,7 @@ class ReferencePool(PoolBase):
 
     # ---- lifetime --------------------------------------------------------------------
 
-    def close(self):
+    def close(self) -> None:
         """Returns all the pool's memory to the system.  Idempotent; any later
         use raises PoolClosedError (a ValueError)."""
         with self._lock:
@@ -562,37 +580,38 @@ class ReferencePool(PoolBase):
                 self.allocator.system.release_all()
 
     @property
-    def closed(self):
+    def closed(self) -> bool:
         return self._closed
 
-    def _check_open(self):
+    def _check_open(self) -> None:
         self._alloc()
 
-    def _alloc(self):
+    def _alloc(self) -> SGIAllocator:
         """The allocator, or PoolClosedError."""
         if self._closed:
             raise errors.closed()
         return self.allocator
 
-    def _heap_size_if_open(self):
+    def _heap_size_if_open(self) -> int | None:
         with self._lock:
             return None if self._closed else self.allocator.heap_size
 
     # ---- the oom handler retry loop (Part B) -----------------------------------------
 
-    def _run(self, operation, *args):
+    def _run(self, operation: str, *args: int) -> int:
         """Calls allocator.operation(*args) under the lock; on a refusal runs the
         oom handler outside the lock and retries from the top."""
         while True:
             with self._lock:
                 allocator = self._alloc()
                 try:
-                    return getattr(allocator, operation)(*args)
+                    address: int = getattr(allocator, operation)(*args)
+                    return address
                 except Refused as refusal:
                     nbytes = refusal.nbytes
             self._after_refusal(nbytes)
 
-    def _after_refusal(self, nbytes):
+    def _after_refusal(self, nbytes: int) -> None:
         """Calls the oom handler for a refused request of nbytes; returns to
         retry, or raises PoolMemoryError.  An exception from the handler
         propagates."""
@@ -601,14 +620,14 @@ class ReferencePool(PoolBase):
 
     # ---- allocate / deallocate / reallocate --------------------------------------------
 
-    def allocate(self, n):
+    def allocate(self, n: int) -> int:
         """Returns the address of a new block of at least n bytes (n >= 1),
         aligned to `align`.  Raises PoolMemoryError when memory is refused."""
         self._alloc()
         n = v.as_size(n)
         return self._run("allocate", n)
 
-    def deallocate(self, addr, n=None):
+    def deallocate(self, addr: int, n: int | None = None) -> None:
         """Frees the block at addr, allocated with a size of n's class; with n
         None the block map supplies the size.  In checked mode a bad address or
         size raises and changes nothing; a size-less free of an address that is
@@ -624,14 +643,14 @@ class ReferencePool(PoolBase):
         with self._lock:
             self._alloc().deallocate(addr, n)
 
-    def resize(self, addr, new_n):
+    def resize(self, addr: int, new_n: int) -> int:
         """reallocate(addr, usable_size(addr), new_n) without the old size."""
         self._alloc()
         new_n = v.as_size(new_n, "new size")
         addr = v.as_address(addr)
         return self._run("resize", addr, new_n)
 
-    def usable_size(self, addr):
+    def usable_size(self, addr: int) -> int:
         """The bytes the block at addr really has; InvalidBlockError when addr
         is no block of the pool (checked: no live block)."""
         allocator = self._alloc()
@@ -639,7 +658,7 @@ class ReferencePool(PoolBase):
         with self._lock:
             return allocator.size_of(addr)
 
-    def __contains__(self, addr):
+    def __contains__(self, addr: object) -> bool:
         """addr in pool: as Pool.__contains__."""
         allocator = self._alloc()
         if type(addr) is not int:
@@ -647,7 +666,7 @@ class ReferencePool(PoolBase):
         with self._lock:
             return 0 < addr <= v.SIZE_MAX and allocator.known_size(addr) is not None
 
-    def reallocate(self, addr, old_n, new_n):
+    def reallocate(self, addr: int, old_n: int, new_n: int) -> int:
         """Resizes the block at addr from old_n to new_n bytes and returns its
         (possibly new) address; min(old_n, new_n) bytes are kept.  When memory
         is refused the old block is untouched and still yours."""
@@ -659,7 +678,7 @@ class ReferencePool(PoolBase):
 
     # ---- batch calls ---------------------------------------------------------------
 
-    def allocate_many(self, n, count):
+    def allocate_many(self, n: int, count: int) -> array[int]:
         """count blocks of n bytes as array('Q'), exactly like count allocate(n)
         calls in order.  If one fails, the blocks already taken are freed (in
         reverse order) and the error is raised."""
@@ -677,7 +696,7 @@ class ReferencePool(PoolBase):
             raise
         return out
 
-    def _free_taken(self, out, done, n):
+    def _free_taken(self, out: array[int], done: int, n: int) -> None:
         """Rolls back a failed allocate_many: frees out[:done] in reverse order
         (as one batch free, whose errors, if any, are ignored as in Pool)."""
         with self._lock:
@@ -687,7 +706,7 @@ class ReferencePool(PoolBase):
             with contextlib.suppress(InvalidBlockError):
                 self.allocator.deallocate_many(list(reversed(out[:done])), n)
 
-    def deallocate_many(self, addrs, n=None):
+    def deallocate_many(self, addrs: Iterable[int], n: int | None = None) -> None:
         """Frees every address in addrs as a block of n bytes, in order; with n
         None each with its own size.  In checked mode every address is checked
         first (duplicates included) and on an error nothing is freed;
@@ -706,7 +725,7 @@ class ReferencePool(PoolBase):
 
     # ---- using the memory -------------------------------------------------------------
 
-    def buffer(self, addr, n=None):
+    def buffer(self, addr: int, n: int | None = None) -> memoryview:
         """A writable memoryview of n bytes at addr, into the simulated memory.
         In checked mode addr must be a live block, n defaults to its recorded
         size and may not exceed its usable size."""
@@ -730,36 +749,36 @@ class ReferencePool(PoolBase):
     # ---- options and introspection ---------------------------------------------------
 
     @property
-    def heap_size(self):
+    def heap_size(self) -> int:
         """Bytes of all chunks ever obtained (SGI's heap_size)."""
         with self._lock:
             return self._alloc().heap_size
 
     @property
-    def heap_limit(self):
+    def heap_limit(self) -> int | None:
         """None (no limit) or the most bytes the pool may hold; settable, also
         below what the pool holds (later system requests are then refused)."""
         with self._lock:
             return self._alloc().heap_limit
 
     @heap_limit.setter
-    def heap_limit(self, limit):
+    def heap_limit(self, limit: int | None) -> None:
         allocator = self._alloc()
         limit = v.as_heap_limit(limit)
         with self._lock:
             allocator.heap_limit = limit
 
-    def chunks(self):
+    def chunks(self) -> list[tuple[int, int]]:
         """(base, size) of every chunk, in acquisition order (not large blocks)."""
         with self._lock:
             return list(self._alloc().chunks)
 
-    def free_list_lengths(self):
+    def free_list_lengths(self) -> tuple[int, ...]:
         """Length of each class's free list, smallest class first."""
         with self._lock:
             return tuple(len(lst) for lst in self._alloc().free_list)
 
-    def free_list(self, cls):
+    def free_list(self, cls: int) -> list[int]:
         """Addresses on free list `cls` (0-based class index), head first."""
         allocator = self._alloc()
         cls = v.as_int(cls, "class index")
@@ -768,31 +787,31 @@ class ReferencePool(PoolBase):
         with self._lock:
             return list(allocator.free_list[cls])
 
-    def current_chunk(self):
+    def current_chunk(self) -> tuple[int, int] | None:
         """(start, end) of the current chunk's uncarved tail, or None."""
         with self._lock:
             allocator = self._alloc()
-            if allocator.start_free is None:
+            if allocator.start_free is None or allocator.end_free is None:  # (both, or neither)
                 return None
             return (allocator.start_free, allocator.end_free)
 
-    def block_map(self):
+    def block_map(self) -> dict[int, int]:
         """{address: block size} of every carved small block, live or free."""
         with self._lock:
             return dict(self._alloc().carved)
 
-    def live_blocks(self):
+    def live_blocks(self) -> dict[int, int]:
         """{address: size} of live blocks: every one in checked mode (a small
         block's block size), only large blocks in unchecked mode."""
         with self._lock:
             return dict(self._alloc().blocks)
 
-    def stats(self):
+    def stats(self) -> PoolStats:
         """A PoolStats snapshot (counts per class, large blocks, chunks, requests)."""
         with self._lock:
             return self._stats_of(self._alloc())
 
-    def _stats_of(self, a):
+    def _stats_of(self, a: SGIAllocator) -> PoolStats:
         return self._assemble_stats(
             [len(lst) for lst in a.free_list], a.live, large_live=a.large_live,
             large_bytes=a.large_bytes, chunks=len(a.chunks), heap_size=a.heap_size,
@@ -800,12 +819,17 @@ class ReferencePool(PoolBase):
             requests_granted=a.requests_granted, requests_refused=a.requests_refused,
             salvages=a.salvages)
 
-    def state(self):
+    def state(self) -> PoolState:
         """The whole observable state (pool.PoolState), read under the model's lock."""
         with self._lock:
             a = self._alloc()
-            current = None if a.start_free is None else (a.start_free, a.end_free)
+            current = (None if a.start_free is None or a.end_free is None  # (both, or neither)
+                       else (a.start_free, a.end_free))
             return PoolState(
                 chunks=tuple(a.chunks), free_lists=tuple(tuple(lst) for lst in a.free_list),
                 current_chunk=current, live_blocks=dict(a.blocks), stats=self._stats_of(a),
                 block_map=dict(a.carved))
+
+
+if TYPE_CHECKING:
+    _: PoolLike = ReferencePool()  # ReferencePool offers every call of PoolLike

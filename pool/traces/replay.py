@@ -238,7 +238,7 @@ def _lockstep(ops: Sequence[Op], pool_factory: PoolFactory,
     ref: PoolLike | None = None
     try:
         ref = reference_factory() if reference_factory is not None else _reference_like(pool)
-        step = TraceLockstep({}, lambda: pool, lambda: ref)  # type: ignore[no-untyped-call]
+        step = TraceLockstep({}, lambda: pool, lambda: ref)
         engine_op = {"a": lambda i, n: ("alloc", i, n), "f": lambda i, n: ("free", i),
                      "r": lambda i, n: ("realloc", i, n)}
         for number, op in enumerate(ops, 1):

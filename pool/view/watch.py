@@ -92,7 +92,7 @@ class Watch:
             self.live = {a: n for a, n in pool.live_blocks().items() if n <= pool.max_small}
         self.leftovers: dict[int, int] = {}  # free block pushed by step 3.2, on its list -> bytes
         self._chunks = pool.chunks()
-        self._where = Normaliser(self._chunks)  # type: ignore[no-untyped-call]
+        self._where = Normaliser(self._chunks)
         self._ids: dict[int, tuple[int, int]] = {}  # trace ID -> (address, size), for apply()
         self.now = _Look(pool)
 
@@ -113,7 +113,7 @@ class Watch:
     def _refresh_chunks(self, look: _Look) -> None:
         if look.chunks != len(self._chunks):
             self._chunks = self.pool.chunks()
-            self._where = Normaliser(self._chunks)  # type: ignore[no-untyped-call]
+            self._where = Normaliser(self._chunks)
 
     def _class(self, n: int) -> int:
         return (n + self.pool.align - 1) // self.pool.align - 1
@@ -335,7 +335,7 @@ class Watch:
 
     def watched_picture(self) -> Picture:
         """The Picture of the pool with what the Watch knows beyond it."""
-        where = Normaliser(self.pool.chunks())  # type: ignore[no-untyped-call]
+        where = Normaliser(self.pool.chunks())
         live = sorted((where(a), n) for a, n in self.live.items())
         known_live = self.from_start or self.pool.checked
         leftovers = [where(a) for a in self.leftovers] if self.from_start else None
