@@ -981,17 +981,22 @@ static int reallocate_locked(sgi_pool *p, void *ptr, size_t old_n, size_t new_n,
     return SGI_POOL_OK;
 }
 
+/* A reallocate of NULL: allocate(new_n) (nothing for 0), as a status. */
+static int allocate_for_null(sgi_pool *p, size_t new_n, void **out)
+{
+    if (new_n == 0)
+        return SGI_POOL_OK;
+    *out = sgi_pool_allocate(p, new_n);
+    return *out ? SGI_POOL_OK : SGI_POOL_ENOMEM;
+}
+
 int sgi_pool_reallocate_checked(sgi_pool *p, void *ptr, size_t old_n, size_t new_n,
                                 void **out)
 {
     REQUIRE(p != NULL && out != NULL);
     *out = NULL;
-    if (ptr == NULL) {
-        if (new_n == 0)
-            return SGI_POOL_OK;
-        *out = sgi_pool_allocate(p, new_n);
-        return *out ? SGI_POOL_OK : SGI_POOL_ENOMEM;
-    }
+    if (ptr == NULL) /* as realloc(NULL, n): allocate(n) */
+        return allocate_for_null(p, new_n, out);
     if (new_n == 0)
         return sgi_pool_deallocate_checked(p, ptr, old_n);
     if (old_n == 0)
@@ -1013,12 +1018,8 @@ int sgi_pool_realloc_checked(sgi_pool *p, void *ptr, size_t new_n, void **out)
 {
     REQUIRE(p != NULL && out != NULL);
     *out = NULL;
-    if (ptr == NULL) {
-        if (new_n == 0)
-            return SGI_POOL_OK;
-        *out = sgi_pool_allocate(p, new_n);
-        return *out ? SGI_POOL_OK : SGI_POOL_ENOMEM;
-    }
+    if (ptr == NULL) /* as realloc(NULL, n): allocate(n) */
+        return allocate_for_null(p, new_n, out);
     if (new_n == 0)
         return sgi_pool_free_checked(p, ptr);
     pool_lock(p);
