@@ -17,7 +17,8 @@ CSRC = "csrc"  # relative: setuptools wants relative source paths
 
 SOURCES = [f"{CSRC}/sgi_pool.c", f"{CSRC}/block_table.c", f"{CSRC}/block_directory.c"]
 DEPENDS = [f"{CSRC}/sgi_pool.h", f"{CSRC}/block_table.h", f"{CSRC}/block_directory.h",
-           f"{CSRC}/sgi_pool.cdef"]
+           f"{CSRC}/sgi_pool.cdef", f"{CSRC}/glue/cffi_allocator.h",
+           f"{CSRC}/glue/cffi_allocator.cdef"]
 
 # Integer-address wrappers: a uintptr_t crosses the FFI more cheaply than a
 # void * cdata, and Python code holds addresses as ints.
@@ -67,9 +68,11 @@ def sanitize_args():
 
 ffibuilder = FFI()
 ffibuilder.cdef((HERE / CSRC / "sgi_pool.cdef").read_text())
+# ffi.new_allocator's C functions (pool/cffi_allocator.py)
+ffibuilder.cdef((HERE / CSRC / "glue" / "cffi_allocator.cdef").read_text())
 ffibuilder.set_source(
     "pool._pool_c",
-    PRELUDE,
+    PRELUDE + '#include "glue/cffi_allocator.h"\n',
     sources=SOURCES,
     depends=DEPENDS,
     include_dirs=[CSRC],
