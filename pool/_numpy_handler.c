@@ -15,20 +15,31 @@
 #define NPY_NO_DEPRECATED_API NPY_1_22_API_VERSION
 #include <numpy/arrayobject.h>
 
+#include <stdlib.h>
 #include <string.h>
 
 typedef struct sgi_pool sgi_pool; /* opaque: only its address passes through here */
 
 static struct {
     void *(*allocate)(sgi_pool *, size_t);
-    void (*free)(sgi_pool *, void *);
+    int (*free_checked)(sgi_pool *, void *);
     void *(*realloc)(sgi_pool *, void *, size_t);
+    size_t (*usable_size)(sgi_pool *, const void *);
 } core;
+
+/* The pool serves what its lists serve; larger data goes to the system
+   allocator, as with numpy's default handler: a large np.zeros then stays
+   untouched zero pages from calloc (a pool block would need a memset of
+   every page).  A free tells the two apart by asking the pool: its refusal
+   (no block of the pool) means the system's. */
+enum { POOL_MAX_SMALL = 128, POOL_ENOTLIVE = 3 /* SGI_POOL_ENOTLIVE */ };
 
 /* numpy asks for 0 bytes for empty arrays and still wants a pointer. */
 static void *handler_malloc(void *ctx, size_t n)
 {
-    return core.allocate(ctx, n ? n : 1);
+    if (n <= POOL_MAX_SMALL)
+        return core.allocate(ctx, n ? n : 1);
+    return malloc(n);
 }
 
 static void *handler_calloc(void *ctx, size_t count, size_t n)
@@ -36,6 +47,8 @@ static void *handler_calloc(void *ctx, size_t count, size_t n)
     size_t total;
     if (__builtin_mul_overflow(count, n, &total))
         return NULL;
+    if (total > POOL_MAX_SMALL)
+        return calloc(count, n);
     void *block = core.allocate(ctx, total ? total : 1);
     return block ? memset(block, 0, total ? total : 1) : NULL;
 }
@@ -43,14 +56,20 @@ static void *handler_calloc(void *ctx, size_t count, size_t n)
 /* numpy's realloc gives no old size: the block directory knows it. */
 static void *handler_realloc(void *ctx, void *ptr, size_t n)
 {
+    if (ptr == NULL)
+        return handler_malloc(ctx, n);
+    if (core.usable_size(ctx, ptr) == 0)
+        return realloc(ptr, n ? n : 1); /* the system's block stays the system's */
     return core.realloc(ctx, ptr, n ? n : 1);
 }
 
-/* numpy passes the size, but size-less is robust to numpy's own rounding. */
+/* numpy passes the size; the free is size-less all the same (the directory
+   does not depend on numpy's rounding). */
 static void handler_free(void *ctx, void *ptr, size_t n)
 {
     (void)n;
-    core.free(ctx, ptr);
+    if (ptr != NULL && core.free_checked(ctx, ptr) == POOL_ENOTLIVE)
+        free(ptr);
 }
 
 static void capsule_destructor(PyObject *capsule)
@@ -103,22 +122,25 @@ static PyObject *set_handler(PyObject *module, PyObject *capsule)
     return PyDataMem_SetHandler(capsule == Py_None ? NULL : capsule);
 }
 
-/* configure(allocate, free, realloc): addresses of cffi's core functions */
+/* configure(allocate, free_checked, realloc, usable_size): addresses of cffi's
+   core functions */
 static PyObject *configure(PyObject *module, PyObject *args)
 {
     (void)module;
-    unsigned long long a, f, r;
-    if (!PyArg_ParseTuple(args, "KKK", &a, &f, &r))
+    unsigned long long a, f, r, u;
+    if (!PyArg_ParseTuple(args, "KKKK", &a, &f, &r, &u))
         return NULL;
-    void *pa = (void *)(uintptr_t)a, *pf = (void *)(uintptr_t)f, *pr = (void *)(uintptr_t)r;
+    void *pa = (void *)(uintptr_t)a, *pf = (void *)(uintptr_t)f, *pr = (void *)(uintptr_t)r,
+         *pu = (void *)(uintptr_t)u;
     memcpy(&core.allocate, &pa, sizeof pa); /* POSIX: function pointers from addresses */
-    memcpy(&core.free, &pf, sizeof pf);
+    memcpy(&core.free_checked, &pf, sizeof pf);
     memcpy(&core.realloc, &pr, sizeof pr);
+    memcpy(&core.usable_size, &pu, sizeof pu);
     Py_RETURN_NONE;
 }
 
 static PyMethodDef methods[] = {
-    {"configure", configure, METH_VARARGS, "configure(allocate, free, realloc)"},
+    {"configure", configure, METH_VARARGS, "configure(allocate, free_checked, realloc, usable_size)"},
     {"make_handler", make_handler, METH_VARARGS, "make_handler(pool_address, keepalive)"},
     {"set_handler", set_handler, METH_O, "set_handler(capsule or None) -> previous"},
     {NULL, NULL, 0, NULL},

@@ -19,13 +19,6 @@ threads start with numpy's default handler).
 from __future__ import annotations
 
 import contextlib
-import hashlib
-import importlib.machinery
-import importlib.util
-import os
-import subprocess
-import sys
-import sysconfig
 import threading
 from collections.abc import Iterator
 from pathlib import Path
@@ -33,6 +26,7 @@ from typing import Any
 
 import numpy
 
+from . import _jit
 from ._pool_c import ffi, lib
 from .core import Pool
 
@@ -45,49 +39,17 @@ _default: Pool | None = None
 _previous: list[Any] = []  # handlers replaced by install(), for uninstall()
 
 
-def _cache_dir() -> Path:
-    root = os.environ.get("POOL_CACHE_DIR") or os.path.join(Path.home(), ".cache", "pool")
-    return Path(root)
-
-
-def _build() -> Path:
-    key = hashlib.sha256(SOURCE.read_bytes() +
-                         f"{numpy.__version__}{sys.version}".encode()).hexdigest()[:16]
-    suffix = importlib.machinery.EXTENSION_SUFFIXES[0]
-    out = _cache_dir() / f"_numpy_handler-{key}{suffix}"
-    if out.exists():
-        return out
-    out.parent.mkdir(parents=True, exist_ok=True)
-    tmp = out.with_name(f"{out.name}.{os.getpid()}.tmp")
-    cc = os.environ.get("CC", "gcc")
-    cmd = [cc, "-shared", "-fPIC", "-O2", "-std=c11", "-Wall", "-Wextra",
-           f"-I{sysconfig.get_paths()['include']}", f"-I{numpy.get_include()}",
-           str(SOURCE), "-o", str(tmp)]
-    try:
-        subprocess.run(cmd, check=True, capture_output=True, text=True)
-    except (OSError, subprocess.CalledProcessError) as error:
-        detail = getattr(error, "stderr", "") or str(error)
-        raise ImportError(f"pool.numpy: could not compile the handler glue ({' '.join(cmd)}): "
-                          f"{detail}") from None
-    os.replace(tmp, out)
-    return out
-
-
 def _glue() -> Any:
     global _module
     with _lock:
         if _module is None:
-            path = _build()
-            spec = importlib.util.spec_from_file_location("_numpy_handler", path)
-            assert spec is not None and spec.loader is not None
-            module = importlib.util.module_from_spec(spec)
-            spec.loader.exec_module(module)
-
-            def address(name: str) -> int:
-                return int(ffi.cast("uintptr_t", ffi.addressof(lib, name)))
-
-            module.configure(address("sgi_pool_allocate"), address("sgi_pool_free"),
-                             address("sgi_pool_realloc"))
+            path = _jit.build(SOURCE, "_numpy_handler", [numpy.get_include()],
+                              key_text=numpy.__version__)
+            module = _jit.load(path, "_numpy_handler")
+            module.configure(_jit.address("sgi_pool_allocate"),
+                             _jit.address("sgi_pool_free_checked"),
+                             _jit.address("sgi_pool_realloc"),
+                             _jit.address("sgi_pool_usable_size"))
             _module = module
         return _module
 
