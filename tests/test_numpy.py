@@ -96,6 +96,5 @@ def test_numpys_own_numeric_tests_pass_on_the_pool():
     numpy_suite(f"{CORE}.tests.test_numeric")
 
 
-@pytest.mark.slow
 def test_numpys_own_multiarray_tests_pass_on_the_pool():
     numpy_suite(f"{CORE}.tests.test_multiarray")

@@ -146,6 +146,24 @@ def measure(repeats: int) -> list[dict[str, Any]]:
     return rows
 
 
+def measure_pymem(repeats: int) -> dict[str, Any]:
+    """The python ast/json job under plain python (pymalloc) and `python -m pool run`
+    (the object domain on the pool), interleaved; medians."""
+    plain: list[float] = []
+    pooled: list[float] = []
+    with tempfile.TemporaryDirectory() as scratch:
+        script = os.path.join(scratch, "job.py")
+        with open(script, "w") as f:
+            f.write(PYTHON_JOB)
+        for r in range(repeats):
+            runs = [(plain, [sys.executable, script]),
+                    (pooled, [sys.executable, "-m", "pool", "run", script])]
+            for times, argv in (runs if r % 2 == 0 else runs[::-1]):
+                times.append(run_once(argv, None, {}, None)[0])
+    p, q = statistics.median(plain), statistics.median(pooled)
+    return {"plain_s": p, "pool_run_s": q, "ratio": q / p, "repeats": repeats}
+
+
 def table(rows: list[dict[str, Any]]) -> str:
     lines = ["| workload | allocator | median wall (s) | vs glibc | peak RSS (MiB) |",
              "|---|---|---:|---:|---:|"]
@@ -161,7 +179,15 @@ def main(argv: Sequence[str] | None = None) -> int:
                                      description=__doc__.split("\n\n")[0])
     parser.add_argument("--repeats", type=int, default=7, help="interleaved runs per cell")
     parser.add_argument("--json", metavar="FILE", help="also write the rows as JSON")
+    parser.add_argument("--pymem-only", action="store_true",
+                        help="only python vs python -m pool run (the object domain)")
     args = parser.parse_args(argv)
+    pymem = measure_pymem(args.repeats)
+    print(f"python ast/json job: plain {pymem['plain_s']:.3f} s, python -m pool run "
+          f"{pymem['pool_run_s']:.3f} s ({pymem['ratio']:.2f}x), {args.repeats} interleaved "
+          "repeats, medians")
+    if args.pymem_only:
+        return 0
     rows = measure(args.repeats)
     print(f"{args.repeats} interleaved repeats, medians; {os.cpu_count()} CPUs")
     print(table(rows))
