@@ -4,8 +4,8 @@ The C sources live in ``csrc/`` as plain C; the declarations cffi parses live
 in ``csrc/sgi_pool.cdef``.  Set ``POOL_DEBUG=1`` to build with asserts on and
 without optimisation (Python's own flags carry -DNDEBUG, so it is undefined
 explicitly), ``POOL_SANITIZE=1`` for ASan + UBSan, ``POOL_VALIDATE=1`` to check
-the pool's invariants (pool_is_valid in csrc/sgi_pool.c) after its calls.  Run ``python build_pool.py``
-to compile in place by hand.
+the pool's invariants (pool_is_valid in csrc/sgi_pool.c) after its calls.  Run
+``python build_pool.py`` to compile in place by hand.
 """
 
 import os
@@ -21,7 +21,8 @@ CSRC = "csrc"  # relative: setuptools wants relative source paths
 CORE_SOURCES = sorted(f"{CSRC}/{p.name}" for p in (HERE / CSRC).glob("*.c"))
 CORE_HEADERS = sorted(f"{CSRC}/{p.name}" for p in (HERE / CSRC).glob("*.h"))
 SOURCES = CORE_SOURCES
-DEPENDS = [*CORE_HEADERS, f"{CSRC}/sgi_pool.cdef"]
+DEPENDS = [*CORE_HEADERS, f"{CSRC}/sgi_pool.cdef", f"{CSRC}/glue/cffi_allocator.h",
+           f"{CSRC}/glue/cffi_allocator.cdef"]
 
 # The module's own C: the declarations cffi needs (the integer-address glue
 # lives in csrc/addr_glue.c).
@@ -51,9 +52,11 @@ def sanitize_args():
 
 ffibuilder = FFI()
 ffibuilder.cdef((HERE / CSRC / "sgi_pool.cdef").read_text())
+# ffi.new_allocator's C functions (pool/cffi_allocator.py)
+ffibuilder.cdef((HERE / CSRC / "glue" / "cffi_allocator.cdef").read_text())
 ffibuilder.set_source(
     "pool._pool_c",
-    PRELUDE,
+    PRELUDE + '#include "glue/cffi_allocator.h"\n',
     sources=SOURCES,
     depends=DEPENDS,
     include_dirs=[CSRC],

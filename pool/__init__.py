@@ -28,6 +28,7 @@ from .testing.reference import ReferencePool
 if TYPE_CHECKING:  # the lazy names below, for type checkers
     from ._pool_c import ffi
     from .arena import Arena
+    from .cffi_allocator import cffi_allocator
     from .core import Pool, default_pool, process_totals
     from .view import show
 _FROM_C = {
@@ -35,6 +36,7 @@ _FROM_C = {
     "default_pool": ".core",
     "process_totals": ".core",
     "Arena": ".arena",
+    "cffi_allocator": ".cffi_allocator",
     "ffi": "._pool_c",
     "show": ".view",  # drawing code: imported on first use too
 }
@@ -46,6 +48,7 @@ __all__ = [
     "Arena",
     "default_pool",
     "process_totals",
+    "cffi_allocator",
     "ffi",
     "show",
     "PoolStats",

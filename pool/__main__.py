@@ -17,6 +17,10 @@ COMMANDS = {
     "replay": ("replay an allocation trace through a Pool and report memory and time",
                "pool.traces.replay:replay_main"),
     "show": ("draw a pool's chunk map and free lists (text or PNG)", "pool.view.cli:main"),
+    "run": ("run a Python program with CPython's object allocator on the pool",
+            "pool.pymem:run_main"),
+    "preload": ("print the path of libsgipool.so (LD_PRELOAD: any program on the pool)",
+                "pool.preload:main"),
 }
 
 

@@ -75,6 +75,29 @@ static int configured;
 
 enum { RELEASE_GIL_BLOCKS = 4096 }; /* batch calls this long run without the GIL */
 
+/* tracemalloc: while it traces, blocks handed out are reported in a domain
+   of their own (pool.tracing.DOMAIN), so snapshots show pool memory with
+   Python tracebacks.  When it is not tracing, PyTraceMalloc_Track returns -2
+   after testing its flag: that call is the whole cost.  A batch asks once
+   and stops at -2. */
+#define POOL_TRACE_DOMAIN 0x53474950u /* "SGIP" */
+
+static inline int trace_new(uintptr_t addr, size_t n)
+{
+    return PyTraceMalloc_Track(POOL_TRACE_DOMAIN, addr, n);
+}
+
+static inline void trace_gone(uintptr_t addr)
+{
+    (void)PyTraceMalloc_Untrack(POOL_TRACE_DOMAIN, addr);
+}
+
+/* Untrack of an address that was never tracked: -2 only when not tracing. */
+static inline bool tracing_now(void)
+{
+    return PyTraceMalloc_Untrack(POOL_TRACE_DOMAIN, 0) != -2;
+}
+
 typedef struct {
     PyObject_HEAD
     sgi_pool *pool;    /* NULL: closed, or not opened yet; read atomically */
@@ -325,6 +348,7 @@ static PyObject *FastPool_allocate(FastPool *self, PyObject *const *args, Py_ssi
             return NULL;
         block = core.allocate(p, n);
     }
+    (void)trace_new((uintptr_t)block, n);
     return PyLong_FromVoidPtr(block);
 }
 
@@ -350,12 +374,14 @@ static PyObject *FastPool_deallocate(FastPool *self, PyObject *const *args, Py_s
             block_error(self, status, addr, SIZE_MAX, -1); /* SIZE_MAX: no size given */
             return NULL;
         }
+        trace_gone(addr);
         Py_RETURN_NONE;
     }
     if (p == NULL || as_size(arg[1], py.name_size, &n) || as_address(arg[0], &addr))
         return NULL;
     if (self->trusted_max > 0 && n <= (size_t)self->trusted_max) { /* unchecked: trusted */
         core.deallocate(p, (void *)addr, n);
+        trace_gone(addr);
         Py_RETURN_NONE;
     }
     int status = core.deallocate_checked(p, (void *)addr, n); /* large blocks: every mode */
@@ -363,6 +389,7 @@ static PyObject *FastPool_deallocate(FastPool *self, PyObject *const *args, Py_s
         block_error(self, status, addr, n, -1);
         return NULL;
     }
+    trace_gone(addr);
     Py_RETURN_NONE;
 }
 
@@ -393,6 +420,9 @@ static PyObject *FastPool_reallocate(FastPool *self, PyObject *const *args, Py_s
         block_error(self, status, addr, old_n, -1);
         return NULL;
     }
+    trace_gone(addr);
+    if (out != NULL)
+        (void)trace_new((uintptr_t)out, new_n);
     return PyLong_FromVoidPtr(out);
 }
 
@@ -483,6 +513,8 @@ static PyObject *FastPool_allocate_many(FastPool *self, PyObject *const *args, P
         }
         done += allocate_many(p, n, count - done, blocks + done);
     }
+    for (size_t i = 0; i < count && trace_new((uintptr_t)blocks[i], n) != -2; i++)
+        ;
     PyBuffer_Release(&view);
     return out;
 }
@@ -586,6 +618,9 @@ static PyObject *FastPool_deallocate_many(FastPool *self, PyObject *const *args,
                        : core.free_many(p, batch.ptrs, batch.count, &bad);
     }
     uintptr_t bad_addr = status ? (uintptr_t)batch.ptrs[bad] : 0;
+    if (status == 0 && batch.count > 0 && tracing_now())
+        for (size_t i = 0; i < batch.count; i++)
+            trace_gone((uintptr_t)batch.ptrs[i]);
     batch_close(&batch);
     if (status) {
         block_error(self, status, bad_addr, n, (Py_ssize_t)bad);
@@ -906,6 +941,10 @@ PyMODINIT_FUNC PyInit__fast(void)
 #ifdef Py_GIL_DISABLED
     PyUnstable_Module_SetGIL(m, Py_MOD_GIL_NOT_USED); /* the pool's lock protects it */
 #endif
+    if (PyModule_AddIntConstant(m, "TRACE_DOMAIN", (long)POOL_TRACE_DOMAIN) < 0) {
+        Py_DECREF(m);
+        return NULL;
+    }
     Py_INCREF(&FastPool_Type);
     if (PyModule_AddObject(m, "FastPool", (PyObject *)&FastPool_Type) < 0) {
         Py_DECREF(&FastPool_Type);

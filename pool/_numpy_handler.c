@@ -1,0 +1,158 @@
+/*
+ * _numpy_handler.c -- numpy's data-memory handler (NEP 49) on a pool:
+ * pool.numpy builds this module at first use against the installed numpy's
+ * headers (pool/_numpy_build.py), so nothing numpy-related is needed to
+ * build or use the rest of the package.
+ *
+ * Like pool._fast it calls cffi's copy of the core (pool._pool_c) through
+ * function addresses given by configure(), so the handler's pool is an
+ * ordinary Pool.  Each handler capsule holds a reference to its pool's C
+ * handle object: numpy keeps every array's handler, so arrays made under a
+ * handler stay valid after it is uninstalled, and the handle outlives them.
+ */
+#define PY_SSIZE_T_CLEAN
+#include <Python.h>
+#define NPY_NO_DEPRECATED_API NPY_1_22_API_VERSION
+#include <numpy/arrayobject.h>
+
+#include <stdlib.h>
+#include <string.h>
+
+typedef struct sgi_pool sgi_pool; /* opaque: only its address passes through here */
+
+static struct {
+    void *(*allocate)(sgi_pool *, size_t);
+    int (*free_checked)(sgi_pool *, void *);
+    void *(*realloc)(sgi_pool *, void *, size_t);
+    size_t (*usable_size)(sgi_pool *, const void *);
+} core;
+
+/* The pool serves what its lists serve; larger data goes to the system
+   allocator, as with numpy's default handler: a large np.zeros then stays
+   untouched zero pages from calloc (a pool block would need a memset of
+   every page).  A free tells the two apart by asking the pool: its refusal
+   (no block of the pool) means the system's. */
+enum { POOL_MAX_SMALL = 128, POOL_ENOTLIVE = 3 /* SGI_POOL_ENOTLIVE */ };
+
+/* numpy asks for 0 bytes for empty arrays and still wants a pointer. */
+static void *handler_malloc(void *ctx, size_t n)
+{
+    if (n <= POOL_MAX_SMALL)
+        return core.allocate(ctx, n ? n : 1);
+    return malloc(n);
+}
+
+static void *handler_calloc(void *ctx, size_t count, size_t n)
+{
+    size_t total;
+    if (__builtin_mul_overflow(count, n, &total))
+        return NULL;
+    if (total > POOL_MAX_SMALL)
+        return calloc(count, n);
+    void *block = core.allocate(ctx, total ? total : 1);
+    return block ? memset(block, 0, total ? total : 1) : NULL;
+}
+
+/* numpy's realloc gives no old size: the block directory knows it. */
+static void *handler_realloc(void *ctx, void *ptr, size_t n)
+{
+    if (ptr == NULL)
+        return handler_malloc(ctx, n);
+    if (core.usable_size(ctx, ptr) == 0)
+        return realloc(ptr, n ? n : 1); /* the system's block stays the system's */
+    return core.realloc(ctx, ptr, n ? n : 1);
+}
+
+/* numpy passes the size; the free is size-less all the same (the directory
+   does not depend on numpy's rounding). */
+static void handler_free(void *ctx, void *ptr, size_t n)
+{
+    (void)n;
+    if (ptr != NULL && core.free_checked(ctx, ptr) == POOL_ENOTLIVE)
+        free(ptr);
+}
+
+static void capsule_destructor(PyObject *capsule)
+{
+    PyDataMem_Handler *h = PyCapsule_GetPointer(capsule, "mem_handler");
+    Py_XDECREF((PyObject *)PyCapsule_GetContext(capsule));
+    PyMem_RawFree(h);
+}
+
+/* make_handler(pool_address, keepalive) -> a "mem_handler" capsule */
+static PyObject *make_handler(PyObject *module, PyObject *args)
+{
+    (void)module;
+    unsigned long long address;
+    PyObject *keepalive;
+    if (!PyArg_ParseTuple(args, "KO", &address, &keepalive))
+        return NULL;
+    if (core.allocate == NULL) {
+        PyErr_SetString(PyExc_RuntimeError, "pool._numpy_handler: configure() first");
+        return NULL;
+    }
+    PyDataMem_Handler *h = PyMem_RawCalloc(1, sizeof *h);
+    if (h == NULL)
+        return PyErr_NoMemory();
+    strcpy(h->name, "sgi_pool");
+    h->version = 1;
+    h->allocator.ctx = (void *)(uintptr_t)address;
+    h->allocator.malloc = handler_malloc;
+    h->allocator.calloc = handler_calloc;
+    h->allocator.realloc = handler_realloc;
+    h->allocator.free = handler_free;
+    PyObject *capsule = PyCapsule_New(h, "mem_handler", capsule_destructor);
+    if (capsule == NULL) {
+        PyMem_RawFree(h);
+        return NULL;
+    }
+    Py_INCREF(keepalive);
+    if (PyCapsule_SetContext(capsule, keepalive) < 0) {
+        Py_DECREF(keepalive);
+        Py_DECREF(capsule);
+        return NULL;
+    }
+    return capsule;
+}
+
+/* set_handler(capsule) -> the previous handler (numpy's, per context) */
+static PyObject *set_handler(PyObject *module, PyObject *capsule)
+{
+    (void)module;
+    return PyDataMem_SetHandler(capsule == Py_None ? NULL : capsule);
+}
+
+/* configure(allocate, free_checked, realloc, usable_size): addresses of cffi's
+   core functions */
+static PyObject *configure(PyObject *module, PyObject *args)
+{
+    (void)module;
+    unsigned long long a, f, r, u;
+    if (!PyArg_ParseTuple(args, "KKKK", &a, &f, &r, &u))
+        return NULL;
+    void *pa = (void *)(uintptr_t)a, *pf = (void *)(uintptr_t)f, *pr = (void *)(uintptr_t)r,
+         *pu = (void *)(uintptr_t)u;
+    memcpy(&core.allocate, &pa, sizeof pa); /* POSIX: function pointers from addresses */
+    memcpy(&core.free_checked, &pf, sizeof pf);
+    memcpy(&core.realloc, &pr, sizeof pr);
+    memcpy(&core.usable_size, &pu, sizeof pu);
+    Py_RETURN_NONE;
+}
+
+static PyMethodDef methods[] = {
+    {"configure", configure, METH_VARARGS, "configure(allocate, free_checked, realloc, usable_size)"},
+    {"make_handler", make_handler, METH_VARARGS, "make_handler(pool_address, keepalive)"},
+    {"set_handler", set_handler, METH_O, "set_handler(capsule or None) -> previous"},
+    {NULL, NULL, 0, NULL},
+};
+
+static struct PyModuleDef module_def = {
+    PyModuleDef_HEAD_INIT, "_numpy_handler", "numpy's data-memory handler on a pool", -1,
+    methods, NULL, NULL, NULL, NULL,
+};
+
+PyMODINIT_FUNC PyInit__numpy_handler(void)
+{
+    import_array();
+    return PyModule_Create(&module_def);
+}

@@ -1,0 +1,156 @@
+/*
+ * _pymem_hook.c -- CPython's object allocator domain (and optionally the mem
+ * domain) on a pool (pool.pymem).  Compiled at first use like
+ * pool/_numpy_handler.c, and calling cffi's copy of the core the same way.
+ *
+ * Requests of 1..128 bytes come from the pool; everything else, and every
+ * free or realloc of a block the pool does not own (objects made before the
+ * switch, larger blocks), goes to the allocator that was replaced.  The hook
+ * is never removed once installed: uninstall() only stops new allocations
+ * from the pool, because blocks the pool handed out may still be freed.
+ */
+#define PY_SSIZE_T_CLEAN
+#include <Python.h>
+
+#include <string.h>
+
+typedef struct sgi_pool sgi_pool; /* opaque: only its address passes through here */
+
+enum { POOL_MAX_SMALL = 128, POOL_ENOTLIVE = 3 /* SGI_POOL_ENOTLIVE */ };
+
+static struct {
+    void *(*allocate)(sgi_pool *, size_t);
+    int (*free_checked)(sgi_pool *, void *);
+    size_t (*usable_size)(sgi_pool *, const void *);
+} core;
+
+typedef struct hook {
+    PyMemAllocatorEx replaced; /* the allocator this hook forwards to */
+    sgi_pool *pool;
+    int serving;               /* 0 after uninstall(): new blocks are the replaced one's */
+    int installed;
+} hook;
+
+static hook hooks[3]; /* by PyMemAllocatorDomain */
+
+static void *hook_malloc(void *ctx, size_t n)
+{
+    hook *h = ctx;
+    if (h->serving && n - 1 < POOL_MAX_SMALL) {
+        void *block = core.allocate(h->pool, n);
+        if (block != NULL)
+            return block;
+    }
+    return h->replaced.malloc(h->replaced.ctx, n);
+}
+
+static void *hook_calloc(void *ctx, size_t count, size_t n)
+{
+    hook *h = ctx;
+    size_t total;
+    if (h->serving && !__builtin_mul_overflow(count, n, &total) && total - 1 < POOL_MAX_SMALL) {
+        void *block = core.allocate(h->pool, total);
+        if (block != NULL)
+            return memset(block, 0, total);
+    }
+    return h->replaced.calloc(h->replaced.ctx, count, n);
+}
+
+static void hook_free(void *ctx, void *ptr)
+{
+    hook *h = ctx;
+    if (ptr != NULL && core.free_checked(h->pool, ptr) == POOL_ENOTLIVE)
+        h->replaced.free(h->replaced.ctx, ptr);
+}
+
+static void *hook_realloc(void *ctx, void *ptr, size_t n)
+{
+    hook *h = ctx;
+    if (ptr == NULL)
+        return hook_malloc(ctx, n);
+    size_t have = core.usable_size(h->pool, ptr);
+    if (have == 0) /* not the pool's: stays the replaced allocator's */
+        return h->replaced.realloc(h->replaced.ctx, ptr, n);
+    if (n != 0 && n <= have)
+        return ptr;
+    void *moved = hook_malloc(ctx, n ? n : 1);
+    if (moved == NULL)
+        return NULL;
+    memcpy(moved, ptr, n < have ? n : have);
+    (void)core.free_checked(h->pool, ptr);
+    return moved;
+}
+
+/* install(domain, pool_address) */
+static PyObject *install(PyObject *module, PyObject *args)
+{
+    (void)module;
+    int domain;
+    unsigned long long address;
+    if (!PyArg_ParseTuple(args, "iK", &domain, &address))
+        return NULL;
+    if (domain != PYMEM_DOMAIN_OBJ && domain != PYMEM_DOMAIN_MEM) {
+        PyErr_Format(PyExc_ValueError, "pool.pymem: domain must be obj or mem, got %d", domain);
+        return NULL;
+    }
+    hook *h = &hooks[domain];
+    if (h->installed) {
+        if ((uintptr_t)h->pool != (uintptr_t)address) {
+            PyErr_SetString(PyExc_RuntimeError,
+                            "pool.pymem: the domain's hook is bound to another pool "
+                            "(its blocks may still be live)");
+            return NULL;
+        }
+        h->serving = 1;
+        Py_RETURN_NONE;
+    }
+    PyMem_GetAllocator((PyMemAllocatorDomain)domain, &h->replaced);
+    h->pool = (sgi_pool *)(uintptr_t)address;
+    h->serving = 1;
+    h->installed = 1;
+    PyMemAllocatorEx mine = {h, hook_malloc, hook_calloc, hook_realloc, hook_free};
+    PyMem_SetAllocator((PyMemAllocatorDomain)domain, &mine);
+    Py_RETURN_NONE;
+}
+
+/* stop(domain): new blocks from the replaced allocator again */
+static PyObject *stop(PyObject *module, PyObject *arg)
+{
+    (void)module;
+    long domain = PyLong_AsLong(arg);
+    if (domain == -1 && PyErr_Occurred())
+        return NULL;
+    if (domain == PYMEM_DOMAIN_OBJ || domain == PYMEM_DOMAIN_MEM)
+        hooks[domain].serving = 0;
+    Py_RETURN_NONE;
+}
+
+static PyObject *configure(PyObject *module, PyObject *args)
+{
+    (void)module;
+    unsigned long long a, f, u;
+    if (!PyArg_ParseTuple(args, "KKK", &a, &f, &u))
+        return NULL;
+    void *pa = (void *)(uintptr_t)a, *pf = (void *)(uintptr_t)f, *pu = (void *)(uintptr_t)u;
+    memcpy(&core.allocate, &pa, sizeof pa);
+    memcpy(&core.free_checked, &pf, sizeof pf);
+    memcpy(&core.usable_size, &pu, sizeof pu);
+    Py_RETURN_NONE;
+}
+
+static PyMethodDef methods[] = {
+    {"configure", configure, METH_VARARGS, "configure(allocate, free_checked, usable_size)"},
+    {"install", install, METH_VARARGS, "install(domain, pool_address)"},
+    {"stop", stop, METH_O, "stop(domain)"},
+    {NULL, NULL, 0, NULL},
+};
+
+static struct PyModuleDef module_def = {
+    PyModuleDef_HEAD_INIT, "_pymem_hook", "CPython's allocator domains on a pool", -1,
+    methods, NULL, NULL, NULL, NULL,
+};
+
+PyMODINIT_FUNC PyInit__pymem_hook(void)
+{
+    return PyModule_Create(&module_def);
+}

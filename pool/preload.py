@@ -1,0 +1,41 @@
+"""The LD_PRELOAD library: ``python -m pool preload`` prints its path.
+
+``LD_PRELOAD=$(python -m pool preload) PROGRAM`` runs PROGRAM with malloc & co.
+on one process-wide SGI pool (csrc/preload/sgi_preload.c; docs/integrations.md).
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+from collections.abc import Sequence
+
+LIBRARY = "libsgipool.so"
+
+
+def library_path() -> str:
+    """The absolute path of libsgipool.so; FileNotFoundError when it was not built
+    (it is built with the package on Linux/CPython: build_preload.py)."""
+    path = os.path.join(os.path.dirname(os.path.abspath(__file__)), LIBRARY)
+    if not os.path.isfile(path):
+        raise FileNotFoundError(f"{LIBRARY} was not built: expected at {path} "
+                                "(reinstall the package, or run python build_preload.py)")
+    return path
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(
+        prog="python -m pool preload",
+        description="Print the path of libsgipool.so, the malloc family on an SGI pool for "
+                    "any program.",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+        epilog="examples:\n"
+               "  python -m pool preload\n"
+               "  LD_PRELOAD=$(python -m pool preload) POOL_PRELOAD_STATS=1 sqlite3 :memory: "
+               "'select 1'")
+    parser.parse_args(argv)
+    try:
+        print(library_path())
+    except FileNotFoundError as error:
+        parser.exit(1, f"python -m pool preload: {error}\n")
+    return 0

@@ -1,0 +1,136 @@
+"""CPython's own allocator domains on a pool: ``pool.pymem.install()``.
+
+install(domains=("obj",)) puts a pool under PyMem_SetAllocator's object domain
+(and, if asked, the mem domain) at run time: requests of 1..128 bytes come from
+the pool, everything else and every free/realloc of a block the pool does not
+own (objects made before the switch) go to the allocator it replaced.
+uninstall() stops new allocations from the pool; the hook itself stays,
+because the pool's blocks may still be freed.  `python -m pool run` runs a
+program with the hook from the start.  The glue (pool/_pymem_hook.c) is
+compiled at first use (pool/_jit.py).  Not combined with PYTHONMALLOC=debug
+(refused); if tracemalloc is tracing at install time it is restarted so that
+its hook stays outermost (its earlier traces are lost).
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+import threading
+import tracemalloc
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+from . import _jit
+from ._pool_c import ffi
+from .core import Pool
+
+SOURCE = Path(__file__).resolve().parent / "_pymem_hook.c"
+DOMAINS = {"mem": 1, "obj": 2}  # PyMemAllocatorDomain values
+
+_lock = threading.Lock()
+_module: Any = None
+_pool: Pool | None = None
+
+
+def _glue() -> Any:
+    global _module
+    with _lock:
+        if _module is None:
+            module = _jit.load(_jit.build(SOURCE, "_pymem_hook", []), "_pymem_hook")
+            module.configure(_jit.address("sgi_pool_allocate"),
+                             _jit.address("sgi_pool_free_checked"),
+                             _jit.address("sgi_pool_usable_size"))
+            _module = module
+        return _module
+
+
+def hook_pool() -> Pool:
+    """The pool behind the hooks: align 16 (as pymalloc), unchecked, thread-safe.
+    Created once and never closed (its blocks are Python objects)."""
+    global _pool
+    with _lock:
+        if _pool is None:
+            _pool = Pool(align=16, checked=False, thread_safe=True)
+            _pool._detach()  # never destroyed: objects are freed through it until the end
+        return _pool
+
+
+def _debug_hooks() -> bool:
+    return "debug" in os.environ.get("PYTHONMALLOC", "") or bool(sys.flags.dev_mode)
+
+
+def install(domains: Sequence[str] = ("obj",)) -> None:
+    unknown = [d for d in domains if d not in DOMAINS]
+    if unknown or not domains:
+        raise ValueError(f"pool.pymem.install: domains must be some of {sorted(DOMAINS)}, "
+                         f"got {list(domains)!r}")
+    if _debug_hooks():
+        raise RuntimeError("pool.pymem.install: not supported under Python's debug memory "
+                           "hooks (PYTHONMALLOC=debug or -X dev)")
+    glue = _glue()
+    address = int(ffi.cast("uintptr_t", hook_pool()._handle()))
+    frames = tracemalloc.get_traceback_limit() if tracemalloc.is_tracing() else 0
+    if frames:
+        tracemalloc.stop()  # so that tracemalloc's hook wraps ours again when restarted
+    try:
+        for d in domains:
+            glue.install(DOMAINS[d], address)
+    finally:
+        if frames:
+            tracemalloc.start(frames)
+
+
+def uninstall(domains: Sequence[str] = ("obj", "mem")) -> None:
+    """New blocks of these domains come from the replaced allocator again."""
+    if _module is None:
+        return
+    for d in domains:
+        _module.stop(DOMAINS[d])
+
+
+def run_main(argv: Sequence[str] | None = None) -> int:
+    """python -m pool run [--stats] [--mem] (-m MODULE | SCRIPT) [ARGS ...]"""
+    import argparse
+    import runpy
+
+    parser = argparse.ArgumentParser(
+        prog="python -m pool run",
+        description="Run a Python program with CPython's object allocator domain on an SGI "
+                    "pool (pool.pymem).",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+        epilog="examples:\n  python -m pool run --stats script.py\n"
+               "  python -m pool run -m test test_list test_dict")
+    parser.add_argument("--stats", action="store_true", help="print the pool's stats at exit")
+    parser.add_argument("--mem", action="store_true", help="the mem domain too")
+    parser.add_argument("-m", dest="module", help="run a module, as python -m")
+    parser.add_argument("target", nargs=argparse.REMAINDER, help="SCRIPT [ARGS] or ARGS")
+    args = parser.parse_args(argv)
+    if args.module is None and not args.target:
+        parser.error("give -m MODULE or a SCRIPT")
+    install(("obj", "mem") if args.mem else ("obj",))
+    if args.stats:
+        import atexit
+        atexit.register(_print_stats)
+    status = 0
+    try:
+        if args.module is not None:
+            sys.argv = [args.module, *args.target]
+            runpy.run_module(args.module, run_name="__main__", alter_sys=True)
+        else:
+            sys.argv = list(args.target)
+            runpy.run_path(args.target[0], run_name="__main__")
+    except SystemExit as exit_:
+        code = exit_.code
+        status = code if isinstance(code, int) else (0 if code is None else 1)
+        if not isinstance(code, int) and code is not None:
+            print(code, file=sys.stderr)
+    return status
+
+
+def _print_stats() -> None:
+    st = hook_pool().stats()
+    live = sum(c.live for c in st.classes)
+    print(f"pool run: heap {st.heap_size} bytes in {st.chunks} chunks, {live} live small "
+          f"blocks", file=sys.stderr)

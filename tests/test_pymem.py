@@ -1,0 +1,96 @@
+"""pool.pymem and `python -m pool run`: CPython's object domain on a pool.
+
+Each case runs in a child interpreter: the hook cannot be removed from a process."""
+
+import os
+import platform
+import re
+import shutil
+import subprocess
+import sys
+import textwrap
+
+import pytest
+
+pytest.importorskip("pool._pool_c")
+if platform.python_implementation() != "CPython":
+    pytest.skip("CPython's allocator hooks only", allow_module_level=True)
+if shutil.which(os.environ.get("CC", "gcc")) is None:
+    pytest.skip("no C compiler: pool.pymem compiles its glue at first use", allow_module_level=True)
+
+
+@pytest.fixture(autouse=True)
+def cache_dir(tmp_path_factory, monkeypatch):
+    monkeypatch.setenv("POOL_CACHE_DIR", str(tmp_path_factory.getbasetemp() / "pool-cache"))
+
+
+def python(*args, env=None, timeout=300):
+    environ = dict(os.environ, **(env or {}))
+    return subprocess.run([sys.executable, *args], capture_output=True, text=True,
+                          env=environ, timeout=timeout)
+
+
+def test_cpython_regression_tests_pass_on_the_pool():
+    tests = ["test_list", "test_dict", "test_set", "test_tuple", "test_json", "test_string"]
+    done = python("-m", "pool", "run", "--stats", "-m", "test", *tests)
+    assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-2000:]
+    assert "Result: SUCCESS" in done.stdout
+    found = re.search(r"pool run: heap (\d+) bytes in (\d+) chunks, (\d+) live", done.stderr)
+    assert found, done.stderr[-1000:]
+    assert int(found.group(1)) > 1_000_000  # the pool really served the objects
+
+
+def test_install_keeps_older_objects_and_uninstall_stops_serving():
+    code = textwrap.dedent("""\
+        import pool.pymem as pm
+        before = [str(i) * 3 for i in range(10000)]
+        pm.install()
+        p = pm.hook_pool()
+        after = [str(i) * 3 for i in range(10000)]
+        heap = p.stats().heap_size
+        assert heap > 0
+        del before  # freed through the hook to the replaced allocator
+        after = [s + "x" for s in after]
+        pm.uninstall()
+        live = sum(c.live for c in p.stats().classes)
+        later = [str(i) * 5 for i in range(10000)]
+        assert sum(c.live for c in p.stats().classes) <= live  # nothing new from the pool
+        del after  # pool blocks freed after uninstall: still handled
+        print("ok", heap)
+    """)
+    done = python("-c", code)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.startswith("ok ")
+
+
+def test_tracemalloc_keeps_working_on_top():
+    code = textwrap.dedent("""\
+        import tracemalloc, pool.pymem as pm
+        tracemalloc.start(3)
+        pm.install()
+        assert tracemalloc.is_tracing() and tracemalloc.get_traceback_limit() == 3
+        data = [object() for _ in range(20000)]
+        snap = tracemalloc.take_snapshot()
+        size = sum(s.size for s in snap.statistics("filename"))
+        assert size > 20000 * 16, size
+        print("ok")
+    """)
+    done = python("-c", code)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip() == "ok"
+
+
+def test_refusals():
+    done = python("-c", "import pool.pymem as pm; pm.install()", env={"PYTHONMALLOC": "debug"})
+    assert done.returncode != 0 and "debug memory hooks" in done.stderr
+    done = python("-c", "import pool.pymem as pm; pm.install(('raw',))")
+    assert done.returncode != 0 and "domains must be some of" in done.stderr
+    done = python("-m", "pool", "run")
+    assert done.returncode == 2 and "give -m MODULE or a SCRIPT" in done.stderr
+
+
+def test_run_passes_the_exit_status_and_arguments(tmp_path):
+    script = tmp_path / "s.py"
+    script.write_text("import sys; print(sys.argv[1:]); sys.exit(3)")
+    done = python("-m", "pool", "run", str(script), "a", "b")
+    assert done.returncode == 3 and done.stdout.strip() == "['a', 'b']"
