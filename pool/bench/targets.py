@@ -19,6 +19,7 @@ from .common import (
     ROW_UNCHECKED_TS_NOSIZE,
     ratio,
 )
+from .threads import thread_targets
 
 # ---- targets -----------------------------------------------------------------------------
 
@@ -56,6 +57,8 @@ def evaluate_targets(data):
           "in every pair cell")
     worst("pool-ts-nosize", "pool-ts", 1.3,
           "C level: size-less unchecked free <= 1.3x sized (thread-safe) in every pair cell")
+
+    out.extend(thread_targets(data))
 
     cont = data.get("containers", {})
     if "cells" in cont:
