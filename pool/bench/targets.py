@@ -50,6 +50,9 @@ def evaluate_targets(data):
               f"unchecked single-thread pool ahead of {other} in every pair cell")
     worst("pool-ts", "floor", 1.3,
           "thread-safe pool <= 1.3x the floor (uncontended) in every pair cell")
+    worst("pool-ts", "pool", 1.1,
+          "default profile (thread-safe, unchecked; biased when one thread uses it) <= 1.1x "
+          "the unchecked single-thread pool in every pair cell")
     worst("pool-checked", "pool-ts", 1.3,
           "C level: checked <= 1.3x unchecked (both thread-safe, sized free) in every pair cell")
     worst("pool-chk-nosize", "pool-ts-nosize", 1.3,
