@@ -11,6 +11,7 @@ import os
 import pathlib
 import shutil
 import subprocess
+import sys
 import threading
 
 import pytest
@@ -35,19 +36,49 @@ def _membarrier_works():
 
 @pytest.mark.skipif(shutil.which("gcc") is None, reason="needs gcc")
 @pytest.mark.not_under_sanitizer("builds its own sanitized programs; runs in the normal suite")
+@pytest.mark.parametrize("fallback", [False, True], ids=["bias", "lock-fallback"])
 @pytest.mark.parametrize("build", sorted(BUILDS))
-def test_stress_bias_program(tmp_path, build):
+def test_stress_bias_program(tmp_path, build, fallback):
     exe = tmp_path / "stress_bias"
     subprocess.run(["gcc", "-std=c11", "-D_GNU_SOURCE", *BUILDS[build], *WARNINGS,
                     f"-I{ROOT / 'csrc'}", *CSRC, str(ROOT / "tests" / "c" / "stress_bias.c"),
                     "-pthread", "-o", str(exe)], check=True)
     env = dict(os.environ, TSAN_OPTIONS="halt_on_error=1 exitcode=66")
+    env.pop("SGI_POOL_NO_BIAS", None)
+    if fallback:
+        env["SGI_POOL_NO_BIAS"] = "1"  # the run-time fallback: the lock, as without membarrier
     result = subprocess.run([str(exe)], capture_output=True, text=True, timeout=300, env=env)
     assert result.returncode == 0, result.stderr[-3000:]
     assert "all checks passed" in result.stdout
     assert "WARNING" not in result.stderr
-    if _membarrier_works():  # else every pool is locked and says so
+    if fallback:
+        assert f"bias: {lib.SGI_POOL_LOCKING_LOCK}" in result.stdout
+    elif _membarrier_works():  # else every pool is locked and says so
         assert f"bias: {lib.SGI_POOL_LOCKING_BIASED}" in result.stdout
+
+
+@pytest.mark.not_under_sanitizer("ASan builds keep the lock (no unlocked fast path)")
+def test_fallback_from_python():
+    """SGI_POOL_NO_BIAS=1 in a fresh interpreter: default pools are locked from the
+    start and still correct across threads."""
+    code = ("import threading\n"
+            "from pool import Pool\n"
+            "from pool._pool_c import lib\n"
+            "p = Pool(checked=False)\n"
+            "assert lib.sgi_pool_locking(p._handle()) == lib.SGI_POOL_LOCKING_LOCK\n"
+            "def w():\n"
+            "    for _ in range(2000):\n"
+            "        a = p.allocate(40); p.buffer(a, 40)[:] = b'x' * 40\n"
+            "        assert bytes(p.buffer(a, 40)) == b'x' * 40; p.deallocate(a, 40)\n"
+            "ts = [threading.Thread(target=w) for _ in range(3)]\n"
+            "[t.start() for t in ts]; [t.join() for t in ts]\n"
+            "assert lib.sgi_pool_locking(p._handle()) == lib.SGI_POOL_LOCKING_LOCK\n"
+            "print('ok')\n")
+    env = dict(os.environ, SGI_POOL_NO_BIAS="1")
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                            timeout=120, env=env, cwd=ROOT)
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert result.stdout.strip() == "ok"
 
 
 def _locking(pool):
