@@ -30,8 +30,8 @@ BENCH = "bench"
 # rebuilt for each module with its own flags (a parallel build_ext -j would
 # race on them: not used).
 CORE_SOURCES = sorted(f"{CSRC}/{p.name}" for p in (HERE / CSRC).glob("*.c"))
-SOURCES = [f"{BENCH}/bench_loops.c", *CORE_SOURCES]
-DEPENDS = [f"{BENCH}/bench_loops.h", f"{BENCH}/bench_loops.cdef",
+SOURCES = [f"{BENCH}/bench_loops.c", f"{BENCH}/bench_threads.c", *CORE_SOURCES]
+DEPENDS = [f"{BENCH}/bench_loops.h", f"{BENCH}/bench_threads.h", f"{BENCH}/bench_loops.cdef",
            *sorted(f"{CSRC}/{p.name}" for p in (HERE / CSRC).glob("*.h"))]
 
 
@@ -46,13 +46,13 @@ ffibuilder = FFI()
 ffibuilder.cdef((HERE / BENCH / "bench_loops.cdef").read_text())
 ffibuilder.set_source(
     "pool._bench_c",
-    '#include "bench_loops.h"\n',
+    '#include "bench_loops.h"\n#include "bench_threads.h"\n',
     sources=SOURCES,
     depends=DEPENDS,
     include_dirs=[CSRC, BENCH],
     define_macros=[("_GNU_SOURCE", None)],
     extra_compile_args=compile_args(),
-    libraries=["dl"],  # dlopen/dladdr: part of libc since glibc 2.34, a stub there
+    libraries=["dl", "pthread"],  # dlopen/dladdr, threads: part of libc since glibc 2.34
 )
 
 if __name__ == "__main__":

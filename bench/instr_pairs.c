@@ -4,7 +4,8 @@
  *
  * Usage: instr_pairs MODE PATTERN COUNT
  *   MODE     ts | checked | ts-nosize | checked-nosize (all thread-safe; the
- *            -nosize modes free with sgi_pool_free)
+ *            -nosize modes free with sgi_pool_free) | single (unchecked,
+ *            single-thread: the pool with no lock, for the ts/single ratio)
  *   PATTERN  lifo (allocate, touch, free) | churn (10000 live blocks, free a
  *            pseudo-random one and allocate its replacement)
  * Sizes cycle through 16, 32, 64, 128 and a fixed list of mixed sizes.  The
@@ -39,12 +40,14 @@ int main(int argc, char **argv)
     if (argc != 4)
         return 2;
     int checked = strstr(argv[1], "checked") != NULL;
+    int single = strcmp(argv[1], "single") == 0; /* unchecked, single-thread: no lock */
     int nosize = strstr(argv[1], "nosize") != NULL;
     int churn = strcmp(argv[2], "churn") == 0;
     size_t count = (size_t)strtoull(argv[3], NULL, 10);
     sgi_pool_options o;
     sgi_pool_options_init(&o);
     o.checked = checked;
+    o.thread_safe = !single;
     sgi_pool *p = sgi_pool_create(&o);
     static void *live[LIVE];
     static size_t held[LIVE];

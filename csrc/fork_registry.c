@@ -1,5 +1,6 @@
 /* fork_registry.c -- the pools locked across fork() (fork_registry.h). */
 #include "fork_registry.h"
+#include "bias.h"
 #include "spin_lock.h"
 
 #include <pthread.h>
@@ -12,8 +13,14 @@ static pthread_once_t atfork_once = PTHREAD_ONCE_INIT;
 static void fork_prepare(void)
 {
     pthread_mutex_lock(&registry_lock);
-    for (fork_entry *e = registry_head; e != NULL; e = e->next)
+    for (fork_entry *e = registry_head; e != NULL; e = e->next) {
         spin_lock_acquire(e->lock);
+        if (e->bias_owner != NULL) {
+            uintptr_t owner = atomic_load_explicit(e->bias_owner, memory_order_relaxed);
+            if (owner != BIAS_REVOKED && owner != BIAS_UNOWNED && owner != bias_self_id())
+                bias_revoke(e->bias_owner, e->bias_busy);
+        }
+    }
 }
 
 static void fork_release(void)

@@ -53,6 +53,7 @@
 #include "block_table.h"
 #include "spin_lock.h"
 #include "fork_registry.h"
+#include "bias.h"
 
 #include <assert.h>
 #include <stdalign.h>
@@ -155,6 +156,12 @@ struct sgi_pool {
     size_t locked_max;    /* max_bytes for thread-safe pools (uncontended lock) */
     size_t checked_max;   /* max_bytes for checked pools without other extras */
     atomic_int lock;      /* spin lock: 0 free, 1 held */
+    /* Biased ownership (bias.h): the owner's thread id, BIAS_UNOWNED or
+       BIAS_REVOKED (locked pools only ever move UNOWNED -> id -> REVOKED, the
+       first two steps under the lock); busy is raised by the owner around
+       its unlocked pops and pushes. */
+    _Atomic uintptr_t bias_owner;
+    atomic_int bias_busy;
     fork_entry fork;      /* thread-safe pools: locked across fork (fork_registry.h) */
 
     /* The classic state (Part A). */
@@ -187,17 +194,60 @@ static atomic_size_t total_bytes;
 
 /* ---- Locking (spin_lock.h) ----------------------------------------------- */
 
+/* With the lock held: the first thread to lock a biased pool becomes its
+   owner; any other revokes the bias (once; the pool is locked from then on). */
+static NOINLINE void bias_settle(sgi_pool *p)
+{
+    uintptr_t owner = atomic_load_explicit(&p->bias_owner, memory_order_relaxed);
+    uintptr_t self = bias_self_id();
+    if (owner == BIAS_UNOWNED)
+        atomic_store_explicit(&p->bias_owner, self, memory_order_relaxed);
+    else if (owner != self)
+        bias_revoke(&p->bias_owner, &p->bias_busy);
+}
+
+static inline bool bias_revoked(const sgi_pool *p)
+{
+    return atomic_load_explicit(&p->bias_owner, memory_order_relaxed) == BIAS_REVOKED;
+}
+
 static inline void pool_lock(sgi_pool *p)
 {
-    if (p->thread_safe)
+    if (p->thread_safe) {
         spin_lock_acquire(&p->lock);
+        if (UNLIKELY(!bias_revoked(p)))
+            bias_settle(p);
+    }
 }
 
 /* One attempt, for the fast paths: on failure they take the general path,
-   which waits in pool_lock (so nothing stays live across a call). */
+   which waits in pool_lock (so nothing stays live across a call).  Fails
+   while the pool is biased: pool_lock settles the bias first. */
 static inline bool pool_try_lock(sgi_pool *p)
 {
-    return spin_lock_try(&p->lock);
+    return bias_revoked(p) && spin_lock_try(&p->lock);
+}
+
+/* The owner's side of bias.h's handshake: raises busy and reports whether
+   this thread still owns p (if not, busy is lowered again).  The signal
+   fence keeps the compiler from moving the re-check above the store; the
+   revoker's membarrier makes it a full fence on the CPU. */
+static inline bool bias_enter(sgi_pool *p)
+{
+    uintptr_t self = bias_thread_id;
+    if (UNLIKELY(atomic_load_explicit(&p->bias_owner, memory_order_relaxed) != self))
+        return false;
+    atomic_store_explicit(&p->bias_busy, 1, memory_order_relaxed);
+    atomic_signal_fence(memory_order_seq_cst);
+    if (LIKELY(atomic_load_explicit(&p->bias_owner, memory_order_relaxed) == self))
+        return true;
+    atomic_store_explicit(&p->bias_busy, 0, memory_order_release);
+    return false;
+}
+
+static inline void bias_leave(sgi_pool *p)
+{
+    atomic_store_explicit(&p->bias_busy, 0, memory_order_release);
 }
 
 static inline void pool_unlock_raw(sgi_pool *p)
@@ -492,7 +542,8 @@ static size_t known_size(sgi_pool *p, const void *ptr)
    closed: it has no chunks); the general path then decides and reports. */
 static ALWAYS_INLINE bool free_fast(sgi_pool *p, void *ptr, size_t n, bool checked)
 {
-    if (p->thread_safe && !pool_try_lock(p))
+    bool biased = false; /* the owner of a biased pool: no lock */
+    if (p->thread_safe && !(biased = bias_enter(p)) && !pool_try_lock(p))
         return false;
     uintptr_t addr = (uintptr_t)ptr;
     dir_chunk *c = dir_find(&p->dir, addr);
@@ -514,7 +565,10 @@ static ALWAYS_INLINE bool free_fast(sgi_pool *p, void *ptr, size_t n, bool check
             }
         }
     }
-    pool_unlock(p);
+    if (biased)
+        bias_leave(p);
+    else
+        pool_unlock(p);
     return freed;
 }
 
@@ -595,8 +649,9 @@ static NOINLINE void *allocate_checked(sgi_pool *p, size_t n)
 void *sgi_pool_allocate(sgi_pool *p, size_t n)
 {
     REQUIRE(p != NULL);
-    /* Fast path: step 2 alone, bare or under an uncontended lock (one unsigned
-       compare tests the size and the mode).  A closed pool's lists are empty,
+    /* Fast path: step 2 alone, bare, by a biased pool's owner (bias.h), or
+       under an uncontended lock (one unsigned compare tests the size and the
+       mode).  A closed pool's lists are empty,
        so it never succeeds there. */
     if (LIKELY(n - 1 < p->plain_max)) {
         size_t cls = class_index(p, n);
@@ -605,14 +660,24 @@ void *sgi_pool_allocate(sgi_pool *p, size_t n)
             p->free_list[cls] = block->next;
             return block;
         }
-    } else if (LIKELY(n - 1 < p->locked_max) && LIKELY(pool_try_lock(p))) {
-        size_t cls = class_index(p, n);
-        free_node *block = p->free_list[cls];
-        if (LIKELY(block != NULL))
-            p->free_list[cls] = block->next;
-        pool_unlock_raw(p);
-        if (LIKELY(block != NULL))
-            return block;
+    } else if (LIKELY(n - 1 < p->locked_max)) {
+        if (LIKELY(bias_enter(p))) { /* the owner of a biased pool: no atomic */
+            size_t cls = class_index(p, n);
+            free_node *block = p->free_list[cls];
+            if (LIKELY(block != NULL))
+                p->free_list[cls] = block->next;
+            bias_leave(p);
+            if (LIKELY(block != NULL))
+                return block;
+        } else if (LIKELY(pool_try_lock(p))) {
+            size_t cls = class_index(p, n);
+            free_node *block = p->free_list[cls];
+            if (LIKELY(block != NULL))
+                p->free_list[cls] = block->next;
+            pool_unlock_raw(p);
+            if (LIKELY(block != NULL))
+                return block;
+        }
     } else if (LIKELY(n - 1 < p->checked_max)) {
         return allocate_checked(p, n); /* a tail call: the paths above stay lean */
     }
@@ -742,14 +807,25 @@ void sgi_pool_deallocate(sgi_pool *p, void *ptr, size_t n)
         }
         return;
     }
-    if (LIKELY(n - 1 < p->locked_max && node != NULL) && LIKELY(pool_try_lock(p))) {
-        size_t cls = class_index(p, n);
-        if (LIKELY(!p->closed)) {
-            node->next = p->free_list[cls];
-            p->free_list[cls] = node;
+    if (LIKELY(n - 1 < p->locked_max && node != NULL)) {
+        if (LIKELY(bias_enter(p))) { /* the owner of a biased pool: no atomic */
+            size_t cls = class_index(p, n);
+            if (LIKELY(!p->closed)) {
+                node->next = p->free_list[cls];
+                p->free_list[cls] = node;
+            }
+            bias_leave(p);
+            return;
         }
-        pool_unlock_raw(p);
-        return;
+        if (LIKELY(pool_try_lock(p))) {
+            size_t cls = class_index(p, n);
+            if (LIKELY(!p->closed)) {
+                node->next = p->free_list[cls];
+                p->free_list[cls] = node;
+            }
+            pool_unlock_raw(p);
+            return;
+        }
     }
     deallocate_slow(p, ptr, n); /* a tail call, as before the directory */
 }
@@ -1086,6 +1162,16 @@ size_t sgi_pool_heap_size(sgi_pool *p)
     size_t size = p->heap_size;
     pool_unlock(p);
     return size;
+}
+
+int sgi_pool_locking(sgi_pool *p)
+{
+    REQUIRE(p != NULL);
+    if (!p->thread_safe)
+        return SGI_POOL_LOCKING_NONE;
+    if (p->fork.bias_owner == NULL)
+        return SGI_POOL_LOCKING_LOCK;
+    return bias_revoked(p) ? SGI_POOL_LOCKING_BIAS_REVOKED : SGI_POOL_LOCKING_BIASED;
 }
 
 void sgi_pool_get_options(sgi_pool *p, sgi_pool_options *out)
@@ -1483,11 +1569,19 @@ sgi_pool *sgi_pool_create(const sgi_pool_options *opts)
     p->checked_max = checked_fast ? p->max_bytes : 0;
     dir_init(&p->dir, p->align_shift, p->checked);
     atomic_init(&p->lock, 0);
+    /* Biased where the unlocked fast paths serve (locked_max) and the
+       process can revoke a bias; every other pool is locked (or
+       single-thread) from the start. */
+    bool biased = p->locked_max != 0 && bias_available();
+    atomic_init(&p->bias_owner, biased ? BIAS_UNOWNED : BIAS_REVOKED);
+    atomic_init(&p->bias_busy, 0);
     p->heap_limit = opts->heap_limit;
     p->carved = (size_t *)(p->free_list + nlists);
     VALGRIND_CREATE_MEMPOOL(p, 0, 0);
     if (p->thread_safe) {
         p->fork.lock = &p->lock;
+        p->fork.bias_owner = biased ? &p->bias_owner : NULL;
+        p->fork.bias_busy = biased ? &p->bias_busy : NULL;
         fork_registry_add(&p->fork);
     }
     return p;

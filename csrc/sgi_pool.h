@@ -192,6 +192,22 @@ size_t sgi_pool_heap_size(sgi_pool *p);
 /* Introspection.  Options as in effect; the number of size classes. */
 void sgi_pool_get_options(sgi_pool *p, sgi_pool_options *out);
 size_t sgi_pool_nclasses(const sgi_pool *p);
+
+/* How a pool synchronises its calls (it can change once: BIASED ->
+   BIAS_REVOKED when a second thread first uses the pool).
+     NONE          single-thread pool (thread_safe = 0)
+     LOCK          the spin lock on every call (checked or debug-fill pools, a
+                   build under Valgrind/ASan, or no membarrier on this system)
+     BIASED        the first thread to use the pool (its owner) runs the
+                   allocate/deallocate fast paths with no atomic instruction
+     BIAS_REVOKED  another thread has used it: the spin lock, as LOCK */
+enum {
+    SGI_POOL_LOCKING_NONE = 0,
+    SGI_POOL_LOCKING_LOCK = 1,
+    SGI_POOL_LOCKING_BIASED = 2,
+    SGI_POOL_LOCKING_BIAS_REVOKED = 3
+};
+int sgi_pool_locking(sgi_pool *p);
 void sgi_pool_get_stats(sgi_pool *p, sgi_pool_stats *out);
 
 /* Per class: free-list length, and blocks handed out and not yet returned

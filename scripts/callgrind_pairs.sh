@@ -20,7 +20,7 @@ instructions() {  # total instructions of one run
 printf '%-8s %-16s %12s %10s\n' pattern mode "instr/pair" "x ts"
 for pattern in lifo churn; do
     ts=""
-    for mode in ts checked ts-nosize checked-nosize; do
+    for mode in ts checked ts-nosize checked-nosize single; do
         base=$(instructions "$mode" "$pattern" 0)
         full=$(instructions "$mode" "$pattern" "$count")
         per=$(awk -v a="$full" -v b="$base" -v n="$count" 'BEGIN { printf "%.1f", (a - b) / n }')

@@ -33,6 +33,7 @@ from .memory import run_memory
 from .python_level import run_python_level
 from .report import format_report
 from .targets import evaluate_targets
+from .threads import run_threads, thread_steps
 
 # {name: (the cffi handle of the opened allocator or None, its info)}, from open_allocators
 Allocators = dict[str, tuple[Any, JsonObject]]
@@ -133,7 +134,7 @@ def main(argv: Sequence[str] | None = None) -> int:
                   if "c" in sections else None)
     steps = 0
     if "c" in sections and blib is not None:
-        steps += len(PATTERNS) * len(SIZES) + 1
+        steps += len(PATTERNS) * len(SIZES) + 1 + thread_steps()
     if "python" in sections:
         steps += cfg["repeat"]
     if "memory" in sections and blib is not None:
@@ -162,6 +163,8 @@ def main(argv: Sequence[str] | None = None) -> int:
                 data["c_level"] = run_c_level(
                     bffi, blib, allocs, cfg, progress, trace_path)
                 add_ratios(data["c_level"])
+                data["threads"] = run_threads(  # type: ignore[no-untyped-call]
+                    bffi, blib, cfg, progress, data["machine"].get("cpus"))
         if "python" in sections:
             data["python_level"] = run_python_level(  # type: ignore[no-untyped-call]
                 bffi, blib, cfg, args.clock, progress)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from .common import JsonObject
+from .threads import format_threads
 
 # ---- output ------------------------------------------------------------------------------
 
@@ -57,6 +58,7 @@ def format_report(data: JsonObject) -> str:
                     f"{_fmt(cell['ratio_to_floor'].get(name))} "
                     f"{_fmt(cell['ratio_to_glibc'].get(name))}")
             add("")
+    lines.extend(format_threads(data))
     if data.get("python_level"):
         add(f"Python level: median [min-max] of {data['repeat']}, loop overhead included; "
             "ratios to one bare cffi call and to malloc+free through cffi")

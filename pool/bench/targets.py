@@ -19,6 +19,7 @@ from .common import (
     ROW_UNCHECKED_TS_NOSIZE,
     ratio,
 )
+from .threads import thread_targets
 
 # ---- targets -----------------------------------------------------------------------------
 
@@ -49,6 +50,9 @@ def evaluate_targets(data):
               f"unchecked single-thread pool ahead of {other} in every pair cell")
     worst("pool-ts", "floor", 1.3,
           "thread-safe pool <= 1.3x the floor (uncontended) in every pair cell")
+    worst("pool-ts", "pool", 1.1,
+          "default profile (thread-safe, unchecked; biased when one thread uses it) <= 1.1x "
+          "the unchecked single-thread pool in every pair cell")
     worst("pool-checked", "pool-ts", 1.3,
           "C level: checked <= 1.3x unchecked (both thread-safe, sized free) in every pair cell")
     worst("pool-chk-nosize", "pool-ts-nosize", 1.3,
@@ -56,6 +60,8 @@ def evaluate_targets(data):
           "in every pair cell")
     worst("pool-ts-nosize", "pool-ts", 1.3,
           "C level: size-less unchecked free <= 1.3x sized (thread-safe) in every pair cell")
+
+    out.extend(thread_targets(data))
 
     cont = data.get("containers", {})
     if "cells" in cont:

@@ -1,0 +1,113 @@
+"""The contended benchmark runs (bench/bench_threads.c, pool.bench.threads):
+every pattern runs to the end on every allocator kind that is thread-safe
+where it is shared, the producer-consumer handover checks contents, and
+the arguments are validated.  (Correctness of what they measure; no
+timings are asserted.)"""
+
+import os
+import pathlib
+import shutil
+import subprocess
+from array import array
+
+import pytest
+
+bench_c = pytest.importorskip(
+    "pool._bench_c", reason="pool._bench_c is not built (python build_bench.py)")
+
+from pool.bench import threads  # noqa: E402
+from pool.bench.common import LIVE  # noqa: E402
+
+pytestmark = pytest.mark.not_under_sanitizer("the benchmark is meaningless under ASan")
+
+ffi, lib = bench_c.ffi, bench_c.lib
+ROOT = pathlib.Path(__file__).resolve().parent.parent
+WARNINGS = ["-Wall", "-Wextra", "-Wpedantic", "-Wshadow", "-Wconversion", "-Werror"]
+SIZES = array("I", [8, 32, 1, 128, 64, 16, 200, 24])  # 200: past the lists, to malloc
+
+
+def _run(kind, nallocs, pattern, nthreads, count=2000, live=100):
+    note = ffi.new("char[256]")
+    handles = []
+    for _ in range(nallocs):
+        h = lib.bench_allocator_new(kind, note, len(note))
+        assert h != ffi.NULL, ffi.string(note)
+        handles.append(ffi.gc(h, lib.bench_allocator_delete))
+    out = ffi.new("bench_mt_result *")
+    buf = ffi.from_buffer("uint32_t[]", SIZES)
+    rc = lib.bench_threads(ffi.new("bench_allocator *[]", handles), nallocs, pattern, nthreads,
+                           buf, len(SIZES) - 1, count, live, 1, out)
+    return rc, out
+
+
+@pytest.mark.parametrize("pattern", ["BENCH_LIFO", "BENCH_FIFO", "BENCH_CHURN",
+                                     "BENCH_PRODCONS"])
+@pytest.mark.parametrize("nthreads", [2, 4])
+@pytest.mark.parametrize("shared", [True, False])
+def test_every_pattern_runs_on_the_thread_safe_pool(pattern, nthreads, shared):
+    groups = nthreads // 2 if pattern == "BENCH_PRODCONS" else nthreads
+    rc, out = _run(lib.BENCH_POOL_TS, 1 if shared else groups, getattr(lib, pattern), nthreads)
+    assert rc == 0
+    assert out.pairs == groups * 2000
+    assert out.wall_ns > 0 and out.cpu_ns > 0
+
+
+def test_single_thread_pools_one_per_thread_and_glibc():
+    for pattern in (lib.BENCH_LIFO, lib.BENCH_FIFO, lib.BENCH_CHURN):
+        assert _run(lib.BENCH_POOL, 4, pattern, 4)[0] == 0
+    for pattern in (lib.BENCH_CHURN, lib.BENCH_PRODCONS):
+        assert _run(lib.BENCH_GLIBC, 1, pattern, 4)[0] == 0
+
+
+def test_invalid_arguments():
+    assert _run(lib.BENCH_POOL_TS, 1, lib.BENCH_PRODCONS, 3)[0] == lib.BENCH_EINVAL  # odd
+    assert _run(lib.BENCH_POOL_TS, 1, 99, 2)[0] == lib.BENCH_EINVAL
+    assert _run(lib.BENCH_POOL_TS, 1, lib.BENCH_LIFO, lib.BENCH_MAX_THREADS + 1)[0] \
+        == lib.BENCH_EINVAL
+    assert _run(lib.BENCH_POOL_TS, 1, lib.BENCH_FIFO, 2, count=150, live=100)[0] \
+        == lib.BENCH_EINVAL  # count not a multiple of live
+
+
+def test_section_cells_and_ratios():
+    class Quiet:
+        def step(self, _text):
+            pass
+
+    cells = threads.run_threads(ffi, lib, {"pairs": 2 * LIVE, "repeat": 1}, Quiet(), 2)
+    assert [(c["pattern"], c["threads"]) for c in cells] == [
+        (p, n) for p, _, counts, _ in threads.THREAD_PATTERNS for n in counts]
+    names = [n for n, *_ in threads.THREAD_ALLOCATORS]
+    for c in cells:
+        assert list(c["results"]) == names
+        assert c["oversubscribed"] == (c["threads"] > 2)
+        for name in ("pool-ts shared", "pool-ts/thread", "glibc"):
+            assert c["results"][name]["median"] > 0, (c["pattern"], c["threads"], name)
+        single = c["results"][threads.SINGLE_THREAD]
+        assert ("skipped" in single) == (c["pattern"] == "prodcons")
+        assert c["x_glibc"]["glibc"] == pytest.approx(1.0)
+        assert c["x_per_thread"][threads.PER_THREAD] == pytest.approx(1.0)
+    text = "\n".join(threads.format_threads({"threads": cells, "machine": {"cpus": 2},
+                                             "repeat": 1}))
+    assert "prodcons x4*" in text and "more threads than CPUs" in text
+    [target] = threads.thread_targets({"threads": cells})
+    assert target["met"] in (True, False) and "glibc" in target["measured"]
+
+
+@pytest.mark.skipif(shutil.which("gcc") is None, reason="needs gcc")
+def test_contended_runs_are_clean_under_thread_sanitizer(tmp_path):
+    """The harness and the pool's lock under TSan: every pattern on one shared
+    pool and on one pool per thread (pair), 4 threads."""
+    exe = tmp_path / "bench_threads_run"
+    sources = [ROOT / "bench" / "bench_loops.c", ROOT / "bench" / "bench_threads.c",
+               *sorted((ROOT / "csrc").glob("*.c")), ROOT / "tests" / "c" / "bench_threads_run.c"]
+    build = subprocess.run(["gcc", "-std=c11", "-D_GNU_SOURCE", "-O1", "-g", "-fsanitize=thread",
+                            *WARNINGS, f"-I{ROOT / 'csrc'}", f"-I{ROOT / 'bench'}",
+                            *map(str, sources), "-pthread", "-ldl", "-o", str(exe)],
+                           capture_output=True, text=True)
+    if build.returncode != 0 and "tsan" in build.stderr.lower() and "cannot find" in build.stderr:
+        pytest.skip(f"no TSan runtime (Debian package libtsan*): {build.stderr[-300:]}")
+    assert build.returncode == 0, build.stderr
+    env = dict(os.environ, TSAN_OPTIONS="halt_on_error=1 exitcode=66")
+    result = subprocess.run([str(exe)], capture_output=True, text=True, timeout=300, env=env)
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert "all checks passed" in result.stdout
