@@ -9,10 +9,14 @@ block above max_small is its own record.  `release()` is validated against
 these records plus the set of blocks released and not handed out again.
 """
 
+from __future__ import annotations
+
 import bisect
 import itertools
 from array import array
+from collections.abc import Iterator
 from operator import length_hint
+from typing import Any
 
 
 class Run:
@@ -22,13 +26,15 @@ class Run:
 
     __slots__ = ("start", "block", "count", "seq", "claim", "pointers")
 
-    def __init__(self, start, block, count, seq, base):
+    def __init__(self, start: int, block: int, count: int, seq: int, base: Any) -> None:
         self.start, self.block, self.count, self.seq = start, block, count, seq
-        self.claim = iter(range(0, count * block, block))  # offsets not handed out yet
-        self.pointers = map(base.__add__, self.claim)  # base: a cffi 'char *' at start
+        # offsets not handed out yet
+        self.claim: Iterator[int] = iter(range(0, count * block, block))
+        # base: a cffi 'char *' at start
+        self.pointers: Iterator[Any] = map(base.__add__, self.claim)
 
     @property
-    def handed(self):
+    def handed(self) -> int:
         return self.count - length_hint(self.claim)
 
 
@@ -37,24 +43,25 @@ class Ledger:
     Runs are four numbers each in flat arrays (sorted by start), so dropping
     the ledger frees a handful of buffers whatever the number of objects."""
 
-    def __init__(self, max_run_bytes):
+    def __init__(self, max_run_bytes: int) -> None:
         self._max_run_bytes = max_run_bytes  # no run is longer: bounds the search below
         self._starts = array("Q")  # sorted run starts; the arrays below are parallel
         self._blocks = array("Q")
         self._counts = array("Q")
         self._seqs = array("Q")
-        self._active = {}  # seq -> Run, for runs still being handed out
-        self._large = {}  # address -> (seq, size) of each live block above max_small
+        self._active: dict[int, Run] = {}  # seq -> Run, for runs still being handed out
+        # address -> (seq, size) of each live block above max_small
+        self._large: dict[int, tuple[int, int]] = {}
         self._large_out = 0  # such blocks handed out, ever
         self._large_bytes = 0  # and their bytes
         self._run_out = 0  # blocks of retired (used up) runs
         self._run_bytes = 0
-        self.reused = set()  # small addresses released (not handed out again since)
+        self.reused: set[int] = set()  # small addresses released (not handed out again since)
         self.released = 0
         self.released_bytes = 0
         self._seq = itertools.count()
 
-    def add_run(self, start, block, count, base):
+    def add_run(self, start: int, block: int, count: int, base: Any) -> Run:
         run = Run(start, block, count, next(self._seq), base)
         i = bisect.bisect_right(self._starts, start)
         self._starts.insert(i, start)
@@ -64,18 +71,18 @@ class Ledger:
         self._active[run.seq] = run
         return run
 
-    def retire(self, run):
+    def retire(self, run: Run) -> None:
         """run is used up: from now on its numbers say everything."""
         if self._active.pop(run.seq, None) is not None:
             self._run_out += run.count
             self._run_bytes += run.count * run.block
 
-    def add_large(self, addr, size):
+    def add_large(self, addr: int, size: int) -> None:
         self._large[addr] = (next(self._seq), size)
         self._large_out += 1
         self._large_bytes += size
 
-    def live_size(self, addr):
+    def live_size(self, addr: int) -> int | None:
         """The block size of the live object at addr, or None.  Memory can be
         reused after a release, so several records may cover addr: the newest
         one describes what is there now."""
@@ -96,13 +103,13 @@ class Ledger:
             i -= 1
         return size
 
-    def release(self, addr, size):
+    def release(self, addr: int, size: int) -> None:
         if self._large.pop(addr, None) is None:
             self.reused.add(addr)
         self.released += 1
         self.released_bytes += size
 
-    def counts(self):
+    def counts(self) -> tuple[int, int]:
         """(objects handed out, their bytes), released ones included."""
         out = self._large_out + self._run_out
         nbytes = self._large_bytes + self._run_bytes

@@ -6,6 +6,13 @@ live objects.  So the arena never hands out its Pool: this view exposes the
 options and statistics and nothing that changes the pool.
 """
 
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from .core import Pool
+
 # Pool attributes that only read (options, statistics, layout pictures).
 _READ_ONLY = ("align", "max_small", "checked", "thread_safe", "heap_size", "heap_limit",
               "stats", "chunks", "free_list_lengths", "free_list", "current_chunk", "state")
@@ -20,25 +27,26 @@ class ArenaPoolView:
     PoolClosedError, as on a closed Pool."""
 
     __slots__ = ("_pool",)
+    _pool: Pool  # set once, through object.__setattr__
 
-    def __init__(self, pool):
+    def __init__(self, pool: Pool) -> None:
         object.__setattr__(self, "_pool", pool)
 
-    def __getattr__(self, name):
+    def __getattr__(self, name: str) -> Any:
         if name in _READ_ONLY:
             return getattr(self._pool, name)
         raise AttributeError(f"an arena's pool is read-only: {name!r} is not available "
                              f"(close the arena instead of its pool)")
 
-    def __setattr__(self, name, value):
+    def __setattr__(self, name: str, value: object) -> None:
         raise AttributeError(f"an arena's pool is read-only: cannot set {name!r}")
 
-    def __dir__(self):
+    def __dir__(self) -> list[str]:
         return sorted(_READ_ONLY + ("closed",))
 
     @property
-    def closed(self):
+    def closed(self) -> bool:
         return self._pool.closed
 
-    def __repr__(self):
+    def __repr__(self) -> str:
         return f"<ArenaPoolView of {self._pool!r}>"

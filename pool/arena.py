@@ -23,15 +23,19 @@ Bookkeeping is per refill run (pool/_arena_runs.py), so close() is O(1) in
 the objects handed out and drops it.
 """
 
+from __future__ import annotations
+
 import ctypes
 import gc
 import sys
 import warnings
 import weakref
+from collections.abc import Iterator
+from typing import Any
 
 from _cffi_backend import FFI as _BackendFFI
 
-from ._arena_runs import Ledger
+from ._arena_runs import Ledger, Run
 from ._arena_view import ArenaPoolView
 from ._base import NotCopyable
 from ._forksafe import ForkSafeLock
@@ -39,6 +43,7 @@ from ._pool_c import lib
 from ._sizes import round_up
 from .core import Pool
 from .errors import InvalidBlockError, PoolClosedError, PoolMemoryError
+from .stats import PoolStats
 
 # Blocks fetched from the pool per refill of one block size: one C call (and
 # no work per object) instead of a call per object.  Halved while the pool
@@ -46,10 +51,11 @@ from .errors import InvalidBlockError, PoolClosedError, PoolMemoryError
 PREFETCH = 256
 
 
-def _exporter(region, addr, size):
+def _exporter(region: _Region, addr: int, size: int) -> ctypes.Array[ctypes.c_char]:
     """A ctypes char array over [addr, addr + size) that keeps region alive."""
     arr = (ctypes.c_char * size).from_address(addr)  # ctypes caches the array type
-    arr._region = region  # the reference that ties the memory's lifetime to Python's
+    holder: Any = arr  # ctypes instances take any attribute; typeshed does not say so
+    holder._region = region  # the reference that ties the memory's lifetime to Python's
     return arr
 
 
@@ -59,16 +65,17 @@ def _exporter(region, addr, size):
 # frees any object (which runs ffi.gc destructors): closing the pool at once
 # would let those read freed memory.  For the same reason the arena's pool
 # handle has no cffi finaliser of its own (Pool._detach): it is destroyed here.
-_pending = []  # (weak reference to the dead region, its pool, its C handle)
+# (weak reference to the dead region, its pool, its C handle)
+_pending: list[tuple[weakref.ref[_Region], Pool, Any]] = []
 _collecting = False
 
 
-def _retire(pool, handle):
+def _retire(pool: Pool, handle: Any) -> None:
     pool.close()
     lib.sgi_pool_destroy(handle)
 
 
-def _after_collection(phase, info):
+def _after_collection(phase: str, info: dict[str, int]) -> None:
     global _collecting
     _collecting = phase == "start"
     if phase == "stop" and _pending:
@@ -84,26 +91,29 @@ def _after_collection(phase, info):
 gc.callbacks.append(_after_collection)
 
 
-class _Region(set):
+class _Region(set[object]):
     """Owns the pool; closing it returns every byte of the arena at once.
     A set only so that its bound `discard` is a C callable that does nothing
     (the set stays empty) and holds the region: cffi's allocator calls it as
     `free` when an object dies, and each object holds it until then."""
 
     __slots__ = ("pool", "handle")
+    pool: Pool
+    handle: Any  # the cffi 'sgi_pool *'
 
-    def __init__(self, pool):
+    def __init__(self, pool: Pool) -> None:
         super().__init__()
         self.pool = pool
         self.handle = pool._detach()
 
-    def __hash__(self):  # used as a weakref key; identity, as any object
+    # typeshed declares set unhashable (__hash__ = None); the region is hashable by identity
+    def __hash__(self) -> int:  # type: ignore[override]  # a weakref key; identity
         return id(self)
 
-    def __eq__(self, other):
+    def __eq__(self, other: object) -> bool:
         return self is other
 
-    def __del__(self):
+    def __del__(self) -> None:
         if sys.is_finalizing():
             return  # interpreter exit: other objects' teardown may still read it
         if _collecting:
@@ -117,21 +127,24 @@ class _Source:
     run, claimed one block at a time.  Held by cffi's allocator (not the
     arena), so an arena dropped without close() is freed by reference counting."""
 
-    def __init__(self, ffi, pool, region):
+    def __init__(self, ffi: Any, pool: Pool, region: _Region) -> None:
         self.pool = pool
-        self.region = region
-        self.ledger = Ledger(PREFETCH * pool.max_small)
+        self.region: _Region | None = region
+        self.ledger: Ledger | None = Ledger(PREFETCH * pool.max_small)
         self.reused = self.ledger.reused
-        self.slots = {}  # datasize -> the current run's pointers, for alloc()
-        self.runs = {}  # block size -> [current run, further runs of the last refill]
-        self.prefetch = {}  # block size -> blocks per refill (smaller after a refusal)
+        # datasize -> the current run's pointers, for alloc()
+        self.slots: dict[int, Iterator[Any]] = {}
+        # block size -> [current run, further runs of the last refill]
+        self.runs: dict[int, list[Run]] = {}
+        # block size -> blocks per refill (smaller after a refusal)
+        self.prefetch: dict[int, int] = {}
         self.lock = ForkSafeLock()  # one refill at a time
         self.char_p = ffi.typeof("char *")
         self.cast = ffi.cast
         self.align = pool.align
         self.max_small = pool.max_small
 
-    def alloc(self, n):
+    def alloc(self, n: int) -> Any:
         """cffi's allocator calls this for the n bytes of each new object: a
         'char *' at a block of the region (cffi zeroes it)."""
         pointers = self.slots.get(n)
@@ -141,15 +154,16 @@ class _Source:
                 return p
         return self.cast(self.char_p, self.take(n))
 
-    def take(self, n):
+    def take(self, n: int) -> int:
         """The address of a block for n bytes, refilling as needed."""
         with self.lock:
-            if self.region is None:
+            ledger = self.ledger
+            if self.region is None or ledger is None:
                 raise PoolClosedError("the arena is closed")
             block = self.block_size(n)
             if block > self.max_small:
                 addr = self.pool.allocate(block)
-                self.ledger.add_large(addr, block)
+                ledger.add_large(addr, block)
                 return addr
             queue = self.runs.get(block)
             while queue:  # another thread may have refilled meanwhile
@@ -157,14 +171,14 @@ class _Source:
                 if offset is not None:
                     self.slots[n] = queue[0].pointers
                     return queue[0].start + offset
-                self.ledger.retire(queue.pop(0))
-            queue = self.runs[block] = self.refill(block)
+                ledger.retire(queue.pop(0))
+            queue = self.runs[block] = self.refill(block, ledger)
             for size in [k for k in self.slots if self.block_size(k) == block]:
                 self.slots[size] = queue[0].pointers  # every datasize of this block size
             self.slots[n] = queue[0].pointers
             return queue[0].start + next(queue[0].claim)
 
-    def refill(self, block):
+    def refill(self, block: int, ledger: Ledger) -> list[Run]:
         """Takes what the pool can give (PREFETCH blocks, fewer under a heap
         limit, then one at a time) as runs of adjacent blocks."""
         count = self.prefetch.get(block, PREFETCH)
@@ -180,7 +194,7 @@ class _Source:
         first = min(addrs)
         # count distinct blocks spanning exactly count blocks tile the span: one run (usual)
         if max(addrs) - first == (count - 1) * block:
-            runs = [self.ledger.add_run(first, block, count, self.cast(self.char_p, first))]
+            runs = [ledger.add_run(first, block, count, self.cast(self.char_p, first))]
         else:  # free-list leftovers: split into runs of adjacent blocks
             runs = []
             start = 0
@@ -188,19 +202,19 @@ class _Source:
                 if i < count and addrs[i] == addrs[i - 1] + block:
                     continue
                 a = addrs[start]
-                runs.append(self.ledger.add_run(a, block, i - start, self.cast(self.char_p, a)))
+                runs.append(ledger.add_run(a, block, i - start, self.cast(self.char_p, a)))
                 start = i
         if self.reused:  # released blocks come back only through a refill: live again
             self.reused.difference_update(addrs)
         return runs
 
-    def block_size(self, n):
+    def block_size(self, n: int) -> int:
         """The pool block that holds n bytes (zero-size objects get one too,
         so that every object has its own address)."""
         n = n or 1
         return n if n > self.max_small else round_up(n, self.align)
 
-    def close(self):
+    def close(self) -> None:
         self.region = None
         self.slots = {}
         self.runs = {}
@@ -214,7 +228,9 @@ class ArenaStats:
     __slots__ = ("objects", "released", "live", "live_bytes", "closed", "region_alive",
                  "pool")
 
-    def __init__(self, objects, released, live, live_bytes, closed, region_alive, pool):
+    def __init__(self, objects: int | None, released: int | None, live: int | None,
+                 live_bytes: int | None, closed: bool, region_alive: bool,
+                 pool: PoolStats | None) -> None:
         self.objects = objects  # objects and buffers handed out (None once closed)
         self.released = released  # returned early with release()
         self.live = live  # handed out and not released
@@ -223,7 +239,7 @@ class ArenaStats:
         self.region_alive = region_alive  # the region's memory is still held
         self.pool = pool  # the pool's PoolStats, or None once the region is gone
 
-    def __repr__(self):
+    def __repr__(self) -> str:
         return (f"ArenaStats(objects={self.objects}, released={self.released}, "
                 f"live={self.live}, live_bytes={self.live_bytes}, closed={self.closed}, "
                 f"region_alive={self.region_alive})")
@@ -256,10 +272,11 @@ class Arena(NotCopyable):
     close() then warns with a ResourceWarning, shown with ``-W default``).
     """
 
-    def __init__(self, ffi=None, **pool_options):
+    def __init__(self, ffi: Any = None, **pool_options: Any) -> None:
         self._own_ffi = ffi is not None
         if ffi is None:
-            from ._pool_c import ffi
+            from ._pool_c import ffi as package_ffi
+            ffi = package_ffi
         self._ffi = ffi
         # The arena checks release() against its own record of what it handed
         # out and frees nothing else, so its pool need not check again.
@@ -273,13 +290,13 @@ class Arena(NotCopyable):
         # cffi's own allocator (the backend's, which takes ctype objects):
         # objects are cffi's owning cdata, zeroed by cffi, freed by nothing
         # but the region (free is the region's no-op discard).
-        self._allocator = _BackendFFI().new_allocator(
+        self._allocator: Any = _BackendFFI().new_allocator(
             alloc=self._source.alloc, free=region.discard, should_clear_after_alloc=True)
-        self._types = {}  # cdecl -> ctype, checked once
+        self._types: dict[Any, Any] = {}  # cdecl -> ctype, checked once
 
     # ---- lifetime --------------------------------------------------------------
 
-    def close(self):
+    def close(self) -> None:
         """Ends allocation (`new`, `new_many` and `buffer` then raise
         PoolClosedError, a ValueError) and drops the bookkeeping, in O(1) of
         the objects handed out.  The region is returned to the system as soon
@@ -298,24 +315,24 @@ class Arena(NotCopyable):
                           ResourceWarning, stacklevel=2)
 
     @property
-    def closed(self):
+    def closed(self) -> bool:
         return self._source.region is None
 
     @property
-    def region_alive(self):
+    def region_alive(self) -> bool:
         """True while the region's memory is held: by the open arena, or after
         close() by some object, buffer or slice still referenced."""
         return self._region_ref() is not None
 
-    def __enter__(self):
+    def __enter__(self) -> Arena:
         return self
 
-    def __exit__(self, *exc):
+    def __exit__(self, *exc: object) -> None:
         self.close()
 
     # ---- allocation ------------------------------------------------------------
 
-    def new(self, cdecl, init=None):
+    def new(self, cdecl: Any, init: Any = None) -> Any:
         """Like ``ffi.new(cdecl, init)``: a zeroed (then initialised) object of a
         pointer or array type, e.g. ``"struct node *"`` or ``"int[]"``.  It is
         a cffi owning object: see help(pool.Arena) for what keeps it alive."""
@@ -327,7 +344,7 @@ class Arena(NotCopyable):
             raise PoolClosedError("the arena is closed")
         return allocator(ctype, init)
 
-    def new_many(self, cdecl, count):
+    def new_many(self, cdecl: Any, count: int) -> Any:
         """``count`` zeroed objects of type cdecl (e.g. ``"struct node"``) as one
         array cdata ``cdecl[count]``, from one block: the batch path.  As for
         ``ffi.new("T[]", n)``, the array keeps the region alive, its items
@@ -340,7 +357,7 @@ class Arena(NotCopyable):
         self._check_alignment(item)
         return self.new(self._ffi.getctype(item, "[]"), count)
 
-    def buffer(self, n):
+    def buffer(self, n: int) -> memoryview:
         """A zeroed writable memoryview of n bytes from the arena.  It (and any
         slice of it, and a ``numpy.frombuffer`` array over it) keeps the region
         alive: the way to put numpy arrays in an arena."""
@@ -350,11 +367,13 @@ class Arena(NotCopyable):
             raise ValueError(f"n must be at least 0, got {n}")
         source = self._source
         region = source.region
+        if region is None:  # as take() would say
+            raise PoolClosedError("the arena is closed")
         addr = source.take(n)
         ctypes.memset(addr, 0, n)  # as new(): no stale bytes show
         return memoryview(_exporter(region, addr, n)).cast("B")
 
-    def release(self, obj):
+    def release(self, obj: object) -> None:
         """Returns one object (or buffer) to the pool early, like free(): the
         caller promises that nothing uses it any more.  A slice of a buffer
         releases the whole buffer it was cut from."""
@@ -370,6 +389,8 @@ class Arena(NotCopyable):
             addr = 0
         with source.lock:
             ledger = source.ledger
+            if ledger is None:  # closed meanwhile
+                raise PoolClosedError("the arena is closed")
             size = ledger.live_size(addr) if addr else None
             if size is None:
                 raise InvalidBlockError(f"{obj!r} is not a live object of this arena")
@@ -379,12 +400,12 @@ class Arena(NotCopyable):
     # ---- introspection ---------------------------------------------------------
 
     @property
-    def pool(self):
+    def pool(self) -> ArenaPoolView:
         """A read-only view of the arena's pool (options and statistics): the
         pool itself cannot be closed or used behind the arena's back."""
         return self._view
 
-    def stats(self):
+    def stats(self) -> ArenaStats:
         """An ArenaStats snapshot: objects (and buffers) handed out, released
         early, live (handed out and not released) and their block bytes;
         `closed`; `region_alive` (the memory is still held: by the open arena,
@@ -405,7 +426,7 @@ class Arena(NotCopyable):
 
     # ---- internals -------------------------------------------------------------
 
-    def _checked_type(self, cdecl):
+    def _checked_type(self, cdecl: Any) -> Any:
         ctype = self._ctype(cdecl)
         if ctype.kind in ("pointer", "array"):
             self._check_alignment(ctype.item)
@@ -414,7 +435,7 @@ class Arena(NotCopyable):
         self._types[cdecl] = ctype  # a string or the ctype itself
         return ctype
 
-    def _ctype(self, cdecl):
+    def _ctype(self, cdecl: Any) -> Any:
         """cdecl as a ctype: a C type string or a ctype object, as ffi.new takes."""
         ffi = self._ffi
         if isinstance(cdecl, ffi.CType):
@@ -429,7 +450,7 @@ class Arena(NotCopyable):
                             f"for your own types pass your cffi.FFI with their cdef, "
                             f"Arena(ffi)") from None
 
-    def _check_alignment(self, item):
+    def _check_alignment(self, item: Any) -> None:
         if item.kind in ("struct", "union") and item.fields is None:
             return  # opaque: ffi.new raises its own error
         if self._ffi.alignof(item) > self._source.align:

@@ -2,12 +2,21 @@
 cffi.FFI() and a compiled API-mode ffi, with and without an initialiser),
 close() with few and many objects held, and memory per object (RSS)."""
 
+from __future__ import annotations
+
 import json
 import statistics
 import subprocess
 import sys
+from typing import TYPE_CHECKING, Any, Callable
 
-from .common import _timer, timed
+from .common import Cleanup, JsonObject, Row, RowFactory, _timer, timed
+
+# () -> (the call that makes one object, cleanup); cffi objects: Any
+if TYPE_CHECKING:
+    from ..arena import Arena
+
+MakeNew = Callable[[], tuple[Callable[..., Any], Cleanup]]
 
 NODE_CDEF = "struct node { struct node *next; int64_t value; int64_t pad; };"  # 24 bytes
 INIT = {"value": 1}
@@ -33,44 +42,44 @@ ROW_MEM_ARENA = "memory: Arena.new, 100,000 24-byte structs in a list"
 ROW_MEM_ARENA_HEAD = "memory: Arena.new, 100,000 24-byte structs linked, only the head held"
 
 
-def _new_row(make_new, cdecl, init):
+def _new_row(make_new: MakeNew, cdecl: str, init: dict[str, int] | None) -> RowFactory:
     """A factory timing make_new()(cdecl[, init]) per object; the objects are
     dropped at once (as ffi.new's rows do)."""
-    def prepare():
+    def prepare() -> tuple[dict[str, Any], Cleanup]:
         new, cleanup = make_new()
         return {"new": new, "cdecl": cdecl, "init": init}, cleanup
     return timed("new(cdecl)" if init is None else "new(cdecl, init)", prepare)
 
 
-def _allocator_floor(ffi):
+def _allocator_floor(ffi: Any) -> MakeNew:
     """What Arena.new is built on, with nothing of the arena's own: cffi's
     allocator whose alloc hands back one 24-byte cdata every time (a dict's
     C-level __getitem__) and whose free is a set's C-level discard.  For
     information: the cost of cffi's owning objects over an external alloc."""
-    def make():
+    def make() -> tuple[Callable[..., Any], Cleanup]:
         memory = {24: ffi.new("char[24]")}
-        allocator = ffi.new_allocator(alloc=memory.__getitem__, free=set().discard)
+        allocator = ffi.new_allocator(alloc=memory.__getitem__, free=set[object]().discard)
         return allocator, None
     return make
 
 
-def _arrays_kept(ffi):
+def _arrays_kept(ffi: Any) -> RowFactory:
     """For information next to new_many's row: ffi.new arrays that stay
     referenced, so each one is fresh memory as each of an open arena's is."""
-    def prepare():
-        kept = []
+    def prepare() -> tuple[dict[str, Any], Cleanup]:
+        kept: list[Any] = []
         return {"keep": kept.append, "new": ffi.new}, kept.clear
     return timed("keep(new('int64_t[]', 1000))", prepare)
 
 
-def _close_row(arena_cls, ffi, count):
+def _close_row(arena_cls: type[Arena], ffi: Any, count: int) -> RowFactory:
     """close() of an arena whose `count` objects are all still referenced;
     run() returns one close's time times `loops` (ns per close)."""
-    def factory(clock):
+    def factory(clock: str) -> tuple[Callable[[int], float], Cleanup]:
         arena = arena_cls(ffi)
         held = [arena.new("struct node *") for _ in range(count)]
 
-        def run(loops):
+        def run(loops: int) -> float:
             t = _timer(clock)
             t0 = t()
             arena.close()
@@ -81,7 +90,7 @@ def _close_row(arena_cls, ffi, count):
     return factory
 
 
-def arena_rows(arena_cls, bffi):
+def arena_rows(arena_cls: type[Arena], bffi: Any) -> list[Row]:
     """[(name, unit, per loop, factory or skip note)] for python_level.py."""
     import warnings
 
@@ -90,13 +99,13 @@ def arena_rows(arena_cls, bffi):
     warnings.simplefilter("ignore", ResourceWarning)  # close() with objects held, on purpose
     inline = cffi.FFI()
     inline.cdef(NODE_CDEF)
-    rows = []
+    rows: list[Row] = []
 
-    def plain(ffi):
+    def plain(ffi: Any) -> MakeNew:
         return lambda: (ffi.new, None)
 
-    def arena(ffi):
-        def make():
+    def arena(ffi: Any) -> MakeNew:
+        def make() -> tuple[Callable[..., Any], Cleanup]:
             a = arena_cls(ffi)
             return a.new, a.close
         return make
@@ -156,16 +165,16 @@ print(json.dumps((rss() - before) / N))
 """.replace("NODE_CDEF_HERE", repr(NODE_CDEF))
 
 
-def _memory_sample(mode):
+def _memory_sample(mode: str) -> float:
     out = subprocess.run([sys.executable, "-c", _MEMORY_SCRIPT, str(MEMORY_OBJECTS), mode],
                          capture_output=True, text=True, timeout=300, check=True)
-    return json.loads(out.stdout)
+    return float(json.loads(out.stdout))
 
 
-def arena_memory_rows():
+def arena_memory_rows() -> list[JsonObject]:
     """Result entries (bytes per object, medians of interleaved fresh processes)."""
     modes = [(ROW_MEM_NEW, "new"), (ROW_MEM_ARENA, "arena"), (ROW_MEM_ARENA_HEAD, "head")]
-    samples = {m: [] for _, m in modes}
+    samples: dict[str, list[float]] = {m: [] for _, m in modes}
     try:
         for _ in range(MEMORY_REPEATS):
             for _, m in modes:

@@ -9,11 +9,20 @@ import timeit
 from array import array
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable, Optional, Union
 
 # A report section, row or cell: a JSON object (what `--json` writes and the
 # report, targets and plot read back).
 JsonObject = dict[str, Any]
+
+# The timing rows (run-time aliases: Optional and Union, as 3.9 evaluates them).
+# A row factory, called with the clock ("cpu" or "wall") once per sample,
+# returns run(loops) -> elapsed ns and what to call afterwards (or None).
+Cleanup = Optional[Callable[[], object]]
+Prepare = Callable[[], tuple[dict[str, Any], Cleanup]]
+RowFactory = Callable[[str], tuple[Callable[[int], float], Cleanup]]
+# (name, unit, units per loop, factory or the note saying why it is skipped)
+Row = tuple[str, str, int, Union[RowFactory, str]]
 
 SCHEMA = 1
 
@@ -124,16 +133,18 @@ def _sizes_array(size: str) -> array[int]:
 # ---- the one timing helper ---------------------------------------------------------
 
 
-def _timer(clock):
+def _timer(clock: str) -> Callable[[], int]:
     return time.thread_time_ns if clock == "cpu" else time.perf_counter_ns
 
 
-def timed(stmt, prepare=None):
+def timed(stmt: str, prepare: Prepare | None = None) -> RowFactory:
     """The one timing helper: a row factory that times `stmt` in timeit's
     loop (the statement compiled inline, its names bound as locals, no call
     per iteration).  prepare() -> (names, cleanup) runs once per sample: the
     objects the statement uses, and what to call afterwards (or None)."""
-    def factory(clock):
+    def factory(clock: str) -> tuple[Callable[[int], float], Cleanup]:
+        names: dict[str, Any]
+        cleanup: Cleanup
         names, cleanup = prepare() if prepare else ({}, None)
         setup = "\n".join(f"{k} = _names[{k!r}]" for k in names) or "pass"
         timer = timeit.Timer(stmt, setup, timer=_timer(clock), globals={"_names": names})

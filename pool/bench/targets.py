@@ -1,6 +1,6 @@
 """The issues' targets, judged from one run's medians."""
 
-
+from __future__ import annotations
 
 from .common import (
     CFFI_PATH,
@@ -17,6 +17,7 @@ from .common import (
     ROW_UNCHECKED,
     ROW_UNCHECKED_TS,
     ROW_UNCHECKED_TS_NOSIZE,
+    JsonObject,
     ratio,
 )
 from .threads import thread_targets
@@ -24,14 +25,14 @@ from .threads import thread_targets
 # ---- targets -----------------------------------------------------------------------------
 
 
-def evaluate_targets(data):
+def evaluate_targets(data: JsonObject) -> list[JsonObject]:
     """The issue's targets, judged from this run's medians.  met is None when
     the rows it needs did not run."""
-    out = []
+    out: list[JsonObject] = []
     pair_cells = [c for c in data.get("c_level", []) if c["pattern"] != "trace"]
 
-    def worst(name, base, limit, text):
-        pairs = []
+    def worst(name: str, base: str, limit: float, text: str) -> None:
+        pairs: list[tuple[float, str]] = []
         for c in pair_cells:
             r = ratio(c["results"].get(name), c["results"].get(base))
             if r is not None:
@@ -79,7 +80,7 @@ def evaluate_targets(data):
 
     py = {e["name"]: e for e in data.get("python_level", [])}
 
-    def py_target(text, num, den, limit, scale=1.0):
+    def py_target(text: str, num: str, den: str, limit: float, scale: float = 1.0) -> None:
         r = ratio(py.get(num), py.get(den))
         if r is None:
             out.append({"target": text, "met": None, "measured": "rows did not run"})
@@ -146,16 +147,16 @@ FAST_PATH_TARGETS = [
 ]
 
 
-def _fast_path_targets(py, out):
+def _fast_path_targets(py: dict[str, JsonObject], out: list[JsonObject]) -> None:
     from .common import ROW_CALL
 
-    def judge(text, num, den, limit, informative):
+    def judge(text: str, num: str, den: str, limit: float, informative: bool) -> None:
         r = ratio(py.get(num), py.get(den))
         if r is None:
             why = py.get(num, {}).get("skipped", "rows did not run")
             out.append({"target": text, "met": None, "measured": why})
             return
-        entry = {"target": text, "met": None if informative else r <= limit,
+        entry: JsonObject = {"target": text, "met": None if informative else r <= limit,
                  "worst": round(r, 4), "measured": f"{r:.3f}x"}
         if informative:
             entry["measured"] += f" (for information; limit {limit}x)"
@@ -178,7 +179,7 @@ def _fast_path_targets(py, out):
         judge(f"cffi path: {text}", num + CFFI_PATH, base, limit, True)
 
 
-def _arena_targets(py, out):
+def _arena_targets(py: dict[str, JsonObject], out: list[JsonObject]) -> None:
     """Issue 13 (Arena v2): the rows of pool/bench/arena_rows.py and the
     new_many row of python_level.py."""
     from .arena_rows import ARENA_TARGETS

@@ -70,7 +70,8 @@ def run_example(example: Example, out: Callable[[str], object] = print,
     if pool_factory is None:
         from ..core import Pool
 
-        pool_factory = Pool
+        default: PoolFactory = Pool  # so that mypy checks the **options call as a PoolFactory
+        pool_factory = default
     pool = pool_factory(**example.options)
     watch = Watch(pool)
     shown = ", ".join(f"{k}={v}" for k, v in example.options.items()) or "default options"

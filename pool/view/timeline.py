@@ -90,7 +90,8 @@ def collect(ops: Iterable[TraceOp], options: dict[str, object], label: str | Non
     if pool_factory is None:
         from ..core import Pool
 
-        pool_factory = Pool
+        default: PoolFactory = Pool  # so that mypy checks the **options call as a PoolFactory
+        pool_factory = default
     pool = pool_factory(**options)
     tl = Timeline(label or label_of(options), dict(options), pool.class_sizes())
     tl.live = [[] for _ in tl.class_sizes]

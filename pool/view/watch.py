@@ -335,7 +335,14 @@ class Watch:
 
     def watched_picture(self) -> Picture:
         """The Picture of the pool with what the Watch knows beyond it."""
-        where = Normaliser(self.pool.chunks())
+        normalise = Normaliser(self.pool.chunks())
+
+        def where(addr: int) -> Position:
+            position = normalise(addr)
+            if position is None:  # live small blocks and leftovers lie in the chunks
+                raise RuntimeError(f"watched block {addr:#x} lies in no chunk of the pool")
+            return position
+
         live = sorted((where(a), n) for a, n in self.live.items())
         known_live = self.from_start or self.pool.checked
         leftovers = [where(a) for a in self.leftovers] if self.from_start else None
