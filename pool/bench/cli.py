@@ -164,7 +164,7 @@ def main(argv: Sequence[str] | None = None) -> int:
                 data["c_level"] = run_c_level(
                     bffi, blib, allocs, cfg, progress, trace_path)
                 add_ratios(data["c_level"])
-                data["threads"] = run_threads(  # type: ignore[no-untyped-call]
+                data["threads"] = run_threads(
                     bffi, blib, cfg, progress, data["machine"].get("cpus"))
         if "python" in sections:
             data["python_level"] = run_python_level(

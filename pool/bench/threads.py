@@ -1,7 +1,11 @@
 """Contended C-level runs: several threads allocating and freeing at once
 (bench/bench_threads.c), for one shared allocator and one per thread."""
 
-from .common import CHURN_SEED, LIVE, _sizes_array, skipped, summarize
+from __future__ import annotations
+
+from typing import Any
+
+from .common import CHURN_SEED, LIVE, JsonObject, _sizes_array, skipped, summarize
 
 # (row name, bench_loops.h kind, one allocator per thread, what it is).  In the
 # producer-consumer cells "per thread" is per pair: the consumer frees into its
@@ -30,7 +34,7 @@ PER_THREAD = "pool-ts/thread"
 SINGLE_THREAD = "pool/thread"
 
 
-def _error_text(lib, code):
+def _error_text(lib: Any, code: int) -> str:
     return {lib.BENCH_EALLOC: "the allocator returned NULL inside the loop",
             lib.BENCH_ENOMEM: "no memory (or no thread) for the run",
             lib.BENCH_EINVAL: "invalid arguments",
@@ -38,7 +42,8 @@ def _error_text(lib, code):
             }.get(code, f"error {code}")
 
 
-def run_threads(ffi, lib, cfg, progress, cpus):
+def run_threads(ffi: Any, lib: Any, cfg: JsonObject, progress: Any,
+                cpus: int | None) -> list[JsonObject]:
     """A section: one cell per (pattern, thread count), rows per allocator,
     throughput in million pairs per second of wall time; interleaved repeats
     (a fresh allocator per run), medians."""
@@ -53,15 +58,17 @@ def run_threads(ffi, lib, cfg, progress, cpus):
         for nthreads in counts:
             cell = {"pattern": pattern, "threads": nthreads, "size": THREAD_SIZE,
                     "pairs_per_thread": count, "unit": "M pairs/s", "description": pdesc,
-                    "oversubscribed": bool(cpus) and nthreads > cpus, "results": {}}
-            samples = {n: [] for n, *_ in THREAD_ALLOCATORS}
-            cpu_share = {n: [] for n, *_ in THREAD_ALLOCATORS}
-            errors = {}
+                    "oversubscribed": cpus is not None and nthreads > cpus, "results": {}}
+            samples: dict[str, list[float]] = {n: [] for n, *_ in THREAD_ALLOCATORS}
+            cpu_share: dict[str, list[float]] = {n: [] for n, *_ in THREAD_ALLOCATORS}
+            errors: dict[str, str] = {}
             if pconst == "BENCH_PRODCONS":
                 errors[SINGLE_THREAD] = ("a single-thread pool cannot take blocks freed by "
                                          "another thread")
 
-            def run(name, kind, per_thread, nthreads=nthreads, pconst=pconst, errors=errors):
+            def run(name: str, kind: str, per_thread: bool, nthreads: int = nthreads,
+                    pconst: str = pconst, errors: dict[str, str] = errors,
+                    ) -> tuple[float, float] | None:
                 groups = (nthreads // 2 if pconst == "BENCH_PRODCONS" else nthreads)
                 handles = []
                 for _ in range(groups if per_thread else 1):
@@ -103,18 +110,18 @@ def run_threads(ffi, lib, cfg, progress, cpus):
     return cells
 
 
-def thread_steps():
+def thread_steps() -> int:
     return sum(len(counts) for _, _, counts, _ in THREAD_PATTERNS)
 
 
-def _ratio_of_throughput(cell, num, den):
+def _ratio_of_throughput(cell: JsonObject, num: str, den: str) -> float | None:
     a, b = cell["results"].get(num, {}), cell["results"].get(den, {})
     if "median" not in a or "median" not in b or b["median"] <= 0:
         return None
-    return a["median"] / b["median"]
+    return float(a["median"]) / float(b["median"])
 
 
-def add_thread_ratios(cells):
+def add_thread_ratios(cells: list[JsonObject]) -> None:
     """Throughput ratios (higher is better): to glibc, to one pool per thread,
     and to the same allocator with one thread (the scaling)."""
     one = {c["pattern"]: c for c in cells if c["threads"] == 1}
@@ -130,11 +137,11 @@ def add_thread_ratios(cells):
             for n in names}
 
 
-def _fmt(x):
+def _fmt(x: float | None) -> str:
     return f"{x:8.2f}" if x is not None else "       -"
 
 
-def format_threads(data):
+def format_threads(data: JsonObject) -> list[str]:
     """The report's lines of the contended section."""
     cells = data.get("threads")
     if not cells:
@@ -165,7 +172,7 @@ def format_threads(data):
     return lines
 
 
-def thread_targets(data):
+def thread_targets(data: JsonObject) -> list[JsonObject]:
     """The contended target: 2 threads on one shared pool vs glibc and vs one
     pool per thread (throughput ratios; the goal: no slower than glibc)."""
     out = []
