@@ -173,10 +173,14 @@ class _Source:
                     return queue[0].start + offset
                 ledger.retire(queue.pop(0))
             queue = self.runs[block] = self.refill(block, ledger)
+            # This thread's block is claimed before the run is published in
+            # `slots`: other threads take blocks from published runs without the
+            # lock, and could otherwise use the whole run up first.
+            addr = queue[0].start + next(queue[0].claim)
             for size in [k for k in self.slots if self.block_size(k) == block]:
                 self.slots[size] = queue[0].pointers  # every datasize of this block size
             self.slots[n] = queue[0].pointers
-            return queue[0].start + next(queue[0].claim)
+            return addr
 
     def refill(self, block: int, ledger: Ledger) -> list[Run]:
         """Takes what the pool can give (PREFETCH blocks, fewer under a heap
