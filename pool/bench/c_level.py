@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from array import array
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any, Callable
 
@@ -151,13 +151,7 @@ def run_c_level(ffi: Any, lib: Any, allocs: Allocators, cfg: dict[str, int],
                     t = run(name)
                     if t >= 0:
                         samples[name].append(t / count)
-            for name in names:
-                if name in errors:
-                    cell["results"][name] = skipped(errors[name])
-                elif samples.get(name):
-                    cell["results"][name] = summarize(samples[name])
-                else:
-                    cell["results"][name] = skipped(allocs[name][1].get("note", "did not run"))
+            _fill_results(cell, names, errors, samples, allocs)
             cells.append(cell)
             progress.step(f"C level: {pattern} {size}")
     cells.append(run_trace_cell(ffi, lib, allocs, cfg, trace_path))
@@ -212,13 +206,7 @@ def run_trace_cell(ffi: Any, lib: Any, allocs: Allocators, cfg: dict[str, int],
                 ns = run(name, passes)
                 if ns >= 0:
                     samples[name].append(ns / (passes * per_pass))
-    for name in names:
-        if name in errors:
-            cell["results"][name] = skipped(errors[name])
-        elif samples.get(name):
-            cell["results"][name] = summarize(samples[name])
-        else:
-            cell["results"][name] = skipped(allocs[name][1].get("note", "did not run"))
+    _fill_results(cell, names, errors, samples, allocs)
     return cell
 
 
@@ -229,3 +217,13 @@ def add_ratios(cells: list[JsonObject]) -> None:
         cell["ratio_to_glibc"] = {n: ratio(c, res.get("glibc")) for n, c in res.items()}
 
 
+def _fill_results(cell: JsonObject, names: Sequence[str], errors: dict[str, str],
+                  samples: dict[str, list[float]], allocs: Allocators) -> None:
+    """A cell's results per allocator: its samples' summary, or why it has none."""
+    for name in names:
+        if name in errors:
+            cell["results"][name] = skipped(errors[name])
+        elif samples.get(name):
+            cell["results"][name] = summarize(samples[name])
+        else:
+            cell["results"][name] = skipped(allocs[name][1].get("note", "did not run"))
