@@ -21,7 +21,7 @@ if getattr(sys.flags, "safe_path", False):
     os.environ["PYTHONSAFEPATH"] = "1"
 
 
-from helpers import make_pool  # noqa: E402,F401 (a fixture for every test module)
+from helpers import make_pool, no_leaks  # noqa: E402,F401 (fixtures for every test module)
 
 
 def pytest_addoption(parser):

@@ -1,12 +1,13 @@
 """Helpers shared by the tests (import them: `from helpers import ...`)."""
 
+import gc
 import os
 import signal
 import time
 
 import pytest
 
-from pool import Pool, ReferencePool
+from pool import Pool, ReferencePool, process_totals
 
 
 def full_state(pool):
@@ -38,3 +39,13 @@ def wait_or_kill(pid, seconds):
     os.kill(pid, signal.SIGKILL)
     os.waitpid(pid, 0)
     return None
+
+
+@pytest.fixture
+def no_leaks():
+    """The test returns all the memory it took once its objects are gone."""
+    gc.collect()
+    before = process_totals()
+    yield
+    gc.collect()
+    assert process_totals() == before

@@ -20,14 +20,8 @@ ffi.cdef("""
 libc = ffi.dlopen(None)
 
 
-@pytest.fixture(autouse=True)
-def no_leaks():
-    """Every test returns all arena memory once its objects are gone."""
-    gc.collect()
-    before = process_totals()
-    yield
-    gc.collect()
-    assert process_totals() == before
+# Every test returns all arena memory once its objects are gone.
+pytestmark = pytest.mark.usefixtures("no_leaks")
 
 
 def test_new_means_what_ffi_new_means():

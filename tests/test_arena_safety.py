@@ -9,20 +9,15 @@ import weakref
 import cffi
 import pytest
 
-from pool import Pool, PoolClosedError, PoolMemoryError, process_totals
+from pool import Pool, PoolClosedError, PoolMemoryError
 from pool.arena import PREFETCH, Arena
 
 ffi = cffi.FFI()
 ffi.cdef("struct node { struct node *next; long value; };")
 
 
-@pytest.fixture(autouse=True)
-def no_leaks():
-    gc.collect()
-    before = process_totals()
-    yield
-    gc.collect()
-    assert process_totals() == before
+# Every test returns all arena memory once its objects are gone.
+pytestmark = pytest.mark.usefixtures("no_leaks")
 
 
 def quiet_close(arena):
