@@ -20,8 +20,10 @@ CSRC = "csrc"  # relative: setuptools wants relative source paths
 # the integer-address glue): one list, also used by build_bench.py.
 CORE_SOURCES = sorted(f"{CSRC}/{p.name}" for p in (HERE / CSRC).glob("*.c"))
 CORE_HEADERS = sorted(f"{CSRC}/{p.name}" for p in (HERE / CSRC).glob("*.h"))
+# The parts that csrc/sgi_pool.c includes (one translation unit).
+CORE_PARTS = sorted(f"{CSRC}/core/{p.name}" for p in (HERE / CSRC / "core").iterdir())
 SOURCES = CORE_SOURCES
-DEPENDS = [*CORE_HEADERS, f"{CSRC}/sgi_pool.cdef", f"{CSRC}/glue/cffi_allocator.h",
+DEPENDS = [*CORE_HEADERS, *CORE_PARTS, f"{CSRC}/sgi_pool.cdef", f"{CSRC}/glue/cffi_allocator.h",
            f"{CSRC}/glue/cffi_allocator.cdef"]
 
 # The module's own C: the declarations cffi needs (the integer-address glue

@@ -1,0 +1,185 @@
+/*
+ * batches.c -- one call for many blocks (B.10): allocate_many takes whole
+ * runs off a free list; the batch frees check every entry first (duplicates
+ * and NULL included) and free nothing when one is refused.
+ */
+
+size_t sgi_pool_allocate_many(sgi_pool *p, size_t n, size_t count, void **out)
+{
+    REQUIRE(p != NULL && (out != NULL || count == 0));
+    size_t done = 0;
+    pool_lock(p);
+    if (UNLIKELY(p->closed)) { /* before any bookkeeping grows: a closed pool owns nothing */
+        last_refused = 0;
+        pool_unlock(p);
+        return 0;
+    }
+    /* Unchecked pools without extras take whole runs off the free list. */
+    bool bare = n - 1 < (p->plain_max | p->locked_max);
+    size_t cls = bare ? class_index(p, n) : 0;
+    while (done < count) {
+        if (bare) {
+            free_node *block = p->free_list[cls];
+            for (; block != NULL && done < count; block = block->next)
+                out[done++] = block;
+            p->free_list[cls] = block;
+            if (done == count)
+                break;
+        }
+        void *block = allocate_locked(p, n); /* refill, or the general path */
+        if (block == NULL)
+            break;
+        out[done++] = block;
+    }
+    pool_unlock(p);
+    return done;
+}
+
+/* Batch frees, check pass.  Whether ptrs[i] occurs in ptrs[0..i) (only asked
+   on an error, so the scan costs nothing on success). */
+static bool appears_before(void *const *ptrs, size_t i)
+{
+    for (size_t j = 0; j < i; j++)
+        if (ptrs[j] == ptrs[i])
+            return true;
+    return false;
+}
+
+/* Marks ptrs[i], a block of this pool, so that a later duplicate shows: a
+   live small block (checked pools) loses its live bit, a large block's entry
+   gets PENDING_MARK.  In unchecked pools a small block must start a carved
+   block and gets no mark (a duplicate there is the caller's fault).  Returns
+   OK, ENOTLIVE or EDUPLICATE (then nothing was marked for this entry). */
+static int mark_pending(sgi_pool *p, void *const *ptrs, size_t i)
+{
+    uintptr_t addr = (uintptr_t)ptrs[i];
+    dir_chunk *c = dir_find(&p->dir, addr);
+    if (c != NULL) {
+        if (!p->checked)
+            return carved_size(p, c, ptrs[i]) ? SGI_POOL_OK : SGI_POOL_ENOTLIVE;
+        size_t slot = dir_slot(&p->dir, c, addr);
+        if (slot == SIZE_MAX || !dir_is_live(c, slot))
+            return appears_before(ptrs, i) ? SGI_POOL_EDUPLICATE : SGI_POOL_ENOTLIVE;
+        dir_clear_live(c, slot);
+        return SGI_POOL_OK;
+    }
+    block_entry *e = block_table_find(&p->blocks, addr);
+    if (e == NULL)
+        return SGI_POOL_ENOTLIVE;
+    if (e->size & PENDING_MARK)
+        return SGI_POOL_EDUPLICATE;
+    e->size |= PENDING_MARK;
+    return SGI_POOL_OK;
+}
+
+/* Undoes mark_pending for ptrs[0..i), which were all marked. */
+static void unmark_pending(sgi_pool *p, void *const *ptrs, size_t i)
+{
+    for (size_t j = 0; j < i; j++) {
+        if (ptrs[j] == NULL)
+            continue;
+        dir_chunk *c = dir_find(&p->dir, (uintptr_t)ptrs[j]);
+        if (c != NULL) {
+            if (p->checked)
+                dir_set_live(c, dir_slot(&p->dir, c, (uintptr_t)ptrs[j]));
+            continue;
+        }
+        block_entry *e = block_table_find(&p->blocks, (uintptr_t)ptrs[j]);
+        if (e != NULL)
+            e->size &= ~PENDING_MARK;
+    }
+}
+
+int sgi_pool_deallocate_many(sgi_pool *p, void *const *ptrs, size_t count, size_t n,
+                             size_t *bad_index)
+{
+    REQUIRE(p != NULL && (ptrs != NULL || count == 0));
+    int status = SGI_POOL_OK;
+    size_t i = 0;
+    size_t unreported;
+    if (bad_index == NULL) /* the caller does not want the index */
+        bad_index = &unreported;
+    if (n == 0 && count > 0)
+        return *bad_index = 0, SGI_POOL_EINVAL;
+    pool_lock(p);
+    if (UNLIKELY(p->closed)) {
+        pool_unlock(p);
+        return *bad_index = 0, SGI_POOL_ECLOSED;
+    }
+    if (p->checked || !is_small(p, n)) {
+        /* Check pass: mark each entry so that a duplicate shows. */
+        size_t usable;
+        for (; i < count; i++) {
+            if (ptrs[i] == NULL) {
+                if (!p->checked)
+                    continue;
+                status = SGI_POOL_ENOTLIVE; /* a checked pool never handed out NULL */
+                break;
+            }
+            status = check_block(p, ptrs[i], n, &usable);
+            if (status == SGI_POOL_ENOTLIVE && appears_before(ptrs, i))
+                status = SGI_POOL_EDUPLICATE; /* its mark took its live bit */
+            if (status == SGI_POOL_OK)
+                status = mark_pending(p, ptrs, i);
+            if (status != SGI_POOL_OK)
+                break;
+        }
+        if (status != SGI_POOL_OK) { /* unmark what was marked; ptrs must not change */
+            unmark_pending(p, ptrs, i);
+            *bad_index = i;
+            pool_unlock(p);
+            return status;
+        }
+        /* On success the marks go with the entries, which the frees remove. */
+    }
+    if (n - 1 < (p->plain_max | p->locked_max)) { /* unchecked, no extras: pushes */
+        size_t cls = class_index(p, n);
+        for (i = 0; i < count; i++) {
+            free_node *node = ptrs[i];
+            if (node != NULL) { /* as deallocate(NULL, n): nothing */
+                node->next = p->free_list[cls];
+                p->free_list[cls] = node;
+            }
+        }
+    } else {
+        for (i = 0; i < count; i++)
+            if (ptrs[i] != NULL)
+                free_block(p, ptrs[i], n);
+    }
+    pool_unlock(p);
+    return SGI_POOL_OK;
+}
+
+int sgi_pool_free_many(sgi_pool *p, void *const *ptrs, size_t count, size_t *bad_index)
+{
+    REQUIRE(p != NULL && (ptrs != NULL || count == 0));
+    size_t unreported;
+    if (bad_index == NULL) /* the caller does not want the index */
+        bad_index = &unreported;
+    pool_lock(p);
+    if (UNLIKELY(p->closed)) {
+        pool_unlock(p);
+        return *bad_index = 0, SGI_POOL_ECLOSED;
+    }
+    int status = SGI_POOL_OK;
+    size_t i = 0;
+    for (; i < count && status == SGI_POOL_OK; i++) /* check pass, as deallocate_many */
+        if (ptrs[i] != NULL || p->checked)
+            status = ptrs[i] ? mark_pending(p, ptrs, i) : SGI_POOL_ENOTLIVE;
+    if (status != SGI_POOL_OK) {
+        unmark_pending(p, ptrs, i - 1);
+        *bad_index = i - 1;
+        pool_unlock(p);
+        return status;
+    }
+    for (i = 0; i < count; i++) { /* the live bits are gone already: sizes from the starts */
+        if (ptrs[i] == NULL)
+            continue;
+        dir_chunk *c = dir_find(&p->dir, (uintptr_t)ptrs[i]);
+        size_t n = c ? dir_extent(&p->dir, c, dir_slot(&p->dir, c, (uintptr_t)ptrs[i]))
+                     : p->max_bytes + 1; /* large: free_block reads the recorded size */
+        free_block(p, ptrs[i], n);
+    }
+    pool_unlock(p);
+    return SGI_POOL_OK;
+}

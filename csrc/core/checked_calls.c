@@ -1,0 +1,97 @@
+/*
+ * checked_calls.c -- the status-returning calls with a size (B.5 checked
+ * mode, B.11 the C API's edge cases): each checks the block first
+ * (check_block: large blocks in every pool, small ones in checked pools)
+ * and changes nothing when it refuses; then classic.c does the work.
+ */
+
+/* Checks a free or reallocate of ptr as a block of n bytes (n >= 1).  Large
+   blocks are checked in every pool (they are always recorded); small ones in
+   checked pools.  *usable receives how many bytes the block really has. */
+static int check_block(sgi_pool *p, const void *ptr, size_t n, size_t *usable)
+{
+    if (UNLIKELY(p->closed))
+        return SGI_POOL_ECLOSED;
+    *usable = is_small(p, n) ? round_up(p, n) : n;
+    if (!p->checked && is_small(p, n))
+        return SGI_POOL_OK;
+    size_t small = live_small_size(p, ptr);
+    if (small != 0) {
+        *usable = small;
+        return same_class(p, small, n) ? SGI_POOL_OK : SGI_POOL_EWRONGCLASS;
+    }
+    const block_entry *e = block_table_find(&p->blocks, (uintptr_t)ptr);
+    if (e == NULL)
+        return SGI_POOL_ENOTLIVE;
+    size_t recorded = e->size & ~PENDING_MARK;
+    if (!same_class(p, recorded, n))
+        return SGI_POOL_EWRONGCLASS;
+    if (!is_small(p, recorded))
+        *usable = recorded;
+    return SGI_POOL_OK;
+}
+
+static int deallocate_locked(sgi_pool *p, void *ptr, size_t n)
+{
+    size_t usable;
+    int status = check_block(p, ptr, n, &usable);
+    if (status == SGI_POOL_OK)
+        free_block(p, ptr, n);
+    return status;
+}
+
+NOINLINE int sgi_pool_deallocate_checked(sgi_pool *p, void *ptr, size_t n)
+{
+    REQUIRE(p != NULL);
+    if (ptr == NULL)
+        return SGI_POOL_OK;
+    if (n == 0)
+        return SGI_POOL_EINVAL;
+    pool_lock(p);
+    int status = deallocate_locked(p, ptr, n);
+    pool_unlock(p);
+    return status;
+}
+
+/* reallocate with the lock held: the check, then A.9. */
+static int reallocate_locked(sgi_pool *p, void *ptr, size_t old_n, size_t new_n, void **out)
+{
+    size_t usable;
+    int status = check_block(p, ptr, old_n, &usable);
+    if (status != SGI_POOL_OK)
+        return status;
+    return reallocate_block(p, ptr, old_n, new_n, usable, out);
+}
+
+/* A reallocate of NULL: allocate(new_n) (nothing for 0), as a status. */
+static int allocate_for_null(sgi_pool *p, size_t new_n, void **out)
+{
+    if (new_n == 0)
+        return SGI_POOL_OK;
+    *out = sgi_pool_allocate(p, new_n);
+    return *out ? SGI_POOL_OK : SGI_POOL_ENOMEM;
+}
+
+int sgi_pool_reallocate_checked(sgi_pool *p, void *ptr, size_t old_n, size_t new_n,
+                                void **out)
+{
+    REQUIRE(p != NULL && out != NULL);
+    *out = NULL;
+    if (ptr == NULL) /* as realloc(NULL, n): allocate(n) */
+        return allocate_for_null(p, new_n, out);
+    if (new_n == 0)
+        return sgi_pool_deallocate_checked(p, ptr, old_n);
+    if (old_n == 0)
+        return SGI_POOL_EINVAL;
+    pool_lock(p);
+    int status = reallocate_locked(p, ptr, old_n, new_n, out);
+    pool_unlock(p);
+    return status;
+}
+
+void *sgi_pool_reallocate(sgi_pool *p, void *ptr, size_t old_n, size_t new_n)
+{
+    REQUIRE(p != NULL);
+    void *out;
+    return sgi_pool_reallocate_checked(p, ptr, old_n, new_n, &out) == SGI_POOL_OK ? out : NULL;
+}

@@ -1,0 +1,123 @@
+/*
+ * lifecycle.c -- options, creation, close and destroy (B.1): a pool's mode
+ * and fast paths are fixed at creation; close returns every chunk and large
+ * block to the system and leaves the pool closed (every call then fails).
+ */
+
+void sgi_pool_options_init(sgi_pool_options *opts)
+{
+    REQUIRE(opts != NULL);
+    *opts = (sgi_pool_options){
+        .align = SGI_POOL_DEFAULT_ALIGN,
+        .max_small = SGI_POOL_DEFAULT_MAX_SMALL,
+        .refill = SGI_POOL_DEFAULT_REFILL,
+        .heap_limit = 0,
+        .thread_safe = 1,
+        .checked = 0,
+        .debug_fill = 0,
+    };
+}
+
+static bool options_valid(const sgi_pool_options *o)
+{
+    /* malloc aligns to max_align_t; larger alignments would need aligned_alloc
+       for chunks and large blocks alike. */
+    if ((o->align != 8 && o->align != 16) || o->align > alignof(max_align_t))
+        return false;
+    if (o->max_small < o->align || o->max_small > SGI_POOL_MAX_MAX_SMALL ||
+        o->max_small % o->align != 0)
+        return false;
+    return o->refill >= 1 && o->refill <= SGI_POOL_MAX_REFILL;
+}
+
+sgi_pool *sgi_pool_create(const sgi_pool_options *opts)
+{
+    sgi_pool_options defaults;
+    if (opts == NULL) {
+        sgi_pool_options_init(&defaults);
+        opts = &defaults;
+    }
+    if (!options_valid(opts))
+        return NULL;
+    size_t nlists = opts->max_small / opts->align;
+    sgi_pool *p = calloc(1, sizeof *p + nlists * (sizeof(free_node *) + sizeof(size_t)));
+    if (p == NULL)
+        return NULL;
+    p->align = opts->align;
+    p->align_shift = opts->align == 16 ? 4 : 3;
+    p->max_bytes = opts->max_small;
+    p->nobjs = opts->refill;
+    p->nlists = nlists;
+    p->thread_safe = opts->thread_safe != 0;
+    p->checked = opts->checked != 0;
+    p->debug_fill = opts->debug_fill != 0;
+    bool fast = !(p->checked || p->debug_fill || RUNNING_ON_VALGRIND || SGI_POOL_ASAN ||
+                  SGI_POOL_VALIDATING);
+    p->plain_max = fast && !p->thread_safe ? p->max_bytes : 0;
+    p->locked_max = fast && p->thread_safe ? p->max_bytes : 0;
+    bool checked_fast = p->checked && !(p->debug_fill || RUNNING_ON_VALGRIND || SGI_POOL_ASAN ||
+                                        SGI_POOL_VALIDATING);
+    p->checked_max = checked_fast ? p->max_bytes : 0;
+    dir_init(&p->dir, p->align_shift, p->checked);
+    atomic_init(&p->lock, 0);
+    /* Biased where the unlocked fast paths serve (locked_max) and the
+       process can revoke a bias; every other pool is locked (or
+       single-thread) from the start. */
+    bool biased = p->locked_max != 0 && bias_available();
+    atomic_init(&p->bias_owner, biased ? BIAS_UNOWNED : BIAS_REVOKED);
+    atomic_init(&p->bias_busy, 0);
+    p->heap_limit = opts->heap_limit;
+    p->carved = (size_t *)(p->free_list + nlists);
+    VALGRIND_CREATE_MEMPOOL(p, 0, 0);
+    if (p->thread_safe) {
+        p->fork.lock = &p->lock;
+        p->fork.bias_owner = biased ? &p->bias_owner : NULL;
+        p->fork.bias_busy = biased ? &p->bias_busy : NULL;
+        fork_registry_add(&p->fork);
+    }
+    return p;
+}
+
+/* Returns every chunk and large block; the pool is left empty and closed. */
+static void release_memory(sgi_pool *p)
+{
+    VALGRIND_DESTROY_MEMPOOL(p);
+    for (size_t i = 0; i < p->blocks.capacity; i++) {
+        const block_entry *e = &p->blocks.slots[i];
+        if (e->addr != 0 && !is_small(p, e->size))
+            system_release((void *)e->addr, e->size);
+    }
+    for (size_t i = 0; i < p->nchunks; i++) {
+        MEM_WRITABLE((void *)p->chunks[i].base, p->chunks[i].size); /* back to malloc's */
+        system_release((void *)p->chunks[i].base, p->chunks[i].size);
+    }
+    block_table_free(&p->blocks);
+    dir_free(&p->dir);
+    free(p->chunks);
+    p->chunks = NULL;
+    p->nchunks = p->chunks_cap = 0;
+    memset(p->free_list, 0, p->nlists * (sizeof(free_node *) + sizeof(size_t)));
+    p->start_free = p->end_free = 0;
+    p->heap_size = p->large_bytes = p->large_live = 0;
+    p->closed = true;
+}
+
+void sgi_pool_close(sgi_pool *p)
+{
+    if (p == NULL)
+        return;
+    pool_lock(p);
+    if (!p->closed)
+        release_memory(p);
+    pool_unlock(p);
+}
+
+void sgi_pool_destroy(sgi_pool *p)
+{
+    if (p == NULL)
+        return;
+    if (p->thread_safe)
+        fork_registry_remove(&p->fork);
+    sgi_pool_close(p);
+    free(p);
+}

@@ -1,0 +1,153 @@
+/*
+ * pool_state.h -- the pool's state: the tunables and their invariants, the
+ * struct with a comment per field, the process-wide counters, and the macros
+ * every part uses.  Included once, by sgi_pool.c, before the parts.
+ */
+#ifndef SGI_POOL_STATE_H
+#define SGI_POOL_STATE_H
+
+#include "../sgi_pool.h"
+#include "../block_directory.h"
+#include "../block_table.h"
+#include "../spin_lock.h"
+#include "../fork_registry.h"
+#include "../bias.h"
+
+#include <assert.h>
+#include <stdalign.h>
+#include <stdatomic.h>
+#include <stdbool.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "../track.h"
+
+#if defined(__GNUC__)
+#define LIKELY(x) __builtin_expect(!!(x), 1)
+#define UNLIKELY(x) __builtin_expect(!!(x), 0)
+#define NOINLINE __attribute__((noinline)) /* keeps slow paths out of fast ones */
+#define ALWAYS_INLINE __attribute__((always_inline)) inline
+#else
+#define ALWAYS_INLINE inline
+#define LIKELY(x) (x)
+#define UNLIKELY(x) (x)
+#define NOINLINE
+#endif
+
+/* Arguments the header says must not be NULL: documented undefined behaviour
+   in release builds (as for malloc's own entry points), an assert in debug
+   builds (NDEBUG undefined) so that the mistake shows where it is made. */
+#ifdef SGI_POOL_VALIDATE
+#define SGI_POOL_VALIDATING 1
+#else
+#define SGI_POOL_VALIDATING 0
+#endif
+
+#define REQUIRE(cond) assert((cond) && "sgi_pool: argument must not be NULL (see sgi_pool.h)")
+
+/* ---- Tunables and their invariants --------------------------------------- */
+
+_Static_assert(SGI_POOL_DEFAULT_MAX_SMALL % SGI_POOL_DEFAULT_ALIGN == 0,
+               "max_small must be a multiple of align");
+_Static_assert(SGI_POOL_DEFAULT_ALIGN >= sizeof(void *),
+               "a free block must hold the next pointer");
+_Static_assert((uint64_t)SGI_POOL_MAX_MAX_SMALL * SGI_POOL_MAX_REFILL * 4 < SIZE_MAX / 2,
+               "a chunk request must fit a size_t");
+
+
+/* Marks a table entry during a batch free's check pass; real sizes never
+   have the top bit (requests above PTRDIFF_MAX are refused). */
+#define PENDING_MARK ((size_t)1 << (sizeof(size_t) * 8 - 1))
+
+/* Debug fill bytes, as CPython's debug allocator: fresh and dead memory. */
+#define CLEAN_BYTE 0xCD
+#define DEAD_BYTE 0xDD
+
+/* Invariants of a pool between calls, walked by pool_is_valid() in builds
+   with -DSGI_POOL_VALIDATE (scripts/sanitize.sh makes one):
+     V1  heap_size is the sum of the recorded chunks' sizes;
+     V2  the current chunk [start_free, end_free) is empty or lies inside one
+         recorded chunk, and start_free is a multiple of align;
+     V3  every free list is no longer than the blocks carved for its class,
+         and ends (no cycle);
+     V4  every free block lies in a chunk, starts a carved block of its
+         class's size (the directory agrees) and is not live (checked pools);
+     V5  no block is on two lists or twice on one;
+     V6  checked pools: per class, live blocks plus free blocks are the
+         blocks carved;
+     V7  the large-block table holds large_live blocks of large_bytes bytes. */
+#ifdef SGI_POOL_VALIDATE
+#define VALIDATE_EVERY 64  /* past the first VALIDATE_FULL calls of a pool: a sample */
+#define VALIDATE_FULL 2048 /* calls of a pool that are all checked */
+#endif
+
+/* ---- The pool ------------------------------------------------------------- */
+
+typedef union free_node {
+    union free_node *next; /* SGI's "union obj": the link lives in the block */
+} free_node;
+
+typedef struct chunk_record {
+    uintptr_t base; /* as returned by malloc */
+    size_t size;    /* bytes_to_get of that request */
+} chunk_record;
+
+struct sgi_pool {
+    /* Options, fixed at creation. */
+    size_t align;         /* 8 or 16 */
+    unsigned align_shift; /* log2(align) */
+    size_t max_bytes;     /* max_small: largest request served by the lists */
+    size_t nobjs;         /* refill count */
+    size_t nlists;        /* max_bytes / align */
+    bool thread_safe;     /* take `lock` around every call */
+    bool checked;         /* record live small blocks in `blocks` */
+    bool debug_fill;      /* paint new blocks CLEAN_BYTE, freed ones DEAD_BYTE */
+    bool closed;          /* memory returned; every call fails */
+#ifdef SGI_POOL_VALIDATE
+    size_t validations;   /* calls seen by pool_unlock's check */
+#endif
+    /* Fast paths of allocate/deallocate (a pop or push with no extras): the
+       sizes each may serve, 0 when it is off.  Checked mode, debug fill,
+       Valgrind and ASan take the general path. */
+    size_t plain_max;     /* max_bytes for unlocked pools */
+    size_t locked_max;    /* max_bytes for thread-safe pools (uncontended lock) */
+    size_t checked_max;   /* max_bytes for checked pools without other extras */
+    atomic_int lock;      /* spin lock: 0 free, 1 held */
+    /* Biased ownership (bias.h): the owner's thread id, BIAS_UNOWNED or
+       BIAS_REVOKED (locked pools only ever move UNOWNED -> id -> REVOKED, the
+       first two steps under the lock); busy is raised by the owner around
+       its unlocked pops and pushes. */
+    _Atomic uintptr_t bias_owner;
+    atomic_int bias_busy;
+    fork_entry fork;      /* thread-safe pools: locked across fork (fork_registry.h) */
+
+    /* The classic state (Part A). */
+    uintptr_t start_free; /* uncarved tail of the current chunk; 0 = none */
+    uintptr_t end_free;   /* its end; equal to start_free when empty */
+    size_t heap_size;     /* bytes of every chunk ever obtained */
+
+    /* Records and limits (Part B). */
+    size_t heap_limit;     /* 0 = no limit */
+    chunk_record *chunks;  /* every chunk, in acquisition order */
+    size_t nchunks;        /* records used */
+    size_t chunks_cap;     /* records allocated */
+    block_table blocks;    /* live large blocks */
+    block_directory dir;   /* block starts per chunk; live small blocks if checked */
+    size_t large_live;     /* live blocks above max_bytes */
+    size_t large_bytes;    /* their recorded sizes */
+    size_t requests_granted;
+    size_t requests_refused;
+    size_t salvages;
+    size_t *carved;        /* per class: blocks made (refill, leftover) minus salvaged */
+    free_node *free_list[]; /* nlists heads, then nlists `carved` counters */
+};
+
+/* Size of the system request this thread last saw refused. */
+static _Thread_local size_t last_refused;
+
+/* Memory held from the system by all pools of the process. */
+static atomic_size_t total_blocks;
+static atomic_size_t total_bytes;
+
+#endif /* SGI_POOL_STATE_H */

@@ -1,0 +1,62 @@
+/*
+ * sizeless.c -- the calls without a size (B.12): the block directory
+ * (lookup.c) supplies it.  sgi_pool_free's fast path is in fast_paths.c.
+ */
+
+int sgi_pool_free_checked(sgi_pool *p, void *ptr)
+{
+    REQUIRE(p != NULL);
+    if (ptr == NULL)
+        return SGI_POOL_OK;
+    pool_lock(p);
+    int status = SGI_POOL_ECLOSED;
+    if (LIKELY(!p->closed)) {
+        size_t n = known_size(p, ptr);
+        status = n ? SGI_POOL_OK : SGI_POOL_ENOTLIVE;
+        if (n)
+            free_block(p, ptr, n);
+    }
+    pool_unlock(p);
+    return status;
+}
+
+int sgi_pool_realloc_checked(sgi_pool *p, void *ptr, size_t new_n, void **out)
+{
+    REQUIRE(p != NULL && out != NULL);
+    *out = NULL;
+    if (ptr == NULL) /* as realloc(NULL, n): allocate(n) */
+        return allocate_for_null(p, new_n, out);
+    if (new_n == 0)
+        return sgi_pool_free_checked(p, ptr);
+    pool_lock(p);
+    int status = SGI_POOL_ECLOSED;
+    if (LIKELY(!p->closed)) {
+        size_t old_n = known_size(p, ptr);
+        status = old_n ? reallocate_locked(p, ptr, old_n, new_n, out) : SGI_POOL_ENOTLIVE;
+    }
+    pool_unlock(p);
+    return status;
+}
+
+void *sgi_pool_realloc(sgi_pool *p, void *ptr, size_t new_n)
+{
+    REQUIRE(p != NULL);
+    void *out;
+    return sgi_pool_realloc_checked(p, ptr, new_n, &out) == SGI_POOL_OK ? out : NULL;
+}
+
+size_t sgi_pool_usable_size(sgi_pool *p, const void *ptr)
+{
+    REQUIRE(p != NULL);
+    if (ptr == NULL)
+        return 0;
+    pool_lock(p);
+    size_t n = p->closed ? 0 : known_size(p, ptr);
+    pool_unlock(p);
+    return n;
+}
+
+int sgi_pool_owns(sgi_pool *p, const void *ptr)
+{
+    return sgi_pool_usable_size(p, ptr) != 0;
+}
