@@ -55,3 +55,14 @@ def load(path: Path, name: str) -> Any:
 def address(name: str) -> int:
     """The address of one of the core's functions in cffi's copy (pool._pool_c)."""
     return int(ffi.cast("uintptr_t", ffi.addressof(lib, name)))
+
+
+def glue_source(name: str) -> Path:
+    """A first-use glue source: shipped in the wheel under pool/include, or
+    csrc/python/ in a source checkout (an editable install)."""
+    package = Path(__file__).resolve().parent
+    for folder in (package / "include", package.parent / "csrc" / "python"):
+        if (folder / name).exists():
+            return folder / name
+    raise ImportError(f"pool: the glue source {name} is missing (neither pool/include nor "
+                      "csrc/python/ holds it: reinstall the package)")

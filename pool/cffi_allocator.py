@@ -6,7 +6,7 @@
     >>> p = new("int[10]")          # zeroed, freed to the pool when p dies
 
 The allocator is ``ffi.new_allocator`` given two C functions of
-``pool._pool_c`` (csrc/glue/cffi_allocator.h) bound to the pool: no Python
+``pool._pool_c`` (csrc/python/cffi_allocator.h) bound to the pool: no Python
 code runs per allocation, and the free is size-less (the block directory).
 A pool bound to an allocator keeps its small C handle for the life of the
 process (cdata made by the allocator may outlive every Python reference to

@@ -7,7 +7,7 @@
     'sgi_pool'
 
 install(pool=None) / uninstall() / allocator(pool=None).  The handler glue
-(pool/_numpy_handler.c) is compiled at first use against the installed
+(csrc/python/numpy_handler.c) is compiled at first use against the installed
 numpy's headers, with gcc, into a cache directory ($POOL_CACHE_DIR, else
 ~/.cache/pool), so neither numpy nor its headers are needed to build or use
 the rest of the package (extra: pool[numpy]).  numpy keeps each array's
@@ -31,7 +31,7 @@ from ._pool_c import ffi, lib
 from .core import Pool
 
 HERE = Path(__file__).resolve().parent
-SOURCE = HERE / "_numpy_handler.c"
+SOURCE = _jit.glue_source("numpy_handler.c")
 
 _lock = threading.Lock()
 _module: Any = None

@@ -15,11 +15,11 @@ LIBRARY = "libsgipool.so"
 
 def library_path() -> str:
     """The absolute path of libsgipool.so; FileNotFoundError when it was not built
-    (it is built with the package on Linux/CPython: build_preload.py)."""
+    (it is built with the package on Linux/CPython: build_pool.py)."""
     path = os.path.join(os.path.dirname(os.path.abspath(__file__)), LIBRARY)
     if not os.path.isfile(path):
         raise FileNotFoundError(f"{LIBRARY} was not built: expected at {path} "
-                                "(reinstall the package, or run python build_preload.py)")
+                                "(reinstall the package, or run python build_pool.py preload)")
     return path
 
 

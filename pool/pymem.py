@@ -6,7 +6,7 @@ the pool, everything else and every free/realloc of a block the pool does not
 own (objects made before the switch) go to the allocator it replaced.
 uninstall() stops new allocations from the pool; the hook itself stays,
 because the pool's blocks may still be freed.  `python -m pool run` runs a
-program with the hook from the start.  The glue (pool/_pymem_hook.c) is
+program with the hook from the start.  The glue (csrc/python/pymem_hook.c) is
 compiled at first use (pool/_jit.py).  Not combined with PYTHONMALLOC=debug
 (refused); if tracemalloc is tracing at install time it is restarted so that
 its hook stays outermost (its earlier traces are lost).
@@ -19,14 +19,13 @@ import sys
 import threading
 import tracemalloc
 from collections.abc import Sequence
-from pathlib import Path
 from typing import Any
 
 from . import _jit
 from ._pool_c import ffi
 from .core import Pool
 
-SOURCE = Path(__file__).resolve().parent / "_pymem_hook.c"
+SOURCE = _jit.glue_source("pymem_hook.c")
 DOMAINS = {"mem": 1, "obj": 2}  # PyMemAllocatorDomain values
 
 _lock = threading.Lock()

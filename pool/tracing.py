@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import tracemalloc
 
-DOMAIN = 0x53474950  # "SGIP"; pool/_fast.c's POOL_TRACE_DOMAIN
+DOMAIN = 0x53474950  # "SGIP"; csrc/python/fast.c's POOL_TRACE_DOMAIN
 
 
 def pool_traces(snapshot: tracemalloc.Snapshot) -> tracemalloc.Snapshot:

@@ -12,7 +12,7 @@ import pytest
 ROOT = pathlib.Path(__file__).resolve().parent.parent
 
 bench_c = pytest.importorskip(
-    "pool._bench_c", reason="pool._bench_c is not built (python build_bench.py)")
+    "pool._bench_c", reason="pool._bench_c is not built (python build_pool.py bench)")
 
 from pool.bench import c_level, common
 

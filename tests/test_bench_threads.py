@@ -13,7 +13,7 @@ from array import array
 import pytest
 
 bench_c = pytest.importorskip(
-    "pool._bench_c", reason="pool._bench_c is not built (python build_bench.py)")
+    "pool._bench_c", reason="pool._bench_c is not built (python build_pool.py bench)")
 
 from pool.bench import threads  # noqa: E402
 from pool.bench.common import LIVE  # noqa: E402
@@ -98,10 +98,11 @@ def test_contended_runs_are_clean_under_thread_sanitizer(tmp_path):
     """The harness and the pool's lock under TSan: every pattern on one shared
     pool and on one pool per thread (pair), 4 threads."""
     exe = tmp_path / "bench_threads_run"
-    sources = [ROOT / "bench" / "bench_loops.c", ROOT / "bench" / "bench_threads.c",
+    bench = ROOT / "csrc" / "bench"
+    sources = [bench / "bench_loops.c", bench / "bench_threads.c",
                *sorted((ROOT / "csrc").glob("*.c")), ROOT / "tests" / "c" / "bench_threads_run.c"]
     build = subprocess.run(["gcc", "-std=c11", "-D_GNU_SOURCE", "-O1", "-g", "-fsanitize=thread",
-                            *WARNINGS, f"-I{ROOT / 'csrc'}", f"-I{ROOT / 'bench'}",
+                            *WARNINGS, f"-I{ROOT / 'csrc'}", f"-I{bench}",
                             *map(str, sources), "-pthread", "-ldl", "-o", str(exe)],
                            capture_output=True, text=True)
     if build.returncode != 0 and "tsan" in build.stderr.lower() and "cannot find" in build.stderr:

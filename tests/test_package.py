@@ -45,10 +45,10 @@ def test_sdist_builds_and_contains_the_c_core(tmp_path):
     [sdist] = tmp_path.glob("*.tar.gz")
     with tarfile.open(sdist) as tar:
         names = tar.getnames()
-    for needed in ("build_pool.py", "build_bench.py", "setup.py", "pyproject.toml",
-                   "csrc/sgi_pool.c", "csrc/sgi_pool.h", "csrc/sgi_pool.cdef", "pool/core.py",
-                   "build_fast.py", "pool/_fast.c",
-                   "bench/bench_loops.c", "tools/trace_recorder/recorder.c"):
+    for needed in ("build_pool.py", "setup.py", "pyproject.toml",
+                   "csrc/sgi_pool.c", "csrc/core/classic.c", "csrc/sgi_pool.h",
+                   "csrc/sgi_pool.cdef", "pool/core.py", "csrc/python/fast.c",
+                   "csrc/bench/bench_loops.c", "csrc/preload/trace_recorder.c"):
         assert any(n.endswith("/" + needed) for n in names), needed
 
 

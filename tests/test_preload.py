@@ -177,13 +177,13 @@ def test_library_compiles_without_warnings(tmp_path):
     root = HERE.parent
     sys.path.insert(0, str(root))
     try:
-        import build_preload
-        from build_pool import SOURCES
+        import build_pool
     finally:
         sys.path.remove(str(root))
     done = subprocess.run(
         [gcc, "-std=c11", "-O2", "-fPIC", "-shared", "-D_GNU_SOURCE", "-Werror", "-Wall",
-         "-Wextra", "-Wpedantic", "-Wshadow", "-Wconversion", *build_preload.FLAGS, "-Icsrc",
-         "csrc/preload/sgi_preload.c", *SOURCES, "-o", str(tmp_path / "libsgipool.so"),
+         "-Wextra", "-Wpedantic", "-Wshadow", "-Wconversion", *build_pool.PRELOAD_FLAGS, "-Icsrc",
+         "csrc/preload/sgi_preload.c", *build_pool.CORE_SOURCES,
+         "-o", str(tmp_path / "libsgipool.so"),
          "-ldl", "-lpthread"], cwd=root, capture_output=True, text=True)
     assert done.returncode == 0, done.stderr

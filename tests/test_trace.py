@@ -1,4 +1,4 @@
-"""Allocation traces (pool/trace.py), the recorder (tools/trace_recorder) and
+"""Allocation traces (pool/trace.py), the recorder (csrc/preload/trace_recorder.c) and
 the recorded traces (pool/traces/data)."""
 
 import gzip
@@ -31,7 +31,7 @@ from pool.traces import (
 )
 
 ROOT = pathlib.Path(__file__).resolve().parent.parent
-RECORDER = ROOT / "tools" / "trace_recorder"
+RECORDER = ROOT / "csrc" / "preload" / "trace_recorder.c"
 TRACES = ROOT / "pool" / "traces" / "data"
 
 # name -> (operations, allocations, frees, reallocations, peak live bytes): properties of
@@ -44,8 +44,8 @@ SHIPPED = {
 
 needs_recorder = pytest.mark.skipif(
     shutil.which("gcc") is None or not sys.platform.startswith("linux")
-    or not (RECORDER / "recorder.c").exists(),
-    reason="the recorder needs gcc and Linux (LD_PRELOAD, glibc), and tools/ (not in an sdist)")
+    or not RECORDER.exists(),
+    reason="the recorder needs gcc and Linux (LD_PRELOAD, glibc), and its source")
 
 SAMPLE = [Op("a", 1, 10), Op("a", 2, 200), Op("r", 1, 40), Op("f", 2, None),
           Op("a", 2, 8), Op("f", 1, None)]  # ID 2 is allocated again once freed
@@ -247,18 +247,6 @@ def test_convert_file_truncates_to_a_valid_prefix(tmp_path):
     assert text[-1].startswith("# summary: the first 7 of 100 operations from 100 raw records")
 
 
-@pytest.mark.skipif(not (RECORDER / "convert.py").exists(), reason="tools/ is not here")
-def test_convert_script_works_without_the_package(tmp_path):
-    raw = tmp_path / "x.raw"
-    raw.write_text("m 10 a0\nr a0 20 b0\nf b0\nf 77\n")
-    env = {k: v for k, v in os.environ.items() if k != "PYTHONPATH"}
-    out = subprocess.run([sys.executable, "-S", str(RECORDER / "convert.py"), str(raw),
-                          str(tmp_path / "x.trace")], cwd=tmp_path, env=env,
-                         capture_output=True, text=True, timeout=60, check=True).stdout
-    assert "3 operations from 4 raw records; dropped 1 frees of unknown pointers" in out
-    assert read_trace(tmp_path / "x.trace") == [("a", 1, 10), ("r", 1, 20), ("f", 1, None)]
-
-
 # ---- the recorder ----------------------------------------------------------------------
 
 PROGRAM = r"""
@@ -332,11 +320,11 @@ f S+11"""
 @pytest.fixture(scope="module")
 def recorder(tmp_path_factory):
     if (shutil.which("gcc") is None or not sys.platform.startswith("linux")
-            or not (RECORDER / "recorder.c").exists()):
-        pytest.skip("the recorder needs gcc and Linux (LD_PRELOAD, glibc), and tools/")
+            or not RECORDER.exists()):
+        pytest.skip("the recorder needs gcc and Linux (LD_PRELOAD, glibc), and its source")
     out = tmp_path_factory.mktemp("recorder") / "librecorder.so"
     subprocess.run(["gcc", "-std=gnu11", "-O2", "-Wall", "-Wextra", "-Wshadow", "-Wconversion",
-                    "-Werror", "-shared", "-fPIC", "-o", str(out), str(RECORDER / "recorder.c"),
+                    "-Werror", "-shared", "-fPIC", "-o", str(out), str(RECORDER),
                     "-ldl", "-pthread"], check=True, timeout=120)
     return out
 
@@ -511,14 +499,11 @@ def test_recorder_without_the_variable_logs_nothing(recorder, tmp_path):
 
 
 @needs_recorder
-def test_makefile_builds(tmp_path):
-    if shutil.which("make") is None:
-        pytest.skip("needs make")
-    for name in ("Makefile", "recorder.c"):
-        shutil.copy(RECORDER / name, tmp_path / name)
-    subprocess.run(["make", "-s", "-C", str(tmp_path)], check=True, timeout=120,
-                   capture_output=True)
-    assert (tmp_path / "librecorder.so").exists()
+def test_build_script_builds_the_recorder(tmp_path):
+    out = tmp_path / "librecorder.so"
+    subprocess.run([sys.executable, str(ROOT / "build_pool.py"), "recorder", str(out)],
+                   check=True, timeout=120, capture_output=True)
+    assert out.exists()
 
 
 # ---- replaying -------------------------------------------------------------------------

@@ -3,7 +3,7 @@
 Sections, each measured side by side in one run (allocators take turns in
 every repeat, in a rotating order, so a noisy machine hits them alike):
 
-C level       Loops compiled into ``pool._bench_c`` (bench/bench_loops.c): the
+C level       Loops compiled into ``pool._bench_c`` (csrc/bench/bench_loops.c): the
               timed loop runs in C with no FFI inside, after an untimed warm-up
               pass.  Patterns LIFO, FIFO burst, random churn over sizes 16, 32,
               64, 128 and mixed (uniform 1..128, fixed seed), plus the replay
@@ -15,7 +15,7 @@ Python level  timeit-style loops: Pool allocate+deallocate pairs against one
               per block; Arena.new and its batch path against ffi.new.
 Memory        bytes obtained per requested byte for a million small blocks.
 C++           std::map / std::list / std::set on std::allocator,
-              __gnu_cxx::__pool_alloc and this pool (bench/containers.cpp,
+              __gnu_cxx::__pool_alloc and this pool (csrc/bench/containers.cpp,
               compiled with g++ at run time).
 
 Times are the benchmark thread's CPU time by default (``--clock wall`` for

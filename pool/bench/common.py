@@ -94,7 +94,7 @@ def _load_bench_c() -> tuple[Any, Any]:
     try:
         from .. import _bench_c
     except ImportError as e:
-        return None, f"pool._bench_c is not built ({e}); build it with `python build_bench.py`"
+        return None, f"pool._bench_c is not built ({e}); build it with `python build_pool.py bench`"
     return _bench_c.ffi, _bench_c.lib
 
 

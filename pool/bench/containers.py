@@ -15,10 +15,10 @@ from .common import REPO, JsonObject, ratio, skipped, summarize
 
 
 def run_containers(cfg: dict[str, int], clock: str, progress: Progress) -> JsonObject:
-    src = REPO / "bench" / "containers.cpp"
+    src = REPO / "csrc" / "bench" / "containers.cpp"
     csrc = REPO / "csrc"
     if not src.exists() or not (csrc / "sgi_pool.c").exists():
-        return skipped("needs the source tree (bench/containers.cpp, csrc/)")
+        return skipped("needs the source tree (csrc/bench/containers.cpp, csrc/)")
     gxx, gcc = shutil.which("g++"), shutil.which("gcc") or shutil.which("cc")
     if gxx is None or gcc is None:
         return skipped("g++ (and gcc) not found")

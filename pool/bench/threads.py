@@ -1,5 +1,5 @@
 """Contended C-level runs: several threads allocating and freeing at once
-(bench/bench_threads.c), for one shared allocator and one per thread."""
+(csrc/bench/bench_threads.c), for one shared allocator and one per thread."""
 
 from __future__ import annotations
 

@@ -45,7 +45,7 @@ def _hex(token: str) -> int:
 
 
 def convert_raw(lines: Iterable[str], stats: ConvertStats | None = None) -> Iterator[Op]:
-    """Converts the lines of a raw log (tools/trace_recorder/recorder.c) into
+    """Converts the lines of a raw log (csrc/preload/trace_recorder.c) into
     trace operations, lazily; pass a ConvertStats to get the counts.
 
       m N P / c N M P / A ALIGN N P   -> a ID max(size, 1)   (size of c: N*M)

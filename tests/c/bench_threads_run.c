@@ -1,4 +1,4 @@
-/* bench_threads_run.c -- runs bench_threads (bench/bench_threads.c) on one
+/* bench_threads_run.c -- runs bench_threads (csrc/bench/bench_threads.c) on one
    shared thread-safe pool and on one pool per thread, every pattern, for a
    sanitizer build (test_bench_threads.py builds it with -fsanitize=thread). */
 #include "bench_threads.h"

@@ -1,7 +1,7 @@
 /*
  * _pymem_hook.c -- CPython's object allocator domain (and optionally the mem
  * domain) on a pool (pool.pymem).  Compiled at first use like
- * pool/_numpy_handler.c, and calling cffi's copy of the core the same way.
+ * csrc/python/numpy_handler.c, and calling cffi's copy of the core the same way.
  *
  * Requests of 1..128 bytes come from the pool; everything else, and every
  * free or realloc of a block the pool does not own (objects made before the
