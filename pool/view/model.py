@@ -26,13 +26,18 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Protocol
 
 from ..testing.snapshot import PoolSnapshot
 
 if TYPE_CHECKING:
     from .._types import PoolLike
-    from .watch import Watch
+
+
+class Watched(Protocol):
+    """What knows more of a pool than its snapshot (a watch.Watch)."""
+
+    def watched_picture(self) -> Picture: ...
 
 Position = tuple[int, int]  # (chunk index, offset)
 
@@ -132,7 +137,7 @@ def _round_up(n: int, align: int) -> int:
     return (n + align - 1) & ~(align - 1)
 
 
-def picture(source: PoolLike | Watch | PoolSnapshot, *, align: int | None = None,
+def picture(source: PoolLike | Watched | PoolSnapshot, *, align: int | None = None,
             live: Iterable[tuple[Position, int]] | None = None,
             leftovers: Iterable[Position] | None = None) -> Picture:
     """The Picture of a Pool, ReferencePool, Watch or PoolSnapshot.
@@ -142,8 +147,7 @@ def picture(source: PoolLike | Watch | PoolSnapshot, *, align: int | None = None
     positions) add what an observer knows beyond the snapshot (a Watch passes
     both itself)."""
     if hasattr(source, "watched_picture"):  # a Watch, or anything that knows more
-        watched: Picture = source.watched_picture()
-        return watched
+        return source.watched_picture()
     if isinstance(source, PoolSnapshot):
         snap = source
         align = 8 if align is None else align
