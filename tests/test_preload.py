@@ -255,7 +255,8 @@ def test_stats_to_a_file_per_process(library, probe, tmp_path):
 
 def test_stats_file_relative_to_the_start_directory(library, tmp_path):
     (tmp_path / "out").mkdir()
-    done = subprocess.run(["sh", "-c", "cd / && true"], cwd=tmp_path, capture_output=True,
+    done = subprocess.run([sys.executable, "-c", "import os; os.chdir('/')"], cwd=tmp_path,
+                          capture_output=True,
                           text=True, env=dict(os.environ, LD_PRELOAD=library,
                                               POOL_PRELOAD_STATS="out/%p.txt"))
     assert done.returncode == 0 and done.stderr == ""
@@ -314,7 +315,8 @@ def test_a_used_up_range_is_remembered_until_memory_is_freed(library, probe, how
     size, used, refusals, fallbacks = map(int, match.groups())
     assert size == (1 << 20 if how.startswith("POOL") else 64 << 20)
     assert size - size // 8 <= used <= size
-    assert 1 <= refusals <= 8 and fallbacks >= SYSTEM_AFTER + int(system2)
+    # every request the system served after a refusal, but the refused ones themselves
+    assert 1 <= refusals <= 8 and fallbacks >= SYSTEM_AFTER + int(system2) - refusals
 
 
 @pytest.mark.parametrize("value, size", [("1M", 1 << 20), ("1MiB", 1 << 20), ("1mb", 1 << 20),
