@@ -289,9 +289,13 @@ def refused_requests(stderr):
 
 
 def limit_address_space(size):
+    import resource
+    hard = resource.getrlimit(resource.RLIMIT_AS)[1]
+    if hard != resource.RLIM_INFINITY and hard < size:
+        pytest.skip(f"the address space is already limited to {hard} bytes")
+
     def limit():
-        import resource
-        resource.setrlimit(resource.RLIMIT_AS, (size, size))
+        resource.setrlimit(resource.RLIMIT_AS, (size, hard))
     return limit
 
 
