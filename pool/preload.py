@@ -32,7 +32,12 @@ def main(argv: Sequence[str] | None = None) -> int:
         epilog="examples:\n"
                "  python -m pool preload\n"
                "  LD_PRELOAD=$(python -m pool preload) POOL_PRELOAD_STATS=1 sqlite3 :memory: "
-               "'select 1'")
+               "'select 1'\n"
+               "  LD_PRELOAD=$(python -m pool preload) POOL_PRELOAD_STATS=/tmp/stats-%p.txt "
+               "POOL_PRELOAD_RANGE=1G make\n\n"
+               "variables: POOL_PRELOAD_STATS (0, 1: stderr at start-up, or a file; %p the pid), "
+               "POOL_PRELOAD_RANGE\n(the reserved range, default 64G); docs/integrations.md "
+               "has the table")
     parser.parse_args(argv)
     try:
         print(library_path())

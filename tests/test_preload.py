@@ -187,3 +187,162 @@ def test_library_compiles_without_warnings(tmp_path):
          "-o", str(tmp_path / "libsgipool.so"),
          "-ldl", "-lpthread"], cwd=root, capture_output=True, text=True)
     assert done.returncode == 0, done.stderr
+
+
+# ---- POOL_PRELOAD_STATS: where the report goes (issue 20, row 7) ----------------------
+
+REPORT = "sgi_pool preload ["
+
+
+@pytest.fixture(scope="module")
+def probe(tmp_path_factory):
+    """tests/preload/stats_probe.c, compiled."""
+    gcc = shutil.which("gcc")
+    if gcc is None:
+        pytest.skip("gcc is not installed")
+    exe = tmp_path_factory.mktemp("probe") / "stats_probe"
+    subprocess.run([gcc, "-std=c11", "-O2", str(HERE / "preload" / "stats_probe.c"), "-o",
+                    str(exe)], check=True)
+    return str(exe)
+
+
+def preloaded(argv, library, stats="1", preexec_fn=None, **env):
+    """Runs argv under the library with POOL_PRELOAD_STATS=stats; returns the process."""
+    environ = dict(os.environ, LD_PRELOAD=library, POOL_PRELOAD_STATS=stats, **env)
+    return subprocess.run(argv, capture_output=True, text=True, env=environ, timeout=120,
+                          preexec_fn=preexec_fn)
+
+
+def test_stats_never_go_into_a_file_that_took_fd_2(library, probe, tmp_path):
+    # started with stderr closed: the program's data file becomes fd 2
+    data = tmp_path / "data.txt"
+    done = preloaded([probe, "fd2", str(data)], library, preexec_fn=lambda: os.close(2))
+    assert done.returncode == 0
+    assert data.read_text() == "data\n"
+
+
+@pytest.mark.parametrize("argv", [["sort"], ["cat"]])
+def test_stats_of_programs_that_close_their_stderr(library, argv):
+    # coreutils close stdout and stderr at exit (close_stdout): the report must not be lost
+    done = subprocess.run(argv, input="b\na\n", capture_output=True, text=True, timeout=60,
+                          env=dict(os.environ, LD_PRELOAD=library, POOL_PRELOAD_STATS="1"))
+    assert done.returncode == 0 and done.stdout in ("a\nb\n", "b\na\n")
+    assert done.stderr.count(REPORT) == 1, done.stderr
+
+
+def test_stats_not_written_into_a_copy_the_program_replaced(library, probe, tmp_path):
+    # the program dup2()s its data file over every other descriptor of stderr's file
+    # (the library's copy) and closes stderr: the report has nowhere safe to go
+    data = tmp_path / "data.txt"
+    done = preloaded([probe, "clobber", str(data)], library)
+    assert done.returncode == 0, done.stderr
+    assert int(done.stdout.split()[1]) >= 1, "the library kept no copy of stderr"
+    assert data.read_text() == "data\n"
+    assert REPORT not in done.stderr
+
+
+def test_stats_to_a_file_per_process(library, probe, tmp_path):
+    done = preloaded([probe, "fork"], library, stats=f"{tmp_path}/stats-%p-%%.txt")
+    assert done.returncode == 0 and done.stderr == ""
+    files = sorted(tmp_path.glob("stats-*-%.txt"))
+    assert len(files) == 2, files  # the parent and its child, one report each
+    for path in files:
+        pid = path.name.split("-")[1]
+        text = path.read_text()
+        assert text.startswith(f"{REPORT}{pid}]") and text.count(REPORT) == 1, text
+        assert "blocks live/free per class" in text
+
+
+def test_stats_file_relative_to_the_start_directory(library, tmp_path):
+    (tmp_path / "out").mkdir()
+    done = subprocess.run([sys.executable, "-c", "import os; os.chdir('/')"], cwd=tmp_path,
+                          capture_output=True,
+                          text=True, env=dict(os.environ, LD_PRELOAD=library,
+                                              POOL_PRELOAD_STATS="out/%p.txt"))
+    assert done.returncode == 0 and done.stderr == ""
+    assert len(list((tmp_path / "out").glob("*.txt"))) == 1
+
+
+@pytest.mark.parametrize("value, message", [
+    ("yes", "POOL_PRELOAD_STATS=yes: not 0, 1 or a file name"),
+    ("/no/such/dir/%p.txt", "POOL_PRELOAD_STATS=/no/such/dir/%p.txt: cannot write in"),
+    ("/tmp/stats-%q.txt", "POOL_PRELOAD_STATS=/tmp/stats-%q.txt: unknown %q"),
+])
+def test_stats_variable_misuse_is_named_at_start_up(library, value, message):
+    done = preloaded(["/bin/true"], library, stats=value)
+    assert done.returncode == 0
+    assert message in done.stderr, done.stderr
+    assert done.stderr.count("sgi_pool preload: ") == 1, done.stderr  # one line, once
+
+
+# ---- The reserved range used up (issue 20, row 17) --------------------------------------
+
+RANGE_LINE = re.compile(r"range (\d+) bytes \((\d+) used\): refused (\d+) times?, then (\d+) "
+                        r"small requests went to the system")
+SYSTEM_AFTER = 50_000  # small requests the probe makes once the pool is refused
+
+
+def refused_requests(stderr):
+    found = re.findall(r"salvages, (\d+) refused", stderr)
+    assert found, stderr
+    return int(found[-1])
+
+
+def limit_address_space(size):
+    import resource
+    hard = resource.getrlimit(resource.RLIMIT_AS)[1]
+    if hard != resource.RLIM_INFINITY and hard < size:
+        pytest.skip(f"the address space is already limited to {hard} bytes")
+
+    def limit():
+        resource.setrlimit(resource.RLIMIT_AS, (size, hard))
+    return limit
+
+
+@pytest.mark.parametrize("how", ["POOL_PRELOAD_RANGE=1M", "default range, under ulimit -v"])
+def test_a_used_up_range_is_remembered_until_memory_is_freed(library, probe, how):
+    if how.startswith("POOL"):
+        done = preloaded([probe, "exhaust", str(SYSTEM_AFTER)], library,
+                         POOL_PRELOAD_RANGE="1M")
+    else:
+        # 64 GiB .. 256 MiB of address space refused: the library reserves 64 MiB
+        done = preloaded([probe, "exhaust", str(SYSTEM_AFTER)], library,
+                         preexec_fn=limit_address_space(200 << 20))
+    assert done.returncode == 0, done.stderr
+    _, pool1, _, system1, _, _, pool2, _, system2 = done.stdout.split()
+    assert int(pool1) > 0 and int(system1) == SYSTEM_AFTER
+    assert int(pool2) >= int(pool1)  # the freed blocks serve again: the pool recovered
+    # once per filling, not once per call (before: one failing refill per malloc)
+    assert refused_requests(done.stderr) <= 8, done.stderr
+    match = RANGE_LINE.search(done.stderr)
+    assert match, done.stderr
+    size, used, refusals, fallbacks = map(int, match.groups())
+    assert size == (1 << 20 if how.startswith("POOL") else 64 << 20)
+    assert size - size // 8 <= used <= size
+    # every request the system served after a refusal, but the refused ones themselves
+    assert 1 <= refusals <= 8 and fallbacks >= SYSTEM_AFTER + int(system2) - refusals
+
+
+@pytest.mark.parametrize("value, size", [("1M", 1 << 20), ("1MiB", 1 << 20), ("1mb", 1 << 20),
+                                         ("65536", 65536), ("64K", 65536), ("100000", 102400),
+                                         ("2G", 2 << 30), ("1T", 1 << 40),
+                                         ("", 64 << 30)])
+def test_range_variable_accepted(library, value, size):
+    done = preloaded(["/bin/true"], library, POOL_PRELOAD_RANGE=value)
+    assert done.returncode == 0
+    match = RANGE_LINE.search(done.stderr)
+    assert match and int(match.group(1)) == size, done.stderr
+
+
+@pytest.mark.parametrize("value, why", [
+    ("abc", "not a size"), ("1Q", "not a size"), ("-1M", "not a size"),
+    ("1.5M", "not a size"), ("1 M", "not a size"), ("0", "below 64 KiB"),
+    ("4096", "below 64 KiB"), ("65T", "above 64 TiB"),
+    ("99999999999999999999999", "above 64 TiB"), ("16777216T", "above 64 TiB"),
+])
+def test_range_variable_misuse_is_named_and_the_system_serves(library, value, why):
+    done = preloaded(["/bin/true"], library, POOL_PRELOAD_RANGE=value)
+    assert done.returncode == 0
+    line = f"sgi_pool preload: POOL_PRELOAD_RANGE={value}: {why}"
+    assert line in done.stderr, done.stderr
+    assert "no pool (every request went to the system)" in done.stderr

@@ -20,7 +20,13 @@
  *
  * As in SGI's design, memory of small blocks is never given back to the
  * system before exit: freed blocks go on the pool's lists for reuse.
- * POOL_PRELOAD_STATS=1 prints the pool's statistics to stderr at exit.
+ *
+ * Variables (docs/integrations.md has the table):
+ *   POOL_PRELOAD_STATS=1     the pool's statistics at exit, to the stderr the
+ *                            process started with (a copy made at start-up)
+ *   POOL_PRELOAD_STATS=PATH  ... appended to PATH instead (%p: the pid)
+ *   POOL_PRELOAD_RANGE=SIZE  the reserved range (default 64 GiB of address
+ *                            space, smaller when refused)
  */
 #undef malloc
 #undef calloc
@@ -31,6 +37,8 @@
 
 #include <dlfcn.h>
 #include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
 #include <malloc.h>
 #include <stdarg.h>
 #include <stdalign.h>
@@ -41,6 +49,8 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
+#include <sys/resource.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #define EXPORT __attribute__((visibility("default")))
@@ -91,20 +101,30 @@ static inline bool in_boot(const void *ptr)
 
 /* Reserved address space (MAP_NORESERVE: pages cost only once touched); the
    pool's chunks are carved from it in order and never returned. */
+#define RANGE_DEFAULT ((size_t)64 << 30)
+#define RANGE_FLOOR ((size_t)64 << 20) /* the default shrinks to this at most */
+#define RANGE_MIN ((size_t)64 << 10)   /* POOL_PRELOAD_RANGE's bounds */
+#define RANGE_MAX ((size_t)64 << 40)
+
 static uintptr_t region_lo, region_hi;
 static atomic_uintptr_t region_next;
 
-static void reserve_region(void)
+/* Reserves `size` bytes, or with `shrink` a quarter as much while refused
+   (ulimit -v, strict overcommit), down to RANGE_FLOOR. */
+static bool reserve_region(size_t size, bool shrink)
 {
-    for (size_t size = (size_t)64 << 30; size >= ((size_t)64 << 20); size /= 4) {
+    for (;;) {
         void *at = mmap(NULL, size, PROT_READ | PROT_WRITE,
                         MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
         if (at != MAP_FAILED) {
             region_lo = (uintptr_t)at;
             region_hi = region_lo + size;
             atomic_store(&region_next, region_lo);
-            return;
+            return true;
         }
+        if (!shrink || size / 4 < RANGE_FLOOR)
+            return false;
+        size /= 4;
     }
 }
 
@@ -115,14 +135,62 @@ static inline bool in_region(const void *ptr)
 
 /* The core's chunk requests (sys_alloc.h); NULL when the region is used up,
    which the pool treats as the system refusing (the request then goes to the
-   system allocator). */
+   system allocator).  A compare-and-swap, not a fetch-add, so that a refused
+   request does not use up what smaller ones could still have. */
 void *sgi_preload_chunk(size_t n)
 {
     size_t rounded = (n + 63) & ~(size_t)63;
-    if (rounded < n || rounded > region_hi - region_lo)
+    if (rounded < n)
         return NULL;
-    uintptr_t at = atomic_fetch_add(&region_next, rounded);
-    return at - region_lo <= (region_hi - region_lo) - rounded ? (void *)at : NULL;
+    uintptr_t at = atomic_load(&region_next);
+    do {
+        if (rounded > region_hi - at)
+            return NULL;
+    } while (!atomic_compare_exchange_weak(&region_next, &at, at + rounded));
+    return (void *)at;
+}
+
+/* POOL_PRELOAD_RANGE: digits, then optionally K, M, G or T (powers of 1024)
+   optionally followed by B or iB, in either case (mimalloc's syntax).  NULL
+   and *out set, or why the text is refused. */
+static const char *parse_size(const char *text, size_t *out)
+{
+    const char *c = text;
+    size_t value = 0;
+    bool huge = false;
+    if (*c < '0' || *c > '9')
+        return "not a size (digits, then K, M, G or T, e.g. 4G)";
+    for (; *c >= '0' && *c <= '9'; c++) {
+        unsigned digit = (unsigned)(*c - '0');
+        if (value > (SIZE_MAX - digit) / 10)
+            huge = true;
+        else
+            value = value * 10 + digit;
+    }
+    unsigned shift = 0;
+    switch (*c | 0x20) { /* ASCII lower case; '\0' becomes ' ' */
+    case 'k': shift = 10; break;
+    case 'm': shift = 20; break;
+    case 'g': shift = 30; break;
+    case 't': shift = 40; break;
+    default: break;
+    }
+    if (shift != 0) {
+        c++;
+        if ((c[0] | 0x20) == 'i' && (c[1] | 0x20) == 'b')
+            c += 2;
+        else if ((c[0] | 0x20) == 'b')
+            c++;
+    }
+    if (*c != '\0')
+        return "not a size (digits, then K, M, G or T, e.g. 4G)";
+    if (huge || value > RANGE_MAX >> shift)
+        return "above 64 TiB";
+    value <<= shift;
+    if (value < RANGE_MIN)
+        return "below 64 KiB";
+    *out = value;
+    return NULL;
 }
 
 void *sgi_preload_sys_calloc(size_t count, size_t n)
@@ -141,10 +209,20 @@ void sgi_preload_sys_free(void *ptr)
         sys.free(ptr);
 }
 
-/* ---- Statistics (POOL_PRELOAD_STATS=1) ------------------------------------- */
+/* ---- Statistics (POOL_PRELOAD_STATS) ---------------------------------------- */
 
-static bool stats_on;
+enum { STATS_OFF, STATS_STDERR, STATS_FILE };
+static int stats_on; /* one of the above */
 static atomic_size_t pool_allocs, pool_frees, sys_allocs, sys_frees;
+
+/* Once a small request is refused (the range used up), requests of its class
+   and larger go straight to the system until a pool block is freed: the
+   refusal emptied every list from that class up (salvage took what there was),
+   and finding that out again costs a whole failing refill per call.
+   NOT_REFUSED is above every small size. */
+#define NOT_REFUSED ((size_t)POOL_MAX_SMALL + 1)
+static atomic_size_t refused_from = NOT_REFUSED;
+static atomic_size_t refusals, refused_fallbacks;
 
 #define COUNT(counter)                                                     \
     do {                                                                   \
@@ -152,11 +230,24 @@ static atomic_size_t pool_allocs, pool_frees, sys_allocs, sys_frees;
             atomic_fetch_add_explicit(&(counter), 1, memory_order_relaxed); \
     } while (0)
 
-/* Formats into a stack buffer and write(2)s it: no stdio buffer, no malloc. */
-static void say(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
-static void say(const char *fmt, ...)
+/* STATS_STDERR: a copy of the stderr the process started with, and which
+   file that was.  At exit fd 2 may be closed (coreutils close it) or another
+   file (a program started with fd 2 closed opens its data there), and the
+   copy may have been replaced: the report goes only to a descriptor still on
+   that file. */
+static int stats_fd = -1;
+static bool stats_file_known;
+static dev_t stats_dev;
+static ino_t stats_ino;
+
+/* STATS_FILE: the absolute path template (%p: the pid, %%: a %). */
+static char stats_path[PATH_MAX];
+
+/* Start-up warnings, to fd 2 (the process's own stderr at that point). */
+static void warn(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+static void warn(const char *fmt, ...)
 {
-    char line[256];
+    char line[512];
     va_list ap;
     va_start(ap, fmt);
     int len = vsnprintf(line, sizeof line, fmt, ap);
@@ -168,32 +259,195 @@ static void say(const char *fmt, ...)
     }
 }
 
-static void print_stats(void)
+/* The report is formatted into one buffer (no stdio buffer, no malloc) and
+   written with one write(2), so that processes appending to one file or pipe
+   do not interleave their lines. */
+typedef struct {
+    char text[2048];
+    size_t used;
+} report;
+
+static void put(report *r, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+static void put(report *r, const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    int len = vsnprintf(r->text + r->used, sizeof r->text - r->used, fmt, ap);
+    va_end(ap);
+    if (len > 0)
+        r->used += (size_t)len < sizeof r->text - r->used ? (size_t)len
+                                                           : sizeof r->text - r->used - 1;
+}
+
+static void format_stats(report *r)
 {
     sgi_pool *p = atomic_load(&the_pool);
     long pid = (long)getpid();
     if (p == NULL) {
-        say("sgi_pool preload [%ld]: no pool (every request went to the system)\n", pid);
+        put(r, "sgi_pool preload [%ld]: no pool (every request went to the system)\n", pid);
         return;
     }
     sgi_pool_stats s;
     sgi_pool_get_stats(p, &s);
     size_t free_blocks[POOL_MAX_SMALL / POOL_ALIGN], live_blocks[POOL_MAX_SMALL / POOL_ALIGN];
     sgi_pool_class_counts(p, free_blocks, live_blocks);
-    say("sgi_pool preload [%ld]: align 16, max_small 128, thread-safe\n", pid);
-    say("  heap %zu bytes in %zu chunks (%zu uncarved), %zu salvages, %zu refused\n",
+    put(r, "sgi_pool preload [%ld]: align 16, max_small 128, thread-safe\n", pid);
+    put(r, "  heap %zu bytes in %zu chunks (%zu uncarved), %zu salvages, %zu refused\n",
         s.heap_size, s.chunks, s.chunk_left, s.salvages, s.requests_refused);
-    say("  pool: %zu allocations, %zu frees; system allocator: %zu allocations, %zu frees\n",
+    put(r, "  pool: %zu allocations, %zu frees; system allocator: %zu allocations, %zu frees\n",
         atomic_load(&pool_allocs), atomic_load(&pool_frees), atomic_load(&sys_allocs),
         atomic_load(&sys_frees));
-    char classes[200];
+    put(r, "  range %zu bytes (%zu used): refused %zu times, then %zu small requests went "
+        "to the system\n", (size_t)(region_hi - region_lo),
+        (size_t)(atomic_load(&region_next) - region_lo), atomic_load(&refusals),
+        atomic_load(&refused_fallbacks));
+    put(r, "  blocks live/free per class:");
+    for (size_t i = 0; i < POOL_MAX_SMALL / POOL_ALIGN; i++)
+        put(r, " %zu:%zu/%zu", (i + 1) * POOL_ALIGN, live_blocks[i], free_blocks[i]);
+    put(r, "\n");
+}
+
+static bool on_stats_file(int fd)
+{
+    struct stat st;
+    return fd >= 0 && fstat(fd, &st) == 0 && st.st_dev == stats_dev && st.st_ino == stats_ino;
+}
+
+/* Expands stats_path's %p and %% into out; false when it does not fit. */
+static bool expand_path(char *out, size_t room, long pid)
+{
     size_t used = 0;
-    for (size_t i = 0; i < POOL_MAX_SMALL / POOL_ALIGN && used < sizeof classes; i++) {
-        int len = snprintf(classes + used, sizeof classes - used, " %zu:%zu/%zu",
-                           (i + 1) * POOL_ALIGN, live_blocks[i], free_blocks[i]);
-        used += len > 0 ? (size_t)len : 0;
+    for (const char *c = stats_path; *c != '\0'; c++) {
+        int len = c[0] == '%' && c[1] == 'p'   ? snprintf(out + used, room - used, "%ld", pid)
+                  : c[0] == '%' && c[1] == '%' ? snprintf(out + used, room - used, "%%")
+                                               : snprintf(out + used, room - used, "%c", *c);
+        if (len < 0 || (size_t)len >= room - used)
+            return false;
+        used += (size_t)len;
+        c += c[0] == '%'; /* both characters of %p, %% */
     }
-    say("  blocks live/free per class:%s\n", classes);
+    return true;
+}
+
+static void write_all(int fd, const report *r)
+{
+    size_t done = 0;
+    while (done < r->used) {
+        ssize_t n = write(fd, r->text + done, r->used - done);
+        if (n < 0 && errno == EINTR)
+            continue;
+        if (n <= 0)
+            return;
+        done += (size_t)n;
+    }
+}
+
+static void print_stats(void)
+{
+    int saved = errno;
+    report r = {.used = 0};
+    format_stats(&r);
+    if (stats_on == STATS_FILE) {
+        char path[PATH_MAX];
+        int fd = expand_path(path, sizeof path, (long)getpid())
+                     ? open(path, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC | O_NOCTTY, 0644)
+                     : -1;
+        if (fd >= 0) {
+            write_all(fd, &r);
+            close(fd);
+        }
+    } else if (stats_file_known) {
+        int fd = on_stats_file(stats_fd) ? stats_fd : on_stats_file(STDERR_FILENO) ? 2 : -1;
+        if (fd >= 0)
+            write_all(fd, &r);
+    }
+    errno = saved;
+}
+
+/* STATS_STDERR: remembers fd 2's file and keeps a copy of it, close-on-exec
+   (the next program makes its own) and high (shells move their own
+   descriptors to 10 and up to 255, `exec 3>file` takes 3). */
+static void keep_stderr(void)
+{
+    struct stat st;
+    if (fstat(STDERR_FILENO, &st) != 0)
+        return; /* started without stderr: no report */
+    stats_file_known = true;
+    stats_dev = st.st_dev;
+    stats_ino = st.st_ino;
+    int low = 3;
+    struct rlimit nofile;
+    if (getrlimit(RLIMIT_NOFILE, &nofile) == 0 && nofile.rlim_cur != RLIM_INFINITY)
+        low = nofile.rlim_cur >= 1024 ? 512 : (int)nofile.rlim_cur / 2;
+    stats_fd = fcntl(STDERR_FILENO, F_DUPFD_CLOEXEC, low > 3 ? low : 3);
+    if (stats_fd < 0)
+        stats_fd = fcntl(STDERR_FILENO, F_DUPFD_CLOEXEC, 3);
+}
+
+/* STATS_FILE: makes the template absolute (the working directory may change
+   before exit) and checks it now, when a warning can still be seen. */
+static bool take_stats_path(const char *value)
+{
+    for (const char *c = value; *c != '\0'; c++) {
+        if (*c != '%')
+            continue;
+        if (c[1] != 'p' && c[1] != '%') {
+            warn("sgi_pool preload: POOL_PRELOAD_STATS=%.200s: unknown %%%c (%%p is the "
+                 "pid, %%%% a %%): no statistics\n", value, c[1] != '\0' ? c[1] : ' ');
+            return false;
+        }
+        c++;
+    }
+    size_t used = 0, len = strlen(value);
+    if (value[0] != '/') {
+        if (getcwd(stats_path, sizeof stats_path) == NULL) {
+            warn("sgi_pool preload: POOL_PRELOAD_STATS=%.200s: no working directory (%s): "
+                 "no statistics\n", value, strerror(errno));
+            return false;
+        }
+        used = strlen(stats_path);
+        if (stats_path[used - 1] != '/' && used + 1 < sizeof stats_path)
+            stats_path[used++] = '/';
+    }
+    char expanded[PATH_MAX];
+    if (len >= sizeof stats_path - used) {
+        warn("sgi_pool preload: POOL_PRELOAD_STATS=%.200s: path too long: no statistics\n",
+             value);
+        return false;
+    }
+    memcpy(stats_path + used, value, len + 1);
+    if (!expand_path(expanded, sizeof expanded, (long)getpid())) {
+        warn("sgi_pool preload: POOL_PRELOAD_STATS=%.200s: path too long: no statistics\n",
+             value);
+        return false;
+    }
+    char *slash = strrchr(expanded, '/');
+    *slash = '\0';
+    const char *dir = expanded[0] != '\0' ? expanded : "/";
+    if (access(dir, W_OK | X_OK) != 0) {
+        warn("sgi_pool preload: POOL_PRELOAD_STATS=%.200s: cannot write in %.200s (%s): "
+             "no statistics\n", value, dir, strerror(errno));
+        return false;
+    }
+    return true;
+}
+
+/* POOL_PRELOAD_STATS: unset, empty or 0: off; 1: stderr; a path (with a /
+   or a %): that file. */
+static void configure_stats(const char *value)
+{
+    if (value == NULL || value[0] == '\0' || strcmp(value, "0") == 0)
+        return;
+    if (strchr(value, '/') != NULL || strchr(value, '%') != NULL) {
+        if (take_stats_path(value))
+            stats_on = STATS_FILE;
+        return;
+    }
+    if (strcmp(value, "1") != 0)
+        warn("sgi_pool preload: POOL_PRELOAD_STATS=%.200s: not 0, 1 or a file name (a path "
+             "with a /, e.g. ./stats-%%p.txt): statistics to stderr\n", value);
+    keep_stderr();
+    stats_on = STATS_STDERR;
 }
 
 /* ---- Initialisation ---------------------------------------------------------- */
@@ -229,19 +483,38 @@ static void init(void)
     if (!atomic_compare_exchange_strong(&init_state, &expected, 1))
         return;
     resolve();
-    const char *flag = getenv("POOL_PRELOAD_STATS");
-    stats_on = flag != NULL && flag[0] != '\0' && strcmp(flag, "0") != 0;
     atomic_store(&init_state, 2); /* from here on the system allocator serves */
+    configure_stats(getenv("POOL_PRELOAD_STATS"));
     if (sys.malloc == NULL || sys.free == NULL || sys.calloc == NULL || sys.realloc == NULL)
         return; /* no next allocator: stay on the bootstrap buffer */
-    reserve_region();
+    const char *range = getenv("POOL_PRELOAD_RANGE");
+    size_t size = RANGE_DEFAULT;
+    if (range != NULL && range[0] != '\0') {
+        /* a size asked for and not had: said at once, and no pool rather
+           than one of another size than asked */
+        const char *why = parse_size(range, &size);
+        if (why != NULL) {
+            warn("sgi_pool preload: POOL_PRELOAD_RANGE=%.64s: %s; every request goes to "
+                 "the system allocator\n", range, why);
+            return;
+        }
+        size_t page = (size_t)sysconf(_SC_PAGESIZE);
+        size = (size + page - 1) / page * page;
+        if (!reserve_region(size, false)) {
+            warn("sgi_pool preload: POOL_PRELOAD_RANGE=%.64s: the system refused %zu bytes of "
+                 "address space (%s); every request goes to the system allocator\n", range,
+                 size, strerror(errno));
+            return;
+        }
+    } else if (!reserve_region(size, true)) {
+        return;
+    }
     sgi_pool_options o;
     sgi_pool_options_init(&o);
     o.align = POOL_ALIGN;
     o.max_small = POOL_MAX_SMALL;
     o.thread_safe = 1;
-    if (region_hi != region_lo)
-        atomic_store(&the_pool, sgi_pool_create(&o)); /* its calloc goes to the system */
+    atomic_store(&the_pool, sgi_pool_create(&o)); /* its calloc goes to the system */
 }
 
 __attribute__((constructor(101))) static void preload_start(void)
@@ -266,16 +539,33 @@ static inline bool resolved(void)
 
 /* ---- The malloc family --------------------------------------------------------- */
 
+/* Remembers that a request of n bytes was refused (see refused_from). */
+static void remember_refusal(size_t n)
+{
+    size_t from = ((n - 1) & ~(size_t)(POOL_ALIGN - 1)) + 1; /* n's class, smallest size */
+    size_t was = atomic_load_explicit(&refused_from, memory_order_relaxed);
+    while (from < was && !atomic_compare_exchange_weak_explicit(
+                             &refused_from, &was, from, memory_order_relaxed,
+                             memory_order_relaxed)) {
+    }
+    atomic_fetch_add_explicit(&refusals, 1, memory_order_relaxed);
+}
+
 static inline void *pool_small(size_t n)
 {
     sgi_pool *p = atomic_load_explicit(&the_pool, memory_order_acquire);
-    if (LIKELY(p != NULL)) {
-        void *block = sgi_pool_allocate(p, n);
-        if (LIKELY(block != NULL)) {
-            COUNT(pool_allocs);
-            return block;
-        }
+    if (UNLIKELY(p == NULL))
+        return NULL;
+    if (UNLIKELY(n >= atomic_load_explicit(&refused_from, memory_order_relaxed))) {
+        COUNT(refused_fallbacks);
+        return NULL;
     }
+    void *block = sgi_pool_allocate(p, n);
+    if (LIKELY(block != NULL)) {
+        COUNT(pool_allocs);
+        return block;
+    }
+    remember_refusal(n);
     return NULL;
 }
 
@@ -297,6 +587,10 @@ EXPORT void free(void *ptr)
     if (LIKELY(in_region(ptr))) {
         COUNT(pool_frees);
         sgi_pool_free(atomic_load_explicit(&the_pool, memory_order_relaxed), ptr);
+        /* a free block again: the pool may serve every class (load first, so
+           that frees do not all write the shared line) */
+        if (UNLIKELY(atomic_load_explicit(&refused_from, memory_order_relaxed) != NOT_REFUSED))
+            atomic_store_explicit(&refused_from, NOT_REFUSED, memory_order_relaxed);
         return;
     }
     if (ptr == NULL || in_boot(ptr) || !resolved())
