@@ -144,16 +144,18 @@ static void raise_built(PyObject *exc)
     Py_DECREF(exc);
 }
 
-/* raise self._block_error(status, addr, n[, index]) */
-static void block_error(FastPool *self, int status, uintptr_t addr, size_t n, Py_ssize_t index)
+/* raise self._block_error(status, addr, n[, index]); n NULL: the size-less
+   calls (no in-band marker: every size_t, SIZE_MAX too, is a size) */
+static void block_error(FastPool *self, int status, uintptr_t addr, const size_t *n,
+                        Py_ssize_t index)
 {
     PyObject *args[5] = {(PyObject *)self, NULL, NULL, NULL, NULL};
     size_t nargs = 4;
     args[1] = PyLong_FromLong(status);
     args[2] = PyLong_FromSize_t(addr);
-    if (n == SIZE_MAX) /* no size given: the size-less calls */
+    if (n == NULL)
         Py_INCREF(Py_None);
-    args[3] = n == SIZE_MAX ? Py_None : PyLong_FromSize_t(n);
+    args[3] = n == NULL ? Py_None : PyLong_FromSize_t(*n);
     if (index >= 0) {
         args[4] = PyLong_FromSsize_t(index);
         nargs = 5;
@@ -371,7 +373,7 @@ static PyObject *FastPool_deallocate(FastPool *self, PyObject *const *args, Py_s
             return NULL;
         int status = core.free_checked(p, (void *)addr);
         if (status) {
-            block_error(self, status, addr, SIZE_MAX, -1); /* SIZE_MAX: no size given */
+            block_error(self, status, addr, NULL, -1);
             return NULL;
         }
         trace_gone(addr);
@@ -386,7 +388,7 @@ static PyObject *FastPool_deallocate(FastPool *self, PyObject *const *args, Py_s
     }
     int status = core.deallocate_checked(p, (void *)addr, n); /* large blocks: every mode */
     if (status) {
-        block_error(self, status, addr, n, -1);
+        block_error(self, status, addr, &n, -1);
         return NULL;
     }
     trace_gone(addr);
@@ -417,7 +419,7 @@ static PyObject *FastPool_reallocate(FastPool *self, PyObject *const *args, Py_s
         status = core.reallocate_checked(p, (void *)addr, old_n, new_n, &out);
     }
     if (status) {
-        block_error(self, status, addr, old_n, -1);
+        block_error(self, status, addr, &old_n, -1);
         return NULL;
     }
     trace_gone(addr);
@@ -601,7 +603,7 @@ static PyObject *FastPool_deallocate_many(FastPool *self, PyObject *const *args,
 {
     BIND("deallocate_many", 1, "addrs", "n");
     sgi_pool *p = open_pool(self);
-    size_t n = SIZE_MAX; /* SIZE_MAX: size-less, the block directory knows each size */
+    size_t n = 0; /* read only when sized; size-less, the block directory knows each size */
     Batch batch;
     bool sized = arg[1] != NULL && arg[1] != Py_None;
     if (p == NULL || (sized && as_size(arg[1], py.name_size, &n)) || batch_open(&batch, arg[0]))
@@ -623,7 +625,7 @@ static PyObject *FastPool_deallocate_many(FastPool *self, PyObject *const *args,
             trace_gone((uintptr_t)batch.ptrs[i]);
     batch_close(&batch);
     if (status) {
-        block_error(self, status, bad_addr, n, (Py_ssize_t)bad);
+        block_error(self, status, bad_addr, sized ? &n : NULL, (Py_ssize_t)bad);
         return NULL;
     }
     Py_RETURN_NONE;
