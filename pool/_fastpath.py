@@ -22,14 +22,15 @@ from . import _validate as v
 from ._pool_c import ffi, lib
 
 # The methods pool._fast implements; the rest of Pool stays Python.
-HOT_METHODS = ("allocate", "deallocate", "reallocate", "allocate_many", "deallocate_many",
-               "buffer")
+HOT_METHODS = ("allocate", "deallocate", "reallocate", "resize", "allocate_many",
+               "deallocate_many", "buffer")
 
 # The core functions the fast path calls (its table of cffi's copies).
 CORE_FUNCTIONS = ("sgi_pool_allocate", "sgi_pool_deallocate", "sgi_pool_deallocate_checked",
                   "sgi_pool_reallocate_checked", "sgi_pool_allocate_many",
                   "sgi_pool_deallocate_many", "sgi_pool_block_size", "sgi_pool_free_checked",
-                  "sgi_pool_free_many")
+                  "sgi_pool_free_many", "sgi_pool_realloc_checked", "sgi_pool_blocks",
+                  "sgi_pool_live_blocks")
 
 
 def _load() -> tuple[ModuleType | None, str | None]:

@@ -13,7 +13,7 @@ from array import array
 from collections.abc import Iterable
 from typing import TYPE_CHECKING, Any, Callable
 
-from . import _fastpath, errors
+from . import _fastpath, errors, tracing
 from . import _validate as v
 from ._base import PoolBase
 from ._forksafe import ForkSafeLock
@@ -85,7 +85,7 @@ class Pool(_fastpath.Base, PoolBase):
         raw = lib.sgi_pool_create(opts)
         if raw == ffi.NULL:
             raise PoolMemoryError("cannot create a pool: out of memory")
-        self._p = ffi.gc(raw, lib.sgi_pool_destroy)  # owned from the start
+        self._p = ffi.gc(raw, _destroy)  # owned from the start
         self._trusted_max = 0 if o.checked else o.max_small  # deallocate's unchecked path
 
     # ---- lifetime --------------------------------------------------------------
@@ -101,6 +101,7 @@ class Pool(_fastpath.Base, PoolBase):
         returns (cffi's ownership of the handle)."""
         handle, self._p = self._p, None
         if handle is not None:
+            tracing.forget(handle)  # before the memory goes: then it may be another pool's
             lib.sgi_pool_close(handle)
 
     @property
@@ -110,7 +111,8 @@ class Pool(_fastpath.Base, PoolBase):
     def _detach(self) -> Any:  # the cffi 'sgi_pool *'
         """For owners that must choose when the C handle is freed (Arena): stops
         cffi's finaliser from destroying it and returns it; the caller then calls
-        lib.sgi_pool_destroy(handle) itself, after close()."""
+        lib.sgi_pool_destroy(handle) itself, after close() (which untracks the
+        pool's blocks from tracemalloc)."""
         handle = self._handle()
         ffi.gc(handle, None)
         return handle
@@ -461,6 +463,15 @@ class Pool(_fastpath.Base, PoolBase):
         if status == _EINVAL:
             return ValueError(f"invalid size {n} for {errors.where(addr, index)}")
         return PoolMemoryError(f"memory refused for {errors.where(addr, index)}")
+
+
+def _destroy(handle: Any, forget: Callable[[Any], None] = tracing.forget,
+             destroy: Callable[[Any], None] = lib.sgi_pool_destroy) -> None:
+    """cffi's finaliser of a pool's handle (a pool dropped without close()):
+    its blocks leave tracemalloc before its memory goes.  The callees are
+    bound here: it may run while the interpreter tears modules down."""
+    forget(handle)
+    destroy(handle)
 
 
 # On CPython the hot methods above are replaced by pool._fast's (same checks,

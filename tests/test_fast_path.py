@@ -214,8 +214,10 @@ def test_close_during_long_batches_ends_in_pool_closed_error(cls):
     assert process_totals() == before
 
 
+# around CPython's 30-bit int digits, read directly by the fast path; 2**64-1 is a
+# size like any other (no "no size" marker: issue 20 row 10)
 BOUNDARIES = [2**30 - 8, 2**30, 2**30 + 8, 2**59 + 8, 2**60 - 8, 2**60, 2**60 + 8, 2**63 + 8,
-              2**64 - 8]  # around CPython's 30-bit int digits, read directly by the fast path
+              2**64 - 8, 2**64 - 1]
 
 
 @pytest.mark.parametrize("cls", [Pool, CffiPool])

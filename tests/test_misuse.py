@@ -16,6 +16,7 @@ from pool import (
     PoolMemoryError,
     ReferencePool,
     SizeClassError,
+    _fastpath,
 )
 
 SIZE_MAX = 2**64 - 1
@@ -106,6 +107,27 @@ def test_wrong_size_class_large_block(pool):
     # all sizes above max_small are one class: this free is accepted
     pool.deallocate(pool.large, 129)
     assert pool.stats().large_live == 0
+
+
+@pytest.mark.parametrize("cls", [Pool, _fastpath.cffi_twin(Pool)], ids=["default", "cffi"])
+def test_largest_size_t_is_a_size_like_any_other(cls):
+    """Issue 20 row 10: 2**64-1 is a valid size_t, so it is a size given, not
+    a "no size" marker: a wrong class names it (the fast path once took it
+    for the size-less marker and raised a bare AssertionError)."""
+    with cls() as pool:
+        small = pool.allocate(24)  # (above max_small every size is one class: no error)
+        unchanged(pool, lambda: pool.deallocate(small, SIZE_MAX), SizeClassError,
+                  f"allocated with size 24 .*but size {SIZE_MAX} ")
+        unchanged(pool, lambda: pool.deallocate_many([small], SIZE_MAX), SizeClassError,
+                  f"entry 0.*but size {SIZE_MAX} ")
+        unchanged(pool, lambda: pool.reallocate(small, SIZE_MAX, 8), SizeClassError,
+                  f"but size {SIZE_MAX} ")
+        freed = pool.allocate(24)
+        pool.deallocate(freed)
+        unchanged(pool, lambda: pool.deallocate(freed, SIZE_MAX), InvalidBlockError,
+                  f"size given {SIZE_MAX}$")
+        unchanged(pool, lambda: pool.deallocate_many([freed], SIZE_MAX), InvalidBlockError,
+                  f"size given {SIZE_MAX}$")
 
 
 def test_same_class_other_size_is_accepted(pool):

@@ -55,6 +55,9 @@ static struct core_api {
     __typeof__(sgi_pool_block_size) *block_size;
     __typeof__(sgi_pool_free_checked) *free_checked;
     __typeof__(sgi_pool_free_many) *free_many;
+    __typeof__(sgi_pool_realloc_checked) *realloc_checked;
+    __typeof__(sgi_pool_blocks) *blocks;
+    __typeof__(sgi_pool_live_blocks) *live_blocks;
 } core;
 
 /* Python helpers, set once by configure() before any pool is used. */
@@ -79,7 +82,10 @@ enum { RELEASE_GIL_BLOCKS = 4096 }; /* batch calls this long run without the GIL
    of their own (pool.tracing.DOMAIN), so snapshots show pool memory with
    Python tracebacks.  When it is not tracing, PyTraceMalloc_Track returns -2
    after testing its flag: that call is the whole cost.  A batch asks once
-   and stops at -2. */
+   and stops at -2.  Every way memory leaves the pool untracks it: frees,
+   reallocate and resize here, close() and the handle's destructor through
+   untrack_pool() (pool.tracing.forget), before the memory goes back, since
+   afterwards its addresses may be another pool's live blocks. */
 #define POOL_TRACE_DOMAIN 0x53474950u /* "SGIP" */
 
 static inline int trace_new(uintptr_t addr, size_t n)
@@ -144,16 +150,18 @@ static void raise_built(PyObject *exc)
     Py_DECREF(exc);
 }
 
-/* raise self._block_error(status, addr, n[, index]) */
-static void block_error(FastPool *self, int status, uintptr_t addr, size_t n, Py_ssize_t index)
+/* raise self._block_error(status, addr, n[, index]); n NULL: the size-less
+   calls (no in-band marker: every size_t, SIZE_MAX too, is a size) */
+static void block_error(FastPool *self, int status, uintptr_t addr, const size_t *n,
+                        Py_ssize_t index)
 {
     PyObject *args[5] = {(PyObject *)self, NULL, NULL, NULL, NULL};
     size_t nargs = 4;
     args[1] = PyLong_FromLong(status);
     args[2] = PyLong_FromSize_t(addr);
-    if (n == SIZE_MAX) /* no size given: the size-less calls */
+    if (n == NULL)
         Py_INCREF(Py_None);
-    args[3] = n == SIZE_MAX ? Py_None : PyLong_FromSize_t(n);
+    args[3] = n == NULL ? Py_None : PyLong_FromSize_t(*n);
     if (index >= 0) {
         args[4] = PyLong_FromSsize_t(index);
         nargs = 5;
@@ -371,7 +379,7 @@ static PyObject *FastPool_deallocate(FastPool *self, PyObject *const *args, Py_s
             return NULL;
         int status = core.free_checked(p, (void *)addr);
         if (status) {
-            block_error(self, status, addr, SIZE_MAX, -1); /* SIZE_MAX: no size given */
+            block_error(self, status, addr, NULL, -1);
             return NULL;
         }
         trace_gone(addr);
@@ -386,7 +394,7 @@ static PyObject *FastPool_deallocate(FastPool *self, PyObject *const *args, Py_s
     }
     int status = core.deallocate_checked(p, (void *)addr, n); /* large blocks: every mode */
     if (status) {
-        block_error(self, status, addr, n, -1);
+        block_error(self, status, addr, &n, -1);
         return NULL;
     }
     trace_gone(addr);
@@ -417,7 +425,39 @@ static PyObject *FastPool_reallocate(FastPool *self, PyObject *const *args, Py_s
         status = core.reallocate_checked(p, (void *)addr, old_n, new_n, &out);
     }
     if (status) {
-        block_error(self, status, addr, old_n, -1);
+        block_error(self, status, addr, &old_n, -1);
+        return NULL;
+    }
+    trace_gone(addr);
+    if (out != NULL)
+        (void)trace_new((uintptr_t)out, new_n);
+    return PyLong_FromVoidPtr(out);
+}
+
+PyDoc_STRVAR(resize_doc,
+"resize($self, addr, new_n)\n--\n\n"
+"reallocate(addr, usable_size(addr), new_n) without the old size:\n"
+"keeps min(usable size, new_n) bytes.  Raises InvalidBlockError when\n"
+"addr is no block of the pool (checked: no live block).");
+
+static PyObject *FastPool_resize(FastPool *self, PyObject *const *args, Py_ssize_t nargs,
+                                 PyObject *kwnames)
+{
+    BIND("resize", 2, "addr", "new_n");
+    sgi_pool *p = open_pool(self);
+    size_t new_n;
+    uintptr_t addr;
+    if (p == NULL || as_size(arg[1], py.name_new_size, &new_n) || as_address(arg[0], &addr))
+        return NULL;
+    void *out = NULL;
+    int status = core.realloc_checked(p, (void *)addr, new_n, &out);
+    while (status == SGI_POOL_ENOMEM) {
+        if ((p = after_refusal(self)) == NULL)
+            return NULL;
+        status = core.realloc_checked(p, (void *)addr, new_n, &out);
+    }
+    if (status) {
+        block_error(self, status, addr, NULL, -1);
         return NULL;
     }
     trace_gone(addr);
@@ -513,8 +553,11 @@ static PyObject *FastPool_allocate_many(FastPool *self, PyObject *const *args, P
         }
         done += allocate_many(p, n, count - done, blocks + done);
     }
-    for (size_t i = 0; i < count && trace_new((uintptr_t)blocks[i], n) != -2; i++)
-        ;
+    /* A long batch ran without the GIL: a close() meanwhile has swept the
+       pool's traces and its memory is gone, so these blocks are not tracked. */
+    if (load_pool(self) != NULL)
+        for (size_t i = 0; i < count && trace_new((uintptr_t)blocks[i], n) != -2; i++)
+            ;
     PyBuffer_Release(&view);
     return out;
 }
@@ -601,7 +644,7 @@ static PyObject *FastPool_deallocate_many(FastPool *self, PyObject *const *args,
 {
     BIND("deallocate_many", 1, "addrs", "n");
     sgi_pool *p = open_pool(self);
-    size_t n = SIZE_MAX; /* SIZE_MAX: size-less, the block directory knows each size */
+    size_t n = 0; /* read only when sized; size-less, the block directory knows each size */
     Batch batch;
     bool sized = arg[1] != NULL && arg[1] != Py_None;
     if (p == NULL || (sized && as_size(arg[1], py.name_size, &n)) || batch_open(&batch, arg[0]))
@@ -623,7 +666,7 @@ static PyObject *FastPool_deallocate_many(FastPool *self, PyObject *const *args,
             trace_gone((uintptr_t)batch.ptrs[i]);
     batch_close(&batch);
     if (status) {
-        block_error(self, status, bad_addr, n, (Py_ssize_t)bad);
+        block_error(self, status, bad_addr, sized ? &n : NULL, (Py_ssize_t)bad);
         return NULL;
     }
     Py_RETURN_NONE;
@@ -807,6 +850,7 @@ static PyMethodDef FastPool_methods[] = {
     METHOD(allocate),
     METHOD(deallocate),
     METHOD(reallocate),
+    METHOD(resize),
     METHOD(allocate_many),
     METHOD(deallocate_many),
     METHOD(buffer),
@@ -831,6 +875,61 @@ static PyTypeObject FastPool_Type = {
     .tp_getset = FastPool_getset,
     .tp_new = PyType_GenericNew,
 };
+
+/* ---- untrack_pool: a pool's memory is about to go back ------------------------------- */
+
+typedef size_t (*block_lister)(sgi_pool *, uintptr_t *, size_t *, size_t);
+
+/* Untracks every address list(p) reports; 0, or -1 when the room for the
+   list was refused (nothing untracked then). */
+static int untrack_listed(sgi_pool *p, block_lister list)
+{
+    size_t count = list(p, NULL, NULL, 0);
+    while (count > 0) {
+        uintptr_t *addrs = PyMem_RawMalloc(count * sizeof *addrs);
+        size_t *sizes = PyMem_RawMalloc(count * sizeof *sizes);
+        size_t now = 0;
+        if (addrs != NULL && sizes != NULL)
+            now = list(p, addrs, sizes, count);
+        if (addrs != NULL && sizes != NULL && now <= count)
+            for (size_t i = 0; i < now; i++)
+                trace_gone(addrs[i]);
+        PyMem_RawFree(addrs);
+        PyMem_RawFree(sizes);
+        if (addrs == NULL || sizes == NULL)
+            return -1;
+        count = now > count ? now : 0; /* another thread added blocks: again, with room */
+    }
+    return 0;
+}
+
+PyDoc_STRVAR(untrack_pool_doc,
+"untrack_pool(handle)\n--\n\n"
+"Untracks from tracemalloc every block the pool behind handle (its cffi\n"
+"'sgi_pool *') may have handed out: its carved small blocks, live or free\n"
+"(an unchecked pool keeps no live bits), and its large blocks.  Called by\n"
+"pool.tracing.forget just before the pool's memory goes back.  O(1) when\n"
+"tracemalloc is not tracing.  Returns False when memory for the list of\n"
+"blocks was refused (their traces then stay), True otherwise.");
+
+static PyObject *untrack_pool(PyObject *module, PyObject *handle)
+{
+    (void)module;
+    size_t addr;
+    if (!configured) {
+        PyErr_SetString(PyExc_RuntimeError, "pool._fast is not configured");
+        return NULL;
+    }
+    if (checked_value(py.address_of, handle, NULL, &addr))
+        return NULL;
+    sgi_pool *p = (sgi_pool *)addr;
+    /* The GIL is held throughout: no fast-path call of another thread runs
+       in between, so no block is tracked behind the sweep.  No MemoryError:
+       close() must close whatever tracemalloc keeps. */
+    if (tracing_now() && (untrack_listed(p, core.blocks) || untrack_listed(p, core.live_blocks)))
+        Py_RETURN_FALSE;
+    Py_RETURN_TRUE;
+}
 
 /* ---- configure: the core's functions and the Python helpers --------------------------- */
 
@@ -894,6 +993,9 @@ static PyObject *configure(PyObject *module, PyObject *args)
     SET_FUNCTION(block_size, "sgi_pool_block_size");
     SET_FUNCTION(free_checked, "sgi_pool_free_checked");
     SET_FUNCTION(free_many, "sgi_pool_free_many");
+    SET_FUNCTION(realloc_checked, "sgi_pool_realloc_checked");
+    SET_FUNCTION(blocks, "sgi_pool_blocks");
+    SET_FUNCTION(live_blocks, "sgi_pool_live_blocks");
     core = table;
     set_ref(&py.as_size, h[0]);
     set_ref(&py.as_address, h[1]);
@@ -909,6 +1011,7 @@ static PyObject *configure(PyObject *module, PyObject *args)
 
 static PyMethodDef module_methods[] = {
     {"configure", configure, METH_VARARGS, configure_doc},
+    {"untrack_pool", untrack_pool, METH_O, untrack_pool_doc},
     {NULL, NULL, 0, NULL},
 };
 
