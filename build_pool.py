@@ -8,7 +8,8 @@ artefact               how        sources
 =====================  =========  ==============================================
 pool._pool_c           cffi       the core (csrc/*.c; csrc/sgi_pool.c includes
                                   csrc/core/) and the Python bindings' C
-                                  (csrc/python/cffi_allocator.h)
+                                  (csrc/python/cffi_allocator.h, and the C API
+                                  table of csrc/python/sgi_pool_capi.h)
 pool._fast             C API      csrc/python/fast.c (CPython only: the fast
                                   path; calls cffi's copy of the core)
 pool._bench_c          cffi       csrc/bench/bench_loops.c, bench_threads.c and
@@ -66,7 +67,8 @@ WARNINGS = ["-Wall", "-Wextra", "-Wpedantic", "-Wshadow", "-Wconversion", "-Werr
 
 # The first-use glue and the headers it includes, shipped in the wheel under
 # pool/include (pool.get_include() in a later release names that folder).
-SHIPPED_GLUE = [f"{PYGLUE}/numpy_handler.c", f"{PYGLUE}/pymem_hook.c", f"{CSRC}/sgi_pool.h"]
+SHIPPED_GLUE = [f"{PYGLUE}/numpy_handler.c", f"{PYGLUE}/pymem_hook.c", f"{CSRC}/sgi_pool.h",
+                f"{PYGLUE}/sgi_pool_capi.h"]
 
 
 def _env_flag(name: str) -> bool:
@@ -94,11 +96,12 @@ def compile_args() -> list[str]:
 ffibuilder = FFI()
 ffibuilder.cdef((HERE / CSRC / "sgi_pool.cdef").read_text())
 ffibuilder.cdef((HERE / PYGLUE / "cffi_allocator.cdef").read_text())  # ffi.new_allocator's C
+ffibuilder.cdef((HERE / PYGLUE / "capi_table.cdef").read_text())  # the C API capsule's table
 ffibuilder.set_source(
     "pool._pool_c",
-    '#include "addr_glue.h"\n#include "python/cffi_allocator.h"\n',
+    '#include "addr_glue.h"\n#include "python/cffi_allocator.h"\n#include "python/capi_table.h"\n',
     sources=CORE_SOURCES,
-    depends=[*CORE_DEPENDS, f"{PYGLUE}/cffi_allocator.h", f"{PYGLUE}/cffi_allocator.cdef"],
+    depends=[*CORE_DEPENDS, *_files(PYGLUE, "*.h"), *_files(PYGLUE, "*.cdef")],
     include_dirs=[CSRC],
     define_macros=[("_GNU_SOURCE", None)],
     extra_compile_args=compile_args(),
@@ -132,8 +135,8 @@ def fast_extension() -> Extension:
     return Extension(
         "pool._fast",
         sources=[f"{PYGLUE}/fast.c"],
-        depends=[f"{CSRC}/sgi_pool.h"],
-        include_dirs=[CSRC],
+        depends=[f"{CSRC}/sgi_pool.h", f"{PYGLUE}/sgi_pool_capi.h"],
+        include_dirs=[CSRC, PYGLUE],
         extra_compile_args=compile_args() + WARNINGS,
         extra_link_args=sanitize_args(),
     )

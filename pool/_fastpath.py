@@ -19,18 +19,11 @@ from types import ModuleType
 from typing import TYPE_CHECKING, Any, Callable, TypeVar
 
 from . import _validate as v
-from ._pool_c import ffi, lib
+from ._pool_c import ffi
 
 # The methods pool._fast implements; the rest of Pool stays Python.
 HOT_METHODS = ("allocate", "deallocate", "reallocate", "resize", "allocate_many",
                "deallocate_many", "buffer")
-
-# The core functions the fast path calls (its table of cffi's copies).
-CORE_FUNCTIONS = ("sgi_pool_allocate", "sgi_pool_deallocate", "sgi_pool_deallocate_checked",
-                  "sgi_pool_reallocate_checked", "sgi_pool_allocate_many",
-                  "sgi_pool_deallocate_many", "sgi_pool_block_size", "sgi_pool_free_checked",
-                  "sgi_pool_free_many", "sgi_pool_realloc_checked", "sgi_pool_blocks",
-                  "sgi_pool_live_blocks")
 
 
 def _load() -> tuple[ModuleType | None, str | None]:
@@ -87,9 +80,9 @@ def install(cls: type) -> None:
     CFFI_METHODS.update((name, cls.__dict__[name]) for name in HOT_METHODS)
     if _fast is None:  # not ACTIVE
         return
-    functions = {name: int(ffi.cast("uintptr_t", ffi.addressof(lib, name)))
-                 for name in CORE_FUNCTIONS}
-    _fast.configure(functions, v.as_size, v.as_address, v.as_count, v.addresses_array,
+    from . import _capi  # noqa: F401  (the capsule that configure() imports)
+
+    _fast.configure(v.as_size, v.as_address, v.as_count, v.addresses_array,
                     _address_of, array("Q", [0]), array, CFFI_METHODS["buffer"])
     for name in HOT_METHODS:
         setattr(cls, name, Base.__dict__[name])

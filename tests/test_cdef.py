@@ -84,3 +84,19 @@ def test_the_integer_address_glue_is_declared_alike_in_the_cdef():
     glue, cdef = prototypes(GLUE.read_text(), "pool_"), prototypes(CDEF.read_text(), "pool_")
     assert len(glue) >= 9
     assert glue == cdef
+
+
+CAPI = ROOT / "csrc" / "python" / "sgi_pool_capi.h"
+CAPI_TABLE = ROOT / "csrc" / "python" / "capi_table.h"
+
+
+def test_the_c_api_table_lists_every_entry_point_in_the_headers_order():
+    """sgi_pool_capi.h's fields (version 1) are sgi_pool.h's functions in its
+    order, and capi_table.h fills them in that order: a function added to the
+    header must be appended to the table (and the version raised)."""
+    header = list(prototypes(HEADER.read_text()))
+    fields = re.findall(r"__typeof__\((sgi_pool_\w+)\) \*(\w+);", CAPI.read_text())
+    assert [name for name, _ in fields] == header
+    assert all(field == name[len("sgi_pool_"):] for name, field in fields)
+    filled = re.findall(r"^    (sgi_pool_\w+),$", CAPI_TABLE.read_text(), re.M)
+    assert filled == header

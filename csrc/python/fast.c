@@ -5,8 +5,8 @@
  * The C core lives once in the process, in the cffi module pool._pool_c: its
  * globals (the per-thread last refused request, the process totals, the fork
  * registry) must be the ones every caller sees.  So this module does not link
- * the core; pool/_fastpath.py hands it the addresses of the core's functions
- * (taken from cffi's lib) and calls go through that table.
+ * the core; configure() takes the core's functions from the C API capsule
+ * that pool._capi exports (sgi_pool_capi.h) and calls go through that table.
  *
  * Pool (pool/core.py) inherits from FastPool.  The state the hot methods read
  * sits in this struct and is what Python sees as Pool's attributes _p (the
@@ -37,28 +37,14 @@
 #include <stdbool.h>
 #include <string.h>
 
-#include "sgi_pool.h"
+#include "sgi_pool_capi.h"
 
 _Static_assert(sizeof(void *) == 8 && sizeof(size_t) == 8,
                "array('Q') holds the addresses: 64-bit platforms only");
 
-/* The core's entry points, as cffi's copy of them (see pool/_fastpath.py).
-   Declared from the header's own prototypes, so a changed signature fails
-   to compile here. */
-static struct core_api {
-    __typeof__(sgi_pool_allocate) *allocate;
-    __typeof__(sgi_pool_deallocate) *deallocate;
-    __typeof__(sgi_pool_deallocate_checked) *deallocate_checked;
-    __typeof__(sgi_pool_reallocate_checked) *reallocate_checked;
-    __typeof__(sgi_pool_allocate_many) *allocate_many;
-    __typeof__(sgi_pool_deallocate_many) *deallocate_many;
-    __typeof__(sgi_pool_block_size) *block_size;
-    __typeof__(sgi_pool_free_checked) *free_checked;
-    __typeof__(sgi_pool_free_many) *free_many;
-    __typeof__(sgi_pool_realloc_checked) *realloc_checked;
-    __typeof__(sgi_pool_blocks) *blocks;
-    __typeof__(sgi_pool_live_blocks) *live_blocks;
-} core;
+/* The core's entry points: cffi's copy of them (pool._pool_c), from the C API
+   capsule (sgi_pool_capi.h), set once by configure(). */
+static const sgi_pool_capi *core;
 
 /* Python helpers, set once by configure() before any pool is used. */
 static struct {
@@ -350,11 +336,11 @@ static PyObject *FastPool_allocate(FastPool *self, PyObject *const *args, Py_ssi
     size_t n;
     if (p == NULL || as_size(arg[0], py.name_size, &n))
         return NULL;
-    void *block = core.allocate(p, n);
+    void *block = core->allocate(p, n);
     while (block == NULL) {
         if ((p = after_refusal(self)) == NULL)
             return NULL;
-        block = core.allocate(p, n);
+        block = core->allocate(p, n);
     }
     (void)trace_new((uintptr_t)block, n);
     return PyLong_FromVoidPtr(block);
@@ -377,7 +363,7 @@ static PyObject *FastPool_deallocate(FastPool *self, PyObject *const *args, Py_s
     if (arg[1] == NULL || arg[1] == Py_None) { /* size-less: the block directory knows */
         if (p == NULL || as_address(arg[0], &addr))
             return NULL;
-        int status = core.free_checked(p, (void *)addr);
+        int status = core->free_checked(p, (void *)addr);
         if (status) {
             block_error(self, status, addr, NULL, -1);
             return NULL;
@@ -388,11 +374,11 @@ static PyObject *FastPool_deallocate(FastPool *self, PyObject *const *args, Py_s
     if (p == NULL || as_size(arg[1], py.name_size, &n) || as_address(arg[0], &addr))
         return NULL;
     if (self->trusted_max > 0 && n <= (size_t)self->trusted_max) { /* unchecked: trusted */
-        core.deallocate(p, (void *)addr, n);
+        core->deallocate(p, (void *)addr, n);
         trace_gone(addr);
         Py_RETURN_NONE;
     }
-    int status = core.deallocate_checked(p, (void *)addr, n); /* large blocks: every mode */
+    int status = core->deallocate_checked(p, (void *)addr, n); /* large blocks: every mode */
     if (status) {
         block_error(self, status, addr, &n, -1);
         return NULL;
@@ -418,11 +404,11 @@ static PyObject *FastPool_reallocate(FastPool *self, PyObject *const *args, Py_s
         as_size(arg[2], py.name_new_size, &new_n) || as_address(arg[0], &addr))
         return NULL;
     void *out = NULL;
-    int status = core.reallocate_checked(p, (void *)addr, old_n, new_n, &out);
+    int status = core->reallocate_checked(p, (void *)addr, old_n, new_n, &out);
     while (status == SGI_POOL_ENOMEM) {
         if ((p = after_refusal(self)) == NULL)
             return NULL;
-        status = core.reallocate_checked(p, (void *)addr, old_n, new_n, &out);
+        status = core->reallocate_checked(p, (void *)addr, old_n, new_n, &out);
     }
     if (status) {
         block_error(self, status, addr, &old_n, -1);
@@ -450,11 +436,11 @@ static PyObject *FastPool_resize(FastPool *self, PyObject *const *args, Py_ssize
     if (p == NULL || as_size(arg[1], py.name_new_size, &new_n) || as_address(arg[0], &addr))
         return NULL;
     void *out = NULL;
-    int status = core.realloc_checked(p, (void *)addr, new_n, &out);
+    int status = core->realloc_checked(p, (void *)addr, new_n, &out);
     while (status == SGI_POOL_ENOMEM) {
         if ((p = after_refusal(self)) == NULL)
             return NULL;
-        status = core.realloc_checked(p, (void *)addr, new_n, &out);
+        status = core->realloc_checked(p, (void *)addr, new_n, &out);
     }
     if (status) {
         block_error(self, status, addr, NULL, -1);
@@ -499,10 +485,10 @@ static void free_taken(FastPool *self, PyObject *out, size_t done, size_t n)
 static size_t allocate_many(sgi_pool *p, size_t n, size_t count, void **out)
 {
     if (count < RELEASE_GIL_BLOCKS)
-        return core.allocate_many(p, n, count, out);
+        return core->allocate_many(p, n, count, out);
     size_t done;
     Py_BEGIN_ALLOW_THREADS
-    done = core.allocate_many(p, n, count, out);
+    done = core->allocate_many(p, n, count, out);
     Py_END_ALLOW_THREADS
     return done;
 }
@@ -653,12 +639,12 @@ static PyObject *FastPool_deallocate_many(FastPool *self, PyObject *const *args,
     int status = 0;
     if (batch.count >= RELEASE_GIL_BLOCKS) {
         Py_BEGIN_ALLOW_THREADS
-        status = sized ? core.deallocate_many(p, batch.ptrs, batch.count, n, &bad)
-                       : core.free_many(p, batch.ptrs, batch.count, &bad);
+        status = sized ? core->deallocate_many(p, batch.ptrs, batch.count, n, &bad)
+                       : core->free_many(p, batch.ptrs, batch.count, &bad);
         Py_END_ALLOW_THREADS
     } else if (batch.count) {
-        status = sized ? core.deallocate_many(p, batch.ptrs, batch.count, n, &bad)
-                       : core.free_many(p, batch.ptrs, batch.count, &bad);
+        status = sized ? core->deallocate_many(p, batch.ptrs, batch.count, n, &bad)
+                       : core->free_many(p, batch.ptrs, batch.count, &bad);
     }
     uintptr_t bad_addr = status ? (uintptr_t)batch.ptrs[bad] : 0;
     if (status == 0 && batch.count > 0 && tracing_now())
@@ -765,7 +751,7 @@ static PyObject *FastPool_buffer(FastPool *self, PyObject *const *args, Py_ssize
         return NULL;
     if (self->checked || n_arg == NULL) {
         size_t recorded;
-        if (core.block_size(p, (const void *)addr, &recorded))
+        if (core->block_size(p, (const void *)addr, &recorded))
             goto python_says; /* not a live block */
         size_t align = (size_t)self->align;
         size_t usable = recorded > (size_t)self->max_small
@@ -926,38 +912,12 @@ static PyObject *untrack_pool(PyObject *module, PyObject *handle)
     /* The GIL is held throughout: no fast-path call of another thread runs
        in between, so no block is tracked behind the sweep.  No MemoryError:
        close() must close whatever tracemalloc keeps. */
-    if (tracing_now() && (untrack_listed(p, core.blocks) || untrack_listed(p, core.live_blocks)))
+    if (tracing_now() && (untrack_listed(p, core->blocks) || untrack_listed(p, core->live_blocks)))
         Py_RETURN_FALSE;
     Py_RETURN_TRUE;
 }
 
 /* ---- configure: the core's functions and the Python helpers --------------------------- */
-
-static int set_function(PyObject *functions, const char *name, void (**slot)(void))
-{
-    PyObject *addr = PyDict_GetItemString(functions, name);
-    if (addr == NULL) {
-        PyErr_Format(PyExc_KeyError, "core function %s missing", name);
-        return -1;
-    }
-    size_t v = PyLong_AsSize_t(addr);
-    if (v == (size_t)-1 && PyErr_Occurred())
-        return -1;
-    if (v == 0) {
-        PyErr_Format(PyExc_ValueError, "core function %s at address 0", name);
-        return -1;
-    }
-    *slot = (void (*)(void))(uintptr_t)v;
-    return 0;
-}
-
-#define SET_FUNCTION(field, name)                                                      \
-    do {                                                                               \
-        void (*fn_)(void);                                                             \
-        if (set_function(functions, name, &fn_))                                       \
-            return NULL;                                                               \
-        table.field = (__typeof__(table.field))fn_;                                    \
-    } while (0)
 
 static void set_ref(PyObject **slot, PyObject *value)
 {
@@ -966,37 +926,26 @@ static void set_ref(PyObject **slot, PyObject *value)
 }
 
 PyDoc_STRVAR(configure_doc,
-"configure(functions, as_size, as_address, as_count, addresses_array, address_of,\n"
+"configure(as_size, as_address, as_count, addresses_array, address_of,\n"
 "          zero_array, array_type, cffi_buffer)\n\n"
-"Called once by pool._fastpath: functions maps the core's function names to\n"
-"their addresses in pool._pool_c; the rest are the Python helpers used on\n"
-"slow and error paths.");
+"Called once by pool._fastpath: takes the core's functions from the C API\n"
+"capsule (pool._capi) and keeps the Python helpers used on slow and error paths.");
 
 static PyObject *configure(PyObject *module, PyObject *args)
 {
     (void)module;
-    PyObject *functions, *h[8];
-    if (!PyArg_ParseTuple(args, "O!OOOOOOOO:configure", &PyDict_Type, &functions, &h[0],
-                          &h[1], &h[2], &h[3], &h[4], &h[5], &h[6], &h[7]))
+    PyObject *h[8];
+    if (!PyArg_ParseTuple(args, "OOOOOOOO:configure", &h[0], &h[1], &h[2], &h[3], &h[4], &h[5],
+                          &h[6], &h[7]))
         return NULL;
     if (!PyType_Check(h[6])) {
         PyErr_SetString(PyExc_TypeError, "array_type must be a type");
         return NULL;
     }
-    struct core_api table;
-    SET_FUNCTION(allocate, "sgi_pool_allocate");
-    SET_FUNCTION(deallocate, "sgi_pool_deallocate");
-    SET_FUNCTION(deallocate_checked, "sgi_pool_deallocate_checked");
-    SET_FUNCTION(reallocate_checked, "sgi_pool_reallocate_checked");
-    SET_FUNCTION(allocate_many, "sgi_pool_allocate_many");
-    SET_FUNCTION(deallocate_many, "sgi_pool_deallocate_many");
-    SET_FUNCTION(block_size, "sgi_pool_block_size");
-    SET_FUNCTION(free_checked, "sgi_pool_free_checked");
-    SET_FUNCTION(free_many, "sgi_pool_free_many");
-    SET_FUNCTION(realloc_checked, "sgi_pool_realloc_checked");
-    SET_FUNCTION(blocks, "sgi_pool_blocks");
-    SET_FUNCTION(live_blocks, "sgi_pool_live_blocks");
-    core = table;
+    const sgi_pool_capi *api = sgi_pool_capi_import();
+    if (api == NULL)
+        return NULL;
+    core = api;
     set_ref(&py.as_size, h[0]);
     set_ref(&py.as_address, h[1]);
     set_ref(&py.as_count, h[2]);
