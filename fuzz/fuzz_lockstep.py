@@ -42,8 +42,8 @@ if _FUZZING:
         import pool._validate
         import pool.core
         import pool.testing.diff
-        import pool.testing.reference
-        import pool.testing.snapshot
+        import pool.model.reference
+        import pool.model.snapshot
 else:
     import pool.testing.diff
 

@@ -22,8 +22,8 @@ from .errors import (
     PoolMemoryError,
     SizeClassError,
 )
+from .model.reference import ReferencePool
 from .stats import PoolState, PoolStats, SizeClassStats
-from .testing.reference import ReferencePool
 
 if TYPE_CHECKING:  # the lazy names below, for type checkers
     from ._pool_c import ffi

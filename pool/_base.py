@@ -18,8 +18,8 @@ from .stats import PoolStats, SizeClassStats
 
 if TYPE_CHECKING:
     from ._types import OomHandler
+    from .model.snapshot import PoolSnapshot
     from .stats import PoolState
-    from .testing.snapshot import PoolSnapshot
 
 _ZERO_ADDRESS = array("Q", [0])
 _Self = TypeVar("_Self", bound="PoolBase")
@@ -190,9 +190,9 @@ class PoolBase(NotCopyable):
             salvages=salvages, oom_handler_calls=self._oom_calls)
 
     def snapshot(self) -> PoolSnapshot:
-        """The full state with addresses normalised (pool.testing.snapshot.PoolSnapshot):
+        """The full state with addresses normalised (pool.model.snapshot.PoolSnapshot):
         equal for a Pool and a ReferencePool exactly when their states are."""
-        from .testing.snapshot import snapshot
+        from .model.snapshot import snapshot
 
         return snapshot(self)
 

@@ -13,8 +13,8 @@ from types import TracebackType
 from typing import TYPE_CHECKING, Callable, Protocol, TypeVar
 
 if TYPE_CHECKING:
+    from .model.snapshot import PoolSnapshot
     from .stats import PoolState, PoolStats
-    from .testing.snapshot import PoolSnapshot
 
 # An oom handler: called with the refused request's bytes; a true result
 # means "retry" (see PoolBase._call_oom_handler).

@@ -94,3 +94,20 @@ def test_unknown_command_is_a_usage_error():
     out = subprocess.run([sys.executable, "-m", "pool", "nope"], capture_output=True, text=True,
                          timeout=60)
     assert out.returncode == 2 and "unknown command 'nope'" in out.stderr
+
+
+def test_moved_modules_keep_their_old_import_paths():
+    """pool.testing names what it named before the model moved to pool.model;
+    the old module paths still import, with a DeprecationWarning."""
+    import importlib
+
+    from pool.model import ReferencePool
+    from pool.testing import Lockstep
+    from pool.testing import ReferencePool as Old
+
+    assert Old is ReferencePool and Lockstep.__module__ == "pool.testing.diff"
+    for name, attr in (("reference", "ReferencePool"), ("snapshot", "PoolSnapshot")):
+        sys.modules.pop(f"pool.testing.{name}", None)
+        with pytest.warns(DeprecationWarning, match=f"pool.model.{name}"):
+            old = importlib.import_module(f"pool.testing.{name}")
+        assert getattr(old, attr) is getattr(importlib.import_module(f"pool.model.{name}"), attr)

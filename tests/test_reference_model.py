@@ -17,11 +17,11 @@ ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 
 def _import_reference():
-    """pool.testing.reference, also when the package __init__ cannot import the
+    """pool.model.reference, also when the package __init__ cannot import the
     compiled module: then the package is loaded under another name, without
     its __init__ (the model needs only _validate, errors and stats)."""
     try:
-        import pool.testing.reference as ref
+        import pool.model.reference as ref
 
         return ref
     except ImportError:
@@ -33,7 +33,7 @@ def _import_reference():
         sub.__path__ = [os.path.join(ROOT, "pool", "testing")]
         sys.modules[sub.__name__] = sub
         spec = importlib.util.spec_from_file_location(
-            f"{name}.testing.reference", os.path.join(ROOT, "pool", "testing", "reference.py"))
+            f"{name}.model.reference", os.path.join(ROOT, "pool", "testing", "reference.py"))
         ref = importlib.util.module_from_spec(spec)
         sys.modules[spec.name] = ref
         spec.loader.exec_module(ref)
@@ -70,7 +70,7 @@ def snapshot(pool):
 
 
 def test_module_runs_without_the_c_core():
-    """Loads pool.testing.reference with pool._pool_c and pool.core made unimportable
+    """Loads pool.model.reference with pool._pool_c and pool.core made unimportable
     (and without running the package __init__, which imports the C module)."""
     code = f"""
 import importlib.abc, sys, types
@@ -83,7 +83,7 @@ sys.meta_path.insert(0, Block())
 pkg = types.ModuleType("pool")
 pkg.__path__ = [{os.path.join(ROOT, "pool")!r}]
 sys.modules["pool"] = pkg
-from pool.testing.reference import ReferencePool
+from pool.model.reference import ReferencePool
 p = ReferencePool()
 a = p.allocate(8)
 assert p.chunks() == [(a, 320)], p.chunks()

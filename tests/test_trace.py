@@ -572,7 +572,7 @@ def test_replay_other_profiles_and_unchecked(shipped):
 
 
 def test_replay_check_agrees_with_reference_pool(shipped):
-    pytest.importorskip("pool.testing.reference")
+    pytest.importorskip("pool.model.reference")
     for name in sorted(SHIPPED):
         prefix = shipped[name][:2500]  # a prefix of a valid trace is valid
         result = replay(prefix, check=True)
@@ -582,7 +582,7 @@ def test_replay_check_agrees_with_reference_pool(shipped):
 
 
 def test_replay_check_reports_the_first_divergence():
-    reference = pytest.importorskip("pool.testing.reference")
+    reference = pytest.importorskip("pool.model.reference")
     ops = [("a", 1, 8), ("a", 2, 8), ("f", 1, None)]
     # refill 20: a chunk of 2 * 20 * 8 bytes; refill 10: 2 * 10 * 8
     with pytest.raises(ReplayMismatch, match=r"^after operation 1 \('a 1 8'\): chunk sizes "
@@ -628,7 +628,7 @@ def test_replay_main_errors(tmp_path, capsys):
 
 
 def test_python_m_pool_trace_replay(tmp_path):
-    pytest.importorskip("pool.testing.reference")
+    pytest.importorskip("pool.model.reference")
     path = tmp_path / "s.trace.gz"
     write_trace(path, SAMPLE)
     run = subprocess.run([sys.executable, "-m", "pool.traces", "replay", str(path), "--check"],

@@ -3,7 +3,7 @@
  * (A.2 size classes, A.3 free lists, A.10 the first level, A.7 chunk_alloc,
  * A.6 refill, A.5 allocate, A.8 deallocate, A.9 reallocate).  The step
  * numbers in comments are the document's, and the reference model's
- * (pool/testing/reference.py).  Everything here runs with the pool locked
+ * (pool/model/reference.py).  Everything here runs with the pool locked
  * (thread-safe pools) and knows nothing of the lock; the entry points and
  * their lock-free fast paths are in fast_paths.c, the status-returning calls
  * in checked_calls.c.

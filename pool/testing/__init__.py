@@ -1,11 +1,17 @@
-"""The executable model and the tools that hold the C core to it.
+"""Holding the C core to the executable model (`pool.model`).
 
-- `reference`: `ReferencePool`, the algorithm on simulated memory (pure Python).
-- `snapshot`: one pool's whole state with addresses normalised, so that a real
-  and a simulated pool compare equal exactly when their states are the same.
-- `diff`: `Lockstep`, one engine that runs operations on both and compares
-  after each; random campaigns (`python -m pool diff`).
+- `diff`: `Lockstep`, one engine that runs operations on a `Pool` and a
+  `ReferencePool` and compares their whole states after each; random
+  campaigns (`python -m pool diff`).
 - `shrink`: delta debugging of a failing operation list.
 
-Nothing here needs the compiled module except what runs the C side.
+    from pool.testing import ReferencePool, Lockstep
+
+(`ReferencePool` lives in `pool.model`; it is named here too, as before.)
 """
+
+from ..model import ReferencePool
+from .diff import Divergence, Lockstep
+from .shrink import shrink_ops
+
+__all__ = ["Divergence", "Lockstep", "ReferencePool", "shrink_ops"]

@@ -24,8 +24,8 @@ from .._cli import positive_int
 from .._progress import Progress
 from .._types import PoolLike
 from ..errors import PoolError
+from ..model.snapshot import Location, Normaliser
 from .shrink import shrink_ops
-from .snapshot import Location, Normaliser
 
 if TYPE_CHECKING:
     from .._types import OomHandler, PoolFactory
@@ -92,7 +92,7 @@ class Lockstep:
                  pool_factory: PoolFactory | None = None,
                  reference_factory: PoolFactory | None = None) -> None:
         from ..core import Pool
-        from .reference import ReferencePool
+        from ..model.reference import ReferencePool
 
         options = dict(PROFILES[profile]) if isinstance(profile, str) else dict(profile)
         oom = options.pop("oom", None)

@@ -73,9 +73,9 @@ def _default_pool_factory() -> PoolFactory:
 def _reference_like(pool: PoolLike) -> PoolLike:
     """A ReferencePool with the same options as pool."""
     try:
-        from ..testing.reference import ReferencePool
+        from ..model.reference import ReferencePool
     except ImportError as e:
-        raise ReplayError(f"the check needs pool.testing.reference.ReferencePool, which cannot be"
+        raise ReplayError(f"the check needs pool.model.reference.ReferencePool, which cannot be"
                           f" imported: {e}") from e
     reference_type: PoolFactory = ReferencePool
     return reference_type(align=pool.align, max_small=pool.max_small, refill=pool.refill,
@@ -91,7 +91,7 @@ def replay(trace_ops: Iterable[Iterable[object]], pool_factory: PoolFactory | No
     and timed; the pool is closed at the end.
 
     check=True then replays them again through a fresh pool and a
-    ReferencePool (pool.testing.reference; reference_factory() if given, else one with
+    ReferencePool (pool.model.reference; reference_factory() if given, else one with
     the pool's options) in lockstep, comparing after every operation the chunk
     sizes, heap_size, free_list_lengths() and stats().large_live/large_bytes
     (addresses differ by design); ReplayMismatch names the first operation
@@ -294,7 +294,7 @@ def replay_main(argv: Sequence[str] | None = None, prog: str = "python -m pool r
                "  python -m pool replay TRACE --refill 64 --unchecked")
     parser.add_argument("trace", metavar="TRACE", help="trace file (.gz: gzipped)")
     parser.add_argument("--check", action="store_true",
-                        help="also replay through pool.testing.reference.ReferencePool in lockstep"
+                        help="also replay through pool.model.reference.ReferencePool in lockstep"
                         " and compare the pools' state after every operation")
     parser.add_argument("--align", type=int, default=8, choices=(8, 16))
     parser.add_argument("--max-small", type=positive_int, default=128, metavar="N")

@@ -20,7 +20,7 @@ from .watch import Step, Watch
 
 if TYPE_CHECKING:
     from .._types import PoolLike
-    from ..testing.snapshot import PoolSnapshot
+    from ..model.snapshot import PoolSnapshot
 
 __all__ = ["show", "picture", "Picture", "Watch", "Step"]
 

@@ -83,7 +83,7 @@ def main(argv: Sequence[str] | None = None, prog: str = "python -m pool show") -
     try:
         pool_type: PoolFactory
         if args.reference:
-            from ..testing.reference import ReferencePool
+            from ..model.reference import ReferencePool
 
             pool_type = ReferencePool
         else:

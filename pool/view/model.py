@@ -28,7 +28,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Protocol
 
-from ..testing.snapshot import PoolSnapshot
+from ..model.snapshot import PoolSnapshot
 
 if TYPE_CHECKING:
     from .._types import PoolLike

@@ -19,7 +19,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Optional, cast
 
 from ..errors import PoolMemoryError
-from ..testing.snapshot import Normaliser
+from ..model.snapshot import Normaliser
 from .model import Picture, Position, chunk_label, picture, position_name
 
 if TYPE_CHECKING:
