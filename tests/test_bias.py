@@ -37,7 +37,7 @@ def _membarrier_works():
 @pytest.mark.skipif(shutil.which("gcc") is None, reason="needs gcc")
 @pytest.mark.not_under_sanitizer("builds its own sanitized programs; runs in the normal suite")
 @pytest.mark.parametrize("fallback", [False, True], ids=["bias", "lock-fallback"])
-@pytest.mark.parametrize("build", sorted(BUILDS))
+@pytest.mark.parametrize("build", ["plain", pytest.param("tsan", marks=pytest.mark.slow)])
 def test_stress_bias_program(tmp_path, build, fallback):
     exe = tmp_path / "stress_bias"
     subprocess.run(["gcc", "-std=c11", "-D_GNU_SOURCE", *BUILDS[build], *WARNINGS,

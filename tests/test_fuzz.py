@@ -152,6 +152,7 @@ def test_random_inputs_agree(data):
 @pytest.mark.not_under_sanitizer(
     "atheris gets no coverage under the preloaded gcc ASan runtime (it takes the coverage "
     "hooks); the saved inputs replay under it above")
+@pytest.mark.slow  # a fuzzing campaign
 def test_short_atheris_run(tmp_path):
     if importlib.util.find_spec("atheris") is None:
         pytest.skip("atheris is not installed (pip install atheris): no coverage-guided run")

@@ -92,9 +92,11 @@ def numpy_suite(module, *extra):
     assert re.search(r"\d+ passed", done.stdout)
 
 
+@pytest.mark.slow  # numpy's own suite: a long campaign (CI runs it with --runslow)
 def test_numpys_own_numeric_tests_pass_on_the_pool():
     numpy_suite(f"{CORE}.tests.test_numeric")
 
 
+@pytest.mark.slow  # about 100 s and 16 GiB of RSS (the same without the pool)
 def test_numpys_own_multiarray_tests_pass_on_the_pool():
     numpy_suite(f"{CORE}.tests.test_multiarray")

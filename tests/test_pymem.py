@@ -32,6 +32,7 @@ def python(*args, env=None, timeout=300):
 
 @pytest.mark.not_under_sanitizer(
     "CPython's own regression tests take minutes under the ASan preload")
+@pytest.mark.slow  # CPython's own regression tests
 def test_cpython_regression_tests_pass_on_the_pool():
     tests = ["test_list", "test_dict", "test_set", "test_tuple", "test_json", "test_string"]
     done = python("-m", "pool", "run", "--stats", "-m", "test", *tests)
