@@ -99,7 +99,11 @@ def test_json_c_level_cells(quick_run):
         if c["pattern"] != "trace":
             for name in ("floor", "pool", "pool-ts", "pool-checked", "glibc"):
                 assert "median" in c["results"][name], (where, name)
-            assert c["ratio_to_floor"]["floor"] == pytest.approx(1.0)
+            floor, glibc = c["results"]["floor"]["median"], c["results"]["glibc"]["median"]
+            for name, res in c["results"].items():
+                if "median" in res:
+                    assert c["ratio_to_floor"][name] == pytest.approx(res["median"] / floor)
+                    assert c["ratio_to_glibc"][name] == pytest.approx(res["median"] / glibc)
 
 
 def test_json_python_level(quick_run):
