@@ -1,11 +1,13 @@
 """pool.numpy: numpy's data-memory handler (NEP 49) on a pool."""
 
+import contextvars
 import gc
 import os
 import re
 import shutil
 import subprocess
 import sys
+import threading
 from pathlib import Path
 
 import pytest
@@ -77,6 +79,78 @@ def test_refuses_unfit_pools():
     with pytest.raises(TypeError, match="ReferencePool"):
         pool_numpy.install(ReferencePool())
     assert handler_name() == "default_allocator"
+
+
+def served_by(p):
+    """Whether a new small array in the calling context gets its data from p."""
+    a = np.empty(4)  # kept alive while asked: a freed block is not "in" a checked pool
+    return a.ctypes.data in p
+
+
+def test_each_thread_restores_what_its_own_context_had():
+    # numpy's handler is a context variable; install()/uninstall()/allocator() must restore
+    # what *this* context had, whatever other threads did in between (issue 20, row 5).
+    p1, p2, p3 = (Pool(align=16) for _ in range(3))
+    entered, main_switched = threading.Event(), threading.Event()
+    seen, errors = {}, []
+
+    def worker():
+        try:
+            with pytest.raises(RuntimeError, match="no handler installed"):
+                pool_numpy.uninstall()  # the main thread's install() is not this thread's
+            with pool_numpy.allocator(p2):
+                seen["inside"] = served_by(p2)
+                entered.set()
+                assert main_switched.wait(60)
+            seen["after"] = handler_name()
+            seen["after_from_p1"] = served_by(p1)
+        except BaseException as e:  # reported by the main thread
+            errors.append(e)
+            entered.set()
+
+    pool_numpy.install(p1)
+    try:
+        t = threading.Thread(target=worker)
+        t.start()
+        assert entered.wait(60)
+        pool_numpy.install(p3)      # interleaved with the worker's allocator(p2)
+        main_switched.set()
+        t.join()
+        assert not errors, errors
+        assert served_by(p3)
+        pool_numpy.uninstall()      # back to p1 in this thread
+        assert served_by(p1)
+    finally:
+        pool_numpy.uninstall()
+    assert handler_name() == "default_allocator"
+    assert seen == {"inside": True, "after": "default_allocator", "after_from_p1": False}
+
+
+def test_a_copied_context_keeps_its_handler_to_itself():
+    p = Pool(align=16)
+
+    def inside():
+        pool_numpy.install(p)
+        return served_by(p)
+
+    ctx = contextvars.copy_context()
+    assert ctx.run(inside)
+    assert handler_name() == "default_allocator" and not served_by(p)
+    with pytest.raises(RuntimeError, match="no handler installed"):
+        pool_numpy.uninstall()
+    assert ctx.run(handler_name) == "sgi_pool"
+    ctx.run(pool_numpy.uninstall)
+    assert ctx.run(handler_name) == "default_allocator"
+
+
+def test_allocator_restores_the_state_it_entered():
+    p, q = Pool(align=16), Pool(align=16)
+    with pool_numpy.allocator(p):
+        pool_numpy.install(q)       # unbalanced: allocator's exit undoes it too
+        assert served_by(q)
+    assert handler_name() == "default_allocator"
+    with pytest.raises(RuntimeError, match="no handler installed"):
+        pool_numpy.uninstall()
 
 
 def numpy_suite(module, *extra):
