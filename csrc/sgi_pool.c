@@ -182,6 +182,13 @@ struct sgi_pool {
     size_t requests_refused;
     size_t salvages;
     size_t *carved;        /* per class: blocks made (refill, leftover) minus salvaged */
+
+    /* Held blocks (sgi_pool_allocate_held): numpy's arrays may outlive close(). */
+    size_t held;           /* live held blocks */
+    struct sgi_pool *retired; /* room for a copy of the pool, reserved by the first held
+                                 allocation so that close() cannot fail; after a close()
+                                 under live held blocks it holds the memory (retire) */
+    bool retired_live;     /* the room holds the memory of a closed pool */
     free_node *free_list[]; /* nlists heads, then nlists `carved` counters */
 };
 
@@ -538,9 +545,11 @@ static size_t known_size(sgi_pool *p, const void *ptr)
 /* Pools without extras, under an uncontended lock: frees ptr when it is a
    small block of n's class (n 0: of any class) and returns true -- checked,
    a live block (its live bit goes); unchecked, a carved block's start (not
-   the tail's).  False when it is not (or the lock is busy, or the pool is
-   closed: it has no chunks); the general path then decides and reports. */
-static ALWAYS_INLINE bool free_fast(sgi_pool *p, void *ptr, size_t n, bool checked)
+   the tail's); held: one held block fewer.  False when it is not (or the
+   lock is busy, or the pool is closed: it has no chunks); the general path
+   then decides and reports. */
+static ALWAYS_INLINE bool free_fast(sgi_pool *p, void *ptr, size_t n, bool checked,
+                                     bool held)
 {
     bool biased = false; /* the owner of a biased pool: no lock */
     if (p->thread_safe && !(biased = bias_enter(p)) && !pool_try_lock(p))
@@ -561,6 +570,8 @@ static ALWAYS_INLINE bool free_fast(sgi_pool *p, void *ptr, size_t n, bool check
                 size_t cls = class_index(p, n ? n : size);
                 node->next = p->free_list[cls];
                 p->free_list[cls] = node;
+                if (held && p->held != 0) /* open pool: the count alone (held_block_gone) */
+                    p->held--;
                 freed = true;
             }
         }
@@ -790,7 +801,7 @@ NOINLINE int sgi_pool_deallocate_checked(sgi_pool *p, void *ptr, size_t n)
    the general one (whose status a void deallocate ignores). */
 static NOINLINE void deallocate_slow(sgi_pool *p, void *ptr, size_t n)
 {
-    if (LIKELY(n - 1 < p->checked_max && ptr != NULL) && LIKELY(free_fast(p, ptr, n, true)))
+    if (LIKELY(n - 1 < p->checked_max && ptr != NULL) && LIKELY(free_fast(p, ptr, n, true, false)))
         return;
     (void)sgi_pool_deallocate_checked(p, ptr, n);
 }
@@ -969,9 +980,10 @@ void sgi_pool_free(sgi_pool *p, void *ptr)
     REQUIRE(p != NULL);
     /* Fast paths (no extras): find the block's size, push. */
     if (LIKELY((p->plain_max | p->locked_max) != 0 && ptr != NULL)) {
-        if (LIKELY(free_fast(p, ptr, 0, false)))
+        if (LIKELY(free_fast(p, ptr, 0, false, false)))
             return;
-    } else if (LIKELY(p->checked_max != 0 && ptr != NULL) && LIKELY(free_fast(p, ptr, 0, true))) {
+    } else if (LIKELY(p->checked_max != 0 && ptr != NULL) &&
+               LIKELY(free_fast(p, ptr, 0, true, false))) {
         return;
     }
     (void)sgi_pool_free_checked(p, ptr);
@@ -1511,6 +1523,12 @@ void sgi_pool_process_totals(size_t *blocks, size_t *bytes)
 
 /* ---- Creation and destruction ------------------------------------------------------ */
 
+/* A pool's struct with its nlists heads and `carved` counters. */
+static size_t pool_bytes(size_t nlists)
+{
+    return sizeof(sgi_pool) + nlists * (sizeof(free_node *) + sizeof(size_t));
+}
+
 void sgi_pool_options_init(sgi_pool_options *opts)
 {
     REQUIRE(opts != NULL);
@@ -1549,7 +1567,7 @@ sgi_pool *sgi_pool_create(const sgi_pool_options *opts)
     if (!options_valid(opts))
         return NULL;
     size_t nlists = opts->max_small / opts->align;
-    sgi_pool *p = calloc(1, sizeof *p + nlists * (sizeof(free_node *) + sizeof(size_t)));
+    sgi_pool *p = calloc(1, pool_bytes(nlists));
     if (p == NULL)
         return NULL;
     p->align = opts->align;
@@ -1587,6 +1605,19 @@ sgi_pool *sgi_pool_create(const sgi_pool_options *opts)
     return p;
 }
 
+/* The fields of a pool that owns no memory (after release_memory or retire). */
+static void forget_memory(sgi_pool *p)
+{
+    p->blocks = (block_table){0};
+    dir_init(&p->dir, p->align_shift, p->checked);
+    p->chunks = NULL;
+    p->nchunks = p->chunks_cap = 0;
+    memset(p->free_list, 0, p->nlists * (sizeof(free_node *) + sizeof(size_t)));
+    p->start_free = p->end_free = 0;
+    p->heap_size = p->large_bytes = p->large_live = 0;
+    p->closed = true;
+}
+
 /* Returns every chunk and large block; the pool is left empty and closed. */
 static void release_memory(sgi_pool *p)
 {
@@ -1603,12 +1634,32 @@ static void release_memory(sgi_pool *p)
     block_table_free(&p->blocks);
     dir_free(&p->dir);
     free(p->chunks);
-    p->chunks = NULL;
-    p->nchunks = p->chunks_cap = 0;
-    memset(p->free_list, 0, p->nlists * (sizeof(free_node *) + sizeof(size_t)));
-    p->start_free = p->end_free = 0;
-    p->heap_size = p->large_bytes = p->large_live = 0;
-    p->closed = true;
+    forget_memory(p);
+}
+
+/* close() under live held blocks: the memory moves into the reserved room, a
+   copy of the pool that only the held calls see (under p's lock), and p is
+   left as release_memory leaves it, so that no other call -- the lock-free
+   fast paths included -- can find a block of it.  The copy's memory goes
+   when the last held block is freed (release_retired), or at destroy. */
+static void retire_memory(sgi_pool *p)
+{
+    sgi_pool *r = p->retired;
+    memcpy(r, p, pool_bytes(p->nlists));
+    r->carved = (size_t *)(r->free_list + r->nlists); /* its own counters */
+    r->retired = NULL;
+    VALGRIND_MOVE_MEMPOOL(p, r); /* the blocks' records follow the memory */
+    p->retired_live = true;
+    forget_memory(p);
+}
+
+static void release_retired(sgi_pool *p)
+{
+    if (p->retired_live)
+        release_memory(p->retired);
+    p->retired_live = false;
+    free(p->retired);
+    p->retired = NULL;
 }
 
 void sgi_pool_close(sgi_pool *p)
@@ -1616,8 +1667,12 @@ void sgi_pool_close(sgi_pool *p)
     if (p == NULL)
         return;
     pool_lock(p);
-    if (!p->closed)
-        release_memory(p);
+    if (!p->closed) {
+        if (p->held != 0)
+            retire_memory(p);
+        else
+            release_memory(p);
+    }
     pool_unlock(p);
 }
 
@@ -1628,5 +1683,119 @@ void sgi_pool_destroy(sgi_pool *p)
     if (p->thread_safe)
         fork_registry_remove(&p->fork);
     sgi_pool_close(p);
+    release_retired(p); /* the handle's end: held blocks or not, everything goes */
     free(p);
+}
+
+/* ---- Held blocks: a foreign owner's (numpy's handler), which may outlive close() ------ */
+
+/* Where ptr's memory is, under p's lock: p while open, the retired copy after
+   a close() under held blocks, none once that memory is gone. */
+static sgi_pool *held_memory(sgi_pool *p)
+{
+    if (!p->closed)
+        return p;
+    return p->retired_live ? p->retired : NULL;
+}
+
+static void held_block_gone(sgi_pool *p)
+{
+    if (p->held != 0) /* (a held block freed through the other calls: not counted) */
+        p->held--;
+    if (p->held == 0 && p->retired_live)
+        release_retired(p);
+}
+
+void *sgi_pool_allocate_held(sgi_pool *p, size_t n)
+{
+    REQUIRE(p != NULL);
+    /* Fast path of sgi_pool_allocate's locked pools (numpy's default pool):
+       the pop and the count, by the bias owner or under an uncontended lock;
+       a closed pool's lists are empty. */
+    if (LIKELY(n - 1 < p->locked_max)) {
+        bool biased = bias_enter(p);
+        if (biased || pool_try_lock(p)) {
+            size_t cls = class_index(p, n);
+            free_node *block = p->retired != NULL ? p->free_list[cls] : NULL;
+            if (LIKELY(block != NULL)) {
+                p->free_list[cls] = block->next;
+                p->held++;
+            }
+            if (biased)
+                bias_leave(p);
+            else
+                pool_unlock_raw(p);
+            if (LIKELY(block != NULL))
+                return block;
+        }
+    }
+    void *block = NULL;
+    pool_lock(p);
+    if (p->retired == NULL && !p->closed)
+        p->retired = malloc(pool_bytes(p->nlists)); /* once: close() must not fail later */
+    if (p->retired != NULL) {
+        block = allocate_locked(p, n); /* NULL on a closed pool */
+        if (block != NULL)
+            p->held++;
+    } else {
+        last_refused = 0;
+    }
+    pool_unlock(p);
+    return block;
+}
+
+int sgi_pool_free_held(sgi_pool *p, void *ptr)
+{
+    REQUIRE(p != NULL);
+    if (ptr == NULL)
+        return SGI_POOL_OK;
+    if (LIKELY(p->locked_max != 0) && LIKELY(free_fast(p, ptr, 0, false, true)))
+        return SGI_POOL_OK; /* (a closed pool's directory is empty: never here) */
+    pool_lock(p);
+    sgi_pool *m = held_memory(p);
+    size_t n = m ? known_size(m, ptr) : 0;
+    if (n) {
+        free_block(m, ptr, n);
+        held_block_gone(p);
+    }
+    pool_unlock(p);
+    return n ? SGI_POOL_OK : SGI_POOL_ENOTLIVE;
+}
+
+/* A held block of a closed pool, resized: it moves to malloc (the pool serves
+   nothing more), and its old block goes as by sgi_pool_free_held. */
+static int move_out(sgi_pool *p, sgi_pool *r, void *ptr, size_t old_n, size_t new_n,
+                    void **out)
+{
+    void *q = malloc(new_n);
+    if (q == NULL)
+        return SGI_POOL_ENOMEM;
+    memcpy(q, ptr, old_n < new_n ? old_n : new_n);
+    free_block(r, ptr, old_n);
+    held_block_gone(p);
+    *out = q;
+    return SGI_POOL_OK;
+}
+
+int sgi_pool_realloc_held(sgi_pool *p, void *ptr, size_t new_n, void **out)
+{
+    REQUIRE(p != NULL && out != NULL);
+    *out = NULL;
+    if (ptr == NULL) { /* as realloc(NULL, n): allocate(n) */
+        if (new_n == 0)
+            return SGI_POOL_OK;
+        *out = sgi_pool_allocate_held(p, new_n);
+        return *out ? SGI_POOL_OK : SGI_POOL_ENOMEM;
+    }
+    if (new_n == 0)
+        return sgi_pool_free_held(p, ptr);
+    pool_lock(p);
+    int status = SGI_POOL_ENOTLIVE;
+    sgi_pool *m = held_memory(p);
+    size_t old_n = m ? known_size(m, ptr) : 0;
+    if (old_n != 0)
+        status = m == p ? reallocate_locked(p, ptr, old_n, new_n, out)
+                        : move_out(p, m, ptr, old_n, new_n, out);
+    pool_unlock(p);
+    return status;
 }

@@ -52,10 +52,9 @@ def _glue() -> Any:
             path = _jit.build(SOURCE, "_numpy_handler", [numpy.get_include()],
                               key_text=numpy.__version__)
             module = _jit.load(path, "_numpy_handler")
-            module.configure(_jit.address("sgi_pool_allocate"),
-                             _jit.address("sgi_pool_free_checked"),
-                             _jit.address("sgi_pool_realloc"),
-                             _jit.address("sgi_pool_usable_size"))
+            module.configure(_jit.address("sgi_pool_allocate_held"),
+                             _jit.address("sgi_pool_free_held"),
+                             _jit.address("sgi_pool_realloc_held"))
             _module = module
         return _module
 

@@ -17,7 +17,7 @@ if shutil.which(os.environ.get("CC", "gcc")) is None:
     pytest.skip("no C compiler: pool.numpy compiles its glue at first use", allow_module_level=True)
 
 import pool.numpy as pool_numpy  # noqa: E402
-from pool import Pool, ReferencePool  # noqa: E402
+from pool import Pool, ReferencePool, process_totals  # noqa: E402
 
 HERE = Path(__file__).resolve().parent
 CORE = "numpy._core" if hasattr(np, "_core") else "numpy.core"  # numpy 2 / numpy 1
@@ -151,6 +151,63 @@ def test_allocator_restores_the_state_it_entered():
     assert handler_name() == "default_allocator"
     with pytest.raises(RuntimeError, match="no handler installed"):
         pool_numpy.uninstall()
+
+
+CLOSE_UNDER_ARRAYS = """
+import gc, sys
+import numpy as np, pool.numpy as pool_numpy
+from pool import Pool, process_totals
+p = Pool(align=16, checked=sys.argv[1] == "checked")
+with pool_numpy.allocator(p):
+    a = np.arange(4.0)              # a block of the pool
+    b = np.arange(3.0)
+    big = np.arange(1000.0)         # 8000 bytes: the system's
+    assert a.ctypes.data in p and big.ctypes.data not in p
+    held = process_totals()
+    p.close()                       # arrays of the pool alive: its memory stays
+    assert process_totals() == held, (process_totals(), held)
+    try:
+        np.empty(4)                 # a closed pool serves nothing
+        raise AssertionError("allocated from a closed pool")
+    except MemoryError:
+        pass
+a.resize(100, refcheck=False)       # numpy's realloc: the data moves to the system's
+assert a[:4].tolist() == [0.0, 1.0, 2.0, 3.0] and a[4:].sum() == 0.0
+assert b.tolist() == [0.0, 1.0, 2.0]
+b.resize(2, refcheck=False)         # a resize within the closed pool's block: moved out too
+assert b.tolist() == [0.0, 1.0]
+assert process_totals() < held      # a's and b's blocks gone: the pool's memory with them
+big.resize(2000, refcheck=False)    # the system's block stays the system's
+assert big[:1000].sum() == 499500.0
+del a, b, big
+gc.collect()
+print("ok", process_totals()[0])
+"""
+
+
+@pytest.mark.parametrize("mode", ["checked", "unchecked"])
+def test_arrays_outliving_a_closed_pool_keep_its_memory(mode):
+    # close() with arrays alive: the pool's memory stays until the last of them goes, and
+    # numpy's realloc never hands a pool block to the system's realloc (issue 20, row 6).
+    done = subprocess.run([sys.executable, "-c", CLOSE_UNDER_ARRAYS, mode],
+                          capture_output=True, text=True, timeout=300,
+                          env=dict(os.environ, PYTHONPATH=os.pathsep.join(sys.path)))
+    assert done.returncode == 0, (done.returncode, done.stdout, done.stderr[-2000:])
+    assert done.stdout.split() == ["ok", "0"], done.stdout
+
+
+def test_the_memory_goes_back_with_the_last_array():
+    p = Pool(align=16)
+    base = process_totals()
+    with pool_numpy.allocator(p):
+        a = [np.arange(4.0) for _ in range(50)]
+    p.close()
+    assert process_totals() > base             # still under the arrays
+    del a[1:]
+    assert process_totals() > base
+    assert a[0].tolist() == [0.0, 1.0, 2.0, 3.0]
+    del a
+    assert process_totals() == base
 
 
 def numpy_suite(module, *extra):
