@@ -68,3 +68,4 @@
 #include "core/introspection.c" /* heap limit, stats, walks, the state capture */
 #include "core/validate.c"     /* pool_is_valid (SGI_POOL_VALIDATE builds) */
 #include "core/lifecycle.c"    /* options, create, close, destroy (B.1) */
+#include "core/held.c"         /* blocks that may outlive close() (numpy's handler) */

@@ -96,8 +96,24 @@ void sgi_pool_destroy(sgi_pool *p);
    every later call fails (allocate NULL, checked calls SGI_POOL_ECLOSED) until
    sgi_pool_destroy.  Safe while other threads are inside calls on a
    thread-safe pool: they either finish first or see the pool closed.  NULL
-   is a no-op. */
+   is a no-op.  While held blocks are live (below), the pool closes at once
+   for every call but its memory stays until the last of them is freed. */
 void sgi_pool_close(sgi_pool *p);
+
+/* Held blocks, for an owner whose blocks may outlive sgi_pool_close() (numpy's
+   data-memory handler: an array can outlive its pool).  The pool counts them;
+   a close() while some are live keeps the memory (no other call sees it) until
+   the last is freed through these calls, or sgi_pool_destroy.  Size-less, as
+   sgi_pool_free.  allocate_held: as sgi_pool_allocate (NULL on a closed pool;
+   also when the first call cannot reserve the room close() needs).
+   free_held: OK, or ENOTLIVE when ptr is no block of the pool (nothing done:
+   the caller's own, say the system's).  realloc_held: as
+   sgi_pool_realloc_checked (OK, ENOMEM, ENOTLIVE); after close() a held block
+   moves to malloc, the pool serving nothing more, and is then no block of the
+   pool.  Hand each held block back through free_held/realloc_held only. */
+void *sgi_pool_allocate_held(sgi_pool *p, size_t n);
+int sgi_pool_free_held(sgi_pool *p, void *ptr);
+int sgi_pool_realloc_held(sgi_pool *p, void *ptr, size_t new_n, void **out);
 
 /* Returns a block of at least n bytes aligned to the pool's align, or NULL
    when n == 0 or memory is refused (then sgi_pool_last_refused() tells how

@@ -32,6 +32,7 @@
 #define VALGRIND_DESTROY_MEMPOOL(pool) ((void)0)
 #define VALGRIND_MEMPOOL_ALLOC(pool, addr, size) ((void)0)
 #define VALGRIND_MEMPOOL_FREE(pool, addr) ((void)0)
+#define VALGRIND_MOVE_MEMPOOL(pool_a, pool_b) ((void)0)
 #define VALGRIND_MAKE_MEM_NOACCESS(addr, len) ((void)0)
 #define VALGRIND_MAKE_MEM_UNDEFINED(addr, len) ((void)0)
 #define VALGRIND_MAKE_MEM_DEFINED(addr, len) ((void)0)

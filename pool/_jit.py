@@ -23,7 +23,13 @@ def cache_dir() -> Path:
 
 
 def build(source: Path, name: str, includes: list[str], key_text: str = "") -> Path:
+    """Compiles source (a glue module) against the core's shipped headers and
+    `includes`; the cache key covers the source, those headers, key_text and
+    the Python version."""
+    includes = [*glue_includes(), *includes]
     key = hashlib.sha256(source.read_bytes() + f"{key_text}{sys.version}".encode())
+    for header in HEADERS:
+        key.update(_find(header).read_bytes())
     suffix = importlib.machinery.EXTENSION_SUFFIXES[0]
     out = cache_dir() / f"{name}-{key.hexdigest()[:16]}{suffix}"
     if out.exists():
@@ -57,12 +63,31 @@ def address(name: str) -> int:
     return int(ffi.cast("uintptr_t", ffi.addressof(lib, name)))
 
 
-def glue_source(name: str) -> Path:
-    """A first-use glue source: shipped in the wheel under pool/include, or
-    csrc/python/ in a source checkout (an editable install)."""
+# The headers the glue includes: the C API capsule's table and the core's header.
+HEADERS = ("sgi_pool_capi.h", "sgi_pool.h")
+
+
+def _glue_folders() -> list[Path]:
+    """Where the glue and its headers are: pool/include in an installed wheel;
+    csrc/python and csrc in a source checkout (an editable install)."""
     package = Path(__file__).resolve().parent
-    for folder in (package / "include", package.parent / "csrc" / "python"):
+    if (package / "include").is_dir():
+        return [package / "include"]
+    return [package.parent / "csrc" / "python", package.parent / "csrc"]
+
+
+def _find(name: str) -> Path:
+    for folder in _glue_folders():
         if (folder / name).exists():
             return folder / name
-    raise ImportError(f"pool: the glue source {name} is missing (neither pool/include nor "
-                      "csrc/python/ holds it: reinstall the package)")
+    raise ImportError(f"pool: the glue file {name} is missing (neither pool/include nor "
+                      "csrc/ holds it: reinstall the package)")
+
+
+def glue_includes() -> list[str]:
+    return [str(folder) for folder in _glue_folders()]
+
+
+def glue_source(name: str) -> Path:
+    """A first-use glue source (csrc/python/NAME, shipped as pool/include/NAME)."""
+    return _find(name)

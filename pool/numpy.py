@@ -12,13 +12,15 @@ numpy's headers, with gcc, into a cache directory ($POOL_CACHE_DIR, else
 ~/.cache/pool), so neither numpy nor its headers are needed to build or use
 the rest of the package (extra: pool[numpy]).  numpy keeps each array's
 handler: arrays made under it stay valid after uninstall().  numpy's handler
-is a context variable: install() affects the calling thread's context (new
-threads start with numpy's default handler).
+is a context variable (NEP 49): install() affects the calling context only (a
+thread's own, an asyncio task's copy; new threads start with numpy's default
+handler), and uninstall() restores what *this* context had.
 """
 
 from __future__ import annotations
 
 import contextlib
+import contextvars
 import threading
 from collections.abc import Iterator
 from pathlib import Path
@@ -36,7 +38,11 @@ SOURCE = _jit.glue_source("numpy_handler.c")
 _lock = threading.Lock()
 _module: Any = None
 _default: Pool | None = None
-_previous: list[Any] = []  # handlers replaced by install(), for uninstall()
+# The handlers install() replaced, innermost last, for uninstall(): a context
+# variable beside numpy's own, so that each context restores its own handler
+# (a process-wide stack let one thread's uninstall() restore another's).
+_previous: contextvars.ContextVar[tuple[Any, ...]] = contextvars.ContextVar(
+    "pool.numpy.previous_handlers", default=())
 
 
 def _glue() -> Any:
@@ -45,12 +51,7 @@ def _glue() -> Any:
         if _module is None:
             path = _jit.build(SOURCE, "_numpy_handler", [numpy.get_include()],
                               key_text=numpy.__version__)
-            module = _jit.load(path, "_numpy_handler")
-            module.configure(_jit.address("sgi_pool_allocate"),
-                             _jit.address("sgi_pool_free_checked"),
-                             _jit.address("sgi_pool_realloc"),
-                             _jit.address("sgi_pool_usable_size"))
-            _module = module
+            _module = _jit.load(path, "_numpy_handler")  # takes the core from pool._capi
         return _module
 
 
@@ -81,22 +82,36 @@ def handler(pool: Pool | None = None) -> Any:
 
 
 def install(pool: Pool | None = None) -> None:
-    """Makes numpy allocate array data from pool (in the calling context)."""
-    _previous.append(_glue().set_handler(handler(pool)))
+    """Makes numpy allocate array data from pool in the calling context."""
+    _install(pool)
+
+
+def _install(pool: Pool | None) -> tuple[Any, contextvars.Token[tuple[Any, ...]]]:
+    """install(), returning the handler replaced and the token of its record."""
+    new = handler(pool)  # first: a refused pool changes nothing
+    old = _glue().set_handler(new)
+    return old, _previous.set(_previous.get() + (old,))
 
 
 def uninstall() -> None:
-    """Restores the handler that the last install() replaced."""
-    if not _previous:
-        raise RuntimeError("pool.numpy.uninstall(): no handler installed")
-    _glue().set_handler(_previous.pop())
+    """Restores the handler that the last install() in this context replaced."""
+    stack = _previous.get()
+    if not stack:
+        raise RuntimeError("pool.numpy.uninstall(): no handler installed in this context "
+                           "(numpy's handler is per context: each thread has its own)")
+    _glue().set_handler(stack[-1])
+    _previous.set(stack[:-1])
 
 
 @contextlib.contextmanager
 def allocator(pool: Pool | None = None) -> Iterator[None]:
-    """with pool.numpy.allocator(): arrays made inside get their data from pool."""
-    install(pool)
+    """with pool.numpy.allocator(): arrays made inside get their data from pool.
+
+    On exit the context's handler and install()'s record are what they were on
+    entry (also after an unbalanced install() or uninstall() inside)."""
+    old, token = _install(pool)
     try:
         yield
     finally:
-        uninstall()
+        _previous.reset(token)  # first: raises (changing nothing) in another context
+        _glue().set_handler(old)

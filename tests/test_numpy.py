@@ -1,11 +1,13 @@
 """pool.numpy: numpy's data-memory handler (NEP 49) on a pool."""
 
+import contextvars
 import gc
 import os
 import re
 import shutil
 import subprocess
 import sys
+import threading
 from pathlib import Path
 
 import pytest
@@ -15,7 +17,7 @@ if shutil.which(os.environ.get("CC", "gcc")) is None:
     pytest.skip("no C compiler: pool.numpy compiles its glue at first use", allow_module_level=True)
 
 import pool.numpy as pool_numpy  # noqa: E402
-from pool import Pool, ReferencePool  # noqa: E402
+from pool import Pool, ReferencePool, process_totals  # noqa: E402
 
 HERE = Path(__file__).resolve().parent
 CORE = "numpy._core" if hasattr(np, "_core") else "numpy.core"  # numpy 2 / numpy 1
@@ -77,6 +79,135 @@ def test_refuses_unfit_pools():
     with pytest.raises(TypeError, match="ReferencePool"):
         pool_numpy.install(ReferencePool())
     assert handler_name() == "default_allocator"
+
+
+def served_by(p):
+    """Whether a new small array in the calling context gets its data from p."""
+    a = np.empty(4)  # kept alive while asked: a freed block is not "in" a checked pool
+    return a.ctypes.data in p
+
+
+def test_each_thread_restores_what_its_own_context_had():
+    # numpy's handler is a context variable; install()/uninstall()/allocator() must restore
+    # what *this* context had, whatever other threads did in between (issue 20, row 5).
+    p1, p2, p3 = (Pool(align=16) for _ in range(3))
+    entered, main_switched = threading.Event(), threading.Event()
+    seen, errors = {}, []
+
+    def worker():
+        try:
+            with pytest.raises(RuntimeError, match="no handler installed"):
+                pool_numpy.uninstall()  # the main thread's install() is not this thread's
+            with pool_numpy.allocator(p2):
+                seen["inside"] = served_by(p2)
+                entered.set()
+                assert main_switched.wait(60)
+            seen["after"] = handler_name()
+            seen["after_from_p1"] = served_by(p1)
+        except BaseException as e:  # reported by the main thread
+            errors.append(e)
+            entered.set()
+
+    pool_numpy.install(p1)
+    try:
+        t = threading.Thread(target=worker)
+        t.start()
+        assert entered.wait(60)
+        pool_numpy.install(p3)      # interleaved with the worker's allocator(p2)
+        main_switched.set()
+        t.join()
+        assert not errors, errors
+        assert served_by(p3)
+        pool_numpy.uninstall()      # back to p1 in this thread
+        assert served_by(p1)
+    finally:
+        pool_numpy.uninstall()
+    assert handler_name() == "default_allocator"
+    assert seen == {"inside": True, "after": "default_allocator", "after_from_p1": False}
+
+
+def test_a_copied_context_keeps_its_handler_to_itself():
+    p = Pool(align=16)
+
+    def inside():
+        pool_numpy.install(p)
+        return served_by(p)
+
+    ctx = contextvars.copy_context()
+    assert ctx.run(inside)
+    assert handler_name() == "default_allocator" and not served_by(p)
+    with pytest.raises(RuntimeError, match="no handler installed"):
+        pool_numpy.uninstall()
+    assert ctx.run(handler_name) == "sgi_pool"
+    ctx.run(pool_numpy.uninstall)
+    assert ctx.run(handler_name) == "default_allocator"
+
+
+def test_allocator_restores_the_state_it_entered():
+    p, q = Pool(align=16), Pool(align=16)
+    with pool_numpy.allocator(p):
+        pool_numpy.install(q)       # unbalanced: allocator's exit undoes it too
+        assert served_by(q)
+    assert handler_name() == "default_allocator"
+    with pytest.raises(RuntimeError, match="no handler installed"):
+        pool_numpy.uninstall()
+
+
+CLOSE_UNDER_ARRAYS = """
+import gc, sys
+import numpy as np, pool.numpy as pool_numpy
+from pool import Pool, process_totals
+p = Pool(align=16, checked=sys.argv[1] == "checked")
+with pool_numpy.allocator(p):
+    a = np.arange(4.0)              # a block of the pool
+    b = np.arange(3.0)
+    big = np.arange(1000.0)         # 8000 bytes: the system's
+    assert a.ctypes.data in p and big.ctypes.data not in p
+    held = process_totals()
+    p.close()                       # arrays of the pool alive: its memory stays
+    assert process_totals() == held, (process_totals(), held)
+    try:
+        np.empty(4)                 # a closed pool serves nothing
+        raise AssertionError("allocated from a closed pool")
+    except MemoryError:
+        pass
+a.resize(100, refcheck=False)       # numpy's realloc: the data moves to the system's
+assert a[:4].tolist() == [0.0, 1.0, 2.0, 3.0] and a[4:].sum() == 0.0
+assert b.tolist() == [0.0, 1.0, 2.0]
+b.resize(2, refcheck=False)         # a resize within the closed pool's block: moved out too
+assert b.tolist() == [0.0, 1.0]
+assert process_totals() < held      # a's and b's blocks gone: the pool's memory with them
+big.resize(2000, refcheck=False)    # the system's block stays the system's
+assert big[:1000].sum() == 499500.0
+del a, b, big
+gc.collect()
+print("ok", process_totals()[0])
+"""
+
+
+@pytest.mark.parametrize("mode", ["checked", "unchecked"])
+def test_arrays_outliving_a_closed_pool_keep_its_memory(mode):
+    # close() with arrays alive: the pool's memory stays until the last of them goes, and
+    # numpy's realloc never hands a pool block to the system's realloc (issue 20, row 6).
+    done = subprocess.run([sys.executable, "-c", CLOSE_UNDER_ARRAYS, mode],
+                          capture_output=True, text=True, timeout=300,
+                          env=dict(os.environ, PYTHONPATH=os.pathsep.join(sys.path)))
+    assert done.returncode == 0, (done.returncode, done.stdout, done.stderr[-2000:])
+    assert done.stdout.split() == ["ok", "0"], done.stdout
+
+
+def test_the_memory_goes_back_with_the_last_array():
+    p = Pool(align=16)
+    base = process_totals()
+    with pool_numpy.allocator(p):
+        a = [np.arange(4.0) for _ in range(50)]
+    p.close()
+    assert process_totals() > base             # still under the arrays
+    del a[1:]
+    assert process_totals() > base
+    assert a[0].tolist() == [0.0, 1.0, 2.0, 3.0]
+    del a
+    assert process_totals() == base
 
 
 def numpy_suite(module, *extra):

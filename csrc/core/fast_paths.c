@@ -10,9 +10,11 @@
 /* Pools without extras, under an uncontended lock: frees ptr when it is a
    small block of n's class (n 0: of any class) and returns true -- checked,
    a live block (its live bit goes); unchecked, a carved block's start (not
-   the tail's).  False when it is not (or the lock is busy, or the pool is
-    closed: it has no chunks); the general path then decides and reports. */
-static ALWAYS_INLINE bool free_fast(sgi_pool *p, void *ptr, size_t n, bool checked)
+   the tail's); held: one held block fewer.  False when it is not (or the
+   lock is busy, or the pool is closed: it has no chunks); the general path
+   then decides and reports. */
+static ALWAYS_INLINE bool free_fast(sgi_pool *p, void *ptr, size_t n, bool checked,
+                                     bool held)
 {
     bool biased = false; /* the owner of a biased pool: no lock */
     if (p->thread_safe && !(biased = bias_enter(p)) && !pool_try_lock(p))
@@ -33,6 +35,8 @@ static ALWAYS_INLINE bool free_fast(sgi_pool *p, void *ptr, size_t n, bool check
                 size_t cls = class_index(p, n ? n : size);
                 node->next = p->free_list[cls];
                 p->free_list[cls] = node;
+                if (held && p->held != 0) /* open pool: the count alone (held_block_gone) */
+                    p->held--;
                 freed = true;
             }
         }
@@ -112,7 +116,7 @@ void *sgi_pool_allocate(sgi_pool *p, size_t n)
    the general one (whose status a void deallocate ignores). */
 static NOINLINE void deallocate_slow(sgi_pool *p, void *ptr, size_t n)
 {
-    if (LIKELY(n - 1 < p->checked_max && ptr != NULL) && LIKELY(free_fast(p, ptr, n, true)))
+    if (LIKELY(n - 1 < p->checked_max && ptr != NULL) && LIKELY(free_fast(p, ptr, n, true, false)))
         return;
     (void)sgi_pool_deallocate_checked(p, ptr, n);
 }
@@ -157,9 +161,10 @@ void sgi_pool_free(sgi_pool *p, void *ptr)
     REQUIRE(p != NULL);
     /* Fast paths (no extras): find the block's size, push. */
     if (LIKELY((p->plain_max | p->locked_max) != 0 && ptr != NULL)) {
-        if (LIKELY(free_fast(p, ptr, 0, false)))
+        if (LIKELY(free_fast(p, ptr, 0, false, false)))
             return;
-    } else if (LIKELY(p->checked_max != 0 && ptr != NULL) && LIKELY(free_fast(p, ptr, 0, true))) {
+    } else if (LIKELY(p->checked_max != 0 && ptr != NULL) &&
+               LIKELY(free_fast(p, ptr, 0, true, false))) {
         return;
     }
     (void)sgi_pool_free_checked(p, ptr);

@@ -4,6 +4,12 @@
  * block to the system and leaves the pool closed (every call then fails).
  */
 
+/* A pool's struct with its nlists heads and `carved` counters. */
+static size_t pool_bytes(size_t nlists)
+{
+    return sizeof(sgi_pool) + nlists * (sizeof(free_node *) + sizeof(size_t));
+}
+
 void sgi_pool_options_init(sgi_pool_options *opts)
 {
     REQUIRE(opts != NULL);
@@ -40,7 +46,7 @@ sgi_pool *sgi_pool_create(const sgi_pool_options *opts)
     if (!options_valid(opts))
         return NULL;
     size_t nlists = opts->max_small / opts->align;
-    sgi_pool *p = calloc(1, sizeof *p + nlists * (sizeof(free_node *) + sizeof(size_t)));
+    sgi_pool *p = calloc(1, pool_bytes(nlists));
     if (p == NULL)
         return NULL;
     p->align = opts->align;
@@ -78,6 +84,19 @@ sgi_pool *sgi_pool_create(const sgi_pool_options *opts)
     return p;
 }
 
+/* The fields of a pool that owns no memory (after release_memory or retire). */
+static void forget_memory(sgi_pool *p)
+{
+    p->blocks = (block_table){0};
+    dir_init(&p->dir, p->align_shift, p->checked);
+    p->chunks = NULL;
+    p->nchunks = p->chunks_cap = 0;
+    memset(p->free_list, 0, p->nlists * (sizeof(free_node *) + sizeof(size_t)));
+    p->start_free = p->end_free = 0;
+    p->heap_size = p->large_bytes = p->large_live = 0;
+    p->closed = true;
+}
+
 /* Returns every chunk and large block; the pool is left empty and closed. */
 static void release_memory(sgi_pool *p)
 {
@@ -94,12 +113,32 @@ static void release_memory(sgi_pool *p)
     block_table_free(&p->blocks);
     dir_free(&p->dir);
     free(p->chunks);
-    p->chunks = NULL;
-    p->nchunks = p->chunks_cap = 0;
-    memset(p->free_list, 0, p->nlists * (sizeof(free_node *) + sizeof(size_t)));
-    p->start_free = p->end_free = 0;
-    p->heap_size = p->large_bytes = p->large_live = 0;
-    p->closed = true;
+    forget_memory(p);
+}
+
+/* close() under live held blocks: the memory moves into the reserved room, a
+   copy of the pool that only the held calls see (under p's lock), and p is
+   left as release_memory leaves it, so that no other call -- the lock-free
+   fast paths included -- can find a block of it.  The copy's memory goes
+   when the last held block is freed (release_retired), or at destroy. */
+static void retire_memory(sgi_pool *p)
+{
+    sgi_pool *r = p->retired;
+    memcpy(r, p, pool_bytes(p->nlists));
+    r->carved = (size_t *)(r->free_list + r->nlists); /* its own counters */
+    r->retired = NULL;
+    VALGRIND_MOVE_MEMPOOL(p, r); /* the blocks' records follow the memory */
+    p->retired_live = true;
+    forget_memory(p);
+}
+
+static void release_retired(sgi_pool *p)
+{
+    if (p->retired_live)
+        release_memory(p->retired);
+    p->retired_live = false;
+    free(p->retired);
+    p->retired = NULL;
 }
 
 void sgi_pool_close(sgi_pool *p)
@@ -107,8 +146,12 @@ void sgi_pool_close(sgi_pool *p)
     if (p == NULL)
         return;
     pool_lock(p);
-    if (!p->closed)
-        release_memory(p);
+    if (!p->closed) {
+        if (p->held != 0)
+            retire_memory(p);
+        else
+            release_memory(p);
+    }
     pool_unlock(p);
 }
 
@@ -119,5 +162,6 @@ void sgi_pool_destroy(sgi_pool *p)
     if (p->thread_safe)
         fork_registry_remove(&p->fork);
     sgi_pool_close(p);
+    release_retired(p); /* the handle's end: held blocks or not, everything goes */
     free(p);
 }

@@ -140,6 +140,14 @@ struct sgi_pool {
     size_t requests_refused;
     size_t salvages;
     size_t *carved;        /* per class: blocks made (refill, leftover) minus salvaged */
+
+    /* Held blocks (sgi_pool_allocate_held, core/held.c): numpy's arrays may
+       outlive close(). */
+    size_t held;           /* live held blocks */
+    struct sgi_pool *retired; /* room for a copy of the pool, reserved by the first held
+                                 allocation so that close() cannot fail; after a close()
+                                 under live held blocks it holds the memory (retire) */
+    bool retired_live;     /* the room holds the memory of a closed pool */
     free_node *free_list[]; /* nlists heads, then nlists `carved` counters */
 };
 

@@ -8,10 +8,14 @@
 static const sgi_pool_capi sgi_pool_capi_filled = {
     SGI_POOL_CAPI_VERSION,
     (uint32_t)sizeof(sgi_pool_capi),
+    /* generated from sgi_pool.h: begin */
     sgi_pool_options_init,
     sgi_pool_create,
     sgi_pool_destroy,
     sgi_pool_close,
+    sgi_pool_allocate_held,
+    sgi_pool_free_held,
+    sgi_pool_realloc_held,
     sgi_pool_allocate,
     sgi_pool_deallocate,
     sgi_pool_reallocate,
@@ -43,6 +47,7 @@ static const sgi_pool_capi sgi_pool_capi_filled = {
     sgi_pool_blocks,
     sgi_pool_capture_state,
     sgi_pool_process_totals,
+    /* generated from sgi_pool.h: end */
 };
 
 /* The table's address (pool/_capi.py wraps it in the capsule). */

@@ -1,12 +1,11 @@
 /*
- * _numpy_handler.c -- numpy's data-memory handler (NEP 49) on a pool:
- * pool.numpy builds this module at first use against the installed numpy's
- * headers (pool/_numpy_build.py), so nothing numpy-related is needed to
- * build or use the rest of the package.
+ * numpy_handler.c -- numpy's data-memory handler (NEP 49) on a pool:
+ * pool.numpy builds this module (pool._numpy_handler) at first use against
+ * the installed numpy's headers (pool/_jit.py), so nothing numpy-related is
+ * needed to build or use the rest of the package.
  *
- * Like pool._fast it calls cffi's copy of the core (pool._pool_c) through
- * function addresses given by configure(), so the handler's pool is an
- * ordinary Pool.  Each handler capsule holds a reference to its pool's C
+ * Like pool._fast it calls cffi's copy of the core (pool._pool_c) through the
+ * C API capsule (sgi_pool_capi.h), so the handler's pool is an ordinary Pool.  Each handler capsule holds a reference to its pool's C
  * handle object: numpy keeps every array's handler, so arrays made under a
  * handler stay valid after it is uninstalled, and the handle outlives them.
  */
@@ -18,27 +17,26 @@
 #include <stdlib.h>
 #include <string.h>
 
-typedef struct sgi_pool sgi_pool; /* opaque: only its address passes through here */
+#include "sgi_pool_capi.h"
 
-static struct {
-    void *(*allocate)(sgi_pool *, size_t);
-    int (*free_checked)(sgi_pool *, void *);
-    void *(*realloc)(sgi_pool *, void *, size_t);
-    size_t (*usable_size)(sgi_pool *, const void *);
-} core;
+static const sgi_pool_capi *core; /* from the capsule, at module init */
 
 /* The pool serves what its lists serve; larger data goes to the system
    allocator, as with numpy's default handler: a large np.zeros then stays
    untouched zero pages from calloc (a pool block would need a memset of
    every page).  A free tells the two apart by asking the pool: its refusal
-   (no block of the pool) means the system's. */
-enum { POOL_MAX_SMALL = 128, POOL_ENOTLIVE = 3 /* SGI_POOL_ENOTLIVE */ };
+   (no block of the pool) means the system's.  The pool's blocks are "held"
+   (sgi_pool.h): an array may outlive its pool's close(), which then keeps
+   the memory until the last such array is gone, so no pool block is ever
+   handed to the system's free or realloc. */
+enum { POOL_MAX_SMALL = SGI_POOL_DEFAULT_MAX_SMALL, POOL_OK = SGI_POOL_OK,
+       POOL_ENOTLIVE = SGI_POOL_ENOTLIVE };
 
 /* numpy asks for 0 bytes for empty arrays and still wants a pointer. */
 static void *handler_malloc(void *ctx, size_t n)
 {
     if (n <= POOL_MAX_SMALL)
-        return core.allocate(ctx, n ? n : 1);
+        return core->allocate_held(ctx, n ? n : 1);
     return malloc(n);
 }
 
@@ -49,18 +47,21 @@ static void *handler_calloc(void *ctx, size_t count, size_t n)
         return NULL;
     if (total > POOL_MAX_SMALL)
         return calloc(count, n);
-    void *block = core.allocate(ctx, total ? total : 1);
+    void *block = core->allocate_held(ctx, total ? total : 1);
     return block ? memset(block, 0, total ? total : 1) : NULL;
 }
 
-/* numpy's realloc gives no old size: the block directory knows it. */
+/* numpy's realloc gives no old size: the pool's directory knows it, in the
+   same locked call that resizes (or, for a closed pool, moves it out). */
 static void *handler_realloc(void *ctx, void *ptr, size_t n)
 {
     if (ptr == NULL)
         return handler_malloc(ctx, n);
-    if (core.usable_size(ctx, ptr) == 0)
+    void *out = NULL;
+    int status = core->realloc_held(ctx, ptr, n ? n : 1, &out);
+    if (status == POOL_ENOTLIVE)
         return realloc(ptr, n ? n : 1); /* the system's block stays the system's */
-    return core.realloc(ctx, ptr, n ? n : 1);
+    return status == POOL_OK ? out : NULL;
 }
 
 /* numpy passes the size; the free is size-less all the same (the directory
@@ -68,7 +69,7 @@ static void *handler_realloc(void *ctx, void *ptr, size_t n)
 static void handler_free(void *ctx, void *ptr, size_t n)
 {
     (void)n;
-    if (ptr != NULL && core.free_checked(ctx, ptr) == POOL_ENOTLIVE)
+    if (ptr != NULL && core->free_held(ctx, ptr) == POOL_ENOTLIVE)
         free(ptr);
 }
 
@@ -87,10 +88,6 @@ static PyObject *make_handler(PyObject *module, PyObject *args)
     PyObject *keepalive;
     if (!PyArg_ParseTuple(args, "KO", &address, &keepalive))
         return NULL;
-    if (core.allocate == NULL) {
-        PyErr_SetString(PyExc_RuntimeError, "pool._numpy_handler: configure() first");
-        return NULL;
-    }
     PyDataMem_Handler *h = PyMem_RawCalloc(1, sizeof *h);
     if (h == NULL)
         return PyErr_NoMemory();
@@ -122,25 +119,7 @@ static PyObject *set_handler(PyObject *module, PyObject *capsule)
     return PyDataMem_SetHandler(capsule == Py_None ? NULL : capsule);
 }
 
-/* configure(allocate, free_checked, realloc, usable_size): addresses of cffi's
-   core functions */
-static PyObject *configure(PyObject *module, PyObject *args)
-{
-    (void)module;
-    unsigned long long a, f, r, u;
-    if (!PyArg_ParseTuple(args, "KKKK", &a, &f, &r, &u))
-        return NULL;
-    void *pa = (void *)(uintptr_t)a, *pf = (void *)(uintptr_t)f, *pr = (void *)(uintptr_t)r,
-         *pu = (void *)(uintptr_t)u;
-    memcpy(&core.allocate, &pa, sizeof pa); /* POSIX: function pointers from addresses */
-    memcpy(&core.free_checked, &pf, sizeof pf);
-    memcpy(&core.realloc, &pr, sizeof pr);
-    memcpy(&core.usable_size, &pu, sizeof pu);
-    Py_RETURN_NONE;
-}
-
 static PyMethodDef methods[] = {
-    {"configure", configure, METH_VARARGS, "configure(allocate, free_checked, realloc, usable_size)"},
     {"make_handler", make_handler, METH_VARARGS, "make_handler(pool_address, keepalive)"},
     {"set_handler", set_handler, METH_O, "set_handler(capsule or None) -> previous"},
     {NULL, NULL, 0, NULL},
@@ -154,5 +133,8 @@ static struct PyModuleDef module_def = {
 PyMODINIT_FUNC PyInit__numpy_handler(void)
 {
     import_array();
+    core = sgi_pool_capi_import();
+    if (core == NULL)
+        return NULL;
     return PyModule_Create(&module_def);
 }

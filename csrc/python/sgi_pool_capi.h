@@ -32,10 +32,14 @@ typedef struct sgi_pool_capi {
     uint32_t size;    /* sizeof(sgi_pool_capi) there */
     /* Version 1: every entry point of sgi_pool.h, in its order (declared from
        the header's own prototypes, so a changed signature fails to compile). */
+    /* generated from sgi_pool.h: begin */
     __typeof__(sgi_pool_options_init) *options_init;
     __typeof__(sgi_pool_create) *create;
     __typeof__(sgi_pool_destroy) *destroy;
     __typeof__(sgi_pool_close) *close;
+    __typeof__(sgi_pool_allocate_held) *allocate_held;
+    __typeof__(sgi_pool_free_held) *free_held;
+    __typeof__(sgi_pool_realloc_held) *realloc_held;
     __typeof__(sgi_pool_allocate) *allocate;
     __typeof__(sgi_pool_deallocate) *deallocate;
     __typeof__(sgi_pool_reallocate) *reallocate;
@@ -67,6 +71,7 @@ typedef struct sgi_pool_capi {
     __typeof__(sgi_pool_blocks) *blocks;
     __typeof__(sgi_pool_capture_state) *capture_state;
     __typeof__(sgi_pool_process_totals) *process_totals;
+    /* generated from sgi_pool.h: end */
 } sgi_pool_capi;
 
 #ifdef Py_PYTHON_H

@@ -177,6 +177,61 @@ static void destroy_returns_memory(void)
     CHECK(blocks1 == blocks0 && bytes1 == bytes0);
 }
 
+/* Held blocks (numpy's handler): a close() under live held blocks keeps the
+   memory, which no other call sees, until the last held block goes. */
+static void held_blocks(int checked)
+{
+    size_t blocks0, bytes0, blocks1, bytes1, blocks2, bytes2;
+    sgi_pool_process_totals(&blocks0, &bytes0);
+    sgi_pool_options o;
+    sgi_pool_options_init(&o);
+    o.checked = checked;
+    sgi_pool *p = sgi_pool_create(&o);
+    char *a = sgi_pool_allocate_held(p, 20);
+    char *b = sgi_pool_allocate_held(p, 8);
+    char *c = sgi_pool_allocate_held(p, 8);
+    char *mine = malloc(64);
+    CHECK(a != NULL && b != NULL && c != NULL && mine != NULL);
+    memcpy(a, "abcdefghijklmnopqrst", 20);
+    memcpy(b, "held", 5);
+    CHECK(sgi_pool_free_held(p, sgi_pool_allocate_held(p, 8)) == SGI_POOL_OK); /* uncounted */
+    CHECK(sgi_pool_free_held(p, mine) == SGI_POOL_ENOTLIVE); /* not the pool's: untouched */
+    void *q = NULL;
+    CHECK(sgi_pool_realloc_held(p, mine, 8, &q) == SGI_POOL_ENOTLIVE && q == NULL);
+    CHECK(sgi_pool_realloc_held(p, c, 200, &q) == SGI_POOL_OK && sgi_pool_owns(p, q));
+    c = q; /* still held: a large block of the pool now */
+    sgi_pool_process_totals(&blocks1, &bytes1);
+    sgi_pool_close(p);
+    sgi_pool_process_totals(&blocks2, &bytes2);
+    CHECK(blocks2 == blocks1 && bytes2 == bytes1); /* kept for the held blocks */
+    CHECK(sgi_pool_allocate_held(p, 8) == NULL && sgi_pool_allocate(p, 8) == NULL);
+    CHECK(!sgi_pool_owns(p, a) && sgi_pool_free_checked(p, a) == SGI_POOL_ECLOSED);
+    sgi_pool_free(p, b);           /* refused: only the held calls see the memory */
+    sgi_pool_deallocate(p, b, 8);
+    CHECK(sgi_pool_blocks(p, NULL, NULL, 0) == 0 && sgi_pool_heap_size(p) == 0);
+    CHECK(sgi_pool_realloc_held(p, a, 40, &q) == SGI_POOL_OK); /* moves to malloc */
+    CHECK(q != NULL && memcmp(q, "abcdefghijklmnopqrst", 20) == 0);
+    CHECK(sgi_pool_free_held(p, q) == SGI_POOL_ENOTLIVE); /* the system's now */
+    free(q);
+    CHECK(sgi_pool_free_held(p, c) == SGI_POOL_OK);
+    CHECK(strcmp(b, "held") == 0);
+    sgi_pool_process_totals(&blocks2, &bytes2);
+    CHECK(bytes2 > bytes0);
+    CHECK(sgi_pool_free_held(p, b) == SGI_POOL_OK); /* the last: the memory goes */
+    sgi_pool_process_totals(&blocks2, &bytes2);
+    CHECK(blocks2 == blocks0 && bytes2 == bytes0);
+    CHECK(sgi_pool_free_held(p, b) == SGI_POOL_ENOTLIVE);
+    sgi_pool_destroy(p);
+    free(mine);
+    /* destroy releases everything, held blocks or not */
+    p = sgi_pool_create(&o);
+    CHECK(sgi_pool_allocate_held(p, 8) != NULL);
+    sgi_pool_close(p);
+    sgi_pool_destroy(p);
+    sgi_pool_process_totals(&blocks2, &bytes2);
+    CHECK(blocks2 == blocks0 && bytes2 == bytes0);
+}
+
 int main(void)
 {
     worked_example();
@@ -186,6 +241,8 @@ int main(void)
     sizeless_calls(0);
     sizeless_calls(1);
     destroy_returns_memory();
+    held_blocks(0);
+    held_blocks(1);
     sgi_pool_options bad;
     sgi_pool_options_init(&bad);
     bad.align = 12;
