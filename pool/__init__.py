@@ -63,11 +63,13 @@ __all__ = [
 
 
 def __getattr__(name: str) -> Any:  # typed above (TYPE_CHECKING); cffi modules are Any
+    import importlib
+
+    if name == "_capi":  # the C API capsule's module: PyCapsule_Import looks it up here
+        return importlib.import_module("._capi", __name__)
     module = _FROM_C.get(name)
     if module is None:
         raise AttributeError(f"module 'pool' has no attribute {name!r}")
-    import importlib
-
     value = getattr(importlib.import_module(module, __name__), name)
     globals()[name] = value
     return value
