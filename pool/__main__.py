@@ -6,6 +6,8 @@ import importlib
 import sys
 from collections.abc import Sequence
 
+from ._cli import guarded
+
 # name -> (one line for --help, "module:function" taking argv and returning the exit status)
 COMMANDS = {
     "demo": ("run the SGI algorithm step by step on a real pool (the default command)",
@@ -43,8 +45,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"{usage()}\n\npython -m pool: unknown command {name!r}", file=sys.stderr)
         return 2
     module, function = COMMANDS[name][1].split(":")
-    status: int = getattr(importlib.import_module(module), function)(argv[1:])
-    return status
+    command = getattr(importlib.import_module(module), function)
+    return guarded(command, argv[1:])
 
 
 if __name__ == "__main__":

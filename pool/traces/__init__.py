@@ -41,6 +41,7 @@ from __future__ import annotations
 import sys
 from collections.abc import Sequence
 
+from .._cli import guarded
 from .convert import ConvertStats, convert_file, convert_main, convert_raw
 from .format import (
     Op,
@@ -86,7 +87,8 @@ def main(argv: Sequence[str] | None = None) -> int:
               file=sys.stderr)
         return 2
     name = argv[0]
-    return commands[name](argv[1:], prog=f"python -m pool.traces {name}")
+    command = commands[name]
+    return guarded(lambda rest: command(rest, prog=f"python -m pool.traces {name}"), argv[1:])
 
 
 if __name__ == "__main__":
