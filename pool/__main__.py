@@ -45,9 +45,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"{usage()}\n\npython -m pool: unknown command {name!r}", file=sys.stderr)
         return 2
     module, function = COMMANDS[name][1].split(":")
-    command = getattr(importlib.import_module(module), function)
-    return guarded(command, argv[1:])
+    status: int = getattr(importlib.import_module(module), function)(argv[1:])
+    return status
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    sys.exit(guarded(main, sys.argv[1:]))  # quietly when stdout's reader has gone

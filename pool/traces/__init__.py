@@ -7,7 +7,8 @@ one operation per line::
     f ID            free block ID
     r ID NEWSIZE    reallocate block ID to NEWSIZE bytes (it keeps its ID)
 
-IDs are decimal integers >= 0 and sizes decimal integers >= 1.  An ID may be
+IDs are decimal integers >= 0 and sizes decimal integers >= 1, both below
+2**64.  An ID may be
 allocated again once it has been freed, but not while it is live; ``f`` and
 ``r`` must name a live ID.  Blank lines and lines starting with ``#``
 (comments: where the trace came from, for instance) are ignored.  A trace may

@@ -48,15 +48,15 @@ LIMIT = 2**64
 
 def _number(token: str, what: str, least: int) -> int:
     """The value of a decimal field in least..LIMIT-1, else TraceError naming what."""
+    if token.isdigit() and len(token) <= 20 and token.isascii():
+        value = int(token)
+        if least <= value < LIMIT:
+            return value
     digits = token.lstrip("0") or "0"
-    value = int(digits) if token.isascii() and token.isdigit() and len(digits) <= 20 else None
-    if value is None and not (token.isascii() and token.isdigit()) or \
-            value is not None and value < least:
+    if not (token.isascii() and token.isdigit()) or len(digits) <= 20 and int(digits) < least:
         raise TraceError(f"the {what} must be a decimal integer >= {least},"
                          f" got {_excerpt(token)}")
-    if value is None or value >= LIMIT:
-        raise TraceError(f"the {what} must be below 2**64, got {_excerpt(token)}")
-    return value
+    raise TraceError(f"the {what} must be below 2**64, got {_excerpt(token)}")
 
 
 class _Validator:
@@ -149,16 +149,11 @@ def _shown(item: object) -> str:
 
 def _open_binary(path: PathLike) -> BinaryIO:
     """path for reading, through gzip if the file starts with gzip's magic number."""
-    raw = open(path, "rb")  # noqa: SIM115 (returned, or closed here)
-    try:
-        gz = raw.read(2) == b"\x1f\x8b"
-        raw.seek(0)
-    except BaseException:
-        raw.close()
-        raise
-    if gz:
-        return gzip.GzipFile(fileobj=raw, mode="rb")  # type: ignore[return-value]
-    return raw
+    with open(path, "rb") as f:
+        gz = f.read(2) == b"\x1f\x8b"
+    if gz:  # buffered again: readline() in C, not GzipFile's own in Python
+        return io.BufferedReader(gzip.open(path, "rb"))
+    return open(path, "rb")
 
 
 class _Lines:
