@@ -6,6 +6,8 @@ import importlib
 import sys
 from collections.abc import Sequence
 
+from ._cli import guarded
+
 # name -> (one line for --help, "module:function" taking argv and returning the exit status)
 COMMANDS = {
     "demo": ("run the SGI algorithm step by step on a real pool (the default command)",
@@ -48,4 +50,4 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    sys.exit(guarded(main, sys.argv[1:]))  # quietly when stdout's reader has gone

@@ -4,6 +4,7 @@ how to install it when it is missing."""
 
 from __future__ import annotations
 
+import os
 from typing import Any
 
 INSTALL = "pip install 'pool[plot]' (or pip install matplotlib)"
@@ -29,3 +30,26 @@ def pyplot(hint: str) -> Any:  # the matplotlib.pyplot module
     import matplotlib.pyplot as plt
 
     return plt
+
+
+def formats() -> frozenset[str]:
+    """The file suffixes (lower case, no dot) a figure can be saved as here:
+    what check_output accepts for a figure (matplotlib must be importable)."""
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+
+    return frozenset(FigureCanvasAgg.get_supported_filetypes())
+
+
+def savefig(fig: Any, path: str | os.PathLike[str], **kwargs: Any) -> str:
+    """Saves fig to path atomically (pool._atomic), in the format
+    its suffix names; a name without a suffix gets ".png" (matplotlib's
+    rule).  Returns the path written."""
+    from ._atomic import replacing
+
+    name = os.fspath(path)
+    suffix = os.path.splitext(name)[1][1:].lower()
+    if not suffix:
+        name, suffix = f"{name}.png", "png"
+    with replacing(name) as tmp:
+        fig.savefig(tmp, format=suffix, **kwargs)
+    return name

@@ -108,6 +108,13 @@ def run_main(argv: Sequence[str] | None = None) -> int:
     args = parser.parse_args(argv)
     if args.module is None and not args.target:
         parser.error("give -m MODULE or a SCRIPT")
+    from ._cli import runnable
+
+    problem = runnable(args.module, args.target[0] if args.module is None else None)
+    if problem is not None:  # one line and python's status, before the hook goes in
+        message, status = problem
+        print(f"python -m pool run: {message}", file=sys.stderr)
+        return status
     install(("obj", "mem") if args.mem else ("obj",))
     if args.stats:
         import atexit

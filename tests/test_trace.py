@@ -141,6 +141,76 @@ def test_not_text_and_damaged_gzip(tmp_path):
         read_trace(tmp_path / "missing.trace")
 
 
+def _damaged_gzip(path, lines=2000):
+    """A gzip file whose deflate stream is corrupted part way (zlib.error), not cut."""
+    data = bytearray(gzip.compress(b"".join(f"a {i} 8\n".encode() for i in range(lines)),
+                                   compresslevel=1))
+    for i in range(len(data) // 2, len(data) // 2 + 64):
+        data[i] ^= 0x5A
+    path.write_bytes(bytes(data))
+    return path
+
+
+def _one_line(message, path, limit=400):
+    assert "\n" not in message and len(message) < limit, message
+    assert message.startswith(f"{path}:"), message
+    return int(message[len(str(path)) + 1:].split(":", 1)[0])  # the line number
+
+
+def test_malformed_inputs_are_one_bounded_trace_error_with_file_and_line(tmp_path):
+    """Issue 20 row 13: a corrupted gzip body, a field of thousands of digits,
+    one huge line: each a TraceError with the file, the line, an excerpt."""
+    with pytest.raises(TraceError, match="damaged gzip data") as info:
+        read_trace(_damaged_gzip(tmp_path / "damaged.trace.gz"))
+    assert 1 < _one_line(str(info.value), tmp_path / "damaged.trace.gz") <= 2001
+    digits = tmp_path / "digits.trace"
+    digits.write_text("a 1 8\na 2 " + "9" * 4000 + "\n")
+    with pytest.raises(TraceError, match="the size must be below 2\\*\\*64") as info:
+        read_trace(digits)
+    assert _one_line(str(info.value), digits) == 2
+    assert "(4002 characters in all)" in str(info.value)  # the field, quoted
+    with pytest.raises(TraceError, match="the ID must be below 2\\*\\*64") as info:
+        next(parse_lines(["a " + "1" * 5000 + " 8"], "mem"))  # past int()'s 4300 digits
+    assert len(str(info.value)) < 400
+    long = tmp_path / "long.trace"
+    long.write_bytes(b"a 1 8\n# a long comment is skipped " + b"c" * 100_000 + b"\nf 1\n"
+                     + b"a 2 " + b"7" * 20_000_000 + b"\n")
+    with pytest.raises(TraceError, match="a line longer than") as info:
+        read_trace(long)
+    assert _one_line(str(info.value), long) == 4
+    binary = tmp_path / "binary.trace"
+    binary.write_bytes(b"a 1 8\nf 1\n" * 2500 + b"a 1 8\n\xff" + b"x" * 100 + b"\n")
+    with pytest.raises(TraceError, match="not a text trace") as info:
+        read_trace(binary)
+    assert _one_line(str(info.value), binary) == 5002  # the line itself, not a decoder chunk's
+
+
+def test_tuples_beyond_size_t_are_trace_errors():
+    with pytest.raises(TraceError, match=r"^operation 1: IDs and sizes must be below 2\*\*64"):
+        replay([("a", 1, 2**64)])
+    with pytest.raises(TraceError, match=r"^operation 1: IDs and sizes must be below 2\*\*64:"
+                       r" <a tuple too large to show>"):
+        replay([("a", 1, 10**5000)])
+    assert replay([("a", 2**64 - 1, 8)]).operations == 1
+
+
+@pytest.mark.parametrize("command", ["replay", "show"])
+def test_commands_report_a_damaged_trace_in_one_line(tmp_path, command):
+    from pool.view.cli import main as show_main
+
+    damaged = _damaged_gzip(tmp_path / "damaged.trace.gz")
+    digits = tmp_path / "digits.trace"
+    digits.write_text("a 1 " + "1" * 4000 + "\n")
+    for path in (damaged, digits):
+        proc = subprocess.run([sys.executable, "-m", "pool", command, str(path)]
+                              + (["--text"] if command == "show" else []),
+                              capture_output=True, text=True, timeout=120, cwd=ROOT)
+        assert proc.returncode == 2, proc.stderr
+        assert len(proc.stderr.strip().splitlines()) == 1, proc.stderr
+        assert f"{path}:" in proc.stderr and len(proc.stderr) < 400
+    assert show_main  # the command is importable without matplotlib
+
+
 @pytest.mark.parametrize("ops, message", [
     ([("a", 1, 2), ("q", 1, 2)], "operation 2: unknown operation 'q'"),
     ([("a", 1, 0)], "operation 1: the size must be an int >= 1"),
@@ -599,6 +669,68 @@ def test_replay_names_the_operation_the_pool_refused():
     with pytest.raises(ReplayError, match=r"^operation 2 \('a 2 5000'\): the pool raised "
                        r"PoolMemoryError"):
         replay(ops, lambda: Pool(heap_limit=5000))  # a chunk of 4160, then 5000
+
+
+RSS_OF_REPLAY = """
+import resource, sys
+from pool.traces import replay_main
+status = replay_main(sys.argv[1:])
+print("maxrss", resource.getrusage(resource.RUSAGE_SELF).ru_maxrss, status)
+"""
+
+
+def _replay_check_rss(tmp_path, size):
+    """Peak RSS (KiB) of a process replaying a/r/f of one block of size bytes with --check."""
+    trace = tmp_path / f"{size}.trace"
+    trace.write_text(f"a 1 {size}\nr 1 {size + 8}\na 2 {size // 3}\nf 1\nr 2 {size}\nf 2\n")
+    proc = subprocess.run([sys.executable, "-c", RSS_OF_REPLAY, str(trace), "--check"],
+                          capture_output=True, text=True, timeout=300, cwd=ROOT)
+    assert proc.returncode == 0, proc.stderr
+    assert "ReferencePool agreed after each of the 6 operations" in proc.stdout
+    _, kib, status = proc.stdout.splitlines()[-1].split()
+    assert status == "0"
+    return int(kib)
+
+
+@pytest.mark.not_under_sanitizer("ASan writes the shadow of every block it hands out: RSS"
+                                 " then grows with the block's size whatever the check touches")
+def test_replay_check_of_huge_blocks_touches_a_bounded_part_of_them(tmp_path):
+    """Issue 20 row 14: --check of a trace naming a 512 MiB block (and its
+    reallocations) costs about what a small one costs, not 3 x 512 MiB."""
+    pytest.importorskip("pool.model.reference")
+    small = _replay_check_rss(tmp_path, 4096)
+    huge = _replay_check_rss(tmp_path, 512 << 20)
+    assert huge - small < 32 << 10, (small, huge)  # KiB: the pages touched, two pools
+
+
+class _Damaging:
+    """A Pool whose reallocate damages one kept byte, at offset where(kept)."""
+
+    def __init__(self, where):
+        self._pool, self._where = Pool(), where
+
+    def __getattr__(self, name):
+        return getattr(self._pool, name)
+
+    def reallocate(self, addr, old_n, new_n):
+        addr = self._pool.reallocate(addr, old_n, new_n)
+        kept = min(old_n, new_n)
+        self._pool.buffer(addr, kept)[self._where(kept)] ^= 0xFF
+        return addr
+
+
+@pytest.mark.parametrize("size, where", [
+    (1 << 20, lambda kept: kept // 2 + 3),  # up to 1 MiB: every byte is checked
+    (100, lambda kept: 99),
+    (5 << 20, lambda kept: kept - 1),  # larger: both ends...
+    (5 << 20, lambda kept: 100),
+    (5 << 20, lambda kept: 4096 + 3 * ((kept - 8192) // 254 // 8 * 8) + 5),  # ...and the words
+])
+def test_replay_check_still_finds_lost_contents(size, where):
+    pytest.importorskip("pool.model.reference")
+    ops = [("a", 1, size), ("r", 1, size + 64), ("f", 1, None)]
+    with pytest.raises(ReplayMismatch, match=r"operation 2 .*lost the block's contents"):
+        replay(ops, lambda: _Damaging(where), check=True)
 
 
 # ---- command line ----------------------------------------------------------------------

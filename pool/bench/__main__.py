@@ -2,6 +2,7 @@
 
 import sys
 
+from .._cli import guarded
 from .cli import main
 
-sys.exit(main())
+sys.exit(guarded(main, sys.argv[1:]))

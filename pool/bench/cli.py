@@ -12,7 +12,8 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from .._cli import positive_int
+from .._atomic import atomic_open
+from .._cli import check_output, positive_int
 from .._progress import Progress
 from .c_level import add_ratios, find_trace, open_allocators, run_c_level
 from .common import (
@@ -102,13 +103,23 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.repeat is not None and args.repeat < 1:
         print("--repeat must be at least 1", file=sys.stderr)
         return 2
-    if args.plot:  # fail before the run, not after it
-        from . import plot as bench_plot
+    # outputs are checked before the run, not after it (the samples would be lost)
+    json_path = plot_path = None
+    try:
+        if args.json:
+            json_path = check_output(args.json, "--json", inputs=[args.trace])
+        if args.plot:
+            from . import plot as bench_plot
 
-        err = bench_plot.missing_dependency()
-        if err:
-            print(err, file=sys.stderr)
-            return 2
+            err = bench_plot.missing_dependency()
+            if err:
+                print(err, file=sys.stderr)
+                return 2
+            plot_path = check_output(args.plot, "--plot", inputs=[args.trace, json_path],
+                                     suffixes=bench_plot.formats(), default_suffix="png")
+    except ValueError as e:
+        print(f"python -m pool bench: {e}", file=sys.stderr)
+        return 2
     cfg = dict(PROFILES["quick" if args.quick else "full"])
     if args.repeat is not None:
         cfg["repeat"] = args.repeat
@@ -184,16 +195,16 @@ def main(argv: Sequence[str] | None = None) -> int:
     data["elapsed_s"] = round(time.monotonic() - started, 2)
 
     print(format_report(data))
-    if args.json:
-        with open(args.json, "w", encoding="utf-8") as f:
+    if json_path:
+        with atomic_open(json_path, "w", encoding="utf-8") as f:
             json.dump(data, f, indent=1)
             f.write("\n")
-        print(f"JSON written to {args.json}", file=sys.stderr)
-    if args.plot:
+        print(f"JSON written to {json_path}", file=sys.stderr)
+    if plot_path:
         from . import plot as bench_plot
 
-        bench_plot.plot(data, args.plot)
-        print(f"plot written to {args.plot}", file=sys.stderr)
+        written = bench_plot.plot(data, plot_path)
+        print(f"plot written to {written}", file=sys.stderr)
     return 0
 
 

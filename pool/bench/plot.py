@@ -16,6 +16,7 @@ Usable on a saved run too::
 from __future__ import annotations
 
 import json
+import os
 import sys
 import textwrap
 from collections.abc import Sequence
@@ -23,6 +24,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Optional, cast
 
 from .. import _matplotlib
+from .._cli import check_output
 from .common import JsonObject
 
 if TYPE_CHECKING:
@@ -50,6 +52,11 @@ class Panel:
 def missing_dependency() -> str | None:
     """None when matplotlib can be imported, else the message to show."""
     return _matplotlib.missing(INSTALL_HINT)
+
+
+def formats() -> frozenset[str]:
+    """The suffixes a plot may have (matplotlib must be importable)."""
+    return _matplotlib.formats()
 
 
 def _pyplot() -> Any:  # the matplotlib.pyplot module
@@ -232,8 +239,9 @@ def _draw_rows(ax: Axes, panel: Panel) -> None:
         ax.set_xlim(0, right * 1.6)
 
 
-def plot(data: JsonObject, path: str) -> None:
-    """Draws a run (the dict that --json writes) into path (PNG, SVG, PDF...)."""
+def plot(data: JsonObject, path: str | os.PathLike[str]) -> str:
+    """Draws a run (the dict that --json writes) into path (PNG, SVG, PDF...
+    by its suffix, PNG without one), atomically; returns the path written."""
     plt = _pyplot()
     from matplotlib import ticker
 
@@ -263,22 +271,31 @@ def plot(data: JsonObject, path: str) -> None:
         ax.set_title(panel.title + ("  [log scale]" if panel.log else ""), fontsize=9,
                      loc="left")
     fig.tight_layout()
-    fig.savefig(path, dpi=90)
+    written = _matplotlib.savefig(fig, path, dpi=90)
     plt.close(fig)
+    return written
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else argv
+    prog = "python -m pool.bench.plot"
     if len(argv) != 2:
-        print("usage: python -m pool.bench.plot RESULTS.json OUT.png", file=sys.stderr)
+        print(f"usage: {prog} RESULTS.json OUT.png", file=sys.stderr)
         return 2
-    with open(argv[0], encoding="utf-8") as f:
-        data = json.load(f)
+    err = missing_dependency()
+    if err:
+        print(err, file=sys.stderr)
+        return 2
     try:
-        plot(data, argv[1])
-    except RuntimeError as e:
-        print(e, file=sys.stderr)
+        out = check_output(argv[1], "OUT", inputs=[argv[0]], suffixes=formats(),
+                           default_suffix="png")
+        with open(argv[0], encoding="utf-8") as f:
+            data = json.load(f)
+        written = plot(data, out)
+    except (OSError, ValueError, RuntimeError) as e:  # json's errors are ValueErrors
+        print(f"{prog}: {e}", file=sys.stderr)
         return 2
+    print(f"plot written to {written}", file=sys.stderr)
     return 0
 
 

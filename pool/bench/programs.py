@@ -25,6 +25,8 @@ from collections.abc import Sequence
 from typing import Any
 
 from pool import preload
+from pool._atomic import atomic_open
+from pool._cli import check_output
 
 LIBDIRS = ["/usr/lib/x86_64-linux-gnu", "/usr/lib/aarch64-linux-gnu", "/usr/lib64", "/usr/lib"]
 OTHERS = [("mimalloc", "libmimalloc.so.2"), ("jemalloc", "libjemalloc.so.2")]
@@ -90,7 +92,7 @@ def workloads(scratch: str) -> list[tuple[str, list[str], str | None, dict[str, 
         jobs.append(("sqlite3 200k inserts", ["sqlite3", ":memory:"], SQLITE_JOB, {}))
     if shutil.which("lua5.4"):
         script = os.path.join(scratch, "job.lua")
-        with open(script, "w") as f:
+        with atomic_open(script, "w") as f:
             f.write(LUA_JOB)
         jobs.append(("lua5.4 tables/strings", ["lua5.4", script], None, {}))
     return jobs
@@ -153,7 +155,7 @@ def measure_pymem(repeats: int) -> dict[str, Any]:
     pooled: list[float] = []
     with tempfile.TemporaryDirectory() as scratch:
         script = os.path.join(scratch, "job.py")
-        with open(script, "w") as f:
+        with atomic_open(script, "w") as f:
             f.write(PYTHON_JOB)
         for r in range(repeats):
             runs = [(plain, [sys.executable, script]),
@@ -182,6 +184,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--pymem-only", action="store_true",
                         help="only python vs python -m pool run (the object domain)")
     args = parser.parse_args(argv)
+    if args.json:
+        try:  # before the runs, not after them
+            check_output(args.json, "--json")
+        except ValueError as e:
+            print(f"{parser.prog}: {e}", file=sys.stderr)
+            return 2
     pymem = measure_pymem(args.repeats)
     print(f"python ast/json job: plain {pymem['plain_s']:.3f} s, python -m pool run "
           f"{pymem['pool_run_s']:.3f} s ({pymem['ratio']:.2f}x), {args.repeats} interleaved "
@@ -192,7 +200,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     print(f"{args.repeats} interleaved repeats, medians; {os.cpu_count()} CPUs")
     print(table(rows))
     if args.json:
-        with open(args.json, "w") as f:
+        with atomic_open(args.json, "w") as f:
             json.dump(rows, f, indent=1)
     return 0
 

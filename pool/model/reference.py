@@ -46,6 +46,7 @@ Where the model knowingly differs from the C core:
 from __future__ import annotations
 
 import contextlib
+import mmap
 from array import array
 from bisect import bisect_right
 from collections import deque
@@ -88,6 +89,9 @@ PTRDIFF_MAX = 2**63 - 1  # the system refuses requests above this (as malloc doe
 
 FIRST_BASE = 0x10000000  # address of the first simulated system block
 BASE_SPACING = 0x1000000  # each later block starts at a multiple of 16 MiB
+# blocks this large are anonymous mappings, not bytearrays: their pages cost
+# memory only once touched (a trace may name gigabytes and touch a few pages)
+MAPPED = 1 << 20
 
 LINK_BYTES = 8  # sizeof(free_node): the "next" pointer in a free block's first word
 CLEAN_BYTE = 0xCD  # debug fill of a new small block (as CPython's debug allocator)
@@ -112,9 +116,10 @@ class SimulatedSystem:
 
     Every block the system hands out gets a fresh base; bases only grow, so
     no two blocks ever overlap, even after frees.  Memory is a bytearray per
-    block, made on first use (so a huge block that nobody touches costs
-    nothing).  Refusals are the allocator's business (heap limit), not the
-    system's.
+    block (an anonymous mapping from MAPPED bytes up), made on first use (so
+    a huge block that nobody touches costs nothing, and a mapped one costs
+    only the pages touched).  Refusals are the allocator's business (heap
+    limit), not the system's.
     """
 
     def __init__(self) -> None:
@@ -122,7 +127,8 @@ class SimulatedSystem:
         # bases of the blocks held, ascending (new ones are always highest)
         self.bases: list[int] = []
         self.sizes: dict[int, int] = {}  # base -> size of every block held
-        self.memory: dict[int, bytearray] = {}  # base -> bytearray, for the blocks touched so far
+        # base -> its bytes, for the blocks touched so far
+        self.memory: dict[int, bytearray | mmap.mmap] = {}
 
     def malloc(self, n: int) -> int:
         """Returns the base of a new block of n bytes."""
@@ -141,6 +147,16 @@ class SimulatedSystem:
         """A new block of n bytes holding the first min(old size, n) bytes of
         the block at base, which is freed.  Always moves (see the module doc)."""
         new = self.malloc(n)
+        mem = self.memory.get(base)
+        if isinstance(mem, mmap.mmap) and n >= MAPPED:
+            try:  # mremap, as glibc does: no page is read or copied
+                mem.resize(n)
+            except BufferError:  # a memoryview of it is alive: copy instead
+                pass
+            else:
+                self.memory[new] = self.memory.pop(base)
+                self.free(base)
+                return new
         self.copy(new, base, min(self.sizes[base], n))
         self.free(base)
         return new
@@ -158,10 +174,12 @@ class SimulatedSystem:
         base = self.bases[i]
         return base if addr + n <= base + self.sizes[base] else None
 
-    def _bytes(self, base: int) -> bytearray:
+    def _bytes(self, base: int) -> bytearray | mmap.mmap:
         mem = self.memory.get(base)
         if mem is None:
-            mem = self.memory[base] = bytearray(self.sizes[base])
+            size = self.sizes[base]
+            mem = bytearray(size) if size < MAPPED else mmap.mmap(-1, size, flags=mmap.MAP_PRIVATE)
+            self.memory[base] = mem
         return mem
 
     def view(self, addr: int, n: int) -> memoryview:

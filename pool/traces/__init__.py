@@ -7,7 +7,8 @@ one operation per line::
     f ID            free block ID
     r ID NEWSIZE    reallocate block ID to NEWSIZE bytes (it keeps its ID)
 
-IDs are decimal integers >= 0 and sizes decimal integers >= 1.  An ID may be
+IDs are decimal integers >= 0 and sizes decimal integers >= 1, both below
+2**64.  An ID may be
 allocated again once it has been freed, but not while it is live; ``f`` and
 ``r`` must name a live ID.  Blank lines and lines starting with ``#``
 (comments: where the trace came from, for instance) are ignored.  A trace may
@@ -41,6 +42,7 @@ from __future__ import annotations
 import sys
 from collections.abc import Sequence
 
+from .._cli import guarded
 from .convert import ConvertStats, convert_file, convert_main, convert_raw
 from .format import (
     Op,
@@ -86,7 +88,8 @@ def main(argv: Sequence[str] | None = None) -> int:
               file=sys.stderr)
         return 2
     name = argv[0]
-    return commands[name](argv[1:], prog=f"python -m pool.traces {name}")
+    command = commands[name]
+    return guarded(lambda rest: command(rest, prog=f"python -m pool.traces {name}"), argv[1:])
 
 
 if __name__ == "__main__":

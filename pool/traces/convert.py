@@ -9,8 +9,9 @@ import sys
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 
-from .._cli import positive_int
-from .format import Op, PathLike, _checked_ops, _close, _discard, _open_text, format_op
+from .._atomic import refuse_input
+from .._cli import check_output, positive_int
+from .format import Op, PathLike, _checked_ops, _writing, format_op
 
 # ---- converting raw logs of tools/trace_recorder ---------------------------------------
 
@@ -148,9 +149,12 @@ def convert_file(raw_path: PathLike, out_path: PathLike,
     """Converts a raw log into a trace file (gzipped if out_path ends in .gz),
     keeping only the first max_ops operations if given (a prefix of a valid
     trace is valid).  The raw log's header goes into "#" lines at the top and
-    the counts (ConvertStats.summary(), over the whole log) into one at the end."""
+    the counts (ConvertStats.summary(), over the whole log) into one at the end.
+    ValueError if out_path is raw_path (also through a link); the output is
+    written atomically (pool._atomic): complete, or not at all."""
     if max_ops is not None and max_ops < 0:
         raise ValueError(f"max_ops must be at least 0, got {max_ops}")
+    refuse_input(out_path, raw_path)
     st = ConvertStats()
     raw_name = os.path.basename(os.fspath(raw_path))
     with open(raw_path, encoding="ascii", errors="replace") as raw:
@@ -161,8 +165,7 @@ def convert_file(raw_path: PathLike, out_path: PathLike,
                   f"converted from {raw_name} by pool.traces convert"
                   + ("" if max_ops is None else f" --max-ops {max_ops}")]
         header += [f"recorded: {h}" for h in st.headers]
-        stream = _open_text(out_path, "w")
-        try:
+        with _writing(out_path) as stream:
             for line in header:
                 stream.write("# " + " ".join(line.split()) + "\n")
             for op in _checked_ops(body):
@@ -171,10 +174,6 @@ def convert_file(raw_path: PathLike, out_path: PathLike,
             for _ in ops:  # the rest, counted for the summary
                 pass
             stream.write("# summary: " + st.summary() + "\n")
-        except BaseException:
-            _discard(stream, out_path)
-            raise
-        _close(stream)
     return st
 
 
@@ -190,8 +189,9 @@ def convert_main(argv: Sequence[str] | None = None,
                         help="keep only the first N operations (still a valid trace)")
     args = parser.parse_args(argv)
     try:
+        check_output(args.out, "OUT", inputs=[args.raw])
         st = convert_file(args.raw, args.out, args.max_ops)
-    except OSError as e:
+    except (OSError, ValueError) as e:
         print(f"{prog}: {e}", file=sys.stderr)
         return 2
     print(f"{args.out}: {st.summary()}")

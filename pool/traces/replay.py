@@ -10,7 +10,7 @@ from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any, cast
 
-from .._cli import positive_int
+from .._cli import check_output, positive_int
 from .._types import PoolFactory, PoolLike
 from .format import (
     Op,
@@ -295,7 +295,12 @@ def replay_main(argv: Sequence[str] | None = None, prog: str = "python -m pool r
     parser.add_argument("trace", metavar="TRACE", help="trace file (.gz: gzipped)")
     parser.add_argument("--check", action="store_true",
                         help="also replay through pool.model.reference.ReferencePool in lockstep"
-                        " and compare the pools' state after every operation")
+                        " and compare the pools' state after every operation (chunk sizes,"
+                        " heap_size, free-list lengths, large blocks); every block is filled"
+                        " with a pattern that must survive each reallocate: all of a block of"
+                        " up to 1 MiB, and of a larger one its first and last 4096 bytes and"
+                        " an 8-byte word at 254 offsets evenly between (so a trace naming huge"
+                        " sizes touches about 1 MiB of each block)")
     parser.add_argument("--align", type=int, default=8, choices=(8, 16))
     parser.add_argument("--max-small", type=positive_int, default=128, metavar="N")
     parser.add_argument("--refill", type=positive_int, default=20, metavar="N")
@@ -309,6 +314,27 @@ def replay_main(argv: Sequence[str] | None = None, prog: str = "python -m pool r
                         help="timelines of several option sets side by side, each NAME=VALUE"
                         "[,NAME=VALUE] over the options above, e.g. refill=20 refill=64")
     args = parser.parse_args(argv)
+    if args.plot or args.compare:  # what the timelines need, before the replay
+        from ..view import figure
+        from ..view.timeline import parse_options
+
+        try:
+            for text in args.compare or ():
+                parse_options(text)
+        except ValueError as e:
+            print(f"{prog}: --compare: {e}", file=sys.stderr)
+            return 2
+        if args.plot:
+            err = figure.missing_dependency()
+            if err:
+                print(f"{prog}: {err}", file=sys.stderr)
+                return 2
+            try:
+                args.plot = check_output(args.plot, "--plot", inputs=[args.trace],
+                                         suffixes=figure.formats(), default_suffix="png")
+            except ValueError as e:
+                print(f"{prog}: {e}", file=sys.stderr)
+                return 2
 
     kwargs = dict(align=args.align, max_small=args.max_small, refill=args.refill,
                   checked=not args.unchecked)
@@ -325,7 +351,7 @@ def replay_main(argv: Sequence[str] | None = None, prog: str = "python -m pool r
     except OSError as e:
         print(f"{prog}: {e}", file=sys.stderr)
         return 2
-    except (TraceError, ValueError, TypeError) as e:
+    except (TraceError, ValueError, TypeError, OverflowError) as e:
         print(f"{prog}: {e}", file=sys.stderr)
         return 2
     except (ReplayMismatch, ReplayError) as e:

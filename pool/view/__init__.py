@@ -15,6 +15,7 @@ from __future__ import annotations
 import os
 from typing import TYPE_CHECKING
 
+from .._atomic import atomic_open
 from .model import Picture, picture
 from .watch import Step, Watch
 
@@ -29,8 +30,9 @@ def show(source: PoolLike | Watch | PoolSnapshot,
          path: str | os.PathLike[str] | None = None, *, align: int | None = None,
          title: str | None = None) -> str:
     """Draws a pool's chunk map and free lists.  Without a path, returns them
-    as text; with one, writes a figure there (PNG, SVG, PDF... by its suffix;
-    ".txt" writes the text) and returns the path."""
+    as text; with one, writes a figure there (PNG, SVG, PDF... by its suffix,
+    PNG without one; ".txt" writes the text), atomically, and returns the
+    path written."""
     from . import text
 
     pic = picture(source, align=align)
@@ -38,10 +40,9 @@ def show(source: PoolLike | Watch | PoolSnapshot,
         return text.render(pic)
     path = str(path)
     if path.endswith(".txt"):
-        with open(path, "w", encoding="utf-8") as f:
+        with atomic_open(path, "w", encoding="utf-8") as f:
             f.write(text.render(pic) + "\n")
         return path
     from . import figure
 
-    figure.draw_picture(pic, path, title=title)
-    return path
+    return figure.draw_picture(pic, path, title=title)

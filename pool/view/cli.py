@@ -15,7 +15,7 @@ import sys
 from collections.abc import Iterable, Sequence
 from typing import TYPE_CHECKING
 
-from .._cli import non_negative_int, positive_int
+from .._cli import check_output, non_negative_int, positive_int
 from .steps import WORKED_EXAMPLE_OPS
 
 if TYPE_CHECKING:
@@ -41,8 +41,10 @@ def build_parser(prog: str = "python -m pool show") -> argparse.ArgumentParser:
     p.add_argument("--text", action="store_true",
                    help="print the picture as text instead of drawing a figure")
     p.add_argument("-o", "--output", default="chunks.png", metavar="FILE",
-                   help="where the figure goes (PNG, SVG, PDF by suffix; default chunks.png)")
-    p.add_argument("--width", type=int, default=64, help="granules per text row (default 64)")
+                   help="where the figure goes (PNG, SVG, PDF... by suffix, PNG without one;"
+                   " default chunks.png)")
+    p.add_argument("--width", type=positive_int, default=64,
+                   help="granules per text row (default 64)")
     p.add_argument("--align", type=int, default=8, choices=(8, 16))
     p.add_argument("--max-small", type=positive_int, default=128, metavar="N")
     p.add_argument("--refill", type=positive_int, default=20, metavar="N")
@@ -56,28 +58,30 @@ def build_parser(prog: str = "python -m pool show") -> argparse.ArgumentParser:
 def main(argv: Sequence[str] | None = None, prog: str = "python -m pool show") -> int:
     args = build_parser(prog).parse_args(argv)
     from ..errors import PoolMemoryError
+    from ..traces import TraceError, iter_trace
     from . import figure, text
     from .watch import Watch
 
     if args.trace and args.example:
         print(f"{prog}: give TRACE or --example, not both", file=sys.stderr)
         return 2
-    if args.at is not None and args.at < 0:
-        print(f"{prog}: --at must be >= 0, got {args.at}", file=sys.stderr)
-        return 2
+    output = None
     if not args.text:
         err = figure.missing_dependency()
         if err:
             print(err, file=sys.stderr)
             return 2
+        try:  # before the replay, not after it
+            output = check_output(args.output, "-o", inputs=[args.trace],
+                                  suffixes=figure.formats(), default_suffix="png")
+        except ValueError as e:
+            print(f"{prog}: {e}", file=sys.stderr)
+            return 2
+    ops: Iterable[TraceOp]
     if args.trace:
-        from ..traces import TraceError, iter_trace
-
-        ops: Iterable[TraceOp] = iter_trace(args.trace)
-        bad_trace: type[Exception]
-        source, bad_trace = args.trace, TraceError
+        source, ops = args.trace, iter_trace(args.trace)
     else:
-        source, ops, bad_trace = "the worked example", WORKED_EXAMPLE_OPS, ValueError
+        source, ops = "the worked example", WORKED_EXAMPLE_OPS
     options = dict(align=args.align, max_small=args.max_small, refill=args.refill,
                    checked=not args.unchecked, heap_limit=args.heap_limit)
     try:
@@ -91,18 +95,24 @@ def main(argv: Sequence[str] | None = None, prog: str = "python -m pool show") -
 
             pool_type = Pool
         pool = pool_type(**options)
-    except (TypeError, ValueError) as e:
+    except (TypeError, ValueError, OverflowError) as e:
         print(f"{prog}: {e}", file=sys.stderr)
         return 2
     with pool:
         watch = Watch(pool, keep=False)
         try:
             watch.run(ops, limit=args.at)
-        except (OSError, bad_trace) as e:
+        except (OSError, TraceError) as e:  # the trace file: unreadable or not a trace
             print(f"{prog}: {e}", file=sys.stderr)
             return 2
         except PoolMemoryError as e:
+            # a refusal is a Step of its own: watch.count is the operation's number
             print(f"{prog}: operation {watch.count}: PoolMemoryError: {e}", file=sys.stderr)
+            return 1
+        except (ValueError, TypeError, OverflowError, MemoryError) as e:
+            # the pool refused an operation of a valid trace (as replay reports it)
+            print(f"{prog}: operation {watch.count + 1}: the pool raised"
+                  f" {type(e).__name__}: {e}", file=sys.stderr)
             return 1
         pic = watch.watched_picture()
         title = f"{source} after {watch.count} operations"
@@ -110,8 +120,9 @@ def main(argv: Sequence[str] | None = None, prog: str = "python -m pool show") -
             print(title)
             print(text.render(pic, width=args.width))
             return 0
-        figure.draw_picture(pic, args.output, title=title)
-    print(f"{title}: picture written to {args.output}", file=sys.stderr)
+        assert output is not None  # checked above, unless --text
+        written = figure.draw_picture(pic, output, title=title)
+    print(f"{title}: picture written to {written}", file=sys.stderr)
     return 0
 
 

@@ -32,6 +32,11 @@ def missing_dependency() -> str | None:
     return _matplotlib.missing(INSTALL_HINT)
 
 
+def formats() -> frozenset[str]:
+    """The suffixes a figure may have (matplotlib must be importable)."""
+    return _matplotlib.formats()
+
+
 def _pyplot() -> Any:  # the matplotlib.pyplot module
     return _matplotlib.pyplot(INSTALL_HINT)
 
@@ -199,8 +204,9 @@ def _draw_free_lists(ax: Axes, pic: Picture, head: int = 6) -> None:
 
 
 def draw_picture(pic: Picture, path: str, title: str | None = None, width: int = 80,
-                 max_rows: int = 30) -> None:
-    """Writes the chunk map and free lists of a Picture to path."""
+                 max_rows: int = 30) -> str:
+    """Writes the chunk map and free lists of a Picture to path (atomically;
+    PNG if path has no suffix) and returns the path written."""
     plt = _pyplot()
     map_rows = sum(-(-s.size // (pic.align * granules_per_char(pic, width, max_rows) * width))
                    for s in pic.strips) or 1
@@ -221,8 +227,9 @@ def draw_picture(pic: Picture, path: str, title: str | None = None, width: int =
     fig.suptitle(f"{heading}: align {pic.align}, max_small {pic.max_small}; {held}; {current}"
                  + ("".join(f"\nnote: {n}" for n in notes)), fontsize=10, x=0.01, ha="left")
     fig.tight_layout(rect=(0.06, 0, 1, 1 - (0.35 + 0.2 * len(notes)) / height))
-    fig.savefig(path, dpi=100)
+    written = _matplotlib.savefig(fig, path, dpi=100)
     plt.close(fig)
+    return written
 
 
 # ---- timelines ------------------------------------------------------------------------
@@ -240,7 +247,7 @@ def _busiest_classes(timelines: Sequence[Timeline], count: int) -> list[int]:
 
 
 def draw_timelines(timelines: Sequence[Timeline], path: str, title: str = "",
-                   classes: int = 8) -> None:
+                   classes: int = 8) -> str:
     """Writes one column per Timeline (an option set), four panels each:
     bytes held against bytes live; heap_size and chunks with the events
     marked; live blocks per class; free blocks per class.  Rows share their
@@ -307,5 +314,6 @@ def draw_timelines(timelines: Sequence[Timeline], path: str, title: str = "",
         axes[3][col].set_xlabel("operation")
     fig.suptitle(title, fontsize=11)
     fig.tight_layout(rect=(0, 0, 1, 0.97))
-    fig.savefig(path, dpi=90)
+    written = _matplotlib.savefig(fig, path, dpi=90)
     plt.close(fig)
+    return written

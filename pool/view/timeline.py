@@ -173,7 +173,7 @@ def replay_timelines(args: argparse.Namespace, ops: Iterable[TraceOp],
     for tl in timelines:
         print("  " + tl.summary())
     if args.plot:
-        figure.draw_timelines(timelines, args.plot, title=f"{args.trace}: the pool over the"
-                              f" replay ({timelines[0].operations} operations)")
-        print(f"timelines written to {args.plot}", file=sys.stderr)
+        written = figure.draw_timelines(timelines, args.plot, title=f"{args.trace}: the pool"
+                                        f" over the replay ({timelines[0].operations} operations)")
+        print(f"timelines written to {written}", file=sys.stderr)
     return 0
