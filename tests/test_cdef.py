@@ -93,7 +93,8 @@ CAPI_TABLE = ROOT / "csrc" / "python" / "capi_table.h"
 def test_the_c_api_table_lists_every_entry_point_in_the_headers_order():
     """sgi_pool_capi.h's fields (version 1) are sgi_pool.h's functions in its
     order, and capi_table.h fills them in that order: a function added to the
-    header must be appended to the table (python scripts/generate_capi.py; and the version raised)."""
+    header must reach the table too (python scripts/generate_capi.py; once
+    released, appended only, with the version raised)."""
     header = list(prototypes(HEADER.read_text()))
     fields = re.findall(r"__typeof__\((sgi_pool_\w+)\) \*(\w+);", CAPI.read_text())
     assert [name for name, _ in fields] == header
