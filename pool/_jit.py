@@ -1,6 +1,12 @@
 """Compiles a small C-API glue module at first use (pool.numpy, pool.pymem) with
 gcc (or $CC) into a cache directory ($POOL_CACHE_DIR, else ~/.cache/pool), keyed by
-a hash of the source, extra key text and the Python version; loads it."""
+a hash of the source, extra key text and the Python version; loads it.
+
+`glue()` runs the compiler with no lock held: a compiler run takes about a
+second, and a fork from another thread meanwhile must neither wait for it nor
+leave the child a lock held by a thread it does not have.  Two threads may
+then compile the same module at once (each into its own temporary file; the
+rename is atomic); only the loading is serialised, by a fork-safe lock."""
 
 from __future__ import annotations
 
@@ -11,10 +17,30 @@ import os
 import subprocess
 import sys
 import sysconfig
+import threading
 from pathlib import Path
+from collections.abc import Callable
 from typing import Any
 
+from ._forksafe import ForkSafeLock
 from ._pool_c import ffi, lib
+
+_load_lock = ForkSafeLock()
+_loaded: dict[Path, Any] = {}  # path of a compiled glue -> its configured module
+
+
+def glue(source: Path, name: str, includes: list[str], configure: Callable[[Any], None],
+         key_text: str = "") -> Any:
+    """The glue module compiled from source, loaded and configured once per
+    process (callers keep it: each call hashes the source)."""
+    path = build(source, name, includes, key_text)  # no lock held: see above
+    with _load_lock:
+        module = _loaded.get(path)
+        if module is None:
+            module = load(path, name)
+            configure(module)
+            _loaded[path] = module
+        return module
 
 
 def cache_dir() -> Path:
@@ -22,14 +48,19 @@ def cache_dir() -> Path:
     return Path(root)
 
 
-def build(source: Path, name: str, includes: list[str], key_text: str = "") -> Path:
+def _path(source: Path, name: str, key_text: str) -> Path:
     key = hashlib.sha256(source.read_bytes() + f"{key_text}{sys.version}".encode())
     suffix = importlib.machinery.EXTENSION_SUFFIXES[0]
-    out = cache_dir() / f"{name}-{key.hexdigest()[:16]}{suffix}"
+    return cache_dir() / f"{name}-{key.hexdigest()[:16]}{suffix}"
+
+
+def build(source: Path, name: str, includes: list[str], key_text: str = "") -> Path:
+    out = _path(source, name, key_text)
     if out.exists():
         return out
     out.parent.mkdir(parents=True, exist_ok=True)
-    tmp = out.with_name(f"{out.name}.{os.getpid()}.tmp")
+    # per process and thread: two threads may compile the same glue at once
+    tmp = out.with_name(f"{out.name}.{os.getpid()}.{threading.get_ident()}.tmp")
     cc = os.environ.get("CC", "gcc")
     cmd = [cc, "-shared", "-fPIC", "-O2", "-std=c11", "-Wall", "-Wextra",
            f"-I{sysconfig.get_paths()['include']}", *[f"-I{d}" for d in includes],

@@ -16,14 +16,14 @@ allocator is then ignored.  At most 64 pools can be bound.
 
 from __future__ import annotations
 
-import threading
 from typing import Any
 
 from . import errors
+from ._forksafe import ForkSafeLock
 from ._pool_c import lib
 from .core import Pool, default_pool
 
-_lock = threading.Lock()
+_lock = ForkSafeLock()
 _slots: list[Any] = []  # slot -> the bound pool's C handle (kept alive: see above)
 
 

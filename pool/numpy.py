@@ -19,7 +19,6 @@ threads start with numpy's default handler).
 from __future__ import annotations
 
 import contextlib
-import threading
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -27,31 +26,30 @@ from typing import Any
 import numpy
 
 from . import _jit
+from ._forksafe import ForkSafeLock
 from ._pool_c import ffi, lib
 from .core import Pool
 
 HERE = Path(__file__).resolve().parent
 SOURCE = HERE / "_numpy_handler.c"
 
-_lock = threading.Lock()
+_lock = ForkSafeLock()  # default_pool()'s creation
 _module: Any = None
 _default: Pool | None = None
 _previous: list[Any] = []  # handlers replaced by install(), for uninstall()
 
 
+def _configure(module: Any) -> None:
+    module.configure(_jit.address("sgi_pool_allocate"), _jit.address("sgi_pool_free_checked"),
+                     _jit.address("sgi_pool_realloc"), _jit.address("sgi_pool_usable_size"))
+
+
 def _glue() -> Any:
     global _module
-    with _lock:
-        if _module is None:
-            path = _jit.build(SOURCE, "_numpy_handler", [numpy.get_include()],
-                              key_text=numpy.__version__)
-            module = _jit.load(path, "_numpy_handler")
-            module.configure(_jit.address("sgi_pool_allocate"),
-                             _jit.address("sgi_pool_free_checked"),
-                             _jit.address("sgi_pool_realloc"),
-                             _jit.address("sgi_pool_usable_size"))
-            _module = module
-        return _module
+    if _module is None:  # compiled with no lock held (pool/_jit.py)
+        _module = _jit.glue(SOURCE, "_numpy_handler", [numpy.get_include()], _configure,
+                            key_text=numpy.__version__)
+    return _module
 
 
 def default_pool() -> Pool:

@@ -16,34 +16,34 @@ from __future__ import annotations
 
 import os
 import sys
-import threading
 import tracemalloc
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
 from . import _jit
+from ._forksafe import ForkSafeLock
 from ._pool_c import ffi
 from .core import Pool
 
 SOURCE = Path(__file__).resolve().parent / "_pymem_hook.c"
 DOMAINS = {"mem": 1, "obj": 2}  # PyMemAllocatorDomain values
 
-_lock = threading.Lock()
+_lock = ForkSafeLock()  # hook_pool()'s creation
 _module: Any = None
 _pool: Pool | None = None
 
 
+def _configure(module: Any) -> None:
+    module.configure(_jit.address("sgi_pool_allocate"), _jit.address("sgi_pool_free_checked"),
+                     _jit.address("sgi_pool_usable_size"))
+
+
 def _glue() -> Any:
     global _module
-    with _lock:
-        if _module is None:
-            module = _jit.load(_jit.build(SOURCE, "_pymem_hook", []), "_pymem_hook")
-            module.configure(_jit.address("sgi_pool_allocate"),
-                             _jit.address("sgi_pool_free_checked"),
-                             _jit.address("sgi_pool_usable_size"))
-            _module = module
-        return _module
+    if _module is None:  # compiled with no lock held (pool/_jit.py)
+        _module = _jit.glue(SOURCE, "_pymem_hook", [], _configure)
+    return _module
 
 
 def hook_pool() -> Pool:

@@ -239,3 +239,85 @@ def test_forks_while_another_thread_creates_arenas():
         for a in keep:
             a.close()
     assert errors == [], f"a fork hook failed: {errors[0]!r}"
+
+
+@pytest.mark.parametrize("module, call", [("pool.pymem", "hook_pool"),
+                                          ("pool.numpy", "default_pool")])
+def test_fork_while_another_thread_compiles_the_glue(monkeypatch, module, call):
+    """Issue 20 row 2: no lock is held across a compiler run, so a child forked
+    meanwhile can use the module (it used to wait forever for the module lock
+    of a thread it does not have)."""
+    import importlib
+
+    from pool import _jit
+
+    if module == "pool.numpy":
+        pytest.importorskip("numpy")
+    mod = importlib.import_module(module)
+    mod._glue()  # compiled (or found in the cache) and loaded once, for real
+    monkeypatch.setattr(mod, "_module", None)  # as at first use
+    real_build = _jit.build
+
+    def enter(inside, leave):
+        def slow_build(*args, **kwargs):  # stands for gcc's second
+            inside.set()
+            leave.wait(10)
+            return real_build(*args, **kwargs)
+        monkeypatch.setattr(_jit, "build", slow_build)
+        mod._glue()
+
+    def child():
+        getattr(mod, call)()
+
+    status = _fork_while_inside(enter, child)
+    assert status is not None, f"child hung in {module}.{call}(): a lock held across gcc"
+    assert os.WIFEXITED(status) and os.WEXITSTATUS(status) == 0
+
+
+def _package_modules():
+    import importlib
+    import pkgutil
+
+    import pool
+
+    names = []
+    for info in pkgutil.walk_packages(pool.__path__, "pool."):
+        if info.name.endswith("__main__"):  # runs a command line when imported
+            continue
+        try:
+            importlib.import_module(info.name)
+        except ImportError:  # an optional dependency (numpy, matplotlib) is missing
+            continue
+        names.append(info.name)
+    return names
+
+
+def test_every_lock_the_package_owns_is_fork_safe():
+    """Issue 20 row 2: no plain threading lock in any module of the package,
+    neither in its source nor among its modules' globals."""
+    import _thread
+    import sys
+    from pathlib import Path
+
+    import pool
+    from pool._forksafe import ForkSafeLock
+
+    plain = (type(threading.Lock()), type(threading.RLock()), threading.Condition,
+             threading.Semaphore)
+    found = []
+    for name in _package_modules():
+        for attr, value in vars(sys.modules[name]).items():
+            if isinstance(value, plain) and name != "pool._forksafe":
+                found.append(f"{name}.{attr}")
+    root = Path(pool.__file__).parent
+    constructors = ("threading.Lock(", "threading.RLock(", "threading.Condition(",
+                    "threading.Semaphore(", "threading.BoundedSemaphore(", "allocate_lock(")
+    for path in sorted(root.rglob("*.py")):
+        if path.name == "_forksafe.py":  # the registry's own lock: held only by the fork hooks
+            continue
+        text = path.read_text()
+        found += [f"{path.relative_to(root)}: {c}" for c in constructors if c in text]
+    assert found == [], f"plain locks (use pool._forksafe.ForkSafeLock): {found}"
+    assert isinstance(_thread.allocate_lock(), type(threading.Lock()))  # the check sees them
+    import pool.cffi_allocator as ca  # noqa: F401  (shadowed by the function of that name)
+    assert isinstance(sys.modules["pool.cffi_allocator"]._lock, ForkSafeLock)
