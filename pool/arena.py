@@ -129,6 +129,10 @@ class _Source:
 
     def __init__(self, ffi: Any, pool: Pool, region: _Region) -> None:
         self.pool = pool
+        # The arena calls the oom handler itself, outside its lock (take()):
+        # the pool would call it inside a refill, with the lock held.
+        self.oom_handler = pool.oom_handler
+        pool.oom_handler = None
         self.region: _Region | None = region
         self.ledger: Ledger | None = Ledger(PREFETCH * pool.max_small)
         self.reused = self.ledger.reused
@@ -155,7 +159,24 @@ class _Source:
         return self.cast(self.char_p, self.take(n))
 
     def take(self, n: int) -> int:
-        """The address of a block for n bytes, refilling as needed."""
+        """The address of a block for n bytes, refilling as needed.  When the
+        pool refuses even one block, the oom handler runs with the lock
+        released (it may call release(), stats() or new() of this arena), and
+        the whole request starts again if it returns true."""
+        while True:
+            try:
+                return self.take_locked(n)
+            except PoolMemoryError:
+                nbytes = lib.sgi_pool_last_refused()  # per thread: the refusal just seen
+                handler = self.oom_handler
+                if handler is None or nbytes == 0:  # 0: the pool's bookkeeping, not a chunk
+                    raise
+            self.pool._oom_calls += 1  # the pool's stats count the arena's handler calls
+            if not handler(nbytes):
+                raise PoolMemoryError(f"a system request of {nbytes} bytes was refused"
+                                      " and the oom handler gave up")
+
+    def take_locked(self, n: int) -> int:
         with self.lock:
             ledger = self.ledger
             if self.region is None or ledger is None:

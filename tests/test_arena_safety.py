@@ -267,3 +267,76 @@ def test_numpy_view_of_a_buffer_keeps_the_region_alive():
     del view
     gc.collect()
     assert not arena.region_alive
+
+
+def _in_child(work):
+    """Runs work() in a forked child (a deadlock there cannot leave this
+    process a lock held by a stuck thread); returns its wait status, or None
+    if it hung (then it was killed).  The child's traceback goes to stderr."""
+    import os
+    import traceback
+
+    from helpers import wait_or_kill
+
+    pid = os.fork()
+    if pid == 0:
+        code = 1
+        try:
+            work()
+            code = 0
+        except BaseException:
+            traceback.print_exc()
+        finally:
+            os._exit(code)
+    return wait_or_kill(pid, seconds=30)
+
+
+@pytest.mark.skipif(not hasattr(__import__("os"), "fork"), reason="needs fork")
+def test_the_oom_handler_may_release_read_stats_and_allocate():
+    """Issue 20 row 3: the handler runs outside the arena's refill lock, so it
+    can make room the way an arena allows (release), read stats() and even
+    call new(); the request is then retried.  (It used to deadlock.)"""
+    import os
+
+    def work():
+        kept = []
+        calls = []
+
+        def handler(nbytes):
+            calls.append(nbytes)
+            assert arena.stats().live == len(kept) + len(calls) - 1
+            for obj in kept[: len(kept) // 2]:
+                arena.release(obj)
+            del kept[: len(kept) // 2]
+            arena.new("long *")[0] = 1  # from the room just made
+            return True
+
+        arena = Arena(heap_limit=4096, oom_handler=handler)
+        for i in range(2000):
+            p = arena.new("long *")
+            p[0] = i
+            kept.append(p)
+        assert calls and all(n > 0 for n in calls)
+        assert arena.pool.stats().oom_handler_calls == len(calls)
+        assert [p[0] for p in kept] == list(range(2000 - len(kept), 2000))  # untouched
+        assert arena.stats().live == len(kept) + len(calls)  # + those made by the handler
+        kept.clear()
+        arena.close()
+
+    status = _in_child(work)
+    assert status is not None, "the child hung: the oom handler deadlocked on the arena"
+    assert os.WIFEXITED(status) and os.WEXITSTATUS(status) == 0
+
+
+def test_an_oom_handler_that_declines_gives_pool_memory_error():
+    calls = []
+    arena = Arena(heap_limit=4096, oom_handler=lambda n: calls.append(n) or False)
+    kept = []
+    with pytest.raises(PoolMemoryError, match="oom handler gave up"):
+        for _ in range(4096):
+            kept.append(arena.new("long *"))
+    assert len(calls) == 1 and arena.pool.stats().oom_handler_calls == 1
+    del kept
+    arena.close()
+    with pytest.raises(TypeError):
+        Arena(oom_handler=42)  # validated as a Pool's
