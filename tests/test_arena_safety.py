@@ -340,3 +340,59 @@ def test_an_oom_handler_that_declines_gives_pool_memory_error():
     arena.close()
     with pytest.raises(TypeError):
         Arena(oom_handler=42)  # validated as a Pool's
+
+
+def test_release_of_a_struct_value_or_an_item_is_refused_cleanly():
+    """Issue 20 row 16: release(arr[1]) or release(p[0]) (a struct, not a
+    pointer) raised cffi's TypeError; now InvalidBlockError, nothing changed."""
+    from pool import InvalidBlockError
+
+    arena = Arena(ffi)
+    p = arena.new("struct node *", {"value": 5})
+    arr = arena.new_many("struct node", 3)
+    nums = arena.new("long[]", [1, 2, 3])
+    before = repr(arena.stats())
+    for bad in (p[0], arr[1], arr[0], nums[1], ffi.cast("int", 5), arr + 1, ffi.NULL,
+                object(), 12345):
+        with pytest.raises(InvalidBlockError) as info:
+            arena.release(bad)
+        assert repr(bad)[:20] in str(info.value)
+    with pytest.raises(InvalidBlockError, match="struct value, not an object of this arena"):
+        arena.release(p[0])
+    assert repr(arena.stats()) == before
+    assert p.value == 5 and list(nums) == [1, 2, 3]
+    arena.release(p)  # the object itself still can be
+    arena.release(arr)
+    del p, arr, nums
+    arena.close()
+
+
+def test_a_new_whose_initialiser_fails_is_not_counted_and_its_block_returns():
+    """Issue 20 row 16: the block of a new() whose initialiser raises goes back
+    to the pool, and the object is not counted (it stayed counted as live)."""
+    arena = Arena(ffi)
+    keep = [arena.new("struct node *", {"value": i}) for i in range(10)]
+    big = arena.new("char[]", 500)  # above max_small: a large block
+    stats = repr(arena.stats())
+    large = arena.pool.stats().large_live
+    failing = [("struct node *", {"no_such_field": 1}), ("long *", "not a number"),
+               ("long[]", [1, 2, "x"]), ("char[600]", b"y" * 700), ("struct node *", [1, 2, 3])]
+    for cdecl, init in failing:
+        with pytest.raises((TypeError, KeyError, IndexError, ValueError)):
+            arena.new(cdecl, init)
+        assert repr(arena.stats()) == stats, cdecl
+    assert arena.pool.stats().large_live == large
+    assert [k.value for k in keep] == list(range(10)) and len(big) == 500
+
+    class Index:  # an initialiser that itself makes an object, then fails
+        def __int__(self):  # what cffi calls for a C long
+            inner.append(arena.new("long *", 7))
+            raise OverflowError("no")
+
+    inner = []
+    with pytest.raises(OverflowError):
+        arena.new("long[]", [1, Index()])
+    assert len(inner) == 1 and inner[0][0] == 7  # the inner object stays handed out
+    assert arena.stats().live == 12 and arena.stats().released == 0
+    del keep, big, inner
+    arena.close()
