@@ -18,8 +18,8 @@ import subprocess
 import sys
 import sysconfig
 import threading
-from pathlib import Path
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 from ._forksafe import ForkSafeLock

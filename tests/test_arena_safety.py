@@ -384,15 +384,17 @@ def test_a_new_whose_initialiser_fails_is_not_counted_and_its_block_returns():
     assert arena.pool.stats().large_live == large
     assert [k.value for k in keep] == list(range(10)) and len(big) == 500
 
+    inner = []
+
     class Index:  # an initialiser that itself makes an object, then fails
         def __int__(self):  # what cffi calls for a C long
             inner.append(arena.new("long *", 7))
             raise OverflowError("no")
 
-    inner = []
     with pytest.raises(OverflowError):
         arena.new("long[]", [1, Index()])
     assert len(inner) == 1 and inner[0][0] == 7  # the inner object stays handed out
     assert arena.stats().live == 12 and arena.stats().released == 0
-    del keep, big, inner
+    inner.clear()
+    del keep, big
     arena.close()

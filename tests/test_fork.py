@@ -280,6 +280,8 @@ def _package_modules():
 
     import pool
 
+    for name in pool.__all__:  # the lazy names first: importing pool.cffi_allocator before
+        getattr(pool, name)    # the name is bound would leave the module in its place
     names = []
     for info in pkgutil.walk_packages(pool.__path__, "pool."):
         if info.name.endswith("__main__"):  # runs a command line when imported
@@ -319,5 +321,4 @@ def test_every_lock_the_package_owns_is_fork_safe():
         found += [f"{path.relative_to(root)}: {c}" for c in constructors if c in text]
     assert found == [], f"plain locks (use pool._forksafe.ForkSafeLock): {found}"
     assert isinstance(_thread.allocate_lock(), type(threading.Lock()))  # the check sees them
-    import pool.cffi_allocator as ca  # noqa: F401  (shadowed by the function of that name)
     assert isinstance(sys.modules["pool.cffi_allocator"]._lock, ForkSafeLock)
