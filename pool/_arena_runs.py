@@ -59,6 +59,8 @@ class Ledger:
         self.reused: set[int] = set()  # small addresses released (not handed out again since)
         self.released = 0
         self.released_bytes = 0
+        self._given_back = 0  # claimed but never handed out (a failed initialiser)
+        self._given_back_bytes = 0
         self._seq = itertools.count()
 
     def add_run(self, start: int, block: int, count: int, base: Any) -> Run:
@@ -109,10 +111,18 @@ class Ledger:
         self.released += 1
         self.released_bytes += size
 
+    def give_back(self, addr: int, size: int) -> None:
+        """A block claimed for an object that was never handed out (its
+        initialiser failed): freed as by release(), counted as never taken."""
+        if self._large.pop(addr, None) is None:
+            self.reused.add(addr)
+        self._given_back += 1
+        self._given_back_bytes += size
+
     def counts(self) -> tuple[int, int]:
         """(objects handed out, their bytes), released ones included."""
-        out = self._large_out + self._run_out
-        nbytes = self._large_bytes + self._run_bytes
+        out = self._large_out + self._run_out - self._given_back
+        nbytes = self._large_bytes + self._run_bytes - self._given_back_bytes
         for run in self._active.values():
             h = run.handed
             out += h

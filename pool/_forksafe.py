@@ -12,6 +12,8 @@ always taken before the C ones, never the other way round.
 
 from __future__ import annotations
 
+import _thread
+import gc
 import os
 import threading
 import weakref
@@ -36,7 +38,7 @@ class ForkSafeLock:
         self._reentrant = reentrant
         self._owner: int | None = None
         self._held_for_fork = False
-        _registry.add(self)
+        _register(self)
 
     def acquire(self) -> bool:
         self._lock.acquire()
@@ -71,26 +73,76 @@ class ForkSafeLock:
             self._lock.release()
 
 
-# Every live ForkSafeLock.  The package never holds two of them at once, so
-# the order in which a fork takes them cannot deadlock.
-_registry: weakref.WeakSet[ForkSafeLock] = weakref.WeakSet()
+# Every live ForkSafeLock, by id.  A registration and the fork hook's reading
+# of the registry are serialised by _registry_lock, which the forking thread
+# holds from the moment it has taken every registered lock until the fork is
+# over: a lock created meanwhile (another thread making an Arena, say) waits to
+# be registered, so it cannot be taken and then inherited held by the child.
+# A dead lock's entry is removed by its weak reference's callback without the
+# lock (one dict operation, atomic under the GIL): the callback may run in a
+# thread that holds _registry_lock (a garbage collection during the fork).
+_registry: dict[int, weakref.ref[ForkSafeLock]] = {}
+_registry_lock = _thread.allocate_lock()
+_taken: list[ForkSafeLock] = []
+
+
+def _register(lock: ForkSafeLock) -> None:
+    key = id(lock)
+
+    def unregister(_: weakref.ref[ForkSafeLock]) -> None:
+        _registry.pop(key, None)
+
+    # made before taking _registry_lock: creating it may run a garbage collection,
+    # whose finalisers must not find that lock held by their own thread
+    ref = weakref.ref(lock, unregister)
+    with _registry_lock:
+        _registry[key] = ref
 
 
 def _before() -> None:
-    global _taken
-    _taken = list(_registry)
-    for lock in _taken:
-        lock._before_fork()
+    """Takes every registered lock, then _registry_lock (kept until _after).
+    The locks are taken without _registry_lock held, because a thread inside
+    one of them may be registering a new lock; a lock registered while they
+    were being taken is taken in another round.  The package never holds two
+    of these locks at once, so the order in which they are taken cannot
+    deadlock."""
+    global _holding, _gc_was_enabled
+    # No garbage collection until the fork is over: a finaliser run by this
+    # thread could wait for a lock this thread now holds for the fork.
+    _gc_was_enabled = gc.isenabled()
+    gc.disable()
+    taken: set[int] = set()
+    while True:
+        _registry_lock.acquire()
+        fresh = [lock for key, ref in _registry.copy().items()
+                 if key not in taken and (lock := ref()) is not None]
+        if not fresh:
+            break  # every registered lock is taken, and no new one can appear
+        _registry_lock.release()
+        for lock in fresh:
+            lock._before_fork()
+            _taken.append(lock)  # a strong reference: its id stays unique meanwhile
+            taken.add(id(lock))
+    _holding = True
 
 
 def _after() -> None:
-    global _taken
+    """Releases what _before took (CPython runs it even when _before or the
+    fork itself failed, so it undoes only what was done)."""
+    global _holding
     for lock in reversed(_taken):
         lock._after_fork()
-    _taken = []
+    _taken.clear()
+    if _holding:
+        _holding = False
+        _registry_lock.release()
+    if _gc_was_enabled:
+        gc.enable()
 
 
-_taken: list[ForkSafeLock] = []
+_holding = False  # _before holds _registry_lock
+_gc_was_enabled = False
+
 
 if hasattr(os, "register_at_fork"):  # POSIX
     os.register_at_fork(before=_before, after_in_parent=_after, after_in_child=_after)

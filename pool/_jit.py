@@ -1,6 +1,14 @@
 """Compiles a small C-API glue module at first use (pool.numpy, pool.pymem) with
 gcc (or $CC) into a cache directory ($POOL_CACHE_DIR, else ~/.cache/pool), keyed by
-a hash of the source, extra key text and the Python version; loads it."""
+a hash of the source, the core's headers it includes, extra key text and the
+Python version; loads it.  The glue takes the core's functions from the C API
+capsule (pool._capi) when it is loaded.
+
+`glue()` runs the compiler with no lock held: a compiler run takes about a
+second, and a fork from another thread meanwhile must neither wait for it nor
+leave the child a lock held by a thread it does not have.  Two threads may
+then compile the same module at once (each into its own temporary file; the
+rename is atomic); only the loading is serialised, by a fork-safe lock."""
 
 from __future__ import annotations
 
@@ -11,10 +19,30 @@ import os
 import subprocess
 import sys
 import sysconfig
+import threading
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from ._pool_c import ffi, lib
+from ._forksafe import ForkSafeLock
+
+_load_lock = ForkSafeLock()
+_loaded: dict[Path, Any] = {}  # path of a compiled glue -> its configured module
+
+
+def glue(source: Path, name: str, includes: list[str],
+         configure: Callable[[Any], None] | None = None, key_text: str = "") -> Any:
+    """The glue module compiled from source, loaded and configured once per
+    process (callers keep it: each call hashes the source)."""
+    path = build(source, name, includes, key_text)  # no lock held: see above
+    with _load_lock:
+        module = _loaded.get(path)
+        if module is None:
+            module = load(path, name)
+            if configure is not None:
+                configure(module)
+            _loaded[path] = module
+        return module
 
 
 def cache_dir() -> Path:
@@ -22,23 +50,25 @@ def cache_dir() -> Path:
     return Path(root)
 
 
-def build(source: Path, name: str, includes: list[str], key_text: str = "") -> Path:
-    """Compiles source (a glue module) against the core's shipped headers and
-    `includes`; the cache key covers the source, those headers, key_text and
-    the Python version."""
-    includes = [*glue_includes(), *includes]
+def _path(source: Path, name: str, key_text: str) -> Path:
     key = hashlib.sha256(source.read_bytes() + f"{key_text}{sys.version}".encode())
-    for header in HEADERS:
+    for header in HEADERS:  # an upgraded core rebuilds the glue
         key.update(_find(header).read_bytes())
     suffix = importlib.machinery.EXTENSION_SUFFIXES[0]
-    out = cache_dir() / f"{name}-{key.hexdigest()[:16]}{suffix}"
+    return cache_dir() / f"{name}-{key.hexdigest()[:16]}{suffix}"
+
+
+def build(source: Path, name: str, includes: list[str], key_text: str = "") -> Path:
+    out = _path(source, name, key_text)
     if out.exists():
         return out
     out.parent.mkdir(parents=True, exist_ok=True)
-    tmp = out.with_name(f"{out.name}.{os.getpid()}.tmp")
+    # per process and thread: two threads may compile the same glue at once
+    tmp = out.with_name(f"{out.name}.{os.getpid()}.{threading.get_ident()}.tmp")
     cc = os.environ.get("CC", "gcc")
     cmd = [cc, "-shared", "-fPIC", "-O2", "-std=c11", "-Wall", "-Wextra",
-           f"-I{sysconfig.get_paths()['include']}", *[f"-I{d}" for d in includes],
+           f"-I{sysconfig.get_paths()['include']}",
+           *[f"-I{d}" for d in [*glue_includes(), *includes]],
            str(source), "-o", str(tmp)]
     try:
         subprocess.run(cmd, check=True, capture_output=True, text=True)
@@ -56,11 +86,6 @@ def load(path: Path, name: str) -> Any:
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
     return module
-
-
-def address(name: str) -> int:
-    """The address of one of the core's functions in cffi's copy (pool._pool_c)."""
-    return int(ffi.cast("uintptr_t", ffi.addressof(lib, name)))
 
 
 # The headers the glue includes: the C API capsule's table and the core's header.

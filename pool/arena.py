@@ -28,6 +28,7 @@ from __future__ import annotations
 import ctypes
 import gc
 import sys
+import threading
 import warnings
 import weakref
 from collections.abc import Iterator
@@ -122,6 +123,13 @@ class _Region(set[object]):
             _retire(self.pool, self.handle)
 
 
+class _Noted(threading.local):
+    """Per thread: the pointers alloc_noted() gave for new() calls in progress."""
+
+    def __init__(self) -> None:
+        self.stack: list[Any] = []
+
+
 class _Source:
     """Where an arena's bytes come from: per block size, the current refill
     run, claimed one block at a time.  Held by cffi's allocator (not the
@@ -129,6 +137,10 @@ class _Source:
 
     def __init__(self, ffi: Any, pool: Pool, region: _Region) -> None:
         self.pool = pool
+        # The arena calls the oom handler itself, outside its lock (take()):
+        # the pool would call it inside a refill, with the lock held.
+        self.oom_handler = pool.oom_handler
+        pool.oom_handler = None
         self.region: _Region | None = region
         self.ledger: Ledger | None = Ledger(PREFETCH * pool.max_small)
         self.reused = self.ledger.reused
@@ -139,6 +151,7 @@ class _Source:
         # block size -> blocks per refill (smaller after a refusal)
         self.prefetch: dict[int, int] = {}
         self.lock = ForkSafeLock()  # one refill at a time
+        self.noted = _Noted()  # alloc_noted()'s pointers, per thread
         self.char_p = ffi.typeof("char *")
         self.cast = ffi.cast
         self.align = pool.align
@@ -154,8 +167,48 @@ class _Source:
                 return p
         return self.cast(self.char_p, self.take(n))
 
+    def alloc_noted(self, n: int) -> Any:
+        """alloc() for new() with an initialiser: notes the pointer on this
+        thread's stack, so that new() can give the block back if cffi's
+        initialisation then fails (cffi's free of it is the region's no-op).
+        A stack, because an initialiser may run Python code that calls new()."""
+        pointers = self.slots.get(n)  # alloc(), inlined: one Python frame fewer
+        p = None if pointers is None else next(pointers, None)
+        if p is None:
+            p = self.cast(self.char_p, self.take(n))
+        self.noted.stack.append(p)
+        return p
+
+    def give_back(self, p: Any) -> None:
+        """Returns the block of an object that was never handed out."""
+        addr = int(self.cast("uintptr_t", p))
+        with self.lock:
+            ledger = self.ledger
+            size = None if ledger is None else ledger.live_size(addr)
+            if ledger is None or size is None:  # closed meanwhile: the region goes as a whole
+                return
+            self.pool.deallocate(addr, size)
+            ledger.give_back(addr, size)
+
     def take(self, n: int) -> int:
-        """The address of a block for n bytes, refilling as needed."""
+        """The address of a block for n bytes, refilling as needed.  When the
+        pool refuses even one block, the oom handler runs with the lock
+        released (it may call release(), stats() or new() of this arena), and
+        the whole request starts again if it returns true."""
+        while True:
+            try:
+                return self.take_locked(n)
+            except PoolMemoryError:
+                nbytes = lib.sgi_pool_last_refused()  # per thread: the refusal just seen
+                handler = self.oom_handler
+                if handler is None or nbytes == 0:  # 0: the pool's bookkeeping, not a chunk
+                    raise
+            self.pool._oom_calls += 1  # the pool's stats count the arena's handler calls
+            if not handler(nbytes):
+                raise PoolMemoryError(f"a system request of {nbytes} bytes was refused"
+                                      " and the oom handler gave up")
+
+    def take_locked(self, n: int) -> int:
         with self.lock:
             ledger = self.ledger
             if self.region is None or ledger is None:
@@ -294,8 +347,12 @@ class Arena(NotCopyable):
         # cffi's own allocator (the backend's, which takes ctype objects):
         # objects are cffi's owning cdata, zeroed by cffi, freed by nothing
         # but the region (free is the region's no-op discard).
-        self._allocator: Any = _BackendFFI().new_allocator(
+        backend = _BackendFFI()
+        self._allocator: Any = backend.new_allocator(
             alloc=self._source.alloc, free=region.discard, should_clear_after_alloc=True)
+        # for new() with an initialiser: its block goes back if initialising fails
+        self._init_allocator: Any = backend.new_allocator(
+            alloc=self._source.alloc_noted, free=region.discard, should_clear_after_alloc=True)
         self._types: dict[Any, Any] = {}  # cdecl -> ctype, checked once
 
     # ---- lifetime --------------------------------------------------------------
@@ -310,7 +367,7 @@ class Arena(NotCopyable):
         source = self._source
         if source.region is None:
             return
-        self._allocator = None
+        self._allocator = self._init_allocator = None
         self._types = {}
         source.close()
         if self._region_ref() is not None:
@@ -343,10 +400,26 @@ class Arena(NotCopyable):
         ctype = self._types.get(cdecl)
         if ctype is None:
             ctype = self._checked_type(cdecl)
-        allocator = self._allocator
+        if init is None:
+            allocator = self._allocator
+            if allocator is None:
+                raise PoolClosedError("the arena is closed")
+            return allocator(ctype, None)
+        allocator = self._init_allocator
         if allocator is None:
             raise PoolClosedError("the arena is closed")
-        return allocator(ctype, init)
+        source = self._source
+        stack = source.noted.stack
+        depth = len(stack)  # this call's pointer goes there (nested calls pop theirs)
+        try:
+            obj = allocator(ctype, init)
+        except BaseException:
+            if len(stack) > depth:  # allocated, then the initialiser failed: not handed out
+                source.give_back(stack[depth])
+            del stack[depth:]
+            raise
+        stack.pop()  # this call's: the nested ones popped theirs
+        return obj
 
     def new_many(self, cdecl: Any, count: int) -> Any:
         """``count`` zeroed objects of type cdecl (e.g. ``"struct node"``) as one
@@ -388,7 +461,14 @@ class Arena(NotCopyable):
             exporter = obj.obj
             addr = ctypes.addressof(exporter) if isinstance(exporter, ctypes.Array) else 0
         elif isinstance(obj, self._ffi.CData):
-            addr = int(self._ffi.cast("uintptr_t", obj))
+            # Only pointers and arrays are objects new() returns; a struct or
+            # union value (p[0], arr[i]) or a number has no address to cast.
+            kind = self._ffi.typeof(obj).kind
+            addr = int(self._ffi.cast("uintptr_t", obj)) if kind in ("pointer", "array") else 0
+            if kind in ("struct", "union"):
+                raise InvalidBlockError(
+                    f"{obj!r} is a {kind} value, not an object of this arena: pass the "
+                    f"pointer or array new() returned")
         else:
             addr = 0
         with source.lock:

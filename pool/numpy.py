@@ -21,7 +21,6 @@ from __future__ import annotations
 
 import contextlib
 import contextvars
-import threading
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -29,13 +28,14 @@ from typing import Any
 import numpy
 
 from . import _jit
+from ._forksafe import ForkSafeLock
 from ._pool_c import ffi, lib
 from .core import Pool
 
 HERE = Path(__file__).resolve().parent
 SOURCE = _jit.glue_source("numpy_handler.c")
 
-_lock = threading.Lock()
+_lock = ForkSafeLock()  # default_pool()'s creation
 _module: Any = None
 _default: Pool | None = None
 # The handlers install() replaced, innermost last, for uninstall(): a context
@@ -47,12 +47,11 @@ _previous: contextvars.ContextVar[tuple[Any, ...]] = contextvars.ContextVar(
 
 def _glue() -> Any:
     global _module
-    with _lock:
-        if _module is None:
-            path = _jit.build(SOURCE, "_numpy_handler", [numpy.get_include()],
-                              key_text=numpy.__version__)
-            _module = _jit.load(path, "_numpy_handler")  # takes the core from pool._capi
-        return _module
+    if _module is None:  # compiled with no lock held (pool/_jit.py)
+        # (the glue takes the core from the C API capsule when it loads)
+        _module = _jit.glue(SOURCE, "_numpy_handler", [numpy.get_include()],
+                            key_text=numpy.__version__)
+    return _module
 
 
 def default_pool() -> Pool:

@@ -2,57 +2,64 @@
 
 install(domains=("obj",)) puts a pool under PyMem_SetAllocator's object domain
 (and, if asked, the mem domain) at run time: requests of 1..128 bytes come from
-the pool, everything else and every free/realloc of a block the pool does not
-own (objects made before the switch) go to the allocator it replaced.
-uninstall() stops new allocations from the pool; the hook itself stays,
-because the pool's blocks may still be freed.  `python -m pool run` runs a
-program with the hook from the start.  The glue (csrc/python/pymem_hook.c) is
-compiled at first use (pool/_jit.py).  Not combined with PYTHONMALLOC=debug
-(refused); if tracemalloc is tracing at install time it is restarted so that
-its hook stays outermost (its earlier traces are lost).
+the pool (hook_pool() is a read-only view of it), everything else and every
+free/realloc of a block the pool does not own (objects made before the
+switch) go to the allocator it replaced.  uninstall() stops new allocations
+from the pool; the hook itself stays, because the pool's blocks may still be
+freed.  `python -m pool run` runs a program with the hook from the start.
+The glue (csrc/python/pymem_hook.c) is compiled at first use (pool/_jit.py).  Not
+combined with PYTHONMALLOC=debug (refused); if tracemalloc is tracing at
+install time it is restarted so that its hook stays outermost (its earlier
+traces are lost).
 """
 
 from __future__ import annotations
 
 import os
 import sys
-import threading
 import tracemalloc
 from collections.abc import Sequence
 from typing import Any
 
 from . import _jit
+from ._arena_view import HookPoolView
+from ._forksafe import ForkSafeLock
 from ._pool_c import ffi
 from .core import Pool
 
 SOURCE = _jit.glue_source("pymem_hook.c")
 DOMAINS = {"mem": 1, "obj": 2}  # PyMemAllocatorDomain values
 
-_lock = threading.Lock()
+_lock = ForkSafeLock()  # hook_pool()'s creation
 _module: Any = None
 _pool: Pool | None = None
+_view: HookPoolView | None = None
 
 
 def _glue() -> Any:
     global _module
-    with _lock:
-        if _module is None:
-            module = _jit.load(_jit.build(SOURCE, "_pymem_hook", []), "_pymem_hook")
-            module.configure(_jit.address("sgi_pool_allocate"),
-                             _jit.address("sgi_pool_free_checked"),
-                             _jit.address("sgi_pool_usable_size"))
-            _module = module
-        return _module
+    if _module is None:  # compiled with no lock held (pool/_jit.py)
+        _module = _jit.glue(SOURCE, "_pymem_hook", [])  # the core: from the C API capsule
+    return _module
 
 
-def hook_pool() -> Pool:
-    """The pool behind the hooks: align 16 (as pymalloc), unchecked, thread-safe.
-    Created once and never closed (its blocks are Python objects)."""
-    global _pool
+def hook_pool() -> HookPoolView:
+    """A read-only view (options, stats(), state()) of the pool behind the
+    hooks: align 16 (as pymalloc), unchecked, thread-safe.  Created once and
+    never closed: its blocks are Python objects, so the Pool itself is not
+    handed out (close() on it would free every object placed there)."""
+    _hook_pool()
+    assert _view is not None
+    return _view
+
+
+def _hook_pool() -> Pool:
+    global _pool, _view
     with _lock:
         if _pool is None:
             _pool = Pool(align=16, checked=False, thread_safe=True)
             _pool._detach()  # never destroyed: objects are freed through it until the end
+            _view = HookPoolView(_pool)
         return _pool
 
 
@@ -69,7 +76,7 @@ def install(domains: Sequence[str] = ("obj",)) -> None:
         raise RuntimeError("pool.pymem.install: not supported under Python's debug memory "
                            "hooks (PYTHONMALLOC=debug or -X dev)")
     glue = _glue()
-    address = int(ffi.cast("uintptr_t", hook_pool()._handle()))
+    address = int(ffi.cast("uintptr_t", _hook_pool()._handle()))
     frames = tracemalloc.get_traceback_limit() if tracemalloc.is_tracing() else 0
     if frames:
         tracemalloc.stop()  # so that tracemalloc's hook wraps ours again when restarted

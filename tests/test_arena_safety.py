@@ -267,3 +267,134 @@ def test_numpy_view_of_a_buffer_keeps_the_region_alive():
     del view
     gc.collect()
     assert not arena.region_alive
+
+
+def _in_child(work):
+    """Runs work() in a forked child (a deadlock there cannot leave this
+    process a lock held by a stuck thread); returns its wait status, or None
+    if it hung (then it was killed).  The child's traceback goes to stderr."""
+    import os
+    import traceback
+
+    from helpers import wait_or_kill
+
+    pid = os.fork()
+    if pid == 0:
+        code = 1
+        try:
+            work()
+            code = 0
+        except BaseException:
+            traceback.print_exc()
+        finally:
+            os._exit(code)
+    return wait_or_kill(pid, seconds=30)
+
+
+@pytest.mark.skipif(not hasattr(__import__("os"), "fork"), reason="needs fork")
+def test_the_oom_handler_may_release_read_stats_and_allocate():
+    """Issue 20 row 3: the handler runs outside the arena's refill lock, so it
+    can make room the way an arena allows (release), read stats() and even
+    call new(); the request is then retried.  (It used to deadlock.)"""
+    import os
+
+    def work():
+        kept = []
+        calls = []
+
+        def handler(nbytes):
+            calls.append(nbytes)
+            assert arena.stats().live == len(kept) + len(calls) - 1
+            for obj in kept[: len(kept) // 2]:
+                arena.release(obj)
+            del kept[: len(kept) // 2]
+            arena.new("long *")[0] = 1  # from the room just made
+            return True
+
+        arena = Arena(heap_limit=4096, oom_handler=handler)
+        for i in range(2000):
+            p = arena.new("long *")
+            p[0] = i
+            kept.append(p)
+        assert calls and all(n > 0 for n in calls)
+        assert arena.pool.stats().oom_handler_calls == len(calls)
+        assert [p[0] for p in kept] == list(range(2000 - len(kept), 2000))  # untouched
+        assert arena.stats().live == len(kept) + len(calls)  # + those made by the handler
+        kept.clear()
+        arena.close()
+
+    status = _in_child(work)
+    assert status is not None, "the child hung: the oom handler deadlocked on the arena"
+    assert os.WIFEXITED(status) and os.WEXITSTATUS(status) == 0
+
+
+def test_an_oom_handler_that_declines_gives_pool_memory_error():
+    calls = []
+    arena = Arena(heap_limit=4096, oom_handler=lambda n: calls.append(n) or False)
+    kept = []
+    with pytest.raises(PoolMemoryError, match="oom handler gave up"):
+        for _ in range(4096):
+            kept.append(arena.new("long *"))
+    assert len(calls) == 1 and arena.pool.stats().oom_handler_calls == 1
+    del kept
+    arena.close()
+    with pytest.raises(TypeError):
+        Arena(oom_handler=42)  # validated as a Pool's
+
+
+def test_release_of_a_struct_value_or_an_item_is_refused_cleanly():
+    """Issue 20 row 16: release(arr[1]) or release(p[0]) (a struct, not a
+    pointer) raised cffi's TypeError; now InvalidBlockError, nothing changed."""
+    from pool import InvalidBlockError
+
+    arena = Arena(ffi)
+    p = arena.new("struct node *", {"value": 5})
+    arr = arena.new_many("struct node", 3)
+    nums = arena.new("long[]", [1, 2, 3])
+    before = repr(arena.stats())
+    for bad in (p[0], arr[1], arr[0], nums[1], ffi.cast("int", 5), arr + 1, ffi.NULL,
+                object(), 12345):
+        with pytest.raises(InvalidBlockError) as info:
+            arena.release(bad)
+        assert repr(bad)[:20] in str(info.value)
+    with pytest.raises(InvalidBlockError, match="struct value, not an object of this arena"):
+        arena.release(p[0])
+    assert repr(arena.stats()) == before
+    assert p.value == 5 and list(nums) == [1, 2, 3]
+    arena.release(p)  # the object itself still can be
+    arena.release(arr)
+    del p, arr, nums
+    arena.close()
+
+
+def test_a_new_whose_initialiser_fails_is_not_counted_and_its_block_returns():
+    """Issue 20 row 16: the block of a new() whose initialiser raises goes back
+    to the pool, and the object is not counted (it stayed counted as live)."""
+    arena = Arena(ffi)
+    keep = [arena.new("struct node *", {"value": i}) for i in range(10)]
+    big = arena.new("char[]", 500)  # above max_small: a large block
+    stats = repr(arena.stats())
+    large = arena.pool.stats().large_live
+    failing = [("struct node *", {"no_such_field": 1}), ("long *", "not a number"),
+               ("long[]", [1, 2, "x"]), ("char[600]", b"y" * 700), ("struct node *", [1, 2, 3])]
+    for cdecl, init in failing:
+        with pytest.raises((TypeError, KeyError, IndexError, ValueError)):
+            arena.new(cdecl, init)
+        assert repr(arena.stats()) == stats, cdecl
+    assert arena.pool.stats().large_live == large
+    assert [k.value for k in keep] == list(range(10)) and len(big) == 500
+
+    inner = []
+
+    class Index:  # an initialiser that itself makes an object, then fails
+        def __int__(self):  # what cffi calls for a C long
+            inner.append(arena.new("long *", 7))
+            raise OverflowError("no")
+
+    with pytest.raises(OverflowError):
+        arena.new("long[]", [1, Index()])
+    assert len(inner) == 1 and inner[0][0] == 7  # the inner object stays handed out
+    assert arena.stats().live == 12 and arena.stats().released == 0
+    inner.clear()
+    del keep, big
+    arena.close()

@@ -49,7 +49,7 @@ def test_the_functions_are_c_not_python(ffi):
     P = Pool()
     from pool._pool_c import lib
     pool.cffi_allocator(ffi, P)
-    slot = pool.cffi_allocator.__globals__["_slot_of"](P._handle())
+    slot = pool.cffi_allocator.__globals__["_binding_for"](P._handle()).slot
     assert "void *(*)(size_t)" in repr(lib.pool_cffi_alloc_fn(slot))
     assert "void(*)(void *)" in repr(lib.pool_cffi_free_fn(slot))
 
@@ -58,10 +58,13 @@ def test_no_clear_and_the_same_slot_for_the_same_pool(ffi):
     P = Pool()
     a = pool.cffi_allocator(ffi, P, should_clear_after_alloc=False)
     b = pool.cffi_allocator(ffi, P)
-    slots = pool.cffi_allocator.__globals__["_slots"]
-    count = len(slots)
+    slots = pool.cffi_allocator.__globals__["_bindings"]
+
+    def bound():
+        return sum(ref is not None and ref() is not None for ref in slots)
+    count = bound()
     pool.cffi_allocator(ffi, P)
-    assert len(slots) == count
+    assert bound() == count
     x, y = a("char[16]"), b("char[16]")
     assert addr(ffi, x) in P and addr(ffi, y) in P and addr(ffi, x) != addr(ffi, y)
 
@@ -85,3 +88,59 @@ def test_closed_pool_and_wrong_type(ffi):
         pool.cffi_allocator(ffi, P)
     with pytest.raises(TypeError, match="ReferencePool"):
         pool.cffi_allocator(ffi, pool.ReferencePool())
+
+
+def test_a_dropped_bound_pool_is_freed(ffi):
+    """Issue 20 row 9: a bound pool dropped without close() returns its memory
+    (it used to keep its 2 MB of chunks for the life of the process)."""
+    from pool import process_totals
+
+    gc.collect()
+    before = process_totals()
+    for _ in range(3):
+        P = Pool()
+        new = pool.cffi_allocator(ffi, P)
+        objects = [new("int[]", n) for n in range(1, 200)] + [new("char[5000]")]
+        assert process_totals()[1] > before[1]
+        del P, new, objects
+        gc.collect()
+        assert process_totals() == before
+
+
+def test_objects_keep_a_dropped_pool_alive(ffi):
+    """What an allocator made outlives the Pool object and the allocator, as
+    an ffi.new object would; the memory goes when the last object does."""
+    from pool import process_totals
+
+    gc.collect()
+    before = process_totals()
+    P = Pool()
+    new = pool.cffi_allocator(ffi, P)
+    kept = new("long[4]")
+    kept[0:4] = [1, 2, 3, 4]
+    del P, new
+    gc.collect()
+    other = Pool()  # memory of a new pool must not reuse kept's block
+    other.allocate_many(32, 5000)
+    assert list(kept) == [1, 2, 3, 4]
+    other.close()
+    assert process_totals() > before
+    del kept
+    gc.collect()
+    assert process_totals() == before
+
+
+def test_slots_of_dropped_pools_are_reused(ffi):
+    """More than 64 pools may be bound over time, 64 at once."""
+    for _ in range(3 * 64):
+        P = Pool()
+        pool.cffi_allocator(ffi, P)("int[2]")
+        del P
+    live = []
+    with pytest.raises(RuntimeError, match="at most 64 pools"):
+        while len(live) <= 64:
+            P = Pool()
+            live.append((P, pool.cffi_allocator(ffi, P)))
+    assert 0 < len(live) <= 64  # other tests' bindings may hold a few slots
+    del live[0], P
+    pool.cffi_allocator(ffi, Pool())("int[2]")  # the slot freed is taken again

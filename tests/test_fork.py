@@ -155,3 +155,170 @@ def test_fork_while_another_thread_uses_a_reference_pool():
     status = _fork_while_inside(enter, child)
     assert status is not None, "child hung: ReferencePool's lock was inherited held"
     assert os.WIFEXITED(status) and os.WEXITSTATUS(status) == 0
+
+
+def test_a_lock_created_while_a_fork_is_taking_the_locks_is_taken_too():
+    """Issue 20 row 1: the fork hook's view of the registry cannot miss a lock
+    that another thread creates (an Arena, say) while the hook is waiting for
+    an older lock, and then takes before the fork happens."""
+    from pool._forksafe import ForkSafeLock
+
+    fork_waits = threading.Event()  # the hook waits for `old`
+    go = threading.Event()  # the hook wants `new`, or the fork is done
+
+    class Old(ForkSafeLock):
+        def _before_fork(self):
+            fork_waits.set()
+            super()._before_fork()
+
+    class New(ForkSafeLock):
+        def _before_fork(self):
+            go.set()  # the hook is about to wait for `new`: let the thread release it
+            super()._before_fork()
+
+    old = Old()
+    made = []
+
+    def thread():
+        with old:
+            assert fork_waits.wait(20)
+            made.append(New())  # registered while the fork is in progress
+            made[0].acquire()
+        go.wait(20)  # until the hook wants it (fixed) or the fork is over (bug)
+        made[0].release()
+
+    t = threading.Thread(target=thread)
+    t.start()
+    pid = os.fork()
+    if pid == 0:
+        os._exit(1 if made and made[0]._lock.locked() else 0)
+    go.set()
+    t.join()
+    status = wait_or_kill(pid, seconds=20)
+    assert status is not None
+    assert os.WIFEXITED(status) and os.WEXITSTATUS(status) == 0, \
+        "the child inherited a lock created during the fork, held by a thread it lacks"
+
+
+def test_forks_while_another_thread_creates_arenas():
+    """Issue 20 row 1: the registry may change at any time during a fork (the
+    old hook iterated a WeakSet, which raised "Set changed size during
+    iteration" and took no lock at all)."""
+    import sys
+
+    from pool import Arena
+
+    keep = [Arena() for _ in range(300)]  # a long registry: a long iteration
+    stop = threading.Event()
+    errors = []
+    old_hook = sys.unraisablehook
+    sys.unraisablehook = lambda u: errors.append(u.exc_value)
+
+    def churn():
+        while not stop.is_set():
+            a = Arena()
+            a.new("long *")[0] = 1
+            a.close()
+
+    old_interval = sys.getswitchinterval()
+    sys.setswitchinterval(1e-6)
+    t = threading.Thread(target=churn)
+    t.start()
+    try:
+        for _ in range(30):
+            pid = os.fork()
+            if pid == 0:
+                os._exit(0)
+            status = wait_or_kill(pid, seconds=20)
+            assert status is not None and os.WIFEXITED(status)
+    finally:
+        stop.set()
+        t.join()
+        sys.setswitchinterval(old_interval)
+        sys.unraisablehook = old_hook
+        for a in keep:
+            a.close()
+    assert errors == [], f"a fork hook failed: {errors[0]!r}"
+
+
+@pytest.mark.parametrize("module, call", [("pool.pymem", "hook_pool"),
+                                          ("pool.numpy", "default_pool")])
+def test_fork_while_another_thread_compiles_the_glue(monkeypatch, module, call):
+    """Issue 20 row 2: no lock is held across a compiler run, so a child forked
+    meanwhile can use the module (it used to wait forever for the module lock
+    of a thread it does not have)."""
+    import importlib
+
+    from pool import _jit
+
+    if module == "pool.numpy":
+        pytest.importorskip("numpy")
+    mod = importlib.import_module(module)
+    mod._glue()  # compiled (or found in the cache) and loaded once, for real
+    monkeypatch.setattr(mod, "_module", None)  # as at first use
+    real_build = _jit.build
+
+    def enter(inside, leave):
+        def slow_build(*args, **kwargs):  # stands for gcc's second
+            inside.set()
+            leave.wait(10)
+            return real_build(*args, **kwargs)
+        monkeypatch.setattr(_jit, "build", slow_build)
+        mod._glue()
+
+    def child():
+        getattr(mod, call)()
+
+    status = _fork_while_inside(enter, child)
+    assert status is not None, f"child hung in {module}.{call}(): a lock held across gcc"
+    assert os.WIFEXITED(status) and os.WEXITSTATUS(status) == 0
+
+
+def _package_modules():
+    import importlib
+    import pkgutil
+
+    import pool
+
+    for name in pool.__all__:  # the lazy names first: importing pool.cffi_allocator before
+        getattr(pool, name)    # the name is bound would leave the module in its place
+    names = []
+    for info in pkgutil.walk_packages(pool.__path__, "pool."):
+        if info.name.endswith("__main__"):  # runs a command line when imported
+            continue
+        try:
+            importlib.import_module(info.name)
+        except ImportError:  # an optional dependency (numpy, matplotlib) is missing
+            continue
+        names.append(info.name)
+    return names
+
+
+def test_every_lock_the_package_owns_is_fork_safe():
+    """Issue 20 row 2: no plain threading lock in any module of the package,
+    neither in its source nor among its modules' globals."""
+    import _thread
+    import sys
+    from pathlib import Path
+
+    import pool
+    from pool._forksafe import ForkSafeLock
+
+    plain = (type(threading.Lock()), type(threading.RLock()), threading.Condition,
+             threading.Semaphore)
+    found = []
+    for name in _package_modules():
+        for attr, value in vars(sys.modules[name]).items():
+            if isinstance(value, plain) and name != "pool._forksafe":
+                found.append(f"{name}.{attr}")
+    root = Path(pool.__file__).parent
+    constructors = ("threading.Lock(", "threading.RLock(", "threading.Condition(",
+                    "threading.Semaphore(", "threading.BoundedSemaphore(", "allocate_lock(")
+    for path in sorted(root.rglob("*.py")):
+        if path.name == "_forksafe.py":  # the registry's own lock: held only by the fork hooks
+            continue
+        text = path.read_text()
+        found += [f"{path.relative_to(root)}: {c}" for c in constructors if c in text]
+    assert found == [], f"plain locks (use pool._forksafe.ForkSafeLock): {found}"
+    assert isinstance(_thread.allocate_lock(), type(threading.Lock()))  # the check sees them
+    assert isinstance(sys.modules["pool.cffi_allocator"]._lock, ForkSafeLock)

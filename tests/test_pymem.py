@@ -97,3 +97,35 @@ def test_run_passes_the_exit_status_and_arguments(tmp_path):
     script.write_text("import sys; print(sys.argv[1:]); sys.exit(3)")
     done = python("-m", "pool", "run", str(script), "a", "b")
     assert done.returncode == 3 and done.stdout.strip() == "['a', 'b']"
+
+
+def test_the_hook_pool_cannot_be_closed_or_used(tmp_path):
+    """Issue 20 row 4: hook_pool() is a read-only view; close() on the live Pool
+    used to free every Python object placed there (SIGSEGV under `run`)."""
+    script = tmp_path / "s.py"
+    script.write_text(textwrap.dedent("""\
+        import pool.pymem as pm
+        p = pm.hook_pool()
+        objects = [str(i) * 3 for i in range(10000)]  # on the pool
+        for name in ("close", "allocate", "deallocate", "allocate_many", "reallocate",
+                     "buffer", "deallocate_many"):
+            try:
+                getattr(p, name)
+            except AttributeError as e:
+                assert "read-only" in str(e) and repr(name) in str(e), e
+            else:
+                raise SystemExit(f"{name} is available on the hook pool")
+        try:
+            p.heap_limit = 1
+        except AttributeError:
+            pass
+        else:
+            raise SystemExit("heap_limit could be set")
+        assert p.stats().heap_size > 0 and not p.closed and p.align == 16
+        assert pm.hook_pool() is p
+        objects = [s + "x" for s in objects]  # the pool still serves and frees
+        print("ok", len(objects))
+    """))
+    done = python("-m", "pool", "run", str(script))
+    assert done.returncode == 0, (done.returncode, done.stdout, done.stderr[-2000:])
+    assert done.stdout.strip() == "ok 10000"

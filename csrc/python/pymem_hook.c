@@ -1,7 +1,8 @@
 /*
- * _pymem_hook.c -- CPython's object allocator domain (and optionally the mem
- * domain) on a pool (pool.pymem).  Compiled at first use like
- * csrc/python/numpy_handler.c, and calling cffi's copy of the core the same way.
+ * pymem_hook.c -- CPython's object allocator domain (and optionally the mem
+ * domain) on a pool (pool.pymem, module pool._pymem_hook).  Compiled at first
+ * use like numpy_handler.c, and calling cffi's copy of the core the same way:
+ * through the C API capsule (sgi_pool_capi.h).
  *
  * Requests of 1..128 bytes come from the pool; everything else, and every
  * free or realloc of a block the pool does not own (objects made before the
@@ -14,15 +15,11 @@
 
 #include <string.h>
 
-typedef struct sgi_pool sgi_pool; /* opaque: only its address passes through here */
+#include "sgi_pool_capi.h"
 
-enum { POOL_MAX_SMALL = 128, POOL_ENOTLIVE = 3 /* SGI_POOL_ENOTLIVE */ };
+enum { POOL_MAX_SMALL = SGI_POOL_DEFAULT_MAX_SMALL, POOL_ENOTLIVE = SGI_POOL_ENOTLIVE };
 
-static struct {
-    void *(*allocate)(sgi_pool *, size_t);
-    int (*free_checked)(sgi_pool *, void *);
-    size_t (*usable_size)(sgi_pool *, const void *);
-} core;
+static const sgi_pool_capi *core; /* from the capsule, at module init */
 
 typedef struct hook {
     PyMemAllocatorEx replaced; /* the allocator this hook forwards to */
@@ -37,7 +34,7 @@ static void *hook_malloc(void *ctx, size_t n)
 {
     hook *h = ctx;
     if (h->serving && n - 1 < POOL_MAX_SMALL) {
-        void *block = core.allocate(h->pool, n);
+        void *block = core->allocate(h->pool, n);
         if (block != NULL)
             return block;
     }
@@ -49,7 +46,7 @@ static void *hook_calloc(void *ctx, size_t count, size_t n)
     hook *h = ctx;
     size_t total;
     if (h->serving && !__builtin_mul_overflow(count, n, &total) && total - 1 < POOL_MAX_SMALL) {
-        void *block = core.allocate(h->pool, total);
+        void *block = core->allocate(h->pool, total);
         if (block != NULL)
             return memset(block, 0, total);
     }
@@ -59,7 +56,7 @@ static void *hook_calloc(void *ctx, size_t count, size_t n)
 static void hook_free(void *ctx, void *ptr)
 {
     hook *h = ctx;
-    if (ptr != NULL && core.free_checked(h->pool, ptr) == POOL_ENOTLIVE)
+    if (ptr != NULL && core->free_checked(h->pool, ptr) == POOL_ENOTLIVE)
         h->replaced.free(h->replaced.ctx, ptr);
 }
 
@@ -68,7 +65,7 @@ static void *hook_realloc(void *ctx, void *ptr, size_t n)
     hook *h = ctx;
     if (ptr == NULL)
         return hook_malloc(ctx, n);
-    size_t have = core.usable_size(h->pool, ptr);
+    size_t have = core->usable_size(h->pool, ptr);
     if (have == 0) /* not the pool's: stays the replaced allocator's */
         return h->replaced.realloc(h->replaced.ctx, ptr, n);
     if (n != 0 && n <= have)
@@ -77,7 +74,7 @@ static void *hook_realloc(void *ctx, void *ptr, size_t n)
     if (moved == NULL)
         return NULL;
     memcpy(moved, ptr, n < have ? n : have);
-    (void)core.free_checked(h->pool, ptr);
+    (void)core->free_checked(h->pool, ptr);
     return moved;
 }
 
@@ -125,21 +122,7 @@ static PyObject *stop(PyObject *module, PyObject *arg)
     Py_RETURN_NONE;
 }
 
-static PyObject *configure(PyObject *module, PyObject *args)
-{
-    (void)module;
-    unsigned long long a, f, u;
-    if (!PyArg_ParseTuple(args, "KKK", &a, &f, &u))
-        return NULL;
-    void *pa = (void *)(uintptr_t)a, *pf = (void *)(uintptr_t)f, *pu = (void *)(uintptr_t)u;
-    memcpy(&core.allocate, &pa, sizeof pa);
-    memcpy(&core.free_checked, &pf, sizeof pf);
-    memcpy(&core.usable_size, &pu, sizeof pu);
-    Py_RETURN_NONE;
-}
-
 static PyMethodDef methods[] = {
-    {"configure", configure, METH_VARARGS, "configure(allocate, free_checked, usable_size)"},
     {"install", install, METH_VARARGS, "install(domain, pool_address)"},
     {"stop", stop, METH_O, "stop(domain)"},
     {NULL, NULL, 0, NULL},
@@ -152,5 +135,8 @@ static struct PyModuleDef module_def = {
 
 PyMODINIT_FUNC PyInit__pymem_hook(void)
 {
+    core = sgi_pool_capi_import();
+    if (core == NULL)
+        return NULL;
     return PyModule_Create(&module_def);
 }
