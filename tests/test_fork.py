@@ -283,9 +283,10 @@ def _package_modules():
     for name in pool.__all__:  # the lazy names first: importing pool.cffi_allocator before
         getattr(pool, name)    # the name is bound would leave the module in its place
     names = []
+    deprecated_aliases = {"pool.testing.reference", "pool.testing.snapshot"}  # (they warn)
     for info in pkgutil.walk_packages(pool.__path__, "pool."):
-        if info.name.endswith("__main__"):  # runs a command line when imported
-            continue
+        if info.name.endswith("__main__") or info.name in deprecated_aliases:
+            continue  # __main__ runs a command line when imported
         try:
             importlib.import_module(info.name)
         except ImportError:  # an optional dependency (numpy, matplotlib) is missing
