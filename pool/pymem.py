@@ -22,9 +22,9 @@ from collections.abc import Sequence
 from typing import Any
 
 from . import _jit
-from ._arena_view import HookPoolView
 from ._forksafe import ForkSafeLock
 from ._pool_c import ffi
+from ._readonly import HookPoolView
 from .core import Pool
 
 SOURCE = _jit.glue_source("pymem_hook.c")

@@ -19,7 +19,7 @@ When the last reference goes, the region's finaliser closes the pool.
 collector may clear a memoryview that cffi still holds a buffer of, which
 crashes the interpreter; a ctypes array has no such state.)
 
-Bookkeeping is per refill run (pool/_arena_runs.py), so close() is O(1) in
+Bookkeeping is per refill run (pool/arena/runs.py), so close() is O(1) in
 the objects handed out and drops it.
 """
 
@@ -36,15 +36,15 @@ from typing import Any
 
 from _cffi_backend import FFI as _BackendFFI
 
-from ._arena_runs import Ledger, Run
-from ._arena_view import ArenaPoolView
-from ._base import NotCopyable
-from ._forksafe import ForkSafeLock
-from ._pool_c import lib
-from ._sizes import round_up
-from .core import Pool
-from .errors import InvalidBlockError, PoolClosedError, PoolMemoryError
-from .stats import PoolStats
+from .._base import NotCopyable
+from .._forksafe import ForkSafeLock
+from .._pool_c import lib
+from .._readonly import ArenaPoolView
+from .._sizes import round_up
+from ..core import Pool
+from ..errors import InvalidBlockError, PoolClosedError, PoolMemoryError
+from ..stats import PoolStats
+from .runs import Ledger, Run
 
 # Blocks fetched from the pool per refill of one block size: one C call (and
 # no work per object) instead of a call per object.  Halved while the pool
@@ -332,7 +332,7 @@ class Arena(NotCopyable):
     def __init__(self, ffi: Any = None, **pool_options: Any) -> None:
         self._own_ffi = ffi is not None
         if ffi is None:
-            from ._pool_c import ffi as package_ffi
+            from .._pool_c import ffi as package_ffi
             ffi = package_ffi
         self._ffi = ffi
         # The arena checks release() against its own record of what it handed
