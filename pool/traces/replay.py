@@ -359,7 +359,7 @@ def replay_main(argv: Sequence[str] | None = None, prog: str = "python -m pool r
         return 1
     print(_report(args.trace, result, options))
     if args.plot or args.compare:
-        from ..view.timeline import replay_timelines
+        from ..view.cli import replay_timelines
 
         return replay_timelines(args, ops, kwargs, prog)
     return 0

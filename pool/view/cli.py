@@ -128,3 +128,33 @@ def main(argv: Sequence[str] | None = None, prog: str = "python -m pool show") -
 
 if __name__ == "__main__":
     sys.exit(main())
+
+
+def replay_timelines(args: argparse.Namespace, ops: Iterable[TraceOp],
+                     base_options: dict[str, object], prog: str) -> int:
+    """`replay TRACE [--compare OPTS...] [--plot FILE]`: prints one summary line
+    per option set and draws them; returns the exit status."""
+    from . import figure
+    from .timeline import compare, parse_options
+
+    try:
+        sets = [parse_options(text) for text in args.compare or ()]
+    except ValueError as e:
+        print(f"{prog}: --compare: {e}", file=sys.stderr)
+        return 2
+    if args.plot and figure.missing_dependency():
+        print(f"{prog}: {figure.missing_dependency()}", file=sys.stderr)
+        return 2
+    try:
+        timelines = compare(ops, base_options, sets)
+    except (TypeError, ValueError) as e:
+        print(f"{prog}: {e}", file=sys.stderr)
+        return 2
+    print("timelines (sampled after every operation):")
+    for tl in timelines:
+        print("  " + tl.summary())
+    if args.plot:
+        written = figure.draw_timelines(timelines, args.plot, title=f"{args.trace}: the pool"
+                                        f" over the replay ({timelines[0].operations} operations)")
+        print(f"timelines written to {written}", file=sys.stderr)
+    return 0

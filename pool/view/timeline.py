@@ -12,7 +12,6 @@ refill=20 refill=64 --plot out.png`).
 
 from __future__ import annotations
 
-import argparse
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 
@@ -146,34 +145,3 @@ def compare(ops: Iterable[TraceOp], base_options: dict[str, object],
         label = ", ".join(f"{k}={v}" for k, v in changes.items()) or label_of(options)
         out.append(collect(ops, options, label, pool_factory))
     return out
-
-
-def replay_timelines(args: argparse.Namespace, ops: Iterable[TraceOp],
-                     base_options: dict[str, object], prog: str) -> int:
-    """`replay TRACE [--compare OPTS...] [--plot FILE]`: prints one summary line
-    per option set and draws them; returns the exit status."""
-    import sys
-
-    from . import figure
-
-    try:
-        sets = [parse_options(text) for text in args.compare or ()]
-    except ValueError as e:
-        print(f"{prog}: --compare: {e}", file=sys.stderr)
-        return 2
-    if args.plot and figure.missing_dependency():
-        print(f"{prog}: {figure.missing_dependency()}", file=sys.stderr)
-        return 2
-    try:
-        timelines = compare(ops, base_options, sets)
-    except (TypeError, ValueError) as e:
-        print(f"{prog}: {e}", file=sys.stderr)
-        return 2
-    print("timelines (sampled after every operation):")
-    for tl in timelines:
-        print("  " + tl.summary())
-    if args.plot:
-        written = figure.draw_timelines(timelines, args.plot, title=f"{args.trace}: the pool"
-                                        f" over the replay ({timelines[0].operations} operations)")
-        print(f"timelines written to {written}", file=sys.stderr)
-    return 0
