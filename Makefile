@@ -31,7 +31,7 @@ bench:  ## the benchmark suite, quick profile
 lint:  ## ruff
 	$(PYTHON) -m ruff check .
 
-typecheck:  ## mypy --strict on the package (also a test: tests/test_typing.py)
+typecheck:  ## mypy --strict on the package (also a test: tests/python/test_typing.py)
 	$(PYTHON) -m mypy
 
 demo:  ## the worked example, live

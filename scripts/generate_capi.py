@@ -1,7 +1,7 @@
 """Regenerates the function lists of the C API table from csrc/sgi_pool.h:
 the fields of csrc/python/sgi_pool_capi.h and the initialisers of
 csrc/python/capi_table.h, between their `generated` marker comments.
-tests/test_cdef.py checks that both agree with the header.
+tests/core/test_cdef.py checks that both agree with the header.
 Usage: python scripts/generate_capi.py"""
 
 import pathlib

@@ -10,7 +10,7 @@
 # from memcheck in its own internals (start-up, ints, the GC); the known ones
 # are in scripts/valgrind-python.supp and the rest are listed as "other",
 # not counted: only reports with a frame in our code fail the run.
-# Usage: scripts/valgrind.sh [pytest arguments, e.g. tests/test_misuse.py]
+# Usage: scripts/valgrind.sh [pytest arguments, e.g. tests/core/test_misuse.py]
 set -euo pipefail
 cd "$(dirname "$0")/.."
 export PYTHONMALLOC=malloc

@@ -1,6 +1,6 @@
 /*
  * stress_bias.c -- biased ownership of the default profile (csrc/bias.h),
- * checked from C (tests/test_bias.py builds it plain and under TSan).
+ * checked from C (tests/threads/test_bias.py builds it plain and under TSan).
  *
  *   same-addresses  a default pool used by one thread hands out the same
  *                   addresses, in the same order, as a single-thread pool

@@ -4,7 +4,7 @@
  * Each thread allocates blocks of random sizes (small and large), fills each
  * with a pattern of its own, frees random ones after checking the pattern,
  * and uses the batch calls.  Exits nonzero on any overwritten block.  Built
- * plain, with ASan+UBSan and with ThreadSanitizer by tests/test_c_api.py.
+ * plain, with ASan+UBSan and with ThreadSanitizer by tests/core/test_c_api.py.
  *
  * usage: stress_threads [threads] [operations per thread] [checked 0/1] [thread_safe 1/0]
  * (thread_safe 0 exists to show that the checks catch an unlocked pool)

@@ -1,7 +1,7 @@
 /*
  * test_capi.c -- the C API used from plain C, without Python.
  *
- * Built and run by tests/test_c_api.py (gcc -std=c11 with the sources of csrc and this file);
+ * Built and run by tests/core/test_c_api.py (gcc -std=c11 with the sources of csrc and this file);
  * it prints one line per check and exits nonzero on the first failure.
  */
 #include "sgi_pool.h"

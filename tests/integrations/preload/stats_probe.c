@@ -1,5 +1,5 @@
 /* A program for the LD_PRELOAD tests of the statistics and the reserved
-   range (tests/test_preload.py).  One mode per run:
+   range (tests/integrations/test_preload.py).  One mode per run:
 
      fd2 PATH      opens PATH, which must become fd 2 (the test starts it
                    with stderr closed), writes "data" into it, exits with it open

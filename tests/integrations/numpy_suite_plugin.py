@@ -1,5 +1,5 @@
 """pytest plugin for running numpy's own tests with the sgi_pool handler installed for
-the whole run (tests/test_numpy.py uses it: -p numpy_suite_plugin).  At the end it
+the whole run (tests/integrations/test_numpy.py uses it: -p numpy_suite_plugin).  At the end it
 prints how many bytes the handler's pool holds and the handler name then in effect,
 so the caller can check that the handler really served arrays."""
 

@@ -71,7 +71,7 @@ def test_fast_and_cffi_paths_agree_in_lockstep(profile):
     """The same random operations (misuse included) on a Pool and a CffiPool:
     equal results, errors and normalised states after every step."""
     run_random(profile, 300, seed=7, factories=(Pool, CffiPool))
-    # (the fast path against the reference: tests/test_differential.py, on Pool's default path)
+    # (the fast path against the reference: tests/model/test_differential.py, on Pool's default path)
 
 
 @pytest.mark.parametrize("cls", [Pool, CffiPool])

@@ -30,7 +30,7 @@ from pool.traces import (
     write_trace,
 )
 
-ROOT = pathlib.Path(__file__).resolve().parent.parent
+ROOT = pathlib.Path(__file__).resolve().parents[2]
 RECORDER = ROOT / "csrc" / "preload" / "trace_recorder.c"
 TRACES = ROOT / "pool" / "traces" / "data"
 

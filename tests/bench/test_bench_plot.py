@@ -1,4 +1,4 @@
-"""pool.bench.plot: the panels of a saved quick run (tests/data/bench_quick.json, made
+"""pool.bench.plot: the panels of a saved quick run (tests/bench/data/bench_quick.json, made
 by `python -m pool bench --quick --json`, samples removed), and the picture written."""
 
 import json

@@ -174,7 +174,7 @@ def test_library_compiles_without_warnings(tmp_path):
     gcc = shutil.which("gcc")
     if gcc is None:
         pytest.skip("gcc is not installed")
-    root = HERE.parent
+    root = HERE.parents[1]
     sys.path.insert(0, str(root))
     try:
         import build_pool
@@ -196,7 +196,7 @@ REPORT = "sgi_pool preload ["
 
 @pytest.fixture(scope="module")
 def probe(tmp_path_factory):
-    """tests/preload/stats_probe.c, compiled."""
+    """tests/integrations/preload/stats_probe.c, compiled."""
     gcc = shutil.which("gcc")
     if gcc is None:
         pytest.skip("gcc is not installed")

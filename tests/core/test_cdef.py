@@ -6,7 +6,7 @@ the core with a signature it does not have."""
 import pathlib
 import re
 
-ROOT = pathlib.Path(__file__).resolve().parent.parent
+ROOT = pathlib.Path(__file__).resolve().parents[2]
 HEADER = ROOT / "csrc" / "sgi_pool.h"
 CDEF = ROOT / "csrc" / "sgi_pool.cdef"
 GLUE = ROOT / "csrc" / "addr_glue.h"

@@ -215,7 +215,7 @@ def numpy_suite(module, *extra):
     done = subprocess.run(
         [sys.executable, "-m", "pytest", "--pyargs", module, "-q", "-p", "numpy_suite_plugin",
          "-p", "no:cacheprovider", "-W", "ignore::DeprecationWarning", *extra],
-        capture_output=True, text=True, env=env, cwd=str(HERE.parent.parent), timeout=900)
+        capture_output=True, text=True, env=env, cwd=str(HERE.parents[2]), timeout=900)
     assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-2000:]
     found = re.search(r"SGI_POOL_NUMPY heap_size=(\d+) handler=(\S+)", done.stdout)
     assert found, done.stdout[-2000:]

@@ -17,7 +17,7 @@ from hypothesis import strategies as st
 
 from pool.testing.diff import PROFILES
 
-ROOT = pathlib.Path(__file__).resolve().parent.parent
+ROOT = pathlib.Path(__file__).resolve().parents[2]
 FUZZ = ROOT / "fuzz"
 TARGET = FUZZ / "fuzz_lockstep.py"
 

@@ -21,7 +21,7 @@ from pool.bench.common import LIVE  # noqa: E402
 pytestmark = pytest.mark.not_under_sanitizer("the benchmark is meaningless under ASan")
 
 ffi, lib = bench_c.ffi, bench_c.lib
-ROOT = pathlib.Path(__file__).resolve().parent.parent
+ROOT = pathlib.Path(__file__).resolve().parents[2]
 WARNINGS = ["-Wall", "-Wextra", "-Wpedantic", "-Wshadow", "-Wconversion", "-Werror"]
 SIZES = array("I", [8, 32, 1, 128, 64, 16, 200, 24])  # 200: past the lists, to malloc
 

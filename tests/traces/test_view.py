@@ -28,7 +28,7 @@ def free_run(offset, count, size, state="free"):
     return [Segment(offset + k * size, size, state, size) for k in range(count)]
 
 
-# After call 6 of the worked example (docs/algorithm.md, tests/test_algorithm_examples.py):
+# After call 6 of the worked example (docs/algorithm.md, tests/core/test_algorithm_examples.py):
 # A+0 freed by call 5, A+8 live (call 2), A+16..A+152 free, A+160 live (call 3),
 # A+184..A+280 free 24-byte blocks, A+304 the 16-byte leftover of step 3.2;
 # B+0 live (call 6), B+128..B+2432 free, B+2560..B+5144 the current chunk.

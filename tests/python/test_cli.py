@@ -13,7 +13,7 @@ import pytest
 
 from pool.traces import Op, convert_file, read_trace, write_trace
 
-ROOT = pathlib.Path(__file__).resolve().parent.parent
+ROOT = pathlib.Path(__file__).resolve().parents[2]
 PACKAGE = ROOT / "pool"
 RAW = "# pool-trace-raw 1 pid=1 ppid=0 cmd=x\n" + "".join(
     f"m {n} {n:x}0\nf {n:x}0\n" for n in range(1, 51))

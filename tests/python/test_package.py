@@ -11,7 +11,7 @@ from pool._pool_c import lib
 import pool
 from pool import _validate
 
-ROOT = pathlib.Path(__file__).resolve().parent.parent
+ROOT = pathlib.Path(__file__).resolve().parents[2]
 
 
 def test_compiled_module_imports():

@@ -9,7 +9,7 @@ import sys
 
 import pytest
 
-ROOT = pathlib.Path(__file__).resolve().parent.parent
+ROOT = pathlib.Path(__file__).resolve().parents[2]
 
 bench_c = pytest.importorskip(
     "pool._bench_c", reason="pool._bench_c is not built (python build_pool.py bench)")
@@ -164,7 +164,7 @@ def test_trace_arrays_are_dense_and_valid():
 
 
 def test_plot_of_this_run(quick_run, tmp_path):
-    """The plot of a fresh quick run is written (its panels: tests/test_bench_plot.py)."""
+    """The plot of a fresh quick run is written (its panels: tests/bench/test_bench_plot.py)."""
     pytest.importorskip("matplotlib", reason="matplotlib is not installed (pip install"
                         " 'pool[plot]'): the bench plot was not drawn")
     from pool.bench import plot
