@@ -2,7 +2,7 @@
 # `pip install -e ".[test,dev]"` first).  `make help` lists them.
 PYTHON ?= python
 
-.PHONY: help install tests slow sanitize valgrind fuzz bench lint typecheck demo
+.PHONY: help install tests slow sanitize valgrind fuzz bench lint format typecheck package demo
 
 help:  ## this list
 	@grep -E '^[a-z]+:.*## ' $(MAKEFILE_LIST) | sed 's/:.*## /\t/'
@@ -28,10 +28,17 @@ fuzz:  ## the atheris fuzzer for 5 minutes (FUZZ_SECONDS=3600 for longer)
 bench:  ## the benchmark suite, quick profile
 	$(PYTHON) -m pool bench --quick
 
-lint:  ## ruff
+lint:  ## ruff check and ruff format --check (CI runs both)
 	$(PYTHON) -m ruff check .
+	$(PYTHON) -m ruff format --check .
 
-typecheck:  ## mypy --strict on the package (also a test: tests/python/test_typing.py)
+format:  ## ruff format the tree
+	$(PYTHON) -m ruff format .
+
+package:  ## sdist, a wheel from it, installed and imported in a fresh venv (CI runs it)
+	bash scripts/check_package.sh
+
+typecheck:  ## mypy --strict on the package (also a test: tests/python/test_typing.py, slow; CI runs both)
 	$(PYTHON) -m mypy
 
 demo:  ## the worked example, live

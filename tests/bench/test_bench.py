@@ -48,6 +48,7 @@ def quick_run(tmp_path_factory):
     return proc, json.loads(out.read_text())
 
 
+@pytest.mark.slow  # the whole quick benchmark (about 15 s)
 def test_quick_writes_the_table_and_progress(quick_run):
     proc, _ = quick_run
     for heading in ("Allocators (what really ran)", "C level:", "Python level:", "Memory:",
@@ -56,6 +57,7 @@ def test_quick_writes_the_table_and_progress(quick_run):
     assert proc.stderr.strip(), "no progress on stderr"
 
 
+@pytest.mark.slow  # the whole quick benchmark (about 15 s)
 def test_json_top_level(quick_run):
     _, data = quick_run
     for key in ("schema", "quick", "repeat", "clock", "config", "machine", "allocators",
@@ -67,6 +69,7 @@ def test_json_top_level(quick_run):
     assert data["repeat"] == common.PROFILES["quick"]["repeat"]
 
 
+@pytest.mark.slow  # the whole quick benchmark (about 15 s)
 def test_json_allocators_say_what_ran(quick_run):
     _, data = quick_run
     assert list(data["allocators"]) == ALLOCATOR_NAMES
@@ -81,6 +84,7 @@ def test_json_allocators_say_what_ran(quick_run):
         assert data["allocators"][name]["ran"], name
 
 
+@pytest.mark.slow  # the whole quick benchmark (about 15 s)
 def test_json_c_level_cells(quick_run):
     _, data = quick_run
     cells = data["c_level"]
@@ -106,6 +110,7 @@ def test_json_c_level_cells(quick_run):
                     assert c["ratio_to_glibc"][name] == pytest.approx(res["median"] / glibc)
 
 
+@pytest.mark.slow  # the whole quick benchmark (about 15 s)
 def test_json_python_level(quick_run):
     _, data = quick_run
     names = [e["name"] for e in data["python_level"]]
@@ -118,6 +123,7 @@ def test_json_python_level(quick_run):
             common.ROW_CHECKED, common.ROW_BATCH, common.ROW_BATCH_CHECKED} <= measured
 
 
+@pytest.mark.slow  # the whole quick benchmark (about 15 s)
 def test_json_memory(quick_run):
     _, data = quick_run
     assert [r["size"] for r in data["memory"]] == common.MEMORY_SIZES
@@ -132,6 +138,7 @@ def test_json_memory(quick_run):
                 assert res["heap_size_per_requested"] >= 1.0, (r["size"], name)
 
 
+@pytest.mark.slow  # the whole quick benchmark (about 15 s)
 def test_json_containers(quick_run):
     _, data = quick_run
     cont = data["containers"]
@@ -145,6 +152,7 @@ def test_json_containers(quick_run):
             _check_cell(cell, f"{c['container']} {name}")
 
 
+@pytest.mark.slow  # the whole quick benchmark (about 15 s)
 def test_json_targets(quick_run):
     _, data = quick_run
     assert data["targets"]
@@ -163,6 +171,7 @@ def test_trace_arrays_are_dense_and_valid():
     assert t["counts"]["a"] - t["counts"]["f"] == t["survivors"]
 
 
+@pytest.mark.slow  # the whole quick benchmark (about 15 s)
 def test_plot_of_this_run(quick_run, tmp_path):
     """The plot of a fresh quick run is written (its panels: tests/bench/test_bench_plot.py)."""
     pytest.importorskip("matplotlib", reason="matplotlib is not installed (pip install"

@@ -105,11 +105,19 @@ def test_thread_stress_under_sanitizers(tmp_path, build, checked):
     assert "WARNING" not in result.stderr and "ERROR" not in result.stderr
 
 
+_built: dict[tuple[str, ...], pathlib.Path] = {}  # (program, flags) -> its executable
+
+
 def build_program(tmp_path, program, *flags):
-    exe = tmp_path / program.stem
-    subprocess.run(["gcc", "-std=c11", "-D_GNU_SOURCE", *flags, f"-I{ROOT / 'csrc'}", *CSRC,
-                    str(program), "-o", str(exe)], check=True)
-    return exe
+    """The program built with the core and these flags; built once per run
+    (several tests run the same build with other arguments)."""
+    key = (str(program), *flags)
+    if key not in _built:
+        exe = tmp_path / program.stem
+        subprocess.run(["gcc", "-std=c11", "-D_GNU_SOURCE", *flags, f"-I{ROOT / 'csrc'}",
+                        *CSRC, str(program), "-o", str(exe)], check=True)
+        _built[key] = exe
+    return _built[key]
 
 
 def test_asan_sees_use_after_free_of_pool_blocks(tmp_path):

@@ -10,6 +10,7 @@ import pytest
 ROOT = pathlib.Path(__file__).resolve().parents[2]
 
 
+@pytest.mark.slow  # a fresh mypy run; .ci/run also runs mypy among its habit checks
 @pytest.mark.skipif(importlib.util.find_spec("mypy") is None,
                     reason="mypy is not installed (it is in the test extra: "
                            "pip install -e '.[test]')")
