@@ -67,8 +67,12 @@ WARNINGS = ["-Wall", "-Wextra", "-Wpedantic", "-Wshadow", "-Wconversion", "-Werr
 
 # The first-use glue and the headers it includes, shipped in the wheel under
 # pool/include (pool.get_include() in a later release names that folder).
-SHIPPED_GLUE = [f"{PYGLUE}/numpy_handler.c", f"{PYGLUE}/pymem_hook.c", f"{CSRC}/sgi_pool.h",
-                f"{PYGLUE}/sgi_pool_capi.h"]
+SHIPPED_GLUE = [
+    f"{PYGLUE}/numpy_handler.c",
+    f"{PYGLUE}/pymem_hook.c",
+    f"{CSRC}/sgi_pool.h",
+    f"{PYGLUE}/sgi_pool_capi.h",
+]
 
 
 def _env_flag(name: str) -> bool:
@@ -78,8 +82,12 @@ def _env_flag(name: str) -> bool:
 def sanitize_args() -> list[str]:
     if not _env_flag("POOL_SANITIZE"):
         return []
-    return ["-fsanitize=address,undefined", "-fno-sanitize-recover=undefined",
-            "-fno-omit-frame-pointer", "-g"]
+    return [
+        "-fsanitize=address,undefined",
+        "-fno-sanitize-recover=undefined",
+        "-fno-omit-frame-pointer",
+        "-g",
+    ]
 
 
 def compile_args() -> list[str]:
@@ -131,6 +139,7 @@ bench_ffibuilder.set_source(
 
 # ---- pool._fast: the CPython fast path (glue over cffi's copy of the core) -------------
 
+
 def fast_extension() -> Extension:
     return Extension(
         "pool._fast",
@@ -149,10 +158,14 @@ def fast_extension() -> Extension:
 
 PRELOAD_NAME = "pool.libsgipool"
 PRELOAD_FLAGS = [
-    "-include", f"{PRELOAD}/sys_alloc.h",
-    "-fvisibility=hidden",          # only the malloc family is exported
-    "-ftls-model=initial-exec",     # the core's thread-local: no allocation on first use
-    "-fno-builtin-malloc", "-fno-builtin-calloc", "-fno-builtin-realloc", "-fno-builtin-free",
+    "-include",
+    f"{PRELOAD}/sys_alloc.h",
+    "-fvisibility=hidden",  # only the malloc family is exported
+    "-ftls-model=initial-exec",  # the core's thread-local: no allocation on first use
+    "-fno-builtin-malloc",
+    "-fno-builtin-calloc",
+    "-fno-builtin-realloc",
+    "-fno-builtin-free",
 ]
 
 
@@ -164,7 +177,8 @@ def preload_extension() -> Extension:
         include_dirs=[CSRC],
         define_macros=[("_GNU_SOURCE", None), ("SGI_POOL_NO_VALGRIND", None)],
         extra_compile_args=[a for a in compile_args() if not a.startswith("-fsanitize")]
-        + WARNINGS + PRELOAD_FLAGS,
+        + WARNINGS
+        + PRELOAD_FLAGS,
         extra_link_args=["-ldl", "-lpthread"],
     )
 
@@ -218,8 +232,21 @@ RECORDER_SOURCE = f"{PRELOAD}/trace_recorder.c"
 
 def recorder_command(out: str | os.PathLike[str], cc: str | None = None) -> list[str]:
     """The gcc command that builds the trace recorder (an LD_PRELOAD shim)."""
-    return [cc or os.environ.get("CC", "gcc"), "-std=gnu11", "-O2", "-g", "-Wall", "-Wextra",
-            "-shared", "-fPIC", "-o", str(out), str(HERE / RECORDER_SOURCE), "-ldl", "-pthread"]
+    return [
+        cc or os.environ.get("CC", "gcc"),
+        "-std=gnu11",
+        "-O2",
+        "-g",
+        "-Wall",
+        "-Wextra",
+        "-shared",
+        "-fPIC",
+        "-o",
+        str(out),
+        str(HERE / RECORDER_SOURCE),
+        "-ldl",
+        "-pthread",
+    ]
 
 
 def _build_in_place(names: list[str]) -> None:
@@ -236,9 +263,20 @@ def _build_in_place(names: list[str]) -> None:
     exts = [e for e in extensions() if any(wanted.get(n) == e.name for n in names)]
     if exts:
         with tempfile.TemporaryDirectory() as scratch:  # no ./build left behind
-            setup(name="pool-build", ext_modules=exts, packages=[], cmdclass=cmdclass(),
-                  script_args=["build_ext", "--inplace", "--build-temp", scratch,
-                               "--build-lib", scratch])
+            setup(
+                name="pool-build",
+                ext_modules=exts,
+                packages=[],
+                cmdclass=cmdclass(),
+                script_args=[
+                    "build_ext",
+                    "--inplace",
+                    "--build-temp",
+                    scratch,
+                    "--build-lib",
+                    scratch,
+                ],
+            )
 
 
 ARTEFACTS = ("core", "fast", "bench", "preload")
@@ -251,6 +289,8 @@ if __name__ == "__main__":
         sys.exit(subprocess.run(recorder_command(args[1])).returncode)
     unknown = [a for a in args if a not in ARTEFACTS]
     if unknown:
-        sys.exit(f"usage: python build_pool.py [{' | '.join(ARTEFACTS)} ...] | recorder OUT.so"
-                 f" (unknown: {' '.join(unknown)})")
+        sys.exit(
+            f"usage: python build_pool.py [{' | '.join(ARTEFACTS)} ...] | recorder OUT.so"
+            f" (unknown: {' '.join(unknown)})"
+        )
     _build_in_place(args or list(ARTEFACTS))

@@ -33,7 +33,8 @@ if glob.glob(os.path.join(_ROOT, "pool", "_pool_c*")):
     sys.path.insert(0, _ROOT)  # the checkout this script is in, built in place (pip -e)
 
 _FUZZING = __name__ == "__main__" and not any(
-    a in ("--replay", "--show", "-h", "--help") for a in sys.argv[1:])
+    a in ("--replay", "--show", "-h", "--help") for a in sys.argv[1:]
+)
 
 if _FUZZING:
     import atheris
@@ -41,9 +42,9 @@ if _FUZZING:
     with atheris.instrument_imports(include=["pool"]):
         import pool._validate
         import pool.core
-        import pool.testing.diff
         import pool.model.reference
         import pool.model.snapshot
+        import pool.testing.diff
 else:
     import pool.testing.diff
 
@@ -55,19 +56,63 @@ PTRDIFF_MAX = 2**63 - 1
 SIZE_MAX = 2**64 - 1
 
 # Weighted kinds: the kind byte indexes this table (mod its length).
-KINDS = (("alloc",) * 10 + ("alloc_many",) * 3 + ("free",) * 8 + ("free_many",) * 3
-         + ("realloc",) * 5 + ("bad",) * 2 + ("limit",) * 1)
+KINDS = (
+    ("alloc",) * 10
+    + ("alloc_many",) * 3
+    + ("free",) * 8
+    + ("free_many",) * 3
+    + ("realloc",) * 5
+    + ("bad",) * 2
+    + ("limit",) * 1
+)
 MISUSES = ("double", "wrong-class", "interior", "realloc-freed", "zero")
 
 # Sizes the tables and the small-object boundaries of every profile care about.
-SIZES = pool.testing.diff.SIZES + (2, 15, 31, 32, 33, 47, 49, 56, 57, 72, 80, 96, 112, 136, 144,
-                           255, 256, 257, 4095, 4096, 4097)
+SIZES = pool.testing.diff.SIZES + (
+    2,
+    15,
+    31,
+    32,
+    33,
+    47,
+    49,
+    56,
+    57,
+    72,
+    80,
+    96,
+    112,
+    136,
+    144,
+    255,
+    256,
+    257,
+    4095,
+    4096,
+    4097,
+)
 # Sizes every pool refuses before touching memory (or the system refuses):
 # never anything between 1 MiB and PTRDIFF_MAX, which malloc might grant and
 # the lockstep runner would then fill.
 BAD_SIZES = (0, -1, -(2**64), PTRDIFF_MAX + 1, SIZE_MAX, SIZE_MAX + 1, 2**70)
-LIMITS = (None, 1, 8, 128, 700, 1000, 2000, 2500, 3000, 5000, 20000, 200_000, SIZE_MAX,
-          0, -1, SIZE_MAX + 1)
+LIMITS = (
+    None,
+    1,
+    8,
+    128,
+    700,
+    1000,
+    2000,
+    2500,
+    3000,
+    5000,
+    20000,
+    200_000,
+    SIZE_MAX,
+    0,
+    -1,
+    SIZE_MAX + 1,
+)
 
 
 class ByteReader:
@@ -261,8 +306,7 @@ def _inputs(paths):
         if os.path.isdir(path):
             for name in sorted(os.listdir(path)):
                 full = os.path.join(path, name)
-                if (os.path.isfile(full) and not name.startswith(".")
-                        and not name.endswith(".md")):
+                if os.path.isfile(full) and not name.startswith(".") and not name.endswith(".md"):
                     yield full
         else:
             yield path
@@ -279,8 +323,7 @@ def replay(paths, verbose=True, shrinking=True):
             run(data)
         except Exception as exc:  # noqa: BLE001 (report every kind of finding)
             failures += 1
-            print(f"FAIL {path}: profile {profile}, {len(ops)} ops: "
-                  f"{type(exc).__name__}: {exc}")
+            print(f"FAIL {path}: profile {profile}, {len(ops)} ops: {type(exc).__name__}: {exc}")
             if shrinking:
                 minimal = shrink(profile, ops)
                 print(f"  minimal reproduction ({len(minimal)} ops, profile {profile!r}):")

@@ -10,26 +10,42 @@ from ._cli import guarded
 
 # name -> (one line for --help, "module:function" taking argv and returning the exit status)
 COMMANDS = {
-    "demo": ("run the SGI algorithm step by step on a real pool (the default command)",
-             "pool.demo:cli"),
-    "bench": ("benchmark the pool against a bare free list, glibc, jemalloc and mimalloc",
-              "pool.bench.cli:main"),
-    "diff": ("random differential campaign: the C core against the reference model",
-             "pool.testing.diff:main"),
-    "replay": ("replay an allocation trace through a Pool and report memory and time",
-               "pool.traces.replay:replay_main"),
+    "demo": (
+        "run the SGI algorithm step by step on a real pool (the default command)",
+        "pool.demo:cli",
+    ),
+    "bench": (
+        "benchmark the pool against a bare free list, glibc, jemalloc and mimalloc",
+        "pool.bench.cli:main",
+    ),
+    "diff": (
+        "random differential campaign: the C core against the reference model",
+        "pool.testing.diff:main",
+    ),
+    "replay": (
+        "replay an allocation trace through a Pool and report memory and time",
+        "pool.traces.replay:replay_main",
+    ),
     "show": ("draw a pool's chunk map and free lists (text or PNG)", "pool.view.cli:main"),
-    "run": ("run a Python program with CPython's object allocator on the pool",
-            "pool.pymem:run_main"),
-    "preload": ("print the path of libsgipool.so (LD_PRELOAD: any program on the pool)",
-                "pool.preload:main"),
+    "run": (
+        "run a Python program with CPython's object allocator on the pool",
+        "pool.pymem:run_main",
+    ),
+    "preload": (
+        "print the path of libsgipool.so (LD_PRELOAD: any program on the pool)",
+        "pool.preload:main",
+    ),
 }
 
 
 def usage() -> str:
     width = max(map(len, COMMANDS))
-    lines = ["usage: python -m pool [COMMAND] [ARGS ...]", "",
-             "The SGI STL node allocator as a library.  Commands:", ""]
+    lines = [
+        "usage: python -m pool [COMMAND] [ARGS ...]",
+        "",
+        "The SGI STL node allocator as a library.  Commands:",
+        "",
+    ]
     lines += [f"  {name:<{width}}  {text}" for name, (text, _) in COMMANDS.items()]
     lines += ["", "Each command has its own help with examples: python -m pool COMMAND --help"]
     return "\n".join(lines)

@@ -54,8 +54,7 @@ def replacing(path: str | os.PathLike[str]) -> Iterator[str]:
 
 
 @contextlib.contextmanager
-def atomic_open(path: str | os.PathLike[str], mode: str = "w",
-                **kwargs: Any) -> Iterator[IO[Any]]:
+def atomic_open(path: str | os.PathLike[str], mode: str = "w", **kwargs: Any) -> Iterator[IO[Any]]:
     """open(path, mode, **kwargs) for writing ("w" or "wb"), through replacing()."""
     if mode not in ("w", "wb"):
         raise ValueError(f"atomic_open writes a whole file: mode 'w' or 'wb', got {mode!r}")
@@ -76,6 +75,9 @@ def refuse_input(output: str | os.PathLike[str], *inputs: str | os.PathLike[str]
     what is being read."""
     for source in inputs:
         if same_file(output, source):
-            shown = (f"{os.fspath(output)!r}" if os.fspath(output) == os.fspath(source)
-                     else f"{os.fspath(output)!r} (the same file as {os.fspath(source)!r})")
+            shown = (
+                f"{os.fspath(output)!r}"
+                if os.fspath(output) == os.fspath(source)
+                else f"{os.fspath(output)!r} (the same file as {os.fspath(source)!r})"
+            )
             raise ValueError(f"the output {shown} is an input: refusing to overwrite it")

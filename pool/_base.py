@@ -58,6 +58,7 @@ class PoolBase(NotCopyable):
     """Option handling common to the C-backed Pool and the reference model."""
 
     if TYPE_CHECKING:  # what each subclass provides, for the shared code below
+
         @property
         def heap_limit(self) -> int | None: ...
 
@@ -69,9 +70,18 @@ class PoolBase(NotCopyable):
 
         def _heap_size_if_open(self) -> int | None: ...
 
-    def _init_options(self, *, heap_limit: object, checked: object, thread_safe: object,
-                      align: object, max_small: object, refill: object, oom_handler: object,
-                      debug: object) -> PoolOptions:
+    def _init_options(
+        self,
+        *,
+        heap_limit: object,
+        checked: object,
+        thread_safe: object,
+        align: object,
+        max_small: object,
+        refill: object,
+        oom_handler: object,
+        debug: object,
+    ) -> PoolOptions:
         """Validates the constructor's options, stores them, and returns them
         as a PoolOptions for the subclass to build its pool with."""
         heap_limit = v.as_heap_limit(heap_limit)
@@ -93,8 +103,10 @@ class PoolBase(NotCopyable):
     def __repr__(self) -> str:
         heap_size = self._heap_size_if_open()
         state = "closed" if heap_size is None else f"heap_size={heap_size}"
-        return (f"<pool.{type(self).__name__} align={self._align} max_small={self._max_small} "
-                f"refill={self._refill} checked={self._checked} {state}>")
+        return (
+            f"<pool.{type(self).__name__} align={self._align} max_small={self._max_small} "
+            f"refill={self._refill} checked={self._checked} {state}>"
+        )
 
     def _address_array(self, n: int, count: int) -> array[int]:
         """The zeroed array('Q') of count addresses that allocate_many(n, count)
@@ -103,14 +115,17 @@ class PoolBase(NotCopyable):
         size_t, PoolMemoryError when the address array itself is refused."""
         usable = self._usable(n)
         if count * usable > v.SIZE_MAX:
-            raise OverflowError(f"allocate_many({n}, {count}): {count} blocks of {usable} bytes "
-                                f"do not fit a C size_t")
+            raise OverflowError(
+                f"allocate_many({n}, {count}): {count} blocks of {usable} bytes "
+                f"do not fit a C size_t"
+            )
         try:
             return _ZERO_ADDRESS * count  # one allocation, zeroed
         except (MemoryError, OverflowError):
             raise PoolMemoryError(
                 f"allocate_many({n}, {count}) needs {8 * count} bytes for the addresses and "
-                f"{count * usable} for the blocks: refused") from None
+                f"{count * usable} for the blocks: refused"
+            ) from None
 
     def __enter__(self: _Self) -> _Self:
         self._check_open()
@@ -162,12 +177,14 @@ class PoolBase(NotCopyable):
         an exception from the handler propagates."""
         handler = self._oom_handler
         if handler is None:
-            raise PoolMemoryError(f"a system request of {nbytes} bytes was refused"
-                                  f" (heap_limit={self.heap_limit})")
+            raise PoolMemoryError(
+                f"a system request of {nbytes} bytes was refused (heap_limit={self.heap_limit})"
+            )
         self._oom_calls += 1
         if not handler(nbytes):
-            raise PoolMemoryError(f"a system request of {nbytes} bytes was refused"
-                                  " and the oom handler gave up")
+            raise PoolMemoryError(
+                f"a system request of {nbytes} bytes was refused and the oom handler gave up"
+            )
 
     def _usable(self, recorded: int) -> int:
         """Bytes a block recorded with this size really has."""
@@ -175,19 +192,39 @@ class PoolBase(NotCopyable):
             return recorded
         return round_up(recorded, self._align)
 
-    def _assemble_stats(self, free: Sequence[int], live: Sequence[int], *, large_live: int,
-                        large_bytes: int, chunks: int, heap_size: int, heap_limit: int | None,
-                        chunk_left: int, requests_granted: int, requests_refused: int,
-                        salvages: int) -> PoolStats:
+    def _assemble_stats(
+        self,
+        free: Sequence[int],
+        live: Sequence[int],
+        *,
+        large_live: int,
+        large_bytes: int,
+        chunks: int,
+        heap_size: int,
+        heap_limit: int | None,
+        chunk_left: int,
+        requests_granted: int,
+        requests_refused: int,
+        salvages: int,
+    ) -> PoolStats:
         """The PoolStats of per-class free and live counts and the pool's
         counters (one assembly for Pool and ReferencePool)."""
-        classes = tuple(SizeClassStats(size, live[i], free[i])
-                        for i, size in enumerate(self.class_sizes()))
+        classes = tuple(
+            SizeClassStats(size, live[i], free[i]) for i, size in enumerate(self.class_sizes())
+        )
         return PoolStats(
-            classes=classes, large_live=large_live, large_bytes=large_bytes, chunks=chunks,
-            heap_size=heap_size, heap_limit=heap_limit or None, chunk_left=chunk_left,
-            requests_granted=requests_granted, requests_refused=requests_refused,
-            salvages=salvages, oom_handler_calls=self._oom_calls)
+            classes=classes,
+            large_live=large_live,
+            large_bytes=large_bytes,
+            chunks=chunks,
+            heap_size=heap_size,
+            heap_limit=heap_limit or None,
+            chunk_left=chunk_left,
+            requests_granted=requests_granted,
+            requests_refused=requests_refused,
+            salvages=salvages,
+            oom_handler_calls=self._oom_calls,
+        )
 
     def snapshot(self) -> PoolSnapshot:
         """The full state with addresses normalised (pool.model.snapshot.PoolSnapshot):
@@ -198,5 +235,7 @@ class PoolBase(NotCopyable):
 
 
 def _not_copyable(obj: object) -> TypeError:
-    return TypeError(f"{type(obj).__name__} objects cannot be copied or pickled: a pool owns "
-                     "memory that only it can return (make a new one with the same options)")
+    return TypeError(
+        f"{type(obj).__name__} objects cannot be copied or pickled: a pool owns "
+        "memory that only it can return (make a new one with the same options)"
+    )

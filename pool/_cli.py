@@ -32,8 +32,14 @@ def non_negative_int(text: str) -> int:
     return _count(text, 0)
 
 
-def check_output(path: str, option: str, *, inputs: Iterable[str | None] = (),
-                 suffixes: Collection[str] | None = None, default_suffix: str = "") -> str:
+def check_output(
+    path: str,
+    option: str,
+    *,
+    inputs: Iterable[str | None] = (),
+    suffixes: Collection[str] | None = None,
+    default_suffix: str = "",
+) -> str:
     """Checks, before any work, that path can be written as the output of
     option, and returns the path that will be written: path itself, or
     path + default_suffix when path has no suffix and suffixes are given
@@ -51,8 +57,10 @@ def check_output(path: str, option: str, *, inputs: Iterable[str | None] = (),
         if not suffix and default_suffix:
             final, suffix = f"{path}.{default_suffix}", default_suffix
         if suffix not in suffixes:
-            raise ValueError(f"{option} {path}: unknown format {suffix!r}: the name must end in"
-                             f" one of {', '.join('.' + s for s in sorted(suffixes))}")
+            raise ValueError(
+                f"{option} {path}: unknown format {suffix!r}: the name must end in"
+                f" one of {', '.join('.' + s for s in sorted(suffixes))}"
+            )
     directory = os.path.dirname(os.path.abspath(final))
     if not os.path.isdir(directory):
         raise ValueError(f"{option} {path}: the directory {directory} does not exist")
@@ -69,8 +77,7 @@ def check_output(path: str, option: str, *, inputs: Iterable[str | None] = (),
     return final
 
 
-def guarded(main: Callable[[Sequence[str] | None], int],
-            argv: Sequence[str] | None = None) -> int:
+def guarded(main: Callable[[Sequence[str] | None], int], argv: Sequence[str] | None = None) -> int:
     """main(argv), ending quietly with status 1 when stdout's reader has gone
     (`python -m pool demo | head -3`) instead of a BrokenPipeError traceback."""
     try:
@@ -97,8 +104,11 @@ def runnable(module: str | None, script: str | None) -> tuple[str, int] | None:
             spec = importlib.util.find_spec(module)
             package = spec is not None and spec.submodule_search_locations is not None
             if package and importlib.util.find_spec(f"{module}.__main__") is None:
-                return (f"No module named {module}.__main__; {module!r} is a package and"
-                        " cannot be directly executed", 1)
+                return (
+                    f"No module named {module}.__main__; {module!r} is a package and"
+                    " cannot be directly executed",
+                    1,
+                )
         except (ImportError, ValueError) as e:  # a parent package missing, or a bad name
             return f"Error while finding module specification for {module!r} ({e})", 1
         return None if spec is not None else (f"No module named {module}", 1)

@@ -22,8 +22,15 @@ from . import _validate as v
 from ._pool_c import ffi
 
 # The methods pool._fast implements; the rest of Pool stays Python.
-HOT_METHODS = ("allocate", "deallocate", "reallocate", "resize", "allocate_many",
-               "deallocate_many", "buffer")
+HOT_METHODS = (
+    "allocate",
+    "deallocate",
+    "reallocate",
+    "resize",
+    "allocate_many",
+    "deallocate_many",
+    "buffer",
+)
 
 
 def _load() -> tuple[ModuleType | None, str | None]:
@@ -47,6 +54,7 @@ _fast, WHY_NOT = _load()
 ACTIVE = _fast is not None  # True: Pool's hot methods are pool._fast's
 
 if TYPE_CHECKING:
+
     class Base:
         """What type checkers see of Pool's first base (pool._fast.FastPool or
         CffiBase): the state both keep, whichever is chosen at run time."""
@@ -82,8 +90,16 @@ def install(cls: type) -> None:
         return
     from . import _capi  # noqa: F401  (the capsule that configure() imports)
 
-    _fast.configure(v.as_size, v.as_address, v.as_count, v.addresses_array,
-                    _address_of, array("Q", [0]), array, CFFI_METHODS["buffer"])
+    _fast.configure(
+        v.as_size,
+        v.as_address,
+        v.as_count,
+        v.addresses_array,
+        _address_of,
+        array("Q", [0]),
+        array,
+        CFFI_METHODS["buffer"],
+    )
     for name in HOT_METHODS:
         setattr(cls, name, Base.__dict__[name])
 

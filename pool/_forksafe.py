@@ -34,7 +34,8 @@ class ForkSafeLock:
 
     def __init__(self, reentrant: bool = False) -> None:
         self._lock: threading.Lock | threading.RLock = (
-            threading.RLock() if reentrant else threading.Lock())
+            threading.RLock() if reentrant else threading.Lock()
+        )
         self._reentrant = reentrant
         self._owner: int | None = None
         self._held_for_fork = False
@@ -55,8 +56,12 @@ class ForkSafeLock:
         self.acquire()  # always True: it blocks until it has the lock
         return self
 
-    def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
-                 tb: TracebackType | None) -> None:
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
         self.release()
 
     # ---- the fork hooks ------------------------------------------------------------
@@ -114,8 +119,11 @@ def _before() -> None:
     taken: set[int] = set()
     while True:
         _registry_lock.acquire()
-        fresh = [lock for key, ref in _registry.copy().items()
-                 if key not in taken and (lock := ref()) is not None]
+        fresh = [
+            lock
+            for key, ref in _registry.copy().items()
+            if key not in taken and (lock := ref()) is not None
+        ]
         if not fresh:
             break  # every registered lock is taken, and no new one can appear
         _registry_lock.release()

@@ -30,8 +30,13 @@ _load_lock = ForkSafeLock()
 _loaded: dict[Path, Any] = {}  # path of a compiled glue -> its configured module
 
 
-def glue(source: Path, name: str, includes: list[str],
-         configure: Callable[[Any], None] | None = None, key_text: str = "") -> Any:
+def glue(
+    source: Path,
+    name: str,
+    includes: list[str],
+    configure: Callable[[Any], None] | None = None,
+    key_text: str = "",
+) -> Any:
     """The glue module compiled from source, loaded and configured once per
     process (callers keep it: each call hashes the source)."""
     path = build(source, name, includes, key_text)  # no lock held: see above
@@ -66,16 +71,27 @@ def build(source: Path, name: str, includes: list[str], key_text: str = "") -> P
     # per process and thread: two threads may compile the same glue at once
     tmp = out.with_name(f"{out.name}.{os.getpid()}.{threading.get_ident()}.tmp")
     cc = os.environ.get("CC", "gcc")
-    cmd = [cc, "-shared", "-fPIC", "-O2", "-std=c11", "-Wall", "-Wextra",
-           f"-I{sysconfig.get_paths()['include']}",
-           *[f"-I{d}" for d in [*glue_includes(), *includes]],
-           str(source), "-o", str(tmp)]
+    cmd = [
+        cc,
+        "-shared",
+        "-fPIC",
+        "-O2",
+        "-std=c11",
+        "-Wall",
+        "-Wextra",
+        f"-I{sysconfig.get_paths()['include']}",
+        *[f"-I{d}" for d in [*glue_includes(), *includes]],
+        str(source),
+        "-o",
+        str(tmp),
+    ]
     try:
         subprocess.run(cmd, check=True, capture_output=True, text=True)
     except (OSError, subprocess.CalledProcessError) as error:
         detail = getattr(error, "stderr", "") or str(error)
-        raise ImportError(f"pool: could not compile {source.name} ({' '.join(cmd)}): "
-                          f"{detail}") from None
+        raise ImportError(
+            f"pool: could not compile {source.name} ({' '.join(cmd)}): {detail}"
+        ) from None
     os.replace(tmp, out)
     return out
 
@@ -105,8 +121,10 @@ def _find(name: str) -> Path:
     for folder in _glue_folders():
         if (folder / name).exists():
             return folder / name
-    raise ImportError(f"pool: the glue file {name} is missing (neither pool/include nor "
-                      "csrc/ holds it: reinstall the package)")
+    raise ImportError(
+        f"pool: the glue file {name} is missing (neither pool/include nor "
+        "csrc/ holds it: reinstall the package)"
+    )
 
 
 def glue_includes() -> list[str]:

@@ -22,8 +22,14 @@ class _Bar(Protocol):
 class Progress:
     """Counts steps (or operations) towards a total."""
 
-    def __init__(self, total: int, label: str = "", unit: str = "step", enabled: bool = True,
-                 lines: int | None = None) -> None:
+    def __init__(
+        self,
+        total: int,
+        label: str = "",
+        unit: str = "step",
+        enabled: bool = True,
+        lines: int | None = None,
+    ) -> None:
         self.total = total
         self.label = label
         self.done = 0
@@ -39,8 +45,9 @@ class Progress:
             except ImportError:
                 pass
             else:
-                self.bar = tqdm(total=total, desc=label or None, file=sys.stderr, unit=unit,
-                                leave=False)
+                self.bar = tqdm(
+                    total=total, desc=label or None, file=sys.stderr, unit=unit, leave=False
+                )
 
     def step(self, what: str | None = None, n: int = 1) -> None:
         """n more done; `what` names the step just finished."""
@@ -56,8 +63,11 @@ class Progress:
             width = len(str(self.total))
             elapsed = time.monotonic() - self.start
             name = what or self.label
-            print(f"[{self.done:{width}d}/{self.total}] {elapsed:6.1f}s  {name}",
-                  file=sys.stderr, flush=True)
+            print(
+                f"[{self.done:{width}d}/{self.total}] {elapsed:6.1f}s  {name}",
+                file=sys.stderr,
+                flush=True,
+            )
 
     def advance(self, n: int = 1) -> None:
         """n more done (a callback for loops that report counts)."""

@@ -18,8 +18,20 @@ if TYPE_CHECKING:
     from .core import Pool
 
 # Pool attributes that only read (options, statistics, layout pictures).
-_READ_ONLY = ("align", "max_small", "checked", "thread_safe", "heap_size", "heap_limit",
-              "stats", "chunks", "free_list_lengths", "free_list", "current_chunk", "state")
+_READ_ONLY = (
+    "align",
+    "max_small",
+    "checked",
+    "thread_safe",
+    "heap_size",
+    "heap_limit",
+    "stats",
+    "chunks",
+    "free_list_lengths",
+    "free_list",
+    "current_chunk",
+    "state",
+)
 
 
 class PoolView:
@@ -39,8 +51,7 @@ class PoolView:
     def __getattr__(self, name: str) -> Any:
         if name in _READ_ONLY:
             return getattr(self._pool, name)
-        raise AttributeError(f"{self._what} is read-only: {name!r} is not available"
-                             f"{self._instead}")
+        raise AttributeError(f"{self._what} is read-only: {name!r} is not available{self._instead}")
 
     def __setattr__(self, name: str, value: object) -> None:
         raise AttributeError(f"{self._what} is read-only: cannot set {name!r}")
@@ -71,5 +82,7 @@ class HookPoolView(PoolView):
 
     __slots__ = ()
     _what = "the pool behind CPython's allocator (pool.pymem.hook_pool())"
-    _instead = (" (its blocks are live Python objects: it is never closed, and only "
-                "CPython allocates from it)")
+    _instead = (
+        " (its blocks are live Python objects: it is never closed, and only "
+        "CPython allocates from it)"
+    )

@@ -77,8 +77,12 @@ class PoolLike(Protocol):
 
     def __enter__(self: _P) -> _P: ...
 
-    def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
-                 tb: TracebackType | None) -> None: ...
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None: ...
 
 
 # A pool class or any factory taking the pools' keyword options.

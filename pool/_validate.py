@@ -109,8 +109,10 @@ def addresses_array(addrs: Iterable[object]) -> array[int]:
     if isinstance(addrs, array) and addrs.typecode == "Q":
         return addrs[:]
     if isinstance(addrs, (bytes, bytearray, memoryview, str)):
-        raise TypeError(f"addresses must be ints, not {type(addrs).__name__}; "
-                        "use array('Q') for packed addresses")
+        raise TypeError(
+            f"addresses must be ints, not {type(addrs).__name__}; "
+            "use array('Q') for packed addresses"
+        )
     items = list(addrs)
     for i, a in enumerate(items):
         if type(a) is not int or not 0 <= a <= SIZE_MAX:
@@ -119,4 +121,3 @@ def addresses_array(addrs: Iterable[object]) -> array[int]:
             if type(a) is not int:  # 0 as a float, a bool, ...
                 as_int(a, f"address {i} in batch")
     return array("Q", cast("list[int]", items))  # every entry checked above
-

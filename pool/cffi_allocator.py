@@ -71,13 +71,16 @@ def _binding_for(handle: Any) -> _Binding:
                 return binding
         if attempt == 0:
             gc.collect()  # outside the lock: allocators kept only by garbage cycles
-    raise RuntimeError(f"cffi_allocator: at most {lib.POOL_CFFI_SLOTS} pools can be bound to "
-                       "cffi allocators at once in one process (a pool is bound while it, "
-                       "an allocator for it or an object made by one is referenced)")
+    raise RuntimeError(
+        f"cffi_allocator: at most {lib.POOL_CFFI_SLOTS} pools can be bound to "
+        "cffi allocators at once in one process (a pool is bound while it, "
+        "an allocator for it or an object made by one is referenced)"
+    )
 
 
-def cffi_allocator(ffi: Any, pool: Pool | None = None, *,
-                   should_clear_after_alloc: bool = True) -> Any:
+def cffi_allocator(
+    ffi: Any, pool: Pool | None = None, *, should_clear_after_alloc: bool = True
+) -> Any:
     """An allocator for ``ffi`` (a cffi.FFI) that behaves like ``ffi.new`` with
     memory from ``pool`` (default: pool.default_pool()).  Blocks are aligned to
     the pool's align (8 by default: give Pool(align=16) for 16-byte types).
@@ -85,8 +88,9 @@ def cffi_allocator(ffi: Any, pool: Pool | None = None, *,
     if pool is None:
         pool = default_pool()
     if not isinstance(pool, Pool):
-        raise TypeError(f"cffi_allocator: pool must be a pool.Pool or None, "
-                        f"got {type(pool).__name__}")
+        raise TypeError(
+            f"cffi_allocator: pool must be a pool.Pool or None, got {type(pool).__name__}"
+        )
     if pool.closed:
         raise errors.closed()
     binding = _binding_for(pool._handle())

@@ -68,14 +68,28 @@ class Pool(_fastpath.Base, PoolBase):
                    ones 0xDD (after the link word), so stale reads show.
     """
 
-    def __init__(self, *, heap_limit: int | None = None, checked: bool = True,
-                 thread_safe: bool = True, align: int = lib.SGI_POOL_DEFAULT_ALIGN,
-                 max_small: int = lib.SGI_POOL_DEFAULT_MAX_SMALL,
-                 refill: int = lib.SGI_POOL_DEFAULT_REFILL,
-                 oom_handler: OomHandler | None = None, debug: bool = False) -> None:
+    def __init__(
+        self,
+        *,
+        heap_limit: int | None = None,
+        checked: bool = True,
+        thread_safe: bool = True,
+        align: int = lib.SGI_POOL_DEFAULT_ALIGN,
+        max_small: int = lib.SGI_POOL_DEFAULT_MAX_SMALL,
+        refill: int = lib.SGI_POOL_DEFAULT_REFILL,
+        oom_handler: OomHandler | None = None,
+        debug: bool = False,
+    ) -> None:
         o = self._init_options(
-            heap_limit=heap_limit, checked=checked, thread_safe=thread_safe, align=align,
-            max_small=max_small, refill=refill, oom_handler=oom_handler, debug=debug)
+            heap_limit=heap_limit,
+            checked=checked,
+            thread_safe=thread_safe,
+            align=align,
+            max_small=max_small,
+            refill=refill,
+            oom_handler=oom_handler,
+            debug=debug,
+        )
         opts = ffi.new("sgi_pool_options *")
         lib.sgi_pool_options_init(opts)
         opts.align, opts.max_small, opts.refill = o.align, o.max_small, o.refill
@@ -332,8 +346,9 @@ class Pool(_fastpath.Base, PoolBase):
 
     def chunks(self) -> list[tuple[int, int]]:
         """(base, size) of every chunk, in acquisition order (not large blocks)."""
-        bases, sizes = _read_records(lambda *out: lib.sgi_pool_chunks(self._handle(), *out),
-                                     "uintptr_t[]", "size_t[]")
+        bases, sizes = _read_records(
+            lambda *out: lib.sgi_pool_chunks(self._handle(), *out), "uintptr_t[]", "size_t[]"
+        )
         return list(zip(bases, sizes))
 
     def free_list_lengths(self) -> tuple[int, ...]:
@@ -362,8 +377,9 @@ class Pool(_fastpath.Base, PoolBase):
         """{address: block size} of every carved small block, live or free, as
         the pool's block directory knows them (the uncarved tail excluded)."""
         p = self._handle()
-        addrs, sizes = _read_records(lambda *out: lib.sgi_pool_blocks(p, *out),
-                                     "uintptr_t[]", "size_t[]")
+        addrs, sizes = _read_records(
+            lambda *out: lib.sgi_pool_blocks(p, *out), "uintptr_t[]", "size_t[]"
+        )
         return dict(zip(addrs, sizes))
 
     def live_blocks(self) -> dict[int, int]:
@@ -372,8 +388,9 @@ class Pool(_fastpath.Base, PoolBase):
         (round_up of the size it was allocated with), a large one's the size
         it was allocated with."""
         p = self._handle()
-        addrs, sizes = _read_records(lambda *out: lib.sgi_pool_live_blocks(p, *out),
-                                     "uintptr_t[]", "size_t[]")
+        addrs, sizes = _read_records(
+            lambda *out: lib.sgi_pool_live_blocks(p, *out), "uintptr_t[]", "size_t[]"
+        )
         return dict(zip(addrs, sizes))
 
     def stats(self) -> PoolStats:
@@ -388,10 +405,18 @@ class Pool(_fastpath.Base, PoolBase):
 
     def _stats_of(self, st: Any, free: Any, live: Any) -> PoolStats:  # cffi structs, arrays
         return self._assemble_stats(
-            free, live, large_live=st.large_live, large_bytes=st.large_bytes, chunks=st.chunks,
-            heap_size=st.heap_size, heap_limit=st.heap_limit, chunk_left=st.chunk_left,
-            requests_granted=st.requests_granted, requests_refused=st.requests_refused,
-            salvages=st.salvages)
+            free,
+            live,
+            large_live=st.large_live,
+            large_bytes=st.large_bytes,
+            chunks=st.chunks,
+            heap_size=st.heap_size,
+            heap_limit=st.heap_limit,
+            chunk_left=st.chunk_left,
+            requests_granted=st.requests_granted,
+            requests_refused=st.requests_refused,
+            salvages=st.salvages,
+        )
 
     def state(self) -> PoolState:
         """The whole observable state (pool.PoolState: chunks, free lists,
@@ -404,27 +429,41 @@ class Pool(_fastpath.Base, PoolBase):
         while True:
             # room for what the last try saw, and some more for what other threads add
             room = [n + n // 8 + 16 for n in (c.nchunks, c.nfree, c.nlive, c.nblocks)]
-            keep = (ffi.new("uintptr_t[]", room[0]), ffi.new("size_t[]", room[0]),
-                    ffi.new("uintptr_t[]", room[1]),
-                    ffi.new("uintptr_t[]", room[2]), ffi.new("size_t[]", room[2]),
-                    ffi.new("uintptr_t[]", room[3]), ffi.new("size_t[]", room[3]))
-            (c.chunk_bases, c.chunk_sizes, c.free_blocks, c.live_addrs, c.live_sizes,
-             c.block_addrs, c.block_sizes) = keep
+            keep = (
+                ffi.new("uintptr_t[]", room[0]),
+                ffi.new("size_t[]", room[0]),
+                ffi.new("uintptr_t[]", room[1]),
+                ffi.new("uintptr_t[]", room[2]),
+                ffi.new("size_t[]", room[2]),
+                ffi.new("uintptr_t[]", room[3]),
+                ffi.new("size_t[]", room[3]),
+            )
+            (
+                c.chunk_bases,
+                c.chunk_sizes,
+                c.free_blocks,
+                c.live_addrs,
+                c.live_sizes,
+                c.block_addrs,
+                c.block_sizes,
+            ) = keep
             c.chunk_cap, c.free_cap, c.live_cap, c.block_cap = room
             if lib.sgi_pool_capture_state(p, c):
                 break
         bases, sizes, free_blocks, live_addrs, live_sizes, block_addrs, block_sizes = keep
         free_lists, start = [], 0
         for length in free_lengths:
-            free_lists.append(tuple(free_blocks[start:start + length]))
+            free_lists.append(tuple(free_blocks[start : start + length]))
             start += length
         current = None if c.start_free == 0 else (c.start_free, c.end_free)
         return PoolState(
-            chunks=tuple(zip(bases[0:c.nchunks], sizes[0:c.nchunks])),
-            free_lists=tuple(free_lists), current_chunk=current,
-            live_blocks=dict(zip(live_addrs[0:c.nlive], live_sizes[0:c.nlive])),
+            chunks=tuple(zip(bases[0 : c.nchunks], sizes[0 : c.nchunks])),
+            free_lists=tuple(free_lists),
+            current_chunk=current,
+            live_blocks=dict(zip(live_addrs[0 : c.nlive], live_sizes[0 : c.nlive])),
             stats=self._stats_of(c.stats, free_lengths, live_counts),
-            block_map=dict(zip(block_addrs[0:c.nblocks], block_sizes[0:c.nblocks])))
+            block_map=dict(zip(block_addrs[0 : c.nblocks], block_sizes[0 : c.nblocks])),
+        )
 
     # ---- errors and the oom handler ---------------------------------------------------
 
@@ -440,8 +479,9 @@ class Pool(_fastpath.Base, PoolBase):
         self._call_oom_handler(nbytes)
         return self._handle()  # the handler may have closed the pool
 
-    def _block_error(self, status: int, addr: int, n: int | None, index: int | None = None,
-                     p: Any = None) -> Exception:
+    def _block_error(
+        self, status: int, addr: int, n: int | None, index: int | None = None, p: Any = None
+    ) -> Exception:
         """The exception for a status a C call on handle p returned (the fast
         path passes no handle: then it is read here, once).  Another thread may
         have closed the pool since the call: that is PoolClosedError."""
@@ -465,8 +505,11 @@ class Pool(_fastpath.Base, PoolBase):
         return PoolMemoryError(f"memory refused for {errors.where(addr, index)}")
 
 
-def _destroy(handle: Any, forget: Callable[[Any], None] = tracing.forget,
-             destroy: Callable[[Any], None] = lib.sgi_pool_destroy) -> None:
+def _destroy(
+    handle: Any,
+    forget: Callable[[Any], None] = tracing.forget,
+    destroy: Callable[[Any], None] = lib.sgi_pool_destroy,
+) -> None:
     """cffi's finaliser of a pool's handle (a pool dropped without close()):
     its blocks leave tracemalloc before its memory goes.  The callees are
     bound here: it may run while the interpreter tears modules down."""

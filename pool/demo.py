@@ -16,8 +16,10 @@ _new_pool: PoolFactory = Pool
 Out = Callable[[str], object]  # print, or a collector in tests
 _Result = TypeVar("_Result", bound=Optional[int])  # a demo call returns an address or None
 
-NOTATION = ("  Notation: A+304 is offset 304 in chunk A, the pool's first chunk (B the second,"
-            " ...);\n  a free list is shown as block size: length.")
+NOTATION = (
+    "  Notation: A+304 is offset 304 in chunk A, the pool's first chunk (B the second,"
+    " ...);\n  a free list is shown as block size: length."
+)
 
 
 def _where(addr: int, chunks: Sequence[tuple[int, int]]) -> str:
@@ -28,8 +30,12 @@ def _where(addr: int, chunks: Sequence[tuple[int, int]]) -> str:
 
 
 def _lists(pool: PoolLike) -> str:
-    return ", ".join(f"{size}: {n}" for size, n in zip(pool.class_sizes(), pool.free_list_lengths())
-                     if n) or "none"
+    return (
+        ", ".join(
+            f"{size}: {n}" for size, n in zip(pool.class_sizes(), pool.free_list_lengths()) if n
+        )
+        or "none"
+    )
 
 
 def worked_example(out: Out = print) -> None:
@@ -58,8 +64,10 @@ def worked_example(out: Out = print) -> None:
         step("allocate(128)", lambda: pool.allocate(128))
         step("allocate(16)", lambda: pool.allocate(16))
         step("allocate(8)", lambda: pool.allocate(8))
-        out(f"  chunks: {[size for _, size in pool.chunks()]} bytes; "
-            f"large blocks: {pool.stats().large_bytes} bytes")
+        out(
+            f"  chunks: {[size for _, size in pool.chunks()]} bytes; "
+            f"large blocks: {pool.stats().large_bytes} bytes"
+        )
         pool.deallocate(big, 200)
 
 
@@ -69,7 +77,8 @@ def checked_mode(out: Out = print) -> None:
         a = pool.allocate(24)
         calls: list[tuple[str, Callable[[], None]]] = [
             ("deallocate(a, 100)", lambda: pool.deallocate(a, 100)),
-            ("deallocate(a + 8, 24)", lambda: pool.deallocate(a + 8, 24))]
+            ("deallocate(a + 8, 24)", lambda: pool.deallocate(a + 8, 24)),
+        ]
         for label, call in calls:
             try:
                 call()
@@ -87,8 +96,10 @@ def heap_limit(out: Out = print) -> None:
             pool.allocate(120)
         except PoolMemoryError as exc:
             out(f"  allocate(120): PoolMemoryError: {exc}")
-        out(f"  afterwards: heap_size {pool.heap_size}, lists {_lists(pool)}, "
-            f"current chunk {pool.current_chunk()}")
+        out(
+            f"  afterwards: heap_size {pool.heap_size}, lists {_lists(pool)}, "
+            f"current chunk {pool.current_chunk()}"
+        )
 
         def raise_limit(nbytes: int) -> bool:
             limit = pool.heap_limit
@@ -98,8 +109,10 @@ def heap_limit(out: Out = print) -> None:
 
         pool.oom_handler = raise_limit
         pool.allocate(120)
-        out(f"  with an oom handler that raises the limit: allocate(120) succeeds; "
-            f"heap_size {pool.heap_size}, handler calls {pool.stats().oom_handler_calls}")
+        out(
+            f"  with an oom handler that raises the limit: allocate(120) succeeds; "
+            f"heap_size {pool.heap_size}, handler calls {pool.stats().oom_handler_calls}"
+        )
 
 
 def batch(out: Out = print, count: int = 100_000) -> None:
@@ -113,11 +126,15 @@ def batch(out: Out = print, count: int = 100_000) -> None:
         single = [pool.allocate(32) for _ in range(count)]
         t3 = time.perf_counter()
         st = pool.stats()
-        out(f"  allocate_many: {(t1 - t0) / count * 1e9:.0f} ns/block; deallocate_many: "
+        out(
+            f"  allocate_many: {(t1 - t0) / count * 1e9:.0f} ns/block; deallocate_many: "
             f"{(t2 - t1) / count * 1e9:.0f} ns/block; allocate() in a Python loop: "
-            f"{(t3 - t2) / count * 1e9:.0f} ns/block (measured just now, one run)")
-        out(f"  held {st.held} bytes for {count * 32} requested "
-            f"({st.held / (count * 32):.3f} bytes per byte)")
+            f"{(t3 - t2) / count * 1e9:.0f} ns/block (measured just now, one run)"
+        )
+        out(
+            f"  held {st.held} bytes for {count * 32} requested "
+            f"({st.held / (count * 32):.3f} bytes per byte)"
+        )
         pool.deallocate_many(single, 32)
 
 
@@ -133,13 +150,18 @@ free list is shown as "block size: length", e.g. "8: 19" is 19 blocks on the 8-b
 
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
-        prog="python -m pool demo", description=DESCRIPTION,
+        prog="python -m pool demo",
+        description=DESCRIPTION,
         formatter_class=argparse.RawDescriptionHelpFormatter,
         epilog="examples:\n  python -m pool demo\n  python -m pool            (the same: demo is"
-               " the default)\n  python -m pool demo --steps    (Enter: next call, q: quit)")
-    parser.add_argument("--steps", action="store_true",
-                        help="one call at a time, redrawing the chunk map and free lists and "
-                             "naming the step of docs/algorithm.md taken")
+        " the default)\n  python -m pool demo --steps    (Enter: next call, q: quit)",
+    )
+    parser.add_argument(
+        "--steps",
+        action="store_true",
+        help="one call at a time, redrawing the chunk map and free lists and "
+        "naming the step of docs/algorithm.md taken",
+    )
     return parser
 
 

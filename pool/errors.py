@@ -51,30 +51,36 @@ def class_name(n: int, align: int, max_small: int) -> str:
 
 
 def closed(during_call: bool = False) -> PoolClosedError:
-    return PoolClosedError("the pool was closed during the call" if during_call
-                           else "the pool is closed")
+    return PoolClosedError(
+        "the pool was closed during the call" if during_call else "the pool is closed"
+    )
 
 
-def not_live(addr: int, n: int | None, index: int | None = None,
-             checked: bool = True) -> InvalidBlockError:
+def not_live(
+    addr: int, n: int | None, index: int | None = None, checked: bool = True
+) -> InvalidBlockError:
     """An address the pool refuses; n is the size given, None for the
     size-less calls (which an unchecked pool checks too, against its block
     starts: there the address starts no carved block)."""
     if n is not None or checked:
         return InvalidBlockError(
             f"{where(addr, index)} is not a live block of this pool (never handed out by it, "
-            "already freed, or inside a block)" + ("" if n is None else f"; size given {n}"))
+            "already freed, or inside a block)" + ("" if n is None else f"; size given {n}")
+        )
     return InvalidBlockError(
         f"{where(addr, index)} is no block of this pool (it starts no carved block of its "
-        "chunks and is no large block)")
+        "chunks and is no large block)"
+    )
 
 
-def wrong_class(addr: int, recorded: int, n: int, align: int, max_small: int,
-                index: int | None = None) -> SizeClassError:
+def wrong_class(
+    addr: int, recorded: int, n: int, align: int, max_small: int, index: int | None = None
+) -> SizeClassError:
     return SizeClassError(
         f"{where(addr, index)} was allocated with size {recorded} "
         f"({class_name(recorded, align, max_small)}), but size {n} "
-        f"({class_name(n, align, max_small)}) was given")
+        f"({class_name(n, align, max_small)}) was given"
+    )
 
 
 def duplicate(addr: int, index: int | None) -> InvalidBlockError:
@@ -84,7 +90,8 @@ def duplicate(addr: int, index: int | None) -> InvalidBlockError:
 def unknown_for_buffer(addr: int, checked: bool) -> InvalidBlockError:
     return InvalidBlockError(
         f"address {addr:#x} is not a live block of this pool"
-        + ("" if checked else " (unchecked pools know only large blocks: pass n)"))
+        + ("" if checked else " (unchecked pools know only large blocks: pass n)")
+    )
 
 
 def beyond_block(n: int, usable: int, addr: int) -> ValueError:

@@ -42,15 +42,17 @@ _default: Pool | None = None
 # variable beside numpy's own, so that each context restores its own handler
 # (a process-wide stack let one thread's uninstall() restore another's).
 _previous: contextvars.ContextVar[tuple[Any, ...]] = contextvars.ContextVar(
-    "pool.numpy.previous_handlers", default=())
+    "pool.numpy.previous_handlers", default=()
+)
 
 
 def _glue() -> Any:
     global _module
     if _module is None:  # compiled with no lock held (pool/_jit.py)
         # (the glue takes the core from the C API capsule when it loads)
-        _module = _jit.glue(SOURCE, "_numpy_handler", [numpy.get_include()],
-                            key_text=numpy.__version__)
+        _module = _jit.glue(
+            SOURCE, "_numpy_handler", [numpy.get_include()], key_text=numpy.__version__
+        )
     return _module
 
 
@@ -69,14 +71,15 @@ def handler(pool: Pool | None = None) -> Any:
     if pool is None:
         pool = default_pool()
     if not isinstance(pool, Pool):
-        raise TypeError(f"pool.numpy: pool must be a pool.Pool or None, got "
-                        f"{type(pool).__name__}")
+        raise TypeError(f"pool.numpy: pool must be a pool.Pool or None, got {type(pool).__name__}")
     handle = pool._handle()
     opts = ffi.new("sgi_pool_options *")
     lib.sgi_pool_get_options(handle, opts)
     if not opts.thread_safe:
-        raise ValueError("pool.numpy: the pool must be thread-safe (numpy may allocate "
-                         "without the GIL); got a Pool(thread_safe=False)")
+        raise ValueError(
+            "pool.numpy: the pool must be thread-safe (numpy may allocate "
+            "without the GIL); got a Pool(thread_safe=False)"
+        )
     return _glue().make_handler(int(ffi.cast("uintptr_t", handle)), handle)
 
 
@@ -96,8 +99,10 @@ def uninstall() -> None:
     """Restores the handler that the last install() in this context replaced."""
     stack = _previous.get()
     if not stack:
-        raise RuntimeError("pool.numpy.uninstall(): no handler installed in this context "
-                           "(numpy's handler is per context: each thread has its own)")
+        raise RuntimeError(
+            "pool.numpy.uninstall(): no handler installed in this context "
+            "(numpy's handler is per context: each thread has its own)"
+        )
     _glue().set_handler(stack[-1])
     _previous.set(stack[:-1])
 

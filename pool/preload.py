@@ -18,8 +18,10 @@ def library_path() -> str:
     (it is built with the package on Linux/CPython: build_pool.py)."""
     path = os.path.join(os.path.dirname(os.path.abspath(__file__)), LIBRARY)
     if not os.path.isfile(path):
-        raise FileNotFoundError(f"{LIBRARY} was not built: expected at {path} "
-                                "(reinstall the package, or run python build_pool.py preload)")
+        raise FileNotFoundError(
+            f"{LIBRARY} was not built: expected at {path} "
+            "(reinstall the package, or run python build_pool.py preload)"
+        )
     return path
 
 
@@ -27,17 +29,18 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
         prog="python -m pool preload",
         description="Print the path of libsgipool.so, the malloc family on an SGI pool for "
-                    "any program.",
+        "any program.",
         formatter_class=argparse.RawDescriptionHelpFormatter,
         epilog="examples:\n"
-               "  python -m pool preload\n"
-               "  LD_PRELOAD=$(python -m pool preload) POOL_PRELOAD_STATS=1 sqlite3 :memory: "
-               "'select 1'\n"
-               "  LD_PRELOAD=$(python -m pool preload) POOL_PRELOAD_STATS=/tmp/stats-%p.txt "
-               "POOL_PRELOAD_RANGE=1G make\n\n"
-               "variables: POOL_PRELOAD_STATS (0, 1: stderr at start-up, or a file; %p the pid), "
-               "POOL_PRELOAD_RANGE\n(the reserved range, default 64G); docs/integrations.md "
-               "has the table")
+        "  python -m pool preload\n"
+        "  LD_PRELOAD=$(python -m pool preload) POOL_PRELOAD_STATS=1 sqlite3 :memory: "
+        "'select 1'\n"
+        "  LD_PRELOAD=$(python -m pool preload) POOL_PRELOAD_STATS=/tmp/stats-%p.txt "
+        "POOL_PRELOAD_RANGE=1G make\n\n"
+        "variables: POOL_PRELOAD_STATS (0, 1: stderr at start-up, or a file; %p the pid), "
+        "POOL_PRELOAD_RANGE\n(the reserved range, default 64G); docs/integrations.md "
+        "has the table",
+    )
     parser.parse_args(argv)
     try:
         print(library_path())

@@ -70,11 +70,14 @@ def _debug_hooks() -> bool:
 def install(domains: Sequence[str] = ("obj",)) -> None:
     unknown = [d for d in domains if d not in DOMAINS]
     if unknown or not domains:
-        raise ValueError(f"pool.pymem.install: domains must be some of {sorted(DOMAINS)}, "
-                         f"got {list(domains)!r}")
+        raise ValueError(
+            f"pool.pymem.install: domains must be some of {sorted(DOMAINS)}, got {list(domains)!r}"
+        )
     if _debug_hooks():
-        raise RuntimeError("pool.pymem.install: not supported under Python's debug memory "
-                           "hooks (PYTHONMALLOC=debug or -X dev)")
+        raise RuntimeError(
+            "pool.pymem.install: not supported under Python's debug memory "
+            "hooks (PYTHONMALLOC=debug or -X dev)"
+        )
     glue = _glue()
     address = int(ffi.cast("uintptr_t", _hook_pool()._handle()))
     frames = tracemalloc.get_traceback_limit() if tracemalloc.is_tracing() else 0
@@ -104,10 +107,11 @@ def run_main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
         prog="python -m pool run",
         description="Run a Python program with CPython's object allocator domain on an SGI "
-                    "pool (pool.pymem).",
+        "pool (pool.pymem).",
         formatter_class=argparse.RawDescriptionHelpFormatter,
         epilog="examples:\n  python -m pool run --stats script.py\n"
-               "  python -m pool run -m test test_list test_dict")
+        "  python -m pool run -m test test_list test_dict",
+    )
     parser.add_argument("--stats", action="store_true", help="print the pool's stats at exit")
     parser.add_argument("--mem", action="store_true", help="the mem domain too")
     parser.add_argument("-m", dest="module", help="run a module, as python -m")
@@ -125,6 +129,7 @@ def run_main(argv: Sequence[str] | None = None) -> int:
     install(("obj", "mem") if args.mem else ("obj",))
     if args.stats:
         import atexit
+
         atexit.register(_print_stats)
     status = 0
     try:
@@ -145,5 +150,7 @@ def run_main(argv: Sequence[str] | None = None) -> int:
 def _print_stats() -> None:
     st = hook_pool().stats()
     live = sum(c.live for c in st.classes)
-    print(f"pool run: heap {st.heap_size} bytes in {st.chunks} chunks, {live} live small "
-          f"blocks", file=sys.stderr)
+    print(
+        f"pool run: heap {st.heap_size} bytes in {st.chunks} chunks, {live} live small blocks",
+        file=sys.stderr,
+    )

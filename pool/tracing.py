@@ -30,7 +30,8 @@ DOMAIN = 0x53474950  # "SGIP"; csrc/python/fast.c's POOL_TRACE_DOMAIN
 
 # pool._fast.untrack_pool(handle), or None on the cffi path (nothing is tracked there)
 _untrack_pool: Callable[[Any], bool] | None = (
-    None if _fastpath._fast is None else _fastpath._fast.untrack_pool)
+    None if _fastpath._fast is None else _fastpath._fast.untrack_pool
+)
 
 
 def pool_traces(snapshot: tracemalloc.Snapshot) -> tracemalloc.Snapshot:

@@ -22,15 +22,17 @@ def replace_between(path: pathlib.Path, lines: list[str]) -> None:
     text = path.read_text()
     head, rest = text.split(BEGIN, 1)
     _, tail = rest.split(END, 1)
-    indent = head[head.rfind("\n") + 1:]
+    indent = head[head.rfind("\n") + 1 :]
     body = "\n".join(indent + line for line in lines)
     path.write_text(f"{head}{BEGIN}\n{body}\n{indent}{END}{tail}")
 
 
 def main() -> None:
     names = entry_points()
-    replace_between(ROOT / "csrc" / "python" / "sgi_pool_capi.h",
-                    [f"__typeof__({n}) *{n[len('sgi_pool_'):]};" for n in names])
+    replace_between(
+        ROOT / "csrc" / "python" / "sgi_pool_capi.h",
+        [f"__typeof__({n}) *{n[len('sgi_pool_') :]};" for n in names],
+    )
     replace_between(ROOT / "csrc" / "python" / "capi_table.h", [f"{n}," for n in names])
     print(f"{len(names)} entry points")
 

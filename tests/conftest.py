@@ -11,8 +11,9 @@ from hypothesis import HealthCheck, settings
 # One hypothesis profile for the whole suite: no per-example deadline (these
 # machines are shared and noisy; the tests time nothing) and stateful runs of
 # 40 steps.  Tests set only how many examples they need.
-settings.register_profile("pool", deadline=None, stateful_step_count=40,
-                          suppress_health_check=[HealthCheck.too_slow])
+settings.register_profile(
+    "pool", deadline=None, stateful_step_count=40, suppress_health_check=[HealthCheck.too_slow]
+)
 settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "pool"))
 
 # Run as `python -P -m pytest` against an installed (non-editable) package,
@@ -41,8 +42,10 @@ def pytest_configure(config):
 
 UNDER_SANITIZER = bool(os.environ.get("POOL_UNDER_SANITIZER"))  # set by scripts/sanitize.sh
 UNDER_VALGRIND = bool(os.environ.get("POOL_UNDER_VALGRIND"))  # set by scripts/valgrind.sh
-HAVE_VALGRIND = (shutil.which("valgrind") is not None
-                 and pathlib.Path("/usr/include/valgrind/memcheck.h").exists())
+HAVE_VALGRIND = (
+    shutil.which("valgrind") is not None
+    and pathlib.Path("/usr/include/valgrind/memcheck.h").exists()
+)
 
 
 def _reason(item, name):
@@ -62,5 +65,6 @@ def pytest_collection_modifyitems(config, items):
         if not UNDER_SANITIZER and item.get_closest_marker("sanitizer_only"):
             item.add_marker(pytest.mark.skip(reason="only meaningful under scripts/sanitize.sh"))
         if not HAVE_VALGRIND and item.get_closest_marker("valgrind"):
-            item.add_marker(pytest.mark.skip(
-                reason="needs valgrind and its headers (Debian package valgrind)"))
+            item.add_marker(
+                pytest.mark.skip(reason="needs valgrind and its headers (Debian package valgrind)")
+            )

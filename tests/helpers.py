@@ -13,9 +13,16 @@ from pool import Pool, ReferencePool, process_totals
 def full_state(pool):
     """Everything a pool lets one observe, as one comparable value (read at
     one moment: pool.state()), plus what the single-purpose calls report."""
-    return (pool.state(), pool.chunks(), pool.current_chunk(), pool.heap_size,
-            pool.heap_limit, pool.live_blocks(), pool.block_map(),
-            tuple(tuple(pool.free_list(c)) for c in range(len(pool.class_sizes()))))
+    return (
+        pool.state(),
+        pool.chunks(),
+        pool.current_chunk(),
+        pool.heap_size,
+        pool.heap_limit,
+        pool.live_blocks(),
+        pool.block_map(),
+        tuple(tuple(pool.free_list(c)) for c in range(len(pool.class_sizes()))),
+    )
 
 
 # Examples that hold for the C-backed Pool and the reference model alike are

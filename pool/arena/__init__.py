@@ -205,8 +205,9 @@ class _Source:
                     raise
             self.pool._oom_calls += 1  # the pool's stats count the arena's handler calls
             if not handler(nbytes):
-                raise PoolMemoryError(f"a system request of {nbytes} bytes was refused"
-                                      " and the oom handler gave up")
+                raise PoolMemoryError(
+                    f"a system request of {nbytes} bytes was refused and the oom handler gave up"
+                )
 
     def take_locked(self, n: int) -> int:
         with self.lock:
@@ -282,12 +283,18 @@ class _Source:
 class ArenaStats:
     """Counts kept by an arena (a snapshot; see Arena.stats())."""
 
-    __slots__ = ("objects", "released", "live", "live_bytes", "closed", "region_alive",
-                 "pool")
+    __slots__ = ("objects", "released", "live", "live_bytes", "closed", "region_alive", "pool")
 
-    def __init__(self, objects: int | None, released: int | None, live: int | None,
-                 live_bytes: int | None, closed: bool, region_alive: bool,
-                 pool: PoolStats | None) -> None:
+    def __init__(
+        self,
+        objects: int | None,
+        released: int | None,
+        live: int | None,
+        live_bytes: int | None,
+        closed: bool,
+        region_alive: bool,
+        pool: PoolStats | None,
+    ) -> None:
         self.objects = objects  # objects and buffers handed out (None once closed)
         self.released = released  # returned early with release()
         self.live = live  # handed out and not released
@@ -297,9 +304,11 @@ class ArenaStats:
         self.pool = pool  # the pool's PoolStats, or None once the region is gone
 
     def __repr__(self) -> str:
-        return (f"ArenaStats(objects={self.objects}, released={self.released}, "
-                f"live={self.live}, live_bytes={self.live_bytes}, closed={self.closed}, "
-                f"region_alive={self.region_alive})")
+        return (
+            f"ArenaStats(objects={self.objects}, released={self.released}, "
+            f"live={self.live}, live_bytes={self.live_bytes}, closed={self.closed}, "
+            f"region_alive={self.region_alive})"
+        )
 
 
 class Arena(NotCopyable):
@@ -333,6 +342,7 @@ class Arena(NotCopyable):
         self._own_ffi = ffi is not None
         if ffi is None:
             from .._pool_c import ffi as package_ffi
+
             ffi = package_ffi
         self._ffi = ffi
         # The arena checks release() against its own record of what it handed
@@ -349,10 +359,12 @@ class Arena(NotCopyable):
         # but the region (free is the region's no-op discard).
         backend = _BackendFFI()
         self._allocator: Any = backend.new_allocator(
-            alloc=self._source.alloc, free=region.discard, should_clear_after_alloc=True)
+            alloc=self._source.alloc, free=region.discard, should_clear_after_alloc=True
+        )
         # for new() with an initialiser: its block goes back if initialising fails
         self._init_allocator: Any = backend.new_allocator(
-            alloc=self._source.alloc_noted, free=region.discard, should_clear_after_alloc=True)
+            alloc=self._source.alloc_noted, free=region.discard, should_clear_after_alloc=True
+        )
         self._types: dict[Any, Any] = {}  # cdecl -> ctype, checked once
 
     # ---- lifetime --------------------------------------------------------------
@@ -371,9 +383,12 @@ class Arena(NotCopyable):
         self._types = {}
         source.close()
         if self._region_ref() is not None:
-            warnings.warn("arena closed while objects it handed out are still referenced: "
-                          "its memory stays until they are dropped (arena.region_alive)",
-                          ResourceWarning, stacklevel=2)
+            warnings.warn(
+                "arena closed while objects it handed out are still referenced: "
+                "its memory stays until they are dropped (arena.region_alive)",
+                ResourceWarning,
+                stacklevel=2,
+            )
 
     @property
     def closed(self) -> bool:
@@ -468,7 +483,8 @@ class Arena(NotCopyable):
             if kind in ("struct", "union"):
                 raise InvalidBlockError(
                     f"{obj!r} is a {kind} value, not an object of this arena: pass the "
-                    f"pointer or array new() returned")
+                    f"pointer or array new() returned"
+                )
         else:
             addr = 0
         with source.lock:
@@ -505,8 +521,15 @@ class Arena(NotCopyable):
         with source.lock:
             objects, nbytes = ledger.counts()
             released, released_bytes = ledger.released, ledger.released_bytes
-        return ArenaStats(objects, released, objects - released, nbytes - released_bytes,
-                          False, region is not None, pool_stats)
+        return ArenaStats(
+            objects,
+            released,
+            objects - released,
+            nbytes - released_bytes,
+            False,
+            region is not None,
+            pool_stats,
+        )
 
     # ---- internals -------------------------------------------------------------
 
@@ -530,13 +553,17 @@ class Arena(NotCopyable):
             if self._own_ffi:
                 raise
             why = str(e).splitlines()[0]
-            raise TypeError(f"{cdecl!r}: {why}; the package's ffi knows only basic C types: "
-                            f"for your own types pass your cffi.FFI with their cdef, "
-                            f"Arena(ffi)") from None
+            raise TypeError(
+                f"{cdecl!r}: {why}; the package's ffi knows only basic C types: "
+                f"for your own types pass your cffi.FFI with their cdef, "
+                f"Arena(ffi)"
+            ) from None
 
     def _check_alignment(self, item: Any) -> None:
         if item.kind in ("struct", "union") and item.fields is None:
             return  # opaque: ffi.new raises its own error
         if self._ffi.alignof(item) > self._source.align:
-            raise ValueError(f"{item.cname} needs {self._ffi.alignof(item)}-byte alignment; "
-                             f"create the arena with align=16")
+            raise ValueError(
+                f"{item.cname} needs {self._ffi.alignof(item)}-byte alignment; "
+                f"create the arena with align=16"
+            )

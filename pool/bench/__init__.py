@@ -31,7 +31,6 @@ set (glibc reads tunables only at process start); ``--no-reexec`` turns that
 off and the jemalloc rows are then skipped with the loader's message.
 """
 
-
 from .cli import main
 
 __all__ = ["main"]

@@ -31,10 +31,10 @@ ROW_NEW_API = "ffi.new('struct bench_node *'), compiled API-mode ffi (pool._benc
 ROW_ARENA_API = "Arena(ffi).new('struct bench_node *'), compiled API-mode ffi"
 ROW_NEW_API_INIT = "ffi.new('struct bench_node *', init), compiled API-mode ffi"
 ROW_ARENA_API_INIT = "Arena(ffi).new('struct bench_node *', init), compiled API-mode ffi"
-ROW_ALLOCATOR_FLOOR = ("floor of the design: cffi's allocator, alloc and free C no-ops, "
-                       "compiled ffi")
-ROW_ARRAYS_KEPT = ("ffi.new('int64_t[]', 1000) per element, every array kept "
-                   "(fresh memory, as an arena's)")
+ROW_ALLOCATOR_FLOOR = "floor of the design: cffi's allocator, alloc and free C no-ops, compiled ffi"
+ROW_ARRAYS_KEPT = (
+    "ffi.new('int64_t[]', 1000) per element, every array kept (fresh memory, as an arena's)"
+)
 ROW_CLOSE_SMALL = "Arena.close() with 1,000 objects held"
 ROW_CLOSE_LARGE = "Arena.close() with 100,000 objects held"
 ROW_MEM_NEW = "memory: ffi.new, 100,000 24-byte structs in a list"
@@ -45,9 +45,11 @@ ROW_MEM_ARENA_HEAD = "memory: Arena.new, 100,000 24-byte structs linked, only th
 def _new_row(make_new: MakeNew, cdecl: str, init: dict[str, int] | None) -> RowFactory:
     """A factory timing make_new()(cdecl[, init]) per object; the objects are
     dropped at once (as ffi.new's rows do)."""
+
     def prepare() -> tuple[dict[str, Any], Cleanup]:
         new, cleanup = make_new()
         return {"new": new, "cdecl": cdecl, "init": init}, cleanup
+
     return timed("new(cdecl)" if init is None else "new(cdecl, init)", prepare)
 
 
@@ -56,25 +58,30 @@ def _allocator_floor(ffi: Any) -> MakeNew:
     allocator whose alloc hands back one 24-byte cdata every time (a dict's
     C-level __getitem__) and whose free is a set's C-level discard.  For
     information: the cost of cffi's owning objects over an external alloc."""
+
     def make() -> tuple[Callable[..., Any], Cleanup]:
         memory = {24: ffi.new("char[24]")}
         allocator = ffi.new_allocator(alloc=memory.__getitem__, free=set[object]().discard)
         return allocator, None
+
     return make
 
 
 def _arrays_kept(ffi: Any) -> RowFactory:
     """For information next to new_many's row: ffi.new arrays that stay
     referenced, so each one is fresh memory as each of an open arena's is."""
+
     def prepare() -> tuple[dict[str, Any], Cleanup]:
         kept: list[Any] = []
         return {"keep": kept.append, "new": ffi.new}, kept.clear
+
     return timed("keep(new('int64_t[]', 1000))", prepare)
 
 
 def _close_row(arena_cls: type[Arena], ffi: Any, count: int) -> RowFactory:
     """close() of an arena whose `count` objects are all still referenced;
     run() returns one close's time times `loops` (ns per close)."""
+
     def factory(clock: str) -> tuple[Callable[[int], float], Cleanup]:
         arena = arena_cls(ffi)
         held = [arena.new("struct node *") for _ in range(count)]
@@ -86,7 +93,9 @@ def _close_row(arena_cls: type[Arena], ffi: Any, count: int) -> RowFactory:
             elapsed = t() - t0
             held.clear()
             return elapsed * loops
+
         return run, None
+
     return factory
 
 
@@ -108,24 +117,37 @@ def arena_rows(arena_cls: type[Arena], bffi: Any) -> list[Row]:
         def make() -> tuple[Callable[..., Any], Cleanup]:
             a = arena_cls(ffi)
             return a.new, a.close
+
         return make
 
     rows.append((ROW_NEW_INLINE, "ns/object", 1, _new_row(plain(inline), "struct node *", None)))
     rows.append((ROW_ARENA_INLINE, "ns/object", 1, _new_row(arena(inline), "struct node *", None)))
-    rows.append((ROW_NEW_INLINE_INIT, "ns/object", 1,
-                 _new_row(plain(inline), "struct node *", INIT)))
-    rows.append((ROW_ARENA_INLINE_INIT, "ns/object", 1,
-                 _new_row(arena(inline), "struct node *", INIT)))
-    api = [(ROW_NEW_API, plain, None), (ROW_ARENA_API, arena, None),
-           (ROW_NEW_API_INIT, plain, INIT), (ROW_ARENA_API_INIT, arena, INIT)]
+    rows.append(
+        (ROW_NEW_INLINE_INIT, "ns/object", 1, _new_row(plain(inline), "struct node *", INIT))
+    )
+    rows.append(
+        (ROW_ARENA_INLINE_INIT, "ns/object", 1, _new_row(arena(inline), "struct node *", INIT))
+    )
+    api = [
+        (ROW_NEW_API, plain, None),
+        (ROW_ARENA_API, arena, None),
+        (ROW_NEW_API_INIT, plain, INIT),
+        (ROW_ARENA_API_INIT, arena, INIT),
+    ]
     for name, kind, init in api:
         if bffi is None:
             rows.append((name, "ns/object", 1, "pool._bench_c is not built"))
         else:
             rows.append((name, "ns/object", 1, _new_row(kind(bffi), "struct bench_node *", init)))
     if bffi is not None:
-        rows.append((ROW_ALLOCATOR_FLOOR, "ns/object", 1, _new_row(_allocator_floor(bffi),
-                                                                   "struct bench_node *", None)))
+        rows.append(
+            (
+                ROW_ALLOCATOR_FLOOR,
+                "ns/object",
+                1,
+                _new_row(_allocator_floor(bffi), "struct bench_node *", None),
+            )
+        )
     rows.append((ROW_ARRAYS_KEPT, "ns/object", 1000, _arrays_kept(inline)))
     rows.append((ROW_CLOSE_SMALL, "ns/close", 1, _close_row(arena_cls, inline, 1_000)))
     rows.append((ROW_CLOSE_LARGE, "ns/close", 1, _close_row(arena_cls, inline, 100_000)))
@@ -166,8 +188,13 @@ print(json.dumps((rss() - before) / N))
 
 
 def _memory_sample(mode: str) -> float:
-    out = subprocess.run([sys.executable, "-c", _MEMORY_SCRIPT, str(MEMORY_OBJECTS), mode],
-                         capture_output=True, text=True, timeout=300, check=True)
+    out = subprocess.run(
+        [sys.executable, "-c", _MEMORY_SCRIPT, str(MEMORY_OBJECTS), mode],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=True,
+    )
     return float(json.loads(out.stdout))
 
 
@@ -180,29 +207,68 @@ def arena_memory_rows() -> list[JsonObject]:
             for _, m in modes:
                 samples[m].append(_memory_sample(m))
     except (OSError, subprocess.SubprocessError, ValueError) as e:
-        return [{"name": n, "unit": "bytes/obj", "per_loop": 1,
-                 "skipped": f"{type(e).__name__}: {e}"} for n, _ in modes]
-    return [{"name": n, "unit": "bytes/obj", "per_loop": 1,
-             "median": statistics.median(samples[m]), "min": min(samples[m]),
-             "max": max(samples[m]), "samples": [round(s, 1) for s in samples[m]],
-             "ratio_to_cffi_call": None, "ratio_to_malloc_free": None}  # not times
-            for n, m in modes]
+        return [
+            {"name": n, "unit": "bytes/obj", "per_loop": 1, "skipped": f"{type(e).__name__}: {e}"}
+            for n, _ in modes
+        ]
+    return [
+        {
+            "name": n,
+            "unit": "bytes/obj",
+            "per_loop": 1,
+            "median": statistics.median(samples[m]),
+            "min": min(samples[m]),
+            "max": max(samples[m]),
+            "samples": [round(s, 1) for s in samples[m]],
+            "ratio_to_cffi_call": None,
+            "ratio_to_malloc_free": None,
+        }  # not times
+        for n, m in modes
+    ]
 
 
 # (text, row, base row, limit), judged in targets.py
 ARENA_TARGETS = [
-    ("Arena.new(T) <= 1.0x ffi.new(T), small struct, in-line cffi.FFI()",
-     ROW_ARENA_INLINE, ROW_NEW_INLINE, 1.0),
-    ("Arena.new(T, init) <= 1.0x ffi.new(T, init), in-line cffi.FFI()",
-     ROW_ARENA_INLINE_INIT, ROW_NEW_INLINE_INIT, 1.0),
-    ("Arena.new(T) <= 1.0x ffi.new(T), small struct, compiled API-mode ffi",
-     ROW_ARENA_API, ROW_NEW_API, 1.0),
-    ("Arena.new(T, init) <= 1.0x ffi.new(T, init), compiled API-mode ffi",
-     ROW_ARENA_API_INIT, ROW_NEW_API_INIT, 1.0),
-    ("memory per object (RSS), all referenced from a list, <= 1.0x ffi.new",
-     ROW_MEM_ARENA, ROW_MEM_NEW, 1.0),
-    ("memory per object (RSS), only the head of a C-linked list held, <= 0.5x ffi.new",
-     ROW_MEM_ARENA_HEAD, ROW_MEM_NEW, 0.5),
-    ("close() O(1) in objects: close with 100,000 held <= 2x close with 1,000 held",
-     ROW_CLOSE_LARGE, ROW_CLOSE_SMALL, 2.0),
+    (
+        "Arena.new(T) <= 1.0x ffi.new(T), small struct, in-line cffi.FFI()",
+        ROW_ARENA_INLINE,
+        ROW_NEW_INLINE,
+        1.0,
+    ),
+    (
+        "Arena.new(T, init) <= 1.0x ffi.new(T, init), in-line cffi.FFI()",
+        ROW_ARENA_INLINE_INIT,
+        ROW_NEW_INLINE_INIT,
+        1.0,
+    ),
+    (
+        "Arena.new(T) <= 1.0x ffi.new(T), small struct, compiled API-mode ffi",
+        ROW_ARENA_API,
+        ROW_NEW_API,
+        1.0,
+    ),
+    (
+        "Arena.new(T, init) <= 1.0x ffi.new(T, init), compiled API-mode ffi",
+        ROW_ARENA_API_INIT,
+        ROW_NEW_API_INIT,
+        1.0,
+    ),
+    (
+        "memory per object (RSS), all referenced from a list, <= 1.0x ffi.new",
+        ROW_MEM_ARENA,
+        ROW_MEM_NEW,
+        1.0,
+    ),
+    (
+        "memory per object (RSS), only the head of a C-linked list held, <= 0.5x ffi.new",
+        ROW_MEM_ARENA_HEAD,
+        ROW_MEM_NEW,
+        0.5,
+    ),
+    (
+        "close() O(1) in objects: close with 100,000 held <= 2x close with 1,000 held",
+        ROW_CLOSE_LARGE,
+        ROW_CLOSE_SMALL,
+        2.0,
+    ),
 ]

@@ -38,21 +38,27 @@ def open_allocators(ffi: Any, lib: Any) -> Allocators:  # pool._bench_c's ffi, l
         if handle == ffi.NULL:
             text = ffi.string(note).decode(errors="replace")
             if "static TLS" in text:
-                text += (f" (set GLIBC_TUNABLES=glibc.rtld.optional_static_tls={STATIC_TLS} "
-                         "before Python starts; without --no-reexec the bench does it itself)")
+                text += (
+                    f" (set GLIBC_TUNABLES=glibc.rtld.optional_static_tls={STATIC_TLS} "
+                    "before Python starts; without --no-reexec the bench does it itself)"
+                )
             out[name] = (None, {"label": label, "ran": False, "note": text})
             continue
         handle = ffi.gc(handle, lib.bench_allocator_delete)
         lib.bench_allocator_describe(handle, note, len(note))
-        out[name] = (handle, {"label": label, "ran": True,
-                              "really": ffi.string(note).decode(errors="replace")})
+        out[name] = (
+            handle,
+            {"label": label, "ran": True, "really": ffi.string(note).decode(errors="replace")},
+        )
     return out
 
 
 def _error_text(lib: Any, code: int) -> str:
-    texts: dict[int, str] = {lib.BENCH_EALLOC: "the allocator returned NULL inside the loop",
-            lib.BENCH_ENOMEM: "no memory for the loop's scratch arrays",
-            lib.BENCH_EINVAL: "invalid arguments"}
+    texts: dict[int, str] = {
+        lib.BENCH_EALLOC: "the allocator returned NULL inside the loop",
+        lib.BENCH_ENOMEM: "no memory for the loop's scratch arrays",
+        lib.BENCH_EINVAL: "invalid arguments",
+    }
     return texts.get(code, f"error {code}")
 
 
@@ -80,7 +86,7 @@ def _parse_trace_ops(path: Path) -> Iterator[tuple[str, int, int | None]]:
 
     with open(path, "rb") as f:
         gz = f.read(2) == b"\x1f\x8b"
-    with (gzip.open(path, "rt") if gz else open(path)) as f:
+    with gzip.open(path, "rt") if gz else open(path) as f:
         for line in f:
             fields = line.split()
             if not fields or fields[0].startswith("#"):
@@ -113,12 +119,24 @@ def load_trace(path: Path) -> JsonObject:
         ops.append(codes[op])
         ids.append(slot)
         sizes.append(size or 0)
-    return {"ops": ops, "ids": ids, "sizes": sizes, "nslots": nslots,
-            "survivors": len(slot_of), "counts": {c: ops.count(v) for c, v in codes.items()}}
+    return {
+        "ops": ops,
+        "ids": ids,
+        "sizes": sizes,
+        "nslots": nslots,
+        "survivors": len(slot_of),
+        "counts": {c: ops.count(v) for c, v in codes.items()},
+    }
 
 
-def run_c_level(ffi: Any, lib: Any, allocs: Allocators, cfg: dict[str, int],
-                progress: Progress, trace_path: Path | None) -> list[JsonObject]:
+def run_c_level(
+    ffi: Any,
+    lib: Any,
+    allocs: Allocators,
+    cfg: dict[str, int],
+    progress: Progress,
+    trace_path: Path | None,
+) -> list[JsonObject]:
     cells: list[JsonObject] = []
     names = [n for n, _, _ in ALLOCATORS]
     running = [n for n in names if allocs[n][0] is not None]
@@ -129,13 +147,25 @@ def run_c_level(ffi: Any, lib: Any, allocs: Allocators, cfg: dict[str, int],
             mask = len(sizes) - 1
             count = cfg["pairs"]
             pat = getattr(lib, pconst)
-            cell: JsonObject = {"pattern": pattern, "size": size, "unit": "ns/pair", "pairs": count,
-                    "description": pdesc, "results": {}}
+            cell: JsonObject = {
+                "pattern": pattern,
+                "size": size,
+                "unit": "ns/pair",
+                "pairs": count,
+                "description": pdesc,
+                "results": {},
+            }
             samples: dict[str, list[float]] = {n: [] for n in running}
             errors: dict[str, str] = {}
 
-            def run(name: str, pat: Any = pat, buf: Any = buf, mask: int = mask,
-                    count: int = count, errors: dict[str, str] = errors) -> int:
+            def run(
+                name: str,
+                pat: Any = pat,
+                buf: Any = buf,
+                mask: int = mask,
+                count: int = count,
+                errors: dict[str, str] = errors,
+            ) -> int:
                 t: int = lib.bench_pairs(allocs[name][0], pat, buf, mask, count, LIVE, CHURN_SEED)
                 if t < 0:
                     errors[name] = _error_text(lib, t)
@@ -144,7 +174,7 @@ def run_c_level(ffi: Any, lib: Any, allocs: Allocators, cfg: dict[str, int],
             for name in running:  # warm-up pass
                 run(name)
             for r in range(cfg["repeat"]):
-                order = running[r % len(running):] + running[:r % len(running)]
+                order = running[r % len(running) :] + running[: r % len(running)]
                 for name in order:
                     if name in errors:
                         continue
@@ -159,13 +189,17 @@ def run_c_level(ffi: Any, lib: Any, allocs: Allocators, cfg: dict[str, int],
     return cells
 
 
-def run_trace_cell(ffi: Any, lib: Any, allocs: Allocators, cfg: dict[str, int],
-                   trace_path: Path | None) -> JsonObject:
+def run_trace_cell(
+    ffi: Any, lib: Any, allocs: Allocators, cfg: dict[str, int], trace_path: Path | None
+) -> JsonObject:
     names = [n for n, _, _ in ALLOCATORS]
     cell: JsonObject = {"pattern": "trace", "size": "trace", "unit": "ns/op", "results": {}}
     if trace_path is None or not trace_path.exists():
-        note = ("no trace: pool/traces/data/*.trace.gz not found"
-                if trace_path is None else f"trace {trace_path} not found")
+        note = (
+            "no trace: pool/traces/data/*.trace.gz not found"
+            if trace_path is None
+            else f"trace {trace_path} not found"
+        )
         cell["note"] = note
         cell["results"] = {n: skipped(note) for n in names}
         return cell
@@ -178,11 +212,16 @@ def run_trace_cell(ffi: Any, lib: Any, allocs: Allocators, cfg: dict[str, int],
         return cell
     per_pass = len(t["ops"]) + t["survivors"]
     passes = max(1, cfg["pairs"] // max(1, per_pass))
-    cell.update(trace=str(trace_path.name), operations=len(t["ops"]), survivors=t["survivors"],
-                counts=t["counts"], passes=passes,
-                description=f"replay of {trace_path.name}: {len(t['ops'])} operations "
-                            f"(a/f/r {t['counts']['a']}/{t['counts']['f']}/{t['counts']['r']}) "
-                            f"+ {t['survivors']} survivors freed, per pass")
+    cell.update(
+        trace=str(trace_path.name),
+        operations=len(t["ops"]),
+        survivors=t["survivors"],
+        counts=t["counts"],
+        passes=passes,
+        description=f"replay of {trace_path.name}: {len(t['ops'])} operations "
+        f"(a/f/r {t['counts']['a']}/{t['counts']['f']}/{t['counts']['r']}) "
+        f"+ {t['survivors']} survivors freed, per pass",
+    )
     ops = ffi.from_buffer("uint8_t[]", t["ops"])
     ids = ffi.from_buffer("uint32_t[]", t["ids"])
     sizes = ffi.from_buffer("uint32_t[]", t["sizes"])
@@ -191,8 +230,9 @@ def run_trace_cell(ffi: Any, lib: Any, allocs: Allocators, cfg: dict[str, int],
     errors: dict[str, str] = {}
 
     def run(name: str, npasses: int) -> int:
-        r: int = lib.bench_replay(allocs[name][0], ops, ids, sizes, len(t["ops"]), t["nslots"],
-                                  npasses)
+        r: int = lib.bench_replay(
+            allocs[name][0], ops, ids, sizes, len(t["ops"]), t["nslots"], npasses
+        )
         if r < 0:
             errors[name] = _error_text(lib, r)
         return r
@@ -200,7 +240,7 @@ def run_trace_cell(ffi: Any, lib: Any, allocs: Allocators, cfg: dict[str, int],
     for name in running:
         run(name, 1)
     for r in range(cfg["repeat"]):
-        order = running[r % len(running):] + running[:r % len(running)]
+        order = running[r % len(running) :] + running[: r % len(running)]
         for name in order:
             if name not in errors:
                 ns = run(name, passes)
@@ -217,8 +257,13 @@ def add_ratios(cells: list[JsonObject]) -> None:
         cell["ratio_to_glibc"] = {n: ratio(c, res.get("glibc")) for n, c in res.items()}
 
 
-def _fill_results(cell: JsonObject, names: Sequence[str], errors: dict[str, str],
-                  samples: dict[str, list[float]], allocs: Allocators) -> None:
+def _fill_results(
+    cell: JsonObject,
+    names: Sequence[str],
+    errors: dict[str, str],
+    samples: dict[str, list[float]],
+    allocs: Allocators,
+) -> None:
     """A cell's results per allocator: its samples' summary, or why it has none."""
     for name in names:
         if name in errors:

@@ -44,23 +44,31 @@ Allocators = dict[str, tuple[Any, JsonObject]]
 
 def _needs_tls_reexec(allocs: Allocators) -> bool:
     _, info = allocs.get("jemalloc", (None, {}))
-    return (not info.get("ran", True) and "static TLS block" in info.get("note", "")
-            and os.environ.get(REEXEC_MARK) is None)
+    return (
+        not info.get("ran", True)
+        and "static TLS block" in info.get("note", "")
+        and os.environ.get(REEXEC_MARK) is None
+    )
 
 
 def _reexec(argv: list[str]) -> int:
     env = dict(os.environ)
     tunable = f"glibc.rtld.optional_static_tls={STATIC_TLS}"
-    env["GLIBC_TUNABLES"] = f"{env['GLIBC_TUNABLES']}:{tunable}" if env.get("GLIBC_TUNABLES") \
-        else tunable
+    env["GLIBC_TUNABLES"] = (
+        f"{env['GLIBC_TUNABLES']}:{tunable}" if env.get("GLIBC_TUNABLES") else tunable
+    )
     env[REEXEC_MARK] = "1"
     # the child imports this very package, whatever sys.path found it
     env["PYTHONPATH"] = os.pathsep.join(
         [str(Path(__file__).resolve().parents[2])]
-        + ([env["PYTHONPATH"]] if env.get("PYTHONPATH") else []))
-    print(f"jemalloc needs more static TLS than a dlopen gets: running again with "
-          f"GLIBC_TUNABLES={tunable} (--no-reexec to skip jemalloc instead)",
-          file=sys.stderr, flush=True)
+        + ([env["PYTHONPATH"]] if env.get("PYTHONPATH") else [])
+    )
+    print(
+        f"jemalloc needs more static TLS than a dlopen gets: running again with "
+        f"GLIBC_TUNABLES={tunable} (--no-reexec to skip jemalloc instead)",
+        file=sys.stderr,
+        flush=True,
+    )
     return subprocess.call([sys.executable, "-m", "pool.bench", *argv], env=env)
 
 
@@ -71,28 +79,45 @@ def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(
         prog="python -m pool bench",
         description="Benchmark the pool against a bare free-list floor, glibc, jemalloc and "
-                    "mimalloc (C loops), through cffi (Python level), in memory, and in C++ "
-                    "node containers.  Every ratio compares medians measured side by side in "
-                    "this one run.",
+        "mimalloc (C loops), through cffi (Python level), in memory, and in C++ "
+        "node containers.  Every ratio compares medians measured side by side in "
+        "this one run.",
         formatter_class=argparse.RawDescriptionHelpFormatter,
         epilog="examples:\n"
-               "  python -m pool bench --quick                 under a minute\n"
-               "  python -m pool bench --json out.json         every sample, as JSON\n"
-               "  python -m pool bench --quick --plot out.png  draw it (needs matplotlib)")
-    p.add_argument("--quick", action="store_true",
-                   help="fewer repeats and shorter loops (well under a minute)")
-    p.add_argument("--repeat", type=positive_int, metavar="N",
-                   help="repeats per cell (default 7, quick 3)")
+        "  python -m pool bench --quick                 under a minute\n"
+        "  python -m pool bench --json out.json         every sample, as JSON\n"
+        "  python -m pool bench --quick --plot out.png  draw it (needs matplotlib)",
+    )
+    p.add_argument(
+        "--quick", action="store_true", help="fewer repeats and shorter loops (well under a minute)"
+    )
+    p.add_argument(
+        "--repeat", type=positive_int, metavar="N", help="repeats per cell (default 7, quick 3)"
+    )
     p.add_argument("--json", metavar="FILE", help="write every sample and result as JSON")
     p.add_argument("--plot", metavar="FILE.png", help="draw the results (needs matplotlib)")
-    p.add_argument("--clock", choices=("cpu", "wall"), default="cpu",
-                   help="thread CPU time (default) or elapsed wall time")
-    p.add_argument("--trace", metavar="FILE",
-                   help="trace to replay (default: the first shipped pool/traces/data/*.trace.gz)")
-    p.add_argument("--only", action="append", choices=("c", "python", "memory", "containers"),
-                   help="run only these sections (repeatable)")
-    p.add_argument("--no-reexec", action="store_true",
-                   help="do not re-run with GLIBC_TUNABLES for jemalloc; skip it instead")
+    p.add_argument(
+        "--clock",
+        choices=("cpu", "wall"),
+        default="cpu",
+        help="thread CPU time (default) or elapsed wall time",
+    )
+    p.add_argument(
+        "--trace",
+        metavar="FILE",
+        help="trace to replay (default: the first shipped pool/traces/data/*.trace.gz)",
+    )
+    p.add_argument(
+        "--only",
+        action="append",
+        choices=("c", "python", "memory", "containers"),
+        help="run only these sections (repeatable)",
+    )
+    p.add_argument(
+        "--no-reexec",
+        action="store_true",
+        help="do not re-run with GLIBC_TUNABLES for jemalloc; skip it instead",
+    )
     p.add_argument("--no-progress", action="store_true", help="no progress lines on stderr")
     return p
 
@@ -115,8 +140,13 @@ def main(argv: Sequence[str] | None = None) -> int:
             if err:
                 print(err, file=sys.stderr)
                 return 2
-            plot_path = check_output(args.plot, "--plot", inputs=[args.trace, json_path],
-                                     suffixes=bench_plot.formats(), default_suffix="png")
+            plot_path = check_output(
+                args.plot,
+                "--plot",
+                inputs=[args.trace, json_path],
+                suffixes=bench_plot.formats(),
+                default_suffix="png",
+            )
     except ValueError as e:
         print(f"python -m pool bench: {e}", file=sys.stderr)
         return 2
@@ -133,8 +163,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     allocs: Allocators | None  # None: released before a re-exec
     allocs = {}  # (assigned apart: mypy narrows an assignment, not a declaration)
     if blib is not None:
-        if blib.bench_set_clock(blib.BENCH_CLOCK_CPU if args.clock == "cpu"
-                                else blib.BENCH_CLOCK_WALL) != 0:
+        if (
+            blib.bench_set_clock(
+                blib.BENCH_CLOCK_CPU if args.clock == "cpu" else blib.BENCH_CLOCK_WALL
+            )
+            != 0
+        ):
             print(f"the {args.clock} clock is not available", file=sys.stderr)
             return 2
         allocs = open_allocators(bffi, blib)
@@ -142,8 +176,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             allocs = None  # release before the child runs
             return _reexec(argv)
 
-    trace_path = (find_trace(args.trace)
-                  if "c" in sections else None)
+    trace_path = find_trace(args.trace) if "c" in sections else None
     steps = 0
     if "c" in sections and blib is not None:
         steps += len(PATTERNS) * len(SIZES) + 1 + thread_steps()
@@ -163,8 +196,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         "config": cfg,
         "machine": machine_info(),
         "date": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()),  # titles the plots
-        "allocators": {name: info for name, (_, info) in allocs.items()} if allocs else
-        {name: {"label": label, "ran": False, "note": reason} for name, _, label in ALLOCATORS},
+        "allocators": {name: info for name, (_, info) in allocs.items()}
+        if allocs
+        else {
+            name: {"label": label, "ran": False, "note": reason} for name, _, label in ALLOCATORS
+        },
     }
     try:
         if "c" in sections:
@@ -172,21 +208,19 @@ def main(argv: Sequence[str] | None = None) -> int:
                 data["c_level_skipped"] = reason
                 data["c_level"] = []
             else:
-                data["c_level"] = run_c_level(
-                    bffi, blib, allocs, cfg, progress, trace_path)
+                data["c_level"] = run_c_level(bffi, blib, allocs, cfg, progress, trace_path)
                 add_ratios(data["c_level"])
                 data["threads"] = run_threads(
-                    bffi, blib, cfg, progress, data["machine"].get("cpus"))
+                    bffi, blib, cfg, progress, data["machine"].get("cpus")
+                )
         if "python" in sections:
-            data["python_level"] = run_python_level(
-                bffi, blib, cfg, args.clock, progress)
+            data["python_level"] = run_python_level(bffi, blib, cfg, args.clock, progress)
         if "memory" in sections:
             if blib is None:
                 data["memory_skipped"] = reason
                 data["memory"] = []
             else:
-                data["memory"] = run_memory(
-                    bffi, blib, cfg, progress)
+                data["memory"] = run_memory(bffi, blib, cfg, progress)
         if "containers" in sections:
             data["containers"] = run_containers(cfg, args.clock, progress)
     finally:

@@ -32,10 +32,16 @@ ALLOCATORS = [
     ("pool", "BENCH_POOL", "this pool, unchecked, single-thread"),
     ("pool-ts", "BENCH_POOL_TS", "this pool, unchecked, thread-safe (uncontended)"),
     ("pool-checked", "BENCH_POOL_CHECKED", "this pool, checked, thread-safe (Pool() defaults)"),
-    ("pool-ts-nosize", "BENCH_POOL_TS_NOSIZE",
-     "this pool, unchecked, thread-safe, size-less free (sgi_pool_free)"),
-    ("pool-chk-nosize", "BENCH_POOL_CHECKED_NOSIZE",
-     "this pool, checked, thread-safe, size-less free (sgi_pool_free)"),
+    (
+        "pool-ts-nosize",
+        "BENCH_POOL_TS_NOSIZE",
+        "this pool, unchecked, thread-safe, size-less free (sgi_pool_free)",
+    ),
+    (
+        "pool-chk-nosize",
+        "BENCH_POOL_CHECKED_NOSIZE",
+        "this pool, checked, thread-safe, size-less free (sgi_pool_free)",
+    ),
     ("glibc", "BENCH_GLIBC", "the process's malloc/free (glibc)"),
     ("jemalloc", "BENCH_JEMALLOC", "jemalloc, dlopened"),
     ("mimalloc", "BENCH_MIMALLOC", "mimalloc, dlopened"),
@@ -48,14 +54,14 @@ PATTERNS = [
 ]
 
 SIZES = ["16", "32", "64", "128", "mixed"]
-MIXED_SEED = 20240601      # uniform 1..128 sizes of the "mixed" cells
-MIXED_LEN = 4096           # a power of two: the loops index sizes[i & mask]
-CHURN_SEED = 0x5EED5EED    # the churn loop's slot choice
-LIVE = 10_000              # FIFO burst length, churn live set
+MIXED_SEED = 20240601  # uniform 1..128 sizes of the "mixed" cells
+MIXED_LEN = 4096  # a power of two: the loops index sizes[i & mask]
+CHURN_SEED = 0x5EED5EED  # the churn loop's slot choice
+LIVE = 10_000  # FIFO burst length, churn live set
 MEMORY_SIZES = [str(8 * k) for k in range(1, 17)] + ["mixed"]  # every class of the classic profile
 MEMORY_ALLOCATORS = ["pool", "pool-checked", "glibc"]
-BATCH = 1000               # blocks per batch call
-STATIC_TLS = 16384         # glibc.rtld.optional_static_tls for jemalloc's re-exec
+BATCH = 1000  # blocks per batch call
+STATIC_TLS = 16384  # glibc.rtld.optional_static_tls for jemalloc's re-exec
 REEXEC_MARK = "POOL_BENCH_REEXECED"
 
 # Python-level rows that the targets and ratios refer to
@@ -76,10 +82,22 @@ CFFI_PATH = " [cffi path]"  # suffix of the rows run through core.py's cffi meth
 
 PROFILES = {
     #        repeats, C pairs per run, Python loops per run, memory blocks, C++ rounds
-    "quick": {"repeat": 3, "pairs": 200_000, "py_loops": 20_000, "mem_blocks": 1_000_000,
-              "cxx_rounds": 2, "cxx_n": 10_000},
-    "full": {"repeat": 7, "pairs": 1_000_000, "py_loops": 200_000, "mem_blocks": 1_000_000,
-             "cxx_rounds": 10, "cxx_n": 10_000},
+    "quick": {
+        "repeat": 3,
+        "pairs": 200_000,
+        "py_loops": 20_000,
+        "mem_blocks": 1_000_000,
+        "cxx_rounds": 2,
+        "cxx_n": 10_000,
+    },
+    "full": {
+        "repeat": 7,
+        "pairs": 1_000_000,
+        "py_loops": 200_000,
+        "mem_blocks": 1_000_000,
+        "cxx_rounds": 10,
+        "cxx_n": 10_000,
+    },
 }
 
 REPO = Path(__file__).resolve().parents[2]  # the source tree, when there is one
@@ -142,6 +160,7 @@ def timed(stmt: str, prepare: Prepare | None = None) -> RowFactory:
     loop (the statement compiled inline, its names bound as locals, no call
     per iteration).  prepare() -> (names, cleanup) runs once per sample: the
     objects the statement uses, and what to call afterwards (or None)."""
+
     def factory(clock: str) -> tuple[Callable[[int], float], Cleanup]:
         names: dict[str, Any]
         cleanup: Cleanup
@@ -149,4 +168,5 @@ def timed(stmt: str, prepare: Prepare | None = None) -> RowFactory:
         setup = "\n".join(f"{k} = _names[{k!r}]" for k in names) or "pass"
         timer = timeit.Timer(stmt, setup, timer=_timer(clock), globals={"_names": names})
         return timer.timeit, cleanup
+
     return factory

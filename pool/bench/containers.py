@@ -28,36 +28,53 @@ def run_containers(cfg: dict[str, int], clock: str, progress: Progress) -> JsonO
         try:
             for name in sorted(p.name for p in csrc.glob("*.c")):
                 obj = os.path.join(tmp, name.replace(".c", ".o"))
-                subprocess.run([gcc, *cflags, "-c", str(csrc / name), "-o", obj],
-                               check=True, capture_output=True, text=True)
+                subprocess.run(
+                    [gcc, *cflags, "-c", str(csrc / name), "-o", obj],
+                    check=True,
+                    capture_output=True,
+                    text=True,
+                )
                 objs.append(obj)
             exe = os.path.join(tmp, "containers")
-            subprocess.run([gxx, "-std=c++17", "-O2", f"-I{csrc}", str(src), *objs, "-o", exe,
-                            "-lpthread"], check=True, capture_output=True, text=True)
+            subprocess.run(
+                [gxx, "-std=c++17", "-O2", f"-I{csrc}", str(src), *objs, "-o", exe, "-lpthread"],
+                check=True,
+                capture_output=True,
+                text=True,
+            )
         except subprocess.CalledProcessError as e:
             return skipped(f"compiling {src.name} failed: {(e.stderr or '').strip()[:500]}")
         progress.step("C++ containers: compiled")
         env = dict(os.environ)
         env.pop("GLIBCXX_FORCE_NEW", None)  # would turn __pool_alloc into plain new
-        proc = subprocess.run([exe, str(cfg["repeat"]), str(cfg["cxx_rounds"]), str(cfg["cxx_n"]),
-                               clock], check=False, capture_output=True, text=True, env=env)
+        proc = subprocess.run(
+            [exe, str(cfg["repeat"]), str(cfg["cxx_rounds"]), str(cfg["cxx_n"]), clock],
+            check=False,
+            capture_output=True,
+            text=True,
+            env=env,
+        )
     progress.step("C++ containers: ran")
     if proc.returncode != 0:
         return skipped(f"containers exited {proc.returncode}: {proc.stderr.strip()[:500]}")
     raw = json.loads(proc.stdout)
-    out: JsonObject = {k: raw[k] for k in ("repeats", "rounds", "n", "clock", "compiler",
-                                           "glibcxx_force_new")}
+    out: JsonObject = {
+        k: raw[k] for k in ("repeats", "rounds", "n", "clock", "compiler", "glibcxx_force_new")
+    }
     out["unit"] = "ns/element"
     out["cells"] = []
     for container, by_alloc in raw["results"].items():
         res = {name: summarize(s) for name, s in by_alloc.items()}
-        out["cells"].append({
-            "container": container,
-            "results": res,
-            "ratio_to_pool_alloc": {n: ratio(c, res.get("__pool_alloc")) for n, c in res.items()},
-            "ratio_to_std_allocator": {n: ratio(c, res.get("std::allocator"))
-                                       for n, c in res.items()},
-        })
+        out["cells"].append(
+            {
+                "container": container,
+                "results": res,
+                "ratio_to_pool_alloc": {
+                    n: ratio(c, res.get("__pool_alloc")) for n, c in res.items()
+                },
+                "ratio_to_std_allocator": {
+                    n: ratio(c, res.get("std::allocator")) for n, c in res.items()
+                },
+            }
+        )
     return out
-
-

@@ -35,5 +35,3 @@ def machine_info() -> dict[str, object]:
     except ImportError:
         pass
     return info
-
-

@@ -18,8 +18,9 @@ from .common import (
 # ---- memory ------------------------------------------------------------------------------
 
 
-def run_memory(ffi: Any, lib: Any, cfg: dict[str, int],
-               progress: Progress) -> list[JsonObject]:  # pool._bench_c's ffi, lib
+def run_memory(
+    ffi: Any, lib: Any, cfg: dict[str, int], progress: Progress
+) -> list[JsonObject]:  # pool._bench_c's ffi, lib
     rows: list[JsonObject] = []
     kinds = {n: k for n, k, _ in ALLOCATORS}
     note = ffi.new("char[1024]")
@@ -35,8 +36,9 @@ def run_memory(ffi: Any, lib: Any, cfg: dict[str, int],
                 row["results"][name] = skipped(ffi.string(note).decode(errors="replace"))
                 continue
             try:
-                status = lib.bench_measure_memory(handle, buf, len(sizes) - 1, cfg["mem_blocks"],
-                                                  out)
+                status = lib.bench_measure_memory(
+                    handle, buf, len(sizes) - 1, cfg["mem_blocks"], out
+                )
             finally:
                 lib.bench_allocator_delete(handle)
             if status < 0:
@@ -46,8 +48,10 @@ def run_memory(ffi: Any, lib: Any, cfg: dict[str, int],
                 row["results"][name] = skipped("mallinfo2 not available (glibc < 2.33)")
                 continue
             row["requested"] = out.requested
-            entry: JsonObject = {"malloc_in_use": out.malloc_in_use,
-                     "held_per_requested": out.malloc_in_use / out.requested}
+            entry: JsonObject = {
+                "malloc_in_use": out.malloc_in_use,
+                "held_per_requested": out.malloc_in_use / out.requested,
+            }
             if name.startswith("pool"):
                 entry["pool_heap_size"] = out.pool_heap_size
                 entry["heap_size_per_requested"] = out.pool_heap_size / out.requested
@@ -55,5 +59,3 @@ def run_memory(ffi: Any, lib: Any, cfg: dict[str, int],
         rows.append(row)
         progress.step(f"memory: {size}")
     return rows
-
-

@@ -25,8 +25,9 @@ def per_call(statement: str) -> float:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m pool.bench.numpy_arrays",
-                                     description=__doc__.split("\n\n")[0])
+    parser = argparse.ArgumentParser(
+        prog="python -m pool.bench.numpy_arrays", description=__doc__.split("\n\n")[0]
+    )
     parser.add_argument("--repeats", type=int, default=7)
     args = parser.parse_args(argv)
     cells = {"np.empty(4)": "np.empty(4)", "np.empty(1000)": "np.empty(1000)"}
@@ -40,8 +41,10 @@ def main(argv: Sequence[str] | None = None) -> int:
                 else:
                     t = per_call(statement)
                 times.setdefault((name, handler), []).append(t)
-    print(f"numpy {np.__version__}; {args.repeats} interleaved repeats, median of best-of-3 "
-          f"x {NUMBER}")
+    print(
+        f"numpy {np.__version__}; {args.repeats} interleaved repeats, median of best-of-3 "
+        f"x {NUMBER}"
+    )
     print("| cell | default handler | sgi_pool | ratio |\n|---|---:|---:|---:|")
     for name in cells:
         d = statistics.median(times[(name, "default")]) * 1e9

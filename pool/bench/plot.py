@@ -30,8 +30,10 @@ from .common import JsonObject
 if TYPE_CHECKING:
     from matplotlib.axes import Axes
 
-INSTALL_HINT = ("--plot needs matplotlib, which is not installed: "
-                "pip install 'pool[plot]' (or pip install matplotlib)")
+INSTALL_HINT = (
+    "--plot needs matplotlib, which is not installed: "
+    "pip install 'pool[plot]' (or pip install matplotlib)"
+)
 
 Stat = Optional[tuple[float, float, float]]  # (median, min, max)
 RGBA = tuple[float, float, float, float]
@@ -72,9 +74,11 @@ def run_label(data: JsonObject) -> str:
     date = data.get("date") or "date not recorded"
     clocks: dict[object, str] = {"cpu": "thread CPU time", "wall": "wall time"}
     clock = clocks.get(data.get("clock"), "clock ?")
-    return (f"{m.get('cpu_model') or 'CPU ?'}, {m.get('cpus', '?')} CPUs, {date},"
-            f" {'quick' if data.get('quick') else 'full'} run, {clock},"
-            f" medians of {data.get('repeat', '?')} (bars: min-max)")
+    return (
+        f"{m.get('cpu_model') or 'CPU ?'}, {m.get('cpus', '?')} CPUs, {date},"
+        f" {'quick' if data.get('quick') else 'full'} run, {clock},"
+        f" medians of {data.get('repeat', '?')} (bars: min-max)"
+    )
 
 
 def _stat(cell: JsonObject | None) -> Stat:
@@ -104,24 +108,44 @@ def _c_panels(data: JsonObject, run: str) -> list[Panel]:
         for n in names:
             if n == "floor":
                 continue
-            ratios[n] = [_scaled(_stat(c["results"].get(n)), (_stat(c["results"]["floor"])
-                                                               or (0,))[0]) for c in pairs]
-        out.append(Panel(f"C level: time per allocate+free pair as a multiple of the floor (16 bare"
-                         f" free lists; 1 = the floor)\n{run}", "x the floor's median", groups,
-                         ratios, reference=1.0))
+            ratios[n] = [
+                _scaled(_stat(c["results"].get(n)), (_stat(c["results"]["floor"]) or (0,))[0])
+                for c in pairs
+            ]
+        out.append(
+            Panel(
+                f"C level: time per allocate+free pair as a multiple of the floor (16 bare"
+                f" free lists; 1 = the floor)\n{run}",
+                "x the floor's median",
+                groups,
+                ratios,
+                reference=1.0,
+            )
+        )
         absolute = {n: [_stat(c["results"].get(n)) for c in pairs] for n in names}
-        out.append(Panel(f"C level: ns per allocate+free pair\n{run}", "ns per pair", groups,
-                         absolute))
+        out.append(
+            Panel(f"C level: ns per allocate+free pair\n{run}", "ns per pair", groups, absolute)
+        )
     if trace:
         cell = trace[0]
         names = [n for n in cell["results"] if _stat(cell["results"][n])]
         floor = (_stat(cell["results"].get("floor")) or (0,))[0]
         series = {"ns per operation": [_stat(cell["results"][n]) for n in names]}
-        notes = [f"{s[0] / floor:.2f}x the floor" if floor and s else ""  # s: measured (names)
-                 for s in series["ns per operation"]]
-        out.append(Panel(f"C level: replay of a recorded trace, ns per operation"
-                         f" ({cell.get('description', 'trace')})\n{run}", "ns per operation",
-                         names, series, horizontal=True, notes=notes))
+        notes = [
+            f"{s[0] / floor:.2f}x the floor" if floor and s else ""  # s: measured (names)
+            for s in series["ns per operation"]
+        ]
+        out.append(
+            Panel(
+                f"C level: replay of a recorded trace, ns per operation"
+                f" ({cell.get('description', 'trace')})\n{run}",
+                "ns per operation",
+                names,
+                series,
+                horizontal=True,
+                notes=notes,
+            )
+        )
     return out
 
 
@@ -130,12 +154,23 @@ def _python_panels(data: JsonObject, run: str) -> list[Panel]:
     out: list[Panel] = []
     for unit in dict.fromkeys(e["unit"] for e in rows):
         mine = [e for e in rows if e["unit"] == unit]
-        notes = [f"{e['ratio_to_malloc_free']:.3g}x malloc+free via cffi,"
-                 f" {e['ratio_to_cffi_call']:.3g}x one cffi call"
-                 if e.get("ratio_to_malloc_free") is not None else "" for e in mine]
-        out.append(Panel(f"Python level: {unit} (loop overhead included)\n{run}", unit,
-                         [e["name"] for e in mine], {unit: [_stat(e) for e in mine]},
-                         horizontal=True, notes=notes))
+        notes = [
+            f"{e['ratio_to_malloc_free']:.3g}x malloc+free via cffi,"
+            f" {e['ratio_to_cffi_call']:.3g}x one cffi call"
+            if e.get("ratio_to_malloc_free") is not None
+            else ""
+            for e in mine
+        ]
+        out.append(
+            Panel(
+                f"Python level: {unit} (loop overhead included)\n{run}",
+                unit,
+                [e["name"] for e in mine],
+                {unit: [_stat(e) for e in mine]},
+                horizontal=True,
+                notes=notes,
+            )
+        )
     return out
 
 
@@ -143,20 +178,27 @@ def _memory_panel(data: JsonObject, run: str) -> list[Panel]:
     rows = data.get("memory") or []
     if not rows:
         return []
-    names = {"pool": ("pool", "held_per_requested"),
-             "pool (heap_size only)": ("pool", "heap_size_per_requested"),
-             "pool-checked": ("pool-checked", "held_per_requested"),
-             "glibc": ("glibc", "held_per_requested")}
+    names = {
+        "pool": ("pool", "held_per_requested"),
+        "pool (heap_size only)": ("pool", "heap_size_per_requested"),
+        "pool-checked": ("pool-checked", "held_per_requested"),
+        "glibc": ("glibc", "held_per_requested"),
+    }
     series: dict[str, list[Stat]] = {}
     for label, (name, key) in names.items():
         values = [r["results"].get(name, {}).get(key) for r in rows]
         if any(v is not None for v in values):
             series[label] = [None if v is None else (v, v, v) for v in values]
-    return [Panel(f"Memory: bytes held from the system per requested byte,"
-                  f" {rows[0]['blocks']:,} live blocks of each size (1 = no overhead)\n{run}",
-                  "bytes held per requested byte", [f"{r['size']} B" if r["size"].isdigit()
-                                                    else r["size"] for r in rows],
-                  series, reference=1.0)]
+    return [
+        Panel(
+            f"Memory: bytes held from the system per requested byte,"
+            f" {rows[0]['blocks']:,} live blocks of each size (1 = no overhead)\n{run}",
+            "bytes held per requested byte",
+            [f"{r['size']} B" if r["size"].isdigit() else r["size"] for r in rows],
+            series,
+            reference=1.0,
+        )
+    ]
 
 
 def _container_panel(data: JsonObject, run: str) -> list[Panel]:
@@ -165,20 +207,38 @@ def _container_panel(data: JsonObject, run: str) -> list[Panel]:
     if not cells:
         return []
     names = list(cells[0]["results"])
-    series = {n: [_scaled(_stat(c["results"].get(n)),
-                          (_stat(c["results"].get("__pool_alloc")) or (0,))[0]) for c in cells]
-              for n in names if n != "__pool_alloc"}
-    return [Panel(f"C++ node containers: time per element (insert + erase) as a multiple of"
-                  f" libstdc++'s __gnu_cxx::__pool_alloc (1 = __pool_alloc), N={cont.get('n')}"
-                  f"\n{run}", "x __pool_alloc's median", [c["container"] for c in cells], series,
-                  reference=1.0)]
+    series = {
+        n: [
+            _scaled(
+                _stat(c["results"].get(n)), (_stat(c["results"].get("__pool_alloc")) or (0,))[0]
+            )
+            for c in cells
+        ]
+        for n in names
+        if n != "__pool_alloc"
+    }
+    return [
+        Panel(
+            f"C++ node containers: time per element (insert + erase) as a multiple of"
+            f" libstdc++'s __gnu_cxx::__pool_alloc (1 = __pool_alloc), N={cont.get('n')}"
+            f"\n{run}",
+            "x __pool_alloc's median",
+            [c["container"] for c in cells],
+            series,
+            reference=1.0,
+        )
+    ]
 
 
 def panels(data: JsonObject) -> list[Panel]:
     """The Panels of a run, in the report's order; log axes where values span a decade."""
     run = run_label(data)
-    out = (_c_panels(data, run) + _python_panels(data, run) + _memory_panel(data, run)
-           + _container_panel(data, run))
+    out = (
+        _c_panels(data, run)
+        + _python_panels(data, run)
+        + _memory_panel(data, run)
+        + _container_panel(data, run)
+    )
     for p in out:
         p.log = spans_decades(p.series)
     return out
@@ -204,11 +264,23 @@ def _draw_bars(ax: Axes, panel: Panel, colours: dict[str, RGBA]) -> None:
             hi.append(v[2] - v[0])
         if xs:
             label = "libstdc++ " + name if name.startswith("_") else name  # "_x" hides a label
-            ax.bar(xs, meds, width, yerr=[lo, hi], capsize=1.5, label=label,
-                   color=colours[name], error_kw={"elinewidth": 0.6})
+            ax.bar(
+                xs,
+                meds,
+                width,
+                yerr=[lo, hi],
+                capsize=1.5,
+                label=label,
+                color=colours[name],
+                error_kw={"elinewidth": 0.6},
+            )
     ax.set_xticks(range(len(panel.groups)))
-    ax.set_xticklabels(panel.groups, fontsize=8, rotation=30 if len(panel.groups) > 8 else 0,
-                       ha="right" if len(panel.groups) > 8 else "center")
+    ax.set_xticklabels(
+        panel.groups,
+        fontsize=8,
+        rotation=30 if len(panel.groups) > 8 else 0,
+        ha="right" if len(panel.groups) > 8 else "center",
+    )
     ax.set_xlim(-0.5, len(panel.groups) - 0.5)
     ax.set_ylabel(panel.unit, fontsize=8)
     ax.grid(axis="y", alpha=0.3, which="both")
@@ -221,16 +293,26 @@ def _draw_rows(ax: Axes, panel: Panel) -> None:
     values = cast("list[tuple[float, float, float]]", series)
     ys = range(len(values))
     meds = [v[0] for v in values]
-    ax.barh(ys, meds, xerr=[[v[0] - v[1] for v in values], [v[2] - v[0] for v in values]],
-            capsize=2, color="#4c72b0")
+    ax.barh(
+        ys,
+        meds,
+        xerr=[[v[0] - v[1] for v in values], [v[2] - v[0] for v in values]],
+        capsize=2,
+        color="#4c72b0",
+    )
     ax.set_yticks(list(ys))
     ax.set_yticklabels([textwrap.fill(g, 40) for g in panel.groups], fontsize=7.5)
     ax.invert_yaxis()
     ax.set_xlabel(panel.unit, fontsize=8)
     ax.grid(axis="x", alpha=0.3, which="both")
     for y, v, note in zip(ys, values, panel.notes or [""] * len(values)):
-        ax.text(v[2] * (1.08 if panel.log else 1.01), y, f"{v[0]:.3g}  {note}".rstrip(),
-                va="center", fontsize=7)
+        ax.text(
+            v[2] * (1.08 if panel.log else 1.01),
+            y,
+            f"{v[0]:.3g}  {note}".rstrip(),
+            va="center",
+            fontsize=7,
+        )
     right = max(v[2] for v in values)
     if panel.log:
         ax.set_xscale("log")
@@ -252,8 +334,13 @@ def plot(data: JsonObject, path: str | os.PathLike[str]) -> str:
     palette = plt.get_cmap("tab10")
     colours: dict[str, RGBA] = {n: palette(i % 10) for i, n in enumerate(names)}  # per allocator
     heights = [0.9 + 0.32 * len(p.groups) if p.horizontal else 3.6 for p in todo]
-    fig, axes = plt.subplots(len(todo), 1, figsize=(14, sum(heights) + 0.8), squeeze=False,
-                             gridspec_kw={"height_ratios": heights})
+    fig, axes = plt.subplots(
+        len(todo),
+        1,
+        figsize=(14, sum(heights) + 0.8),
+        squeeze=False,
+        gridspec_kw={"height_ratios": heights},
+    )
     for ax, panel in zip(axes[:, 0], todo):
         if panel.horizontal:
             _draw_rows(ax, panel)
@@ -266,10 +353,10 @@ def plot(data: JsonObject, path: str | os.PathLike[str]) -> str:
         if panel.log:  # plain numbers (2, 5, 10, 20), not powers of ten
             axis = ax.xaxis if panel.horizontal else ax.yaxis
             axis.set_major_formatter(ticker.FuncFormatter(lambda v, _: f"{v:g}"))
-            axis.set_minor_formatter(ticker.FuncFormatter(
-                lambda v, _: f"{v:g}" if f"{v:.1g}"[0] in "25" else ""))
-        ax.set_title(panel.title + ("  [log scale]" if panel.log else ""), fontsize=9,
-                     loc="left")
+            axis.set_minor_formatter(
+                ticker.FuncFormatter(lambda v, _: f"{v:g}" if f"{v:.1g}"[0] in "25" else "")
+            )
+        ax.set_title(panel.title + ("  [log scale]" if panel.log else ""), fontsize=9, loc="left")
     fig.tight_layout()
     written = _matplotlib.savefig(fig, path, dpi=90)
     plt.close(fig)
@@ -287,8 +374,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(err, file=sys.stderr)
         return 2
     try:
-        out = check_output(argv[1], "OUT", inputs=[argv[0]], suffixes=formats(),
-                           default_suffix="png")
+        out = check_output(
+            argv[1], "OUT", inputs=[argv[0]], suffixes=formats(), default_suffix="png"
+        )
         with open(argv[0], encoding="utf-8") as f:
             data = json.load(f)
         written = plot(data, out)

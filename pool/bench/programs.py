@@ -85,8 +85,14 @@ def workloads(scratch: str) -> list[tuple[str, list[str], str | None, dict[str, 
     jobs: list[tuple[str, list[str], str | None, dict[str, str]]] = []
     python = shutil.which("python3") or sys.executable
     # PYTHONMALLOC=malloc: CPython's objects go to malloc (pymalloc would serve them itself)
-    jobs.append(("python3 ast/json (PYTHONMALLOC=malloc)", [python, "-c", PYTHON_JOB], None,
-                 {"PYTHONMALLOC": "malloc"}))
+    jobs.append(
+        (
+            "python3 ast/json (PYTHONMALLOC=malloc)",
+            [python, "-c", PYTHON_JOB],
+            None,
+            {"PYTHONMALLOC": "malloc"},
+        )
+    )
     jobs.append(("python3 ast/json (pymalloc)", [python, "-c", PYTHON_JOB], None, {}))
     if shutil.which("sqlite3"):
         jobs.append(("sqlite3 200k inserts", ["sqlite3", ":memory:"], SQLITE_JOB, {}))
@@ -98,8 +104,9 @@ def workloads(scratch: str) -> list[tuple[str, list[str], str | None, dict[str, 
     return jobs
 
 
-def run_once(argv: list[str], stdin: str | None, env: dict[str, str],
-             library: str | None) -> tuple[float, int, str]:
+def run_once(
+    argv: list[str], stdin: str | None, env: dict[str, str], library: str | None
+) -> tuple[float, int, str]:
     """Wall seconds, peak RSS in KiB, stdout of one run."""
     environ = dict(os.environ, **env)
     environ.pop("LD_PRELOAD", None)
@@ -107,8 +114,14 @@ def run_once(argv: list[str], stdin: str | None, env: dict[str, str],
     if library is not None:
         environ["LD_PRELOAD"] = library
     start = time.perf_counter()
-    proc = subprocess.Popen(argv, stdin=subprocess.PIPE, stdout=subprocess.PIPE,
-                            stderr=subprocess.PIPE, env=environ, text=True)
+    proc = subprocess.Popen(
+        argv,
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        env=environ,
+        text=True,
+    )
     assert proc.stdin is not None and proc.stdout is not None and proc.stderr is not None
     if stdin:
         proc.stdin.write(stdin)
@@ -132,7 +145,7 @@ def measure(repeats: int) -> list[dict[str, Any]]:
             rss: dict[str, list[int]] = {a: [] for a, _ in allocs}
             outputs: dict[str, set[str]] = {a: set() for a, _ in allocs}
             for r in range(repeats):
-                order = allocs[r % len(allocs):] + allocs[:r % len(allocs)]
+                order = allocs[r % len(allocs) :] + allocs[: r % len(allocs)]
                 for label, library in order:
                     t, kib, out = run_once(argv, stdin, env, library)
                     times[label].append(t)
@@ -142,9 +155,17 @@ def measure(repeats: int) -> list[dict[str, Any]]:
             base = statistics.median(times["glibc"])
             for label, _ in allocs:
                 med = statistics.median(times[label])
-                rows.append({"workload": name, "allocator": label, "median_s": med,
-                             "ratio": med / base, "rss_kib": int(statistics.median(rss[label])),
-                             "same_output": outputs[label] == reference, "repeats": repeats})
+                rows.append(
+                    {
+                        "workload": name,
+                        "allocator": label,
+                        "median_s": med,
+                        "ratio": med / base,
+                        "rss_kib": int(statistics.median(rss[label])),
+                        "same_output": outputs[label] == reference,
+                        "repeats": repeats,
+                    }
+                )
     return rows
 
 
@@ -158,31 +179,41 @@ def measure_pymem(repeats: int) -> dict[str, Any]:
         with atomic_open(script, "w") as f:
             f.write(PYTHON_JOB)
         for r in range(repeats):
-            runs = [(plain, [sys.executable, script]),
-                    (pooled, [sys.executable, "-m", "pool", "run", script])]
-            for times, argv in (runs if r % 2 == 0 else runs[::-1]):
+            runs = [
+                (plain, [sys.executable, script]),
+                (pooled, [sys.executable, "-m", "pool", "run", script]),
+            ]
+            for times, argv in runs if r % 2 == 0 else runs[::-1]:
                 times.append(run_once(argv, None, {}, None)[0])
     p, q = statistics.median(plain), statistics.median(pooled)
     return {"plain_s": p, "pool_run_s": q, "ratio": q / p, "repeats": repeats}
 
 
 def table(rows: list[dict[str, Any]]) -> str:
-    lines = ["| workload | allocator | median wall (s) | vs glibc | peak RSS (MiB) |",
-             "|---|---|---:|---:|---:|"]
+    lines = [
+        "| workload | allocator | median wall (s) | vs glibc | peak RSS (MiB) |",
+        "|---|---|---:|---:|---:|",
+    ]
     for row in rows:
         same = "" if row["same_output"] else " (output differs!)"
-        lines.append(f"| {row['workload']} | {row['allocator']}{same} | {row['median_s']:.3f} "
-                     f"| {row['ratio']:.2f}x | {row['rss_kib'] / 1024:.1f} |")
+        lines.append(
+            f"| {row['workload']} | {row['allocator']}{same} | {row['median_s']:.3f} "
+            f"| {row['ratio']:.2f}x | {row['rss_kib'] / 1024:.1f} |"
+        )
     return "\n".join(lines)
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m pool.bench.programs",
-                                     description=__doc__.split("\n\n")[0])
+    parser = argparse.ArgumentParser(
+        prog="python -m pool.bench.programs", description=__doc__.split("\n\n")[0]
+    )
     parser.add_argument("--repeats", type=int, default=7, help="interleaved runs per cell")
     parser.add_argument("--json", metavar="FILE", help="also write the rows as JSON")
-    parser.add_argument("--pymem-only", action="store_true",
-                        help="only python vs python -m pool run (the object domain)")
+    parser.add_argument(
+        "--pymem-only",
+        action="store_true",
+        help="only python vs python -m pool run (the object domain)",
+    )
     args = parser.parse_args(argv)
     if args.json:
         try:  # before the runs, not after them
@@ -191,9 +222,11 @@ def main(argv: Sequence[str] | None = None) -> int:
             print(f"{parser.prog}: {e}", file=sys.stderr)
             return 2
     pymem = measure_pymem(args.repeats)
-    print(f"python ast/json job: plain {pymem['plain_s']:.3f} s, python -m pool run "
-          f"{pymem['pool_run_s']:.3f} s ({pymem['ratio']:.2f}x), {args.repeats} interleaved "
-          "repeats, medians")
+    print(
+        f"python ast/json job: plain {pymem['plain_s']:.3f} s, python -m pool run "
+        f"{pymem['pool_run_s']:.3f} s ({pymem['ratio']:.2f}x), {args.repeats} interleaved "
+        "repeats, medians"
+    )
     if args.pymem_only:
         return 0
     rows = measure(args.repeats)

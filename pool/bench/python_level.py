@@ -48,29 +48,55 @@ def python_rows(bffi: Any, blib: Any) -> list[Row]:  # pool._bench_c ffi, lib or
     from .._pool_c import ffi as pffi
     from .._pool_c import lib as plib
 
-    rows: list[Row] = [("loop overhead (an empty for loop, in every row below)", "ns/loop", 1,
-             timed("pass"))]
+    rows: list[Row] = [
+        ("loop overhead (an empty for loop, in every row below)", "ns/loop", 1, timed("pass"))
+    ]
     if blib is not None:
         rows.append((ROW_CALL, "ns/call", 1, timed("f(1)", lambda: ({"f": blib.bench_noop}, None))))
-        rows.append((ROW_MALLOC, "ns/pair", 1, timed(
-            "a = m(32); fr(a)", lambda: ({"m": blib.bench_malloc, "fr": blib.bench_free}, None))))
+        rows.append(
+            (
+                ROW_MALLOC,
+                "ns/pair",
+                1,
+                timed(
+                    "a = m(32); fr(a)",
+                    lambda: ({"m": blib.bench_malloc, "fr": blib.bench_free}, None),
+                ),
+            )
+        )
     else:
         rows.append((ROW_CALL, "ns/call", 1, "pool._bench_c is not built"))
         rows.append((ROW_MALLOC, "ns/pair", 1, "pool._bench_c is not built"))
 
     def lib_pool() -> tuple[dict[str, Any], Cleanup]:
-        p = pffi.gc(plib.sgi_pool_create(_pool_options(pffi, plib, checked=0, thread_safe=0)),
-                    plib.sgi_pool_destroy)
+        p = pffi.gc(
+            plib.sgi_pool_create(_pool_options(pffi, plib, checked=0, thread_safe=0)),
+            plib.sgi_pool_destroy,
+        )
         return {"p": p, "alloc": plib.pool_allocate, "free": plib.pool_deallocate}, None
-    rows.append(("pool._pool_c lib pair (no Pool wrapper), unchecked single-thread", "ns/pair", 1,
-                 timed("a = alloc(p, 32); free(p, a, 32)", lib_pool)))
+
+    rows.append(
+        (
+            "pool._pool_c lib pair (no Pool wrapper), unchecked single-thread",
+            "ns/pair",
+            1,
+            timed("a = alloc(p, 32); free(p, a, 32)", lib_pool),
+        )
+    )
 
     def a_pool(cffi_path: bool = False, **opts: Any) -> Prepare:
         def prepare() -> tuple[dict[str, Any], Cleanup]:
             pool = _pool_class(cffi_path)(**opts)
-            return {"pool": pool, "alloc": pool.allocate, "free": pool.deallocate,
-                    "alloc_many": pool.allocate_many, "free_many": pool.deallocate_many,
-                    "view": pool.buffer, "addr": pool.allocate(32)}, pool.close
+            return {
+                "pool": pool,
+                "alloc": pool.allocate,
+                "free": pool.deallocate,
+                "alloc_many": pool.allocate_many,
+                "free_many": pool.deallocate_many,
+                "view": pool.buffer,
+                "addr": pool.allocate(32),
+            }, pool.close
+
         return prepare
 
     def make_pair(cffi_path: bool = False, nosize: bool = False, **opts: Any) -> RowFactory:
@@ -78,8 +104,9 @@ def python_rows(bffi: Any, blib: Any) -> list[Row]:  # pool._bench_c ffi, lib or
         return timed(stmt, a_pool(cffi_path, **opts))
 
     def make_batch(cffi_path: bool = False, **opts: Any) -> RowFactory:
-        return timed(f"addrs = alloc_many(32, {BATCH}); free_many(addrs, 32)",
-                     a_pool(cffi_path, **opts))
+        return timed(
+            f"addrs = alloc_many(32, {BATCH}); free_many(addrs, 32)", a_pool(cffi_path, **opts)
+        )
 
     def make_buffer(cffi_path: bool) -> RowFactory:
         return timed('view(addr)[:5] = b"hello"', a_pool(cffi_path))
@@ -87,8 +114,14 @@ def python_rows(bffi: Any, blib: Any) -> list[Row]:  # pool._bench_c ffi, lib or
     rows.append((ROW_UNCHECKED, "ns/pair", 1, make_pair(checked=False, thread_safe=False)))
     rows.append((ROW_UNCHECKED_TS, "ns/pair", 1, make_pair(checked=False, thread_safe=True)))
     rows.append((ROW_CHECKED, "ns/pair", 1, make_pair()))
-    rows.append((ROW_UNCHECKED_TS_NOSIZE, "ns/pair", 1,
-                 make_pair(nosize=True, checked=False, thread_safe=True)))
+    rows.append(
+        (
+            ROW_UNCHECKED_TS_NOSIZE,
+            "ns/pair",
+            1,
+            make_pair(nosize=True, checked=False, thread_safe=True),
+        )
+    )
     rows.append((ROW_CHECKED_NOSIZE, "ns/pair", 1, make_pair(nosize=True)))
     rows.append((ROW_BATCH, "ns/block", BATCH, make_batch(checked=False, thread_safe=False)))
     rows.append((ROW_BATCH_CHECKED, "ns/block", BATCH, make_batch()))
@@ -112,27 +145,52 @@ def python_rows(bffi: Any, blib: Any) -> list[Row]:  # pool._bench_c ffi, lib or
         ]
         rows += [(name + CFFI_PATH, unit, per, f) for name, unit, per, f in cffi_rows]
     else:
-        for name, unit in ((ROW_UNCHECKED, "ns/pair"), (ROW_UNCHECKED_TS, "ns/pair"),
-                           (ROW_CHECKED, "ns/pair"), (ROW_BATCH, "ns/block"),
-                           (ROW_BATCH_CHECKED, "ns/block"), (ROW_BUFFER, "ns/view")):
-            rows.append((name + CFFI_PATH, unit, 1,
-                         f"the rows above are the cffi path ({_fastpath.WHY_NOT})"))
+        for name, unit in (
+            (ROW_UNCHECKED, "ns/pair"),
+            (ROW_UNCHECKED_TS, "ns/pair"),
+            (ROW_CHECKED, "ns/pair"),
+            (ROW_BATCH, "ns/block"),
+            (ROW_BATCH_CHECKED, "ns/block"),
+            (ROW_BUFFER, "ns/view"),
+        ):
+            rows.append(
+                (
+                    name + CFFI_PATH,
+                    unit,
+                    1,
+                    f"the rows above are the cffi path ({_fastpath.WHY_NOT})",
+                )
+            )
 
     T = "int64_t *"
     rows.append((f"ffi.new({T!r})", "ns/object", 1, timed(f"new({T!r})", new)))
-    rows.append((f"ffi.new('int64_t[]', {BATCH}) per element", "ns/object", BATCH,
-                 timed(f"new('int64_t[]', {BATCH})", new)))
+    rows.append(
+        (
+            f"ffi.new('int64_t[]', {BATCH}) per element",
+            "ns/object",
+            BATCH,
+            timed(f"new('int64_t[]', {BATCH})", new),
+        )
+    )
     arena_cls, why = _find_arena()
     if arena_cls is None:
         rows.append((f"Arena.new({T!r})", "ns/object", 1, why))
         rows.append((f"Arena.new_many('int64_t', {BATCH}) per object", "ns/object", BATCH, why))
     else:
+
         def an_arena() -> tuple[dict[str, Any], Cleanup]:
             arena = arena_cls()
             return {"new": arena.new, "new_many": arena.new_many}, arena.close
+
         rows.append((f"Arena.new({T!r})", "ns/object", 1, timed(f"new({T!r})", an_arena)))
-        rows.append((f"Arena.new_many('int64_t', {BATCH}) per object", "ns/object", BATCH,
-                     timed(f"new_many('int64_t', {BATCH})", an_arena)))
+        rows.append(
+            (
+                f"Arena.new_many('int64_t', {BATCH}) per object",
+                "ns/object",
+                BATCH,
+                timed(f"new_many('int64_t', {BATCH})", an_arena),
+            )
+        )
         rows += arena_rows(arena_cls, bffi)  # issue 13's rows (pool/bench/arena_rows.py)
     return rows
 
@@ -167,8 +225,9 @@ def _find_arena() -> tuple[type[Arena] | None, str]:
     return cls, ""
 
 
-def run_python_level(bffi: Any, blib: Any, cfg: dict[str, int], clock: str,
-                     progress: Progress) -> list[JsonObject]:
+def run_python_level(
+    bffi: Any, blib: Any, cfg: dict[str, int], clock: str, progress: Progress
+) -> list[JsonObject]:
     rows = python_rows(bffi, blib)
     arena_cls, _ = _find_arena()
     results: list[JsonObject] = []
@@ -182,8 +241,12 @@ def run_python_level(bffi: Any, blib: Any, cfg: dict[str, int], clock: str,
         results.append(entry)
     samples: dict[int, list[float]] = {id(e): [] for e, _ in runnable}
     # pair rows: py_loops iterations; batch rows: ten times as many blocks
-    loops_of = {id(e): max(1, cfg["py_loops"] * 10 // e["per_loop"]) if e["per_loop"] > 1
-                else cfg["py_loops"] for e, _ in runnable}
+    loops_of = {
+        id(e): max(1, cfg["py_loops"] * 10 // e["per_loop"])
+        if e["per_loop"] > 1
+        else cfg["py_loops"]
+        for e, _ in runnable
+    }
     gc_was = gc.isenabled()
     gc.disable()  # as timeit
     try:
@@ -197,7 +260,7 @@ def run_python_level(bffi: Any, blib: Any, cfg: dict[str, int], clock: str,
                 entry.update(skipped(f"{type(e).__name__}: {e}"))
         live = [(e, f) for e, f in runnable if "skipped" not in e]
         for r in range(cfg["repeat"]):
-            order = live[r % len(live):] + live[:r % len(live)] if live else []
+            order = live[r % len(live) :] + live[: r % len(live)] if live else []
             for entry, factory in order:
                 run, cleanup = factory(clock)
                 loops = loops_of[id(entry)]
@@ -221,5 +284,3 @@ def run_python_level(bffi: Any, blib: Any, cfg: dict[str, int], clock: str,
     if arena_cls is not None:  # issue 13: bytes per object, from fresh processes
         results += arena_memory_rows()
     return results
-
-

@@ -21,9 +21,11 @@ def format_report(data: JsonObject) -> str:
     add = lines.append
     m = data["machine"]
     clock = "thread CPU time" if data["clock"] == "cpu" else "wall time"
-    add(f"pool bench ({'quick' if data['quick'] else 'full'}): {m.get('cpu_model')}, "
+    add(
+        f"pool bench ({'quick' if data['quick'] else 'full'}): {m.get('cpu_model')}, "
         f"{m.get('cpus')} CPUs, Python {m.get('python')}, {data['repeat']} repeats, "
-        f"clock: {clock}")
+        f"clock: {clock}"
+    )
     if m.get("loadavg"):
         add(f"load average at start: {' '.join(f'{x:.2f}' for x in m['loadavg'])}")
     add("")
@@ -37,10 +39,14 @@ def format_report(data: JsonObject) -> str:
     if "c_level_skipped" in data:
         add(f"C level: skipped: {data['c_level_skipped']}")
     elif "c_level" in data:  # not run with --only
-        add("C level: ns per allocate+free pair (trace: per operation), median [min-max] of "
-            f"{data['repeat']}; ratios of medians to the floor and to glibc, same run")
-        add(f"  {'cell':12s} {'allocator':13s} {'median':>8s} {'[min-max]':>16s} "
-            f"{'x floor':>8s} {'x glibc':>8s}")
+        add(
+            "C level: ns per allocate+free pair (trace: per operation), median [min-max] of "
+            f"{data['repeat']}; ratios of medians to the floor and to glibc, same run"
+        )
+        add(
+            f"  {'cell':12s} {'allocator':13s} {'median':>8s} {'[min-max]':>16s} "
+            f"{'x floor':>8s} {'x glibc':>8s}"
+        )
         for cell in data["c_level"]:
             label = f"{cell['pattern']} {cell['size']}" if cell["pattern"] != "trace" else "trace"
             if cell.get("note"):
@@ -54,57 +60,82 @@ def format_report(data: JsonObject) -> str:
                 if "skipped" in res:
                     add(f"  {lab:12s} {name:13s} skipped: {res['skipped']}")
                     continue
-                add(f"  {lab:12s} {name:13s} {res['median']:8.2f} {_spread(res):>16s} "
+                add(
+                    f"  {lab:12s} {name:13s} {res['median']:8.2f} {_spread(res):>16s} "
                     f"{_fmt(cell['ratio_to_floor'].get(name))} "
-                    f"{_fmt(cell['ratio_to_glibc'].get(name))}")
+                    f"{_fmt(cell['ratio_to_glibc'].get(name))}"
+                )
             add("")
     lines.extend(format_threads(data))
     if data.get("python_level"):
-        add(f"Python level: median [min-max] of {data['repeat']}, loop overhead included; "
-            "ratios to one bare cffi call and to malloc+free through cffi")
-        add(f"  {'row':74s} {'unit':9s} {'median':>8s} {'[min-max]':>18s} {'x call':>7s} "
-            f"{'x malloc':>8s}")
+        add(
+            f"Python level: median [min-max] of {data['repeat']}, loop overhead included; "
+            "ratios to one bare cffi call and to malloc+free through cffi"
+        )
+        add(
+            f"  {'row':74s} {'unit':9s} {'median':>8s} {'[min-max]':>18s} {'x call':>7s} "
+            f"{'x malloc':>8s}"
+        )
         for e in data["python_level"]:
             if "skipped" in e:
                 add(f"  {e['name']:74s} skipped: {e['skipped']}")
                 continue
-            add(f"  {e['name']:74s} {e['unit']:9s} {e['median']:8.2f} {_spread(e):>18s} "
-                f"{_fmt(e['ratio_to_cffi_call'], 7, 3)} {_fmt(e['ratio_to_malloc_free'], 8, 3)}")
+            add(
+                f"  {e['name']:74s} {e['unit']:9s} {e['median']:8.2f} {_spread(e):>18s} "
+                f"{_fmt(e['ratio_to_cffi_call'], 7, 3)} {_fmt(e['ratio_to_malloc_free'], 8, 3)}"
+            )
         add("")
     if "memory_skipped" in data:
         add(f"Memory: skipped: {data['memory_skipped']}")
         add("")
     if data.get("memory"):
-        add(f"Memory: {data['memory'][0]['blocks']:,} live blocks; bytes held per requested byte "
+        add(
+            f"Memory: {data['memory'][0]['blocks']:,} live blocks; bytes held per requested byte "
             "(malloc chunks in use: mallinfo2 uordblks+hblkhd delta, headers and page rounding "
-            "included)")
-        add(f"  {'size':6s} {'requested':>12s} {'pool':>8s} {'(heap)':>8s} {'checked':>8s} "
-            f"{'glibc':>8s}")
+            "included)"
+        )
+        add(
+            f"  {'size':6s} {'requested':>12s} {'pool':>8s} {'(heap)':>8s} {'checked':>8s} "
+            f"{'glibc':>8s}"
+        )
         for r in data["memory"]:
-            def held(name: str, key: str = "held_per_requested",
-                     res: JsonObject = r["results"]) -> str:
+
+            def held(
+                name: str, key: str = "held_per_requested", res: JsonObject = r["results"]
+            ) -> str:
                 return _fmt(res.get(name, {}).get(key), 8, 3)
-            add(f"  {r['size']:6s} {r.get('requested', 0):12,d} {held('pool')} "
-                f"{held('pool', 'heap_size_per_requested')} {held('pool-checked')} {held('glibc')}")
-        add("  (pool: unchecked pool, all its malloc chunks, its block directory included; (heap): "
+
+            add(
+                f"  {r['size']:6s} {r.get('requested', 0):12,d} {held('pool')} "
+                f"{held('pool', 'heap_size_per_requested')} {held('pool-checked')} {held('glibc')}"
+            )
+        add(
+            "  (pool: unchecked pool, all its malloc chunks, its block directory included; (heap): "
             "its heap_size statistic; checked: a checked pool, its directory's start and live "
-            "bits included)")
+            "bits included)"
+        )
         add("")
     cont = data.get("containers")
     if cont is not None:
         if "skipped" in cont:
             add(f"C++ containers: skipped: {cont['skipped']}")
         else:
-            add(f"C++ containers ({cont['compiler']}, -O2): ns per element (insert + erase), "
+            add(
+                f"C++ containers ({cont['compiler']}, -O2): ns per element (insert + erase), "
                 f"N={cont['n']}, {cont['rounds']} cycles per run, median [min-max] of "
-                f"{cont['repeats']}")
-            add(f"  {'container':10s} {'allocator':15s} {'median':>8s} {'[min-max]':>18s} "
-                f"{'x __pool_alloc':>14s} {'x std::alloc':>12s}")
+                f"{cont['repeats']}"
+            )
+            add(
+                f"  {'container':10s} {'allocator':15s} {'median':>8s} {'[min-max]':>18s} "
+                f"{'x __pool_alloc':>14s} {'x std::alloc':>12s}"
+            )
             for c in cont["cells"]:
                 for i, (name, res) in enumerate(c["results"].items()):
-                    add(f"  {c['container'] if i == 0 else '':10s} {name:15s} {res['median']:8.2f} "
+                    add(
+                        f"  {c['container'] if i == 0 else '':10s} {name:15s} {res['median']:8.2f} "
                         f"{_spread(res):>18s} {_fmt(c['ratio_to_pool_alloc'][name], 14, 3)} "
-                        f"{_fmt(c['ratio_to_std_allocator'][name], 12, 3)}")
+                        f"{_fmt(c['ratio_to_std_allocator'][name], 12, 3)}"
+                    )
         add("")
     add("Targets (this run's medians):")
     for t in data["targets"]:
@@ -112,5 +143,3 @@ def format_report(data: JsonObject) -> str:
         add(f"  [{mark}] {t['target']}: {t['measured']}")
     add(f"\ntotal time {data['elapsed_s']:.1f} s")
     return "\n".join(lines)
-
-

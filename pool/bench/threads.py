@@ -24,8 +24,12 @@ THREAD_PATTERNS = [
     ("lifo", "BENCH_LIFO", (1, 2, 4), "each thread: allocate, touch, free at once"),
     ("fifo", "BENCH_FIFO", (1, 2, 4), "each thread: bursts of 10k, freed in order"),
     ("churn", "BENCH_CHURN", (1, 2, 4), "each thread: 10k live, free a random one, replace it"),
-    ("prodcons", "BENCH_PRODCONS", (2, 4),
-     "pairs: a producer allocates and stamps, its consumer checks and frees (256 in flight)"),
+    (
+        "prodcons",
+        "BENCH_PRODCONS",
+        (2, 4),
+        "pairs: a producer allocates and stamps, its consumer checks and frees (256 in flight)",
+    ),
 ]
 
 THREAD_SIZE = "32"  # one size: the contention, not the size classes, is measured here
@@ -35,15 +39,17 @@ SINGLE_THREAD = "pool/thread"
 
 
 def _error_text(lib: Any, code: int) -> str:
-    return {lib.BENCH_EALLOC: "the allocator returned NULL inside the loop",
-            lib.BENCH_ENOMEM: "no memory (or no thread) for the run",
-            lib.BENCH_EINVAL: "invalid arguments",
-            lib.BENCH_ECONTENT: "a block handed over did not hold what its producer wrote"
-            }.get(code, f"error {code}")
+    return {
+        lib.BENCH_EALLOC: "the allocator returned NULL inside the loop",
+        lib.BENCH_ENOMEM: "no memory (or no thread) for the run",
+        lib.BENCH_EINVAL: "invalid arguments",
+        lib.BENCH_ECONTENT: "a block handed over did not hold what its producer wrote",
+    }.get(code, f"error {code}")
 
 
-def run_threads(ffi: Any, lib: Any, cfg: JsonObject, progress: Any,
-                cpus: int | None) -> list[JsonObject]:
+def run_threads(
+    ffi: Any, lib: Any, cfg: JsonObject, progress: Any, cpus: int | None
+) -> list[JsonObject]:
     """A section: one cell per (pattern, thread count), rows per allocator,
     throughput in million pairs per second of wall time; interleaved repeats
     (a fresh allocator per run), medians."""
@@ -56,20 +62,33 @@ def run_threads(ffi: Any, lib: Any, cfg: JsonObject, progress: Any,
     cells = []
     for pattern, pconst, counts, pdesc in THREAD_PATTERNS:
         for nthreads in counts:
-            cell = {"pattern": pattern, "threads": nthreads, "size": THREAD_SIZE,
-                    "pairs_per_thread": count, "unit": "M pairs/s", "description": pdesc,
-                    "oversubscribed": cpus is not None and nthreads > cpus, "results": {}}
+            cell = {
+                "pattern": pattern,
+                "threads": nthreads,
+                "size": THREAD_SIZE,
+                "pairs_per_thread": count,
+                "unit": "M pairs/s",
+                "description": pdesc,
+                "oversubscribed": cpus is not None and nthreads > cpus,
+                "results": {},
+            }
             samples: dict[str, list[float]] = {n: [] for n, *_ in THREAD_ALLOCATORS}
             cpu_share: dict[str, list[float]] = {n: [] for n, *_ in THREAD_ALLOCATORS}
             errors: dict[str, str] = {}
             if pconst == "BENCH_PRODCONS":
-                errors[SINGLE_THREAD] = ("a single-thread pool cannot take blocks freed by "
-                                         "another thread")
+                errors[SINGLE_THREAD] = (
+                    "a single-thread pool cannot take blocks freed by another thread"
+                )
 
-            def run(name: str, kind: str, per_thread: bool, nthreads: int = nthreads,
-                    pconst: str = pconst, errors: dict[str, str] = errors,
-                    ) -> tuple[float, float] | None:
-                groups = (nthreads // 2 if pconst == "BENCH_PRODCONS" else nthreads)
+            def run(
+                name: str,
+                kind: str,
+                per_thread: bool,
+                nthreads: int = nthreads,
+                pconst: str = pconst,
+                errors: dict[str, str] = errors,
+            ) -> tuple[float, float] | None:
+                groups = nthreads // 2 if pconst == "BENCH_PRODCONS" else nthreads
                 handles = []
                 for _ in range(groups if per_thread else 1):
                     h = lib.bench_allocator_new(getattr(lib, kind), note, len(note))
@@ -80,8 +99,18 @@ def run_threads(ffi: Any, lib: Any, cfg: JsonObject, progress: Any,
                 if name in errors:
                     return None
                 arr = ffi.new("bench_allocator *[]", handles)
-                rc = lib.bench_threads(arr, len(handles), getattr(lib, pconst), nthreads, buf,
-                                       mask, count, LIVE, CHURN_SEED, result)
+                rc = lib.bench_threads(
+                    arr,
+                    len(handles),
+                    getattr(lib, pconst),
+                    nthreads,
+                    buf,
+                    mask,
+                    count,
+                    LIVE,
+                    CHURN_SEED,
+                    result,
+                )
                 if rc < 0:
                     errors[name] = _error_text(lib, rc)
                     return None
@@ -91,7 +120,7 @@ def run_threads(ffi: Any, lib: Any, cfg: JsonObject, progress: Any,
             for name, kind, per_thread, _ in rows:  # warm-up
                 run(name, kind, per_thread)
             for r in range(cfg["repeat"]):
-                for name, kind, per_thread, _ in rows[r % len(rows):] + rows[:r % len(rows)]:
+                for name, kind, per_thread, _ in rows[r % len(rows) :] + rows[: r % len(rows)]:
                     if name not in errors:
                         got = run(name, kind, per_thread)
                         if got is not None:
@@ -103,7 +132,8 @@ def run_threads(ffi: Any, lib: Any, cfg: JsonObject, progress: Any,
                 else:
                     cell["results"][name] = summarize(samples[name])
                     cell["results"][name]["cpus_busy"] = round(
-                        sorted(cpu_share[name])[len(cpu_share[name]) // 2], 2)
+                        sorted(cpu_share[name])[len(cpu_share[name]) // 2], 2
+                    )
             cells.append(cell)
             progress.step(f"threads: {pattern} x{nthreads}")
     add_thread_ratios(cells)
@@ -131,10 +161,15 @@ def add_thread_ratios(cells: list[JsonObject]) -> None:
         cell["x_per_thread"] = {n: _ratio_of_throughput(cell, n, PER_THREAD) for n in names}
         base = one.get(cell["pattern"])
         cell["x_one_thread"] = {
-            n: (None if base is None or "median" not in base["results"].get(n, {})
+            n: (
+                None
+                if base is None
+                or "median" not in base["results"].get(n, {})
                 or "median" not in cell["results"][n]
-                else cell["results"][n]["median"] / base["results"][n]["median"])
-            for n in names}
+                else cell["results"][n]["median"] / base["results"][n]["median"]
+            )
+            for n in names
+        }
 
 
 def _fmt(x: float | None) -> str:
@@ -147,15 +182,19 @@ def format_threads(data: JsonObject) -> list[str]:
     if not cells:
         return []
     cpus = data["machine"].get("cpus")
-    lines = [f"Threads: million allocate+free pairs per second of wall time (higher is better), "
-             f"{cells[0]['pairs_per_thread']:,} pairs per thread, {THREAD_SIZE} bytes, median "
-             f"[min-max] of {data['repeat']}; ratios of medians, same run: x glibc, x one "
-             f"pool-ts per thread, x the same allocator with 1 thread; busy = CPU seconds per "
-             f"wall second",
-             f"  (this machine has {cpus} CPUs: cells marked * run more threads than CPUs, "
-             "so they measure time-slicing, not parallelism)"]
-    lines.append(f"  {'cell':13s} {'allocator':15s} {'Mpairs/s':>8s} {'[min-max]':>16s} "
-                 f"{'x glibc':>8s} {'x /thrd':>8s} {'x 1 thr':>8s} {'busy':>5s}")
+    lines = [
+        f"Threads: million allocate+free pairs per second of wall time (higher is better), "
+        f"{cells[0]['pairs_per_thread']:,} pairs per thread, {THREAD_SIZE} bytes, median "
+        f"[min-max] of {data['repeat']}; ratios of medians, same run: x glibc, x one "
+        f"pool-ts per thread, x the same allocator with 1 thread; busy = CPU seconds per "
+        f"wall second",
+        f"  (this machine has {cpus} CPUs: cells marked * run more threads than CPUs, "
+        "so they measure time-slicing, not parallelism)",
+    ]
+    lines.append(
+        f"  {'cell':13s} {'allocator':15s} {'Mpairs/s':>8s} {'[min-max]':>16s} "
+        f"{'x glibc':>8s} {'x /thrd':>8s} {'x 1 thr':>8s} {'busy':>5s}"
+    )
     for cell in cells:
         label = f"{cell['pattern']} x{cell['threads']}{'*' if cell['oversubscribed'] else ''}"
         for i, (name, res) in enumerate(cell["results"].items()):
@@ -164,10 +203,13 @@ def format_threads(data: JsonObject) -> list[str]:
                 lines.append(f"  {lab:13s} {name:15s} skipped: {res['skipped']}")
                 continue
             spread = f"[{res['min']:.2f}-{res['max']:.2f}]"
-            ratios = " ".join(_fmt(cell[k].get(name))
-                              for k in ("x_glibc", "x_per_thread", "x_one_thread"))
-            lines.append(f"  {lab:13s} {name:15s} {res['median']:8.2f} {spread:>16s} "
-                         f"{ratios} {res['cpus_busy']:5.2f}")
+            ratios = " ".join(
+                _fmt(cell[k].get(name)) for k in ("x_glibc", "x_per_thread", "x_one_thread")
+            )
+            lines.append(
+                f"  {lab:13s} {name:15s} {res['median']:8.2f} {spread:>16s} "
+                f"{ratios} {res['cpus_busy']:5.2f}"
+            )
         lines.append("")
     return lines
 
@@ -177,17 +219,29 @@ def thread_targets(data: JsonObject) -> list[JsonObject]:
     pool per thread (throughput ratios; the goal: no slower than glibc)."""
     out = []
     cells = [c for c in data.get("threads", []) if c["threads"] == 2]
-    rs = [(c["x_glibc"].get(SHARED), c["x_per_thread"].get(SHARED), c["pattern"])
-          for c in cells]
+    rs = [(c["x_glibc"].get(SHARED), c["x_per_thread"].get(SHARED), c["pattern"]) for c in cells]
     rs = [r for r in rs if r[0] is not None]
     if not rs:
-        out.append({"target": "2 threads on one shared pool no slower than glibc",
-                    "met": None, "measured": "not run"})
+        out.append(
+            {
+                "target": "2 threads on one shared pool no slower than glibc",
+                "met": None,
+                "measured": "not run",
+            }
+        )
         return out
     worst = min(r[0] for r in rs)
-    out.append({"target": "2 threads on one shared pool no slower than glibc (throughput)",
-                "met": worst >= 1.0, "worst": round(worst, 3),
-                "measured": ", ".join(
-                    f"{p} {g:.2f}x glibc, {t:.2f}x per-thread pools" if t is not None
-                    else f"{p} {g:.2f}x glibc" for g, t, p in rs)})
+    out.append(
+        {
+            "target": "2 threads on one shared pool no slower than glibc (throughput)",
+            "met": worst >= 1.0,
+            "worst": round(worst, 3),
+            "measured": ", ".join(
+                f"{p} {g:.2f}x glibc, {t:.2f}x per-thread pools"
+                if t is not None
+                else f"{p} {g:.2f}x glibc"
+                for g, t, p in rs
+            ),
+        }
+    )
     return out

@@ -187,9 +187,10 @@ class SimulatedSystem:
         base = self.locate(addr, n)
         if base is None:
             raise InvalidBlockError(
-                f"address {addr:#x} (+{n} bytes) is not inside memory this pool holds")
+                f"address {addr:#x} (+{n} bytes) is not inside memory this pool holds"
+            )
         offset = addr - base
-        return memoryview(self._bytes(base))[offset:offset + n]
+        return memoryview(self._bytes(base))[offset : offset + n]
 
     def copy(self, dst: int, src: int, n: int) -> None:
         """memcpy(dst, src, n) between two blocks held."""
@@ -201,15 +202,15 @@ class SimulatedSystem:
             return  # only reachable by misusing an unchecked pool: contents unspecified
         if src_base not in self.memory and dst_base not in self.memory:
             return  # both never touched: all zeros already
-        data = bytes(self._bytes(src_base)[src - src_base:src - src_base + n])
-        self._bytes(dst_base)[dst - dst_base:dst - dst_base + n] = data
+        data = bytes(self._bytes(src_base)[src - src_base : src - src_base + n])
+        self._bytes(dst_base)[dst - dst_base : dst - dst_base + n] = data
 
     def fill(self, addr: int, byte: int, n: int) -> None:
         """memset(addr, byte, n) inside a block held."""
         base = self.locate(addr, n)
         if n <= 0 or base is None:
             return  # only reachable by misusing an unchecked pool
-        self._bytes(base)[addr - base:addr - base + n] = bytes([byte]) * n
+        self._bytes(base)[addr - base : addr - base + n] = bytes([byte]) * n
 
 
 # ---- The algorithm ----------------------------------------------------------------
@@ -224,9 +225,16 @@ class SGIAllocator:
     nothing.
     """
 
-    def __init__(self, *, align: int = DEFAULT_ALIGN, max_small: int = DEFAULT_MAX_SMALL,
-                 refill: int = DEFAULT_REFILL, heap_limit: int | None = None,
-                 checked: bool = True, debug_fill: bool = False) -> None:
+    def __init__(
+        self,
+        *,
+        align: int = DEFAULT_ALIGN,
+        max_small: int = DEFAULT_MAX_SMALL,
+        refill: int = DEFAULT_REFILL,
+        heap_limit: int | None = None,
+        checked: bool = True,
+        debug_fill: bool = False,
+    ) -> None:
         # Constants (Part A; options per pool in Part B)
         self.align = align  # ALIGN
         self.max_bytes = max_small  # MAX_BYTES
@@ -529,8 +537,11 @@ class SGIAllocator:
         if not self.is_small(old_n) and not self.is_small(new_n):
             return self.reallocate_large(addr, new_n)
         # 2. the same block size: the same block
-        if (self.is_small(old_n) and self.is_small(new_n)
-                and self.round_up(old_n) == self.round_up(new_n)):
+        if (
+            self.is_small(old_n)
+            and self.is_small(new_n)
+            and self.round_up(old_n) == self.round_up(new_n)
+        ):
             return addr  # (checked: the recorded block size stays)
         # 3.
         q = self.allocate(new_n)
@@ -574,16 +585,36 @@ class ReferencePool(PoolBase):
     The algorithm's state is `self.allocator` (an SGIAllocator).
     """
 
-    def __init__(self, *, heap_limit: int | None = None, checked: bool = True,
-                 thread_safe: bool = True, align: int = DEFAULT_ALIGN,
-                 max_small: int = DEFAULT_MAX_SMALL, refill: int = DEFAULT_REFILL,
-                 oom_handler: OomHandler | None = None, debug: bool = False) -> None:
+    def __init__(
+        self,
+        *,
+        heap_limit: int | None = None,
+        checked: bool = True,
+        thread_safe: bool = True,
+        align: int = DEFAULT_ALIGN,
+        max_small: int = DEFAULT_MAX_SMALL,
+        refill: int = DEFAULT_REFILL,
+        oom_handler: OomHandler | None = None,
+        debug: bool = False,
+    ) -> None:
         o = self._init_options(
-            heap_limit=heap_limit, checked=checked, thread_safe=thread_safe, align=align,
-            max_small=max_small, refill=refill, oom_handler=oom_handler, debug=debug)
-        self.allocator = SGIAllocator(align=o.align, max_small=o.max_small, refill=o.refill,
-                                      heap_limit=o.heap_limit, checked=o.checked,
-                                      debug_fill=o.debug)
+            heap_limit=heap_limit,
+            checked=checked,
+            thread_safe=thread_safe,
+            align=align,
+            max_small=max_small,
+            refill=refill,
+            oom_handler=oom_handler,
+            debug=debug,
+        )
+        self.allocator = SGIAllocator(
+            align=o.align,
+            max_small=o.max_small,
+            refill=o.refill,
+            heap_limit=o.heap_limit,
+            checked=o.checked,
+            debug_fill=o.debug,
+        )
         self._lock = ForkSafeLock(reentrant=True)
         self._closed = False
 
@@ -831,22 +862,36 @@ class ReferencePool(PoolBase):
 
     def _stats_of(self, a: SGIAllocator) -> PoolStats:
         return self._assemble_stats(
-            [len(lst) for lst in a.free_list], a.live, large_live=a.large_live,
-            large_bytes=a.large_bytes, chunks=len(a.chunks), heap_size=a.heap_size,
-            heap_limit=a.heap_limit, chunk_left=a.chunk_left(),
-            requests_granted=a.requests_granted, requests_refused=a.requests_refused,
-            salvages=a.salvages)
+            [len(lst) for lst in a.free_list],
+            a.live,
+            large_live=a.large_live,
+            large_bytes=a.large_bytes,
+            chunks=len(a.chunks),
+            heap_size=a.heap_size,
+            heap_limit=a.heap_limit,
+            chunk_left=a.chunk_left(),
+            requests_granted=a.requests_granted,
+            requests_refused=a.requests_refused,
+            salvages=a.salvages,
+        )
 
     def state(self) -> PoolState:
         """The whole observable state (pool.PoolState), read under the model's lock."""
         with self._lock:
             a = self._alloc()
-            current = (None if a.start_free is None or a.end_free is None  # (both, or neither)
-                       else (a.start_free, a.end_free))
+            current = (
+                None
+                if a.start_free is None or a.end_free is None  # (both, or neither)
+                else (a.start_free, a.end_free)
+            )
             return PoolState(
-                chunks=tuple(a.chunks), free_lists=tuple(tuple(lst) for lst in a.free_list),
-                current_chunk=current, live_blocks=dict(a.blocks), stats=self._stats_of(a),
-                block_map=dict(a.carved))
+                chunks=tuple(a.chunks),
+                free_lists=tuple(tuple(lst) for lst in a.free_list),
+                current_chunk=current,
+                live_blocks=dict(a.blocks),
+                stats=self._stats_of(a),
+                block_map=dict(a.carved),
+            )
 
 
 if TYPE_CHECKING:

@@ -40,8 +40,11 @@ class PoolSnapshot:
 
     def differences(self, other: PoolSnapshot) -> list[str]:
         """Names of the fields in which two snapshots differ."""
-        return [name for name in self.__dataclass_fields__
-                if getattr(self, name) != getattr(other, name)]
+        return [
+            name
+            for name in self.__dataclass_fields__
+            if getattr(self, name) != getattr(other, name)
+        ]
 
 
 class Normaliser:
@@ -108,7 +111,14 @@ def normalise(state: PoolState, max_small: int) -> PoolSnapshot:
         ("salvages", st.salvages),
         ("oom_handler_calls", st.oom_handler_calls),
     )
-    return PoolSnapshot(free_lists, current, st.heap_size, st.heap_limit,
-                        tuple(size for _, size in state.chunks), live_small, large_sizes,
-                        block_map,
-                        counters)
+    return PoolSnapshot(
+        free_lists,
+        current,
+        st.heap_size,
+        st.heap_limit,
+        tuple(size for _, size in state.chunks),
+        live_small,
+        large_sizes,
+        block_map,
+        counters,
+    )

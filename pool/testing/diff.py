@@ -124,9 +124,12 @@ class Divergence(AssertionError):
 class Lockstep:
     """A Pool and a ReferencePool driven by the same operations."""
 
-    def __init__(self, profile: str | dict[str, object] = "classic",
-                 pool_factory: PoolFactory | None = None,
-                 reference_factory: PoolFactory | None = None) -> None:
+    def __init__(
+        self,
+        profile: str | dict[str, object] = "classic",
+        pool_factory: PoolFactory | None = None,
+        reference_factory: PoolFactory | None = None,
+    ) -> None:
         from ..core import Pool
         from ..model.reference import ReferencePool
 
@@ -135,8 +138,10 @@ class Lockstep:
         self.live: dict[int, tuple[int, int]] = {}  # id -> (size, pattern byte)
         self.freed: dict[int, int] = {}  # id -> size of blocks freed (for double-free operations)
         self.sides: list[_Side] = []
-        factories: tuple[PoolFactory, PoolFactory] = (pool_factory or Pool,
-                                                      reference_factory or ReferencePool)
+        factories: tuple[PoolFactory, PoolFactory] = (
+            pool_factory or Pool,
+            reference_factory or ReferencePool,
+        )
         for factory in factories:
             side = _Side(factory(**options))
             if oom == "raise":
@@ -179,19 +184,24 @@ class Lockstep:
         c_state, ref_state = (side.pool.snapshot() for side in self.sides)
         if c_state != ref_state:
             fields = c_state.differences(ref_state)
-            detail = "; ".join(f"{f}: C {getattr(c_state, f)!r} / reference "
-                               f"{getattr(ref_state, f)!r}" for f in fields)
+            detail = "; ".join(
+                f"{f}: C {getattr(c_state, f)!r} / reference {getattr(ref_state, f)!r}"
+                for f in fields
+            )
             raise Divergence(f"after {after}: states differ in {detail}")
         for side in self.sides:
             for ident, (size, pattern) in self.live.items():
                 if not _holds(side.pool.buffer(side.addr[ident], size), size, pattern):
-                    raise Divergence(f"after {after}: block {ident} of the {side.name} "
-                                     f"lost its contents")
+                    raise Divergence(
+                        f"after {after}: block {ident} of the {side.name} lost its contents"
+                    )
             where = Normaliser(side.pool.chunks())
             side.where = {i: where(side.addr[i]) for i in self.live}
         if self.sides[0].where != self.sides[1].where:
-            raise Divergence(f"after {after}: blocks sit at different places: "
-                             f"C {self.sides[0].where} / reference {self.sides[1].where}")
+            raise Divergence(
+                f"after {after}: blocks sit at different places: "
+                f"C {self.sides[0].where} / reference {self.sides[1].where}"
+            )
 
     def _applicable(self, op: Op) -> bool:
         kind = op[0]
@@ -206,8 +216,11 @@ class Lockstep:
         if kind == "alloc_many":
             return not set(op[1]) & set(self.live)
         if kind == "free_many":
-            return (all(i in self.live for i in op[1]) and len(set(op[1])) == len(op[1])
-                    and len({self.live[i][0] for i in op[1]}) <= 1)
+            return (
+                all(i in self.live for i in op[1])
+                and len(set(op[1])) == len(op[1])
+                and len({self.live[i][0] for i in op[1]}) <= 1
+            )
         if kind == "bad":
             if op[2] in ("zero", "nosize-tail", "nosize-far"):
                 return True
@@ -220,9 +233,13 @@ class Lockstep:
         """A freed small block whose address no live block has taken again
         (large blocks: malloc and the simulation reuse addresses differently)."""
         size = self.freed.get(ident)
-        return (size is not None and size <= self.sides[0].pool.max_small
-                and all(side.addr[ident] not in {side.addr[i] for i in self.live}
-                        for side in self.sides))
+        return (
+            size is not None
+            and size <= self.sides[0].pool.max_small
+            and all(
+                side.addr[ident] not in {side.addr[i] for i in self.live} for side in self.sides
+            )
+        )
 
     def _commit(self, op: Op, outcome: Outcome) -> None:
         """Updates the ids after an operation that both sides ran alike."""
@@ -326,8 +343,9 @@ class _Side:
         try:
             return self.pool.buffer(addr, n)
         except Exception as exc:
-            raise Divergence(f"{op}: the {self.name} refused buffer({addr:#x}, {n}): "
-                             f"{exc!r}") from exc
+            raise Divergence(
+                f"{op}: the {self.name} refused buffer({addr:#x}, {n}): {exc!r}"
+            ) from exc
 
     def _misuse(self, op: Op, step: Lockstep) -> None:
         """A call a checked pool must refuse (unchecked pools get only the
@@ -377,17 +395,20 @@ class _Side:
 
 def _raise_limit(side: _Side) -> OomHandler:
     """An oom handler that raises the heap limit by the refused size, up to a cap."""
+
     def handler(nbytes: int) -> bool:
         limit = side.pool.heap_limit
         if limit is None or limit > 200_000:
             return False
         side.pool.heap_limit = limit + nbytes
         return True
+
     return handler
 
 
 def _free_oldest(side: _Side, step: Lockstep) -> OomHandler:
     """An oom handler that frees the oldest live block of the run, if any."""
+
     def handler(nbytes: int) -> bool:
         for ident, (size, _) in step.live.items():
             if ident not in side.handler_freed:
@@ -395,6 +416,7 @@ def _free_oldest(side: _Side, step: Lockstep) -> OomHandler:
                 side.handler_freed.append(ident)
                 return True
         return False
+
     return handler
 
 
@@ -408,8 +430,7 @@ def random_op(rng: random.Random, step: Lockstep, next_id: int, checked: bool = 
     if live and r < 0.30:  # sized and size-less frees alike
         return ("free" if rng.random() < 0.5 else "free_nosize", rng.choice(live))
     if live and r < 0.42:
-        return ("realloc" if rng.random() < 0.5 else "resize", rng.choice(live),
-                rng.choice(SIZES))
+        return ("realloc" if rng.random() < 0.5 else "resize", rng.choice(live), rng.choice(SIZES))
     if live and r < 0.45:
         return ("query", rng.choice(live))
     if step.freed and r < 0.46:
@@ -435,8 +456,11 @@ def random_op(rng: random.Random, step: Lockstep, next_id: int, checked: bool = 
         if large:
             hows += ["nosize-large-interior"]
         if misusable:
-            hows += (["wrong-class", "interior", "dup-batch", "nosize-dup-batch"] if checked
-                     else ["dup-batch", "nosize-dup-batch"])
+            hows += (
+                ["wrong-class", "interior", "dup-batch", "nosize-dup-batch"]
+                if checked
+                else ["dup-batch", "nosize-dup-batch"]
+            )
         if freed_small and checked:
             hows += list(FREED_MISUSES)
         how = rng.choice(hows)
@@ -453,9 +477,13 @@ def random_op(rng: random.Random, step: Lockstep, next_id: int, checked: bool = 
     return ("alloc", next_id, rng.choice(SIZES))
 
 
-def run_random(profile: str | dict[str, object], ops: int, seed: int,
-               progress: Callable[[int], object] | None = None,
-               factories: Sequence[PoolFactory] | None = None) -> list[Op]:
+def run_random(
+    profile: str | dict[str, object],
+    ops: int,
+    seed: int,
+    progress: Callable[[int], object] | None = None,
+    factories: Sequence[PoolFactory] | None = None,
+) -> list[Op]:
     """Runs `ops` random operations; returns the list applied, or raises
     Divergence with .ops set to the operations up to the failing one."""
     rng = random.Random(seed)
@@ -482,8 +510,11 @@ def run_random(profile: str | dict[str, object], ops: int, seed: int,
     return applied
 
 
-def replay_ops(profile: str | dict[str, object], ops: Sequence[Op],
-               factories: Sequence[PoolFactory] | None = None) -> Divergence | None:
+def replay_ops(
+    profile: str | dict[str, object],
+    ops: Sequence[Op],
+    factories: Sequence[PoolFactory] | None = None,
+) -> Divergence | None:
     """Runs a fixed operation list; returns the Divergence or None."""
     step = Lockstep(profile, *(factories or ()))
     try:
@@ -496,8 +527,11 @@ def replay_ops(profile: str | dict[str, object], ops: Sequence[Op],
     return None
 
 
-def shrink(profile: str | dict[str, object], ops: Sequence[Op],
-           factories: Sequence[PoolFactory] | None = None) -> list[Op]:
+def shrink(
+    profile: str | dict[str, object],
+    ops: Sequence[Op],
+    factories: Sequence[PoolFactory] | None = None,
+) -> list[Op]:
     """A minimal sub-list of ops that still diverges."""
     return shrink_ops(ops, lambda candidate: replay_ops(profile, candidate, factories) is not None)
 
@@ -513,12 +547,14 @@ def main(argv: Sequence[str] | None = None) -> int:
         "operation list and exits 1.",
         formatter_class=argparse.RawDescriptionHelpFormatter,
         epilog="examples:\n"
-               "  python -m pool diff --ops 5000\n"
-               "  python -m pool diff --ops 100000 --seed 7 --profile align16")
+        "  python -m pool diff --ops 5000\n"
+        "  python -m pool diff --ops 100000 --seed 7 --profile align16",
+    )
     parser.add_argument("--ops", type=positive_int, default=20_000, help="operations per profile")
     parser.add_argument("--seed", type=int, default=1)
-    parser.add_argument("--profile", default="all",
-                        help=f"one of {', '.join(PROFILES)}, or all (default)")
+    parser.add_argument(
+        "--profile", default="all", help=f"one of {', '.join(PROFILES)}, or all (default)"
+    )
     args = parser.parse_args(argv)
     profiles = list(PROFILES) if args.profile == "all" else [args.profile]
     for name in profiles:

@@ -16,7 +16,7 @@ def shrink_ops(ops: Iterable[T], still_fails: Callable[[list[T]], object]) -> li
     while chunk >= 1:
         i, removed = 0, False
         while i < len(ops):
-            candidate = ops[:i] + ops[i + chunk:]
+            candidate = ops[:i] + ops[i + chunk :]
             if candidate and still_fails(candidate):
                 ops, removed = candidate, True
             else:

@@ -5,5 +5,6 @@ import warnings
 from ..model.snapshot import *  # noqa: F403
 from ..model.snapshot import __doc__ as _doc  # noqa: F401
 
-warnings.warn("pool.testing.snapshot moved to pool.model.snapshot", DeprecationWarning,
-              stacklevel=2)
+warnings.warn(
+    "pool.testing.snapshot moved to pool.model.snapshot", DeprecationWarning, stacklevel=2
+)

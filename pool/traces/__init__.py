@@ -77,15 +77,18 @@ __all__ = [
     "main",
 ]
 
+
 def main(argv: Sequence[str] | None = None) -> int:
     """python -m pool.traces {replay,convert} ..."""
     argv = list(sys.argv[1:] if argv is None else argv)
     commands = {"replay": replay_main, "convert": convert_main}
     if not argv or argv[0] not in commands:
-        print("usage: python -m pool.traces {replay,convert} ...\n"
-              "  replay TRACE [--check]     replay a trace through pool.Pool and report\n"
-              "  convert RAW OUT [--max-ops N]  raw recorder log -> trace",
-              file=sys.stderr)
+        print(
+            "usage: python -m pool.traces {replay,convert} ...\n"
+            "  replay TRACE [--check]     replay a trace through pool.Pool and report\n"
+            "  convert RAW OUT [--max-ops N]  raw recorder log -> trace",
+            file=sys.stderr,
+        )
         return 2
     name = argv[0]
     command = commands[name]

@@ -32,13 +32,18 @@ class ConvertStats:
     headers: list[str] = field(default_factory=list)  # the raw log's "#" lines
 
     def summary(self) -> str:
-        kept = (f"{self.written} operations" if self.written == self.operations
-                else f"the first {self.written} of {self.operations} operations")
-        return (f"{kept} from {self.records} raw records; dropped {self.unknown_frees} frees of"
-                f" unknown pointers and {self.failed} failed calls; {self.unknown_reallocs}"
-                f" reallocs of unknown pointers became allocations; {self.implicit_frees}"
-                f" implicit frees added; {self.malformed} malformed lines skipped;"
-                f" {self.live_at_end} blocks live at the end of the log")
+        kept = (
+            f"{self.written} operations"
+            if self.written == self.operations
+            else f"the first {self.written} of {self.operations} operations"
+        )
+        return (
+            f"{kept} from {self.records} raw records; dropped {self.unknown_frees} frees of"
+            f" unknown pointers and {self.failed} failed calls; {self.unknown_reallocs}"
+            f" reallocs of unknown pointers became allocations; {self.implicit_frees}"
+            f" implicit frees added; {self.malformed} malformed lines skipped;"
+            f" {self.live_at_end} blocks live at the end of the log"
+        )
 
 
 def _hex(token: str) -> int:
@@ -144,8 +149,9 @@ def convert_raw(lines: Iterable[str], stats: ConvertStats | None = None) -> Iter
     st.live_at_end = len(live)
 
 
-def convert_file(raw_path: PathLike, out_path: PathLike,
-                 max_ops: int | None = None) -> ConvertStats:
+def convert_file(
+    raw_path: PathLike, out_path: PathLike, max_ops: int | None = None
+) -> ConvertStats:
     """Converts a raw log into a trace file (gzipped if out_path ends in .gz),
     keeping only the first max_ops operations if given (a prefix of a valid
     trace is valid).  The raw log's header goes into "#" lines at the top and
@@ -161,9 +167,11 @@ def convert_file(raw_path: PathLike, out_path: PathLike,
         ops = convert_raw(raw, st)
         first = next(ops, None)  # reads the raw log's header too
         body = itertools.islice(itertools.chain(() if first is None else (first,), ops), max_ops)
-        header = ["pool trace 1 (format: pool/trace.py)",
-                  f"converted from {raw_name} by pool.traces convert"
-                  + ("" if max_ops is None else f" --max-ops {max_ops}")]
+        header = [
+            "pool trace 1 (format: pool/trace.py)",
+            f"converted from {raw_name} by pool.traces convert"
+            + ("" if max_ops is None else f" --max-ops {max_ops}"),
+        ]
         header += [f"recorded: {h}" for h in st.headers]
         with _writing(out_path) as stream:
             for line in header:
@@ -177,16 +185,24 @@ def convert_file(raw_path: PathLike, out_path: PathLike,
     return st
 
 
-def convert_main(argv: Sequence[str] | None = None,
-                 prog: str = "python -m pool.traces convert") -> int:
+def convert_main(
+    argv: Sequence[str] | None = None, prog: str = "python -m pool.traces convert"
+) -> int:
     """`convert RAW OUT [--max-ops N]`: raw log of tools/trace_recorder -> trace."""
     parser = argparse.ArgumentParser(
-        prog=prog, description="Convert a raw log of tools/trace_recorder (pointers) into"
-        " a trace (IDs); OUT is gzipped if its name ends in .gz.")
+        prog=prog,
+        description="Convert a raw log of tools/trace_recorder (pointers) into"
+        " a trace (IDs); OUT is gzipped if its name ends in .gz.",
+    )
     parser.add_argument("raw", metavar="RAW")
     parser.add_argument("out", metavar="OUT")
-    parser.add_argument("--max-ops", type=positive_int, default=None, metavar="N",
-                        help="keep only the first N operations (still a valid trace)")
+    parser.add_argument(
+        "--max-ops",
+        type=positive_int,
+        default=None,
+        metavar="N",
+        help="keep only the first N operations (still a valid trace)",
+    )
     args = parser.parse_args(argv)
     try:
         check_output(args.out, "OUT", inputs=[args.raw])
@@ -196,5 +212,3 @@ def convert_main(argv: Sequence[str] | None = None,
         return 2
     print(f"{args.out}: {st.summary()}")
     return 0
-
-

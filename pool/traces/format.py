@@ -54,8 +54,7 @@ def _number(token: str, what: str, least: int) -> int:
             return value
     digits = token.lstrip("0") or "0"
     if not (token.isascii() and token.isdigit()) or len(digits) <= 20 and int(digits) < least:
-        raise TraceError(f"the {what} must be a decimal integer >= {least},"
-                         f" got {_excerpt(token)}")
+        raise TraceError(f"the {what} must be a decimal integer >= {least}, got {_excerpt(token)}")
     raise TraceError(f"the {what} must be below 2**64, got {_excerpt(token)}")
 
 
@@ -79,8 +78,10 @@ class _Validator:
                 return f"freeing ID {ident}, which is not live (never allocated, or freed already)"
         else:
             if ident not in live:
-                return (f"reallocating ID {ident}, which is not live"
-                        " (never allocated, or freed already)")
+                return (
+                    f"reallocating ID {ident}, which is not live"
+                    " (never allocated, or freed already)"
+                )
             live[ident] = size
         return None
 
@@ -93,8 +94,10 @@ def _parse_line(fields: list[str]) -> tuple[str, int, int | None]:
     want = 2 if op == "f" else 3
     if len(fields) != want:
         usage = {"a": "a ID SIZE", "f": "f ID", "r": "r ID NEWSIZE"}[op]
-        raise TraceError(f"{op!r} takes {want - 1} field{'s' if want > 2 else ''} ({usage}),"
-                         f" got {len(fields) - 1}")
+        raise TraceError(
+            f"{op!r} takes {want - 1} field{'s' if want > 2 else ''} ({usage}),"
+            f" got {len(fields) - 1}"
+        )
     ident = _number(fields[1], "ID", 0)
     if op == "f":
         return op, ident, None
@@ -173,18 +176,22 @@ class _Lines:
             self.number += 1
             if len(data) == MAX_LINE and not data.endswith(b"\n"):
                 if not data.lstrip().startswith(b"#"):
-                    raise TraceError(f"{name}:{self.number}: a line longer than {MAX_LINE} bytes"
-                                     " (no trace operation is):"
-                                     f" {data[:EXCERPT].decode('latin-1')!r}...")
+                    raise TraceError(
+                        f"{name}:{self.number}: a line longer than {MAX_LINE} bytes"
+                        " (no trace operation is):"
+                        f" {data[:EXCERPT].decode('latin-1')!r}..."
+                    )
                 while data and not data.endswith(b"\n"):  # the rest of a long comment
                     data = readline(MAX_LINE)
                 continue
             try:
                 yield data.decode("ascii")
             except UnicodeDecodeError as e:
-                raise TraceError(f"{name}:{self.number}: not a text trace (byte"
-                                 f" {data[e.start]:#04x} is not ASCII):"
-                                 f" {_excerpt(data.decode('latin-1'))}") from None
+                raise TraceError(
+                    f"{name}:{self.number}: not a text trace (byte"
+                    f" {data[e.start]:#04x} is not ASCII):"
+                    f" {_excerpt(data.decode('latin-1'))}"
+                ) from None
 
 
 @contextlib.contextmanager
@@ -194,9 +201,12 @@ def _writing(path: PathLike) -> Iterator[IO[str]]:
     with atomic_open(path, "wb") as raw:
         if os.fspath(path).endswith(".gz"):
             # mtime=0 and no file name in the header: the same trace gives the same bytes
-            with gzip.GzipFile(filename="", mode="wb", fileobj=raw, mtime=0,
-                               compresslevel=9) as packed, \
-                    io.TextIOWrapper(packed, encoding="ascii", newline="\n") as stream:
+            with (
+                gzip.GzipFile(
+                    filename="", mode="wb", fileobj=raw, mtime=0, compresslevel=9
+                ) as packed,
+                io.TextIOWrapper(packed, encoding="ascii", newline="\n") as stream,
+            ):
                 yield stream
         else:
             with io.TextIOWrapper(raw, encoding="ascii", newline="\n") as stream:
@@ -215,8 +225,9 @@ def iter_trace(path: PathLike) -> Iterator[Op]:
         except (EOFError, OSError, zlib.error) as e:
             if not isinstance(e, (EOFError, gzip.BadGzipFile, zlib.error)):
                 raise  # a real I/O error: the callers report OSError as such
-            raise TraceError(f"{name}:{lines.number + 1}: damaged gzip data"
-                             f" ({_excerpt(str(e))[1:-1]})") from None
+            raise TraceError(
+                f"{name}:{lines.number + 1}: damaged gzip data ({_excerpt(str(e))[1:-1]})"
+            ) from None
 
 
 def read_trace(path: PathLike) -> list[Op]:
@@ -239,31 +250,38 @@ def _checked_ops(ops: Iterable[Iterable[object]]) -> Iterator[Op]:
         try:
             kind, ident, size = item
         except (TypeError, ValueError):
-            raise TraceError(f"operation {number}: expected (op, id, size),"
-                             f" got {_shown(item)}") from None
+            raise TraceError(
+                f"operation {number}: expected (op, id, size), got {_shown(item)}"
+            ) from None
         if not isinstance(kind, str) or kind not in OPS:
-            raise TraceError(f"operation {number}: unknown operation {_shown(kind)}"
-                             f" (expected a, f or r): {_shown(item)}")
+            raise TraceError(
+                f"operation {number}: unknown operation {_shown(kind)}"
+                f" (expected a, f or r): {_shown(item)}"
+            )
         if type(ident) is not int or ident < 0:
             raise TraceError(f"operation {number}: the ID must be an int >= 0: {_shown(item)}")
         checked_size: int | None = None  # the size of an "f" is ignored
         if kind != "f":
             if type(size) is not int or size < 1:
-                raise TraceError(f"operation {number}: the size must be an int >= 1:"
-                                 f" {_shown(item)}")
+                raise TraceError(
+                    f"operation {number}: the size must be an int >= 1: {_shown(item)}"
+                )
             checked_size = size
         if ident >= LIMIT or (checked_size or 0) >= LIMIT:
-            raise TraceError(f"operation {number}: IDs and sizes must be below 2**64:"
-                             f" {_shown(item)}")
+            raise TraceError(
+                f"operation {number}: IDs and sizes must be below 2**64: {_shown(item)}"
+            )
         problem = step(kind, ident, checked_size)
         if problem is not None:
-            raise TraceError(f"operation {number}: {problem}:"
-                             f" {format_op((kind, ident, checked_size))!r}")
+            raise TraceError(
+                f"operation {number}: {problem}: {format_op((kind, ident, checked_size))!r}"
+            )
         yield Op(kind, ident, checked_size)
 
 
-def write_trace(path: PathLike, ops: Iterable[Iterable[object]],
-                header: Iterable[object] = ()) -> int:
+def write_trace(
+    path: PathLike, ops: Iterable[Iterable[object]], header: Iterable[object] = ()
+) -> int:
     """Writes ops (tuples (op, id, size)) to path, gzipped if the name ends in
     .gz, after the header lines (each written as a "# " comment).  The
     operations are validated as they are written; returns their number.  The

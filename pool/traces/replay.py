@@ -75,15 +75,25 @@ def _reference_like(pool: PoolLike) -> PoolLike:
     try:
         from ..model.reference import ReferencePool
     except ImportError as e:
-        raise ReplayError(f"the check needs pool.model.reference.ReferencePool, which cannot be"
-                          f" imported: {e}") from e
+        raise ReplayError(
+            f"the check needs pool.model.reference.ReferencePool, which cannot be imported: {e}"
+        ) from e
     reference_type: PoolFactory = ReferencePool
-    return reference_type(align=pool.align, max_small=pool.max_small, refill=pool.refill,
-                          checked=pool.checked, heap_limit=pool.heap_limit)
+    return reference_type(
+        align=pool.align,
+        max_small=pool.max_small,
+        refill=pool.refill,
+        checked=pool.checked,
+        heap_limit=pool.heap_limit,
+    )
 
 
-def replay(trace_ops: Iterable[Iterable[object]], pool_factory: PoolFactory | None = None,
-           check: bool = False, reference_factory: PoolFactory | None = None) -> ReplayResult:
+def replay(
+    trace_ops: Iterable[Iterable[object]],
+    pool_factory: PoolFactory | None = None,
+    check: bool = False,
+    reference_factory: PoolFactory | None = None,
+) -> ReplayResult:
     """Replays operations (tuples (op, id, size), e.g. read_trace(path))
     through a new pool from pool_factory() (default pool.Pool): "a" ->
     allocate(size), "f" -> deallocate(addr, size), "r" -> reallocate(addr,
@@ -112,8 +122,9 @@ def replay(trace_ops: Iterable[Iterable[object]], pool_factory: PoolFactory | No
 
 
 def _pool_error(number: int, op: Op, exc: BaseException | None) -> ReplayError:
-    return ReplayError(f"operation {number} ({format_op(op)!r}): the pool raised"
-                       f" {type(exc).__name__}: {exc}")
+    return ReplayError(
+        f"operation {number} ({format_op(op)!r}): the pool raised {type(exc).__name__}: {exc}"
+    )
 
 
 def _timed_replay(ops: list[Op], pool_factory: PoolFactory) -> ReplayResult:
@@ -126,7 +137,8 @@ def _timed_replay(ops: list[Op], pool_factory: PoolFactory) -> ReplayResult:
         heap_size: Callable[[], int] = (
             heap_prop.fget.__get__(pool)
             if isinstance(heap_prop, property) and heap_prop.fget is not None
-            else lambda: pool.heap_size)
+            else lambda: pool.heap_size
+        )
         addrs: dict[int, int] = {}
         sizes: dict[int, int] = {}
         live = peak_live = large = held = 0
@@ -171,11 +183,18 @@ def _timed_replay(ops: list[Op], pool_factory: PoolFactory) -> ReplayResult:
             counts[kind] += 1
         st = pool.stats()
         return ReplayResult(
-            operations=len(ops), allocations=counts["a"], frees=counts["f"],
-            reallocations=counts["r"], peak_live_bytes=peak_live, held_bytes=held,
+            operations=len(ops),
+            allocations=counts["a"],
+            frees=counts["f"],
+            reallocations=counts["r"],
+            peak_live_bytes=peak_live,
+            held_bytes=held,
             ratio=held / peak_live if peak_live else float("nan"),
-            final_held_bytes=st.held, final_heap_size=st.heap_size, final_live_bytes=live,
-            seconds=seconds)
+            final_held_bytes=st.held,
+            final_heap_size=st.heap_size,
+            final_live_bytes=live,
+            seconds=seconds,
+        )
     finally:
         pool.close()
 
@@ -195,14 +214,17 @@ def _describe_difference(name: str, mine: object, theirs: object) -> str:
     if isinstance(mine, (list, tuple)) and isinstance(theirs, (list, tuple)):
         for i, (x, y) in enumerate(zip(mine, theirs)):
             if x != y:
-                return (f"{name} differ at index {i}: Pool {x}, ReferencePool {y}"
-                        f" (lengths {len(mine)} and {len(theirs)})")
+                return (
+                    f"{name} differ at index {i}: Pool {x}, ReferencePool {y}"
+                    f" (lengths {len(mine)} and {len(theirs)})"
+                )
         return f"{name} differ in length: Pool {len(mine)}, ReferencePool {len(theirs)}"
     return f"{name}: Pool {mine}, ReferencePool {theirs}"
 
 
-def _lockstep(ops: Sequence[Op], pool_factory: PoolFactory,
-              reference_factory: PoolFactory | None) -> int:
+def _lockstep(
+    ops: Sequence[Op], pool_factory: PoolFactory, reference_factory: PoolFactory | None
+) -> int:
     """Replays ops through a fresh pool and a ReferencePool with the testing
     engine (pool.testing.diff.Lockstep), comparing after every operation."""
     from ..testing.diff import Divergence, Lockstep
@@ -220,6 +242,7 @@ def _lockstep(ops: Sequence[Op], pool_factory: PoolFactory,
                 if outcome[0] == "ok":
                     return "succeeded"
                 return f"raised {outcome[1]}: {side.last_error}"
+
             mine, theirs = (show(s, o) for s, o in zip(self.sides, outcomes))
             raise ReplayMismatch(f"{self.where}: Pool {mine}, ReferencePool {theirs}")
 
@@ -239,8 +262,11 @@ def _lockstep(ops: Sequence[Op], pool_factory: PoolFactory,
     try:
         ref = reference_factory() if reference_factory is not None else _reference_like(pool)
         step = TraceLockstep({}, lambda: pool, lambda: ref)
-        engine_op = {"a": lambda i, n: ("alloc", i, n), "f": lambda i, n: ("free", i),
-                     "r": lambda i, n: ("realloc", i, n)}
+        engine_op = {
+            "a": lambda i, n: ("alloc", i, n),
+            "f": lambda i, n: ("free", i),
+            "r": lambda i, n: ("realloc", i, n),
+        }
         for number, op in enumerate(ops, 1):
             kind, ident, size = op
             step.number, step.trace_op = number, op
@@ -275,8 +301,10 @@ def _report(path: str, result: ReplayResult, options: str) -> str:
         f"time              {result.seconds:.3f} s ({per_op:.2f} us per operation)",
     ]
     if result.checked:
-        lines.append(f"check             ReferencePool agreed after each of the"
-                     f" {result.operations} operations")
+        lines.append(
+            f"check             ReferencePool agreed after each of the"
+            f" {result.operations} operations"
+        )
     return "\n".join(lines)
 
 
@@ -285,34 +313,49 @@ def replay_main(argv: Sequence[str] | None = None, prog: str = "python -m pool r
     report.  Returns the exit status: 0, 1 (mismatch or pool error) or 2
     (invalid trace)."""
     parser = argparse.ArgumentParser(
-        prog=prog, description="Replay an allocation trace through pool.Pool and report"
+        prog=prog,
+        description="Replay an allocation trace through pool.Pool and report"
         " operations, peak live bytes, bytes held from the system, their ratio and time.",
         formatter_class=argparse.RawDescriptionHelpFormatter,
         epilog="examples:\n"
-               "  python -m pool replay pool/traces/data/sqlite3.trace.gz\n"
-               "  python -m pool replay pool/traces/data/gcc-cc1.trace.gz --check\n"
-               "  python -m pool replay TRACE --refill 64 --unchecked")
+        "  python -m pool replay pool/traces/data/sqlite3.trace.gz\n"
+        "  python -m pool replay pool/traces/data/gcc-cc1.trace.gz --check\n"
+        "  python -m pool replay TRACE --refill 64 --unchecked",
+    )
     parser.add_argument("trace", metavar="TRACE", help="trace file (.gz: gzipped)")
-    parser.add_argument("--check", action="store_true",
-                        help="also replay through pool.model.reference.ReferencePool in lockstep"
-                        " and compare the pools' state after every operation (chunk sizes,"
-                        " heap_size, free-list lengths, large blocks); every block is filled"
-                        " with a pattern that must survive each reallocate: all of a block of"
-                        " up to 1 MiB, and of a larger one its first and last 4096 bytes and"
-                        " an 8-byte word at 254 offsets evenly between (so a trace naming huge"
-                        " sizes touches about 1 MiB of each block)")
+    parser.add_argument(
+        "--check",
+        action="store_true",
+        help="also replay through pool.model.reference.ReferencePool in lockstep"
+        " and compare the pools' state after every operation (chunk sizes,"
+        " heap_size, free-list lengths, large blocks); every block is filled"
+        " with a pattern that must survive each reallocate: all of a block of"
+        " up to 1 MiB, and of a larger one its first and last 4096 bytes and"
+        " an 8-byte word at 254 offsets evenly between (so a trace naming huge"
+        " sizes touches about 1 MiB of each block)",
+    )
     parser.add_argument("--align", type=int, default=8, choices=(8, 16))
     parser.add_argument("--max-small", type=positive_int, default=128, metavar="N")
     parser.add_argument("--refill", type=positive_int, default=20, metavar="N")
-    parser.add_argument("--unchecked", action="store_true",
-                        help="replay through an unchecked pool (the raw SGI speed path)")
-    parser.add_argument("--plot", metavar="FILE.png",
-                        help="draw timelines: bytes held vs live, heap_size and chunks with"
-                        " refills/leftovers/salvages marked, live and free blocks per class"
-                        " (needs matplotlib)")
-    parser.add_argument("--compare", nargs="+", metavar="OPTS",
-                        help="timelines of several option sets side by side, each NAME=VALUE"
-                        "[,NAME=VALUE] over the options above, e.g. refill=20 refill=64")
+    parser.add_argument(
+        "--unchecked",
+        action="store_true",
+        help="replay through an unchecked pool (the raw SGI speed path)",
+    )
+    parser.add_argument(
+        "--plot",
+        metavar="FILE.png",
+        help="draw timelines: bytes held vs live, heap_size and chunks with"
+        " refills/leftovers/salvages marked, live and free blocks per class"
+        " (needs matplotlib)",
+    )
+    parser.add_argument(
+        "--compare",
+        nargs="+",
+        metavar="OPTS",
+        help="timelines of several option sets side by side, each NAME=VALUE"
+        "[,NAME=VALUE] over the options above, e.g. refill=20 refill=64",
+    )
     args = parser.parse_args(argv)
     if args.plot or args.compare:  # what the timelines need, before the replay
         from ..view import figure
@@ -330,14 +373,20 @@ def replay_main(argv: Sequence[str] | None = None, prog: str = "python -m pool r
                 print(f"{prog}: {err}", file=sys.stderr)
                 return 2
             try:
-                args.plot = check_output(args.plot, "--plot", inputs=[args.trace],
-                                         suffixes=figure.formats(), default_suffix="png")
+                args.plot = check_output(
+                    args.plot,
+                    "--plot",
+                    inputs=[args.trace],
+                    suffixes=figure.formats(),
+                    default_suffix="png",
+                )
             except ValueError as e:
                 print(f"{prog}: {e}", file=sys.stderr)
                 return 2
 
-    kwargs = dict(align=args.align, max_small=args.max_small, refill=args.refill,
-                  checked=not args.unchecked)
+    kwargs = dict(
+        align=args.align, max_small=args.max_small, refill=args.refill, checked=not args.unchecked
+    )
     options = ", ".join(f"{k}={v}" for k, v in kwargs.items())
     try:
         pool_type = _default_pool_factory()
@@ -363,5 +412,3 @@ def replay_main(argv: Sequence[str] | None = None, prog: str = "python -m pool r
 
         return replay_timelines(args, ops, kwargs, prog)
     return 0
-
-

@@ -26,9 +26,13 @@ if TYPE_CHECKING:
 __all__ = ["show", "picture", "Picture", "Watch", "Step"]
 
 
-def show(source: PoolLike | Watch | PoolSnapshot,
-         path: str | os.PathLike[str] | None = None, *, align: int | None = None,
-         title: str | None = None) -> str:
+def show(
+    source: PoolLike | Watch | PoolSnapshot,
+    path: str | os.PathLike[str] | None = None,
+    *,
+    align: int | None = None,
+    title: str | None = None,
+) -> str:
     """Draws a pool's chunk map and free lists.  Without a path, returns them
     as text; with one, writes a figure there (PNG, SVG, PDF... by its suffix,
     PNG without one; ".txt" writes the text), atomically, and returns the

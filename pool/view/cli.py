@@ -25,33 +25,49 @@ if TYPE_CHECKING:
 
 def build_parser(prog: str = "python -m pool show") -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(
-        prog=prog, description="Draw a pool's chunk map (every chunk granule by granule: live,"
+        prog=prog,
+        description="Draw a pool's chunk map (every chunk granule by granule: live,"
         " free, leftover, uncarved tail, by size class; the current chunk marked) and its free"
         " lists, after the worked example or after N operations of a trace.",
         formatter_class=argparse.RawDescriptionHelpFormatter,
         epilog="examples:\n"
-               "  python -m pool show --example --at 6 -o chunks.png\n"
-               "  python -m pool show pool/traces/data/sqlite3.trace.gz --at 500 --text\n"
-               "  python -m pool show --example --align 16 --text")
+        "  python -m pool show --example --at 6 -o chunks.png\n"
+        "  python -m pool show pool/traces/data/sqlite3.trace.gz --at 500 --text\n"
+        "  python -m pool show --example --align 16 --text",
+    )
     p.add_argument("trace", nargs="?", metavar="TRACE", help="trace file (.gz: gzipped)")
-    p.add_argument("--example", action="store_true",
-                   help="the worked example of docs/algorithm.md (the default without TRACE)")
-    p.add_argument("--at", type=non_negative_int, metavar="N",
-                   help="stop after the first N operations")
-    p.add_argument("--text", action="store_true",
-                   help="print the picture as text instead of drawing a figure")
-    p.add_argument("-o", "--output", default="chunks.png", metavar="FILE",
-                   help="where the figure goes (PNG, SVG, PDF... by suffix, PNG without one;"
-                   " default chunks.png)")
-    p.add_argument("--width", type=positive_int, default=64,
-                   help="granules per text row (default 64)")
+    p.add_argument(
+        "--example",
+        action="store_true",
+        help="the worked example of docs/algorithm.md (the default without TRACE)",
+    )
+    p.add_argument(
+        "--at", type=non_negative_int, metavar="N", help="stop after the first N operations"
+    )
+    p.add_argument(
+        "--text", action="store_true", help="print the picture as text instead of drawing a figure"
+    )
+    p.add_argument(
+        "-o",
+        "--output",
+        default="chunks.png",
+        metavar="FILE",
+        help="where the figure goes (PNG, SVG, PDF... by suffix, PNG without one;"
+        " default chunks.png)",
+    )
+    p.add_argument(
+        "--width", type=positive_int, default=64, help="granules per text row (default 64)"
+    )
     p.add_argument("--align", type=int, default=8, choices=(8, 16))
     p.add_argument("--max-small", type=positive_int, default=128, metavar="N")
     p.add_argument("--refill", type=positive_int, default=20, metavar="N")
     p.add_argument("--heap-limit", type=int, metavar="BYTES")
     p.add_argument("--unchecked", action="store_true", help="an unchecked pool")
-    p.add_argument("--reference", action="store_true",
-                   help="replay through ReferencePool (pure Python) instead of Pool")
+    p.add_argument(
+        "--reference",
+        action="store_true",
+        help="replay through ReferencePool (pure Python) instead of Pool",
+    )
     return p
 
 
@@ -72,8 +88,13 @@ def main(argv: Sequence[str] | None = None, prog: str = "python -m pool show") -
             print(err, file=sys.stderr)
             return 2
         try:  # before the replay, not after it
-            output = check_output(args.output, "-o", inputs=[args.trace],
-                                  suffixes=figure.formats(), default_suffix="png")
+            output = check_output(
+                args.output,
+                "-o",
+                inputs=[args.trace],
+                suffixes=figure.formats(),
+                default_suffix="png",
+            )
         except ValueError as e:
             print(f"{prog}: {e}", file=sys.stderr)
             return 2
@@ -82,8 +103,13 @@ def main(argv: Sequence[str] | None = None, prog: str = "python -m pool show") -
         source, ops = args.trace, iter_trace(args.trace)
     else:
         source, ops = "the worked example", WORKED_EXAMPLE_OPS
-    options = dict(align=args.align, max_small=args.max_small, refill=args.refill,
-                   checked=not args.unchecked, heap_limit=args.heap_limit)
+    options = dict(
+        align=args.align,
+        max_small=args.max_small,
+        refill=args.refill,
+        checked=not args.unchecked,
+        heap_limit=args.heap_limit,
+    )
     try:
         pool_type: PoolFactory
         if args.reference:
@@ -111,8 +137,10 @@ def main(argv: Sequence[str] | None = None, prog: str = "python -m pool show") -
             return 1
         except (ValueError, TypeError, OverflowError, MemoryError) as e:
             # the pool refused an operation of a valid trace (as replay reports it)
-            print(f"{prog}: operation {watch.count + 1}: the pool raised"
-                  f" {type(e).__name__}: {e}", file=sys.stderr)
+            print(
+                f"{prog}: operation {watch.count + 1}: the pool raised {type(e).__name__}: {e}",
+                file=sys.stderr,
+            )
             return 1
         pic = watch.watched_picture()
         title = f"{source} after {watch.count} operations"
@@ -130,8 +158,9 @@ if __name__ == "__main__":
     sys.exit(main())
 
 
-def replay_timelines(args: argparse.Namespace, ops: Iterable[TraceOp],
-                     base_options: dict[str, object], prog: str) -> int:
+def replay_timelines(
+    args: argparse.Namespace, ops: Iterable[TraceOp], base_options: dict[str, object], prog: str
+) -> int:
     """`replay TRACE [--compare OPTS...] [--plot FILE]`: prints one summary line
     per option set and draws them; returns the exit status."""
     from . import figure
@@ -154,7 +183,10 @@ def replay_timelines(args: argparse.Namespace, ops: Iterable[TraceOp],
     for tl in timelines:
         print("  " + tl.summary())
     if args.plot:
-        written = figure.draw_timelines(timelines, args.plot, title=f"{args.trace}: the pool"
-                                        f" over the replay ({timelines[0].operations} operations)")
+        written = figure.draw_timelines(
+            timelines,
+            args.plot,
+            title=f"{args.trace}: the pool over the replay ({timelines[0].operations} operations)",
+        )
         print(f"timelines written to {written}", file=sys.stderr)
     return 0

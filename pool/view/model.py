@@ -39,6 +39,7 @@ class Watched(Protocol):
 
     def watched_picture(self) -> Picture: ...
 
+
 Position = tuple[int, int]  # (chunk index, offset)
 
 STATES = ("live", "free", "leftover", "uncarved")
@@ -125,11 +126,15 @@ class Picture:
         """What the picture cannot tell, in words."""
         out = []
         if not self.live_sizes_known:
-            out.append("unchecked pool seen once: live blocks are known as runs of bytes, not one"
-                       " by one (watch the pool from its start, or use a checked pool)")
+            out.append(
+                "unchecked pool seen once: live blocks are known as runs of bytes, not one"
+                " by one (watch the pool from its start, or use a checked pool)"
+            )
         if not self.leftovers_known:
-            out.append("leftovers (step 3.2) are not told apart from other free blocks: the pool"
-                       " was not watched from its start")
+            out.append(
+                "leftovers (step 3.2) are not told apart from other free blocks: the pool"
+                " was not watched from its start"
+            )
         return out
 
 
@@ -137,9 +142,13 @@ def _round_up(n: int, align: int) -> int:
     return (n + align - 1) & ~(align - 1)
 
 
-def picture(source: PoolLike | Watched | PoolSnapshot, *, align: int | None = None,
-            live: Iterable[tuple[Position, int]] | None = None,
-            leftovers: Iterable[Position] | None = None) -> Picture:
+def picture(
+    source: PoolLike | Watched | PoolSnapshot,
+    *,
+    align: int | None = None,
+    live: Iterable[tuple[Position, int]] | None = None,
+    leftovers: Iterable[Position] | None = None,
+) -> Picture:
     """The Picture of a Pool, ReferencePool, Watch or PoolSnapshot.
 
     For a snapshot pass `align` (default 8: the classic profile).  `live`
@@ -169,8 +178,9 @@ def picture(source: PoolLike | Watched | PoolSnapshot, *, align: int | None = No
         marks = tuple(b in leftover_set for b in blocks)
         free_lists.append(FreeList(cls, block_size, tuple(blocks), marks))
         for b, is_leftover in zip(blocks, marks):
-            per_chunk[b[0]].append(Segment(b[1], block_size,
-                                           "leftover" if is_leftover else "free", block_size))
+            per_chunk[b[0]].append(
+                Segment(b[1], block_size, "leftover" if is_leftover else "free", block_size)
+            )
     for (chunk, offset), n in live_small:
         size = _round_up(n, align)
         per_chunk[chunk].append(Segment(offset, size, "live", size))
@@ -186,8 +196,10 @@ def picture(source: PoolLike | Watched | PoolSnapshot, *, align: int | None = No
         at = 0
         for seg in segs:
             if seg.offset < at:
-                raise ValueError(f"blocks overlap at {position_name((index, seg.offset))}:"
-                                 " the pool's lists are corrupt (misuse of an unchecked pool?)")
+                raise ValueError(
+                    f"blocks overlap at {position_name((index, seg.offset))}:"
+                    " the pool's lists are corrupt (misuse of an unchecked pool?)"
+                )
             if seg.offset > at:  # carved, not free: live (sizes unknown)
                 filled.append(Segment(at, seg.offset - at, "live", None))
             filled.append(seg)
@@ -200,11 +212,18 @@ def picture(source: PoolLike | Watched | PoolSnapshot, *, align: int | None = No
         strips.append(Strip(index, size, tuple(filled), current))
 
     return Picture(
-        align=align, max_small=max_small, heap_size=snap.heap_size, heap_limit=snap.heap_limit,
-        strips=tuple(strips), free_lists=tuple(free_lists), current=snap.current_chunk,
-        large_sizes=snap.large_sizes, live_sizes_known=sizes_known,
+        align=align,
+        max_small=max_small,
+        heap_size=snap.heap_size,
+        heap_limit=snap.heap_limit,
+        strips=tuple(strips),
+        free_lists=tuple(free_lists),
+        current=snap.current_chunk,
+        large_sizes=snap.large_sizes,
+        live_sizes_known=sizes_known,
         leftovers_known=leftovers is not None,
-        live_per_class=tuple(live_n for live_n, _ in counters["classes"]))
+        live_per_class=tuple(live_n for live_n, _ in counters["classes"]),
+    )
 
 
 def _all_carved_free(snap: PoolSnapshot, counters: dict[str, Any]) -> bool:
@@ -212,5 +231,13 @@ def _all_carved_free(snap: PoolSnapshot, counters: dict[str, Any]) -> bool:
     return all(live_n == 0 for live_n, _ in counters["classes"])
 
 
-__all__ = ["STATES", "Segment", "Strip", "FreeList", "Picture", "picture", "chunk_label",
-           "position_name"]
+__all__ = [
+    "STATES",
+    "Segment",
+    "Strip",
+    "FreeList",
+    "Picture",
+    "picture",
+    "chunk_label",
+    "position_name",
+]

@@ -20,14 +20,28 @@ from .text import render, render_step
 from .watch import TraceOp, Watch
 
 # The worked example: trace IDs 0..6 for the calls 1..8 of the table.
-WORKED_EXAMPLE_OPS = (("a", 0, 8), ("a", 1, 8), ("a", 2, 24), ("a", 3, 200), ("f", 0, None),
-                      ("a", 4, 128), ("a", 5, 16), ("a", 6, 8))
+WORKED_EXAMPLE_OPS = (
+    ("a", 0, 8),
+    ("a", 1, 8),
+    ("a", 2, 24),
+    ("a", 3, 200),
+    ("f", 0, None),
+    ("a", 4, 128),
+    ("a", 5, 16),
+    ("a", 6, 8),
+)
 
 # The picture "Salvage" (heap_limit 400), then a request that must be refused:
 # allocate(120) finds the 8-byte tail left by salvage too small (3.2 pushes
 # it), its chunk is refused and no list of 120 bytes or more has a block.
-HEAP_LIMIT_OPS = (("a", 0, 8), ("a", 1, 40), ("a", 2, 16), ("a", 3, 120), ("f", 1, None),
-                  ("a", 4, 40))
+HEAP_LIMIT_OPS = (
+    ("a", 0, 8),
+    ("a", 1, 40),
+    ("a", 2, 16),
+    ("a", 3, 120),
+    ("f", 1, None),
+    ("a", 4, 40),
+)
 
 SMALL_TRACE = "sqlite3.trace.gz"  # shipped in pool/traces/data
 SMALL_TRACE_OPS = 16
@@ -52,18 +66,30 @@ def shipped_trace(name: str = SMALL_TRACE, count: int = SMALL_TRACE_OPS) -> tupl
 
 def examples() -> tuple[Example, ...]:
     return (
-        Example("The worked example of docs/algorithm.md (classic profile)", {},
-                WORKED_EXAMPLE_OPS),
-        Example("Salvage, a leftover and a refusal under heap_limit=400", {"heap_limit": 400},
-                HEAP_LIMIT_OPS),
-        Example(f"The first {SMALL_TRACE_OPS} operations of the recorded trace {SMALL_TRACE}"
-                " (sqlite3 :memory:)", {}, shipped_trace()),
+        Example(
+            "The worked example of docs/algorithm.md (classic profile)", {}, WORKED_EXAMPLE_OPS
+        ),
+        Example(
+            "Salvage, a leftover and a refusal under heap_limit=400",
+            {"heap_limit": 400},
+            HEAP_LIMIT_OPS,
+        ),
+        Example(
+            f"The first {SMALL_TRACE_OPS} operations of the recorded trace {SMALL_TRACE}"
+            " (sqlite3 :memory:)",
+            {},
+            shipped_trace(),
+        ),
     )
 
 
-def run_example(example: Example, out: Callable[[str], object] = print,
-                pause: Callable[[], bool] | None = None, pool_factory: PoolFactory | None = None,
-                width: int = 64) -> Watch:
+def run_example(
+    example: Example,
+    out: Callable[[str], object] = print,
+    pause: Callable[[], bool] | None = None,
+    pool_factory: PoolFactory | None = None,
+    width: int = 64,
+) -> Watch:
     """Runs one Example through a Watch, printing each step and the picture after
     it; pause() is called between steps and returns False to stop.  Returns
     the Watch."""
@@ -118,9 +144,11 @@ def main(out: Callable[[str], object] = print, interactive: bool | None = None) 
             quit_asked.append(True)
         return go_on
 
-    out("Each call shows the steps of docs/algorithm.md it took (A.5 allocate, A.6 refill,"
+    out(
+        "Each call shows the steps of docs/algorithm.md it took (A.5 allocate, A.6 refill,"
         " A.7 chunk_alloc with its branches 1, 2, 3.1 ... 3.6, A.8 deallocate, A.9"
-        " reallocate), then the chunk map and the free lists.")
+        " reallocate), then the chunk map and the free lists."
+    )
     for example in examples():
         run_example(example, out=out, pause=pause if interactive else None)
         if quit_asked:

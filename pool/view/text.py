@@ -25,9 +25,11 @@ def class_char(cls: int) -> str:
 
 
 def legend() -> list[str]:
-    return ["state: # live  . free  o leftover (step 3.2)  _ uncarved tail",
-            "class: the class index (0 = smallest block size) at a block's first granule,"
-            " - for the rest of it, ? live bytes of blocks not known one by one"]
+    return [
+        "state: # live  . free  o leftover (step 3.2)  _ uncarved tail",
+        "class: the class index (0 = smallest block size) at a block's first granule,"
+        " - for the rest of it, ? live bytes of blocks not known one by one",
+    ]
 
 
 def _rows(strip: Strip, align: int, per_char: int) -> tuple[str, str]:
@@ -68,24 +70,27 @@ def chunk_map(pic: Picture, width: int = 64, max_rows: int = 24) -> list[str]:
     """The chunk map of a Picture, as lines."""
     per_char = granules_per_char(pic, width, max_rows)
     unit = pic.align * per_char
-    out = [f"chunk map: one character per {unit} bytes"
-           + ("" if per_char == 1 else f" ({per_char} granules; each shows its first)"),
-           *("  " + line for line in legend())]
+    out = [
+        f"chunk map: one character per {unit} bytes"
+        + ("" if per_char == 1 else f" ({per_char} granules; each shows its first)"),
+        *("  " + line for line in legend()),
+    ]
     if not pic.strips:
         out.append("  (no chunks yet)")
     for strip in pic.strips:
         head = f"  {strip.label}: {strip.size} bytes"
         if strip.current is not None:
             start, end = strip.current
-            head += (f", the current chunk: {strip.label}+{start} .. {strip.label}+{end}"
-                     + (" (empty)" if start == end else f" ({end - start} bytes uncarved)"))
+            head += f", the current chunk: {strip.label}+{start} .. {strip.label}+{end}" + (
+                " (empty)" if start == end else f" ({end - start} bytes uncarved)"
+            )
         out.append(head)
         state_line, class_line = _rows(strip, pic.align, per_char)
         tail_char = STATE_CHARS["uncarved"]
         skipping = False
         for at in range(0, len(state_line), width):
-            row = state_line[at:at + width]
-            in_tail = at > 0 and set(state_line[at - width:at + width]) == {tail_char}
+            row = state_line[at : at + width]
+            in_tail = at > 0 and set(state_line[at - width : at + width]) == {tail_char}
             if in_tail:  # a long uncarved tail: its first row stands for the rest
                 if not skipping:
                     out.append(f"    {'':>8}       {'_ ' * 4}(uncarved up to +{strip.size})")
@@ -93,7 +98,7 @@ def chunk_map(pic: Picture, width: int = 64, max_rows: int = 24) -> list[str]:
                 continue
             skipping = False
             out.append(f"    {'+' + str(at * unit):>8} state {row}")
-            out.append(f"    {'':>8} class {class_line[at:at + width].rstrip()}")
+            out.append(f"    {'':>8} class {class_line[at : at + width].rstrip()}")
     return out
 
 
@@ -109,8 +114,10 @@ def free_lists(pic: Picture, head: int = 6) -> list[str]:
         if len(names) > head + 2:
             names = names[:head] + ["...", names[-1]]
         noun = "block" if fl.length == 1 else "blocks"
-        out.append(f"  free_list[{fl.index:2d}] {fl.block_size:4d} bytes: {fl.length:4d} {noun:6s}"
-                   f" {' -> '.join(names)} -> NULL")
+        out.append(
+            f"  free_list[{fl.index:2d}] {fl.block_size:4d} bytes: {fl.length:4d} {noun:6s}"
+            f" {' -> '.join(names)} -> NULL"
+        )
     if empty:
         out.append(f"  empty: {', '.join(empty)} bytes")
     return out
@@ -118,17 +125,18 @@ def free_lists(pic: Picture, head: int = 6) -> list[str]:
 
 def summary(pic: Picture) -> str:
     large = len(pic.large_sizes)
-    line = (f"pool: align {pic.align}, max_small {pic.max_small}; heap_size {pic.heap_size} in"
-            f" {len(pic.strips)} chunk{'' if len(pic.strips) == 1 else 's'}; held {pic.held}"
-            f" ({large} large block{'' if large == 1 else 's'}, {sum(pic.large_sizes)} bytes)")
+    line = (
+        f"pool: align {pic.align}, max_small {pic.max_small}; heap_size {pic.heap_size} in"
+        f" {len(pic.strips)} chunk{'' if len(pic.strips) == 1 else 's'}; held {pic.held}"
+        f" ({large} large block{'' if large == 1 else 's'}, {sum(pic.large_sizes)} bytes)"
+    )
     if pic.heap_limit is not None:
         line += f"; heap_limit {pic.heap_limit}"
     if pic.current is None:
         line += "; no current chunk"
     else:
         chunk, start, end = pic.current
-        line += (f"; current chunk {position_name((chunk, start))} .."
-                 f" {chunk_label(chunk)}+{end}")
+        line += f"; current chunk {position_name((chunk, start))} .. {chunk_label(chunk)}+{end}"
     return line
 
 

@@ -49,9 +49,11 @@ class Timeline:
         live, held = self.peak("live_bytes"), self.peak("held")
         ratio = f"{held / live:.3f}" if live else "-"
         counts = ", ".join(f"{len(v)} {k}" for k, v in self.events.items())
-        line = (f"{self.label:24s} {self.operations} ops; peak held {held}, peak live {live},"
-                f" held/live {ratio}; final heap_size {self.heap_size[-1] if self.heap_size else 0}"
-                f" in {self.chunks[-1] if self.chunks else 0} chunks; {counts}")
+        line = (
+            f"{self.label:24s} {self.operations} ops; peak held {held}, peak live {live},"
+            f" held/live {ratio}; final heap_size {self.heap_size[-1] if self.heap_size else 0}"
+            f" in {self.chunks[-1] if self.chunks else 0} chunks; {counts}"
+        )
         return line + (f"; stopped: {self.stopped}" if self.stopped else "")
 
 
@@ -64,8 +66,10 @@ def parse_options(text: str) -> dict[str, object]:
         name, sep, value = item.partition("=")
         name = name.strip().replace("-", "_")
         if not sep or name not in ("align", "max_small", "refill", "heap_limit", "checked"):
-            raise ValueError(f"an option set is NAME=VALUE[,NAME=VALUE...] with NAME one of align,"
-                             f" max_small, refill, heap_limit, checked; got {item!r}")
+            raise ValueError(
+                f"an option set is NAME=VALUE[,NAME=VALUE...] with NAME one of align,"
+                f" max_small, refill, heap_limit, checked; got {item!r}"
+            )
         if name == "checked":
             if value.lower() not in ("true", "false"):
                 raise ValueError(f"checked must be true or false, got {value!r}")
@@ -82,8 +86,12 @@ def label_of(options: dict[str, object]) -> str:
     return ", ".join(f"{k}={v}" for k, v in options.items())
 
 
-def collect(ops: Iterable[TraceOp], options: dict[str, object], label: str | None = None,
-            pool_factory: PoolFactory | None = None) -> Timeline:
+def collect(
+    ops: Iterable[TraceOp],
+    options: dict[str, object],
+    label: str | None = None,
+    pool_factory: PoolFactory | None = None,
+) -> Timeline:
     """The Timeline of trace operations replayed through pool_factory(**options)
     (default pool.Pool).  A refusal stops the replay (Timeline.stopped)."""
     if pool_factory is None:
@@ -132,9 +140,12 @@ def collect(ops: Iterable[TraceOp], options: dict[str, object], label: str | Non
     return tl
 
 
-def compare(ops: Iterable[TraceOp], base_options: dict[str, object],
-            option_sets: Sequence[dict[str, object]],
-            pool_factory: PoolFactory | None = None) -> list[Timeline]:
+def compare(
+    ops: Iterable[TraceOp],
+    base_options: dict[str, object],
+    option_sets: Sequence[dict[str, object]],
+    pool_factory: PoolFactory | None = None,
+) -> list[Timeline]:
     """One Timeline per option set (each a dict of changes to base_options);
     with no sets, the base options alone."""
     ops = list(ops)

@@ -49,8 +49,19 @@ class Step:
 class _Look:
     """What one look at the pool sees."""
 
-    __slots__ = ("free", "live", "chunks", "salvages", "granted", "refused", "oom", "heap_size",
-                 "current", "heap_limit", "held")
+    __slots__ = (
+        "free",
+        "live",
+        "chunks",
+        "salvages",
+        "granted",
+        "refused",
+        "oom",
+        "heap_size",
+        "current",
+        "heap_limit",
+        "held",
+    )
 
     def __init__(self, pool: PoolLike) -> None:
         st = pool.stats()
@@ -130,13 +141,15 @@ class Watch:
             addr = self.pool.allocate(n)
         except PoolMemoryError:
             after = self._look()
-            self._finish(f"allocate({n})", None, None, before, *self._allocation(
-                n, None, before, after))
+            self._finish(
+                f"allocate({n})", None, None, before, *self._allocation(n, None, before, after)
+            )
             raise
         after = self._look()
         small_n = n if n <= self.pool.max_small else None
-        self._finish(f"allocate({n})", addr, small_n, before,
-                     *self._allocation(n, addr, before, after))
+        self._finish(
+            f"allocate({n})", addr, small_n, before, *self._allocation(n, addr, before, after)
+        )
         return addr
 
     def deallocate(self, addr: int, n: int) -> None:
@@ -145,8 +158,7 @@ class Watch:
         self.pool.deallocate(addr, n)
         self._look()
         self.live.pop(addr, None)
-        self._finish(f"deallocate({name}, {n})", None, None, before,
-                     *self._free_lines(n, name))
+        self._finish(f"deallocate({name}, {n})", None, None, before, *self._free_lines(n, name))
 
     def reallocate(self, addr: int, old_n: int, new_n: int) -> int:
         pool = self.pool
@@ -162,23 +174,41 @@ class Watch:
                 kind, lines, events = self._allocation(new_n, None, before, after)
                 lines = (("A.9 3", f"another block size: allocate({new_n}), copy, free"),) + lines
             else:
-                kind, lines, events = ("refused", (("A.9 1", f"realloc to {new_n} bytes refused"),),
-                                       {"refused", "large"})
+                kind, lines, events = (
+                    "refused",
+                    (("A.9 1", f"realloc to {new_n} bytes refused"),),
+                    {"refused", "large"},
+                )
             self._finish(call, None, None, before, kind, lines, events)
             raise
         after = self._look()
         if not small_old and not small_new:
-            kind, lines, events = "first level", (("A.9 1", "both sizes large: the system's"
-                                                   f" realloc, {new_n} bytes"),), {"large"}
+            kind, lines, events = (
+                "first level",
+                (("A.9 1", f"both sizes large: the system's realloc, {new_n} bytes"),),
+                {"large"},
+            )
         elif small_old and small_new and self._block(old_n) == self._block(new_n):
-            kind, lines, events = "same block", (("A.9 2", f"the {self._block(new_n)}-byte block"
-                                                  " already fits: the same address"),), set()
+            kind, lines, events = (
+                "same block",
+                (("A.9 2", f"the {self._block(new_n)}-byte block already fits: the same address"),),
+                set(),
+            )
         else:
             kind, inner, events = self._allocation(new_n, new_addr, before, after)
             copied = min(old_n, new_n, self._block(old_n) if small_old else old_n)
             _, free_lines, free_events = self._free_lines(old_n, name)
-            lines = ((("A.9 3", f"another block size: allocate({new_n}), copy {copied} bytes,"
-                       f" then deallocate({name}, {old_n})"),) + inner + free_lines)
+            lines = (
+                (
+                    (
+                        "A.9 3",
+                        f"another block size: allocate({new_n}), copy {copied} bytes,"
+                        f" then deallocate({name}, {old_n})",
+                    ),
+                )
+                + inner
+                + free_lines
+            )
             events = set(events) | set(free_events)
         self.live.pop(addr, None)
         self._finish(call, new_addr, new_n if small_new else None, before, kind, lines, events)
@@ -214,8 +244,16 @@ class Watch:
         self.now = after  # the pool after the latest call (timeline.py reads it)
         return after
 
-    def _finish(self, call: str, addr: int | None, small_n: int | None, before: _Look, kind: str,
-                lines: Iterable[Line], events: Iterable[str]) -> None:
+    def _finish(
+        self,
+        call: str,
+        addr: int | None,
+        small_n: int | None,
+        before: _Look,
+        kind: str,
+        lines: Iterable[Line],
+        events: Iterable[str],
+    ) -> None:
         """Records the Step; small_n: the size of a small block now live at addr."""
         if small_n is not None and addr is not None:
             self.live[addr] = small_n
@@ -242,29 +280,62 @@ class Watch:
 
     def _free_lines(self, n: int, name: str) -> Outcome:
         if n > self.pool.max_small:
-            return "first level", (("A.8", f"{n} > max_small: free() gives the block back to"
-                                    " the system"),), {"large"}
+            return (
+                "first level",
+                (("A.8", f"{n} > max_small: free() gives the block back to the system"),),
+                {"large"},
+            )
         cls = self._class(n)
-        return "push", (("A.8", f"push {name} on the head of free_list[{cls}]"
-                         f" ({self._block(n)}-byte blocks)"),), set()
+        return (
+            "push",
+            (
+                (
+                    "A.8",
+                    f"push {name} on the head of free_list[{cls}] ({self._block(n)}-byte blocks)",
+                ),
+            ),
+            set(),
+        )
 
     def _allocation(self, n: int, addr: int | None, before: _Look, after: _Look) -> Outcome:
         """(kind, lines, events) of allocate(n) that returned addr (None: refused)."""
         pool = self.pool
         if n > pool.max_small:
             if addr is None:
-                return "refused", (("A.5 1", f"{n} > max_small: a system request of {n} bytes,"
-                                    " refused"),), {"large", "refused"}
-            return "first level", (("A.5 1", f"{n} > max_small {pool.max_small}: the first"
-                                     f" level, a system request of {n} bytes"),), {"large"}
+                return (
+                    "refused",
+                    (("A.5 1", f"{n} > max_small: a system request of {n} bytes, refused"),),
+                    {"large", "refused"},
+                )
+            return (
+                "first level",
+                (
+                    (
+                        "A.5 1",
+                        f"{n} > max_small {pool.max_small}: the first"
+                        f" level, a system request of {n} bytes",
+                    ),
+                ),
+                {"large"},
+            )
         size, cls, nobjs = self._block(n), self._class(n), pool.refill
         if before.free[cls]:
-            return "pop", (("A.5 2", f"free_list[{cls}] ({size}-byte blocks) is not empty:"
-                            f" pop its head, {self.name(cast(int, addr))}"),), set()  # popped
+            return (
+                "pop",
+                (
+                    (
+                        "A.5 2",
+                        f"free_list[{cls}] ({size}-byte blocks) is not empty:"
+                        f" pop its head, {self.name(cast(int, addr))}",
+                    ),
+                ),
+                set(),
+            )  # popped
         total, left = size * nobjs, before.left
-        lines = [("A.5 3", f"free_list[{cls}] ({size}-byte blocks) is empty: refill({size})"),
-                 ("A.6 1", f"chunk_alloc({size}, {nobjs}): {total} bytes wanted,"
-                  f" the tail has {left}")]
+        lines = [
+            ("A.5 3", f"free_list[{cls}] ({size}-byte blocks) is empty: refill({size})"),
+            ("A.6 1", f"chunk_alloc({size}, {nobjs}): {total} bytes wanted, the tail has {left}"),
+        ]
         events = {"refill"}
         kind: str
         if addr is not None and left >= total:
@@ -272,37 +343,76 @@ class Watch:
             lines.append(("A.7 1", f"the tail holds them all: {total} bytes carved"))
         elif addr is not None and left >= size:
             kind, nobjs = "refill branch 2", left // size
-            lines.append(("A.7 2", f"the tail holds {nobjs}: nobjs = {left} / {size} = {nobjs},"
-                          f" {nobjs * size} bytes carved"))
+            lines.append(
+                (
+                    "A.7 2",
+                    f"the tail holds {nobjs}: nobjs = {left} / {size} = {nobjs},"
+                    f" {nobjs * size} bytes carved",
+                )
+            )
         else:
             heap = before.heap_size
             want = 2 * total + self._block(heap >> 4)
-            lines.append(("A.7 3.1", f"a new chunk: bytes_to_get = 2 * {total} +"
-                          f" round_up({heap} >> 4) = {want}"))
+            lines.append(
+                (
+                    "A.7 3.1",
+                    f"a new chunk: bytes_to_get = 2 * {total} + round_up({heap} >> 4) = {want}",
+                )
+            )
             if left and before.current is not None:  # a tail is left only in a current chunk
                 start = before.current[0]
-                lines.append(("A.7 3.2", f"the leftover tail {self.name(start)} ({left} bytes)"
-                              f" -> free_list[{self._class(left)}]"))
+                lines.append(
+                    (
+                        "A.7 3.2",
+                        f"the leftover tail {self.name(start)} ({left} bytes)"
+                        f" -> free_list[{self._class(left)}]",
+                    )
+                )
                 events.add("leftover")
             if after.oom > before.oom:
-                lines.append(("B.4", f"refused {after.refused - before.refused} time(s); the oom"
-                              f" handler ran {after.oom - before.oom} time(s) and the call"
-                              " started again"))
+                lines.append(
+                    (
+                        "B.4",
+                        f"refused {after.refused - before.refused} time(s); the oom"
+                        f" handler ran {after.oom - before.oom} time(s) and the call"
+                        " started again",
+                    )
+                )
             if addr is None:
                 kind = "refused"
-                lines.append(("A.7 3.3", f"the system request of {want} bytes is refused"
-                              f" (heap_limit {before.heap_limit})"))
-                lines.append(("A.7 3.5", f"no free block of {size} bytes or more to salvage:"
-                              " give up, no current chunk"))
+                lines.append(
+                    (
+                        "A.7 3.3",
+                        f"the system request of {want} bytes is refused"
+                        f" (heap_limit {before.heap_limit})",
+                    )
+                )
+                lines.append(
+                    (
+                        "A.7 3.5",
+                        f"no free block of {size} bytes or more to salvage:"
+                        " give up, no current chunk",
+                    )
+                )
                 events.add("refused")
                 return kind, tuple(lines), events
             if after.chunks > before.chunks:
                 kind = "refill branch 3"
                 base, got = self._chunks[-1]
-                lines.append(("A.7 3.3", f"a system request of {got} bytes, granted:"
-                              f" chunk {chunk_label(len(self._chunks) - 1)}"))
-                lines.append(("A.7 3.6", f"heap_size {heap} -> {after.heap_size}; the whole"
-                              " chunk is the current chunk, then branch 1"))
+                lines.append(
+                    (
+                        "A.7 3.3",
+                        f"a system request of {got} bytes, granted:"
+                        f" chunk {chunk_label(len(self._chunks) - 1)}",
+                    )
+                )
+                lines.append(
+                    (
+                        "A.7 3.6",
+                        f"heap_size {heap} -> {after.heap_size}; the whole"
+                        " chunk is the current chunk, then branch 1",
+                    )
+                )
                 lines.append(("A.7 1", f"{total} bytes carved from {self.name(base)}"))
                 events.add("chunk")
             else:
@@ -310,25 +420,42 @@ class Watch:
                 # the salvaged block is the current chunk now, and addr its first block
                 salvaged = cast("tuple[int, int]", after.current)[1] - addr
                 nobjs = min(nobjs, salvaged // size)
-                lines.append(("A.7 3.3", f"the system request of {want} bytes is refused"
-                              f" (heap_limit {before.heap_limit})"))
-                lines.append(("A.7 3.4", f"salvage: free_list[{self._class(salvaged)}] is the"
-                              f" first non-empty list of {size} bytes or more; its head"
-                              f" {self.name(addr)} ({salvaged} bytes) becomes the current"
-                              " chunk"))
+                lines.append(
+                    (
+                        "A.7 3.3",
+                        f"the system request of {want} bytes is refused"
+                        f" (heap_limit {before.heap_limit})",
+                    )
+                )
+                lines.append(
+                    (
+                        "A.7 3.4",
+                        f"salvage: free_list[{self._class(salvaged)}] is the"
+                        f" first non-empty list of {size} bytes or more; its head"
+                        f" {self.name(addr)} ({salvaged} bytes) becomes the current"
+                        " chunk",
+                    )
+                )
                 branch = "1" if salvaged >= total else "2"
-                lines.append((f"A.7 {branch}", f"{nobjs * size} bytes carved from it"
-                              f" (nobjs = {nobjs})"))
+                lines.append(
+                    (f"A.7 {branch}", f"{nobjs * size} bytes carved from it (nobjs = {nobjs})")
+                )
                 events.add("salvage")
         if nobjs == 1:
-            lines.append(("A.6 2", f"one block: {self.name(addr)} to the caller;"
-                          f" free_list[{cls}] stays empty"))
+            lines.append(
+                (
+                    "A.6 2",
+                    f"one block: {self.name(addr)} to the caller; free_list[{cls}] stays empty",
+                )
+            )
         else:
-            spare = (f"{self.name(addr + size)} (1 block)" if nobjs == 2 else
-                     f"{self.name(addr + size)} .. {self.name(addr + (nobjs - 1) * size)}"
-                     f" ({nobjs - 1} blocks)")
-            lines.append(("A.6 3", f"{self.name(addr)} to the caller; {spare}"
-                          f" -> free_list[{cls}]"))
+            spare = (
+                f"{self.name(addr + size)} (1 block)"
+                if nobjs == 2
+                else f"{self.name(addr + size)} .. {self.name(addr + (nobjs - 1) * size)}"
+                f" ({nobjs - 1} blocks)"
+            )
+            lines.append(("A.6 3", f"{self.name(addr)} to the caller; {spare} -> free_list[{cls}]"))
         return kind, tuple(lines), events
 
     # ---- the picture ----------------------------------------------------------------
@@ -346,5 +473,9 @@ class Watch:
         live = sorted((where(a), n) for a, n in self.live.items())
         known_live = self.from_start or self.pool.checked
         leftovers = [where(a) for a in self.leftovers] if self.from_start else None
-        return picture(self.pool.snapshot(), align=self.pool.align,
-                       live=live if known_live else None, leftovers=leftovers)
+        return picture(
+            self.pool.snapshot(),
+            align=self.pool.align,
+            live=live if known_live else None,
+            leftovers=leftovers,
+        )

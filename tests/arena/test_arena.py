@@ -92,6 +92,7 @@ def test_linked_list_reachable_only_through_pointers_survives_close():
 
 def test_tree():
     with Arena(ffi) as arena:
+
         def build(lo, hi):
             if lo > hi:
                 return ffi.NULL
@@ -170,8 +171,10 @@ def test_new_many_is_one_array():
 
 def test_many_arenas_at_once():
     arenas = [Arena(ffi) for _ in range(50)]
-    objs = [[a.new("struct node *", {"value": i * 100 + j}) for j in range(100)]
-            for i, a in enumerate(arenas)]
+    objs = [
+        [a.new("struct node *", {"value": i * 100 + j}) for j in range(100)]
+        for i, a in enumerate(arenas)
+    ]
     for a in arenas[::2]:
         a.close()
     for i, row in enumerate(objs):
@@ -254,8 +257,7 @@ def test_objects_in_garbage_cycles_are_collected_safely():
             gc.collect()
         print("ok")
     """)
-    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
-                         timeout=120)
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
     assert out.returncode == 0 and out.stdout.strip() == "ok", out.stderr
     assert "Exception ignored" not in out.stderr, out.stderr
 
@@ -359,8 +361,9 @@ def test_finalisers_of_garbage_cycles_and_at_exit_see_live_memory():
     import subprocess
     import sys
 
-    out = subprocess.run([sys.executable, "-c", FINALISER_CODE], capture_output=True,
-                         text=True, timeout=120)
+    out = subprocess.run(
+        [sys.executable, "-c", FINALISER_CODE], capture_output=True, text=True, timeout=120
+    )
     assert out.returncode == 0, out.stderr
     first, second = out.stdout.splitlines()
     assert first == "[42, 42] (0, 0)"  # both finalisers saw the value; then all returned

@@ -186,8 +186,15 @@ def test_leftover_reference_after_close_is_visible_and_warned():
 
 def test_help_states_the_lifetime_rule_and_the_safe_pattern():
     doc = Arena.__doc__
-    for phrase in ("p[0]", "ffi.buffer(p)", "pointer arithmetic", "does not own",
-                   "with arena:", "region_alive", "ResourceWarning"):
+    for phrase in (
+        "p[0]",
+        "ffi.buffer(p)",
+        "pointer arithmetic",
+        "does not own",
+        "with arena:",
+        "region_alive",
+        "ResourceWarning",
+    ):
         assert phrase in doc, phrase
 
 
@@ -217,8 +224,12 @@ def test_unknown_struct_on_the_package_ffi_names_the_fix():
 def test_closed_arena_refuses_everything():
     arena = Arena(ffi)
     arena.close()
-    for call in (lambda: arena.new("struct node *"), lambda: arena.new_many("long", 3),
-                 lambda: arena.buffer(8), lambda: arena.release(ffi.NULL)):
+    for call in (
+        lambda: arena.new("struct node *"),
+        lambda: arena.new_many("long", 3),
+        lambda: arena.buffer(8),
+        lambda: arena.release(ffi.NULL),
+    ):
         with pytest.raises(PoolClosedError):
             call()
 
@@ -245,11 +256,10 @@ def test_release_after_reuse_and_of_large_blocks():
         assert st.live == 1 and st.released == 2 * PREFETCH + 2
 
 
-
-
 def test_numpy_view_of_a_buffer_keeps_the_region_alive():
-    np = pytest.importorskip("numpy", reason="numpy is not installed: "
-                             "the Arena.buffer + numpy.frombuffer test needs it")
+    np = pytest.importorskip(
+        "numpy", reason="numpy is not installed: the Arena.buffer + numpy.frombuffer test needs it"
+    )
     arena = Arena()
     buf = arena.buffer(8 * 1000)
     arr = np.frombuffer(buf, dtype=np.float64)
@@ -352,8 +362,17 @@ def test_release_of_a_struct_value_or_an_item_is_refused_cleanly():
     arr = arena.new_many("struct node", 3)
     nums = arena.new("long[]", [1, 2, 3])
     before = repr(arena.stats())
-    for bad in (p[0], arr[1], arr[0], nums[1], ffi.cast("int", 5), arr + 1, ffi.NULL,
-                object(), 12345):
+    for bad in (
+        p[0],
+        arr[1],
+        arr[0],
+        nums[1],
+        ffi.cast("int", 5),
+        arr + 1,
+        ffi.NULL,
+        object(),
+        12345,
+    ):
         with pytest.raises(InvalidBlockError) as info:
             arena.release(bad)
         assert repr(bad)[:20] in str(info.value)
@@ -375,8 +394,13 @@ def test_a_new_whose_initialiser_fails_is_not_counted_and_its_block_returns():
     big = arena.new("char[]", 500)  # above max_small: a large block
     stats = repr(arena.stats())
     large = arena.pool.stats().large_live
-    failing = [("struct node *", {"no_such_field": 1}), ("long *", "not a number"),
-               ("long[]", [1, 2, "x"]), ("char[600]", b"y" * 700), ("struct node *", [1, 2, 3])]
+    failing = [
+        ("struct node *", {"no_such_field": 1}),
+        ("long *", "not a number"),
+        ("long[]", [1, 2, "x"]),
+        ("char[600]", b"y" * 700),
+        ("struct node *", [1, 2, 3]),
+    ]
     for cdecl, init in failing:
         with pytest.raises((TypeError, KeyError, IndexError, ValueError)):
             arena.new(cdecl, init)

@@ -12,7 +12,8 @@ import pytest
 ROOT = pathlib.Path(__file__).resolve().parents[2]
 
 bench_c = pytest.importorskip(
-    "pool._bench_c", reason="pool._bench_c is not built (python build_pool.py bench)")
+    "pool._bench_c", reason="pool._bench_c is not built (python build_pool.py bench)"
+)
 
 from pool.bench import c_level, common
 
@@ -41,9 +42,15 @@ def quick_run(tmp_path_factory):
     env = dict(os.environ)
     if pathlib.Path(common.__file__).resolve().parents[2] == ROOT:  # in-place build
         env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(ROOT), env.get("PYTHONPATH")]))
-    proc = subprocess.run([sys.executable, "-m", "pool.bench", "--quick", "--json", str(out)],
-                          check=False, capture_output=True, text=True, timeout=300, cwd=ROOT,
-                          env=env)
+    proc = subprocess.run(
+        [sys.executable, "-m", "pool.bench", "--quick", "--json", str(out)],
+        check=False,
+        capture_output=True,
+        text=True,
+        timeout=300,
+        cwd=ROOT,
+        env=env,
+    )
     assert proc.returncode == 0, proc.stderr[-3000:]
     return proc, json.loads(out.read_text())
 
@@ -51,8 +58,13 @@ def quick_run(tmp_path_factory):
 @pytest.mark.slow  # the whole quick benchmark (about 15 s)
 def test_quick_writes_the_table_and_progress(quick_run):
     proc, _ = quick_run
-    for heading in ("Allocators (what really ran)", "C level:", "Python level:", "Memory:",
-                    "Targets"):
+    for heading in (
+        "Allocators (what really ran)",
+        "C level:",
+        "Python level:",
+        "Memory:",
+        "Targets",
+    ):
         assert heading in proc.stdout, heading
     assert proc.stderr.strip(), "no progress on stderr"
 
@@ -60,8 +72,21 @@ def test_quick_writes_the_table_and_progress(quick_run):
 @pytest.mark.slow  # the whole quick benchmark (about 15 s)
 def test_json_top_level(quick_run):
     _, data = quick_run
-    for key in ("schema", "quick", "repeat", "clock", "config", "machine", "allocators",
-                "c_level", "python_level", "memory", "containers", "targets", "elapsed_s"):
+    for key in (
+        "schema",
+        "quick",
+        "repeat",
+        "clock",
+        "config",
+        "machine",
+        "allocators",
+        "c_level",
+        "python_level",
+        "memory",
+        "containers",
+        "targets",
+        "elapsed_s",
+    ):
         assert key in data, key
     assert data["schema"] == common.SCHEMA
     assert data["quick"] is True
@@ -119,8 +144,15 @@ def test_json_python_level(quick_run):
         assert e["unit"].startswith(("ns/", "bytes/")), e["name"]  # bytes: the Arena RSS rows
         _check_cell(e, e["name"])
     measured = {e["name"] for e in data["python_level"] if "median" in e}
-    assert {common.ROW_CALL, common.ROW_MALLOC, common.ROW_UNCHECKED, common.ROW_UNCHECKED_TS,
-            common.ROW_CHECKED, common.ROW_BATCH, common.ROW_BATCH_CHECKED} <= measured
+    assert {
+        common.ROW_CALL,
+        common.ROW_MALLOC,
+        common.ROW_UNCHECKED,
+        common.ROW_UNCHECKED_TS,
+        common.ROW_CHECKED,
+        common.ROW_BATCH,
+        common.ROW_BATCH_CHECKED,
+    } <= measured
 
 
 @pytest.mark.slow  # the whole quick benchmark (about 15 s)
@@ -174,8 +206,11 @@ def test_trace_arrays_are_dense_and_valid():
 @pytest.mark.slow  # the whole quick benchmark (about 15 s)
 def test_plot_of_this_run(quick_run, tmp_path):
     """The plot of a fresh quick run is written (its panels: tests/bench/test_bench_plot.py)."""
-    pytest.importorskip("matplotlib", reason="matplotlib is not installed (pip install"
-                        " 'pool[plot]'): the bench plot was not drawn")
+    pytest.importorskip(
+        "matplotlib",
+        reason="matplotlib is not installed (pip install"
+        " 'pool[plot]'): the bench plot was not drawn",
+    )
     from pool.bench import plot
 
     _, data = quick_run

@@ -20,9 +20,18 @@ def run():
 def test_one_panel_per_unit_each_titled_with_machine_and_date(run):
     panels = plot.panels(run)
     units = [p.unit for p in panels]
-    assert units == ["x the floor's median", "ns per pair", "ns per operation", "ns/loop",
-                     "ns/call", "ns/pair", "ns/block", "ns/object",
-                     "bytes held per requested byte", "x __pool_alloc's median"]
+    assert units == [
+        "x the floor's median",
+        "ns per pair",
+        "ns per operation",
+        "ns/loop",
+        "ns/call",
+        "ns/pair",
+        "ns/block",
+        "ns/object",
+        "bytes held per requested byte",
+        "x __pool_alloc's median",
+    ]
     for p in panels:
         assert "Intel(R) Xeon(R) Processor, 2 CPUs, 2026-12-01 21:07 UTC" in p.title, p.title
     python_rows = [g for p in panels if p.title.startswith("Python") for g in p.groups]
@@ -62,12 +71,17 @@ def test_a_run_without_a_date_says_so(run):
     assert "date not recorded" in plot.panels(old)[0].title
 
 
-@pytest.mark.skipif(bool(os.environ.get("POOL_UNDER_SANITIZER")),
-                    reason="under scripts/sanitize.sh: matplotlib's C++ extension (ft2font) fails"
-                    " ASan's __cxa_throw interceptor under the preload; drawn in the normal run")
+@pytest.mark.skipif(
+    bool(os.environ.get("POOL_UNDER_SANITIZER")),
+    reason="under scripts/sanitize.sh: matplotlib's C++ extension (ft2font) fails"
+    " ASan's __cxa_throw interceptor under the preload; drawn in the normal run",
+)
 def test_plot_writes_a_png(run, tmp_path):
-    pytest.importorskip("matplotlib", reason="matplotlib is not installed (pip install"
-                        " 'pool[plot]'): the bench plot was not drawn")
+    pytest.importorskip(
+        "matplotlib",
+        reason="matplotlib is not installed (pip install"
+        " 'pool[plot]'): the bench plot was not drawn",
+    )
     out = tmp_path / "bench.png"
     assert plot.main([str(FIXTURE), str(out)]) == 0
     assert out.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" and out.stat().st_size > 50_000

@@ -13,7 +13,8 @@ from array import array
 import pytest
 
 bench_c = pytest.importorskip(
-    "pool._bench_c", reason="pool._bench_c is not built (python build_pool.py bench)")
+    "pool._bench_c", reason="pool._bench_c is not built (python build_pool.py bench)"
+)
 
 from pool.bench import threads  # noqa: E402
 from pool.bench.common import LIVE  # noqa: E402
@@ -35,13 +36,22 @@ def _run(kind, nallocs, pattern, nthreads, count=2000, live=100):
         handles.append(ffi.gc(h, lib.bench_allocator_delete))
     out = ffi.new("bench_mt_result *")
     buf = ffi.from_buffer("uint32_t[]", SIZES)
-    rc = lib.bench_threads(ffi.new("bench_allocator *[]", handles), nallocs, pattern, nthreads,
-                           buf, len(SIZES) - 1, count, live, 1, out)
+    rc = lib.bench_threads(
+        ffi.new("bench_allocator *[]", handles),
+        nallocs,
+        pattern,
+        nthreads,
+        buf,
+        len(SIZES) - 1,
+        count,
+        live,
+        1,
+        out,
+    )
     return rc, out
 
 
-@pytest.mark.parametrize("pattern", ["BENCH_LIFO", "BENCH_FIFO", "BENCH_CHURN",
-                                     "BENCH_PRODCONS"])
+@pytest.mark.parametrize("pattern", ["BENCH_LIFO", "BENCH_FIFO", "BENCH_CHURN", "BENCH_PRODCONS"])
 @pytest.mark.parametrize("nthreads", [2, 4])
 @pytest.mark.parametrize("shared", [True, False])
 def test_every_pattern_runs_on_the_thread_safe_pool(pattern, nthreads, shared):
@@ -62,10 +72,12 @@ def test_single_thread_pools_one_per_thread_and_glibc():
 def test_invalid_arguments():
     assert _run(lib.BENCH_POOL_TS, 1, lib.BENCH_PRODCONS, 3)[0] == lib.BENCH_EINVAL  # odd
     assert _run(lib.BENCH_POOL_TS, 1, 99, 2)[0] == lib.BENCH_EINVAL
-    assert _run(lib.BENCH_POOL_TS, 1, lib.BENCH_LIFO, lib.BENCH_MAX_THREADS + 1)[0] \
-        == lib.BENCH_EINVAL
-    assert _run(lib.BENCH_POOL_TS, 1, lib.BENCH_FIFO, 2, count=150, live=100)[0] \
-        == lib.BENCH_EINVAL  # count not a multiple of live
+    assert (
+        _run(lib.BENCH_POOL_TS, 1, lib.BENCH_LIFO, lib.BENCH_MAX_THREADS + 1)[0] == lib.BENCH_EINVAL
+    )
+    assert (
+        _run(lib.BENCH_POOL_TS, 1, lib.BENCH_FIFO, 2, count=150, live=100)[0] == lib.BENCH_EINVAL
+    )  # count not a multiple of live
 
 
 def test_section_cells_and_ratios():
@@ -75,7 +87,8 @@ def test_section_cells_and_ratios():
 
     cells = threads.run_threads(ffi, lib, {"pairs": 2 * LIVE, "repeat": 1}, Quiet(), 2)
     assert [(c["pattern"], c["threads"]) for c in cells] == [
-        (p, n) for p, _, counts, _ in threads.THREAD_PATTERNS for n in counts]
+        (p, n) for p, _, counts, _ in threads.THREAD_PATTERNS for n in counts
+    ]
     names = [n for n, *_ in threads.THREAD_ALLOCATORS]
     for c in cells:
         assert list(c["results"]) == names
@@ -88,8 +101,9 @@ def test_section_cells_and_ratios():
         for n in med:  # throughput ratios: higher is better
             assert c["x_glibc"][n] == pytest.approx(med[n] / med["glibc"]), n
             assert c["x_per_thread"][n] == pytest.approx(med[n] / med[threads.PER_THREAD]), n
-    text = "\n".join(threads.format_threads({"threads": cells, "machine": {"cpus": 2},
-                                             "repeat": 1}))
+    text = "\n".join(
+        threads.format_threads({"threads": cells, "machine": {"cpus": 2}, "repeat": 1})
+    )
     assert "prodcons x4*" in text and "more threads than CPUs" in text
     [target] = threads.thread_targets({"threads": cells})
     worst = min(c["x_glibc"][threads.SHARED] for c in cells if c["threads"] == 2)
@@ -103,12 +117,32 @@ def test_contended_runs_are_clean_under_thread_sanitizer(tmp_path):
     pool and on one pool per thread (pair), 4 threads."""
     exe = tmp_path / "bench_threads_run"
     bench = ROOT / "csrc" / "bench"
-    sources = [bench / "bench_loops.c", bench / "bench_threads.c",
-               *sorted((ROOT / "csrc").glob("*.c")), ROOT / "tests" / "c" / "bench_threads_run.c"]
-    build = subprocess.run(["gcc", "-std=c11", "-D_GNU_SOURCE", "-O1", "-g", "-fsanitize=thread",
-                            *WARNINGS, f"-I{ROOT / 'csrc'}", f"-I{bench}",
-                            *map(str, sources), "-pthread", "-ldl", "-o", str(exe)],
-                           capture_output=True, text=True)
+    sources = [
+        bench / "bench_loops.c",
+        bench / "bench_threads.c",
+        *sorted((ROOT / "csrc").glob("*.c")),
+        ROOT / "tests" / "c" / "bench_threads_run.c",
+    ]
+    build = subprocess.run(
+        [
+            "gcc",
+            "-std=c11",
+            "-D_GNU_SOURCE",
+            "-O1",
+            "-g",
+            "-fsanitize=thread",
+            *WARNINGS,
+            f"-I{ROOT / 'csrc'}",
+            f"-I{bench}",
+            *map(str, sources),
+            "-pthread",
+            "-ldl",
+            "-o",
+            str(exe),
+        ],
+        capture_output=True,
+        text=True,
+    )
     if build.returncode != 0 and "tsan" in build.stderr.lower() and "cannot find" in build.stderr:
         pytest.skip(f"no TSan runtime (Debian package libtsan*): {build.stderr[-300:]}")
     assert build.returncode == 0, build.stderr

@@ -10,17 +10,35 @@ import pytest
 ROOT = pathlib.Path(__file__).resolve().parents[2]
 PROGRAMS = ROOT / "tests" / "c" / "valgrind"
 
-pytestmark = [pytest.mark.valgrind,
-              pytest.mark.not_under_sanitizer("valgrind cannot run under the ASan preload")]
+pytestmark = [
+    pytest.mark.valgrind,
+    pytest.mark.not_under_sanitizer("valgrind cannot run under the ASan preload"),
+]
 
 
 def memcheck(tmp_path, name):
     exe = tmp_path / name
-    subprocess.run(["gcc", "-std=c11", "-D_GNU_SOURCE", "-g", "-O0", f"-I{ROOT / 'csrc'}",
-                    *map(str, sorted((ROOT / "csrc").glob("*.c"))), str(PROGRAMS / f"{name}.c"),
-                    "-o", str(exe)], check=True)
-    result = subprocess.run(["valgrind", "--leak-check=full", "--errors-for-leak-kinds=definite",
-                             str(exe)], capture_output=True, text=True, timeout=300)
+    subprocess.run(
+        [
+            "gcc",
+            "-std=c11",
+            "-D_GNU_SOURCE",
+            "-g",
+            "-O0",
+            f"-I{ROOT / 'csrc'}",
+            *map(str, sorted((ROOT / "csrc").glob("*.c"))),
+            str(PROGRAMS / f"{name}.c"),
+            "-o",
+            str(exe),
+        ],
+        check=True,
+    )
+    result = subprocess.run(
+        ["valgrind", "--leak-check=full", "--errors-for-leak-kinds=definite", str(exe)],
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
     return result.stderr
 
 

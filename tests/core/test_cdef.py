@@ -48,8 +48,10 @@ def prototypes(text, prefix="sgi_pool_"):
 
 def typedefs(text):
     body = _strip_comments(text)
-    return {m.group(2): _normalise(m.group(0)) for m in re.finditer(
-        r"typedef (struct|enum) (sgi_pool\w*) \{.*?\} \2;", body, re.S)}
+    return {
+        m.group(2): _normalise(m.group(0))
+        for m in re.finditer(r"typedef (struct|enum) (sgi_pool\w*) \{.*?\} \2;", body, re.S)
+    }
 
 
 def test_every_header_prototype_is_declared_alike_in_the_cdef():
@@ -74,10 +76,13 @@ def test_every_header_struct_and_enum_is_declared_alike_in_the_cdef():
 
 def test_the_parser_sees_a_difference():
     """The check can fail: a changed parameter type is reported."""
-    text = CDEF.read_text().replace("void *sgi_pool_allocate(sgi_pool *p, size_t n);",
-                                    "void *sgi_pool_allocate(sgi_pool *p, int n);")
-    assert prototypes(text)["sgi_pool_allocate"] != prototypes(HEADER.read_text())[
-        "sgi_pool_allocate"]
+    text = CDEF.read_text().replace(
+        "void *sgi_pool_allocate(sgi_pool *p, size_t n);",
+        "void *sgi_pool_allocate(sgi_pool *p, int n);",
+    )
+    assert (
+        prototypes(text)["sgi_pool_allocate"] != prototypes(HEADER.read_text())["sgi_pool_allocate"]
+    )
 
 
 def test_the_integer_address_glue_is_declared_alike_in_the_cdef():
@@ -98,6 +103,6 @@ def test_the_c_api_table_lists_every_entry_point_in_the_headers_order():
     header = list(prototypes(HEADER.read_text()))
     fields = re.findall(r"__typeof__\((sgi_pool_\w+)\) \*(\w+);", CAPI.read_text())
     assert [name for name, _ in fields] == header
-    assert all(field == name[len("sgi_pool_"):] for name, field in fields)
+    assert all(field == name[len("sgi_pool_") :] for name, field in fields)
     filled = re.findall(r"^    (sgi_pool_\w+),$", CAPI_TABLE.read_text(), re.M)
     assert filled == header

@@ -1,6 +1,5 @@
 """debug=True paints new small blocks 0xCD and freed ones 0xDD."""
 
-
 import pytest
 
 from pool import Pool, ffi
@@ -17,7 +16,7 @@ def test_new_and_freed_blocks_are_painted():
         pool.deallocate(a, 20)
         # the first word holds the free-list link; the rest is dead
         raw = bytes(ffi.buffer(ffi.cast("char *", a), 24))
-        assert raw[ffi.sizeof("void *"):] == b"\xdd" * (24 - ffi.sizeof("void *"))
+        assert raw[ffi.sizeof("void *") :] == b"\xdd" * (24 - ffi.sizeof("void *"))
         assert pool.allocate(24) == a
         assert bytes(pool.buffer(a, 24)) == b"\xcd" * 24
 

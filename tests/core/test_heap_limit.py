@@ -160,8 +160,9 @@ def test_batch_with_handler_behaves_like_single_calls(make_pool):
             twin.oom_handler = twin_handler
             singles = [twin.allocate(8) for _ in range(100)]
             assert seen == twin_seen
-            assert [a - pool.chunks()[0][0] for a in addrs[:20]] == \
-                [a - twin.chunks()[0][0] for a in singles[:20]]
+            assert [a - pool.chunks()[0][0] for a in addrs[:20]] == [
+                a - twin.chunks()[0][0] for a in singles[:20]
+            ]
 
 
 def test_lowering_the_limit_below_what_is_held(make_pool):

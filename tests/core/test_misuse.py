@@ -64,13 +64,16 @@ def test_bad_sizes(pool, size, exc, match):
     unchanged(pool, lambda: pool.resize(pool.small, size), exc, match)
 
 
-@pytest.mark.parametrize("addr, exc, match", [
-    (1.0, TypeError, "address.* must be an int, not float"),
-    (None, TypeError, "not NoneType"),
-    (0, ValueError, "positive int, got 0"),
-    (-4096, ValueError, "positive int"),
-    (SIZE_MAX + 1, OverflowError, "does not fit"),
-])
+@pytest.mark.parametrize(
+    "addr, exc, match",
+    [
+        (1.0, TypeError, "address.* must be an int, not float"),
+        (None, TypeError, "not NoneType"),
+        (0, ValueError, "positive int, got 0"),
+        (-4096, ValueError, "positive int"),
+        (SIZE_MAX + 1, OverflowError, "does not fit"),
+    ],
+)
 def test_bad_address_values(pool, addr, exc, match):
     unchanged(pool, lambda: pool.deallocate(addr, 24), exc, match)
     unchanged(pool, lambda: pool.reallocate(addr, 24, 48), exc, match)
@@ -82,8 +85,12 @@ def test_bad_address_values(pool, addr, exc, match):
 def test_foreign_and_interior_addresses(pool):
     foreign = Pool().allocate(24)
     for addr in (foreign, pool.small + 8, pool.large + 8, pool.small - 24 * 100):
-        unchanged(pool, lambda: pool.deallocate(addr, 24), InvalidBlockError,
-                  f"{addr:#x} is not a live block")
+        unchanged(
+            pool,
+            lambda: pool.deallocate(addr, 24),
+            InvalidBlockError,
+            f"{addr:#x} is not a live block",
+        )
         unchanged(pool, lambda: pool.reallocate(addr, 24, 64), InvalidBlockError)
         unchanged(pool, lambda: pool.deallocate(addr, 300), InvalidBlockError)
 
@@ -97,8 +104,12 @@ def test_double_free(pool):
 
 @pytest.mark.parametrize("wrong", [8, 32, 128, 129, 4000])
 def test_wrong_size_class_small_block(pool, wrong):
-    unchanged(pool, lambda: pool.deallocate(pool.small, wrong), SizeClassError,
-              f"allocated with size 24 .*but size {wrong}")
+    unchanged(
+        pool,
+        lambda: pool.deallocate(pool.small, wrong),
+        SizeClassError,
+        f"allocated with size 24 .*but size {wrong}",
+    )
     unchanged(pool, lambda: pool.reallocate(pool.small, wrong, 64), SizeClassError)
 
 
@@ -116,18 +127,38 @@ def test_largest_size_t_is_a_size_like_any_other(cls):
     for the size-less marker and raised a bare AssertionError)."""
     with cls() as pool:
         small = pool.allocate(24)  # (above max_small every size is one class: no error)
-        unchanged(pool, lambda: pool.deallocate(small, SIZE_MAX), SizeClassError,
-                  f"allocated with size 24 .*but size {SIZE_MAX} ")
-        unchanged(pool, lambda: pool.deallocate_many([small], SIZE_MAX), SizeClassError,
-                  f"entry 0.*but size {SIZE_MAX} ")
-        unchanged(pool, lambda: pool.reallocate(small, SIZE_MAX, 8), SizeClassError,
-                  f"but size {SIZE_MAX} ")
+        unchanged(
+            pool,
+            lambda: pool.deallocate(small, SIZE_MAX),
+            SizeClassError,
+            f"allocated with size 24 .*but size {SIZE_MAX} ",
+        )
+        unchanged(
+            pool,
+            lambda: pool.deallocate_many([small], SIZE_MAX),
+            SizeClassError,
+            f"entry 0.*but size {SIZE_MAX} ",
+        )
+        unchanged(
+            pool,
+            lambda: pool.reallocate(small, SIZE_MAX, 8),
+            SizeClassError,
+            f"but size {SIZE_MAX} ",
+        )
         freed = pool.allocate(24)
         pool.deallocate(freed)
-        unchanged(pool, lambda: pool.deallocate(freed, SIZE_MAX), InvalidBlockError,
-                  f"size given {SIZE_MAX}$")
-        unchanged(pool, lambda: pool.deallocate_many([freed], SIZE_MAX), InvalidBlockError,
-                  f"size given {SIZE_MAX}$")
+        unchanged(
+            pool,
+            lambda: pool.deallocate(freed, SIZE_MAX),
+            InvalidBlockError,
+            f"size given {SIZE_MAX}$",
+        )
+        unchanged(
+            pool,
+            lambda: pool.deallocate_many([freed], SIZE_MAX),
+            InvalidBlockError,
+            f"size given {SIZE_MAX}$",
+        )
 
 
 def test_same_class_other_size_is_accepted(pool):
@@ -163,28 +194,39 @@ def test_bad_counts_and_buffers(pool):
     assert len(pool.buffer(pool.small)) == 24 and len(pool.buffer(pool.small, 24)) == 24
 
 
-@pytest.mark.parametrize("value, exc", [(0, ValueError), (-1, ValueError), ("1", TypeError),
-                                        (2.5, TypeError), (SIZE_MAX + 1, OverflowError)])
+@pytest.mark.parametrize(
+    "value, exc",
+    [
+        (0, ValueError),
+        (-1, ValueError),
+        ("1", TypeError),
+        (2.5, TypeError),
+        (SIZE_MAX + 1, OverflowError),
+    ],
+)
 def test_bad_heap_limit(pool, value, exc):
     unchanged(pool, lambda: setattr(pool, "heap_limit", value), exc, "heap_limit")
     with pytest.raises(exc):
         Pool(heap_limit=value)
 
 
-@pytest.mark.parametrize("options, exc, match", [
-    ({"align": 4}, ValueError, "align must be 8 or 16"),
-    ({"align": 32}, ValueError, "align"),
-    ({"align": "8"}, TypeError, "align"),
-    ({"max_small": 100, "align": 16}, ValueError, "multiple of align"),
-    ({"max_small": 0}, ValueError, "max_small"),
-    ({"max_small": 8192}, ValueError, "max_small"),
-    ({"refill": 0}, ValueError, "refill"),
-    ({"refill": 5000}, ValueError, "refill"),
-    ({"refill": 2.0}, TypeError, "refill"),
-    ({"checked": 1}, TypeError, "checked must be True or False"),
-    ({"thread_safe": None}, TypeError, "thread_safe"),
-    ({"oom_handler": 42}, TypeError, "oom_handler must be callable"),
-])
+@pytest.mark.parametrize(
+    "options, exc, match",
+    [
+        ({"align": 4}, ValueError, "align must be 8 or 16"),
+        ({"align": 32}, ValueError, "align"),
+        ({"align": "8"}, TypeError, "align"),
+        ({"max_small": 100, "align": 16}, ValueError, "multiple of align"),
+        ({"max_small": 0}, ValueError, "max_small"),
+        ({"max_small": 8192}, ValueError, "max_small"),
+        ({"refill": 0}, ValueError, "refill"),
+        ({"refill": 5000}, ValueError, "refill"),
+        ({"refill": 2.0}, TypeError, "refill"),
+        ({"checked": 1}, TypeError, "checked must be True or False"),
+        ({"thread_safe": None}, TypeError, "thread_safe"),
+        ({"oom_handler": 42}, TypeError, "oom_handler must be callable"),
+    ],
+)
 def test_invalid_options(options, exc, match):
     with pytest.raises(exc, match=match):
         Pool(**options)
@@ -201,11 +243,20 @@ def test_use_after_close():
     p.close()
     p.close()  # idempotent
     calls = [
-        lambda: p.allocate(8), lambda: p.deallocate(a, 8), lambda: p.reallocate(a, 8, 16),
-        lambda: p.allocate_many(8, 2), lambda: p.deallocate_many([a], 8),
-        lambda: p.buffer(a, 8), lambda: p.heap_size, lambda: p.heap_limit,
-        lambda: setattr(p, "heap_limit", 10), lambda: p.chunks(), lambda: p.free_list_lengths(),
-        lambda: p.stats(), lambda: p.live_blocks(), lambda: p.current_chunk(),
+        lambda: p.allocate(8),
+        lambda: p.deallocate(a, 8),
+        lambda: p.reallocate(a, 8, 16),
+        lambda: p.allocate_many(8, 2),
+        lambda: p.deallocate_many([a], 8),
+        lambda: p.buffer(a, 8),
+        lambda: p.heap_size,
+        lambda: p.heap_limit,
+        lambda: setattr(p, "heap_limit", 10),
+        lambda: p.chunks(),
+        lambda: p.free_list_lengths(),
+        lambda: p.stats(),
+        lambda: p.live_blocks(),
+        lambda: p.current_chunk(),
         lambda: p.__enter__(),
     ]
     for call in calls:
@@ -224,13 +275,16 @@ def test_unchecked_pool_still_knows_large_blocks():
         unchanged(p, lambda: p.deallocate(big, 500), InvalidBlockError)
 
 
-@pytest.mark.parametrize("addrs, exc, match", [
-    ([True], TypeError, "address 0 in batch must be an int, not bool"),
-    (b"\x08" + bytes(7), TypeError, "use array"),
-    (iter([-1]), ValueError, "address 0 in batch must be a positive int, got -1"),
-    ([8, 2.0], TypeError, "address 1 in batch must be an int, not float"),
-    ([2**64], OverflowError, "address 0 in batch"),
-])
+@pytest.mark.parametrize(
+    "addrs, exc, match",
+    [
+        ([True], TypeError, "address 0 in batch must be an int, not bool"),
+        (b"\x08" + bytes(7), TypeError, "use array"),
+        (iter([-1]), ValueError, "address 0 in batch must be a positive int, got -1"),
+        ([8, 2.0], TypeError, "address 1 in batch must be an int, not float"),
+        ([2**64], OverflowError, "address 0 in batch"),
+    ],
+)
 def test_batch_addresses_are_checked_like_single_ones(pool, addrs, exc, match):
     unchanged(pool, lambda: pool.deallocate_many(addrs, 24), exc, match)
     with Pool(checked=False) as unchecked, pytest.raises(exc):  # the trusting mode checks too
@@ -239,10 +293,14 @@ def test_batch_addresses_are_checked_like_single_ones(pool, addrs, exc, match):
 
 # ---- reliability issue rows 3, 6 and 7 -------------------------------------------------
 
-@pytest.mark.parametrize("count, exc, match", [
-    (2**40, PoolMemoryError, r"allocate_many\(8, 1099511627776\) needs 8796093022208 bytes"),
-    (2**61 - 1, PoolMemoryError, r"needs 18446744073709551608 bytes for the addresses"),
-])
+
+@pytest.mark.parametrize(
+    "count, exc, match",
+    [
+        (2**40, PoolMemoryError, r"allocate_many\(8, 1099511627776\) needs 8796093022208 bytes"),
+        (2**61 - 1, PoolMemoryError, r"needs 18446744073709551608 bytes for the addresses"),
+    ],
+)
 def test_batch_too_large_for_memory(pool, count, exc, match):
     """A count whose address array cannot be had is a PoolMemoryError naming
     the count and the bytes, not a bare MemoryError; the pool is unchanged."""
@@ -250,13 +308,15 @@ def test_batch_too_large_for_memory(pool, count, exc, match):
 
 
 def test_batch_whose_bytes_overflow_size_t(pool):
-    unchanged(pool, lambda: pool.allocate_many(2**20, 2**60), OverflowError,
-              "do not fit a C size_t")
+    unchanged(
+        pool, lambda: pool.allocate_many(2**20, 2**60), OverflowError, "do not fit a C size_t"
+    )
 
 
 @pytest.mark.parametrize("make", [Pool, ReferencePool, Arena], ids=lambda c: c.__name__)
-@pytest.mark.parametrize("how", [copy.copy, copy.deepcopy, pickle.dumps],
-                         ids=["copy", "deepcopy", "pickle"])
+@pytest.mark.parametrize(
+    "how", [copy.copy, copy.deepcopy, pickle.dumps], ids=["copy", "deepcopy", "pickle"]
+)
 def test_pools_and_arenas_cannot_be_copied(make, how):
     obj = make()
     try:
@@ -278,8 +338,7 @@ def test_closed_by_another_thread_after_the_c_call(monkeypatch, call):
     pool = _fastpath.cffi_twin(Pool)()
     pool.small = pool.allocate(24)
 
-    real = {"deallocate": "_deallocate_checked", "reallocate": None,
-            "deallocate_many": None}[call]
+    real = {"deallocate": "_deallocate_checked", "reallocate": None, "deallocate_many": None}[call]
     lib = core.lib
 
     def closing(original):
@@ -287,6 +346,7 @@ def test_closed_by_another_thread_after_the_c_call(monkeypatch, call):
             status = original(*args)
             pool.close()  # what another thread's close() does at this moment
             return status
+
         return wrapper
 
     if real:
@@ -310,7 +370,8 @@ def test_closed_by_another_thread_after_the_c_call(monkeypatch, call):
 
 @pytest.mark.not_under_sanitizer(
     "corrupts an unchecked pool on purpose (a large block freed as small), which the "
-    "sanitizer run's validating build rightly stops (invariant V4)")
+    "sanitizer run's validating build rightly stops (invariant V4)"
+)
 def test_unchecked_mode_catches_exactly():
     """The unchecked mode's promise as docs/python-api.md states it: small-size
     frees are not checked at all (even of a large block), large-size frees are."""
@@ -359,12 +420,17 @@ def test_nosize_calls_refuse_every_bad_address(pool):
     for what, addr in bad.items():
         if what == "the chunk's end" and addr in pool:  # another chunk may start right there
             continue
-        unchanged(pool, lambda: pool.deallocate(addr), InvalidBlockError,
-                  f"{addr:#x} is not a live block")
+        unchanged(
+            pool, lambda: pool.deallocate(addr), InvalidBlockError, f"{addr:#x} is not a live block"
+        )
         unchanged(pool, lambda: pool.resize(addr, 64), InvalidBlockError, "not a live block")
         unchanged(pool, lambda: pool.usable_size(addr), InvalidBlockError, "not a live block")
-        unchanged(pool, lambda: pool.deallocate_many([pool.small, addr]), InvalidBlockError,
-                  r"\(entry 1\) is not a live block")
+        unchanged(
+            pool,
+            lambda: pool.deallocate_many([pool.small, addr]),
+            InvalidBlockError,
+            r"\(entry 1\) is not a live block",
+        )
         before = full_state(pool)
         assert addr not in pool, what
         assert full_state(pool) == before
@@ -400,13 +466,16 @@ def test_nosize_batch_checks_everything_first(pool):
     assert not any(addr in pool for addr in good)
 
 
-@pytest.mark.parametrize("addr, exc, match", [
-    (1.0, TypeError, "address.* must be an int, not float"),
-    (None, TypeError, "not NoneType"),
-    (0, ValueError, "positive int, got 0"),
-    (-4096, ValueError, "positive int"),
-    (SIZE_MAX + 1, OverflowError, "does not fit"),
-])
+@pytest.mark.parametrize(
+    "addr, exc, match",
+    [
+        (1.0, TypeError, "address.* must be an int, not float"),
+        (None, TypeError, "not NoneType"),
+        (0, ValueError, "positive int, got 0"),
+        (-4096, ValueError, "positive int"),
+        (SIZE_MAX + 1, OverflowError, "does not fit"),
+    ],
+)
 def test_nosize_bad_address_values(pool, addr, exc, match):
     unchanged(pool, lambda: pool.deallocate(addr), exc, match)
     unchanged(pool, lambda: pool.resize(addr, 8), exc, match)
@@ -433,8 +502,12 @@ def test_unchecked_nosize_free_of_a_bad_address_does_nothing():
                 continue  # a free block is a carved block: in an unchecked pool it is "in"
             unchanged(p, lambda: p.deallocate(addr), InvalidBlockError, "no block of this pool")
             unchanged(p, lambda: p.resize(addr, 64), InvalidBlockError, "no block of this pool")
-            unchanged(p, lambda: p.deallocate_many([p.small, addr]), InvalidBlockError,
-                      r"\(entry 1\) is no block")
+            unchanged(
+                p,
+                lambda: p.deallocate_many([p.small, addr]),
+                InvalidBlockError,
+                r"\(entry 1\) is no block",
+            )
             assert addr not in p, what
         keep_alive.close()
         assert p.freed in p and p.usable_size(p.freed) == 24  # carved, free: no live bits here
@@ -446,7 +519,13 @@ def test_nosize_calls_after_close():
     p = Pool()
     a = p.allocate(8)
     p.close()
-    for call in (lambda: p.deallocate(a), lambda: p.resize(a, 16), lambda: p.usable_size(a),
-                 lambda: a in p, lambda: p.deallocate_many([a]), lambda: p.block_map()):
+    for call in (
+        lambda: p.deallocate(a),
+        lambda: p.resize(a, 16),
+        lambda: p.usable_size(a),
+        lambda: a in p,
+        lambda: p.deallocate_many([a]),
+        lambda: p.block_map(),
+    ):
         with pytest.raises(PoolClosedError):
             call()

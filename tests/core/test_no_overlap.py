@@ -115,8 +115,6 @@ class TightLimit(PatternMachine):
 TightLimit.seen_refused = TightLimit.seen_salvage = False
 
 
-
-
 def test_tight_limit_campaign_reached_refusals_and_salvage():
     """The campaign above is only worth something if it exercised both paths."""
     case = TightLimit.TestCase

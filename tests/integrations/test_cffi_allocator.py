@@ -48,6 +48,7 @@ def test_struct_and_contents_survive(ffi):
 def test_the_functions_are_c_not_python(ffi):
     P = Pool()
     from pool._pool_c import lib
+
     pool.cffi_allocator(ffi, P)
     slot = pool.cffi_allocator.__globals__["_binding_for"](P._handle()).slot
     assert "void *(*)(size_t)" in repr(lib.pool_cffi_alloc_fn(slot))
@@ -62,6 +63,7 @@ def test_no_clear_and_the_same_slot_for_the_same_pool(ffi):
 
     def bound():
         return sum(ref is not None and ref() is not None for ref in slots)
+
     count = bound()
     pool.cffi_allocator(ffi, P)
     assert bound() == count

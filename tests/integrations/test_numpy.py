@@ -38,8 +38,8 @@ def test_arrays_come_from_the_pool_and_outlive_the_handler():
     before = live(p)
     with pool_numpy.allocator(p):
         assert handler_name() == "sgi_pool"
-        small = np.arange(4.0)        # 32 bytes: a list block
-        big = np.arange(1000.0)       # 8000 bytes: a large block
+        small = np.arange(4.0)  # 32 bytes: a list block
+        big = np.arange(1000.0)  # 8000 bytes: a large block
         empty = np.empty(0)
         grown = np.zeros(3)
         grown.resize(500, refcheck=False)  # numpy's realloc: size-less, the directory answers
@@ -113,12 +113,12 @@ def test_each_thread_restores_what_its_own_context_had():
         t = threading.Thread(target=worker)
         t.start()
         assert entered.wait(60)
-        pool_numpy.install(p3)      # interleaved with the worker's allocator(p2)
+        pool_numpy.install(p3)  # interleaved with the worker's allocator(p2)
         main_switched.set()
         t.join()
         assert not errors, errors
         assert served_by(p3)
-        pool_numpy.uninstall()      # back to p1 in this thread
+        pool_numpy.uninstall()  # back to p1 in this thread
         assert served_by(p1)
     finally:
         pool_numpy.uninstall()
@@ -146,7 +146,7 @@ def test_a_copied_context_keeps_its_handler_to_itself():
 def test_allocator_restores_the_state_it_entered():
     p, q = Pool(align=16), Pool(align=16)
     with pool_numpy.allocator(p):
-        pool_numpy.install(q)       # unbalanced: allocator's exit undoes it too
+        pool_numpy.install(q)  # unbalanced: allocator's exit undoes it too
         assert served_by(q)
     assert handler_name() == "default_allocator"
     with pytest.raises(RuntimeError, match="no handler installed"):
@@ -189,9 +189,13 @@ print("ok", process_totals()[0])
 def test_arrays_outliving_a_closed_pool_keep_its_memory(mode):
     # close() with arrays alive: the pool's memory stays until the last of them goes, and
     # numpy's realloc never hands a pool block to the system's realloc (issue 20, row 6).
-    done = subprocess.run([sys.executable, "-c", CLOSE_UNDER_ARRAYS, mode],
-                          capture_output=True, text=True, timeout=300,
-                          env=dict(os.environ, PYTHONPATH=os.pathsep.join(sys.path)))
+    done = subprocess.run(
+        [sys.executable, "-c", CLOSE_UNDER_ARRAYS, mode],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        env=dict(os.environ, PYTHONPATH=os.pathsep.join(sys.path)),
+    )
     assert done.returncode == 0, (done.returncode, done.stdout, done.stderr[-2000:])
     assert done.stdout.split() == ["ok", "0"], done.stdout
 
@@ -202,7 +206,7 @@ def test_the_memory_goes_back_with_the_last_array():
     with pool_numpy.allocator(p):
         a = [np.arange(4.0) for _ in range(50)]
     p.close()
-    assert process_totals() > base             # still under the arrays
+    assert process_totals() > base  # still under the arrays
     del a[1:]
     assert process_totals() > base
     assert a[0].tolist() == [0.0, 1.0, 2.0, 3.0]
@@ -213,9 +217,27 @@ def test_the_memory_goes_back_with_the_last_array():
 def numpy_suite(module, *extra):
     env = dict(os.environ, PYTHONPATH=os.pathsep.join([str(HERE)] + sys.path))
     done = subprocess.run(
-        [sys.executable, "-m", "pytest", "--pyargs", module, "-q", "-p", "numpy_suite_plugin",
-         "-p", "no:cacheprovider", "-W", "ignore::DeprecationWarning", *extra],
-        capture_output=True, text=True, env=env, cwd=str(HERE.parents[2]), timeout=900)
+        [
+            sys.executable,
+            "-m",
+            "pytest",
+            "--pyargs",
+            module,
+            "-q",
+            "-p",
+            "numpy_suite_plugin",
+            "-p",
+            "no:cacheprovider",
+            "-W",
+            "ignore::DeprecationWarning",
+            *extra,
+        ],
+        capture_output=True,
+        text=True,
+        env=env,
+        cwd=str(HERE.parents[2]),
+        timeout=900,
+    )
     assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-2000:]
     found = re.search(r"SGI_POOL_NUMPY heap_size=(\d+) handler=(\S+)", done.stdout)
     assert found, done.stdout[-2000:]

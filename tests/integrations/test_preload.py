@@ -32,8 +32,10 @@ def library():
 def program(name):
     path = shutil.which(name)
     if path is None:
-        pytest.skip(f"{name} is not installed (Debian package: apt-get install -y "
-                    f"{name}; .ci/run installs it)")
+        pytest.skip(
+            f"{name} is not installed (Debian package: apt-get install -y "
+            f"{name}; .ci/run installs it)"
+        )
     return path
 
 
@@ -43,8 +45,9 @@ def run(argv, library=None, stdin=None, env=None):
     if library is not None:
         environ["LD_PRELOAD"] = library
         environ["POOL_PRELOAD_STATS"] = "1"
-    done = subprocess.run(argv, input=stdin, capture_output=True, text=True, env=environ,
-                          timeout=120)
+    done = subprocess.run(
+        argv, input=stdin, capture_output=True, text=True, env=environ, timeout=120
+    )
     assert done.returncode == 0, done.stderr[-2000:]
     return done
 
@@ -66,8 +69,9 @@ def same_output_on_the_pool(argv, library, stdin=None, env=None, least=1000):
 
 
 def test_cli_prints_the_library_path(library):
-    out = subprocess.run([sys.executable, "-m", "pool", "preload"], capture_output=True,
-                         text=True, check=True).stdout.strip()
+    out = subprocess.run(
+        [sys.executable, "-m", "pool", "preload"], capture_output=True, text=True, check=True
+    ).stdout.strip()
     assert out == library and out.endswith("libsgipool.so")
 
 
@@ -75,16 +79,32 @@ def test_library_exports_the_malloc_family_and_nothing_of_the_core(library):
     nm = shutil.which("nm")
     if nm is None:
         pytest.skip("nm (binutils) is not installed")
-    out = subprocess.run([nm, "-D", "--defined-only", library], capture_output=True,
-                         text=True, check=True).stdout
+    out = subprocess.run(
+        [nm, "-D", "--defined-only", library], capture_output=True, text=True, check=True
+    ).stdout
     names = {line.split()[-1] for line in out.splitlines() if line.strip()}
-    assert names == {"malloc", "free", "calloc", "realloc", "reallocarray", "posix_memalign",
-                     "aligned_alloc", "memalign", "valloc", "pvalloc", "malloc_usable_size"}
+    assert names == {
+        "malloc",
+        "free",
+        "calloc",
+        "realloc",
+        "reallocarray",
+        "posix_memalign",
+        "aligned_alloc",
+        "memalign",
+        "valloc",
+        "pvalloc",
+        "malloc_usable_size",
+    }
 
 
 def test_no_stats_without_the_variable(library):
-    done = subprocess.run(["/bin/true"], capture_output=True, text=True,
-                          env=dict(os.environ, LD_PRELOAD=library, POOL_PRELOAD_STATS="0"))
+    done = subprocess.run(
+        ["/bin/true"],
+        capture_output=True,
+        text=True,
+        env=dict(os.environ, LD_PRELOAD=library, POOL_PRELOAD_STATS="0"),
+    )
     assert done.returncode == 0 and "sgi_pool preload" not in done.stderr
 
 
@@ -155,8 +175,9 @@ PYTHON = textwrap.dedent("""\
 def test_python3_with_threads(library):
     # PYTHONMALLOC=malloc: CPython's objects go through malloc too (not only its buffers)
     python = shutil.which("python3") or sys.executable
-    same_output_on_the_pool([python, "-c", PYTHON], library, env={"PYTHONMALLOC": "malloc"},
-                            least=100_000)
+    same_output_on_the_pool(
+        [python, "-c", PYTHON], library, env={"PYTHONMALLOC": "malloc"}, least=100_000
+    )
 
 
 def test_threaded_c_program_and_every_entry_point(library, tmp_path):
@@ -164,8 +185,10 @@ def test_threaded_c_program_and_every_entry_point(library, tmp_path):
     if gcc is None:
         pytest.skip("gcc is not installed")
     exe = tmp_path / "threads"
-    subprocess.run([gcc, "-std=c11", "-O2", str(HERE / "preload" / "threads.c"), "-o", str(exe),
-                    "-lpthread"], check=True)
+    subprocess.run(
+        [gcc, "-std=c11", "-O2", str(HERE / "preload" / "threads.c"), "-o", str(exe), "-lpthread"],
+        check=True,
+    )
     pooled = same_output_on_the_pool([str(exe)], library, least=10_000)
     assert "failures 0" in pooled.stdout
 
@@ -181,11 +204,32 @@ def test_library_compiles_without_warnings(tmp_path):
     finally:
         sys.path.remove(str(root))
     done = subprocess.run(
-        [gcc, "-std=c11", "-O2", "-fPIC", "-shared", "-D_GNU_SOURCE", "-Werror", "-Wall",
-         "-Wextra", "-Wpedantic", "-Wshadow", "-Wconversion", *build_pool.PRELOAD_FLAGS, "-Icsrc",
-         "csrc/preload/sgi_preload.c", *build_pool.CORE_SOURCES,
-         "-o", str(tmp_path / "libsgipool.so"),
-         "-ldl", "-lpthread"], cwd=root, capture_output=True, text=True)
+        [
+            gcc,
+            "-std=c11",
+            "-O2",
+            "-fPIC",
+            "-shared",
+            "-D_GNU_SOURCE",
+            "-Werror",
+            "-Wall",
+            "-Wextra",
+            "-Wpedantic",
+            "-Wshadow",
+            "-Wconversion",
+            *build_pool.PRELOAD_FLAGS,
+            "-Icsrc",
+            "csrc/preload/sgi_preload.c",
+            *build_pool.CORE_SOURCES,
+            "-o",
+            str(tmp_path / "libsgipool.so"),
+            "-ldl",
+            "-lpthread",
+        ],
+        cwd=root,
+        capture_output=True,
+        text=True,
+    )
     assert done.returncode == 0, done.stderr
 
 
@@ -201,16 +245,19 @@ def probe(tmp_path_factory):
     if gcc is None:
         pytest.skip("gcc is not installed")
     exe = tmp_path_factory.mktemp("probe") / "stats_probe"
-    subprocess.run([gcc, "-std=c11", "-O2", str(HERE / "preload" / "stats_probe.c"), "-o",
-                    str(exe)], check=True)
+    subprocess.run(
+        [gcc, "-std=c11", "-O2", str(HERE / "preload" / "stats_probe.c"), "-o", str(exe)],
+        check=True,
+    )
     return str(exe)
 
 
 def preloaded(argv, library, stats="1", preexec_fn=None, **env):
     """Runs argv under the library with POOL_PRELOAD_STATS=stats; returns the process."""
     environ = dict(os.environ, LD_PRELOAD=library, POOL_PRELOAD_STATS=stats, **env)
-    return subprocess.run(argv, capture_output=True, text=True, env=environ, timeout=120,
-                          preexec_fn=preexec_fn)
+    return subprocess.run(
+        argv, capture_output=True, text=True, env=environ, timeout=120, preexec_fn=preexec_fn
+    )
 
 
 def test_stats_never_go_into_a_file_that_took_fd_2(library, probe, tmp_path):
@@ -224,8 +271,14 @@ def test_stats_never_go_into_a_file_that_took_fd_2(library, probe, tmp_path):
 @pytest.mark.parametrize("argv", [["sort"], ["cat"]])
 def test_stats_of_programs_that_close_their_stderr(library, argv):
     # coreutils close stdout and stderr at exit (close_stdout): the report must not be lost
-    done = subprocess.run(argv, input="b\na\n", capture_output=True, text=True, timeout=60,
-                          env=dict(os.environ, LD_PRELOAD=library, POOL_PRELOAD_STATS="1"))
+    done = subprocess.run(
+        argv,
+        input="b\na\n",
+        capture_output=True,
+        text=True,
+        timeout=60,
+        env=dict(os.environ, LD_PRELOAD=library, POOL_PRELOAD_STATS="1"),
+    )
     assert done.returncode == 0 and done.stdout in ("a\nb\n", "b\na\n")
     assert done.stderr.count(REPORT) == 1, done.stderr
 
@@ -255,19 +308,25 @@ def test_stats_to_a_file_per_process(library, probe, tmp_path):
 
 def test_stats_file_relative_to_the_start_directory(library, tmp_path):
     (tmp_path / "out").mkdir()
-    done = subprocess.run([sys.executable, "-c", "import os; os.chdir('/')"], cwd=tmp_path,
-                          capture_output=True,
-                          text=True, env=dict(os.environ, LD_PRELOAD=library,
-                                              POOL_PRELOAD_STATS="out/%p.txt"))
+    done = subprocess.run(
+        [sys.executable, "-c", "import os; os.chdir('/')"],
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        env=dict(os.environ, LD_PRELOAD=library, POOL_PRELOAD_STATS="out/%p.txt"),
+    )
     assert done.returncode == 0 and done.stderr == ""
     assert len(list((tmp_path / "out").glob("*.txt"))) == 1
 
 
-@pytest.mark.parametrize("value, message", [
-    ("yes", "POOL_PRELOAD_STATS=yes: not 0, 1 or a file name"),
-    ("/no/such/dir/%p.txt", "POOL_PRELOAD_STATS=/no/such/dir/%p.txt: cannot write in"),
-    ("/tmp/stats-%q.txt", "POOL_PRELOAD_STATS=/tmp/stats-%q.txt: unknown %q"),
-])
+@pytest.mark.parametrize(
+    "value, message",
+    [
+        ("yes", "POOL_PRELOAD_STATS=yes: not 0, 1 or a file name"),
+        ("/no/such/dir/%p.txt", "POOL_PRELOAD_STATS=/no/such/dir/%p.txt: cannot write in"),
+        ("/tmp/stats-%q.txt", "POOL_PRELOAD_STATS=/tmp/stats-%q.txt: unknown %q"),
+    ],
+)
 def test_stats_variable_misuse_is_named_at_start_up(library, value, message):
     done = preloaded(["/bin/true"], library, stats=value)
     assert done.returncode == 0
@@ -277,8 +336,10 @@ def test_stats_variable_misuse_is_named_at_start_up(library, value, message):
 
 # ---- The reserved range used up (issue 20, row 17) --------------------------------------
 
-RANGE_LINE = re.compile(r"range (\d+) bytes \((\d+) used\): refused (\d+) times?, then (\d+) "
-                        r"small requests went to the system")
+RANGE_LINE = re.compile(
+    r"range (\d+) bytes \((\d+) used\): refused (\d+) times?, then (\d+) "
+    r"small requests went to the system"
+)
 SYSTEM_AFTER = 50_000  # small requests the probe makes once the pool is refused
 
 
@@ -290,24 +351,28 @@ def refused_requests(stderr):
 
 def limit_address_space(size):
     import resource
+
     hard = resource.getrlimit(resource.RLIMIT_AS)[1]
     if hard != resource.RLIM_INFINITY and hard < size:
         pytest.skip(f"the address space is already limited to {hard} bytes")
 
     def limit():
         resource.setrlimit(resource.RLIMIT_AS, (size, hard))
+
     return limit
 
 
 @pytest.mark.parametrize("how", ["POOL_PRELOAD_RANGE=1M", "default range, under ulimit -v"])
 def test_a_used_up_range_is_remembered_until_memory_is_freed(library, probe, how):
     if how.startswith("POOL"):
-        done = preloaded([probe, "exhaust", str(SYSTEM_AFTER)], library,
-                         POOL_PRELOAD_RANGE="1M")
+        done = preloaded([probe, "exhaust", str(SYSTEM_AFTER)], library, POOL_PRELOAD_RANGE="1M")
     else:
         # 64 GiB .. 256 MiB of address space refused: the library reserves 64 MiB
-        done = preloaded([probe, "exhaust", str(SYSTEM_AFTER)], library,
-                         preexec_fn=limit_address_space(200 << 20))
+        done = preloaded(
+            [probe, "exhaust", str(SYSTEM_AFTER)],
+            library,
+            preexec_fn=limit_address_space(200 << 20),
+        )
     assert done.returncode == 0, done.stderr
     _, pool1, _, system1, _, _, pool2, _, system2 = done.stdout.split()
     assert int(pool1) > 0 and int(system1) == SYSTEM_AFTER
@@ -323,10 +388,20 @@ def test_a_used_up_range_is_remembered_until_memory_is_freed(library, probe, how
     assert 1 <= refusals <= 8 and fallbacks >= SYSTEM_AFTER + int(system2) - refusals
 
 
-@pytest.mark.parametrize("value, size", [("1M", 1 << 20), ("1MiB", 1 << 20), ("1mb", 1 << 20),
-                                         ("65536", 65536), ("64K", 65536), ("100000", 102400),
-                                         ("2G", 2 << 30), ("1T", 1 << 40),
-                                         ("", 64 << 30)])
+@pytest.mark.parametrize(
+    "value, size",
+    [
+        ("1M", 1 << 20),
+        ("1MiB", 1 << 20),
+        ("1mb", 1 << 20),
+        ("65536", 65536),
+        ("64K", 65536),
+        ("100000", 102400),
+        ("2G", 2 << 30),
+        ("1T", 1 << 40),
+        ("", 64 << 30),
+    ],
+)
 def test_range_variable_accepted(library, value, size):
     done = preloaded(["/bin/true"], library, POOL_PRELOAD_RANGE=value)
     assert done.returncode == 0
@@ -334,12 +409,21 @@ def test_range_variable_accepted(library, value, size):
     assert match and int(match.group(1)) == size, done.stderr
 
 
-@pytest.mark.parametrize("value, why", [
-    ("abc", "not a size"), ("1Q", "not a size"), ("-1M", "not a size"),
-    ("1.5M", "not a size"), ("1 M", "not a size"), ("0", "below 64 KiB"),
-    ("4096", "below 64 KiB"), ("65T", "above 64 TiB"),
-    ("99999999999999999999999", "above 64 TiB"), ("16777216T", "above 64 TiB"),
-])
+@pytest.mark.parametrize(
+    "value, why",
+    [
+        ("abc", "not a size"),
+        ("1Q", "not a size"),
+        ("-1M", "not a size"),
+        ("1.5M", "not a size"),
+        ("1 M", "not a size"),
+        ("0", "below 64 KiB"),
+        ("4096", "below 64 KiB"),
+        ("65T", "above 64 TiB"),
+        ("99999999999999999999999", "above 64 TiB"),
+        ("16777216T", "above 64 TiB"),
+    ],
+)
 def test_range_variable_misuse_is_named_and_the_system_serves(library, value, why):
     done = preloaded(["/bin/true"], library, POOL_PRELOAD_RANGE=value)
     assert done.returncode == 0

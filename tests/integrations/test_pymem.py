@@ -26,12 +26,14 @@ def cache_dir(tmp_path_factory, monkeypatch):
 
 def python(*args, env=None, timeout=300):
     environ = dict(os.environ, **(env or {}))
-    return subprocess.run([sys.executable, *args], capture_output=True, text=True,
-                          env=environ, timeout=timeout)
+    return subprocess.run(
+        [sys.executable, *args], capture_output=True, text=True, env=environ, timeout=timeout
+    )
 
 
 @pytest.mark.not_under_sanitizer(
-    "CPython's own regression tests take minutes under the ASan preload")
+    "CPython's own regression tests take minutes under the ASan preload"
+)
 @pytest.mark.slow  # CPython's own regression tests
 def test_cpython_regression_tests_pass_on_the_pool():
     tests = ["test_list", "test_dict", "test_set", "test_tuple", "test_json", "test_string"]
@@ -103,7 +105,8 @@ def test_the_hook_pool_cannot_be_closed_or_used(tmp_path):
     """Issue 20 row 4: hook_pool() is a read-only view; close() on the live Pool
     used to free every Python object placed there (SIGSEGV under `run`)."""
     script = tmp_path / "s.py"
-    script.write_text(textwrap.dedent("""\
+    script.write_text(
+        textwrap.dedent("""\
         import pool.pymem as pm
         p = pm.hook_pool()
         objects = [str(i) * 3 for i in range(10000)]  # on the pool
@@ -125,7 +128,8 @@ def test_the_hook_pool_cannot_be_closed_or_used(tmp_path):
         assert pm.hook_pool() is p
         objects = [s + "x" for s in objects]  # the pool still serves and frees
         print("ok", len(objects))
-    """))
+    """)
+    )
     done = python("-m", "pool", "run", str(script))
     assert done.returncode == 0, (done.returncode, done.stdout, done.stderr[-2000:])
     assert done.stdout.strip() == "ok 10000"

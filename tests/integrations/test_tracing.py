@@ -10,9 +10,11 @@ import gc  # noqa: E402
 
 from pool import Arena, InvalidBlockError, Pool, PoolMemoryError, tracing  # noqa: E402
 
-pytestmark = pytest.mark.skipif(not tracing.reported(),
-                                reason="the pure-cffi path (POOL_NO_FAST=1 or no pool._fast) "
-                                       "does not report blocks to tracemalloc")
+pytestmark = pytest.mark.skipif(
+    not tracing.reported(),
+    reason="the pure-cffi path (POOL_NO_FAST=1 or no pool._fast) "
+    "does not report blocks to tracemalloc",
+)
 
 
 @pytest.fixture
@@ -69,6 +71,7 @@ def test_nothing_reported_when_not_tracing():
 
 
 # ---- issue 20 row 8: traces never outlive the memory they describe ---------------------
+
 
 def assert_exact(p):
     """tracemalloc knows exactly the pool's live blocks: as many traces, with

@@ -81,8 +81,9 @@ class LockstepMachine(RuleBasedStateMachine):
     @rule(data=st.data())
     def free_many_nosize(self, data):
         """Mixed sizes in one size-less batch."""
-        ids = data.draw(st.lists(st.sampled_from(sorted(self.step.live)), min_size=1,
-                                 max_size=10, unique=True))
+        ids = data.draw(
+            st.lists(st.sampled_from(sorted(self.step.live)), min_size=1, max_size=10, unique=True)
+        )
         self.step.apply(("free_many_nosize", tuple(ids)))
 
     @precondition(lambda self: self.step.live)
@@ -92,12 +93,26 @@ class LockstepMachine(RuleBasedStateMachine):
         same = [i for i in self.step.live if self.step.live[i][0] == size]
         self.step.apply(("free_many", tuple(same[: data.draw(st.integers(1, len(same)))])))
 
-    @rule(data=st.data(), how=st.sampled_from(["double", "wrong-class", "interior",
-                                                "realloc-freed", "dup-batch", "zero",
-                                                "nosize-double", "resize-freed",
-                                                "nosize-interior", "nosize-dup-batch",
-                                                "nosize-large-interior", "nosize-tail",
-                                                "nosize-far"]))
+    @rule(
+        data=st.data(),
+        how=st.sampled_from(
+            [
+                "double",
+                "wrong-class",
+                "interior",
+                "realloc-freed",
+                "dup-batch",
+                "zero",
+                "nosize-double",
+                "resize-freed",
+                "nosize-interior",
+                "nosize-dup-batch",
+                "nosize-large-interior",
+                "nosize-tail",
+                "nosize-far",
+            ]
+        ),
+    )
     def misuse(self, data, how):
         """Each misuse on the kind of block it needs; an unchecked pool trusts
         small sized frees, so only its large blocks are misused that way (the
@@ -152,9 +167,17 @@ def test_random_campaign_agrees(profile):
     assert len(ops) == 600
 
 
-@pytest.mark.parametrize("profile, seed", [("classic", 2), ("align16", 3), ("tight", 4),
-                                           ("tight-unchecked", 5), ("unchecked", 6),
-                                           ("small-refill", 7)])
+@pytest.mark.parametrize(
+    "profile, seed",
+    [
+        ("classic", 2),
+        ("align16", 3),
+        ("tight", 4),
+        ("tight-unchecked", 5),
+        ("unchecked", 6),
+        ("small-refill", 7),
+    ],
+)
 def test_directory_agrees_with_block_map_on_every_path(profile, seed):
     """Lockstep.check compares the C directory's block map (sgi_pool_blocks)
     with the model's after every step; this run must also have gone through

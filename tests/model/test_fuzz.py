@@ -39,9 +39,11 @@ def _saved_inputs():
     for folder in ("corpus", "regressions"):
         d = FUZZ / folder
         if d.is_dir():
-            files += sorted(p for p in d.iterdir()
-                            if p.is_file() and not p.name.startswith(".")
-                            and not p.name.endswith(".md"))
+            files += sorted(
+                p
+                for p in d.iterdir()
+                if p.is_file() and not p.name.startswith(".") and not p.name.endswith(".md")
+            )
     return files
 
 
@@ -60,8 +62,12 @@ def test_saved_input_replays_clean(path):
 
 def test_replay_command_line():
     """python fuzz/fuzz_lockstep.py --replay works without atheris."""
-    out = subprocess.run([sys.executable, str(TARGET), "--replay", str(FUZZ / "corpus")],
-                         capture_output=True, text=True, timeout=120)
+    out = subprocess.run(
+        [sys.executable, str(TARGET), "--replay", str(FUZZ / "corpus")],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     assert out.returncode == 0, out.stdout + out.stderr
     assert "ok" in out.stdout
 
@@ -151,16 +157,26 @@ def test_random_inputs_agree(data):
 
 @pytest.mark.not_under_sanitizer(
     "atheris gets no coverage under the preloaded gcc ASan runtime (it takes the coverage "
-    "hooks); the saved inputs replay under it above")
+    "hooks); the saved inputs replay under it above"
+)
 @pytest.mark.slow  # a fuzzing campaign
 def test_short_atheris_run(tmp_path):
     if importlib.util.find_spec("atheris") is None:
         pytest.skip("atheris is not installed (pip install atheris): no coverage-guided run")
     seconds = os.environ.get("FUZZ_SECONDS", "15")
-    env = dict(os.environ, PYTHON=sys.executable, FUZZ_ARTIFACTS=str(tmp_path / "artifacts"),
-               TMPDIR=str(tmp_path))
-    out = subprocess.run(["bash", str(FUZZ / "run.sh"), seconds], capture_output=True,
-                         text=True, env=env, timeout=int(seconds) + 120)
+    env = dict(
+        os.environ,
+        PYTHON=sys.executable,
+        FUZZ_ARTIFACTS=str(tmp_path / "artifacts"),
+        TMPDIR=str(tmp_path),
+    )
+    out = subprocess.run(
+        ["bash", str(FUZZ / "run.sh"), seconds],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=int(seconds) + 120,
+    )
     log = out.stdout + out.stderr
     if out.returncode == 3 and "not importable" in log:
         pytest.skip("atheris cannot be imported: " + log.strip().splitlines()[-1])

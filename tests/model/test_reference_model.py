@@ -33,7 +33,8 @@ def _import_reference():
         sub.__path__ = [os.path.join(ROOT, "pool", "testing")]
         sys.modules[sub.__name__] = sub
         spec = importlib.util.spec_from_file_location(
-            f"{name}.model.reference", os.path.join(ROOT, "pool", "testing", "reference.py"))
+            f"{name}.model.reference", os.path.join(ROOT, "pool", "testing", "reference.py")
+        )
         ref = importlib.util.module_from_spec(spec)
         sys.modules[spec.name] = ref
         spec.loader.exec_module(ref)
@@ -438,10 +439,16 @@ def test_misuse_leaves_the_state_unchanged():
         (InvalidBlockError, "not a live block", lambda: p.reallocate(a24 + 24, 24, 64)),
         (InvalidBlockError, "appears twice", lambda: p.deallocate_many([a8, a8], 8)),
         (InvalidBlockError, "(entry 1)", lambda: p.deallocate_many([a24, a8, a24], 24)),
-        (SizeClassError, "(entry 1) was allocated with size 128",
-         lambda: p.deallocate_many(array("Q", [big, blocks[128], big]), 200)),
-        (InvalidBlockError, "(entry 1) appears twice",
-         lambda: p.deallocate_many(array("Q", [big, big]), 200)),
+        (
+            SizeClassError,
+            "(entry 1) was allocated with size 128",
+            lambda: p.deallocate_many(array("Q", [big, blocks[128], big]), 200),
+        ),
+        (
+            InvalidBlockError,
+            "(entry 1) appears twice",
+            lambda: p.deallocate_many(array("Q", [big, big]), 200),
+        ),
         (TypeError, "must be an int", lambda: p.allocate(1.5)),
         (TypeError, "must be an int", lambda: p.allocate(True)),
         (ValueError, "at least 1", lambda: p.allocate(0)),
@@ -450,8 +457,11 @@ def test_misuse_leaves_the_state_unchanged():
         (TypeError, "must be an int", lambda: p.deallocate(a8, "8")),
         (ValueError, "at least 1", lambda: p.reallocate(a8, 8, 0)),
         (ValueError, "at least 0", lambda: p.allocate_many(8, -1)),
-        (InvalidBlockError, "0x0 (entry 1) is not a live block",
-         lambda: p.deallocate_many([a8, 0], 8)),
+        (
+            InvalidBlockError,
+            "0x0 (entry 1) is not a live block",
+            lambda: p.deallocate_many([a8, 0], 8),
+        ),
         (ValueError, "class index", lambda: p.free_list(16)),
         (ValueError, "exceeds the 8 usable bytes", lambda: p.buffer(a8, 9)),
         (InvalidBlockError, "not a live block", lambda: p.buffer(a8 + 8)),
@@ -509,11 +519,20 @@ def test_closed_pool():
         pass
     assert p.closed
     p.close()  # idempotent
-    for call in (lambda: p.allocate(8), lambda: p.deallocate(a, 8), lambda: p.stats(),
-                 lambda: p.heap_size, lambda: p.chunks(), lambda: p.reallocate(a, 8, 16),
-                 lambda: p.allocate_many(8, 2), lambda: p.deallocate_many([a], 8),
-                 lambda: p.buffer(a), lambda: p.current_chunk(), lambda: p.free_list(0),
-                 lambda: p.allocate(0)):
+    for call in (
+        lambda: p.allocate(8),
+        lambda: p.deallocate(a, 8),
+        lambda: p.stats(),
+        lambda: p.heap_size,
+        lambda: p.chunks(),
+        lambda: p.reallocate(a, 8, 16),
+        lambda: p.allocate_many(8, 2),
+        lambda: p.deallocate_many([a], 8),
+        lambda: p.buffer(a),
+        lambda: p.current_chunk(),
+        lambda: p.free_list(0),
+        lambda: p.allocate(0),
+    ):
         with pytest.raises(PoolClosedError, match="closed"):
             call()
     assert issubclass(PoolClosedError, ValueError)
@@ -523,10 +542,16 @@ def test_closed_pool():
 
 
 def test_bad_options():
-    for kwargs, exc in [({"align": 4}, ValueError), ({"max_small": 100}, ValueError),
-                        ({"refill": 0}, ValueError), ({"checked": 1}, TypeError),
-                        ({"heap_limit": 0}, ValueError), ({"oom_handler": 3}, TypeError),
-                        ({"thread_safe": None}, TypeError), ({"align": 8.0}, TypeError)]:
+    for kwargs, exc in [
+        ({"align": 4}, ValueError),
+        ({"max_small": 100}, ValueError),
+        ({"refill": 0}, ValueError),
+        ({"checked": 1}, TypeError),
+        ({"heap_limit": 0}, ValueError),
+        ({"oom_handler": 3}, TypeError),
+        ({"thread_safe": None}, TypeError),
+        ({"align": 8.0}, TypeError),
+    ]:
         with pytest.raises(exc):
             ReferencePool(**kwargs)
 
@@ -667,7 +692,7 @@ def test_debug_fill_paints_new_and_freed_blocks():
     p.deallocate(a, 20)
     # the first word would hold the free-list link; the rest is dead
     raw = bytes(p.allocator.system.view(a, 24))
-    assert raw[R.LINK_BYTES:] == b"\xdd" * (24 - R.LINK_BYTES)
+    assert raw[R.LINK_BYTES :] == b"\xdd" * (24 - R.LINK_BYTES)
     assert p.allocate(24) == a
     assert bytes(p.buffer(a, 24)) == b"\xcd" * 24
     big = p.allocate(300)  # large blocks are not painted

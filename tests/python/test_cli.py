@@ -16,14 +16,22 @@ from pool.traces import Op, convert_file, read_trace, write_trace
 ROOT = pathlib.Path(__file__).resolve().parents[2]
 PACKAGE = ROOT / "pool"
 RAW = "# pool-trace-raw 1 pid=1 ppid=0 cmd=x\n" + "".join(
-    f"m {n} {n:x}0\nf {n:x}0\n" for n in range(1, 51))
+    f"m {n} {n:x}0\nf {n:x}0\n" for n in range(1, 51)
+)
 
 
 def run(*args, stdout=subprocess.PIPE):
     env = dict(os.environ)
     env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(ROOT), env.get("PYTHONPATH")]))
-    return subprocess.run([sys.executable, *args], stdout=stdout, stderr=subprocess.PIPE,
-                          text=True, timeout=300, cwd=ROOT, env=env)
+    return subprocess.run(
+        [sys.executable, *args],
+        stdout=stdout,
+        stderr=subprocess.PIPE,
+        text=True,
+        timeout=300,
+        cwd=ROOT,
+        env=env,
+    )
 
 
 def one_line_error(proc, status=2):
@@ -37,8 +45,9 @@ def one_line_error(proc, status=2):
 def needs_matplotlib():
     if os.environ.get("POOL_UNDER_SANITIZER"):
         pytest.skip("matplotlib's C++ extension does not load under the sanitizer preload")
-    pytest.importorskip("matplotlib", reason="matplotlib is not installed (pip install"
-                        " 'pool[plot]')")
+    pytest.importorskip(
+        "matplotlib", reason="matplotlib is not installed (pip install 'pool[plot]')"
+    )
 
 
 # ---- row 11: an output that is the input; atomic writes -----------------------------------
@@ -48,8 +57,12 @@ def needs_matplotlib():
 def test_convert_refuses_an_output_that_is_its_input(tmp_path, how):
     raw = tmp_path / "x.raw"
     raw.write_text(RAW)
-    out = {"same name": raw, "hard link": tmp_path / "hard.raw", "symlink": tmp_path / "sym.raw",
-           "other spelling": os.path.join(tmp_path, ".", "x.raw")}[how]
+    out = {
+        "same name": raw,
+        "hard link": tmp_path / "hard.raw",
+        "symlink": tmp_path / "sym.raw",
+        "other spelling": os.path.join(tmp_path, ".", "x.raw"),
+    }[how]
     if how == "hard link":
         os.link(raw, out)
     elif how == "symlink":
@@ -110,9 +123,11 @@ def test_written_files_get_the_usual_permissions(tmp_path):
 
 # what creates a file: the builtin open (or gzip's, io's) for writing, a figure saved
 # to a name, Path.write_text/write_bytes (a stream opened by pool._atomic is fine)
-WRITERS = re.compile(r"""(?<![\w.])open\([^)]*["'][wax][bt+]*["']"""
-                     r"""|\b(gzip|io)\.open\([^)]*["'][wax]"""
-                     r"""|(?<!_matplotlib)\.savefig\((?!tmp\b)|\.write_(text|bytes)\(""")
+WRITERS = re.compile(
+    r"""(?<![\w.])open\([^)]*["'][wax][bt+]*["']"""
+    r"""|\b(gzip|io)\.open\([^)]*["'][wax]"""
+    r"""|(?<!_matplotlib)\.savefig\((?!tmp\b)|\.write_(text|bytes)\("""
+)
 
 
 def test_every_writer_of_the_package_goes_through_pool_atomic():
@@ -132,8 +147,7 @@ def test_every_writer_of_the_package_goes_through_pool_atomic():
 def test_bench_checks_its_outputs_before_the_run(tmp_path):
     pytest.importorskip("pool._bench_c", reason="pool._bench_c is not built")
     # a short section, so that today's behaviour (run, then fail) stays quick
-    args = ("-m", "pool", "bench", "--quick", "--only", "python", "--repeat", "1",
-            "--no-progress")
+    args = ("-m", "pool", "bench", "--quick", "--only", "python", "--repeat", "1", "--no-progress")
     proc = run(*args, "--json", str(tmp_path / "missing" / "x.json"))
     assert "does not exist" in one_line_error(proc)
     assert proc.stdout == "", "the benchmark ran before the output was checked"
@@ -145,11 +159,14 @@ def test_bench_checks_its_outputs_before_the_run(tmp_path):
     assert proc.stdout == ""
 
 
-@pytest.mark.parametrize("output, message", [
-    ("missing/chunks.png", "does not exist"),
-    ("chunks.unknown", "unknown format 'unknown'"),
-    (".", "is a directory"),
-])
+@pytest.mark.parametrize(
+    "output, message",
+    [
+        ("missing/chunks.png", "does not exist"),
+        ("chunks.unknown", "unknown format 'unknown'"),
+        (".", "is a directory"),
+    ],
+)
 def test_show_checks_its_output_before_drawing(tmp_path, output, message):
     needs_matplotlib()
     proc = run("-m", "pool", "show", "--example", "-o", str(tmp_path / output))
@@ -234,8 +251,9 @@ def test_run_of_a_missing_script_or_module_is_one_line(tmp_path):
     assert proc.returncode == 0 and proc.stdout == "ran ['a']\n", proc.stderr
 
 
-@pytest.mark.parametrize("args", [("-m", "pool", "demo"), ("-m", "pool", "show", "--example",
-                                                           "--text")])
+@pytest.mark.parametrize(
+    "args", [("-m", "pool", "demo"), ("-m", "pool", "show", "--example", "--text")]
+)
 def test_a_closed_pipe_ends_quietly(args):
     """`python -m pool demo | head -3`: the reader is gone before the output."""
     read_end, write_end = os.pipe()

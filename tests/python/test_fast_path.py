@@ -20,8 +20,9 @@ from pool import Pool, PoolClosedError, PoolMemoryError, ReferencePool, _fastpat
 from pool.testing.diff import run_random
 
 NO_FAST = os.environ.get("POOL_NO_FAST", "") not in ("", "0")
-fast_only = pytest.mark.skipif(not _fastpath.ACTIVE,
-                               reason=f"the fast path is not active: {_fastpath.WHY_NOT}")
+fast_only = pytest.mark.skipif(
+    not _fastpath.ACTIVE, reason=f"the fast path is not active: {_fastpath.WHY_NOT}"
+)
 
 
 CffiPool = _fastpath.cffi_twin(Pool)  # the cffi path, in any process
@@ -43,9 +44,12 @@ def test_the_expected_path_is_active():
 @pytest.mark.parametrize("name", _fastpath.HOT_METHODS)
 def test_fast_methods_document_and_name_their_arguments_as_the_cffi_ones(name):
     fast, slow = getattr(Pool, name), _fastpath.CFFI_METHODS[name]
+
     def params(f):  # a builtin's self is positional-only: compare the rest
-        return [(q.name, q.kind, q.default) for q in
-                list(inspect.signature(f).parameters.values())[1:]]
+        return [
+            (q.name, q.kind, q.default) for q in list(inspect.signature(f).parameters.values())[1:]
+        ]
+
     assert params(fast) == params(slow)
     assert inspect.getdoc(fast).startswith(inspect.getdoc(slow))
 
@@ -58,8 +62,13 @@ def test_keyword_and_arity_errors(cls):
         assert bytes(p.buffer(a, n=None)[:4]) == b"abcd"
         a = p.reallocate(a, old_n=24, new_n=40)
         p.deallocate_many(addrs=p.allocate_many(count=3, n=8), n=8)
-        for call in (lambda: p.allocate(), lambda: p.allocate(8, 8), lambda: p.allocate(m=8),
-                     lambda: p.deallocate(a, 40, n=40), lambda: p.buffer()):
+        for call in (
+            lambda: p.allocate(),
+            lambda: p.allocate(8, 8),
+            lambda: p.allocate(m=8),
+            lambda: p.deallocate(a, 40, n=40),
+            lambda: p.buffer(),
+        ):
             with pytest.raises(TypeError):
                 call()
         p.deallocate(addr=a, n=40)
@@ -71,7 +80,8 @@ def test_fast_and_cffi_paths_agree_in_lockstep(profile):
     """The same random operations (misuse included) on a Pool and a CffiPool:
     equal results, errors and normalised states after every step."""
     run_random(profile, 300, seed=7, factories=(Pool, CffiPool))
-    # (the fast path against the reference: tests/model/test_differential.py, on Pool's default path)
+    # (the fast path against the reference: tests/model/test_differential.py, on Pool's
+    # default path)
 
 
 @pytest.mark.parametrize("cls", [Pool, CffiPool])
@@ -110,8 +120,11 @@ def test_process_totals_count_the_fast_paths_memory(cls):
 
 @pytest.mark.parametrize("cls", [Pool, CffiPool])
 def test_handler_closing_the_pool_ends_in_pool_closed_error(cls):
-    for call in (lambda p: p.allocate(3000), lambda p: p.allocate_many(64, 50),
-                 lambda p: p.reallocate(p.allocate(8), 8, 4000)):
+    for call in (
+        lambda p: p.allocate(3000),
+        lambda p: p.allocate_many(64, 50),
+        lambda p: p.reallocate(p.allocate(8), 8, 4000),
+    ):
         p = cls(heap_limit=2000)
         p.allocate(8)
         p.oom_handler = lambda nbytes, p=p: p.close() or True
@@ -132,8 +145,9 @@ def test_failed_batch_is_rolled_back(cls):
 
 
 @pytest.mark.parametrize("cls", [Pool, CffiPool])
-@pytest.mark.parametrize("container", [list, tuple, iter,
-                                       lambda xs: array("Q", xs), lambda xs: array("L", xs)])
+@pytest.mark.parametrize(
+    "container", [list, tuple, iter, lambda xs: array("Q", xs), lambda xs: array("L", xs)]
+)
 def test_batch_free_takes_any_iterable_of_addresses(cls, container):
     with cls() as p:
         p.deallocate_many(container(list(p.allocate_many(24, 30))), 24)
@@ -161,8 +175,7 @@ def test_view_over_a_block_is_a_plain_writable_memoryview(cls):
     with cls() as p:
         a = p.allocate(40)
         v = p.buffer(a)
-        assert (len(v), v.readonly, v.format, v.itemsize, v.contiguous) == (40, False, "B", 1,
-                                                                            True)
+        assert (len(v), v.readonly, v.format, v.itemsize, v.contiguous) == (40, False, "B", 1, True)
         v[:] = bytes(range(40))
         assert bytes(p.buffer(a, 8)) == bytes(range(8))
         v.release()
@@ -216,8 +229,18 @@ def test_close_during_long_batches_ends_in_pool_closed_error(cls):
 
 # around CPython's 30-bit int digits, read directly by the fast path; 2**64-1 is a
 # size like any other (no "no size" marker: issue 20 row 10)
-BOUNDARIES = [2**30 - 8, 2**30, 2**30 + 8, 2**59 + 8, 2**60 - 8, 2**60, 2**60 + 8, 2**63 + 8,
-              2**64 - 8, 2**64 - 1]
+BOUNDARIES = [
+    2**30 - 8,
+    2**30,
+    2**30 + 8,
+    2**59 + 8,
+    2**60 - 8,
+    2**60,
+    2**60 + 8,
+    2**63 + 8,
+    2**64 - 8,
+    2**64 - 1,
+]
 
 
 @pytest.mark.parametrize("cls", [Pool, CffiPool])

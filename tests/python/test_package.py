@@ -24,7 +24,10 @@ def test_python_constants_match_c():
     assert _validate.MAX_REFILL == lib.SGI_POOL_MAX_REFILL
     p = pool.Pool()
     assert (p.align, p.max_small, p.refill) == (
-        lib.SGI_POOL_DEFAULT_ALIGN, lib.SGI_POOL_DEFAULT_MAX_SMALL, lib.SGI_POOL_DEFAULT_REFILL)
+        lib.SGI_POOL_DEFAULT_ALIGN,
+        lib.SGI_POOL_DEFAULT_MAX_SMALL,
+        lib.SGI_POOL_DEFAULT_REFILL,
+    )
 
 
 def test_default_pool_is_shared():
@@ -34,65 +37,109 @@ def test_default_pool_is_shared():
 
 
 def test_demo_runs():
-    out = subprocess.run([sys.executable, "-m", "pool", "demo"], capture_output=True,
-                         text=True, check=True, timeout=120).stdout
+    out = subprocess.run(
+        [sys.executable, "-m", "pool", "demo"],
+        capture_output=True,
+        text=True,
+        check=True,
+        timeout=120,
+    ).stdout
     assert "A+304" in out and "5464" in out
 
 
 def test_sdist_builds_and_contains_the_c_core(tmp_path):
-    subprocess.run([sys.executable, "-m", "build", "--sdist", "--no-isolation",
-                    "--outdir", str(tmp_path), str(ROOT)], check=True, capture_output=True)
+    subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "build",
+            "--sdist",
+            "--no-isolation",
+            "--outdir",
+            str(tmp_path),
+            str(ROOT),
+        ],
+        check=True,
+        capture_output=True,
+    )
     [sdist] = tmp_path.glob("*.tar.gz")
     with tarfile.open(sdist) as tar:
         names = tar.getnames()
-    for needed in ("build_pool.py", "setup.py", "pyproject.toml",
-                   "csrc/sgi_pool.c", "csrc/core/classic.c", "csrc/sgi_pool.h",
-                   "csrc/sgi_pool.cdef", "pool/core.py", "csrc/python/fast.c",
-                   "csrc/bench/bench_loops.c", "csrc/preload/trace_recorder.c"):
+    for needed in (
+        "build_pool.py",
+        "setup.py",
+        "pyproject.toml",
+        "csrc/sgi_pool.c",
+        "csrc/core/classic.c",
+        "csrc/sgi_pool.h",
+        "csrc/sgi_pool.cdef",
+        "pool/core.py",
+        "csrc/python/fast.c",
+        "csrc/bench/bench_loops.c",
+        "csrc/preload/trace_recorder.c",
+    ):
         assert any(n.endswith("/" + needed) for n in names), needed
 
 
-@pytest.mark.parametrize("argv", [
-    ["diff", "--ops", "-5"], ["diff", "--ops", "0"], ["diff", "--ops", "many"],
-    ["bench", "--repeat", "0"], ["replay", "x.trace", "--refill", "-1"],
-    ["replay", "x.trace", "--max-small", "0"],
-])
+@pytest.mark.parametrize(
+    "argv",
+    [
+        ["diff", "--ops", "-5"],
+        ["diff", "--ops", "0"],
+        ["diff", "--ops", "many"],
+        ["bench", "--repeat", "0"],
+        ["replay", "x.trace", "--refill", "-1"],
+        ["replay", "x.trace", "--max-small", "0"],
+    ],
+)
 def test_cli_counts_must_be_positive(argv):
     """A negative, zero or non-numeric count is a usage error (exit 2), never
     a run that reports success."""
-    out = subprocess.run([sys.executable, "-m", "pool", *argv], capture_output=True, text=True,
-                         timeout=60)
+    out = subprocess.run(
+        [sys.executable, "-m", "pool", *argv], capture_output=True, text=True, timeout=60
+    )
     assert out.returncode == 2, out
     assert "must be at least 1" in out.stderr or "whole number" in out.stderr
     assert "agree" not in out.stdout
 
 
 def test_convert_max_ops_must_be_positive():
-    out = subprocess.run([sys.executable, "-m", "pool.traces", "convert", "a", "b",
-                          "--max-ops", "0"], capture_output=True, text=True, timeout=60)
+    out = subprocess.run(
+        [sys.executable, "-m", "pool.traces", "convert", "a", "b", "--max-ops", "0"],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
     assert out.returncode == 2 and "must be at least 1" in out.stderr
 
 
 def test_help_lists_every_command_and_each_has_examples():
     from pool.__main__ import COMMANDS
 
-    out = subprocess.run([sys.executable, "-m", "pool", "--help"], capture_output=True,
-                         text=True, timeout=60)
+    out = subprocess.run(
+        [sys.executable, "-m", "pool", "--help"], capture_output=True, text=True, timeout=60
+    )
     assert out.returncode == 0
     for name, (line, _) in COMMANDS.items():
         assert f"  {name}" in out.stdout and line in out.stdout
-        sub = subprocess.run([sys.executable, "-m", "pool", name, "--help"], capture_output=True,
-                             text=True, timeout=60)
+        sub = subprocess.run(
+            [sys.executable, "-m", "pool", name, "--help"],
+            capture_output=True,
+            text=True,
+            timeout=60,
+        )
         assert sub.returncode == 0, sub.stderr
         assert "examples:" in sub.stdout and f"python -m pool {name}" in sub.stdout
-    demo = subprocess.run([sys.executable, "-m", "pool", "demo", "--help"], capture_output=True,
-                          text=True, timeout=60).stdout
+    demo = subprocess.run(
+        [sys.executable, "-m", "pool", "demo", "--help"], capture_output=True, text=True, timeout=60
+    ).stdout
     assert "A+304" in demo and "chunk A" in demo  # the notation is explained
 
 
 def test_unknown_command_is_a_usage_error():
-    out = subprocess.run([sys.executable, "-m", "pool", "nope"], capture_output=True, text=True,
-                         timeout=60)
+    out = subprocess.run(
+        [sys.executable, "-m", "pool", "nope"], capture_output=True, text=True, timeout=60
+    )
     assert out.returncode == 2 and "unknown command 'nope'" in out.stderr
 
 

@@ -40,9 +40,22 @@ def _membarrier_works():
 @pytest.mark.parametrize("build", ["plain", pytest.param("tsan", marks=pytest.mark.slow)])
 def test_stress_bias_program(tmp_path, build, fallback):
     exe = tmp_path / "stress_bias"
-    subprocess.run(["gcc", "-std=c11", "-D_GNU_SOURCE", *BUILDS[build], *WARNINGS,
-                    f"-I{ROOT / 'csrc'}", *CSRC, str(ROOT / "tests" / "c" / "stress_bias.c"),
-                    "-pthread", "-o", str(exe)], check=True)
+    subprocess.run(
+        [
+            "gcc",
+            "-std=c11",
+            "-D_GNU_SOURCE",
+            *BUILDS[build],
+            *WARNINGS,
+            f"-I{ROOT / 'csrc'}",
+            *CSRC,
+            str(ROOT / "tests" / "c" / "stress_bias.c"),
+            "-pthread",
+            "-o",
+            str(exe),
+        ],
+        check=True,
+    )
     env = dict(os.environ, TSAN_OPTIONS="halt_on_error=1 exitcode=66")
     env.pop("SGI_POOL_NO_BIAS", None)
     if fallback:
@@ -61,22 +74,25 @@ def test_stress_bias_program(tmp_path, build, fallback):
 def test_fallback_from_python():
     """SGI_POOL_NO_BIAS=1 in a fresh interpreter: default pools are locked from the
     start and still correct across threads."""
-    code = ("import threading\n"
-            "from pool import Pool\n"
-            "from pool._pool_c import lib\n"
-            "p = Pool(checked=False)\n"
-            "assert lib.sgi_pool_locking(p._handle()) == lib.SGI_POOL_LOCKING_LOCK\n"
-            "def w():\n"
-            "    for _ in range(2000):\n"
-            "        a = p.allocate(40); p.buffer(a, 40)[:] = b'x' * 40\n"
-            "        assert bytes(p.buffer(a, 40)) == b'x' * 40; p.deallocate(a, 40)\n"
-            "ts = [threading.Thread(target=w) for _ in range(3)]\n"
-            "[t.start() for t in ts]; [t.join() for t in ts]\n"
-            "assert lib.sgi_pool_locking(p._handle()) == lib.SGI_POOL_LOCKING_LOCK\n"
-            "print('ok')\n")
+    code = (
+        "import threading\n"
+        "from pool import Pool\n"
+        "from pool._pool_c import lib\n"
+        "p = Pool(checked=False)\n"
+        "assert lib.sgi_pool_locking(p._handle()) == lib.SGI_POOL_LOCKING_LOCK\n"
+        "def w():\n"
+        "    for _ in range(2000):\n"
+        "        a = p.allocate(40); p.buffer(a, 40)[:] = b'x' * 40\n"
+        "        assert bytes(p.buffer(a, 40)) == b'x' * 40; p.deallocate(a, 40)\n"
+        "ts = [threading.Thread(target=w) for _ in range(3)]\n"
+        "[t.start() for t in ts]; [t.join() for t in ts]\n"
+        "assert lib.sgi_pool_locking(p._handle()) == lib.SGI_POOL_LOCKING_LOCK\n"
+        "print('ok')\n"
+    )
     env = dict(os.environ, SGI_POOL_NO_BIAS="1")
-    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
-                            timeout=120, env=env, cwd=ROOT)
+    result = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, timeout=120, env=env, cwd=ROOT
+    )
     assert result.returncode == 0, result.stderr[-3000:]
     assert result.stdout.strip() == "ok"
 

@@ -92,6 +92,7 @@ def test_fork_while_another_thread_is_inside_default_pool(monkeypatch):
                 inside.set()
                 leave.wait(10)
                 super().__init__(**kw)
+
         monkeypatch.setattr(core, "Pool", SlowPool)
         core.default_pool()
 
@@ -124,6 +125,7 @@ def test_fork_while_another_thread_refills_an_arena():
             inside.set()
             leave.wait(10)
             return real(n, count)
+
         arena._pool.allocate_many = slow_allocate_many
         arena.new("long *")
 
@@ -196,8 +198,9 @@ def test_a_lock_created_while_a_fork_is_taking_the_locks_is_taken_too():
     t.join()
     status = wait_or_kill(pid, seconds=20)
     assert status is not None
-    assert os.WIFEXITED(status) and os.WEXITSTATUS(status) == 0, \
+    assert os.WIFEXITED(status) and os.WEXITSTATUS(status) == 0, (
         "the child inherited a lock created during the fork, held by a thread it lacks"
+    )
 
 
 def test_forks_while_another_thread_creates_arenas():
@@ -241,8 +244,9 @@ def test_forks_while_another_thread_creates_arenas():
     assert errors == [], f"a fork hook failed: {errors[0]!r}"
 
 
-@pytest.mark.parametrize("module, call", [("pool.pymem", "hook_pool"),
-                                          ("pool.numpy", "default_pool")])
+@pytest.mark.parametrize(
+    "module, call", [("pool.pymem", "hook_pool"), ("pool.numpy", "default_pool")]
+)
 def test_fork_while_another_thread_compiles_the_glue(monkeypatch, module, call):
     """Issue 20 row 2: no lock is held across a compiler run, so a child forked
     meanwhile can use the module (it used to wait forever for the module lock
@@ -263,6 +267,7 @@ def test_fork_while_another_thread_compiles_the_glue(monkeypatch, module, call):
             inside.set()
             leave.wait(10)
             return real_build(*args, **kwargs)
+
         monkeypatch.setattr(_jit, "build", slow_build)
         mod._glue()
 
@@ -281,7 +286,7 @@ def _package_modules():
     import pool
 
     for name in pool.__all__:  # the lazy names first: importing pool.cffi_allocator before
-        getattr(pool, name)    # the name is bound would leave the module in its place
+        getattr(pool, name)  # the name is bound would leave the module in its place
     names = []
     deprecated_aliases = {"pool.testing.reference", "pool.testing.snapshot"}  # (they warn)
     for info in pkgutil.walk_packages(pool.__path__, "pool."):
@@ -305,16 +310,26 @@ def test_every_lock_the_package_owns_is_fork_safe():
     import pool
     from pool._forksafe import ForkSafeLock
 
-    plain = (type(threading.Lock()), type(threading.RLock()), threading.Condition,
-             threading.Semaphore)
+    plain = (
+        type(threading.Lock()),
+        type(threading.RLock()),
+        threading.Condition,
+        threading.Semaphore,
+    )
     found = []
     for name in _package_modules():
         for attr, value in vars(sys.modules[name]).items():
             if isinstance(value, plain) and name != "pool._forksafe":
                 found.append(f"{name}.{attr}")
     root = Path(pool.__file__).parent
-    constructors = ("threading.Lock(", "threading.RLock(", "threading.Condition(",
-                    "threading.Semaphore(", "threading.BoundedSemaphore(", "allocate_lock(")
+    constructors = (
+        "threading.Lock(",
+        "threading.RLock(",
+        "threading.Condition(",
+        "threading.Semaphore(",
+        "threading.BoundedSemaphore(",
+        "allocate_lock(",
+    )
     for path in sorted(root.rglob("*.py")):
         if path.name == "_forksafe.py":  # the registry's own lock: held only by the fork hooks
             continue

@@ -50,8 +50,10 @@ def test_threads_share_one_pool(checked):
         with Pool(checked=checked) as pool:
             nthreads, errors = 6, []
             barrier = threading.Barrier(nthreads)
-            threads = [threading.Thread(target=worker, args=(pool, s, 3000, errors, barrier))
-                       for s in range(nthreads)]
+            threads = [
+                threading.Thread(target=worker, args=(pool, s, 3000, errors, barrier))
+                for s in range(nthreads)
+            ]
             for t in threads:
                 t.start()
             for t in threads:

@@ -43,12 +43,18 @@ SHIPPED = {
 }
 
 needs_recorder = pytest.mark.skipif(
-    shutil.which("gcc") is None or not sys.platform.startswith("linux")
-    or not RECORDER.exists(),
-    reason="the recorder needs gcc and Linux (LD_PRELOAD, glibc), and its source")
+    shutil.which("gcc") is None or not sys.platform.startswith("linux") or not RECORDER.exists(),
+    reason="the recorder needs gcc and Linux (LD_PRELOAD, glibc), and its source",
+)
 
-SAMPLE = [Op("a", 1, 10), Op("a", 2, 200), Op("r", 1, 40), Op("f", 2, None),
-          Op("a", 2, 8), Op("f", 1, None)]  # ID 2 is allocated again once freed
+SAMPLE = [
+    Op("a", 1, 10),
+    Op("a", 2, 200),
+    Op("r", 1, 40),
+    Op("f", 2, None),
+    Op("a", 2, 8),
+    Op("f", 1, None),
+]  # ID 2 is allocated again once freed
 
 
 # ---- the format ------------------------------------------------------------------------
@@ -63,8 +69,7 @@ def test_round_trip(tmp_path, name):
     data = path.read_bytes()
     text = gzip.decompress(data).decode() if name.endswith(".gz") else data.decode()
     assert data.startswith(b"\x1f\x8b") == name.endswith(".gz")
-    assert text == ("# made by a test\n# two lines\n"
-                    "a 1 10\na 2 200\nr 1 40\nf 2\na 2 8\nf 1\n")
+    assert text == ("# made by a test\n# two lines\na 1 10\na 2 200\nr 1 40\nf 2\na 2 8\nf 1\n")
 
 
 def test_gzip_output_is_deterministic(tmp_path):
@@ -74,8 +79,11 @@ def test_gzip_output_is_deterministic(tmp_path):
 
 
 def test_plain_tuples_comments_and_blank_lines():
-    ops = list(parse_lines(["# header", "", "a 0 1", "   ", "  a 7 3  ", "# in between",
-                            "r 0 5", "f 7", "f 0"]))
+    ops = list(
+        parse_lines(
+            ["# header", "", "a 0 1", "   ", "  a 7 3  ", "# in between", "r 0 5", "f 7", "f 0"]
+        )
+    )
     assert ops == [("a", 0, 1), ("a", 7, 3), ("r", 0, 5), ("f", 7, None), ("f", 0, None)]
     assert ops[0].op == "a" and ops[0].id == 0 and ops[0].size == 1
 
@@ -89,27 +97,30 @@ def test_empty_trace(tmp_path):
     assert math.isnan(result.ratio)
 
 
-@pytest.mark.parametrize("lines, lineno, message", [
-    (["x 1 2"], 1, "unknown operation 'x' (expected a, f or r)"),
-    (["a 1 2", "F 1"], 2, "unknown operation 'F'"),
-    (["a 1"], 1, "'a' takes 2 fields (a ID SIZE), got 1"),
-    (["a 1 2 3"], 1, "'a' takes 2 fields"),
-    (["a 1 2", "f 1 2"], 2, "'f' takes 1 field (f ID), got 2"),
-    (["a 1 2", "r 1"], 2, "'r' takes 2 fields (r ID NEWSIZE), got 1"),
-    (["a -1 2"], 1, "the ID must be a decimal integer >= 0, got '-1'"),
-    (["a x 2"], 1, "the ID must be a decimal integer >= 0, got 'x'"),
-    (["a 1 0"], 1, "the size must be a decimal integer >= 1, got '0'"),
-    (["a 1 -5"], 1, "the size must be a decimal integer >= 1, got '-5'"),
-    (["a 1 2.5"], 1, "the size must be a decimal integer >= 1, got '2.5'"),
-    (["a 1 1_000"], 1, "the size must be a decimal integer >= 1, got '1_000'"),
-    (["a 1 0x10"], 1, "the size must be a decimal integer >= 1"),
-    (["a 1 2", "r 1 0"], 2, "the new size must be a decimal integer >= 1, got '0'"),
-    (["a 1 2", "a 1 3"], 2, "allocating ID 1, which is already live"),
-    (["f 3"], 1, "freeing ID 3, which is not live"),
-    (["a 1 2", "# c", "f 1", "f 1"], 4, "freeing ID 1, which is not live"),
-    (["r 4 10"], 1, "reallocating ID 4, which is not live"),
-    (["a 4 1", "f 4", "r 4 10"], 3, "reallocating ID 4, which is not live"),
-])
+@pytest.mark.parametrize(
+    "lines, lineno, message",
+    [
+        (["x 1 2"], 1, "unknown operation 'x' (expected a, f or r)"),
+        (["a 1 2", "F 1"], 2, "unknown operation 'F'"),
+        (["a 1"], 1, "'a' takes 2 fields (a ID SIZE), got 1"),
+        (["a 1 2 3"], 1, "'a' takes 2 fields"),
+        (["a 1 2", "f 1 2"], 2, "'f' takes 1 field (f ID), got 2"),
+        (["a 1 2", "r 1"], 2, "'r' takes 2 fields (r ID NEWSIZE), got 1"),
+        (["a -1 2"], 1, "the ID must be a decimal integer >= 0, got '-1'"),
+        (["a x 2"], 1, "the ID must be a decimal integer >= 0, got 'x'"),
+        (["a 1 0"], 1, "the size must be a decimal integer >= 1, got '0'"),
+        (["a 1 -5"], 1, "the size must be a decimal integer >= 1, got '-5'"),
+        (["a 1 2.5"], 1, "the size must be a decimal integer >= 1, got '2.5'"),
+        (["a 1 1_000"], 1, "the size must be a decimal integer >= 1, got '1_000'"),
+        (["a 1 0x10"], 1, "the size must be a decimal integer >= 1"),
+        (["a 1 2", "r 1 0"], 2, "the new size must be a decimal integer >= 1, got '0'"),
+        (["a 1 2", "a 1 3"], 2, "allocating ID 1, which is already live"),
+        (["f 3"], 1, "freeing ID 3, which is not live"),
+        (["a 1 2", "# c", "f 1", "f 1"], 4, "freeing ID 1, which is not live"),
+        (["r 4 10"], 1, "reallocating ID 4, which is not live"),
+        (["a 4 1", "f 4", "r 4 10"], 3, "reallocating ID 4, which is not live"),
+    ],
+)
 def test_invalid_lines(tmp_path, lines, lineno, message):
     path = tmp_path / "bad.trace"
     path.write_text("\n".join(lines) + "\n")
@@ -143,8 +154,9 @@ def test_not_text_and_damaged_gzip(tmp_path):
 
 def _damaged_gzip(path, lines=2000):
     """A gzip file whose deflate stream is corrupted part way (zlib.error), not cut."""
-    data = bytearray(gzip.compress(b"".join(f"a {i} 8\n".encode() for i in range(lines)),
-                                   compresslevel=1))
+    data = bytearray(
+        gzip.compress(b"".join(f"a {i} 8\n".encode() for i in range(lines)), compresslevel=1)
+    )
     for i in range(len(data) // 2, len(data) // 2 + 64):
         data[i] ^= 0x5A
     path.write_bytes(bytes(data))
@@ -154,7 +166,7 @@ def _damaged_gzip(path, lines=2000):
 def _one_line(message, path, limit=400):
     assert "\n" not in message and len(message) < limit, message
     assert message.startswith(f"{path}:"), message
-    return int(message[len(str(path)) + 1:].split(":", 1)[0])  # the line number
+    return int(message[len(str(path)) + 1 :].split(":", 1)[0])  # the line number
 
 
 def test_malformed_inputs_are_one_bounded_trace_error_with_file_and_line(tmp_path):
@@ -173,8 +185,14 @@ def test_malformed_inputs_are_one_bounded_trace_error_with_file_and_line(tmp_pat
         next(parse_lines(["a " + "1" * 5000 + " 8"], "mem"))  # past int()'s 4300 digits
     assert len(str(info.value)) < 400
     long = tmp_path / "long.trace"
-    long.write_bytes(b"a 1 8\n# a long comment is skipped " + b"c" * 100_000 + b"\nf 1\n"
-                     + b"a 2 " + b"7" * 20_000_000 + b"\n")
+    long.write_bytes(
+        b"a 1 8\n# a long comment is skipped "
+        + b"c" * 100_000
+        + b"\nf 1\n"
+        + b"a 2 "
+        + b"7" * 20_000_000
+        + b"\n"
+    )
     with pytest.raises(TraceError, match="a line longer than") as info:
         read_trace(long)
     assert _one_line(str(info.value), long) == 4
@@ -188,8 +206,11 @@ def test_malformed_inputs_are_one_bounded_trace_error_with_file_and_line(tmp_pat
 def test_tuples_beyond_size_t_are_trace_errors():
     with pytest.raises(TraceError, match=r"^operation 1: IDs and sizes must be below 2\*\*64"):
         replay([("a", 1, 2**64)])
-    with pytest.raises(TraceError, match=r"^operation 1: IDs and sizes must be below 2\*\*64:"
-                       r" <a tuple too large to show>"):
+    with pytest.raises(
+        TraceError,
+        match=r"^operation 1: IDs and sizes must be below 2\*\*64:"
+        r" <a tuple too large to show>",
+    ):
         replay([("a", 1, 10**5000)])
     assert replay([("a", 2**64 - 1, 8)]).operations == 1
 
@@ -202,26 +223,34 @@ def test_commands_report_a_damaged_trace_in_one_line(tmp_path, command):
     digits = tmp_path / "digits.trace"
     digits.write_text("a 1 " + "1" * 4000 + "\n")
     for path in (damaged, digits):
-        proc = subprocess.run([sys.executable, "-m", "pool", command, str(path)]
-                              + (["--text"] if command == "show" else []),
-                              capture_output=True, text=True, timeout=120, cwd=ROOT)
+        proc = subprocess.run(
+            [sys.executable, "-m", "pool", command, str(path)]
+            + (["--text"] if command == "show" else []),
+            capture_output=True,
+            text=True,
+            timeout=120,
+            cwd=ROOT,
+        )
         assert proc.returncode == 2, proc.stderr
         assert len(proc.stderr.strip().splitlines()) == 1, proc.stderr
         assert f"{path}:" in proc.stderr and len(proc.stderr) < 400
     assert show_main  # the command is importable without matplotlib
 
 
-@pytest.mark.parametrize("ops, message", [
-    ([("a", 1, 2), ("q", 1, 2)], "operation 2: unknown operation 'q'"),
-    ([("a", 1, 0)], "operation 1: the size must be an int >= 1"),
-    ([("a", 1, 2.0)], "operation 1: the size must be an int >= 1"),
-    ([("a", -1, 2)], "operation 1: the ID must be an int >= 0"),
-    ([("a", True, 2)], "operation 1: the ID must be an int >= 0"),
-    ([("a", 1, 2), ("a", 1, 2)], "operation 2: allocating ID 1, which is already live"),
-    ([("f", 1, None)], "operation 1: freeing ID 1, which is not live"),
-    ([("a", 1, 2), ("r", 2, 5)], "operation 2: reallocating ID 2, which is not live"),
-    ([("a", 1)], "operation 1: expected (op, id, size)"),
-])
+@pytest.mark.parametrize(
+    "ops, message",
+    [
+        ([("a", 1, 2), ("q", 1, 2)], "operation 2: unknown operation 'q'"),
+        ([("a", 1, 0)], "operation 1: the size must be an int >= 1"),
+        ([("a", 1, 2.0)], "operation 1: the size must be an int >= 1"),
+        ([("a", -1, 2)], "operation 1: the ID must be an int >= 0"),
+        ([("a", True, 2)], "operation 1: the ID must be an int >= 0"),
+        ([("a", 1, 2), ("a", 1, 2)], "operation 2: allocating ID 1, which is already live"),
+        ([("f", 1, None)], "operation 1: freeing ID 1, which is not live"),
+        ([("a", 1, 2), ("r", 2, 5)], "operation 2: reallocating ID 2, which is not live"),
+        ([("a", 1)], "operation 1: expected (op, id, size)"),
+    ],
+)
 def test_invalid_operations(tmp_path, ops, message):
     with pytest.raises(TraceError, match="^" + re.escape(message)):
         write_trace(tmp_path / "x.trace", ops)
@@ -262,11 +291,30 @@ def test_convert_mapping():
         f 1000
         f c0
         """)
-    assert lines == ["a 1 10", "a 2 12", "r 1 100", "f 2", "a 3 1", "a 4 7", "a 5 50", "a 6 1",
-                     "r 1 200", "f 3", "f 4", "f 5", "f 6", "f 1"]
+    assert lines == [
+        "a 1 10",
+        "a 2 12",
+        "r 1 100",
+        "f 2",
+        "a 3 1",
+        "a 4 7",
+        "a 5 50",
+        "a 6 1",
+        "r 1 200",
+        "f 3",
+        "f 4",
+        "f 5",
+        "f 6",
+        "f 1",
+    ]
     assert st.headers == ["pool-trace-raw 1 pid=5 ppid=1 cmd=prog"]
     assert (st.records, st.operations, st.unknown_frees, st.failed, st.live_at_end) == (
-        14, 14, 0, 0, 0)
+        14,
+        14,
+        0,
+        0,
+        0,
+    )
 
 
 def test_convert_unknown_pointers_failures_and_oddities():
@@ -287,12 +335,15 @@ def test_convert_unknown_pointers_failures_and_oddities():
         r b0 24
         """)
     assert lines == [
-        "a 1 30",        # realloc of an unknown pointer: an allocation
+        "a 1 30",  # realloc of an unknown pointer: an allocation
         "a 2 8",
-        "f 2", "a 3 9",  # b0 handed out again while live: implicit free
-        "f 3", "r 1 16",  # a0 moves onto b0, live as ID 3: implicit free, ID 1 kept
-        "a 4 1",         # realloc(NULL, 0)
-        "f 4", "a 5 1",  # realloc(p, 0) that returned a block
+        "f 2",
+        "a 3 9",  # b0 handed out again while live: implicit free
+        "f 3",
+        "r 1 16",  # a0 moves onto b0, live as ID 3: implicit free, ID 1 kept
+        "a 4 1",  # realloc(NULL, 0)
+        "f 4",
+        "a 5 1",  # realloc(p, 0) that returned a block
     ]
     assert st.unknown_frees == 2 and st.unknown_reallocs == 1 and st.implicit_frees == 2
     assert st.failed == 3 and st.malformed == 3 and st.live_at_end == 2
@@ -302,8 +353,10 @@ def test_convert_unknown_pointers_failures_and_oddities():
 
 def test_convert_file_truncates_to_a_valid_prefix(tmp_path):
     raw = tmp_path / "x.raw"
-    raw.write_text("# pool-trace-raw 1 pid=1 ppid=0 cmd=x\n"
-                   + "".join(f"m {n} {n:x}0\nf {n:x}0\n" for n in range(1, 51)))
+    raw.write_text(
+        "# pool-trace-raw 1 pid=1 ppid=0 cmd=x\n"
+        + "".join(f"m {n} {n:x}0\nf {n:x}0\n" for n in range(1, 51))
+    )
     full = convert_file(raw, tmp_path / "full.trace")
     assert full.written == full.operations == 100
     for cut in (0, 1, 7, 99, 100, 1000):
@@ -389,13 +442,30 @@ f S+11"""
 
 @pytest.fixture(scope="module")
 def recorder(tmp_path_factory):
-    if (shutil.which("gcc") is None or not sys.platform.startswith("linux")
-            or not RECORDER.exists()):
+    if shutil.which("gcc") is None or not sys.platform.startswith("linux") or not RECORDER.exists():
         pytest.skip("the recorder needs gcc and Linux (LD_PRELOAD, glibc), and its source")
     out = tmp_path_factory.mktemp("recorder") / "librecorder.so"
-    subprocess.run(["gcc", "-std=gnu11", "-O2", "-Wall", "-Wextra", "-Wshadow", "-Wconversion",
-                    "-Werror", "-shared", "-fPIC", "-o", str(out), str(RECORDER),
-                    "-ldl", "-pthread"], check=True, timeout=120)
+    subprocess.run(
+        [
+            "gcc",
+            "-std=gnu11",
+            "-O2",
+            "-Wall",
+            "-Wextra",
+            "-Wshadow",
+            "-Wconversion",
+            "-Werror",
+            "-shared",
+            "-fPIC",
+            "-o",
+            str(out),
+            str(RECORDER),
+            "-ldl",
+            "-pthread",
+        ],
+        check=True,
+        timeout=120,
+    )
     return out
 
 
@@ -403,33 +473,43 @@ def compile_program(tmp_path, source, name="prog", flags=()):
     src = tmp_path / f"{name}.c"
     src.write_text(source)
     exe = tmp_path / name
-    subprocess.run(["gcc", "-std=gnu11", "-O0", "-fno-builtin", "-Wall", *flags, str(src),
-                    "-o", str(exe)], check=True, timeout=120)
+    subprocess.run(
+        ["gcc", "-std=gnu11", "-O0", "-fno-builtin", "-Wall", *flags, str(src), "-o", str(exe)],
+        check=True,
+        timeout=120,
+    )
     return exe
 
 
 def run_traced(recorder, log, argv, **kwargs):
     env = dict(os.environ, LD_PRELOAD=str(recorder), POOL_TRACE_FILE=str(log))
-    return subprocess.run([str(a) for a in argv], env=env, capture_output=True, text=True,
-                          timeout=60, check=True, **kwargs)
+    return subprocess.run(
+        [str(a) for a in argv],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=True,
+        **kwargs,
+    )
 
 
 def converted(raw):
     st = ConvertStats()
     with open(raw) as f:
-        lines = [f"{op} {i}" if s is None else f"{op} {i} {s}"
-                 for op, i, s in convert_raw(f, st)]
+        lines = [f"{op} {i}" if s is None else f"{op} {i} {s}" for op, i, s in convert_raw(f, st)]
     return lines, st
 
 
 def between_markers(lines):
     """The lines from the 77777-byte marker to the free of the 88888-byte one,
     with IDs written relative to the first marker's (S, S+1, ...)."""
-    [start] = [i for i, line in enumerate(lines) if line.startswith("a ") and
-               line.endswith(" 77777")]
+    [start] = [
+        i for i, line in enumerate(lines) if line.startswith("a ") and line.endswith(" 77777")
+    ]
     base = int(lines[start].split()[1])
     out = []
-    for line in lines[start:start + EXPECTED.count("\n") + 1]:
+    for line in lines[start : start + EXPECTED.count("\n") + 1]:
         f = line.split()
         rel = int(f[1]) - base
         f[1] = "S" if rel == 0 else f"S+{rel}"
@@ -454,11 +534,22 @@ def test_recorder_logs_known_calls_exactly(recorder, tmp_path, how):
         elif f[0] != "f":
             calls.append((f[0], *f[1:-1]))
     start = calls.index(("m", "77777"))
-    assert calls[start:start + 14] == [
-        ("m", "77777"), ("m", "10"), ("c", "3", "4"), ("r", "p", "100", "p"),
-        ("r", "p", "0", "NULL"), ("m", "0"), ("r", "NULL", "7", "p"), ("A", "64", "50"),
-        ("A", "32", "64"), ("A", "16", "0"), ("m", "6"), ("m", "1000"),
-        ("r", "p", "100000", "p"), ("r", "NULL", "30", "p")]
+    assert calls[start : start + 14] == [
+        ("m", "77777"),
+        ("m", "10"),
+        ("c", "3", "4"),
+        ("r", "p", "100", "p"),
+        ("r", "p", "0", "NULL"),
+        ("m", "0"),
+        ("r", "NULL", "7", "p"),
+        ("A", "64", "50"),
+        ("A", "32", "64"),
+        ("A", "16", "0"),
+        ("m", "6"),
+        ("m", "1000"),
+        ("r", "p", "100000", "p"),
+        ("r", "NULL", "30", "p"),
+    ]
     lines, st = converted(raw)
     assert between_markers(lines) == EXPECTED
     assert st.implicit_frees == 0 and st.malformed == 0
@@ -571,8 +662,12 @@ def test_recorder_without_the_variable_logs_nothing(recorder, tmp_path):
 @needs_recorder
 def test_build_script_builds_the_recorder(tmp_path):
     out = tmp_path / "librecorder.so"
-    subprocess.run([sys.executable, str(ROOT / "build_pool.py"), "recorder", str(out)],
-                   check=True, timeout=120, capture_output=True)
+    subprocess.run(
+        [sys.executable, str(ROOT / "build_pool.py"), "recorder", str(out)],
+        check=True,
+        timeout=120,
+        capture_output=True,
+    )
     assert out.exists()
 
 
@@ -605,8 +700,11 @@ def shipped():
 def test_shipped_trace_replays_with_consistent_numbers(shipped, name):
     path = TRACES / f"{name}.trace.gz"
     assert path.stat().st_size < 300_000
-    lines = [line for line in gzip.decompress(path.read_bytes()).decode().splitlines()
-             if line and not line.startswith("#")]
+    lines = [
+        line
+        for line in gzip.decompress(path.read_bytes()).decode().splitlines()
+        if line and not line.startswith("#")
+    ]
     ops = shipped[name]
     count, allocs, frees, reallocs, peak = SHIPPED[name]
     assert len(ops) == len(lines) == count
@@ -635,8 +733,11 @@ def test_shipped_trace_replays_with_consistent_numbers(shipped, name):
 def test_replay_other_profiles_and_unchecked(shipped):
     ops = shipped["sqlite3"][:5000]
     peak = trace_facts(ops)[0]
-    for factory in (lambda: Pool(align=16), lambda: Pool(max_small=256, refill=8),
-                    lambda: Pool(checked=False)):
+    for factory in (
+        lambda: Pool(align=16),
+        lambda: Pool(max_small=256, refill=8),
+        lambda: Pool(checked=False),
+    ):
         result = replay(ops, factory)
         assert result.peak_live_bytes == peak <= result.held_bytes
 
@@ -655,19 +756,29 @@ def test_replay_check_reports_the_first_divergence():
     reference = pytest.importorskip("pool.model.reference")
     ops = [("a", 1, 8), ("a", 2, 8), ("f", 1, None)]
     # refill 20: a chunk of 2 * 20 * 8 bytes; refill 10: 2 * 10 * 8
-    with pytest.raises(ReplayMismatch, match=r"^after operation 1 \('a 1 8'\): chunk sizes "
-                       r"differ at index 0: Pool 320, ReferencePool 160 \(lengths 1 and 1\)$"):
+    with pytest.raises(
+        ReplayMismatch,
+        match=r"^after operation 1 \('a 1 8'\): chunk sizes "
+        r"differ at index 0: Pool 320, ReferencePool 160 \(lengths 1 and 1\)$",
+    ):
         replay(ops, check=True, reference_factory=lambda: reference.ReferencePool(refill=10))
     # align 16: the 8-byte request is a 16-byte block, so all differ; the chunk too
     with pytest.raises(ReplayMismatch, match=r"^after operation 1 .*: chunk sizes differ"):
-        replay(ops, lambda: Pool(align=16), check=True,
-               reference_factory=lambda: reference.ReferencePool(align=8))
+        replay(
+            ops,
+            lambda: Pool(align=16),
+            check=True,
+            reference_factory=lambda: reference.ReferencePool(align=8),
+        )
 
 
 def test_replay_names_the_operation_the_pool_refused():
     ops = [("a", 1, 100), ("a", 2, 5000), ("f", 1, None)]
-    with pytest.raises(ReplayError, match=r"^operation 2 \('a 2 5000'\): the pool raised "
-                       r"PoolMemoryError"):
+    with pytest.raises(
+        ReplayError,
+        match=r"^operation 2 \('a 2 5000'\): the pool raised "
+        r"PoolMemoryError",
+    ):
         replay(ops, lambda: Pool(heap_limit=5000))  # a chunk of 4160, then 5000
 
 
@@ -683,8 +794,13 @@ def _replay_check_rss(tmp_path, size):
     """Peak RSS (KiB) of a process replaying a/r/f of one block of size bytes with --check."""
     trace = tmp_path / f"{size}.trace"
     trace.write_text(f"a 1 {size}\nr 1 {size + 8}\na 2 {size // 3}\nf 1\nr 2 {size}\nf 2\n")
-    proc = subprocess.run([sys.executable, "-c", RSS_OF_REPLAY, str(trace), "--check"],
-                          capture_output=True, text=True, timeout=300, cwd=ROOT)
+    proc = subprocess.run(
+        [sys.executable, "-c", RSS_OF_REPLAY, str(trace), "--check"],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        cwd=ROOT,
+    )
     assert proc.returncode == 0, proc.stderr
     assert "ReferencePool agreed after each of the 6 operations" in proc.stdout
     _, kib, status = proc.stdout.splitlines()[-1].split()
@@ -692,8 +808,10 @@ def _replay_check_rss(tmp_path, size):
     return int(kib)
 
 
-@pytest.mark.not_under_sanitizer("ASan writes the shadow of every block it hands out: RSS"
-                                 " then grows with the block's size whatever the check touches")
+@pytest.mark.not_under_sanitizer(
+    "ASan writes the shadow of every block it hands out: RSS"
+    " then grows with the block's size whatever the check touches"
+)
 def test_replay_check_of_huge_blocks_touches_a_bounded_part_of_them(tmp_path):
     """Issue 20 row 14: --check of a trace naming a 512 MiB block (and its
     reallocations) costs about what a small one costs, not 3 x 512 MiB."""
@@ -719,13 +837,16 @@ class _Damaging:
         return addr
 
 
-@pytest.mark.parametrize("size, where", [
-    (1 << 20, lambda kept: kept // 2 + 3),  # up to 1 MiB: every byte is checked
-    (100, lambda kept: 99),
-    (5 << 20, lambda kept: kept - 1),  # larger: both ends...
-    (5 << 20, lambda kept: 100),
-    (5 << 20, lambda kept: 4096 + 3 * ((kept - 8192) // 254 // 8 * 8) + 5),  # ...and the words
-])
+@pytest.mark.parametrize(
+    "size, where",
+    [
+        (1 << 20, lambda kept: kept // 2 + 3),  # up to 1 MiB: every byte is checked
+        (100, lambda kept: 99),
+        (5 << 20, lambda kept: kept - 1),  # larger: both ends...
+        (5 << 20, lambda kept: 100),
+        (5 << 20, lambda kept: 4096 + 3 * ((kept - 8192) // 254 // 8 * 8) + 5),  # ...and the words
+    ],
+)
 def test_replay_check_still_finds_lost_contents(size, where):
     pytest.importorskip("pool.model.reference")
     ops = [("a", 1, size), ("r", 1, size + 64), ("f", 1, None)]
@@ -763,21 +884,34 @@ def test_python_m_pool_trace_replay(tmp_path):
     pytest.importorskip("pool.model.reference")
     path = tmp_path / "s.trace.gz"
     write_trace(path, SAMPLE)
-    run = subprocess.run([sys.executable, "-m", "pool.traces", "replay", str(path), "--check"],
-                         capture_output=True, text=True, timeout=60, cwd=ROOT)
+    run = subprocess.run(
+        [sys.executable, "-m", "pool.traces", "replay", str(path), "--check"],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        cwd=ROOT,
+    )
     assert run.returncode == 0, run.stderr
     assert "ReferencePool agreed after each of the 6 operations" in run.stdout
-    run = subprocess.run([sys.executable, "-m", "pool.traces"], capture_output=True, text=True,
-                         timeout=60, cwd=ROOT)
+    run = subprocess.run(
+        [sys.executable, "-m", "pool.traces"], capture_output=True, text=True, timeout=60, cwd=ROOT
+    )
     assert run.returncode == 2 and "usage" in run.stderr
 
 
-@pytest.mark.skipif("replay" not in (ROOT / "pool" / "__main__.py").read_text(),
-                    reason="`python -m pool replay` is not wired into pool/__main__.py yet")
+@pytest.mark.skipif(
+    "replay" not in (ROOT / "pool" / "__main__.py").read_text(),
+    reason="`python -m pool replay` is not wired into pool/__main__.py yet",
+)
 def test_python_m_pool_replay(tmp_path):
     path = tmp_path / "s.trace"
     write_trace(path, SAMPLE)
-    run = subprocess.run([sys.executable, "-m", "pool", "replay", str(path)],
-                         capture_output=True, text=True, timeout=60, cwd=ROOT)
+    run = subprocess.run(
+        [sys.executable, "-m", "pool", "replay", str(path)],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        cwd=ROOT,
+    )
     assert run.returncode == 0, run.stderr
     assert "operations        6 " in run.stdout

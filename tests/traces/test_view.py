@@ -32,11 +32,18 @@ def free_run(offset, count, size, state="free"):
 # A+0 freed by call 5, A+8 live (call 2), A+16..A+152 free, A+160 live (call 3),
 # A+184..A+280 free 24-byte blocks, A+304 the 16-byte leftover of step 3.2;
 # B+0 live (call 6), B+128..B+2432 free, B+2560..B+5144 the current chunk.
-CALL6_A = ([Segment(0, 8, "free", 8), Segment(8, 8, "live", 8)] + free_run(16, 18, 8)
-           + [Segment(160, 24, "live", 24)] + free_run(184, 5, 24)
-           + [Segment(304, 16, "leftover", 16)])
-CALL6_B = ([Segment(0, 128, "live", 128)] + free_run(128, 19, 128)
-           + [Segment(2560, 2584, "uncarved", None)])
+CALL6_A = (
+    [Segment(0, 8, "free", 8), Segment(8, 8, "live", 8)]
+    + free_run(16, 18, 8)
+    + [Segment(160, 24, "live", 24)]
+    + free_run(184, 5, 24)
+    + [Segment(304, 16, "leftover", 16)]
+)
+CALL6_B = (
+    [Segment(0, 128, "live", 128)]
+    + free_run(128, 19, 128)
+    + [Segment(2560, 2584, "uncarved", None)]
+)
 
 
 @pytest.mark.parametrize("pool_type", POOLS)
@@ -121,12 +128,19 @@ def test_watch_agrees_with_the_pool_and_the_model_over_a_trace(checked):
     if checked:
         # the pool knows a small block by its block size, the Watch by the size asked for
         assert {a: (n + 7) & ~7 for a, n in c.live.items()} == {
-            a: n for a, n in c.pool.live_blocks().items() if n <= 128}
+            a: n for a, n in c.pool.live_blocks().items() if n <= 128
+        }
     for addr, size in c.leftovers.items():
         assert addr in c.pool.free_list(size // 8 - 1)
     kinds = {s.kind for s in c.steps}
-    assert {"pop", "push", "refill branch 1", "refill branch 2", "refill branch 3",
-            "first level"} <= kinds
+    assert {
+        "pop",
+        "push",
+        "refill branch 1",
+        "refill branch 2",
+        "refill branch 3",
+        "first level",
+    } <= kinds
     assert any("leftover" in s.events for s in c.steps) and c.leftovers
     checked_pic = picture(watched(Pool, ops))
     assert pc.strips == checked_pic.strips  # unchecked + Watch knows as much as checked
@@ -136,23 +150,46 @@ def test_watch_agrees_with_the_pool_and_the_model_over_a_trace(checked):
 
 def test_steps_of_the_worked_example():
     w = watched(Pool, WORKED_EXAMPLE_OPS)
-    assert [s.kind for s in w.steps] == ["refill branch 3", "pop", "refill branch 2",
-                                          "first level", "push", "refill branch 3", "pop", "pop"]
-    assert [s.result_name for s in w.steps] == ["A+0", "A+8", "A+160", "a large block", "-",
-                                                 "B+0", "A+304", "A+0"]
+    assert [s.kind for s in w.steps] == [
+        "refill branch 3",
+        "pop",
+        "refill branch 2",
+        "first level",
+        "push",
+        "refill branch 3",
+        "pop",
+        "pop",
+    ]
+    assert [s.result_name for s in w.steps] == [
+        "A+0",
+        "A+8",
+        "A+160",
+        "a large block",
+        "-",
+        "B+0",
+        "A+304",
+        "A+0",
+    ]
     six = dict(w.steps[5].lines)
     assert six["A.7 3.1"] == "a new chunk: bytes_to_get = 2 * 2560 + round_up(320 >> 4) = 5144"
     assert six["A.7 3.2"] == "the leftover tail A+304 (16 bytes) -> free_list[1]"
     assert "leftover" in w.steps[5].events and "chunk" in w.steps[5].events
-    assert dict(w.steps[2].lines)["A.7 2"] == ("the tail holds 6: nobjs = 160 / 24 = 6,"
-                                                " 144 bytes carved")
+    assert dict(w.steps[2].lines)["A.7 2"] == (
+        "the tail holds 6: nobjs = 160 / 24 = 6, 144 bytes carved"
+    )
     w.pool.close()
 
 
 def test_steps_of_salvage_and_refusal():
     w = watched(Pool, HEAP_LIMIT_OPS, heap_limit=400)
-    assert [s.kind for s in w.steps] == ["refill branch 3", "refill branch 2", "salvage",
-                                          "refused", "push", "pop"]
+    assert [s.kind for s in w.steps] == [
+        "refill branch 3",
+        "refill branch 2",
+        "salvage",
+        "refused",
+        "push",
+        "pop",
+    ]
     salvage = dict(w.steps[2].lines)
     assert salvage["A.7 3.4"].startswith("salvage: free_list[4] is the first non-empty list")
     assert "A+200 (40 bytes)" in salvage["A.7 3.4"]
@@ -188,8 +225,13 @@ def test_text_of_the_worked_example():
 
 
 def run_cli(*args, stdin=subprocess.DEVNULL):
-    return subprocess.run([sys.executable, "-m", "pool", *args], capture_output=True, text=True,
-                          timeout=120, stdin=stdin)
+    return subprocess.run(
+        [sys.executable, "-m", "pool", *args],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        stdin=stdin,
+    )
 
 
 def test_cli_help_lists_show():
@@ -209,25 +251,36 @@ def test_demo_steps_runs_without_a_terminal():
     proc = run_cli("demo", "--steps")
     assert proc.returncode == 0, proc.stderr
     out = proc.stdout
-    for needed in ("A.7 3.2   the leftover tail A+304 (16 bytes) -> free_list[1]",
-                   "(salvage)", "(refused, leftover)", "A.7 3.4", "refill branch 2",
-                   "sqlite3.trace.gz", "chunk map"):
+    for needed in (
+        "A.7 3.2   the leftover tail A+304 (16 bytes) -> free_list[1]",
+        "(salvage)",
+        "(refused, leftover)",
+        "A.7 3.4",
+        "refill branch 2",
+        "sqlite3.trace.gz",
+        "chunk map",
+    ):
         assert needed in out, needed
     assert "Enter" not in out  # it did not wait
 
 
 # ---- pictures written (matplotlib: the "plot" extra) ----------------------------------------
 
-SANITIZER_SKIP = ("under scripts/sanitize.sh: matplotlib's C++ extension (ft2font) fails ASan's"
-                  " __cxa_throw interceptor under the preload; the figures are drawn in the normal"
-                  " run")
+SANITIZER_SKIP = (
+    "under scripts/sanitize.sh: matplotlib's C++ extension (ft2font) fails ASan's"
+    " __cxa_throw interceptor under the preload; the figures are drawn in the normal"
+    " run"
+)
 
 
 def needs_matplotlib():
     if os.environ.get("POOL_UNDER_SANITIZER"):
         pytest.skip(SANITIZER_SKIP)
-    pytest.importorskip("matplotlib", reason="matplotlib is not installed (pip install"
-                        " 'pool[plot]'): the figure files were not drawn")
+    pytest.importorskip(
+        "matplotlib",
+        reason="matplotlib is not installed (pip install"
+        " 'pool[plot]'): the figure files were not drawn",
+    )
 
 
 def is_png(path):
@@ -262,6 +315,7 @@ def test_cli_show_writes_a_png_after_a_trace(tmp_path):
 
 # ---- timelines ----------------------------------------------------------------------------
 
+
 def test_timeline_of_the_worked_example():
     from pool.view.timeline import collect
 
@@ -272,8 +326,13 @@ def test_timeline_of_the_worked_example():
     assert tl.live_bytes == [8, 16, 40, 240, 232, 360, 376, 384]
     assert tl.live[0] == [1, 2, 2, 2, 1, 1, 1, 2] and tl.free[0] == [19, 18, 18, 18, 19, 19, 19, 18]
     assert tl.free[1] == [0] * 5 + [1, 0, 0]  # the leftover, then call 7 takes it
-    assert tl.events == {"refill": [1, 3, 6], "chunk": [1, 6], "leftover": [6], "salvage": [],
-                         "refused": []}
+    assert tl.events == {
+        "refill": [1, 3, 6],
+        "chunk": [1, 6],
+        "leftover": [6],
+        "salvage": [],
+        "refused": [],
+    }
 
 
 def test_timeline_peaks_are_the_replays_and_a_refusal_stops_it():
@@ -363,11 +422,12 @@ def test_step_through_waits_on_a_terminal_and_quits(monkeypatch):
 
 
 def test_pool_show_is_exported_lazily():
-    code = ("import sys, pool; assert 'pool.view' not in sys.modules;"
-            " from pool import ReferencePool; p = ReferencePool(); p.allocate(8);"
-            " text = pool.show(p); assert callable(pool.show) and 'A: 320 bytes' in text;"
-            " assert 'matplotlib' not in sys.modules;"
-            " assert 'pool._pool_c' not in sys.modules; print('ok')")
-    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
-                         timeout=60)
+    code = (
+        "import sys, pool; assert 'pool.view' not in sys.modules;"
+        " from pool import ReferencePool; p = ReferencePool(); p.allocate(8);"
+        " text = pool.show(p); assert callable(pool.show) and 'A: 320 bytes' in text;"
+        " assert 'matplotlib' not in sys.modules;"
+        " assert 'pool._pool_c' not in sys.modules; print('ok')"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
     assert out.stdout.strip() == "ok", out.stderr
