@@ -19,7 +19,7 @@ pool/libsgipool.so     shared     csrc/preload/sgi_preload.c and its own copy
 =====================  =========  ==============================================
 
 Compiled later, by the code that needs them (named here so every C file has a
-home): csrc/csrc/bench/containers.cpp (g++, by ``pool.bench.containers`` when the
+home): csrc/bench/containers.cpp (g++, by ``pool.bench.containers`` when the
 benchmark runs), csrc/preload/trace_recorder.c (``python build_pool.py
 recorder OUT``: the LD_PRELOAD trace recorder, docs/recording-traces.md), and
 the first-use glue csrc/python/numpy_handler.c and pymem_hook.c (compiled by

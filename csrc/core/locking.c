@@ -1,7 +1,7 @@
 /*
- * locking.c -- thread-safe pools (B.7): a spin lock (spin_lock.h) around each
- * call, and biased ownership (bias.h) so that the one thread using a pool
- * runs the fast paths with no atomic until another thread arrives.
+ * locking.c -- thread-safe pools (B.7): a spin lock (spin_lock.h) around a
+ * call, except while a pool is biased (bias.h): the one thread using it then
+ * runs the fast paths with no atomic, until another thread arrives.
  */
 
 /* With the lock held: the first thread to lock a biased pool becomes its

@@ -100,7 +100,7 @@ struct sgi_pool {
     size_t max_bytes;     /* max_small: largest request served by the lists */
     size_t nobjs;         /* refill count */
     size_t nlists;        /* max_bytes / align */
-    bool thread_safe;     /* take `lock` around every call */
+    bool thread_safe;     /* guard every call: `lock`, or the biased owner (bias.h) */
     bool checked;         /* record live small blocks in `blocks` */
     bool debug_fill;      /* paint new blocks CLEAN_BYTE, freed ones DEAD_BYTE */
     bool closed;          /* memory returned; every call fails */

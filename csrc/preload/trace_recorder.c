@@ -2,7 +2,7 @@
  *
  *   gcc -std=gnu11 -O2 -Wall -Wextra -shared -fPIC -o librecorder.so recorder.c -ldl -pthread
  *   POOL_TRACE_FILE=out.raw LD_PRELOAD=$PWD/librecorder.so some-program args...
- *   python tools/trace_recorder/convert.py out.raw out.trace.gz
+ *   python -m pool.traces convert out.raw out.trace.gz
  *
  * It wraps malloc, calloc, realloc, reallocarray, free, posix_memalign,
  * aligned_alloc, memalign, valloc and pvalloc (and _exit, to write its
@@ -20,7 +20,7 @@
  *   f PTR                       free(PTR), PTR not NULL
  *
  * Failed calls (NULL results) are not logged, except realloc(p, 0).  The log
- * is the raw material; tools/trace_recorder/convert.py (pool.traces convert)
+ * is the raw material; python -m pool.traces convert
  * turns it into the pool's ID-based trace format.
  *
  * Environment:

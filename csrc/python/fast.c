@@ -21,9 +21,10 @@
  * 25 ns here, more than the core's call, refills and malloc of large blocks
  * included (README, Performance).  Batch calls of at least RELEASE_GIL_BLOCKS
  * blocks release it: there the cost is under 0.01 ns a block and the call is
- * long enough to keep other threads waiting.  The pool's own lock is always
- * taken (cffi users and C callers may share the pool), and it is what makes a
- * free-threaded build safe: close() only marks the handle closed
+ * long enough to keep other threads waiting.  The pool guards itself as it
+ * would for any C caller (cffi users and C code may share the pool): its lock,
+ * or for an unchecked pool used by one thread its biased owner (bias.h).  That
+ * is what makes a free-threaded build safe: close() only marks the handle closed
  * (sgi_pool_close, under the lock); the handle's memory lives as long as this
  * object holds `owner`.
  */

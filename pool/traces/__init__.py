@@ -22,7 +22,7 @@ Operations are tuples ``(op, id, size)`` (`Op`, a named tuple); the size of an
     iter_trace(path)              -> the same, lazily
     write_trace(path, ops)        writes (and validates) a trace
     replay(ops, check=False)      -> ReplayResult: replays through pool.Pool
-    convert_file(raw, out)        raw log of tools/trace_recorder -> trace
+    convert_file(raw, out)        raw log of the recorder -> trace
 
 Command line (``python -m pool.traces``; ``replay_main`` is also meant for
 ``python -m pool replay``)::
@@ -31,7 +31,7 @@ Command line (``python -m pool.traces``; ``replay_main`` is also meant for
                                       [--refill N] [--unchecked]
     python -m pool.traces convert RAW OUT [--max-ops N]
 
-Recorded logs come from the LD_PRELOAD shim in ``tools/trace_recorder`` (see
+Recorded logs come from the LD_PRELOAD shim ``csrc/preload/trace_recorder.c`` (see
 its README.md); the conversion maps malloc, calloc (size n*m), realloc(NULL, n)
 and the aligned allocators to ``a``, free and realloc(p, 0) to ``f``, other
 reallocs to ``r``, and a size of 0 to 1.

@@ -1,4 +1,4 @@
-"""Converting raw logs of tools/trace_recorder (pointers) into traces (IDs)."""
+"""Converting raw logs of the trace recorder (pointers) into traces (IDs)."""
 
 from __future__ import annotations
 
@@ -13,7 +13,7 @@ from .._atomic import refuse_input
 from .._cli import check_output, positive_int
 from .format import Op, PathLike, _checked_ops, _writing, format_op
 
-# ---- converting raw logs of tools/trace_recorder ---------------------------------------
+# ---- converting raw logs of the trace recorder ---------------------------------------
 
 
 @dataclass
@@ -168,7 +168,7 @@ def convert_file(
         first = next(ops, None)  # reads the raw log's header too
         body = itertools.islice(itertools.chain(() if first is None else (first,), ops), max_ops)
         header = [
-            "pool trace 1 (format: pool/trace.py)",
+            "pool trace 1 (format: pool/traces/format.py)",
             f"converted from {raw_name} by pool.traces convert"
             + ("" if max_ops is None else f" --max-ops {max_ops}"),
         ]
@@ -188,10 +188,10 @@ def convert_file(
 def convert_main(
     argv: Sequence[str] | None = None, prog: str = "python -m pool.traces convert"
 ) -> int:
-    """`convert RAW OUT [--max-ops N]`: raw log of tools/trace_recorder -> trace."""
+    """`convert RAW OUT [--max-ops N]`: raw log of the trace recorder -> trace."""
     parser = argparse.ArgumentParser(
         prog=prog,
-        description="Convert a raw log of tools/trace_recorder (pointers) into"
+        description="Convert a raw log of the trace recorder (pointers) into"
         " a trace (IDs); OUT is gzipped if its name ends in .gz.",
     )
     parser.add_argument("raw", metavar="RAW")

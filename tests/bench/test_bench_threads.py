@@ -1,4 +1,4 @@
-"""The contended benchmark runs (bench/bench_threads.c, pool.bench.threads):
+"""The contended benchmark runs (csrc/bench/bench_threads.c, pool.bench.threads):
 every pattern runs to the end on every allocator kind that is thread-safe
 where it is shared, the producer-consumer handover checks contents, and
 the arguments are validated.  (Correctness of what they measure; no

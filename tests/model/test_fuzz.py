@@ -75,7 +75,7 @@ def test_replay_command_line():
 def test_regression_wrong_class_of_a_large_block():
     """Found by the fuzzer: with max_small 48 the runner's wrong-class misuse
     freed a 64-byte (large) block as another large size, which is the same
-    class; pool/diff.py now picks a size of another class."""
+    class; pool/testing/diff.py now picks a size of another class."""
     data = (FUZZ / "regressions" / "harness-wrong-class-large-small-max").read_bytes()
     profile, ops = fz.decode(data)
     assert (profile, ops) == ("small-max", [("alloc", 1, 64), ("bad", 1, "wrong-class")])

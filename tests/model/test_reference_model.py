@@ -1,4 +1,4 @@
-"""The reference model (pool/reference.py) on its own: no C module needed.
+"""The reference model (pool/model/reference.py) on its own: no C module needed.
 
 Every expected value comes from docs/algorithm.md (the worked example, Part
 B's heap-limit example) or is derived from it by hand in the comments.

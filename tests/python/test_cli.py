@@ -132,7 +132,7 @@ WRITERS = re.compile(
 
 def test_every_writer_of_the_package_goes_through_pool_atomic():
     """One mechanism for every file the package writes: pool/_atomic.py (figures
-    through pool/_matplotlib.savefig, which saves into its temporary file)."""
+    through pool._matplotlib.savefig, which saves into its temporary file)."""
     found = set()
     for path in sorted(PACKAGE.rglob("*.py")):
         for line in path.read_text().splitlines():

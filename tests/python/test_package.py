@@ -1,6 +1,8 @@
 """Packaging: the compiled module imports, constants agree, the sdist builds."""
 
+import glob
 import pathlib
+import re
 import subprocess
 import sys
 import tarfile
@@ -158,3 +160,47 @@ def test_moved_modules_keep_their_old_import_paths():
         with pytest.warns(DeprecationWarning, match=f"pool.model.{name}"):
             old = importlib.import_module(f"pool.testing.{name}")
         assert getattr(old, attr) is getattr(importlib.import_module(f"pool.model.{name}"), attr)
+
+
+# Paths that exist only after a build (or are placeholders in prose).
+# ("pool/thread": a benchmark row's name, not a path)
+_BUILT_OR_PLACEHOLDER = (
+    "pool/include",
+    "pool/_pool_c.c",
+    "pool/_bench_c.c",
+    "tests/__pycache__",
+    "pool/thread",
+)
+_PATH = re.compile(
+    r"(?<![\w/.-])((?:csrc|pool|tests|scripts|docs|fuzz|bench|tools)/[\w./*\[\]-]*[\w\]])"
+)
+
+
+def test_every_file_a_doc_or_comment_names_exists():
+    """Each repository path that a tracked file names (docs, comments, messages)
+    exists, so no reader is sent to a file that moved.  CHANGELOG.md keeps the
+    old names on purpose (its map of what moved where)."""
+    if not (ROOT / ".git").exists():
+        pytest.skip("needs a git checkout (git ls-files)")
+    tracked = subprocess.run(
+        ["git", "ls-files"], cwd=ROOT, capture_output=True, text=True, check=True
+    ).stdout.split()
+    missing = []
+    for name in tracked:
+        if name == "CHANGELOG.md" or name.startswith("fuzz/corpus") or name.endswith(".gz"):
+            continue
+        try:
+            text = (ROOT / name).read_text()
+        except (UnicodeDecodeError, FileNotFoundError):
+            continue
+        for m in _PATH.finditer(text):
+            path = m.group(1).rstrip(".")
+            if path.startswith(_BUILT_OR_PLACEHOLDER) or path.endswith("/NAME"):
+                continue
+            if path.endswith("]") and "[" not in path:  # a Markdown link's bracket
+                path = path[:-1]
+            if path.endswith(".[ch]"):  # foo.[ch]: foo.c and foo.h
+                path = path[:-5] + ".c"
+            if not glob.glob(str(ROOT / path)) and not (ROOT / path).exists():
+                missing.append(f"{name}: {path}")
+    assert not missing, "\n".join(missing)

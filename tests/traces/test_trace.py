@@ -1,4 +1,4 @@
-"""Allocation traces (pool/trace.py), the recorder (csrc/preload/trace_recorder.c) and
+"""Allocation traces (pool/traces/format.py), the recorder (csrc/preload/trace_recorder.c) and
 the recorded traces (pool/traces/data)."""
 
 import gzip
