@@ -5,6 +5,7 @@ how to install it when it is missing."""
 from __future__ import annotations
 
 import os
+from collections.abc import Iterable
 from typing import Any
 
 INSTALL = "pip install 'pool[plot]' (or pip install matplotlib)"
@@ -38,6 +39,13 @@ def formats() -> frozenset[str]:
     from matplotlib.backends.backend_agg import FigureCanvasAgg
 
     return frozenset(FigureCanvasAgg.get_supported_filetypes())
+
+
+def check_figure(path: str, option: str, inputs: Iterable[str | None] = ()) -> str:
+    """_cli.check_output for a figure: a suffix matplotlib can write (none: .png)."""
+    from ._cli import check_output
+
+    return check_output(path, option, inputs=inputs, suffixes=formats(), default_suffix="png")
 
 
 def savefig(fig: Any, path: str | os.PathLike[str], **kwargs: Any) -> str:

@@ -14,6 +14,7 @@ from typing import Any
 
 from .._atomic import atomic_open
 from .._cli import check_output, positive_int
+from .._matplotlib import check_figure
 from .._progress import Progress
 from .c_level import add_ratios, find_trace, open_allocators, run_c_level
 from .common import (
@@ -140,13 +141,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             if err:
                 print(err, file=sys.stderr)
                 return 2
-            plot_path = check_output(
-                args.plot,
-                "--plot",
-                inputs=[args.trace, json_path],
-                suffixes=bench_plot.formats(),
-                default_suffix="png",
-            )
+            plot_path = check_figure(args.plot, "--plot", inputs=[args.trace, json_path])
     except ValueError as e:
         print(f"python -m pool bench: {e}", file=sys.stderr)
         return 2

@@ -24,7 +24,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Optional, cast
 
 from .. import _matplotlib
-from .._cli import check_output
+from .._matplotlib import check_figure
 from .common import JsonObject
 
 if TYPE_CHECKING:
@@ -374,9 +374,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(err, file=sys.stderr)
         return 2
     try:
-        out = check_output(
-            argv[1], "OUT", inputs=[argv[0]], suffixes=formats(), default_suffix="png"
-        )
+        out = check_figure(argv[1], "OUT", inputs=[argv[0]])
         with open(argv[0], encoding="utf-8") as f:
             data = json.load(f)
         written = plot(data, out)

@@ -10,7 +10,8 @@ from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any, cast
 
-from .._cli import check_output, positive_int
+from .._cli import positive_int
+from .._matplotlib import check_figure
 from .._types import PoolFactory, PoolLike
 from .format import (
     Op,
@@ -373,13 +374,7 @@ def replay_main(argv: Sequence[str] | None = None, prog: str = "python -m pool r
                 print(f"{prog}: {err}", file=sys.stderr)
                 return 2
             try:
-                args.plot = check_output(
-                    args.plot,
-                    "--plot",
-                    inputs=[args.trace],
-                    suffixes=figure.formats(),
-                    default_suffix="png",
-                )
+                args.plot = check_figure(args.plot, "--plot", inputs=[args.trace])
             except ValueError as e:
                 print(f"{prog}: {e}", file=sys.stderr)
                 return 2

@@ -15,7 +15,8 @@ import sys
 from collections.abc import Iterable, Sequence
 from typing import TYPE_CHECKING
 
-from .._cli import check_output, non_negative_int, positive_int
+from .._cli import non_negative_int, positive_int
+from .._matplotlib import check_figure
 from .steps import WORKED_EXAMPLE_OPS
 
 if TYPE_CHECKING:
@@ -88,13 +89,7 @@ def main(argv: Sequence[str] | None = None, prog: str = "python -m pool show") -
             print(err, file=sys.stderr)
             return 2
         try:  # before the replay, not after it
-            output = check_output(
-                args.output,
-                "-o",
-                inputs=[args.trace],
-                suffixes=figure.formats(),
-                default_suffix="png",
-            )
+            output = check_figure(args.output, "-o", inputs=[args.trace])
         except ValueError as e:
             print(f"{prog}: {e}", file=sys.stderr)
             return 2
