@@ -34,14 +34,13 @@
 #undef free
 
 #include "../sgi_pool.h"
+#include "interpose.h"
 
-#include <dlfcn.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
 #include <malloc.h>
 #include <stdarg.h>
-#include <stdalign.h>
 #include <stdatomic.h>
 #include <stdbool.h>
 #include <stdint.h>
@@ -62,39 +61,31 @@ enum { POOL_ALIGN = 16, POOL_MAX_SMALL = 128 };
 /* ---- The displaced allocator ------------------------------------------------ */
 
 static struct {
-    void *(*malloc)(size_t);
-    void *(*calloc)(size_t, size_t);
-    void *(*realloc)(void *, size_t);
-    void (*free)(void *);
-    int (*posix_memalign)(void **, size_t, size_t);
-    void *(*aligned_alloc)(size_t, size_t);
-    void *(*memalign)(size_t, size_t);
-    void *(*valloc)(size_t);
-    void *(*pvalloc)(size_t);
-    size_t (*usable_size)(void *);
+    malloc_fn malloc;
+    calloc_fn calloc;
+    realloc_fn realloc;
+    free_fn free;
+    posix_memalign_fn posix_memalign;
+    aligned_fn aligned_alloc;
+    aligned_fn memalign;
+    valloc_fn valloc;
+    valloc_fn pvalloc;
+    usable_size_fn usable_size;
 } sys;
 
 /* 0: nothing done; 1: resolving the system's functions; 2: done. */
 static atomic_int init_state;
 static _Atomic(sgi_pool *) the_pool;
 
-/* ---- Bootstrap buffer: while dlsym runs ------------------------------------- */
+/* ---- Bootstrap buffer (interpose.h): while dlsym runs ------------------------ */
 
-static alignas(POOL_ALIGN) unsigned char boot[64 * 1024];
-static atomic_size_t boot_used;
+_Static_assert(POOL_ALIGN == 16, "the bootstrap buffer's blocks are 16-aligned");
 
+/* Blocks without a header: a realloc from the buffer copies up to its end. */
 static void *boot_alloc(size_t n)
 {
     size_t rounded = (n + POOL_ALIGN - 1) & ~(size_t)(POOL_ALIGN - 1);
-    if (rounded < n || rounded > sizeof boot)
-        return NULL;
-    size_t at = atomic_fetch_add(&boot_used, rounded);
-    return at + rounded <= sizeof boot ? boot + at : NULL; /* zero: never reused */
-}
-
-static inline bool in_boot(const void *ptr)
-{
-    return (uintptr_t)ptr - (uintptr_t)boot < sizeof boot;
+    return rounded < n ? NULL : interpose_boot_take(rounded); /* zero: never reused */
 }
 
 /* ---- The chunk region -------------------------------------------------------- */
@@ -452,26 +443,18 @@ static void configure_stats(const char *value)
 
 /* ---- Initialisation ---------------------------------------------------------- */
 
-/* POSIX: a function pointer's bytes may be copied from dlsym's void *
-   (ISO C has no cast between the two). */
-static void lookup(void *slot, const char *name)
-{
-    void *sym = dlsym(RTLD_NEXT, name);
-    memcpy(slot, &sym, sizeof sym);
-}
-
 static void resolve(void)
 {
-    lookup(&sys.malloc, "malloc");
-    lookup(&sys.calloc, "calloc");
-    lookup(&sys.realloc, "realloc");
-    lookup(&sys.free, "free");
-    lookup(&sys.posix_memalign, "posix_memalign");
-    lookup(&sys.aligned_alloc, "aligned_alloc");
-    lookup(&sys.memalign, "memalign");
-    lookup(&sys.valloc, "valloc");
-    lookup(&sys.pvalloc, "pvalloc");
-    lookup(&sys.usable_size, "malloc_usable_size");
+    interpose_lookup(&sys.malloc, "malloc");
+    interpose_lookup(&sys.calloc, "calloc");
+    interpose_lookup(&sys.realloc, "realloc");
+    interpose_lookup(&sys.free, "free");
+    interpose_lookup(&sys.posix_memalign, "posix_memalign");
+    interpose_lookup(&sys.aligned_alloc, "aligned_alloc");
+    interpose_lookup(&sys.memalign, "memalign");
+    interpose_lookup(&sys.valloc, "valloc");
+    interpose_lookup(&sys.pvalloc, "pvalloc");
+    interpose_lookup(&sys.usable_size, "malloc_usable_size");
 }
 
 /* Once, from the constructor or the first call, whichever is first.  A call
@@ -593,7 +576,7 @@ EXPORT void free(void *ptr)
             atomic_store_explicit(&refused_from, NOT_REFUSED, memory_order_relaxed);
         return;
     }
-    if (ptr == NULL || in_boot(ptr) || !resolved())
+    if (ptr == NULL || interpose_in_boot(ptr) || !resolved())
         return;
     COUNT(sys_frees);
     sys.free(ptr);
@@ -637,10 +620,10 @@ EXPORT void *realloc(void *ptr, size_t n)
         free(ptr);
         return moved;
     }
-    if (in_boot(ptr)) {
+    if (interpose_in_boot(ptr)) {
         void *moved = malloc(n);
         if (moved != NULL) {
-            size_t room = sizeof boot - (size_t)((unsigned char *)ptr - boot);
+            size_t room = sizeof interpose_boot - (size_t)((unsigned char *)ptr - interpose_boot);
             memcpy(moved, ptr, n < room ? n : room);
         }
         return moved;
@@ -731,7 +714,7 @@ EXPORT size_t malloc_usable_size(void *ptr)
 {
     if (in_region(ptr))
         return sgi_pool_usable_size(atomic_load(&the_pool), ptr);
-    if (ptr == NULL || in_boot(ptr) || !resolved() || sys.usable_size == NULL)
+    if (ptr == NULL || interpose_in_boot(ptr) || !resolved() || sys.usable_size == NULL)
         return 0;
     return sys.usable_size(ptr);
 }

@@ -57,7 +57,6 @@
  *     log ("%p") or stops logging.  errno is preserved across the logging.
  */
 #define _GNU_SOURCE
-#include <dlfcn.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <malloc.h>
@@ -70,16 +69,10 @@
 #include <sys/syscall.h>
 #include <unistd.h>
 
+#include "interpose.h"
+
 #define EXPORT __attribute__((visibility("default")))
 #define ENV_NAME "POOL_TRACE_FILE"
-
-typedef void *(*malloc_fn)(size_t);
-typedef void *(*calloc_fn)(size_t, size_t);
-typedef void *(*realloc_fn)(void *, size_t);
-typedef void (*free_fn)(void *);
-typedef int (*posix_memalign_fn)(void **, size_t, size_t);
-typedef void *(*aligned_fn)(size_t, size_t);
-typedef void *(*valloc_fn)(size_t);
 
 static malloc_fn real_malloc;
 static calloc_fn real_calloc;
@@ -98,28 +91,18 @@ static __thread int in_init __attribute__((tls_model("initial-exec")));
 
 /* ---- bootstrap memory, for dlsym's own requests before the real functions are known ---- */
 
-#define BOOT_SIZE (64 * 1024)
+/* (the buffer is interpose.h's; how a block is laid out in it is this file's) */
 #define BOOT_HEADER 16 /* keeps blocks 16-aligned; holds the block's size */
-
-static _Alignas(16) unsigned char boot_buf[BOOT_SIZE];
-static size_t boot_used;
 
 static void *boot_alloc(size_t n)
 {
-    size_t need = BOOT_HEADER + ((n + 15) & ~(size_t)15);
-    if (n > BOOT_SIZE || need > BOOT_SIZE)
+    if (n > INTERPOSE_BOOT_SIZE)
         return NULL;
-    size_t at = __atomic_fetch_add(&boot_used, need, __ATOMIC_RELAXED);
-    if (at + need > BOOT_SIZE)
+    unsigned char *block = interpose_boot_take(BOOT_HEADER + ((n + 15) & ~(size_t)15));
+    if (block == NULL)
         return NULL;
-    memcpy(boot_buf + at, &n, sizeof n);
-    return boot_buf + at + BOOT_HEADER;
-}
-
-static int is_boot(const void *p)
-{
-    const unsigned char *c = p;
-    return c >= boot_buf && c < boot_buf + BOOT_SIZE;
+    memcpy(block, &n, sizeof n);
+    return block + BOOT_HEADER;
 }
 
 static size_t boot_block_size(const void *p)
@@ -315,16 +298,16 @@ static void after_fork_child(void)
 
 static void resolve(void)
 {
-    real_malloc = (malloc_fn)dlsym(RTLD_NEXT, "malloc");
-    real_calloc = (calloc_fn)dlsym(RTLD_NEXT, "calloc");
-    real_realloc = (realloc_fn)dlsym(RTLD_NEXT, "realloc");
-    real_free = (free_fn)dlsym(RTLD_NEXT, "free");
-    real_posix_memalign = (posix_memalign_fn)dlsym(RTLD_NEXT, "posix_memalign");
-    real_aligned_alloc = (aligned_fn)dlsym(RTLD_NEXT, "aligned_alloc");
-    real_memalign = (aligned_fn)dlsym(RTLD_NEXT, "memalign");
-    real_valloc = (valloc_fn)dlsym(RTLD_NEXT, "valloc");
-    real_pvalloc = (valloc_fn)dlsym(RTLD_NEXT, "pvalloc");
-    real__exit = (exit_fn)dlsym(RTLD_NEXT, "_exit");
+    interpose_lookup(&real_malloc, "malloc");
+    interpose_lookup(&real_calloc, "calloc");
+    interpose_lookup(&real_realloc, "realloc");
+    interpose_lookup(&real_free, "free");
+    interpose_lookup(&real_posix_memalign, "posix_memalign");
+    interpose_lookup(&real_aligned_alloc, "aligned_alloc");
+    interpose_lookup(&real_memalign, "memalign");
+    interpose_lookup(&real_valloc, "valloc");
+    interpose_lookup(&real_pvalloc, "pvalloc");
+    interpose_lookup(&real__exit, "_exit");
     if (!real_malloc || !real_calloc || !real_realloc || !real_free) {
         static const char msg[] = "pool trace recorder: cannot find the C library's malloc\n";
         ssize_t ignored = write(2, msg, sizeof msg - 1);
@@ -443,7 +426,7 @@ EXPORT void *calloc(size_t nmemb, size_t size)
 
 EXPORT void *realloc(void *old, size_t n)
 {
-    if (!ready() || (old && is_boot(old))) {
+    if (!ready() || (old && interpose_in_boot(old))) {
         /* a bootstrap block (never logged): move it to the real heap unlogged */
         void *q = ready() ? real_malloc(n) : boot_alloc(n);
         if (q && old) {
@@ -474,7 +457,7 @@ EXPORT void *reallocarray(void *old, size_t nmemb, size_t size)
 
 EXPORT void free(void *p)
 {
-    if (!p || is_boot(p))
+    if (!p || interpose_in_boot(p))
         return;
     if (!ready())
         return; /* not reached: only bootstrap blocks exist before the real functions */
