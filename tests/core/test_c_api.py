@@ -20,23 +20,34 @@ pytestmark = [
 ]
 
 
-def build(tmp_path, *flags, program=ROOT / "tests" / "c" / "test_capi.c"):
-    exe = tmp_path / "capi"
-    subprocess.run(
-        [
-            "gcc",
-            "-std=c11",
-            "-D_GNU_SOURCE",
-            *flags,
-            f"-I{ROOT / 'csrc'}",
-            *CSRC,
-            str(program),
-            "-o",
-            str(exe),
-        ],
-        check=True,
-    )
-    return exe
+_built: dict[tuple[str, ...], pathlib.Path] = {}  # (program, flags) -> its executable
+
+
+def build_program(tmp_path, program, *flags):
+    """The program built with the core and these flags; built once per run
+    (several tests run the same build with other arguments)."""
+    key = (str(program), *flags)
+    if key not in _built:
+        exe = tmp_path / program.stem
+        subprocess.run(
+            [
+                "gcc",
+                "-std=c11",
+                "-D_GNU_SOURCE",
+                *flags,
+                f"-I{ROOT / 'csrc'}",
+                *CSRC,
+                str(program),
+                "-o",
+                str(exe),
+            ],
+            check=True,
+        )
+        _built[key] = exe
+    return _built[key]
+
+
+CAPI = ROOT / "tests" / "c" / "test_capi.c"
 
 
 def run(exe):
@@ -78,13 +89,14 @@ def test_header_has_no_python_and_works_from_cpp(tmp_path):
 
 
 def test_c_program_optimised(tmp_path):
-    run(build(tmp_path, "-O2", *WARNINGS[:-1]))
+    run(build_program(tmp_path, CAPI, "-O2", *WARNINGS[:-1]))
 
 
 def test_c_program_with_asserts_and_sanitizers(tmp_path):
     run(
-        build(
+        build_program(
             tmp_path,
+            CAPI,
             "-O1",
             "-g",
             "-UNDEBUG",
@@ -141,33 +153,6 @@ def test_thread_stress_under_sanitizers(tmp_path, build, checked):
     assert result.returncode == 0, result.stderr
     assert "all blocks intact" in result.stdout
     assert "WARNING" not in result.stderr and "ERROR" not in result.stderr
-
-
-_built: dict[tuple[str, ...], pathlib.Path] = {}  # (program, flags) -> its executable
-
-
-def build_program(tmp_path, program, *flags):
-    """The program built with the core and these flags; built once per run
-    (several tests run the same build with other arguments)."""
-    key = (str(program), *flags)
-    if key not in _built:
-        exe = tmp_path / program.stem
-        subprocess.run(
-            [
-                "gcc",
-                "-std=c11",
-                "-D_GNU_SOURCE",
-                *flags,
-                f"-I{ROOT / 'csrc'}",
-                *CSRC,
-                str(program),
-                "-o",
-                str(exe),
-            ],
-            check=True,
-        )
-        _built[key] = exe
-    return _built[key]
 
 
 def test_asan_sees_use_after_free_of_pool_blocks(tmp_path):

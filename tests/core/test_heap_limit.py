@@ -5,6 +5,11 @@ import pytest
 from pool import PoolMemoryError
 
 
+def lengths(pool):
+    """{block size: free-list length} of the non-empty lists."""
+    return {s: n for s, n in zip(pool.class_sizes(), pool.free_list_lengths()) if n}
+
+
 def test_refused_chunk_is_salvaged_from_a_larger_list(make_pool):
     with make_pool() as pool:
         b = pool.allocate(128)  # chunk A: 5120 bytes, 19 blocks of 128 on the list
@@ -54,13 +59,17 @@ def test_oom_handler_raising_the_limit_lets_the_retry_succeed(make_pool):
             return True
 
         A = pool.allocate(8)
-        pool.allocate(120)
+        assert pool.allocate(120) == A + 160
         pool.oom_handler = handler
-        b = pool.allocate(120)
+        B = pool.allocate(120)  # 4824 refused; the handler lifts the limit; the retry gets chunk B
         assert calls == [4824]
-        [(_, _), (B, size)] = pool.chunks()
-        assert (b, size) == (B, 4824)
-        assert pool.stats().oom_handler_calls == 1
+        assert pool.chunks() == [(A, 320), (B, 4824)]
+        assert pool.heap_size == 5144
+        assert pool.current_chunk() == (B + 2400, B + 4824)
+        # the leftover moved before the refusal
+        assert lengths(pool) == {8: 19, 40: 1, 120: 19}
+        st = pool.stats()
+        assert (st.oom_handler_calls, st.requests_refused, st.requests_granted) == (1, 1, 2)
         assert pool.allocate(40) == A + 280  # the leftover of the refused attempt
         big = pool.allocate(10_000)  # large: refused, handler raises the limit again
         assert calls == [4824, 10_000] and pool.stats().large_bytes == 10_000
@@ -88,15 +97,24 @@ def test_oom_handler_freeing_blocks_of_the_same_pool(make_pool):
 
 def test_oom_handler_that_declines_or_raises(make_pool):
     with make_pool(heap_limit=100, oom_handler=lambda n: False) as pool:
-        with pytest.raises(PoolMemoryError, match="gave up"):
+        with pytest.raises(PoolMemoryError, match="oom handler gave up"):
             pool.allocate(8)
         assert pool.stats().oom_handler_calls == 1
 
-    class Boom(Exception):
-        pass
+        class Boom(Exception):
+            pass
 
-    def raising(nbytes):
-        raise Boom(nbytes)
+        def raising(nbytes):
+            raise Boom(nbytes)
+
+        pool.oom_handler = raising  # a large request this time
+        with pytest.raises(Boom):
+            pool.allocate(200)
+        st = pool.stats()
+        assert (st.oom_handler_calls, st.requests_refused) == (2, 2)
+        with pytest.raises(TypeError):
+            pool.oom_handler = 42
+        assert pool.oom_handler is raising
 
     with make_pool(heap_limit=100, oom_handler=raising) as pool:
         with pytest.raises(Boom):
@@ -128,13 +146,19 @@ def test_batch_is_all_or_nothing(make_pool):
     with make_pool(heap_limit=320) as pool:
         first = pool.allocate(8)
         state = (pool.free_list(0), pool.current_chunk())
-        with pytest.raises(PoolMemoryError):
-            pool.allocate_many(8, 40)  # 19 from the list, 20 from the tail, then refused
+        # 19 from the list, 20 carved from the tail, then the next refill asks for
+        # 2*160 + round_up(320 >> 4) = 344: refused, no salvage
+        with pytest.raises(PoolMemoryError, match="344"):
+            pool.allocate_many(8, 40)
         # 39 blocks were taken (19 from the list, 20 carved from the tail) and
         # freed in reverse order, so the list now runs up from A+8 without a gap
         assert pool.free_list(0)[:19] == state[0]
         assert pool.free_list(0) == [first + 8 * k for k in range(1, 40)]
         assert pool.live_blocks() == {first: 8}
+        st = pool.stats()
+        assert st.classes[0].live == 1 and st.classes[0].free == 39
+        assert (st.requests_refused, st.requests_granted) == (1, 1)
+        assert pool.current_chunk() is None  # 3.2 dropped the (empty) tail before the request
 
 
 def test_batch_with_handler_behaves_like_single_calls(make_pool):
@@ -167,12 +191,14 @@ def test_batch_with_handler_behaves_like_single_calls(make_pool):
 
 def test_lowering_the_limit_below_what_is_held(make_pool):
     with make_pool() as pool:
-        pool.allocate(8)
-        pool.heap_limit = 1
-        assert pool.heap_limit == 1
+        A = pool.allocate(8)
+        pool.heap_limit = 100  # below the 320 held: later requests are refused
+        assert pool.heap_limit == 100
+        for k in range(1, 20):  # the list still serves
+            assert pool.allocate(8) == A + 8 * k
+        assert pool.allocate(8) == A + 160  # from the current chunk: no request
         with pytest.raises(PoolMemoryError):
             pool.allocate(200)
-        pool.allocate(8)  # the list still serves
         pool.heap_limit = None
-        assert pool.heap_limit is None
-        pool.allocate(200)
+        assert pool.heap_limit is None and pool.stats().heap_limit is None
+        assert pool.allocate(200) > 0

@@ -166,23 +166,34 @@ def test_same_class_other_size_is_accepted(pool):
     assert pool.small in pool.free_list(2)
 
 
-def test_batch_free_checks_everything_first(pool):
-    good = list(pool.allocate_many(24, 4))
-    gone = pool.allocate(24)
-    pool.deallocate(gone, 24)
-    cases = [
-        (good[:2] + [pool.small + 8] + good[2:], InvalidBlockError, r"entry 2"),
-        (good + [good[1]], InvalidBlockError, "twice in one batch"),
-        (good + [gone], InvalidBlockError, "not a live block"),
-        (good + [pool.large], SizeClassError, "size 300"),
-    ]
-    for addrs, exc, match in cases:
-        unchanged(pool, lambda: pool.deallocate_many(addrs, 24), exc, match)
-    unchanged(pool, lambda: pool.deallocate_many(good, 48), SizeClassError)
-    unchanged(pool, lambda: pool.deallocate_many([1.5], 24), TypeError)
-    unchanged(pool, lambda: pool.deallocate_many([0], 24), ValueError)
-    unchanged(pool, lambda: pool.deallocate_many([-1], 24), ValueError)
-    pool.deallocate_many(good, 24)  # and then it works
+def test_batch_free_checks_everything_first(make_pool):
+    with make_pool() as pool:
+        small = pool.allocate(24)
+        large = pool.allocate(300)
+        good = list(pool.allocate_many(24, 4))
+        gone = pool.allocate(24)
+        pool.deallocate(gone, 24)
+        cases = [
+            (good[:2] + [small + 8] + good[2:], InvalidBlockError, r"entry 2"),
+            (
+                good[:3] + [good[0] + 4] + good[3:],
+                InvalidBlockError,
+                r"entry 3\) is not a live block",
+            ),
+            (good + [good[1]], InvalidBlockError, "twice in one batch"),
+            (good + [gone], InvalidBlockError, "not a live block"),
+            (good + [large], SizeClassError, "size 300"),
+        ]
+        for addrs, exc, match in cases:
+            unchanged(pool, lambda: pool.deallocate_many(addrs, 24), exc, match)
+        unchanged(pool, lambda: pool.deallocate_many(good, 48), SizeClassError)
+        unchanged(pool, lambda: pool.deallocate_many([1.5], 24), TypeError)
+        unchanged(pool, lambda: pool.deallocate_many([0], 24), ValueError)
+        unchanged(pool, lambda: pool.deallocate_many([-1], 24), ValueError)
+        pool.deallocate_many(good, 24)  # and then it works
+        # freed in order: the last one pushed is the head
+        assert pool.free_list(2)[:4] == good[::-1]
+        assert pool.stats().classes[2].live == 1  # small
 
 
 def test_bad_counts_and_buffers(pool):
@@ -216,6 +227,8 @@ def test_bad_heap_limit(pool, value, exc):
         ({"align": 4}, ValueError, "align must be 8 or 16"),
         ({"align": 32}, ValueError, "align"),
         ({"align": "8"}, TypeError, "align"),
+        ({"align": 8.0}, TypeError, "align"),
+        ({"max_small": 100}, ValueError, "max_small"),
         ({"max_small": 100, "align": 16}, ValueError, "multiple of align"),
         ({"max_small": 0}, ValueError, "max_small"),
         ({"max_small": 8192}, ValueError, "max_small"),
@@ -223,13 +236,15 @@ def test_bad_heap_limit(pool, value, exc):
         ({"refill": 5000}, ValueError, "refill"),
         ({"refill": 2.0}, TypeError, "refill"),
         ({"checked": 1}, TypeError, "checked must be True or False"),
+        ({"heap_limit": 0}, ValueError, "heap_limit"),
         ({"thread_safe": None}, TypeError, "thread_safe"),
         ({"oom_handler": 42}, TypeError, "oom_handler must be callable"),
+        ({"oom_handler": 3}, TypeError, "oom_handler must be callable"),
     ],
 )
-def test_invalid_options(options, exc, match):
+def test_invalid_options(make_pool, options, exc, match):
     with pytest.raises(exc, match=match):
-        Pool(**options)
+        make_pool(**options)
 
 
 def test_positional_options_are_refused():
@@ -237,22 +252,27 @@ def test_positional_options_are_refused():
         Pool(None)
 
 
-def test_use_after_close():
-    p = Pool()
+def test_use_after_close(make_pool):
+    p = make_pool()
     a = p.allocate(8)
-    p.close()
+    with p:
+        pass
+    assert p.closed
     p.close()  # idempotent
     calls = [
         lambda: p.allocate(8),
+        lambda: p.allocate(0),  # closed is reported before a bad argument
         lambda: p.deallocate(a, 8),
         lambda: p.reallocate(a, 8, 16),
         lambda: p.allocate_many(8, 2),
         lambda: p.deallocate_many([a], 8),
+        lambda: p.buffer(a),
         lambda: p.buffer(a, 8),
         lambda: p.heap_size,
         lambda: p.heap_limit,
         lambda: setattr(p, "heap_limit", 10),
         lambda: p.chunks(),
+        lambda: p.free_list(0),
         lambda: p.free_list_lengths(),
         lambda: p.stats(),
         lambda: p.live_blocks(),
@@ -263,6 +283,9 @@ def test_use_after_close():
         with pytest.raises(PoolClosedError, match="closed"):
             call()
     assert issubclass(PoolClosedError, ValueError) and issubclass(PoolClosedError, PoolError)
+    assert "closed" in repr(p)
+    with pytest.raises(PoolClosedError), p:
+        pass
 
 
 def test_unchecked_pool_still_knows_large_blocks():
@@ -372,17 +395,31 @@ def test_closed_by_another_thread_after_the_c_call(monkeypatch, call):
     "corrupts an unchecked pool on purpose (a large block freed as small), which the "
     "sanitizer run's validating build rightly stops (invariant V4)"
 )
-def test_unchecked_mode_catches_exactly():
+def test_unchecked_mode_catches_exactly(make_pool):
     """The unchecked mode's promise as docs/python-api.md states it: small-size
     frees are not checked at all (even of a large block), large-size frees are."""
-    with Pool(checked=False) as p:
+    with make_pool(checked=False) as p:
+        a = p.allocate(8)
         large = p.allocate(300)
-        with pytest.raises(InvalidBlockError):  # a large size: checked against the table
+        assert p.live_blocks() == {large: 300}  # small blocks are not recorded
+        before = full_state(p)
+        with pytest.raises(InvalidBlockError, match="not a live block"):
+            p.deallocate(a, 300)  # a large size: checked against the table
+        with pytest.raises(InvalidBlockError):
             p.deallocate(large + 8, 300)
         with pytest.raises(InvalidBlockError):
             p.reallocate(large + 8, 300, 400)
+        with pytest.raises(InvalidBlockError, match="appears twice"):
+            p.deallocate_many([large, large], 300)
+        with pytest.raises(InvalidBlockError, match="pass n"):
+            p.buffer(a)  # small blocks are not recorded
+        assert full_state(p) == before
         with pytest.raises(InvalidBlockError):
-            p.buffer(p.allocate(8))  # small blocks are not recorded
+            p.buffer(p.allocate(8))
+        p.buffer(a, 8)[:] = b"12345678"  # n given: no check
+        assert bytes(p.buffer(a, 8)) == b"12345678"
+        p.deallocate(a, 16)  # a wrong small size is trusted: a goes on the 16-byte list
+        assert p.free_list(1) == [a]
         p.deallocate(large, 8)  # a small size: trusted, pushed on the 8-byte list ...
         assert p.free_list(0)[0] == large
         assert p.allocate(8) == large  # ... and handed out again, while still "live"

@@ -41,23 +41,24 @@ def test_contents_kept(checked, old_n, new_n, branch):
         pool.deallocate(b, new_n)
 
 
-def test_large_to_large_respects_heap_limit():
-    with Pool(heap_limit=3000) as pool:
+def test_large_to_large_respects_heap_limit(make_pool):
+    with make_pool(heap_limit=3000) as pool:
         a = pool.allocate(1000)
         data = fill(pool, a, 1000)
-        with pytest.raises(PoolMemoryError, match="3001 bytes"):
+        with pytest.raises(PoolMemoryError, match="of 3001 bytes"):
             pool.reallocate(a, 1000, 3001)  # held - 1000 + 3001 > 3000
         assert pool.live_blocks() == {a: 1000}  # untouched and still owned
         assert bytes(pool.buffer(a)) == data
         b = pool.reallocate(a, 1000, 3000)  # exactly at the limit
+        assert b != a
         assert bytes(pool.buffer(b, 1000)) == data
         assert pool.stats().large_bytes == 3000
 
 
 @pytest.mark.parametrize("new_n", [64, 200])
-def test_refused_reallocate_keeps_old_block(new_n):
+def test_refused_reallocate_keeps_old_block(make_pool, new_n):
     """Small to small (a refused chunk, nothing to salvage) and small to large."""
-    with Pool(heap_limit=320) as pool:
+    with make_pool(heap_limit=320) as pool:
         a = pool.allocate(8)
         data = fill(pool, a, 8)
         for _ in range(2):  # two 80-byte blocks: the tail (160 bytes), then the list
@@ -70,3 +71,17 @@ def test_refused_reallocate_keeps_old_block(new_n):
         assert pool.live_blocks()[a] == 8
         assert bytes(pool.buffer(a)) == data
         pool.deallocate(a, 8)
+
+
+def test_refused_reallocate_after_the_leftover_moved(make_pool):
+    """Part B's heap-limit example, reached through reallocate: the refusal
+    comes after the tail's leftover went to its list; the block is kept."""
+    with make_pool(heap_limit=400) as pool:
+        A = pool.allocate(8)
+        pool.buffer(A)[:] = b"xxxxxxxx"
+        pool.allocate(120)  # A+160; tail A+280..A+320
+        with pytest.raises(PoolMemoryError, match="4824"):
+            pool.reallocate(A, 8, 120)
+        assert pool.live_blocks()[A] == 8
+        assert bytes(pool.buffer(A)) == b"xxxxxxxx"
+        assert pool.current_chunk() is None and pool.free_list(4) == [A + 280]

@@ -1,7 +1,10 @@
 """The reference model (pool/model/reference.py) on its own: no C module needed.
 
-Every expected value comes from docs/algorithm.md (the worked example, Part
-B's heap-limit example) or is derived from it by hand in the comments.
+Every expected value comes from docs/algorithm.md or is derived from it by
+hand in the comments.  Examples that hold for the C-backed Pool as well (the
+worked example, Part B's heap-limit example, the oom handler's outcomes,
+misuse after close, debug fill, ...) are written once, on both pools, in
+tests/core/ (the `make_pool` fixture of tests/helpers.py).
 """
 
 import importlib.util
@@ -46,7 +49,6 @@ ReferencePool = R.ReferencePool
 InvalidBlockError = R.InvalidBlockError
 SizeClassError = R.SizeClassError
 PoolMemoryError = R.PoolMemoryError
-PoolClosedError = R.PoolClosedError
 
 
 def lists(pool):
@@ -115,74 +117,7 @@ def test_formulas():
     assert [b.class_index(n) for n in (1, 16, 17, 256)] == [0, 0, 1, 15]
 
 
-# ---- Part A: the worked example ----------------------------------------------------
-
-
-@pytest.mark.parametrize("checked", [True, False])
-def test_worked_example(checked):
-    p = ReferencePool(checked=checked)
-
-    # 1. allocate(8): chunk A of 320 (2*160 + 0)
-    A = p.allocate(8)
-    assert p.chunks() == [(A, 320)]
-    assert p.heap_size == 320
-    assert p.current_chunk() == (A + 160, A + 320)
-    assert lists(p) == {8: 19}
-    assert p.free_list(0) == [A + 8 * k for k in range(1, 20)]
-
-    # 2. allocate(8): the head of the 8-byte list
-    assert p.allocate(8) == A + 8
-    assert lists(p) == {8: 18}
-
-    # 3. allocate(24): left 160 >= 24, nobjs = 6
-    assert p.allocate(24) == A + 160
-    assert p.current_chunk() == (A + 304, A + 320)
-    assert lists(p) == {8: 18, 24: 5}
-    assert p.free_list(2) == [A + 184, A + 208, A + 232, A + 256, A + 280]
-
-    # 4. allocate(200): first level, a 200-byte block; the lists are unchanged
-    big = p.allocate(200)
-    assert big not in (A, A + 8, A + 160)
-    assert p.chunks() == [(A, 320)]
-    assert p.heap_size == 320
-    assert p.current_chunk() == (A + 304, A + 320)
-    assert lists(p) == {8: 18, 24: 5}
-    assert p.live_blocks()[big] == 200
-
-    # 5. deallocate(A+0, 8): pushed on the 8-byte list's head
-    p.deallocate(A, 8)
-    assert lists(p) == {8: 19, 24: 5}
-    assert p.free_list(0)[:3] == [A, A + 16, A + 24]
-
-    # 6. allocate(128): chunk B of 5144 = 2*2560 + round_up(320 >> 4 = 20) = 24
-    B = p.allocate(128)
-    assert p.chunks() == [(A, 320), (B, 5144)]
-    assert p.heap_size == 5464
-    assert p.current_chunk() == (B + 2560, B + 5144)
-    assert lists(p) == {8: 19, 16: 1, 24: 5, 128: 19}
-    assert p.free_list(1) == [A + 304]  # the leftover
-    assert p.free_list(15) == [B + 128 * k for k in range(1, 20)]
-    assert p.free_list(15)[-1] == B + 2432
-
-    # Then allocate(16) returns A+304 and allocate(8) returns A+0.
-    assert p.allocate(16) == A + 304
-    assert p.allocate(8) == A
-
-    st = p.stats()
-    assert st.requests_granted == 3  # A, the 200-byte block, B
-    assert st.requests_refused == 0 and st.salvages == 0 and st.oom_handler_calls == 0
-    assert st.chunks == 2 and st.heap_size == 5464 and st.heap_limit is None
-    assert st.chunk_left == 5144 - 2560
-    assert (st.large_live, st.large_bytes) == (1, 200)
-    assert st.held == 5664
-    live = {c.block_size: c.live for c in st.classes if c.live}
-    assert live == {8: 2, 16: 1, 24: 1, 128: 1}  # A+0, A+8; A+304; A+160; B
-    free = {c.block_size: c.free for c in st.classes if c.free}
-    assert free == {8: 18, 24: 5, 128: 19}
-    if checked:
-        assert p.live_blocks() == {A: 8, A + 8: 8, A + 160: 24, big: 200, B: 128, A + 304: 16}
-    else:
-        assert p.live_blocks() == {big: 200}
+# ---- Part A: the worked example (the example itself: tests/core/test_algorithm_examples.py)
 
 
 def test_exact_fit_leaves_an_empty_current_chunk():
@@ -196,46 +131,7 @@ def test_exact_fit_leaves_an_empty_current_chunk():
     assert p.stats().chunk_left == 0
 
 
-def test_refill_of_one_object_leaves_the_list_untouched():
-    p = ReferencePool(refill=1)
-    A = p.allocate(8)  # bytes_to_get = 2 * 8 = 16
-    assert p.chunks() == [(A, 16)]
-    assert p.free_list_lengths() == (0,) * 16
-    assert p.current_chunk() == (A + 8, A + 16)
-    assert p.allocate(8) == A + 8
-    assert p.current_chunk() == (A + 16, A + 16)
-
-
-def test_align_16_profile():
-    p = ReferencePool(align=16, max_small=256)
-    A = p.allocate(1)  # class 16: 2 * 16 * 20 = 640
-    assert p.chunks() == [(A, 640)]
-    assert A % 16 == 0
-    assert p.free_list(0) == [A + 16 * k for k in range(1, 20)]
-    assert len(p.class_sizes()) == 16 and p.class_sizes()[-1] == 256
-
-
 # ---- Part B: heap limit, refusals, salvage ------------------------------------------
-
-
-def test_heap_limit_example():
-    p = ReferencePool(heap_limit=400)
-    A = p.allocate(8)
-    assert p.chunks() == [(A, 320)]
-    assert p.allocate(120) == A + 160  # branch 2, one object
-    assert p.current_chunk() == (A + 280, A + 320)
-    with pytest.raises(PoolMemoryError, match=r"system request of 4824 bytes was refused"):
-        p.allocate(120)
-    assert p.heap_size == 320
-    assert lists(p) == {8: 19, 40: 1}
-    assert p.free_list(4) == [A + 280]
-    assert p.current_chunk() is None
-    st = p.stats()
-    assert (st.requests_granted, st.requests_refused, st.salvages) == (1, 1, 0)
-    assert st.chunk_left == 0 and st.heap_limit == 400
-    # the pool stays fully usable
-    assert p.allocate(40) == A + 280
-    assert lists(p) == {8: 19}
 
 
 def test_refusal_is_a_memory_error():
@@ -305,43 +201,7 @@ def test_large_blocks_count_against_the_limit():
     assert p.live_blocks()[b] == 400
 
 
-def test_lowering_the_limit_below_what_is_held():
-    p = ReferencePool()
-    A = p.allocate(8)
-    p.heap_limit = 100  # below the 320 held: later requests are refused
-    assert p.heap_limit == 100
-    for k in range(1, 20):
-        assert p.allocate(8) == A + 8 * k
-    assert p.allocate(8) == A + 160  # from the current chunk: no request
-    with pytest.raises(PoolMemoryError):
-        p.allocate(200)
-    p.heap_limit = None
-    assert p.heap_limit is None and p.stats().heap_limit is None
-    assert p.allocate(200) > 0
-
-
 # ---- the oom handler ---------------------------------------------------------------
-
-
-def test_oom_handler_raising_the_limit_lets_the_retry_succeed():
-    calls = []
-
-    def handler(nbytes):
-        calls.append(nbytes)
-        p.heap_limit = None
-        return True
-
-    p = ReferencePool(heap_limit=400, oom_handler=handler)
-    A = p.allocate(8)
-    assert p.allocate(120) == A + 160
-    B = p.allocate(120)  # 4824 refused; the handler lifts the limit; the retry gets chunk B
-    assert calls == [4824]
-    assert p.chunks() == [(A, 320), (B, 4824)]
-    assert p.heap_size == 5144
-    assert p.current_chunk() == (B + 2400, B + 4824)
-    assert lists(p) == {8: 19, 40: 1, 120: 19}  # the leftover moved before the refusal
-    st = p.stats()
-    assert (st.oom_handler_calls, st.requests_refused, st.requests_granted) == (1, 1, 2)
 
 
 def test_oom_handler_that_frees_a_block_of_the_same_pool():
@@ -361,28 +221,6 @@ def test_oom_handler_that_frees_a_block_of_the_same_pool():
     assert p.stats().oom_handler_calls == 1
 
 
-def test_oom_handler_that_gives_up_or_raises():
-    p = ReferencePool(heap_limit=100, oom_handler=lambda n: False)
-    with pytest.raises(PoolMemoryError, match="oom handler gave up"):
-        p.allocate(8)
-    assert p.stats().oom_handler_calls == 1
-
-    class Boom(Exception):
-        pass
-
-    def raising(nbytes):
-        raise Boom(nbytes)
-
-    p.oom_handler = raising
-    with pytest.raises(Boom):
-        p.allocate(200)
-    st = p.stats()
-    assert (st.oom_handler_calls, st.requests_refused) == (2, 2)
-    with pytest.raises(TypeError):
-        p.oom_handler = 42
-    assert p.oom_handler is raising
-
-
 def test_oom_handler_is_called_for_a_refused_large_reallocate():
     calls = []
 
@@ -400,16 +238,6 @@ def test_oom_handler_is_called_for_a_refused_large_reallocate():
     assert bytes(p.buffer(b, 4)) == b"abcd"
     st = p.stats()
     assert (st.requests_granted, st.requests_refused, st.large_bytes) == (2, 1, 1500)
-
-
-def test_oom_handler_closing_the_pool():
-    def handler(nbytes):
-        p.close()
-        return True
-
-    p = ReferencePool(heap_limit=100, oom_handler=handler)
-    with pytest.raises(PoolClosedError):
-        p.allocate(8)
 
 
 # ---- misuse changes nothing -------------------------------------------------------
@@ -480,82 +308,6 @@ def test_misuse_leaves_the_state_unchanged():
     assert snapshot(p) == after_free
 
 
-def test_bad_batch_frees_nothing():
-    p = ReferencePool()
-    addrs = list(p.allocate_many(8, 5))
-    before = snapshot(p)
-    with pytest.raises(InvalidBlockError, match=r"entry 3\) is not a live block"):
-        p.deallocate_many(addrs[:3] + [addrs[0] + 4] + addrs[3:], 8)
-    assert snapshot(p) == before
-    p.deallocate_many(addrs, 8)
-    # freed in order: the last one pushed is the head
-    assert p.free_list(0)[:5] == addrs[::-1]
-    assert p.stats().classes[0].live == 0
-
-
-def test_unchecked_mode_trusts_small_frees_but_knows_large_blocks():
-    p = ReferencePool(checked=False)
-    a = p.allocate(8)
-    big = p.allocate(300)
-    assert p.live_blocks() == {big: 300}
-    before = snapshot(p)
-    with pytest.raises(InvalidBlockError, match="not a live block"):
-        p.deallocate(a, 300)  # large sizes are checked in every mode
-    with pytest.raises(InvalidBlockError, match="appears twice"):
-        p.deallocate_many([big, big], 300)
-    with pytest.raises(InvalidBlockError, match="pass n"):
-        p.buffer(a)
-    assert snapshot(p) == before
-    p.deallocate(a, 16)  # a wrong size is trusted: a goes on the 16-byte list
-    assert p.free_list(1) == [a]
-    p.buffer(a, 8)[:] = b"12345678"  # n given: no check
-    assert bytes(p.buffer(a, 8)) == b"12345678"
-
-
-def test_closed_pool():
-    p = ReferencePool()
-    a = p.allocate(8)
-    with p:
-        pass
-    assert p.closed
-    p.close()  # idempotent
-    for call in (
-        lambda: p.allocate(8),
-        lambda: p.deallocate(a, 8),
-        lambda: p.stats(),
-        lambda: p.heap_size,
-        lambda: p.chunks(),
-        lambda: p.reallocate(a, 8, 16),
-        lambda: p.allocate_many(8, 2),
-        lambda: p.deallocate_many([a], 8),
-        lambda: p.buffer(a),
-        lambda: p.current_chunk(),
-        lambda: p.free_list(0),
-        lambda: p.allocate(0),
-    ):
-        with pytest.raises(PoolClosedError, match="closed"):
-            call()
-    assert issubclass(PoolClosedError, ValueError)
-    assert "closed" in repr(p)
-    with pytest.raises(PoolClosedError), p:
-        pass
-
-
-def test_bad_options():
-    for kwargs, exc in [
-        ({"align": 4}, ValueError),
-        ({"max_small": 100}, ValueError),
-        ({"refill": 0}, ValueError),
-        ({"checked": 1}, TypeError),
-        ({"heap_limit": 0}, ValueError),
-        ({"oom_handler": 3}, TypeError),
-        ({"thread_safe": None}, TypeError),
-        ({"align": 8.0}, TypeError),
-    ]:
-        with pytest.raises(exc):
-            ReferencePool(**kwargs)
-
-
 # ---- batch calls ---------------------------------------------------------------------
 
 
@@ -567,25 +319,6 @@ def test_allocate_many_is_like_single_calls():
         assert isinstance(got, array) and got.typecode == "Q"
         assert list(got) == [single.allocate(n) for _ in range(count)]
     assert snapshot(batch) == snapshot(single)
-
-
-def test_allocate_many_rolls_back_in_reverse_order():
-    p = ReferencePool(heap_limit=320)
-    A = p.allocate(8)
-    p.deallocate(A, 8)
-    before_lengths = lists(p)
-    assert before_lengths == {8: 20}
-    # 40 blocks fit: A+0..A+152 from the list, then A+160..A+312 carved from the
-    # tail; the 41st asks for 2*160 + round_up(320 >> 4) = 344: refused, no salvage.
-    with pytest.raises(PoolMemoryError, match="344"):
-        p.allocate_many(8, 45)
-    # freed in reverse order: A+312 first ... A+0 last, so the list is ascending
-    assert p.free_list(0) == [A + 8 * k for k in range(40)]
-    st = p.stats()
-    assert st.classes[0].live == 0 and st.classes[0].free == 40
-    assert (st.requests_refused, st.requests_granted) == (1, 1)
-    assert p.current_chunk() is None  # 3.2 dropped the (empty) tail before the request
-    assert p.live_blocks() == {}
 
 
 def test_allocate_many_with_a_handler():
@@ -647,25 +380,6 @@ def test_reallocate_paths_and_contents():
     assert p.stats().large_live == 0
 
 
-def test_refused_reallocate_keeps_the_block():
-    p = ReferencePool(heap_limit=400)
-    A = p.allocate(8)
-    p.buffer(A)[:] = b"xxxxxxxx"
-    p.allocate(120)  # A+160; tail A+280..A+320
-    with pytest.raises(PoolMemoryError, match="4824"):
-        p.reallocate(A, 8, 120)
-    assert p.live_blocks()[A] == 8
-    assert bytes(p.buffer(A)) == b"xxxxxxxx"
-    assert p.current_chunk() is None and p.free_list(4) == [A + 280]
-
-    q = ReferencePool(heap_limit=1000)
-    x = q.allocate(600)
-    with pytest.raises(PoolMemoryError, match="of 1001 bytes"):
-        q.reallocate(x, 600, 1001)  # 1000 - 600 + 1001 > 1000
-    assert q.reallocate(x, 600, 1000) != x
-    assert q.stats().large_bytes == 1000
-
-
 def test_addresses_are_deterministic_and_aligned():
     p = ReferencePool()
     q = ReferencePool()
@@ -679,30 +393,3 @@ def test_addresses_are_deterministic_and_aligned():
     assert A == R.FIRST_BASE
     assert all(base % 16 == 0 for base in (A, B, *p.live_blocks()))
     assert len({base >> 24 for base in (A, B, *p.live_blocks())}) == 3  # no overlap
-
-
-def test_debug_fill_paints_new_and_freed_blocks():
-    assert ReferencePool().debug is False
-    p = ReferencePool(debug=True)
-    assert p.debug is True
-    a = p.allocate(20)  # usable 24 bytes
-    assert bytes(p.buffer(a, 24)) == b"\xcd" * 24
-    assert len(p.buffer(a)) == 24  # the default view: the whole block
-    p.buffer(a)[:20] = b"z" * 20
-    p.deallocate(a, 20)
-    # the first word would hold the free-list link; the rest is dead
-    raw = bytes(p.allocator.system.view(a, 24))
-    assert raw[R.LINK_BYTES :] == b"\xdd" * (24 - R.LINK_BYTES)
-    assert p.allocate(24) == a
-    assert bytes(p.buffer(a, 24)) == b"\xcd" * 24
-    big = p.allocate(300)  # large blocks are not painted
-    assert bytes(p.buffer(big, 4)) == bytes(4)
-
-
-def test_no_fill_by_default():
-    p = ReferencePool()
-    a = p.allocate(16)
-    p.buffer(a)[:] = b"q" * 16
-    p.deallocate(a, 16)
-    b = p.allocate(16)
-    assert b == a and bytes(p.buffer(b))[8:] == b"q" * 8

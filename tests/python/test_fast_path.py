@@ -118,7 +118,7 @@ def test_process_totals_count_the_fast_paths_memory(cls):
     assert process_totals() == before
 
 
-@pytest.mark.parametrize("cls", [Pool, CffiPool])
+@pytest.mark.parametrize("cls", [Pool, CffiPool, ReferencePool])
 def test_handler_closing_the_pool_ends_in_pool_closed_error(cls):
     for call in (
         lambda p: p.allocate(3000),
@@ -131,6 +131,16 @@ def test_handler_closing_the_pool_ends_in_pool_closed_error(cls):
         with pytest.raises(PoolClosedError):
             call(p)
         assert p.closed
+
+    # a refused first chunk, with the handler given to the constructor
+    def handler(nbytes):
+        p.close()
+        return True
+
+    p = cls(heap_limit=100, oom_handler=handler)
+    with pytest.raises(PoolClosedError):
+        p.allocate(8)
+    assert p.closed
 
 
 @pytest.mark.parametrize("cls", [Pool, CffiPool])
