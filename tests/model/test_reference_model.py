@@ -32,11 +32,11 @@ def _import_reference():
         pkg = types.ModuleType(name)
         pkg.__path__ = [os.path.join(ROOT, "pool")]
         sys.modules[name] = pkg
-        sub = types.ModuleType(f"{name}.testing")
-        sub.__path__ = [os.path.join(ROOT, "pool", "testing")]
+        sub = types.ModuleType(f"{name}.model")
+        sub.__path__ = [os.path.join(ROOT, "pool", "model")]
         sys.modules[sub.__name__] = sub
         spec = importlib.util.spec_from_file_location(
-            f"{name}.model.reference", os.path.join(ROOT, "pool", "testing", "reference.py")
+            f"{name}.model.reference", os.path.join(ROOT, "pool", "model", "reference.py")
         )
         ref = importlib.util.module_from_spec(spec)
         sys.modules[spec.name] = ref
