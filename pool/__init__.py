@@ -50,6 +50,7 @@ __all__ = [
     "process_totals",
     "cffi_allocator",
     "ffi",
+    "get_include",
     "show",
     "PoolStats",
     "PoolState",
@@ -60,6 +61,15 @@ __all__ = [
     "SizeClassError",
     "PoolMemoryError",
 ]
+
+
+def get_include() -> str:
+    """The folder of the C headers for C extensions that use the pool:
+    sgi_pool_capi.h (the versioned C API capsule) and sgi_pool.h (the core).
+    Pass it to the compiler (``include_dirs=[pool.get_include()]``)."""
+    from ._jit import include_folder
+
+    return str(include_folder())
 
 
 def __getattr__(name: str) -> Any:  # typed above (TYPE_CHECKING); cffi modules are Any

@@ -6,14 +6,24 @@ The fast path (pool._fast) and the glue compiled at first use (pool.numpy,
 pool.pymem) take the core's functions from it with sgi_pool_capi_import(), so
 the process has one copy of the core.  CPython only: PyPy's C extensions are
 not served (there, cffi is the way in).
+
+handle_capsule() makes the capsules of Pool.capsule(): a pool's ``sgi_pool *``
+named SGI_POOL_CAPI_HANDLE_NAME, whose context holds the Pool and its cffi
+handle, so the pointer stays valid while an extension holds the capsule.
 """
 
 from __future__ import annotations
 
 import ctypes
 import platform
+from typing import Any
 
 from ._pool_c import ffi, lib
+
+try:  # the capsule destructor is C: pool._fast's (CPython only)
+    from . import _fast
+except ImportError:
+    _fast = None
 
 NAME = b"pool._capi._C_API"  # kept alive here: the capsule points at these bytes
 
@@ -28,3 +38,18 @@ def _make_capsule() -> object:
 
 
 _C_API: object | None = _make_capsule() if platform.python_implementation() == "CPython" else None
+
+
+HANDLE_NAME = "pool.sgi_pool"  # SGI_POOL_CAPI_HANDLE_NAME of sgi_pool_capi.h
+
+
+def handle_capsule(pool: object, handle: Any) -> object:
+    """A capsule of handle (pool's cffi 'sgi_pool *') keeping pool and handle alive."""
+    if _C_API is None or _fast is None:
+        raise RuntimeError(
+            "Pool.capsule(): C extensions reach a pool through CPython's C API; "
+            f"this interpreter is {platform.python_implementation()} or pool._fast "
+            "is not built (use cffi and pool.ffi instead)"
+        )
+    capsule: object = _fast.handle_capsule(int(ffi.cast("uintptr_t", handle)), (pool, handle))
+    return capsule

@@ -1,7 +1,9 @@
 """Compiles a small C-API glue module at first use (pool.numpy, pool.pymem) with
 gcc (or $CC) into a cache directory ($POOL_CACHE_DIR, else ~/.cache/pool), keyed by
 a hash of the source, the core's headers it includes, extra key text and the
-Python version; loads it.  The glue takes the core's functions from the C API
+Python version; loads it.  The compiler's warnings are shown (as a
+RuntimeWarning) and an implicit declaration is an error: a function missing
+from the headers must fail here, not as an undefined symbol at load.  The glue takes the core's functions from the C API
 capsule (pool._capi) when it is loaded.
 
 `glue()` runs the compiler with no lock held: a compiler run takes about a
@@ -20,6 +22,7 @@ import subprocess
 import sys
 import sysconfig
 import threading
+import warnings
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -79,6 +82,7 @@ def build(source: Path, name: str, includes: list[str], key_text: str = "") -> P
         "-std=c11",
         "-Wall",
         "-Wextra",
+        "-Werror=implicit-function-declaration",
         f"-I{sysconfig.get_paths()['include']}",
         *[f"-I{d}" for d in [*glue_includes(), *includes]],
         str(source),
@@ -86,12 +90,18 @@ def build(source: Path, name: str, includes: list[str], key_text: str = "") -> P
         str(tmp),
     ]
     try:
-        subprocess.run(cmd, check=True, capture_output=True, text=True)
+        done = subprocess.run(cmd, check=True, capture_output=True, text=True)
     except (OSError, subprocess.CalledProcessError) as error:
         detail = getattr(error, "stderr", "") or str(error)
         raise ImportError(
-            f"pool: could not compile {source.name} ({' '.join(cmd)}): {detail}"
+            f"pool: could not compile {source.name} ({' '.join(cmd)}):\n{detail}"
         ) from None
+    if done.stderr.strip():  # compiled, but the compiler had something to say
+        warnings.warn(
+            f"pool: compiling {source.name} ({' '.join(cmd)}):\n{done.stderr}",
+            RuntimeWarning,
+            stacklevel=2,
+        )
     os.replace(tmp, out)
     return out
 
@@ -110,11 +120,17 @@ HEADERS = ("sgi_pool_capi.h", "sgi_pool.h")
 
 def _glue_folders() -> list[Path]:
     """Where the glue and its headers are: pool/include in an installed wheel;
-    csrc/python and csrc in a source checkout (an editable install)."""
+    csrc and csrc/python in a source checkout (an editable install; csrc first,
+    so that the core's real header is the one hashed, not csrc/python's forwarder)."""
     package = Path(__file__).resolve().parent
     if (package / "include").is_dir():
         return [package / "include"]
-    return [package.parent / "csrc" / "python", package.parent / "csrc"]
+    return [package.parent / "csrc", package.parent / "csrc" / "python"]
+
+
+def include_folder() -> Path:
+    """The one folder with sgi_pool_capi.h and sgi_pool.h (pool.get_include())."""
+    return _find("sgi_pool_capi.h").parent
 
 
 def _find(name: str) -> Path:

@@ -122,6 +122,16 @@ class Pool(_fastpath.Base, PoolBase):
     def closed(self) -> bool:
         return self._p is None
 
+    def capsule(self) -> object:
+        """A PyCapsule named "pool.sgi_pool" holding this pool's C handle
+        (sgi_pool *), for C extensions (docs/c-extensions.md).  It keeps this
+        Pool and its handle alive while an extension holds it; close() still
+        returns the memory, and the handle's later calls then fail
+        (allocate NULL, checked calls SGI_POOL_ECLOSED).  CPython only."""
+        from ._capi import handle_capsule
+
+        return handle_capsule(self, self._handle())
+
     def _detach(self) -> Any:  # the cffi 'sgi_pool *'
         """For owners that must choose when the C handle is freed (Arena): stops
         cffi's finaliser from destroying it and returns it; the caller then calls

@@ -3,14 +3,15 @@
     >>> import numpy as np, pool.numpy
     >>> with pool.numpy.allocator():
     ...     a = np.empty(4)           # a's data comes from the pool
-    >>> np._core.multiarray.get_handler_name(a)
-    'sgi_pool'
+    >>> pool.numpy.handles(a)     # its data block is a pool's
+    True
 
-install(pool=None) / uninstall() / allocator(pool=None).  The handler glue
+install(pool=None) / uninstall() / allocator(pool=None) / handles(array, pool=None).  The handler glue
 (csrc/python/numpy_handler.c) is compiled at first use against the installed
 numpy's headers, with gcc, into a cache directory ($POOL_CACHE_DIR, else
 ~/.cache/pool), so neither numpy nor its headers are needed to build or use
-the rest of the package (extra: pool[numpy]).  numpy keeps each array's
+the rest of the package (extra: pool[numpy]); a new numpy version compiles it
+anew.  numpy keeps each array's
 handler: arrays made under it stay valid after uninstall().  numpy's handler
 is a context variable (NEP 49): install() affects the calling context only (a
 thread's own, an asyncio task's copy; new threads start with numpy's default
@@ -81,6 +82,24 @@ def handler(pool: Pool | None = None) -> Any:
             "without the GIL); got a Pool(thread_safe=False)"
         )
     return _glue().make_handler(int(ffi.cast("uintptr_t", handle)), handle)
+
+
+def handles(array: numpy.ndarray[Any, Any], pool: Pool | None = None) -> bool:
+    """True when array's data block is a block of pool (of any pool served
+    through pool.numpy when pool is None): the array that owns the data (a
+    view's base) got it from a pool.numpy handler, and it is small enough to
+    be the pool's (larger data goes to the system's allocator, see above)."""
+    if pool is not None and not isinstance(pool, Pool):
+        raise TypeError(
+            f"pool.numpy.handles: pool must be a pool.Pool or None, got {type(pool).__name__}"
+        )
+    found = _glue().owner(array)  # raises TypeError for a non-array
+    if found is None:
+        return False
+    if pool is None:
+        return True
+    handle = pool._p  # a closed pool owns no block any more
+    return handle is not None and found[0] == int(ffi.cast("uintptr_t", handle))
 
 
 def install(pool: Pool | None = None) -> None:

@@ -959,8 +959,44 @@ static PyObject *configure(PyObject *module, PyObject *args)
     Py_RETURN_NONE;
 }
 
+/* ---- handle capsules: a pool's sgi_pool * for other C extensions ---------------------- */
+
+static void handle_capsule_destructor(PyObject *capsule)
+{
+    Py_XDECREF((PyObject *)PyCapsule_GetContext(capsule));
+}
+
+PyDoc_STRVAR(handle_capsule_doc,
+"handle_capsule(address, keepalive) -> a PyCapsule named SGI_POOL_CAPI_HANDLE_NAME\n"
+"holding the sgi_pool * at address and a reference to keepalive (Pool.capsule()).");
+
+static PyObject *handle_capsule(PyObject *module, PyObject *args)
+{
+    (void)module;
+    unsigned long long address;
+    PyObject *keepalive;
+    if (!PyArg_ParseTuple(args, "KO:handle_capsule", &address, &keepalive))
+        return NULL;
+    if (address == 0) {
+        PyErr_SetString(PyExc_ValueError, "handle_capsule: the address is NULL");
+        return NULL;
+    }
+    PyObject *capsule = PyCapsule_New((void *)(uintptr_t)address, SGI_POOL_CAPI_HANDLE_NAME,
+                                      handle_capsule_destructor);
+    if (capsule == NULL)
+        return NULL;
+    Py_INCREF(keepalive); /* the destructor drops it, whenever the capsule goes */
+    if (PyCapsule_SetContext(capsule, keepalive) < 0) {
+        Py_DECREF(keepalive);
+        Py_DECREF(capsule);
+        return NULL;
+    }
+    return capsule;
+}
+
 static PyMethodDef module_methods[] = {
     {"configure", configure, METH_VARARGS, configure_doc},
+    {"handle_capsule", handle_capsule, METH_VARARGS, handle_capsule_doc},
     {"untrack_pool", untrack_pool, METH_O, untrack_pool_doc},
     {NULL, NULL, 0, NULL},
 };

@@ -12,6 +12,9 @@
 #define PY_SSIZE_T_CLEAN
 #include <Python.h>
 #define NPY_NO_DEPRECATED_API NPY_1_22_API_VERSION
+/* numpy >= 1.25 hides the API newer than its default target (1.19) unless
+   asked: NEP 49's PyDataMem_SetHandler came in 1.22.  Older numpy ignores it. */
+#define NPY_TARGET_VERSION NPY_1_22_API_VERSION
 #include <numpy/arrayobject.h>
 
 #include <stdlib.h>
@@ -119,7 +122,36 @@ static PyObject *set_handler(PyObject *module, PyObject *capsule)
     return PyDataMem_SetHandler(capsule == Py_None ? NULL : capsule);
 }
 
+/* owner(array) -> (pool address, data address) when the array that owns
+   array's data got it from one of these handlers and the block is one of
+   that pool's; None otherwise (a view asks its base; large data is the
+   system's).  numpy's handler of an array is public C API (PyArray_HANDLER). */
+static PyObject *owner(PyObject *module, PyObject *array)
+{
+    (void)module;
+    if (!PyArray_Check(array)) {
+        PyErr_Format(PyExc_TypeError,
+                     "pool.numpy.handles: array must be a numpy.ndarray, got %.100s",
+                     Py_TYPE(array)->tp_name);
+        return NULL;
+    }
+    PyArrayObject *a = (PyArrayObject *)array;
+    while (!PyArray_CHKFLAGS(a, NPY_ARRAY_OWNDATA) && PyArray_BASE(a) != NULL &&
+           PyArray_Check(PyArray_BASE(a)))
+        a = (PyArrayObject *)PyArray_BASE(a);
+    PyObject *capsule = PyArray_CHKFLAGS(a, NPY_ARRAY_OWNDATA) ? PyArray_HANDLER(a) : NULL;
+    if (capsule == NULL || !PyCapsule_IsValid(capsule, "mem_handler"))
+        Py_RETURN_NONE;
+    PyDataMem_Handler *h = PyCapsule_GetPointer(capsule, "mem_handler");
+    void *data = PyArray_DATA(a);
+    if (h->allocator.malloc != handler_malloc || !core->owns(h->allocator.ctx, data))
+        Py_RETURN_NONE;
+    return Py_BuildValue("KK", (unsigned long long)(uintptr_t)h->allocator.ctx,
+                         (unsigned long long)(uintptr_t)data);
+}
+
 static PyMethodDef methods[] = {
+    {"owner", owner, METH_O, "owner(array) -> (pool address, data address) or None"},
     {"make_handler", make_handler, METH_VARARGS, "make_handler(pool_address, keepalive)"},
     {"set_handler", set_handler, METH_O, "set_handler(capsule or None) -> previous"},
     {NULL, NULL, 0, NULL},

@@ -26,6 +26,8 @@
 
 #define SGI_POOL_CAPI_VERSION 1
 #define SGI_POOL_CAPI_NAME "pool._capi._C_API"
+/* The name of the capsules pool.Pool.capsule() returns: a pool's sgi_pool *. */
+#define SGI_POOL_CAPI_HANDLE_NAME "pool.sgi_pool"
 
 typedef struct sgi_pool_capi {
     uint32_t version; /* SGI_POOL_CAPI_VERSION of the library that filled it */
@@ -91,6 +93,23 @@ static inline const sgi_pool_capi *sgi_pool_capi_import(void)
         return NULL;
     }
     return api;
+}
+
+/* The sgi_pool * inside a capsule from pool.Pool.capsule(); NULL with an
+   exception set when obj is no such capsule.  The pointer stays valid while
+   the extension holds a reference to the capsule (it keeps the Pool and its C
+   handle alive); a close() of the Pool meanwhile returns the pool's memory and
+   every later call on the pointer fails (allocate NULL, checked calls
+   SGI_POOL_ECLOSED), except free_held/realloc_held of held blocks. */
+static inline sgi_pool *sgi_pool_capi_handle(PyObject *obj)
+{
+    if (!PyCapsule_IsValid(obj, SGI_POOL_CAPI_HANDLE_NAME)) {
+        PyErr_Format(PyExc_TypeError,
+                     "expected a pool handle capsule (pool.Pool.capsule()), got %.100s",
+                     Py_TYPE(obj)->tp_name);
+        return NULL;
+    }
+    return (sgi_pool *)PyCapsule_GetPointer(obj, SGI_POOL_CAPI_HANDLE_NAME);
 }
 #endif
 
