@@ -21,10 +21,22 @@ pool).
 
 from __future__ import annotations
 
-import tracemalloc
-from typing import Any, Callable
+from typing import TYPE_CHECKING, Any, Callable
 
 from . import _fastpath
+
+if TYPE_CHECKING:
+    import tracemalloc
+
+
+def _never_tracing() -> bool:
+    return False
+
+
+try:
+    from tracemalloc import is_tracing as _is_tracing
+except ImportError:  # PyPy has no tracemalloc: nothing is traced there
+    _is_tracing = _never_tracing
 
 DOMAIN = 0x53474950  # "SGIP"; csrc/python/fast.c's POOL_TRACE_DOMAIN
 
@@ -36,6 +48,8 @@ _untrack_pool: Callable[[Any], bool] | None = (
 
 def pool_traces(snapshot: tracemalloc.Snapshot) -> tracemalloc.Snapshot:
     """The snapshot's traces of pool blocks only."""
+    import tracemalloc
+
     return snapshot.filter_traces([tracemalloc.DomainFilter(True, DOMAIN)])
 
 
@@ -44,7 +58,7 @@ def reported() -> bool:
     return bool(_fastpath.ACTIVE)
 
 
-def forget(handle: Any, is_tracing: Callable[[], bool] = tracemalloc.is_tracing) -> None:
+def forget(handle: Any, is_tracing: Callable[[], bool] = _is_tracing) -> None:
     """Untracks every block of the pool behind handle (a cffi 'sgi_pool *'),
     just before its memory goes back: afterwards another pool may hand out
     the same addresses, and their traces must not be the ones removed.

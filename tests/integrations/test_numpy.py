@@ -253,3 +253,43 @@ def test_numpys_own_numeric_tests_pass_on_the_pool():
 @pytest.mark.slow  # about 100 s and 16 GiB of RSS (the same without the pool)
 def test_numpys_own_multiarray_tests_pass_on_the_pool():
     numpy_suite(f"{CORE}.tests.test_multiarray")
+
+
+def test_handles_tells_the_pools_arrays_from_the_others():
+    p = Pool(align=16)
+    other = Pool(align=16)
+    with pool_numpy.allocator(p):
+        small = np.arange(4.0)  # a list block
+        big = np.arange(1000.0)  # the system's (as numpy's default handler)
+        grown = np.zeros(3)
+        grown.resize(500, refcheck=False)  # a large block of the pool
+    with pool_numpy.allocator():
+        default = np.ones(2)
+    plain = np.ones(2)
+    assert pool_numpy.handles(small) and pool_numpy.handles(small, p)
+    assert pool_numpy.handles(small[1:], p)  # a view asks the array that owns the data
+    assert pool_numpy.handles(grown, p)
+    assert not pool_numpy.handles(big) and not pool_numpy.handles(big, p)
+    assert not pool_numpy.handles(plain)
+    assert not pool_numpy.handles(small, other)
+    assert pool_numpy.handles(default, pool_numpy.default_pool())
+    assert not pool_numpy.handles(default, p)
+    p.close()  # the array keeps its (held) block; the closed pool owns nothing any more
+    assert not pool_numpy.handles(small, p) and small.sum() == 6.0
+
+
+@pytest.mark.parametrize(
+    ("args", "error"),
+    [(([1.0],), "array must be a numpy.ndarray, got list"), ((np.ones(1), 3), "got int")],
+)
+def test_handles_refuses_what_is_no_array_or_pool(args, error):
+    with pytest.raises(TypeError, match=error):
+        pool_numpy.handles(*args)
+
+
+def test_the_glue_targets_the_api_it_uses():
+    # numpy >= 1.25 hides PyDataMem_SetHandler below NPY_TARGET_VERSION 1.22: without the
+    # define the glue loaded with "undefined symbol: PyDataMem_SetHandler" there
+    source = pool_numpy.SOURCE.read_text()
+    assert "#define NPY_TARGET_VERSION NPY_1_22_API_VERSION" in source
+    assert source.index("NPY_TARGET_VERSION") < source.index("#include <numpy/arrayobject.h>")
