@@ -3,8 +3,9 @@ gcc (or $CC) into a cache directory ($POOL_CACHE_DIR, else ~/.cache/pool), keyed
 a hash of the source, the core's headers it includes, extra key text and the
 Python version; loads it.  The compiler's warnings are shown (as a
 RuntimeWarning) and an implicit declaration is an error: a function missing
-from the headers must fail here, not as an undefined symbol at load.  The glue takes the core's functions from the C API
-capsule (pool._capi) when it is loaded.
+from the headers must fail here, not as an undefined symbol at load.  The
+glue takes the core's functions from the C API capsule (pool._capi) when it
+is loaded.
 
 `glue()` runs the compiler with no lock held: a compiler run takes about a
 second, and a fork from another thread meanwhile must neither wait for it nor

@@ -6,7 +6,8 @@
     >>> pool.numpy.handles(a)     # its data block is a pool's
     True
 
-install(pool=None) / uninstall() / allocator(pool=None) / handles(array, pool=None).  The handler glue
+install(pool=None) / uninstall() / allocator(pool=None) / handles(array, pool=None).
+The handler glue
 (csrc/python/numpy_handler.c) is compiled at first use against the installed
 numpy's headers, with gcc, into a cache directory ($POOL_CACHE_DIR, else
 ~/.cache/pool), so neither numpy nor its headers are needed to build or use
