@@ -3,6 +3,7 @@
  * (sgi_pool_capi.h), compiled into the cffi module by build_pool.py's prelude:
  * C glue only, no Python.
  */
+#define SGI_POOL_CAPI_TABLE_ONLY 1 /* the table, not the importer's helpers */
 #include "sgi_pool_capi.h"
 
 static const sgi_pool_capi sgi_pool_capi_filled = {

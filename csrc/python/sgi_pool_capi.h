@@ -76,7 +76,9 @@ typedef struct sgi_pool_capi {
     /* generated from sgi_pool.h: end */
 } sgi_pool_capi;
 
-#ifdef Py_PYTHON_H
+/* The importer's helpers, for extensions that include Python.h first (not for
+   the table's own translation unit: pool._pool_c is built on the limited API). */
+#if defined(Py_PYTHON_H) && !defined(SGI_POOL_CAPI_TABLE_ONLY)
 /* The table, from the capsule; NULL with ImportError set when the package is
    missing or its table is older than this header. */
 static inline const sgi_pool_capi *sgi_pool_capi_import(void)
