@@ -4,9 +4,9 @@ together."""
 
 import pytest
 from helpers import full_state
+from pool._pool_c import ffi, lib
 
 from pool import Pool, PoolClosedError, _fastpath
-from pool._pool_c import ffi, lib
 from pool.testing.diff import PROFILES, Divergence, run_random
 
 SIZE_MAX = 2**64 - 1 if ffi.sizeof("size_t") == 8 else 2**32 - 1
