@@ -12,7 +12,8 @@ page) tells the runner more about the block:
 
     <!-- doc-test: slow -->               a long block: runs only with --runslow
     <!-- doc-test: needs numpy sqlite3 --> skipped (saying which) without one of
-                                           these modules or programs
+                                           these modules or programs (fast-path:
+                                           pool._fast, off with POOL_NO_FAST=1)
     <!-- doc-test: file example.c -->     not run: written as this file for the
                                            shell blocks of the same page
     <!-- doc-test: output -->             the output the block before prints
@@ -103,10 +104,15 @@ def _param(block: Block) -> object:
 
 
 def _missing(needs: list[str]) -> list[str]:
+    """What of needs is absent: a module, a program, or `fast-path` (pool._fast,
+    off under POOL_NO_FAST=1)."""
+    from pool import _fastpath
+
     return [
         name
         for name in needs
-        if shutil.which(name) is None and importlib.util.find_spec(name) is None
+        if (not _fastpath.ACTIVE if name == "fast-path" else shutil.which(name) is None)
+        and (name == "fast-path" or importlib.util.find_spec(name) is None)
     ]
 
 
