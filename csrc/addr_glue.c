@@ -6,6 +6,11 @@ uintptr_t pool_allocate(sgi_pool *p, size_t n)
     return (uintptr_t)sgi_pool_allocate(p, n);
 }
 
+uintptr_t pool_calloc(sgi_pool *p, size_t count, size_t size)
+{
+    return (uintptr_t)sgi_pool_calloc(p, count, size);
+}
+
 void pool_deallocate(sgi_pool *p, uintptr_t addr, size_t n)
 {
     sgi_pool_deallocate(p, (void *)addr, n);

@@ -15,6 +15,7 @@ extern "C" {
 #endif
 
 uintptr_t pool_allocate(sgi_pool *p, size_t n);
+uintptr_t pool_calloc(sgi_pool *p, size_t count, size_t size);
 void pool_deallocate(sgi_pool *p, uintptr_t addr, size_t n);
 int pool_deallocate_checked(sgi_pool *p, uintptr_t addr, size_t n);
 int pool_reallocate(sgi_pool *p, uintptr_t addr, size_t old_n, size_t new_n, uintptr_t *out);

@@ -294,6 +294,13 @@ int sgi_pool_capture_state(sgi_pool *p, sgi_pool_capture *c);
    large blocks), for leak checks. */
 void sgi_pool_process_totals(size_t *blocks, size_t *bytes);
 
+/* Zeroed allocation, as calloc: a block of count * size bytes, every byte 0
+   (a small block's whole round_up(count * size) bytes).  NULL when
+   count * size is 0, when it overflows a size_t (then sgi_pool_last_refused()
+   is SIZE_MAX and nothing is requested), or when memory is refused (as
+   sgi_pool_allocate).  Declared last: the C API table only ever appends. */
+void *sgi_pool_calloc(sgi_pool *p, size_t count, size_t size);
+
 #ifdef __cplusplus
 }
 #endif

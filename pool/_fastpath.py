@@ -24,6 +24,7 @@ from ._pool_c import ffi
 # The methods pool._fast implements; the rest of Pool stays Python.
 HOT_METHODS = (
     "allocate",
+    "allocate_zeroed",
     "deallocate",
     "reallocate",
     "resize",

@@ -88,7 +88,7 @@ def checked_mode(out: Out = print) -> None:
 
 
 def heap_limit(out: Out = print) -> None:
-    out("\nA heap limit of 400 bytes (Part B's example):")
+    out("\nA heap limit of 400 bytes (docs/algorithm.md's refusal example):")
     with _new_pool(heap_limit=400) as pool:
         pool.allocate(8)
         pool.allocate(120)

@@ -112,6 +112,23 @@ void *sgi_pool_allocate(sgi_pool *p, size_t n)
     return allocate_general(p, n);
 }
 
+/* calloc: allocate, then zero the whole block (a small block's round_up(n)
+   bytes, which usable_size reports, not only the n asked for).  Kept apart
+   from sgi_pool_allocate so that its fast path stays as it is. */
+void *sgi_pool_calloc(sgi_pool *p, size_t count, size_t size)
+{
+    REQUIRE(p != NULL);
+    if (UNLIKELY(size != 0 && count > SIZE_MAX / size)) {
+        last_refused = SIZE_MAX; /* count * size is no size_t: refused before any request */
+        return NULL;
+    }
+    size_t n = count * size;
+    void *block = sgi_pool_allocate(p, n);
+    if (block != NULL)
+        memset(block, 0, is_small(p, n) ? round_up(p, n) : n);
+    return block;
+}
+
 /* Everything but the unchecked fast paths: checked pools' fast path, then
    the general one (whose status a void deallocate ignores). */
 static NOINLINE void deallocate_slow(sgi_pool *p, void *ptr, size_t n)

@@ -48,6 +48,7 @@ static const sgi_pool_capi sgi_pool_capi_filled = {
     sgi_pool_blocks,
     sgi_pool_capture_state,
     sgi_pool_process_totals,
+    sgi_pool_calloc,
     /* generated from sgi_pool.h: end */
 };
 

@@ -347,6 +347,29 @@ static PyObject *FastPool_allocate(FastPool *self, PyObject *const *args, Py_ssi
     return PyLong_FromVoidPtr(block);
 }
 
+PyDoc_STRVAR(allocate_zeroed_doc,
+"allocate_zeroed($self, n)\n--\n\n"
+"As allocate(n), but every byte of the block reads 0 (a small block's\n"
+"whole usable_size).  allocate() leaves the bytes as they were.");
+
+static PyObject *FastPool_allocate_zeroed(FastPool *self, PyObject *const *args,
+                                          Py_ssize_t nargs, PyObject *kwnames)
+{
+    BIND("allocate_zeroed", 1, "n");
+    sgi_pool *p = open_pool(self);
+    size_t n;
+    if (p == NULL || as_size(arg[0], py.name_size, &n))
+        return NULL;
+    void *block = core->calloc(p, 1, n);
+    while (block == NULL) {
+        if ((p = after_refusal(self)) == NULL)
+            return NULL;
+        block = core->calloc(p, 1, n);
+    }
+    (void)trace_new((uintptr_t)block, n);
+    return PyLong_FromVoidPtr(block);
+}
+
 PyDoc_STRVAR(deallocate_doc,
 "deallocate($self, addr, n=None)\n--\n\n"
 "Frees the block at addr, allocated with a size of n's class; with n\n"
@@ -835,6 +858,7 @@ static PyMemberDef FastPool_members[] = {
 
 static PyMethodDef FastPool_methods[] = {
     METHOD(allocate),
+    METHOD(allocate_zeroed),
     METHOD(deallocate),
     METHOD(reallocate),
     METHOD(resize),

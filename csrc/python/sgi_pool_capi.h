@@ -73,6 +73,7 @@ typedef struct sgi_pool_capi {
     __typeof__(sgi_pool_blocks) *blocks;
     __typeof__(sgi_pool_capture_state) *capture_state;
     __typeof__(sgi_pool_process_totals) *process_totals;
+    __typeof__(sgi_pool_calloc) *calloc;
     /* generated from sgi_pool.h: end */
 } sgi_pool_capi;
 

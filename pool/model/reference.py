@@ -405,6 +405,12 @@ class SGIAllocator:
         self.small_block_born(block, n)
         return block
 
+    def allocate_zeroed(self, n: int) -> int:
+        """sgi_pool_calloc(p, 1, n): allocate, then zero the whole block."""
+        block = self.allocate(n)
+        self.system.fill(block, 0, self.round_up(n) if self.is_small(n) else n)
+        return block
+
     def small_block_born(self, block: int, n: int) -> None:
         """A small block goes live: counted, recorded in checked mode, painted
         in debug mode."""
@@ -675,6 +681,13 @@ class ReferencePool(PoolBase):
         self._alloc()
         n = v.as_size(n)
         return self._run("allocate", n)
+
+    def allocate_zeroed(self, n: int) -> int:
+        """As allocate(n), but every byte of the block reads 0 (a small block's
+        whole usable_size).  allocate() leaves the bytes as they were."""
+        self._alloc()
+        n = v.as_size(n)
+        return self._run("allocate_zeroed", n)
 
     def deallocate(self, addr: int, n: int | None = None) -> None:
         """Frees the block at addr, allocated with a size of n's class; with n

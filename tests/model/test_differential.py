@@ -191,7 +191,13 @@ def test_directory_agrees_with_block_map_on_every_path(profile, seed):
     try:
         for _ in range(800):
             op = random_op(rng, step, next_id, checked)
-            next_id += 1 if op[0] == "alloc" else len(op[1]) if op[0] == "alloc_many" else 0
+            next_id += (
+                1
+                if op[0] in ("alloc", "alloc_zeroed")
+                else len(op[1])
+                if op[0] == "alloc_many"
+                else 0
+            )
             if step.apply(op) in ("free_nosize", "free_many_nosize", "resize"):
                 seen["nosize"] += 1
             seen["leftover"] = step.sides[1].pool.allocator.leftovers
