@@ -20,7 +20,7 @@ import sys
 from collections.abc import Iterable, Sequence
 from typing import TYPE_CHECKING, Any, Callable, Protocol, cast
 
-from .._cli import positive_int
+from .._cli import Parser, guarded, positive_int
 from .._progress import Progress
 from .._types import PoolLike
 from ..errors import PoolError
@@ -540,7 +540,7 @@ def shrink(
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(
+    parser = Parser(
         prog="python -m pool diff",
         description="Random differential campaign: the C core against ReferencePool, in "
         "lockstep, over every profile (or one); on a divergence it prints a shrunk, minimal "
@@ -580,4 +580,4 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    sys.exit(guarded(main, sys.argv[1:]))
