@@ -95,10 +95,11 @@ def main(argv: list[str] | None = None) -> int:
         print("\n".join(found))
         return 0
     env = dict(os.environ)
-    failed = 0
+    failed = skipped = 0
     for command in found:
         if any(word in command.split() for word in args.skip):
             print(f"skipped  {command}")
+            skipped += 1
             continue
         with tempfile.TemporaryDirectory(prefix="pool-readme-") as folder:
             start = time.monotonic()
@@ -107,8 +108,7 @@ def main(argv: list[str] | None = None) -> int:
                 cwd=folder,
                 env=env,
                 stdin=subprocess.DEVNULL,
-                stdout=subprocess.PIPE,
-                stderr=subprocess.PIPE,
+                capture_output=True,
                 text=True,
                 timeout=900,
             )
@@ -118,7 +118,10 @@ def main(argv: list[str] | None = None) -> int:
         if proc.returncode != 0:
             failed += 1
             print("  " + "\n  ".join((proc.stderr or proc.stdout).strip().splitlines()[-10:]))
-    print(f"readme_commands: {len(found) - failed} of {len(found)} README.md commands succeeded")
+    ran = len(found) - skipped
+    print(
+        f"readme_commands: {ran - failed} of {ran} README.md commands succeeded ({skipped} skipped)"
+    )
     return 1 if failed else 0
 
 

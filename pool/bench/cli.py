@@ -240,7 +240,3 @@ def main(argv: Sequence[str] | None = None) -> int:
         written = bench_plot.plot(data, plot_path)
         print(f"plot written to {written}", file=sys.stderr)
     return 0
-
-
-if __name__ == "__main__":
-    sys.exit(main())

@@ -17,11 +17,13 @@ from .common import REPO, JsonObject, ratio, skipped, summarize
 
 # the checkout's csrc/ first (edits show at once), else the copy an installed
 # package ships (build_pool.py's BuildPy), in the same layout
-SOURCE_DIRS = (REPO / "csrc", Path(__file__).resolve().parent / "csrc")
+SHIPPED = Path(__file__).resolve().parent / "csrc"
+SOURCE_DIRS = (REPO / "csrc", SHIPPED)
 
 
 def find_sources() -> Path | None:
-    """The folder holding bench/containers.cpp and the core's sources, or None."""
+    """The folder holding the core's sources and, under it, the benchmark's
+    containers.cpp (csrc/ and csrc/bench/ of a checkout), or None."""
     for csrc in SOURCE_DIRS:
         if (csrc / "bench" / "containers.cpp").is_file() and (csrc / "sgi_pool.c").is_file():
             return csrc
@@ -33,7 +35,7 @@ def run_containers(cfg: dict[str, int], clock: str, progress: Progress) -> JsonO
     if csrc is None:
         return skipped(
             "its sources are missing: neither a checkout's csrc/ nor the installed"
-            f" package's copy ({SOURCE_DIRS[1]}); reinstall the package"
+            f" package's copy ({SHIPPED}); reinstall the package"
         )
     src = csrc / "bench" / "containers.cpp"
     gxx, gcc = shutil.which("g++"), shutil.which("gcc") or shutil.which("cc")

@@ -20,7 +20,7 @@ import sys
 from collections.abc import Iterable, Sequence
 from typing import TYPE_CHECKING, Any, Callable, Protocol, cast
 
-from .._cli import Parser, guarded, positive_int
+from .._cli import Parser, positive_int
 from .._progress import Progress
 from .._types import PoolLike
 from ..errors import PoolError
@@ -577,7 +577,3 @@ def main(argv: Sequence[str] | None = None) -> int:
         progress.close()
         print(f"{name}: {args.ops} operations, C core and reference agree")
     return 0
-
-
-if __name__ == "__main__":
-    sys.exit(guarded(main, sys.argv[1:]))

@@ -46,7 +46,6 @@ from __future__ import annotations
 import sys
 from collections.abc import Sequence
 
-from .._cli import guarded
 from .convert import ConvertStats, convert_file, convert_main, convert_raw
 from .format import (
     Op,
@@ -121,7 +120,3 @@ def main(argv: Sequence[str] | None = None, prog: str = "python -m pool traces")
     name = argv[0]
     command = commands[name]
     return command(argv[1:], prog=f"{prog} {name}")
-
-
-if __name__ == "__main__":
-    sys.exit(guarded(lambda argv: main(argv, prog="python -m pool.traces"), sys.argv[1:]))
