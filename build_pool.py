@@ -20,7 +20,8 @@ pool/libsgipool.so     shared     csrc/preload/sgi_preload.c and its own copy
 
 Compiled later, by the code that needs them (named here so every C file has a
 home): csrc/bench/containers.cpp (g++, by ``pool.bench.containers`` when the
-benchmark runs), csrc/preload/trace_recorder.c (``python build_pool.py
+benchmark runs; the wheel ships it with the core's sources under
+``pool/bench/csrc``), csrc/preload/trace_recorder.c (``python build_pool.py
 recorder OUT``: the LD_PRELOAD trace recorder, docs/recording-traces.md), and
 the first-use glue csrc/python/numpy_handler.c and pymem_hook.c (compiled by
 ``pool/_jit.py`` at first use against the installed numpy or Python; the
@@ -210,8 +211,20 @@ class BuildExt(build_ext):
         return [] if ext.name == PRELOAD_NAME else list(super().get_export_symbols(ext))
 
 
+# What the benchmark's C++ section compiles at run time (pool.bench.containers):
+# containers.cpp and the core's sources, shipped under pool/bench/csrc in the
+# csrc/ layout so that an installed package needs no checkout.
+SHIPPED_BENCH_SOURCES = [
+    f"{BENCH}/containers.cpp",
+    *CORE_SOURCES,
+    *_files(CSRC, "*.h"),
+    *_files(f"{CSRC}/core", "*"),
+]
+
+
 class BuildPy(build_py):
-    """build_py that ships the first-use glue and the core's header in pool/include."""
+    """build_py that ships the first-use glue and the core's header in
+    pool/include, and the C++ benchmark's sources in pool/bench/csrc."""
 
     def run(self) -> None:
         super().run()
@@ -219,6 +232,11 @@ class BuildPy(build_py):
         include.mkdir(parents=True, exist_ok=True)
         for source in SHIPPED_GLUE:
             shutil.copyfile(HERE / source, include / pathlib.Path(source).name)
+        bench_csrc = pathlib.Path(self.build_lib) / "pool" / "bench" / "csrc"
+        for source in SHIPPED_BENCH_SOURCES:
+            target = bench_csrc / pathlib.Path(source).relative_to(CSRC)
+            target.parent.mkdir(parents=True, exist_ok=True)
+            shutil.copyfile(HERE / source, target)
 
 
 def cmdclass() -> dict[str, type]:

@@ -1,14 +1,26 @@
-"""What the command-line tools share: argument types, checking an output
-path before the work, and a quiet end when the reader of stdout goes away."""
+"""What the command-line tools share: a parser whose usage errors are one
+line, argument types, checking an output path before the work, and a quiet
+end when the reader of stdout goes away or the user presses Ctrl-C."""
 
 from __future__ import annotations
 
 import argparse
 import os
+import signal
 import sys
+import typing
 from collections.abc import Callable, Collection, Iterable, Sequence
 
 from ._atomic import refuse_input
+
+
+class Parser(argparse.ArgumentParser):
+    """argparse's parser, but a usage error is one line on stderr (the
+    program, the message, where the help is) and exit status 2, as every
+    other refusal of the command line."""
+
+    def error(self, message: str) -> typing.NoReturn:
+        self.exit(2, f"{self.prog}: error: {message} (--help for usage)\n")
 
 
 def _count(text: str, least: int) -> int:
@@ -78,19 +90,35 @@ def check_output(
 
 
 def guarded(main: Callable[[Sequence[str] | None], int], argv: Sequence[str] | None = None) -> int:
-    """main(argv), ending quietly with status 1 when stdout's reader has gone
-    (`python -m pool demo | head -3`) instead of a BrokenPipeError traceback."""
+    """main(argv), ending quietly instead of with a traceback: status 1 when
+    stdout's reader has gone (`python -m pool demo | head -3`), and on Ctrl-C
+    (KeyboardInterrupt) death by SIGINT, as python itself reports it to the
+    shell (status 130), without python's traceback."""
     try:
         status = main(argv)
         sys.stdout.flush()  # the last buffered output fails here, not at exit
     except BrokenPipeError:
-        # nothing more can be written: point stdout at /dev/null so that
-        # the interpreter's own flush at exit does not fail again
-        devnull = os.open(os.devnull, os.O_WRONLY)
-        os.dup2(devnull, sys.stdout.fileno())
-        os.close(devnull)
+        _stdout_to_devnull()
         return 1
+    except KeyboardInterrupt:
+        try:
+            sys.stdout.flush()
+        except (BrokenPipeError, KeyboardInterrupt):
+            _stdout_to_devnull()
+        if hasattr(signal, "SIGINT") and hasattr(os, "kill"):
+            # a shell's loop stops only on a child killed by SIGINT, not on an exit status
+            signal.signal(signal.SIGINT, signal.SIG_DFL)
+            os.kill(os.getpid(), signal.SIGINT)
+        return 128 + 2  # where the signal could not be raised again
     return status
+
+
+def _stdout_to_devnull() -> None:
+    # nothing more can be written: point stdout at /dev/null so that the
+    # interpreter's own flush at exit does not fail again
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    os.dup2(devnull, sys.stdout.fileno())
+    os.close(devnull)
 
 
 def runnable(module: str | None, script: str | None) -> tuple[str, int] | None:

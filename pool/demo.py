@@ -7,6 +7,7 @@ import time
 from collections.abc import Callable, Sequence
 from typing import Optional, TypeVar
 
+from ._cli import Parser
 from ._types import PoolFactory, PoolLike
 from .core import Pool
 from .errors import InvalidBlockError, PoolMemoryError, SizeClassError
@@ -149,7 +150,7 @@ free list is shown as "block size: length", e.g. "8: 19" is 19 blocks on the 8-b
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
+    parser = Parser(
         prog="python -m pool demo",
         description=DESCRIPTION,
         formatter_class=argparse.RawDescriptionHelpFormatter,

@@ -10,6 +10,8 @@ import argparse
 import os
 from collections.abc import Sequence
 
+from ._cli import Parser
+
 LIBRARY = "libsgipool.so"
 
 
@@ -26,7 +28,7 @@ def library_path() -> str:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(
+    parser = Parser(
         prog="python -m pool preload",
         description="Print the path of libsgipool.so, the malloc family on an SGI pool for "
         "any program.",

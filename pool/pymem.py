@@ -22,6 +22,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from . import _jit
+from ._cli import Parser
 from ._forksafe import ForkSafeLock
 from ._pool_c import ffi
 from ._readonly import HookPoolView
@@ -104,7 +105,7 @@ def run_main(argv: Sequence[str] | None = None) -> int:
     import argparse
     import runpy
 
-    parser = argparse.ArgumentParser(
+    parser = Parser(
         prog="python -m pool run",
         description="Run a Python program with CPython's object allocator domain on an SGI "
         "pool (pool.pymem).",

@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from .._atomic import atomic_open
-from .._cli import check_output, positive_int
+from .._cli import Parser, check_output, positive_int
 from .._matplotlib import check_figure
 from .._progress import Progress
 from .c_level import add_ratios, find_trace, open_allocators, run_c_level
@@ -77,7 +77,7 @@ def _reexec(argv: list[str]) -> int:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(
+    p = Parser(
         prog="python -m pool bench",
         description="Benchmark the pool against a bare free-list floor, glibc, jemalloc and "
         "mimalloc (C loops), through cffi (Python level), in memory, and in C++ "
@@ -106,7 +106,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument(
         "--trace",
         metavar="FILE",
-        help="trace to replay (default: the first shipped pool/traces/data/*.trace.gz)",
+        help="trace to replay: a file or a shipped trace's short name (default: the first"
+        " shipped one; python -m pool traces lists them)",
     )
     p.add_argument(
         "--only",
@@ -132,6 +133,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     # outputs are checked before the run, not after it (the samples would be lost)
     json_path = plot_path = None
     try:
+        if args.trace:  # a file, or the short name of a shipped trace
+            from ..traces.shipped import resolve
+
+            args.trace = resolve(args.trace)
         if args.json:
             json_path = check_output(args.json, "--json", inputs=[args.trace])
         if args.plot:
@@ -142,7 +147,7 @@ def main(argv: Sequence[str] | None = None) -> int:
                 print(err, file=sys.stderr)
                 return 2
             plot_path = check_figure(args.plot, "--plot", inputs=[args.trace, json_path])
-    except ValueError as e:
+    except (ValueError, FileNotFoundError) as e:
         print(f"python -m pool bench: {e}", file=sys.stderr)
         return 2
     cfg = dict(PROFILES["quick" if args.quick else "full"])
@@ -235,7 +240,3 @@ def main(argv: Sequence[str] | None = None) -> int:
         written = bench_plot.plot(data, plot_path)
         print(f"plot written to {written}", file=sys.stderr)
     return 0
-
-
-if __name__ == "__main__":
-    sys.exit(main())

@@ -7,6 +7,7 @@ import os
 import shutil
 import subprocess
 import tempfile
+from pathlib import Path
 
 from .._progress import Progress
 from .common import REPO, JsonObject, ratio, skipped, summarize
@@ -14,11 +15,29 @@ from .common import REPO, JsonObject, ratio, skipped, summarize
 # ---- C++ containers ----------------------------------------------------------------------
 
 
+# the checkout's csrc/ first (edits show at once), else the copy an installed
+# package ships (build_pool.py's BuildPy), in the same layout
+SHIPPED = Path(__file__).resolve().parent / "csrc"
+SOURCE_DIRS = (REPO / "csrc", SHIPPED)
+
+
+def find_sources() -> Path | None:
+    """The folder holding the core's sources and, under it, the benchmark's
+    containers.cpp (csrc/ and csrc/bench/ of a checkout), or None."""
+    for csrc in SOURCE_DIRS:
+        if (csrc / "bench" / "containers.cpp").is_file() and (csrc / "sgi_pool.c").is_file():
+            return csrc
+    return None
+
+
 def run_containers(cfg: dict[str, int], clock: str, progress: Progress) -> JsonObject:
-    src = REPO / "csrc" / "bench" / "containers.cpp"
-    csrc = REPO / "csrc"
-    if not src.exists() or not (csrc / "sgi_pool.c").exists():
-        return skipped("needs the source tree (csrc/bench/containers.cpp, csrc/)")
+    csrc = find_sources()
+    if csrc is None:
+        return skipped(
+            "its sources are missing: neither a checkout's csrc/ nor the installed"
+            f" package's copy ({SHIPPED}); reinstall the package"
+        )
+    src = csrc / "bench" / "containers.cpp"
     gxx, gcc = shutil.which("g++"), shutil.which("gcc") or shutil.which("cc")
     if gxx is None or gcc is None:
         return skipped("g++ (and gcc) not found")

@@ -7,29 +7,39 @@ handlers interleaved within one process, medians of the repeats.
 
 from __future__ import annotations
 
-import argparse
 import statistics
 import sys
 import timeit
 from collections.abc import Sequence
 
-import numpy as np
-
-import pool.numpy as pool_numpy
+from pool._cli import Parser, guarded, positive_int
 
 NUMBER = 200_000
 
 
 def per_call(statement: str) -> float:
+    import numpy as np
+
     return min(timeit.repeat(statement, globals={"np": np}, number=NUMBER, repeat=3)) / NUMBER
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(
-        prog="python -m pool.bench.numpy_arrays", description=__doc__.split("\n\n")[0]
+    parser = Parser(
+        prog="python -m pool.bench.numpy_arrays",
+        description=__doc__.split("\n\n")[0],
+        epilog="example: python -m pool.bench.numpy_arrays --repeats 3 (needs numpy)",
     )
-    parser.add_argument("--repeats", type=int, default=7)
+    parser.add_argument(
+        "--repeats", type=positive_int, default=7, metavar="N", help="interleaved repeats"
+    )
     args = parser.parse_args(argv)
+    try:  # after --help, which needs no numpy
+        import numpy as np
+
+        import pool.numpy as pool_numpy
+    except ImportError as e:
+        print(f"{parser.prog}: needs numpy ({e}): pip install numpy", file=sys.stderr)
+        return 2
     cells = {"np.empty(4)": "np.empty(4)", "np.empty(1000)": "np.empty(1000)"}
     times: dict[tuple[str, str], list[float]] = {}
     for _ in range(args.repeats):
@@ -54,4 +64,4 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    sys.exit(guarded(main, sys.argv[1:]))

@@ -24,6 +24,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Optional, cast
 
 from .. import _matplotlib
+from .._cli import Parser, guarded
 from .._matplotlib import check_figure
 from .common import JsonObject
 
@@ -364,18 +365,27 @@ def plot(data: JsonObject, path: str | os.PathLike[str]) -> str:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    argv = sys.argv[1:] if argv is None else argv
-    prog = "python -m pool.bench.plot"
-    if len(argv) != 2:
-        print(f"usage: {prog} RESULTS.json OUT.png", file=sys.stderr)
-        return 2
+    parser = Parser(
+        prog="python -m pool.bench.plot",
+        description="Draw a benchmark run saved by `python -m pool bench --json`"
+        " (needs matplotlib: the plot extra).",
+        epilog="example: python -m pool.bench.plot results.json results.png",
+    )
+    parser.add_argument("results", metavar="RESULTS.json", help="a `bench --json` file")
+    parser.add_argument(
+        "out",
+        metavar="OUT.png",
+        help="the figure to write (its suffix names the format; none: .png)",
+    )
+    args = parser.parse_args(argv)
+    prog = parser.prog
     err = missing_dependency()
     if err:
-        print(err, file=sys.stderr)
+        print(f"{prog}: {err}", file=sys.stderr)
         return 2
     try:
-        out = check_figure(argv[1], "OUT", inputs=[argv[0]])
-        with open(argv[0], encoding="utf-8") as f:
+        out = check_figure(args.out, "OUT", inputs=[args.results])
+        with open(args.results, encoding="utf-8") as f:
             data = json.load(f)
         written = plot(data, out)
     except (OSError, ValueError, RuntimeError) as e:  # json's errors are ValueErrors
@@ -386,4 +396,4 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    sys.exit(guarded(main, sys.argv[1:]))

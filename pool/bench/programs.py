@@ -11,7 +11,6 @@ median peak RSS.  Wall time includes process start-up: these are whole runs.
 
 from __future__ import annotations
 
-import argparse
 import json
 import os
 import shutil
@@ -26,7 +25,7 @@ from typing import Any
 
 from pool import preload
 from pool._atomic import atomic_open
-from pool._cli import check_output
+from pool._cli import Parser, check_output, guarded, positive_int
 
 LIBDIRS = ["/usr/lib/x86_64-linux-gnu", "/usr/lib/aarch64-linux-gnu", "/usr/lib64", "/usr/lib"]
 OTHERS = [("mimalloc", "libmimalloc.so.2"), ("jemalloc", "libjemalloc.so.2")]
@@ -204,10 +203,14 @@ def table(rows: list[dict[str, Any]]) -> str:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(
-        prog="python -m pool.bench.programs", description=__doc__.split("\n\n")[0]
+    parser = Parser(
+        prog="python -m pool.bench.programs",
+        description=__doc__.split("\n\n")[0],
+        epilog="example: python -m pool.bench.programs --repeats 3 --json programs.json",
     )
-    parser.add_argument("--repeats", type=int, default=7, help="interleaved runs per cell")
+    parser.add_argument(
+        "--repeats", type=positive_int, default=7, metavar="N", help="interleaved runs per cell"
+    )
     parser.add_argument("--json", metavar="FILE", help="also write the rows as JSON")
     parser.add_argument(
         "--pymem-only",
@@ -239,4 +242,4 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    sys.exit(guarded(main, sys.argv[1:]))

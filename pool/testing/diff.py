@@ -20,7 +20,7 @@ import sys
 from collections.abc import Iterable, Sequence
 from typing import TYPE_CHECKING, Any, Callable, Protocol, cast
 
-from .._cli import positive_int
+from .._cli import Parser, positive_int
 from .._progress import Progress
 from .._types import PoolLike
 from ..errors import PoolError
@@ -553,7 +553,7 @@ def shrink(
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(
+    parser = Parser(
         prog="python -m pool diff",
         description="Random differential campaign: the C core against ReferencePool, in "
         "lockstep, over every profile (or one); on a divergence it prints a shrunk, minimal "
@@ -590,7 +590,3 @@ def main(argv: Sequence[str] | None = None) -> int:
         progress.close()
         print(f"{name}: {args.ops} operations, C core and reference agree")
     return 0
-
-
-if __name__ == "__main__":
-    sys.exit(main())

@@ -24,12 +24,16 @@ Operations are tuples ``(op, id, size)`` (`Op`, a named tuple); the size of an
     replay(ops, check=False)      -> ReplayResult: replays through pool.Pool
     convert_file(raw, out)        raw log of the recorder -> trace
 
-Command line (``python -m pool.traces``; ``replay_main`` is also meant for
-``python -m pool replay``)::
+Command line (``python -m pool traces``, also ``python -m pool.traces``;
+``replay_main`` is also ``python -m pool replay``)::
 
-    python -m pool.traces replay TRACE [--check] [--align 8|16] [--max-small N]
-                                      [--refill N] [--unchecked]
-    python -m pool.traces convert RAW OUT [--max-ops N]
+    python -m pool traces [list]      the shipped traces, by short name
+    python -m pool traces replay TRACE [--check] [--align 8|16] [--max-small N]
+                                       [--refill N] [--unchecked]
+    python -m pool traces convert RAW OUT [--max-ops N]
+
+TRACE is a file or the short name of a shipped trace (``sqlite3``: see
+``pool.traces.shipped``).
 
 Recorded logs come from the LD_PRELOAD shim ``csrc/preload/trace_recorder.c`` (see
 its README.md); the conversion maps malloc, calloc (size n*m), realloc(NULL, n)
@@ -42,7 +46,6 @@ from __future__ import annotations
 import sys
 from collections.abc import Sequence
 
-from .._cli import guarded
 from .convert import ConvertStats, convert_file, convert_main, convert_raw
 from .format import (
     Op,
@@ -78,22 +81,42 @@ __all__ = [
 ]
 
 
-def main(argv: Sequence[str] | None = None) -> int:
-    """python -m pool.traces {replay,convert} ..."""
+USAGE = """usage: python -m pool traces [list | replay ... | convert ...]
+
+The traces shipped with the package, and the trace tools.
+
+  list                         the shipped traces: short name, operations, program
+                               (the default)
+  replay TRACE [--check] ...   python -m pool replay: TRACE a file or a short name
+  convert RAW OUT [--max-ops N]  a raw recorder log -> a trace
+
+examples:
+  python -m pool traces
+  python -m pool traces replay sqlite3 --check
+  python -m pool traces convert sqlite3.raw sqlite3.trace.gz"""
+
+
+def main(argv: Sequence[str] | None = None, prog: str = "python -m pool traces") -> int:
+    """python -m pool traces [list | replay ... | convert ...] (also python -m pool.traces)"""
     argv = list(sys.argv[1:] if argv is None else argv)
+    if argv[:1] in (["-h"], ["--help"]):
+        print(USAGE.replace("python -m pool traces", prog))
+        return 0
+    if not argv or argv[0] == "list":
+        if argv[1:]:
+            print(f"{prog} list: takes no arguments, got {' '.join(argv[1:])!r}", file=sys.stderr)
+            return 2
+        from .shipped import listing
+
+        print(listing())
+        return 0
     commands = {"replay": replay_main, "convert": convert_main}
-    if not argv or argv[0] not in commands:
+    if argv[0] not in commands:
         print(
-            "usage: python -m pool.traces {replay,convert} ...\n"
-            "  replay TRACE [--check]     replay a trace through pool.Pool and report\n"
-            "  convert RAW OUT [--max-ops N]  raw recorder log -> trace",
+            f"{prog}: unknown command {argv[0]!r} (list, replay, convert; --help)",
             file=sys.stderr,
         )
         return 2
     name = argv[0]
     command = commands[name]
-    return guarded(lambda rest: command(rest, prog=f"python -m pool.traces {name}"), argv[1:])
-
-
-if __name__ == "__main__":
-    sys.exit(main())
+    return command(argv[1:], prog=f"{prog} {name}")

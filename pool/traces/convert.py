@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import argparse
 import itertools
 import os
 import sys
@@ -10,7 +9,7 @@ from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 
 from .._atomic import refuse_input
-from .._cli import check_output, positive_int
+from .._cli import Parser, check_output, positive_int
 from .format import Op, PathLike, _checked_ops, _writing, format_op
 
 # ---- converting raw logs of the trace recorder ---------------------------------------
@@ -189,7 +188,7 @@ def convert_main(
     argv: Sequence[str] | None = None, prog: str = "python -m pool.traces convert"
 ) -> int:
     """`convert RAW OUT [--max-ops N]`: raw log of the trace recorder -> trace."""
-    parser = argparse.ArgumentParser(
+    parser = Parser(
         prog=prog,
         description="Convert a raw log of the trace recorder (pointers) into"
         " a trace (IDs); OUT is gzipped if its name ends in .gz.",

@@ -10,7 +10,7 @@ from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any, cast
 
-from .._cli import positive_int
+from .._cli import Parser, positive_int
 from .._matplotlib import check_figure
 from .._types import PoolFactory, PoolLike
 from .format import (
@@ -313,17 +313,22 @@ def replay_main(argv: Sequence[str] | None = None, prog: str = "python -m pool r
     """`replay TRACE [--check]`: replays a trace through Pool and prints the
     report.  Returns the exit status: 0, 1 (mismatch or pool error) or 2
     (invalid trace)."""
-    parser = argparse.ArgumentParser(
+    parser = Parser(
         prog=prog,
         description="Replay an allocation trace through pool.Pool and report"
         " operations, peak live bytes, bytes held from the system, their ratio and time.",
         formatter_class=argparse.RawDescriptionHelpFormatter,
         epilog="examples:\n"
-        "  python -m pool replay pool/traces/data/sqlite3.trace.gz\n"
-        "  python -m pool replay pool/traces/data/gcc-cc1.trace.gz --check\n"
-        "  python -m pool replay TRACE --refill 64 --unchecked",
+        "  python -m pool replay sqlite3            a shipped trace, by its short name\n"
+        "  python -m pool replay gcc-cc1 --check\n"
+        "  python -m pool replay my.trace.gz --refill 64 --unchecked\n\n"
+        "python -m pool traces lists the shipped traces.",
     )
-    parser.add_argument("trace", metavar="TRACE", help="trace file (.gz: gzipped)")
+    parser.add_argument(
+        "trace",
+        metavar="TRACE",
+        help="trace file (.gz: gzipped), or the short name of a shipped trace (sqlite3)",
+    )
     parser.add_argument(
         "--check",
         action="store_true",
@@ -358,6 +363,13 @@ def replay_main(argv: Sequence[str] | None = None, prog: str = "python -m pool r
         "[,NAME=VALUE] over the options above, e.g. refill=20 refill=64",
     )
     args = parser.parse_args(argv)
+    from .shipped import resolve
+
+    try:  # a file, or the short name of a shipped trace
+        path = resolve(args.trace)
+    except FileNotFoundError as e:
+        print(f"{prog}: {e}", file=sys.stderr)
+        return 2
     if args.plot or args.compare:  # what the timelines need, before the replay
         from ..view import figure
         from ..view.timeline import parse_options
@@ -374,7 +386,7 @@ def replay_main(argv: Sequence[str] | None = None, prog: str = "python -m pool r
                 print(f"{prog}: {err}", file=sys.stderr)
                 return 2
             try:
-                args.plot = check_figure(args.plot, "--plot", inputs=[args.trace])
+                args.plot = check_figure(args.plot, "--plot", inputs=[path])
             except ValueError as e:
                 print(f"{prog}: {e}", file=sys.stderr)
                 return 2
@@ -386,7 +398,7 @@ def replay_main(argv: Sequence[str] | None = None, prog: str = "python -m pool r
     try:
         pool_type = _default_pool_factory()
         pool_type(**kwargs).close()  # invalid options fail here, before reading the trace
-        ops = read_trace(args.trace)
+        ops = read_trace(path)
 
         def factory() -> PoolLike:
             return pool_type(**kwargs)
@@ -401,7 +413,8 @@ def replay_main(argv: Sequence[str] | None = None, prog: str = "python -m pool r
     except (ReplayMismatch, ReplayError) as e:
         print(f"{prog}: {type(e).__name__}: {e}", file=sys.stderr)
         return 1
-    print(_report(args.trace, result, options))
+    shown = args.trace if path == args.trace else f"{args.trace} ({path})"
+    print(_report(shown, result, options))
     if args.plot or args.compare:
         from ..view.cli import replay_timelines
 

@@ -15,7 +15,7 @@ import sys
 from collections.abc import Iterable, Sequence
 from typing import TYPE_CHECKING
 
-from .._cli import non_negative_int, positive_int
+from .._cli import Parser, guarded, non_negative_int, positive_int
 from .._matplotlib import check_figure
 from .steps import WORKED_EXAMPLE_OPS
 
@@ -25,7 +25,7 @@ if TYPE_CHECKING:
 
 
 def build_parser(prog: str = "python -m pool show") -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(
+    p = Parser(
         prog=prog,
         description="Draw a pool's chunk map (every chunk granule by granule: live,"
         " free, leftover, uncarved tail, by size class; the current chunk marked) and its free"
@@ -33,10 +33,15 @@ def build_parser(prog: str = "python -m pool show") -> argparse.ArgumentParser:
         formatter_class=argparse.RawDescriptionHelpFormatter,
         epilog="examples:\n"
         "  python -m pool show --example --at 6 -o chunks.png\n"
-        "  python -m pool show pool/traces/data/sqlite3.trace.gz --at 500 --text\n"
+        "  python -m pool show sqlite3 --at 500 --text     a shipped trace, by its short name\n"
         "  python -m pool show --example --align 16 --text",
     )
-    p.add_argument("trace", nargs="?", metavar="TRACE", help="trace file (.gz: gzipped)")
+    p.add_argument(
+        "trace",
+        nargs="?",
+        metavar="TRACE",
+        help="trace file (.gz: gzipped), or the short name of a shipped trace (sqlite3)",
+    )
     p.add_argument(
         "--example",
         action="store_true",
@@ -82,6 +87,14 @@ def main(argv: Sequence[str] | None = None, prog: str = "python -m pool show") -
     if args.trace and args.example:
         print(f"{prog}: give TRACE or --example, not both", file=sys.stderr)
         return 2
+    if args.trace:
+        from ..traces.shipped import resolve
+
+        try:  # a file, or the short name of a shipped trace
+            args.trace = resolve(args.trace)
+        except FileNotFoundError as e:
+            print(f"{prog}: {e}", file=sys.stderr)
+            return 2
     output = None
     if not args.text:
         err = figure.missing_dependency()
@@ -150,7 +163,7 @@ def main(argv: Sequence[str] | None = None, prog: str = "python -m pool show") -
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    sys.exit(guarded(main, sys.argv[1:]))
 
 
 def replay_timelines(

@@ -166,6 +166,7 @@ def test_moved_modules_keep_their_old_import_paths():
 # ("pool/thread": a benchmark row's name, not a path)
 _BUILT_OR_PLACEHOLDER = (
     "pool/include",
+    "pool/bench/csrc",  # the C++ benchmark's sources, copied there by build_pool.py
     "pool/_pool_c.c",
     "pool/_bench_c.c",
     "tests/__pycache__",

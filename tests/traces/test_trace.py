@@ -893,10 +893,19 @@ def test_python_m_pool_trace_replay(tmp_path):
     )
     assert run.returncode == 0, run.stderr
     assert "ReferencePool agreed after each of the 6 operations" in run.stdout
+    # alone, it lists the shipped traces; an unknown command is a usage error
     run = subprocess.run(
         [sys.executable, "-m", "pool.traces"], capture_output=True, text=True, timeout=60, cwd=ROOT
     )
-    assert run.returncode == 2 and "usage" in run.stderr
+    assert run.returncode == 0 and "sqlite3" in run.stdout, run.stderr
+    run = subprocess.run(
+        [sys.executable, "-m", "pool.traces", "nope"],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        cwd=ROOT,
+    )
+    assert run.returncode == 2 and "unknown command 'nope'" in run.stderr
 
 
 @pytest.mark.skipif(
