@@ -234,11 +234,13 @@ def format_comparison(
         f"  {len(changes)} figures in common; {len(worse)} worse by more than "
         f"{limit:.2f}x, {better} better by more than that; the rest within it"
     )
-    for c in worse:
+    for c in worse[:LISTED]:
         flag = f"  (may be unstable: {c.unstable})" if c.unstable else ""
         lines.append(
             f"  REGRESSED {c.worse_by:.2f}x  {c.name}: {c.old:.4g} -> {c.new:.4g} {c.unit}{flag}"
         )
+    if len(worse) > LISTED:
+        lines.append(f"  ... and {len(worse) - LISTED} more")
     if not worse:
         top = changes[0]
         lines.append(
