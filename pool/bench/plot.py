@@ -295,6 +295,11 @@ def _container_panel(data: JsonObject, run: str) -> list[Panel]:
 
 
 def _integration_panels(data: JsonObject, run: str) -> list[Panel]:
+    # these rows time wall time (timeit's clock, whole processes), whatever --clock says
+    run = (
+        f"{run_label(data, timed=False)}, wall time, medians of {data.get('repeat', '?')}"
+        " (error bars: min-max)"
+    )
     out: list[Panel] = []
     cells = data.get("numpy") or []
     if cells:
