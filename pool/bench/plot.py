@@ -527,10 +527,11 @@ def plot_sections(data: JsonObject, path: str | os.PathLike[str]) -> list[str]:
 
         from .._atomic import replacing
 
-        with replacing(name) as tmp, PdfPages(tmp) as pdf:
+        # tmp: the pages, written into a temporary file renamed over name at the end
+        with replacing(name) as scratch, PdfPages(scratch) as tmp:
             for _, todo in sections:
                 fig = _figure(todo, colours)
-                pdf.savefig(fig, dpi=90)
+                fig.savefig(tmp, format="pdf", dpi=90)
                 plt.close(fig)
         return [name]
     written = []
