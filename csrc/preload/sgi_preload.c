@@ -27,6 +27,9 @@
  *   POOL_PRELOAD_STATS=PATH  ... appended to PATH instead (%p: the pid)
  *   POOL_PRELOAD_RANGE=SIZE  the reserved range (default 64 GiB of address
  *                            space, smaller when refused)
+ *   POOL_PRELOAD_REFILL=N    blocks per refill, 1..4096 (default 20)
+ *   POOL_PRELOAD_VERBOSE=1   one line on stderr at start: what the library
+ *                            serves and with which settings
  */
 #undef malloc
 #undef calloc
@@ -205,6 +208,7 @@ void sgi_preload_sys_free(void *ptr)
 enum { STATS_OFF, STATS_STDERR, STATS_FILE };
 static int stats_on; /* one of the above */
 static atomic_size_t pool_allocs, pool_frees, sys_allocs, sys_frees;
+static size_t pool_refill = SGI_POOL_DEFAULT_REFILL; /* POOL_PRELOAD_REFILL, for the report */
 
 /* Once a small request is refused (the range used up), requests of its class
    and larger go straight to the system until a pool block is freed: the
@@ -282,7 +286,8 @@ static void format_stats(report *r)
     sgi_pool_get_stats(p, &s);
     size_t free_blocks[POOL_MAX_SMALL / POOL_ALIGN], live_blocks[POOL_MAX_SMALL / POOL_ALIGN];
     sgi_pool_class_counts(p, free_blocks, live_blocks);
-    put(r, "sgi_pool preload [%ld]: align 16, max_small 128, thread-safe\n", pid);
+    put(r, "sgi_pool preload [%ld]: align 16, max_small 128, refill %zu, thread-safe\n", pid,
+        pool_refill);
     put(r, "  heap %zu bytes in %zu chunks (%zu uncarved), %zu salvages, %zu refused\n",
         s.heap_size, s.chunks, s.chunk_left, s.salvages, s.requests_refused);
     put(r, "  pool: %zu allocations, %zu frees; system allocator: %zu allocations, %zu frees\n",
@@ -441,6 +446,75 @@ static void configure_stats(const char *value)
     stats_on = STATS_STDERR;
 }
 
+/* ---- Settings (POOL_PRELOAD_REFILL, POOL_PRELOAD_VERBOSE) ----------------------- */
+
+/* POOL_PRELOAD_REFILL: digits only, 1..SGI_POOL_MAX_REFILL.  NULL and *out
+   set, or why the text is refused. */
+static const char *parse_refill(const char *text, size_t *out)
+{
+    size_t value = 0;
+    const char *c = text;
+    if (*c < '0' || *c > '9')
+        return "not a number of blocks (digits, e.g. 64)";
+    for (; *c >= '0' && *c <= '9'; c++) {
+        value = value * 10 + (size_t)(*c - '0');
+        if (value > SGI_POOL_MAX_REFILL) /* stops before any overflow */
+            return "above 4096 blocks";
+    }
+    if (*c != '\0')
+        return "not a number of blocks (digits, e.g. 64)";
+    if (value == 0)
+        return "below 1 block";
+    *out = value;
+    return NULL;
+}
+
+static bool verbose;
+
+/* POOL_PRELOAD_VERBOSE: unset, empty or 0: off; 1: on; anything else is
+   named and taken as on (asking for a banner is the likelier intent). */
+static void configure_verbose(const char *value)
+{
+    if (value == NULL || value[0] == '\0' || strcmp(value, "0") == 0)
+        return;
+    if (strcmp(value, "1") != 0)
+        warn("sgi_pool preload: POOL_PRELOAD_VERBOSE=%.64s: not 0 or 1: verbose\n", value);
+    verbose = true;
+}
+
+/* Human-readable bytes for the banner: exact in the largest unit that divides. */
+static void format_bytes(char *out, size_t room, size_t n)
+{
+    static const char *const units[] = {"bytes", "KiB", "MiB", "GiB", "TiB"};
+    size_t unit = 0;
+    while (unit < 4 && n != 0 && n % 1024 == 0) {
+        n /= 1024;
+        unit++;
+    }
+    snprintf(out, room, "%zu %s", n, units[unit]);
+}
+
+/* The one start-up line of POOL_PRELOAD_VERBOSE=1 (mimalloc's MIMALLOC_VERBOSE):
+   enough to see that the library is loaded, what it serves and how it is set.
+   `why`: NULL when the pool exists, else why every request goes to the system. */
+static void print_banner(size_t refill, const char *why)
+{
+    const char *stats = stats_on == STATS_FILE     ? stats_path
+                        : stats_on == STATS_STDERR ? "stderr"
+                                                   : "off";
+    if (why != NULL) {
+        warn("sgi_pool preload [%ld]: loaded, no pool (%s): every request goes to the "
+             "system allocator; stats %.200s\n", (long)getpid(), why, stats);
+        return;
+    }
+    char range[32];
+    format_bytes(range, sizeof range, (size_t)(region_hi - region_lo));
+    warn("sgi_pool preload [%ld]: loaded: malloc of 1..128 bytes (align <= 16) from one "
+         "thread-safe pool, 16-byte classes, refill %zu blocks, range %s at %p; larger to "
+         "the system allocator; stats %.200s\n", (long)getpid(), refill, range,
+         (void *)region_lo, stats);
+}
+
 /* ---- Initialisation ---------------------------------------------------------- */
 
 static void resolve(void)
@@ -460,6 +534,54 @@ static void resolve(void)
 /* Once, from the constructor or the first call, whichever is first.  A call
    made while it runs (dlsym's own, or another thread's) is served from the
    bootstrap buffer (allocations) or by the system once resolved. */
+/* Reads POOL_PRELOAD_REFILL and POOL_PRELOAD_RANGE and creates the pool.
+   NULL when it exists, else why not (every request then goes to the system).
+   A setting asked for and not had is said at once, and gives no pool rather
+   than one set otherwise than asked. */
+static const char *start_pool(size_t *refill)
+{
+    if (sys.malloc == NULL || sys.free == NULL || sys.calloc == NULL || sys.realloc == NULL)
+        return "no next allocator"; /* stay on the bootstrap buffer */
+    const char *text = getenv("POOL_PRELOAD_REFILL");
+    if (text != NULL && text[0] != '\0') {
+        const char *why = parse_refill(text, refill);
+        if (why != NULL) {
+            warn("sgi_pool preload: POOL_PRELOAD_REFILL=%.64s: %s; every request goes to "
+                 "the system allocator\n", text, why);
+            return "POOL_PRELOAD_REFILL refused";
+        }
+    }
+    const char *range = getenv("POOL_PRELOAD_RANGE");
+    size_t size = RANGE_DEFAULT;
+    if (range != NULL && range[0] != '\0') {
+        const char *why = parse_size(range, &size);
+        if (why != NULL) {
+            warn("sgi_pool preload: POOL_PRELOAD_RANGE=%.64s: %s; every request goes to "
+                 "the system allocator\n", range, why);
+            return "POOL_PRELOAD_RANGE refused";
+        }
+        size_t page = (size_t)sysconf(_SC_PAGESIZE);
+        size = (size + page - 1) / page * page;
+        if (!reserve_region(size, false)) {
+            warn("sgi_pool preload: POOL_PRELOAD_RANGE=%.64s: the system refused %zu bytes of "
+                 "address space (%s); every request goes to the system allocator\n", range,
+                 size, strerror(errno));
+            return "the range was refused";
+        }
+    } else if (!reserve_region(size, true)) {
+        return "no address range could be reserved";
+    }
+    sgi_pool_options o;
+    sgi_pool_options_init(&o);
+    o.align = POOL_ALIGN;
+    o.max_small = POOL_MAX_SMALL;
+    o.refill = pool_refill = *refill;
+    o.thread_safe = 1;
+    sgi_pool *p = sgi_pool_create(&o); /* its calloc goes to the system */
+    atomic_store(&the_pool, p);
+    return p != NULL ? NULL : "the pool could not be created";
+}
+
 static void init(void)
 {
     int expected = 0;
@@ -468,36 +590,11 @@ static void init(void)
     resolve();
     atomic_store(&init_state, 2); /* from here on the system allocator serves */
     configure_stats(getenv("POOL_PRELOAD_STATS"));
-    if (sys.malloc == NULL || sys.free == NULL || sys.calloc == NULL || sys.realloc == NULL)
-        return; /* no next allocator: stay on the bootstrap buffer */
-    const char *range = getenv("POOL_PRELOAD_RANGE");
-    size_t size = RANGE_DEFAULT;
-    if (range != NULL && range[0] != '\0') {
-        /* a size asked for and not had: said at once, and no pool rather
-           than one of another size than asked */
-        const char *why = parse_size(range, &size);
-        if (why != NULL) {
-            warn("sgi_pool preload: POOL_PRELOAD_RANGE=%.64s: %s; every request goes to "
-                 "the system allocator\n", range, why);
-            return;
-        }
-        size_t page = (size_t)sysconf(_SC_PAGESIZE);
-        size = (size + page - 1) / page * page;
-        if (!reserve_region(size, false)) {
-            warn("sgi_pool preload: POOL_PRELOAD_RANGE=%.64s: the system refused %zu bytes of "
-                 "address space (%s); every request goes to the system allocator\n", range,
-                 size, strerror(errno));
-            return;
-        }
-    } else if (!reserve_region(size, true)) {
-        return;
-    }
-    sgi_pool_options o;
-    sgi_pool_options_init(&o);
-    o.align = POOL_ALIGN;
-    o.max_small = POOL_MAX_SMALL;
-    o.thread_safe = 1;
-    atomic_store(&the_pool, sgi_pool_create(&o)); /* its calloc goes to the system */
+    configure_verbose(getenv("POOL_PRELOAD_VERBOSE"));
+    size_t refill = SGI_POOL_DEFAULT_REFILL;
+    const char *why = start_pool(&refill);
+    if (verbose)
+        print_banner(refill, why);
 }
 
 __attribute__((constructor(101))) static void preload_start(void)

@@ -22,7 +22,12 @@ Times are the benchmark thread's CPU time by default (``--clock wall`` for
 elapsed time): these machines are shared, and CPU time leaves out the time the
 thread waits descheduled.  Output: a table of medians with the min-max spread
 and ratios of medians to the floor and to glibc; ``--json FILE`` keeps every
-sample; ``--plot FILE.png`` draws them (needs matplotlib: the "plot" extra).
+sample; ``--plot FILE.png`` draws them, one figure per section (``.pdf``: one
+page per section; needs matplotlib: the "plot" extra).  A figure whose spread
+is above 20% of its median, and a busy machine, are reported as "may be
+unstable" (stability.py); ``--baseline OLD.json --fail-above R`` compares with
+a saved run and ``--from-json`` reports a saved run; ``--only numpy``,
+``pool-run`` and ``programs`` run the integration rows (integrations.py).
 
 jemalloc: Debian's libjemalloc.so.2 needs more static TLS than a dlopen gets
 by default.  When its dlopen fails for that reason, the benchmark runs itself

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import os
 import subprocess
@@ -30,10 +31,12 @@ from .common import (
     _load_bench_c,
 )
 from .containers import run_containers
+from .integrations import INTEGRATIONS, run_integrations
 from .machine import machine_info
 from .memory import run_memory
 from .python_level import run_python_level
 from .report import format_report
+from .stability import format_comparison, load_run, parse_threshold, warnings
 from .targets import evaluate_targets
 from .threads import run_threads, thread_steps
 
@@ -87,7 +90,13 @@ def build_parser() -> argparse.ArgumentParser:
         epilog="examples:\n"
         "  python -m pool bench --quick                 under a minute\n"
         "  python -m pool bench --json out.json         every sample, as JSON\n"
-        "  python -m pool bench --quick --plot out.png  draw it (needs matplotlib)",
+        "  python -m pool bench --quick --plot out.png  draw it (needs matplotlib)\n"
+        "  python -m pool bench --quick --baseline old.json --fail-above 1.10\n"
+        "  python -m pool bench --from-json new.json --baseline old.json   two saved runs\n"
+        "  python -m pool bench --only numpy --only pool-run   the integration rows\n\n"
+        "Every figure is a median with its [min-max] spread; a figure whose spread is above\n"
+        "20% of its median (or with 1 repeat), and a run on a machine whose load average\n"
+        'exceeds its CPU count, are reported as "may be unstable".',
     )
     p.add_argument(
         "--quick", action="store_true", help="fewer repeats and shorter loops (well under a minute)"
@@ -112,8 +121,26 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument(
         "--only",
         action="append",
-        choices=("c", "python", "memory", "containers"),
-        help="run only these sections (repeatable)",
+        choices=("c", "python", "memory", "containers", *INTEGRATIONS),
+        help="run only these sections (repeatable); the integration rows (numpy: numpy's "
+        "handler; pool-run: python -m pool run; programs: whole programs under LD_PRELOAD, "
+        "minutes) run only when named",
+    )
+    p.add_argument(
+        "--baseline",
+        metavar="OLD.json",
+        help="compare every figure with this saved run (--json's file)",
+    )
+    p.add_argument(
+        "--fail-above",
+        metavar="R",
+        help="with --baseline: exit 1 when a figure is worse than the baseline's by more than "
+        "R (a ratio new/old such as 1.10, or a percentage: 10%%)",
+    )
+    p.add_argument(
+        "--from-json",
+        metavar="RUN.json",
+        help="report (and --plot, --baseline) a saved run instead of running",
     )
     p.add_argument(
         "--no-reexec",
@@ -147,9 +174,18 @@ def main(argv: Sequence[str] | None = None) -> int:
                 print(err, file=sys.stderr)
                 return 2
             plot_path = check_figure(args.plot, "--plot", inputs=[args.trace, json_path])
+        fail_above = None
+        if args.fail_above is not None:
+            if args.baseline is None:
+                raise ValueError("--fail-above needs --baseline OLD.json")
+            fail_above = parse_threshold(args.fail_above)
+        baseline = load_run(args.baseline, "--baseline") if args.baseline else None
+        saved = load_run(args.from_json, "--from-json") if args.from_json else None
     except (ValueError, FileNotFoundError) as e:
         print(f"python -m pool bench: {e}", file=sys.stderr)
         return 2
+    if saved is not None:
+        return _finish(saved, json_path, plot_path, baseline, args.baseline, fail_above)
     cfg = dict(PROFILES["quick" if args.quick else "full"])
     if args.repeat is not None:
         cfg["repeat"] = args.repeat
@@ -186,6 +222,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         steps += len(MEMORY_SIZES)
     if "containers" in sections:
         steps += 2
+    steps += sum(1 for name in INTEGRATIONS if name in sections)
     progress = Progress(steps, enabled=not args.no_progress)
 
     data: JsonObject = {
@@ -223,11 +260,26 @@ def main(argv: Sequence[str] | None = None) -> int:
                 data["memory"] = run_memory(bffi, blib, cfg, progress)
         if "containers" in sections:
             data["containers"] = run_containers(cfg, args.clock, progress)
+        run_integrations(data, sections, cfg["repeat"], progress)
     finally:
         progress.close()
     data["targets"] = evaluate_targets(data)
     data["elapsed_s"] = round(time.monotonic() - started, 2)
+    with contextlib.suppress(OSError):
+        data["loadavg_end"] = list(os.getloadavg())
+    return _finish(data, json_path, plot_path, baseline, args.baseline, fail_above)
 
+
+def _finish(
+    data: JsonObject,
+    json_path: str | None,
+    plot_path: str | None,
+    baseline: JsonObject | None,
+    baseline_path: str | None,
+    fail_above: float | None,
+) -> int:
+    """Reports, writes and compares a run (just measured or loaded); the exit status."""
+    data["warnings"] = warnings(data)
     print(format_report(data))
     if json_path:
         with atomic_open(json_path, "w", encoding="utf-8") as f:
@@ -237,6 +289,16 @@ def main(argv: Sequence[str] | None = None) -> int:
     if plot_path:
         from . import plot as bench_plot
 
-        written = bench_plot.plot(data, plot_path)
-        print(f"plot written to {written}", file=sys.stderr)
+        for written in bench_plot.plot_sections(data, plot_path):
+            print(f"plot written to {written}", file=sys.stderr)
+    if baseline is not None:
+        lines, regressed = format_comparison(baseline, data, fail_above, str(baseline_path))
+        print("\n" + "\n".join(lines))
+        if regressed:
+            print(
+                f"python -m pool bench: {regressed} figure(s) worse than the baseline by more "
+                f"than {fail_above:.2f}x",
+                file=sys.stderr,
+            )
+            return 1
     return 0

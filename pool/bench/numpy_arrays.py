@@ -7,20 +7,72 @@ handlers interleaved within one process, medians of the repeats.
 
 from __future__ import annotations
 
-import statistics
+import os
 import sys
 import timeit
 from collections.abc import Sequence
+from typing import Any
 
-from pool._cli import Parser, guarded, positive_int
+from .._cli import Parser, guarded, positive_int
+from .common import JsonObject, summarize
+from .machine import machine_info
+from .stability import warnings
 
 NUMBER = 200_000
 
 
-def per_call(statement: str) -> float:
+def _numpy() -> tuple[Any, Any]:
+    """numpy and pool.numpy, imported when a measurement starts (so that --help
+    and the rest of the benchmark need no numpy)."""
     import numpy as np
 
+    import pool.numpy as pool_numpy
+
+    return np, pool_numpy
+
+
+def per_call(statement: str) -> float:
+    np, _ = _numpy()
     return min(timeit.repeat(statement, globals={"np": np}, number=NUMBER, repeat=3)) / NUMBER
+
+
+CELLS = ("np.empty(4)", "np.empty(1000)")
+HANDLERS = ("default", "sgi_pool")
+
+
+def measure(repeats: int) -> list[JsonObject]:
+    """One cell per statement: {"cell", "results": {handler: summary in ns}, "ratio"},
+    the two handlers interleaved in every repeat."""
+    np, pool_numpy = _numpy()
+    times: dict[tuple[str, str], list[float]] = {}
+    for r in range(repeats):
+        for handler in HANDLERS if r % 2 == 0 else HANDLERS[::-1]:
+            for statement in CELLS:
+                if handler == "sgi_pool":
+                    with pool_numpy.allocator():
+                        t = per_call(statement)
+                else:
+                    t = per_call(statement)
+                times.setdefault((statement, handler), []).append(t * 1e9)
+    cells = []
+    for statement in CELLS:
+        results = {h: summarize(times[(statement, h)]) for h in HANDLERS}
+        d, s = results["default"]["median"], results["sgi_pool"]["median"]
+        cells.append(
+            {"cell": statement, "results": results, "ratio": s / d, "numpy": np.__version__}
+        )
+    return cells
+
+
+def table(cells: list[JsonObject]) -> str:
+    lines = ["| cell | default handler | sgi_pool | ratio |", "|---|---:|---:|---:|"]
+    for c in cells:
+        d, s = c["results"]["default"], c["results"]["sgi_pool"]
+        lines.append(
+            f"| {c['cell']} | {d['median']:.1f} ns [{d['min']:.1f}-{d['max']:.1f}] "
+            f"| {s['median']:.1f} ns [{s['min']:.1f}-{s['max']:.1f}] | {c['ratio']:.2f}x |"
+        )
+    return "\n".join(lines)
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -34,32 +86,20 @@ def main(argv: Sequence[str] | None = None) -> int:
     )
     args = parser.parse_args(argv)
     try:  # after --help, which needs no numpy
-        import numpy as np
-
-        import pool.numpy as pool_numpy
+        np, _ = _numpy()
     except ImportError as e:
         print(f"{parser.prog}: needs numpy ({e}): pip install numpy", file=sys.stderr)
         return 2
-    cells = {"np.empty(4)": "np.empty(4)", "np.empty(1000)": "np.empty(1000)"}
-    times: dict[tuple[str, str], list[float]] = {}
-    for _ in range(args.repeats):
-        for handler in ("default", "sgi_pool"):
-            for name, statement in cells.items():
-                if handler == "sgi_pool":
-                    with pool_numpy.allocator():
-                        t = per_call(statement)
-                else:
-                    t = per_call(statement)
-                times.setdefault((name, handler), []).append(t)
+    machine = machine_info()
+    cells = measure(args.repeats)
     print(
-        f"numpy {np.__version__}; {args.repeats} interleaved repeats, median of best-of-3 "
-        f"x {NUMBER}"
+        f"numpy {np.__version__}; {args.repeats} interleaved repeats, median [min-max] of "
+        f"best-of-3 x {NUMBER}"
     )
-    print("| cell | default handler | sgi_pool | ratio |\n|---|---:|---:|---:|")
-    for name in cells:
-        d = statistics.median(times[(name, "default")]) * 1e9
-        s = statistics.median(times[(name, "sgi_pool")]) * 1e9
-        print(f"| {name} | {d:.1f} ns | {s:.1f} ns | {s / d:.2f}x |")
+    print(table(cells))
+    run = {"machine": machine, "loadavg_end": list(os.getloadavg()), "numpy": cells}
+    for line in warnings(run):
+        print(f"WARNING: {line}" if not line.startswith("  ") else line, file=sys.stderr)
     return 0
 
 

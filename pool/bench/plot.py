@@ -50,6 +50,39 @@ class Panel:
     horizontal: bool = False  # one bar per row, labels on the y axis
     reference: float | None = None  # a line at this value (1.0 for ratios)
     notes: list[str] = field(default_factory=list)  # per group, shown next to the bar
+    section: str = "c"  # the figure (page) it belongs to: a key of SECTIONS
+    group_label: str = ""  # the axis of the groups (bar panels): what a group is
+
+
+# One figure per section, in the report's order: (key, file name part, title)
+SECTIONS = [
+    ("c", "c-level", "C level"),
+    ("python", "python", "Python level"),
+    ("memory", "memory", "Memory"),
+    ("containers", "containers", "C++ containers"),
+    ("integrations", "integrations", "Integrations"),
+]
+
+# One colour per allocator in every figure (the same name, the same colour);
+# tab10's first colours to the pool's rows, the other allocators apart.
+COLOURS = {
+    "floor": "#7f7f7f",
+    "pool": "#1f77b4",
+    "pool-ts": "#17becf",
+    "pool-checked": "#2ca02c",
+    "pool-ts-nosize": "#9edae5",
+    "pool-chk-nosize": "#98df8a",
+    "pool (heap_size only)": "#aec7e8",
+    "glibc": "#d62728",
+    "jemalloc": "#9467bd",
+    "mimalloc": "#ff7f0e",
+    "std::allocator": "#8c564b",
+    "__pool_alloc": "#e377c2",
+    "default": "#d62728",
+    "sgi_pool": "#1f77b4",
+    "sgipool": "#1f77b4",
+}
+EXTRA = ["#bcbd22", "#c49c94", "#f7b6d2", "#dbdb8d", "#c5b0d5", "#ffbb78"]
 
 
 def missing_dependency() -> str | None:
@@ -69,16 +102,19 @@ def _pyplot() -> Any:  # the matplotlib.pyplot module
 # ---- data ---------------------------------------------------------------------------------
 
 
-def run_label(data: JsonObject) -> str:
-    """'Intel Xeon, 2 CPUs, 2026-12-01 21:07 UTC, quick run, thread CPU time'."""
+def run_label(data: JsonObject, timed: bool = True) -> str:
+    """'Intel Xeon, 2 CPUs, 2026-12-01 21:07 UTC, quick run, thread CPU time'; the
+    clock and the repeats only for timed panels (memory is counted, not timed)."""
     m = data.get("machine") or {}
     date = data.get("date") or "date not recorded"
     clocks: dict[object, str] = {"cpu": "thread CPU time", "wall": "wall time"}
     clock = clocks.get(data.get("clock"), "clock ?")
+    where = f"{m.get('cpu_model') or 'CPU ?'}, {m.get('cpus', '?')} CPUs, {date}"
+    if not timed:
+        return where
     return (
-        f"{m.get('cpu_model') or 'CPU ?'}, {m.get('cpus', '?')} CPUs, {date},"
-        f" {'quick' if data.get('quick') else 'full'} run, {clock},"
-        f" medians of {data.get('repeat', '?')} (bars: min-max)"
+        f"{where}, {'quick' if data.get('quick') else 'full'} run, {clock},"
+        f" medians of {data.get('repeat', '?')} (error bars: min-max)"
     )
 
 
@@ -117,15 +153,22 @@ def _c_panels(data: JsonObject, run: str) -> list[Panel]:
             Panel(
                 f"C level: time per allocate+free pair as a multiple of the floor (16 bare"
                 f" free lists; 1 = the floor)\n{run}",
-                "x the floor's median",
+                "time / the floor's (ratio of medians)",
                 groups,
                 ratios,
                 reference=1.0,
+                group_label="pattern and block size (bytes; mixed: uniform 1..128)",
             )
         )
         absolute = {n: [_stat(c["results"].get(n)) for c in pairs] for n in names}
         out.append(
-            Panel(f"C level: ns per allocate+free pair\n{run}", "ns per pair", groups, absolute)
+            Panel(
+                f"C level: time per allocate+free pair\n{run}",
+                "time per pair (ns)",
+                groups,
+                absolute,
+                group_label="pattern and block size (bytes; mixed: uniform 1..128)",
+            )
         )
     if trace:
         cell = trace[0]
@@ -140,7 +183,7 @@ def _c_panels(data: JsonObject, run: str) -> list[Panel]:
             Panel(
                 f"C level: replay of a recorded trace, ns per operation"
                 f" ({cell.get('description', 'trace')})\n{run}",
-                "ns per operation",
+                "time per operation (ns)",
                 names,
                 series,
                 horizontal=True,
@@ -150,26 +193,42 @@ def _c_panels(data: JsonObject, run: str) -> list[Panel]:
     return out
 
 
+def _unit_label(unit: str) -> str:
+    """'ns/pair' -> 'time per pair (ns)'; other units as they are, with their name."""
+    if unit.startswith("ns/"):
+        return f"time per {unit[3:]} (ns)"
+    if unit.startswith("bytes/"):
+        return f"memory per {unit[6:]} (bytes)"
+    return unit
+
+
 def _python_panels(data: JsonObject, run: str) -> list[Panel]:
     rows = [e for e in data.get("python_level") or () if "median" in e]
     out: list[Panel] = []
     for unit in dict.fromkeys(e["unit"] for e in rows):
         mine = [e for e in rows if e["unit"] == unit]
+        timed = unit.startswith("ns/")
         notes = [
-            f"{e['ratio_to_malloc_free']:.3g}x malloc+free via cffi,"
-            f" {e['ratio_to_cffi_call']:.3g}x one cffi call"
-            if e.get("ratio_to_malloc_free") is not None
+            f"{e['ratio_to_malloc_free']:.3g}x malloc+free, {e['ratio_to_cffi_call']:.3g}x call"
+            if timed and e.get("ratio_to_malloc_free") is not None
             else ""
             for e in mine
         ]
+        what = (
+            f"Python level: {_unit_label(unit)}, loop overhead included; next to each bar:"
+            " x malloc+free via cffi, x one bare cffi call"
+            if timed
+            else f"Python level: {_unit_label(unit)}, counted (RSS), not timed"
+        )
         out.append(
             Panel(
-                f"Python level: {unit} (loop overhead included)\n{run}",
-                unit,
+                f"{what}\n{run if timed else run_label(data, timed=False)}",
+                _unit_label(unit),
                 [e["name"] for e in mine],
                 {unit: [_stat(e) for e in mine]},
                 horizontal=True,
                 notes=notes,
+                section="python",
             )
         )
     return out
@@ -193,11 +252,14 @@ def _memory_panel(data: JsonObject, run: str) -> list[Panel]:
     return [
         Panel(
             f"Memory: bytes held from the system per requested byte,"
-            f" {rows[0]['blocks']:,} live blocks of each size (1 = no overhead)\n{run}",
-            "bytes held per requested byte",
-            [f"{r['size']} B" if r["size"].isdigit() else r["size"] for r in rows],
+            f" {rows[0]['blocks']:,} live blocks of each size (1 = no overhead;"
+            f" one measurement, no spread)\n{run_label(data, timed=False)}",
+            "held / requested (bytes per byte)",
+            [r["size"] for r in rows],
             series,
             reference=1.0,
+            section="memory",
+            group_label="block size (bytes; mixed: uniform 1..128)",
         )
     ]
 
@@ -223,12 +285,74 @@ def _container_panel(data: JsonObject, run: str) -> list[Panel]:
             f"C++ node containers: time per element (insert + erase) as a multiple of"
             f" libstdc++'s __gnu_cxx::__pool_alloc (1 = __pool_alloc), N={cont.get('n')}"
             f"\n{run}",
-            "x __pool_alloc's median",
-            [c["container"] for c in cells],
+            "time / __pool_alloc's (ratio of medians)",
+            [f"std::{c['container']}" for c in cells],
             series,
             reference=1.0,
+            section="containers",
+            group_label="container (insert + erase of N elements)",
         )
     ]
+
+
+def _integration_panels(data: JsonObject, run: str) -> list[Panel]:
+    # these rows time wall time (timeit's clock, whole processes), whatever --clock says
+    run = (
+        f"{run_label(data, timed=False)}, wall time, medians of {data.get('repeat', '?')}"
+        " (error bars: min-max)"
+    )
+    out: list[Panel] = []
+    cells = data.get("numpy") or []
+    if cells:
+        handlers = list(cells[0]["results"])
+        out.append(
+            Panel(
+                f"numpy {cells[0].get('numpy', '')}: time per array created and dropped, "
+                f"numpy's default handler and the pool's\n{run}",
+                "time per array (ns)",
+                [c["cell"] for c in cells],
+                {h: [_stat(c["results"].get(h)) for c in cells] for h in handlers},
+                section="integrations",
+                group_label="statement",
+            )
+        )
+    rows = data.get("programs") or []
+    if rows:
+        workloads = list(dict.fromkeys(r["workload"] for r in rows))
+        names = list(dict.fromkeys(r["allocator"] for r in rows))
+        by = {(r["workload"], r["allocator"]): r for r in rows}
+        series: dict[str, list[Stat]] = {}
+        for n in names:
+            series[n] = []
+            for w in workloads:
+                r, base = by.get((w, n)), by.get((w, "glibc"))
+                series[n].append(_scaled(_stat(r), base["median"]) if r and base else None)
+        out.append(
+            Panel(
+                f"Whole programs under LD_PRELOAD: wall time as a multiple of glibc's"
+                f" (1 = glibc; start-up included)\n{run}",
+                "wall time / glibc's (ratio of medians)",
+                [textwrap.fill(w, 24) for w in workloads],
+                series,
+                reference=1.0,
+                section="integrations",
+                group_label="program and job",
+            )
+        )
+    run_rows = data.get("pool_run")
+    if run_rows:
+        out.append(
+            Panel(
+                f"CPython's object domain on the pool: the ast/json job, wall time per"
+                f" process\n{run}",
+                "wall time per process (s)",
+                ["python", "python -m pool run"],
+                {"s": [_stat(run_rows.get("plain")), _stat(run_rows.get("pool_run"))]},
+                horizontal=True,
+                section="integrations",
+            )
+        )
+    return out
 
 
 def panels(data: JsonObject) -> list[Panel]:
@@ -239,6 +363,7 @@ def panels(data: JsonObject) -> list[Panel]:
         + _python_panels(data, run)
         + _memory_panel(data, run)
         + _container_panel(data, run)
+        + _integration_panels(data, run)
     )
     for p in out:
         p.log = spans_decades(p.series)
@@ -269,7 +394,7 @@ def _draw_bars(ax: Axes, panel: Panel, colours: dict[str, RGBA]) -> None:
                 xs,
                 meds,
                 width,
-                yerr=[lo, hi],
+                yerr=[lo, hi] if any(lo) or any(hi) else None,  # none for single measurements
                 capsize=1.5,
                 label=label,
                 color=colours[name],
@@ -284,11 +409,13 @@ def _draw_bars(ax: Axes, panel: Panel, colours: dict[str, RGBA]) -> None:
     )
     ax.set_xlim(-0.5, len(panel.groups) - 0.5)
     ax.set_ylabel(panel.unit, fontsize=8)
+    if panel.group_label:
+        ax.set_xlabel(panel.group_label, fontsize=8)
     ax.grid(axis="y", alpha=0.3, which="both")
     ax.legend(fontsize=7.5, loc="upper left", bbox_to_anchor=(1.0, 1.0), frameon=False)
 
 
-def _draw_rows(ax: Axes, panel: Panel) -> None:
+def _draw_rows(ax: Axes, panel: Panel, colours: dict[str, RGBA | str]) -> None:
     [series] = panel.series.values()
     # a horizontal panel holds measured rows only (see _c_panels, _python_panels)
     values = cast("list[tuple[float, float, float]]", series)
@@ -299,10 +426,11 @@ def _draw_rows(ax: Axes, panel: Panel) -> None:
         meds,
         xerr=[[v[0] - v[1] for v in values], [v[2] - v[0] for v in values]],
         capsize=2,
-        color="#4c72b0",
+        # rows named by an allocator (the trace replay) take its colour
+        color=[colours.get(g, "#4c72b0") for g in panel.groups],
     )
     ax.set_yticks(list(ys))
-    ax.set_yticklabels([textwrap.fill(g, 40) for g in panel.groups], fontsize=7.5)
+    ax.set_yticklabels([textwrap.fill(g, WRAP) for g in panel.groups], fontsize=7.5)
     ax.invert_yaxis()
     ax.set_xlabel(panel.unit, fontsize=8)
     ax.grid(axis="x", alpha=0.3, which="both")
@@ -317,36 +445,50 @@ def _draw_rows(ax: Axes, panel: Panel) -> None:
     right = max(v[2] for v in values)
     if panel.log:
         ax.set_xscale("log")
-        ax.set_xlim(min(v[1] for v in values) / 2, right * 12)
+        ax.set_xlim(min(v[1] for v in values) / 2, right * 40)
     else:
-        ax.set_xlim(0, right * 1.6)
+        ax.set_xlim(0, right * 1.7)
 
 
-def plot(data: JsonObject, path: str | os.PathLike[str]) -> str:
-    """Draws a run (the dict that --json writes) into path (PNG, SVG, PDF...
-    by its suffix, PNG without one), atomically; returns the path written."""
+WRAP = 42  # characters per line of a row label
+
+
+def _row_height(label: str) -> float:
+    """Inches a horizontal row needs: its wrapped label's lines, at 7.5 points."""
+    return 0.16 + 0.13 * len(textwrap.wrap(label, WRAP))
+
+
+def colours_for(todo: list[Panel]) -> dict[str, RGBA | str]:
+    """A distinct colour per allocator (bar series), the same in every figure."""
+    out: dict[str, RGBA | str] = {}
+    extra = iter(EXTRA)
+    for p in todo:
+        for n in p.groups if p.horizontal else p.series:
+            if p.horizontal and n not in COLOURS:
+                continue  # a row of the Python level: not an allocator
+            if n not in out:
+                out[n] = COLOURS.get(n) or next(extra, "#333333")
+    return out
+
+
+def _figure(todo: list[Panel], colours: dict[str, RGBA | str]) -> Any:
     plt = _pyplot()
     from matplotlib import ticker
 
-    todo = panels(data)
-    if not todo:
-        raise ValueError("nothing to plot: no section of the run has results")
-    names = dict.fromkeys(n for p in todo if not p.horizontal for n in p.series)
-    palette = plt.get_cmap("tab10")
-    colours: dict[str, RGBA] = {n: palette(i % 10) for i, n in enumerate(names)}  # per allocator
-    heights = [0.9 + 0.32 * len(p.groups) if p.horizontal else 3.6 for p in todo]
+    heights = [0.9 + sum(_row_height(g) for g in p.groups) if p.horizontal else 3.8 for p in todo]
     fig, axes = plt.subplots(
         len(todo),
         1,
-        figsize=(14, sum(heights) + 0.8),
+        figsize=(14, sum(heights) + 0.9 * len(todo)),
         squeeze=False,
         gridspec_kw={"height_ratios": heights},
+        layout="constrained",  # makes room for every label, unlike tight_layout here
     )
     for ax, panel in zip(axes[:, 0], todo):
         if panel.horizontal:
-            _draw_rows(ax, panel)
+            _draw_rows(ax, panel, colours)
         else:
-            _draw_bars(ax, panel, colours)
+            _draw_bars(ax, panel, colours)  # type: ignore[arg-type]
             if panel.log:
                 ax.set_yscale("log")
             if panel.reference is not None:
@@ -358,7 +500,56 @@ def plot(data: JsonObject, path: str | os.PathLike[str]) -> str:
                 ticker.FuncFormatter(lambda v, _: f"{v:g}" if f"{v:.1g}"[0] in "25" else "")
             )
         ax.set_title(panel.title + ("  [log scale]" if panel.log else ""), fontsize=9, loc="left")
-    fig.tight_layout()
+    return fig
+
+
+def _by_section(data: JsonObject) -> list[tuple[str, list[Panel]]]:
+    todo = panels(data)
+    if not todo:
+        raise ValueError("nothing to plot: no section of the run has results")
+    return [
+        (part, [p for p in todo if p.section == key])
+        for key, part, _ in SECTIONS
+        if any(p.section == key for p in todo)
+    ]
+
+
+def plot_sections(data: JsonObject, path: str | os.PathLike[str]) -> list[str]:
+    """Draws a run, one figure per section: a multi-page PDF when path ends in .pdf,
+    else one file per section beside path (out.png -> out-c-level.png,
+    out-python.png, ...), each written atomically.  Returns the paths written."""
+    plt = _pyplot()
+    sections = _by_section(data)
+    colours = colours_for([p for _, todo in sections for p in todo])
+    name = os.fspath(path)
+    stem, suffix = os.path.splitext(name)
+    if suffix.lower() == ".pdf":
+        from matplotlib.backends.backend_pdf import PdfPages
+
+        from .._atomic import replacing
+
+        # tmp: the pages, written into a temporary file renamed over name at the end
+        with replacing(name) as scratch, PdfPages(scratch) as tmp:
+            for _, todo in sections:
+                fig = _figure(todo, colours)
+                fig.savefig(tmp, format="pdf", dpi=90)
+                plt.close(fig)
+        return [name]
+    written = []
+    for part, todo in sections:
+        fig = _figure(todo, colours)
+        written.append(_matplotlib.savefig(fig, f"{stem}-{part}{suffix or '.png'}", dpi=90))
+        plt.close(fig)
+    return written
+
+
+def plot(data: JsonObject, path: str | os.PathLike[str]) -> str:
+    """Draws every section of a run into one figure at path (PNG, SVG, PDF... by its
+    suffix, PNG without one), atomically; returns the path written.  plot_sections
+    draws one figure per section, easier to read."""
+    plt = _pyplot()
+    todo = [p for _, part in _by_section(data) for p in part]
+    fig = _figure(todo, colours_for(todo))
     written = _matplotlib.savefig(fig, path, dpi=90)
     plt.close(fig)
     return written

@@ -27,6 +27,10 @@ from pool import preload
 from pool._atomic import atomic_open
 from pool._cli import Parser, check_output, guarded, positive_int
 
+from .common import summarize
+from .machine import machine_info
+from .stability import warnings
+
 LIBDIRS = ["/usr/lib/x86_64-linux-gnu", "/usr/lib/aarch64-linux-gnu", "/usr/lib64", "/usr/lib"]
 OTHERS = [("mimalloc", "libmimalloc.so.2"), ("jemalloc", "libjemalloc.so.2")]
 
@@ -159,6 +163,7 @@ def measure(repeats: int) -> list[dict[str, Any]]:
                         "workload": name,
                         "allocator": label,
                         "median_s": med,
+                        **summarize(times[label]),  # median, min, max, samples (s)
                         "ratio": med / base,
                         "rss_kib": int(statistics.median(rss[label])),
                         "same_output": outputs[label] == reference,
@@ -185,19 +190,27 @@ def measure_pymem(repeats: int) -> dict[str, Any]:
             for times, argv in runs if r % 2 == 0 else runs[::-1]:
                 times.append(run_once(argv, None, {}, None)[0])
     p, q = statistics.median(plain), statistics.median(pooled)
-    return {"plain_s": p, "pool_run_s": q, "ratio": q / p, "repeats": repeats}
+    return {
+        "plain_s": p,
+        "pool_run_s": q,
+        "ratio": q / p,
+        "repeats": repeats,
+        "plain": summarize(plain),  # seconds
+        "pool_run": summarize(pooled),
+    }
 
 
 def table(rows: list[dict[str, Any]]) -> str:
     lines = [
-        "| workload | allocator | median wall (s) | vs glibc | peak RSS (MiB) |",
-        "|---|---|---:|---:|---:|",
+        "| workload | allocator | median wall (s) | [min-max] | vs glibc | peak RSS (MiB) |",
+        "|---|---|---:|---:|---:|---:|",
     ]
     for row in rows:
         same = "" if row["same_output"] else " (output differs!)"
+        spread = f"[{row['min']:.3f}-{row['max']:.3f}]" if "min" in row else "-"
         lines.append(
             f"| {row['workload']} | {row['allocator']}{same} | {row['median_s']:.3f} "
-            f"| {row['ratio']:.2f}x | {row['rss_kib'] / 1024:.1f} |"
+            f"| {spread} | {row['ratio']:.2f}x | {row['rss_kib'] / 1024:.1f} |"
         )
     return "\n".join(lines)
 
@@ -224,17 +237,24 @@ def main(argv: Sequence[str] | None = None) -> int:
         except ValueError as e:
             print(f"{parser.prog}: {e}", file=sys.stderr)
             return 2
+    machine = machine_info()
     pymem = measure_pymem(args.repeats)
     print(
-        f"python ast/json job: plain {pymem['plain_s']:.3f} s, python -m pool run "
-        f"{pymem['pool_run_s']:.3f} s ({pymem['ratio']:.2f}x), {args.repeats} interleaved "
-        "repeats, medians"
+        f"python ast/json job: plain {pymem['plain_s']:.3f} s "
+        f"[{pymem['plain']['min']:.3f}-{pymem['plain']['max']:.3f}], python -m pool run "
+        f"{pymem['pool_run_s']:.3f} s [{pymem['pool_run']['min']:.3f}-"
+        f"{pymem['pool_run']['max']:.3f}] ({pymem['ratio']:.2f}x), {args.repeats} interleaved "
+        "repeats, medians [min-max]"
     )
+    rows = [] if args.pymem_only else measure(args.repeats)
+    if rows:
+        print(f"{args.repeats} interleaved repeats, medians; {os.cpu_count()} CPUs")
+        print(table(rows))
+    run = {"machine": machine, "loadavg_end": list(os.getloadavg()), "pool_run": pymem}
+    for line in warnings({**run, "programs": rows}):
+        print(f"WARNING: {line}" if not line.startswith("  ") else line, file=sys.stderr)
     if args.pymem_only:
         return 0
-    rows = measure(args.repeats)
-    print(f"{args.repeats} interleaved repeats, medians; {os.cpu_count()} CPUs")
-    print(table(rows))
     if args.json:
         with atomic_open(args.json, "w") as f:
             json.dump(rows, f, indent=1)

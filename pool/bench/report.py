@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from .common import JsonObject
+from .stability import UNSTABLE_SPREAD
 from .threads import format_threads
 
 # ---- output ------------------------------------------------------------------------------
@@ -13,7 +14,70 @@ def _fmt(x: float | None, width: int = 8, prec: int = 2) -> str:
 
 
 def _spread(cell: JsonObject) -> str:
-    return f"[{cell['min']:.2f}-{cell['max']:.2f}]"
+    """[min-max], with a "?" when the cell may be unstable (stability.py)."""
+    median = cell["median"]
+    samples = cell.get("samples")  # a saved run may have dropped them
+    shaky = (samples is not None and len(samples) < 2) or (
+        median > 0 and (cell["max"] - cell["min"]) / median > UNSTABLE_SPREAD
+    )
+    return f"[{cell['min']:.2f}-{cell['max']:.2f}]{'?' if shaky else ' '}"
+
+
+def _integrations(data: JsonObject) -> list[str]:
+    """The rows of --only numpy / pool-run / programs."""
+    lines: list[str] = []
+    add = lines.append
+    for key, title in (("numpy", "numpy"), ("pool_run", "pool run"), ("programs", "Programs")):
+        if f"{key}_skipped" in data:
+            add(f"{title}: skipped: {data[key + '_skipped']}")
+            add("")
+    if data.get("numpy"):
+        add(
+            f"numpy {data['numpy'][0].get('numpy', '')}: ns per array created and dropped, "
+            f"median [min-max] of {data['repeat']}, the two handlers interleaved"
+        )
+        add(f"  {'cell':16s} {'handler':9s} {'median':>8s} {'[min-max]':>18s} {'x default':>9s}")
+        for c in data["numpy"]:
+            for i, (handler, res) in enumerate(c["results"].items()):
+                ratio = res["median"] / c["results"]["default"]["median"]
+                add(
+                    f"  {c['cell'] if i == 0 else '':16s} {handler:9s} {res['median']:8.2f} "
+                    f"{_spread(res):>18s} {ratio:9.3f}"
+                )
+        add("")
+    run = data.get("pool_run")
+    if run:
+        add(
+            f"pool run: the ast/json job, seconds of wall time per process, median [min-max] "
+            f"of {run['repeats']}, interleaved"
+        )
+        for key, label in (("plain", "python"), ("pool_run", "python -m pool run")):
+            res = run[key]
+            add(
+                f"  {label:20s} {res['median']:8.3f} {_spread(res):>16s} "
+                f"{res['median'] / run['plain']['median']:6.3f}x python"
+            )
+        add("")
+    if data.get("programs"):
+        add(
+            "Programs under LD_PRELOAD: seconds of wall time per run (start-up included), "
+            f"median [min-max] of {data['programs'][0]['repeats']}, interleaved; peak RSS"
+        )
+        add(
+            f"  {'workload':40s} {'allocator':9s} {'median':>8s} {'[min-max]':>16s} "
+            f"{'x glibc':>7s} {'RSS MiB':>8s}"
+        )
+        last = None
+        for row in data["programs"]:
+            name = row["workload"] if row["workload"] != last else ""
+            last = row["workload"]
+            differs = "" if row["same_output"] else "  OUTPUT DIFFERS"
+            add(
+                f"  {name:40s} {row['allocator']:9s} {row['median']:8.3f} {_spread(row):>16s} "
+                f"{row['ratio']:7.2f} {row['rss_kib'] / 1024:8.1f}{differs}"
+            )
+        add("")
+    return lines
 
 
 def format_report(data: JsonObject) -> str:
@@ -137,9 +201,17 @@ def format_report(data: JsonObject) -> str:
                         f"{_fmt(c['ratio_to_std_allocator'][name], 12, 3)}"
                     )
         add("")
+    lines.extend(_integrations(data))
     add("Targets (this run's medians):")
     for t in data["targets"]:
         mark = {True: "met    ", False: "NOT met", None: "n/a    "}[t["met"]]
         add(f"  [{mark}] {t['target']}: {t['measured']}")
+    if data.get("warnings"):
+        add("")
+        for w in data["warnings"]:
+            add(w if w.startswith("  ") else f"WARNING: {w}")
+    else:
+        add("\nNo figure may be unstable: every spread is within 20% of its median.")
+    add("(a ? after [min-max]: that figure may be unstable)")
     add(f"\ntotal time {data['elapsed_s']:.1f} s")
     return "\n".join(lines)

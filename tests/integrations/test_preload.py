@@ -430,3 +430,78 @@ def test_range_variable_misuse_is_named_and_the_system_serves(library, value, wh
     line = f"sgi_pool preload: POOL_PRELOAD_RANGE={value}: {why}"
     assert line in done.stderr, done.stderr
     assert "no pool (every request went to the system)" in done.stderr
+
+
+# ---- POOL_PRELOAD_REFILL and POOL_PRELOAD_VERBOSE ---------------------------------------
+
+BANNER = re.compile(
+    r"^sgi_pool preload \[(\d+)\]: loaded: malloc of 1\.\.128 bytes .* refill (\d+) blocks, "
+    r"range (\S+ \S+) at 0x[0-9a-f]+; larger to the system allocator; stats (.+)$"
+)
+
+
+@pytest.mark.parametrize("refill", [1, 20, 64, 4096])
+def test_refill_variable_sets_the_blocks_per_refill(library, probe, refill):
+    env = {} if refill == 20 else {"POOL_PRELOAD_REFILL": str(refill)}
+    done = preloaded([probe, "one"], library, **env)
+    assert done.returncode == 0, done.stderr
+    # the 100-byte block's class (112) was refilled once: 1 live, refill - 1 free
+    assert f"112:1/{refill - 1} " in done.stderr, done.stderr
+    assert f"max_small 128, refill {refill}, thread-safe" in done.stderr
+
+
+@pytest.mark.parametrize(
+    "value, why",
+    [
+        ("0", "below 1 block"),
+        ("4097", "above 4096 blocks"),
+        ("99999999999999999999999", "above 4096 blocks"),
+        ("-1", "not a number of blocks"),
+        ("20x", "not a number of blocks"),
+        ("1e3", "not a number of blocks"),
+    ],
+)
+def test_refill_variable_misuse_is_named_and_the_system_serves(library, value, why):
+    done = preloaded(["/bin/true"], library, POOL_PRELOAD_REFILL=value)
+    assert done.returncode == 0
+    line = f"sgi_pool preload: POOL_PRELOAD_REFILL={value}: {why}"
+    assert line in done.stderr and "every request goes to the system" in done.stderr
+    assert "no pool (every request went to the system)" in done.stderr
+
+
+def test_verbose_prints_one_banner_line_at_start(library, probe):
+    done = preloaded(
+        [probe, "one"],
+        library,
+        stats="0",
+        POOL_PRELOAD_VERBOSE="1",
+        POOL_PRELOAD_REFILL="64",
+        POOL_PRELOAD_RANGE="1G",
+    )
+    assert done.returncode == 0, done.stderr
+    lines = done.stderr.splitlines()
+    assert len(lines) == 1, done.stderr
+    match = BANNER.match(lines[0])
+    assert match, lines[0]
+    assert match.groups()[1:] == ("64", "1 GiB", "off")
+
+
+def test_verbose_names_where_the_stats_go_and_why_there_is_no_pool(library, tmp_path):
+    path = str(tmp_path / "stats-%p.txt")
+    done = preloaded(["/bin/true"], library, stats=path, POOL_PRELOAD_VERBOSE="1")
+    match = BANNER.match(done.stderr.splitlines()[0])
+    assert match and match.group(3) == "64 GiB" and match.group(4) == path, done.stderr
+    done = preloaded(["/bin/true"], library, POOL_PRELOAD_VERBOSE="1", POOL_PRELOAD_REFILL="0")
+    assert "loaded, no pool (POOL_PRELOAD_REFILL refused): every request goes to the" in (
+        done.stderr
+    )
+
+
+@pytest.mark.parametrize("value, lines", [("", 0), ("0", 0), ("1", 1), ("yes", 2)])
+def test_verbose_variable_values(library, value, lines):
+    done = preloaded(["/bin/true"], library, stats="0", POOL_PRELOAD_VERBOSE=value)
+    assert len(done.stderr.splitlines()) == lines, done.stderr
+    if value == "yes":
+        assert done.stderr.startswith(
+            "sgi_pool preload: POOL_PRELOAD_VERBOSE=yes: not 0 or 1: verbose\n"
+        )

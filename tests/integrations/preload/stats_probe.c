@@ -11,6 +11,8 @@
                    system allocator (glibc's usable size of malloc(32) is 40,
                    the pool's 32), frees them all, allocates as many again;
                    prints "pool P1 system S1 again pool P2 system S2"
+     one           allocates one 100-byte block and keeps it (the refill
+                   of its class shows in the stats: POOL_PRELOAD_REFILL)
 
    Exits 2 on a usage error, 3 when the mode's premise does not hold. */
 #define _GNU_SOURCE
@@ -112,8 +114,20 @@ static int exhaust(long want)
     return 0; /* the blocks stay: the stats at exit see them */
 }
 
+/* One 100-byte block, kept: its class's first refill shows in the stats. */
+static int one(void)
+{
+    volatile char *block = malloc(100);
+    if (block == NULL)
+        return 1;
+    block[0] = 1;
+    return 0;
+}
+
 int main(int argc, char **argv)
 {
+    if (argc == 2 && strcmp(argv[1], "one") == 0)
+        return one();
     if (argc == 3 && strcmp(argv[1], "fd2") == 0)
         return fd2(argv[2]);
     if (argc == 3 && strcmp(argv[1], "clobber") == 0)
@@ -122,6 +136,6 @@ int main(int argc, char **argv)
         return forks();
     if (argc == 3 && strcmp(argv[1], "exhaust") == 0)
         return exhaust(atol(argv[2]));
-    fprintf(stderr, "usage: stats_probe fd2 PATH | clobber PATH | fork | exhaust N\n");
+    fprintf(stderr, "usage: stats_probe fd2 PATH | clobber PATH | fork | exhaust N | one\n");
     return 2;
 }
