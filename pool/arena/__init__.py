@@ -107,6 +107,9 @@ def _run_ends_slow(addrs: array[int], block: int) -> list[int]:
     return out
 
 
+_BACKEND = _BackendFFI()
+
+
 def _exporter(region: _Region, addr: int, size: int) -> ctypes.Array[ctypes.c_char]:
     """A ctypes char array over [addr, addr + size) that keeps region alive."""
     arr = (ctypes.c_char * size).from_address(addr)  # ctypes caches the array type
@@ -247,7 +250,8 @@ class _Source:
         self.lock = ForkSafeLock()  # one refill at a time
         self.noted = _Noted()  # alloc_noted()'s pointers, per thread
         self.char_p = ffi.typeof("char *")
-        self.cast = ffi.cast
+        self.uintptr = ffi.typeof("uintptr_t")
+        self.cast = _BACKEND.cast  # C-level, takes ctypes of any ffi (an in-line ffi's is Python)
         self.align = pool.align
         self.max_small = pool.max_small
 
@@ -277,7 +281,7 @@ class _Source:
 
     def give_back(self, p: Any) -> None:
         """Returns the block of an object that was never handed out."""
-        addr = int(self.cast("uintptr_t", p))
+        addr = int(self.cast(self.uintptr, p))
         with self.lock:
             ledger = self.ledger
             size = None if ledger is None else ledger.live_size(addr)
@@ -290,7 +294,7 @@ class _Source:
         """The address of a block for n bytes (buffer() and large objects)."""
         block = self.block_size(n)
         if block <= self.max_small:
-            return int(self.cast("uintptr_t", next(self.chain(block))))
+            return int(self.cast(self.uintptr, next(self.chain(block))))
         while True:
             try:
                 with self.lock:
@@ -474,7 +478,7 @@ class Arena(NotCopyable):
         # cffi's own allocators (the backend's, which take ctype objects):
         # objects are cffi's owning cdata, zeroed by cffi, freed by nothing
         # but the region (free is the region's no-op discard).
-        self._backend = _BackendFFI()
+        self._backend = _BACKEND
         self._free: Any = region.discard
         # the generic one (open arrays, large objects): alloc is Python
         self._allocator: Any = self._backend.new_allocator(
@@ -488,6 +492,7 @@ class Arena(NotCopyable):
         # cdecl -> partial(allocator, ctype) for types of one size: new()'s hot path
         self._plans: dict[Any, Any] = {}
         self._sized: dict[int, Any] = {}  # block size -> its allocator (alloc all C)
+        self._arrays: dict[Any, Any] = {}  # new_many()'s cdecl -> the ctype 'cdecl[]'
 
     # ---- lifetime --------------------------------------------------------------
 
@@ -503,7 +508,7 @@ class Arena(NotCopyable):
             return
         # the allocators hold the region (their free): they go with the arena's use
         self._allocator = self._init_allocator = self._free = None
-        self._types, self._plans, self._sized = {}, {}, {}
+        self._types, self._plans, self._sized, self._arrays = {}, {}, {}, {}
         source.close()
         if self._region_ref() is not None:
             warnings.warn(
@@ -632,13 +637,22 @@ class Arena(NotCopyable):
         array cdata ``cdecl[count]``, from one block: the batch path.  As for
         ``ffi.new("T[]", n)``, the array keeps the region alive, its items
         (``arr[i]``) do not."""
-        item = self._ctype(cdecl)
-        if not isinstance(count, int) or isinstance(count, bool):
+        array_type = self._arrays.get(cdecl)
+        if array_type is None:
+            item = self._ctype(cdecl)
+            self._check_alignment(item)
+            array_type = self._ffi.getctype(item, "[]")
+            if self._allocator is not None:
+                self._arrays[cdecl] = array_type
+        if count.__class__ is not int and (not isinstance(count, int) or isinstance(count, bool)):
             raise TypeError(f"count must be an int, not {type(count).__name__}")
         if count < 0:
             raise ValueError(f"count must be at least 0, got {count}")
-        self._check_alignment(item)
-        return self.new(self._ffi.getctype(item, "[]"), count)
+        allocator = self._allocator
+        if allocator is None:
+            raise PoolClosedError("the arena is closed")
+        # a length cannot fail to initialise: no noting needed (_new's last path)
+        return allocator(array_type, count)
 
     def buffer(self, n: int) -> memoryview:
         """A zeroed writable memoryview of n bytes from the arena.  It (and any
