@@ -265,10 +265,9 @@ class _Source:
     def alloc(self, n: int) -> Any:
         """The alloc of cffi's generic allocator (open arrays, large objects):
         a 'char *' at a block of the region for n bytes (cffi zeroes it)."""
-        block = self.block_size(n)
-        if block > self.max_small:
-            return self.cast(self.char_p, self.take(n))
-        return next(self.chain(block))
+        if n > self.max_small:
+            return self.cast(self.char_p, self.take_large(n))
+        return next(self.chain(self.block_size(n)))
 
     def alloc_noted(self, n: int) -> Any:
         """alloc() for new() of an array with an initialiser: notes the pointer
@@ -291,18 +290,21 @@ class _Source:
             ledger.give_back(addr, size)
 
     def take(self, n: int) -> int:
-        """The address of a block for n bytes (buffer() and large objects)."""
-        block = self.block_size(n)
-        if block <= self.max_small:
-            return int(self.cast(self.uintptr, next(self.chain(block))))
+        """The address of a block for n bytes (buffer())."""
+        if n > self.max_small:
+            return self.take_large(n)
+        return int(self.cast(self.uintptr, next(self.chain(self.block_size(n)))))
+
+    def take_large(self, n: int) -> int:
+        """The address of a block above max_small: one pool call, one record."""
         while True:
             try:
                 with self.lock:
                     ledger = self.ledger
                     if self.region is None or ledger is None:
                         raise PoolClosedError("the arena is closed")
-                    addr = self.pool.allocate(block)
-                    ledger.add_large(addr, block)
+                    addr = self.pool.allocate(n)
+                    ledger.add_large(addr, n)
                     return addr
             except PoolMemoryError as e:
                 self.after_refusal(e)
@@ -641,7 +643,7 @@ class Arena(NotCopyable):
         if array_type is None:
             item = self._ctype(cdecl)
             self._check_alignment(item)
-            array_type = self._ffi.getctype(item, "[]")
+            array_type = self._ffi.typeof(self._ffi.getctype(item, "[]"))
             if self._allocator is not None:
                 self._arrays[cdecl] = array_type
         if count.__class__ is not int and (not isinstance(count, int) or isinstance(count, bool)):
