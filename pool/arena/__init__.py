@@ -40,6 +40,7 @@ from typing import Any, cast
 
 from _cffi_backend import FFI as _BackendFFI
 
+from .. import _fastpath
 from .._base import NotCopyable
 from .._forksafe import ForkSafeLock
 from .._pool_c import lib
@@ -495,6 +496,24 @@ class Arena(NotCopyable):
         self._plans: dict[Any, Any] = {}
         self._sized: dict[int, Any] = {}  # block size -> its allocator (alloc all C)
         self._arrays: dict[Any, Any] = {}  # new_many()'s cdecl -> the ctype 'cdecl[]'
+        self._assign: dict[Any, bool] = {}  # cdecl -> new(cdecl, init) assigns init after
+        fast = _fastpath._fast
+        if fast is not None and hasattr(fast, "ArenaNew"):
+            # new()'s hot path in C (csrc/python/fast.c): a lookup in _plans and
+            # one call, no Python frame; the rest goes to the method below.  It
+            # holds the arena weakly: no cycle, so reference counting frees an
+            # arena dropped without close().
+            ref = weakref.ref(self)
+
+            def slow(cdecl: Any, init: Any = None) -> Any:
+                arena = ref()
+                if arena is None:
+                    raise PoolClosedError("the arena is closed")
+                return arena._new(cdecl, init)
+
+            self.__dict__["new"] = fast.ArenaNew(
+                self._plans, self._assign, self._source.give_back, slow
+            )
 
     # ---- lifetime --------------------------------------------------------------
 
@@ -510,7 +529,9 @@ class Arena(NotCopyable):
             return
         # the allocators hold the region (their free): they go with the arena's use
         self._allocator = self._init_allocator = self._free = None
-        self._types, self._plans, self._sized, self._arrays = {}, {}, {}, {}
+        self._types, self._sized, self._arrays = {}, {}, {}
+        self._plans.clear()  # in place: the C hot path of new() holds these dicts
+        self._assign.clear()
         source.close()
         if self._region_ref() is not None:
             warnings.warn(
@@ -581,8 +602,12 @@ class Arena(NotCopyable):
             ctype = self._checked_type(cdecl)
         if init is None and ctype.kind == "array" and ctype.length is None:
             return allocator(ctype, None)  # ffi.new's error (an open array needs a length)
-        item = ctype.item
-        if init is None or (ctype.kind == "pointer" and not _has_var_array(item)):
+        assign = self._assign.get(cdecl)
+        if assign is None:  # a pointer whose item has one size: init is assigned after
+            assign = self._assign[cdecl] = ctype.kind == "pointer" and not _has_var_array(
+                ctype.item
+            )
+        if init is None or assign:
             make = self._plans.get(cdecl)
             obj = self._first(cdecl, ctype) if make is None else make()
             if init is not None:
