@@ -36,7 +36,7 @@ import warnings
 import weakref
 from array import array
 from collections.abc import Callable, Iterator
-from typing import Any, cast
+from typing import Any
 
 from _cffi_backend import FFI as _BackendFFI
 
@@ -589,7 +589,9 @@ class Arena(NotCopyable):
         if make is None:
             self._source.give_back(self._first(cdecl, ctype))  # learns the size
             make = self._plans[cdecl]
-        return cast(Callable[[], Any], make)
+        # init bound to None: the allocator's alloc serves one size, and an
+        # initialiser could ask for more (a struct ending in an open array)
+        return functools.partial(make.func, ctype, None)
 
     def _new(self, cdecl: Any, init: Any) -> Any:
         """new() off its hot path: a type seen for the first time, an
@@ -781,8 +783,10 @@ class Arena(NotCopyable):
             return cdecl
         try:
             return ffi.typeof(cdecl)
-        except ffi.error as e:
-            if self._own_ffi:
+        except Exception as e:
+            # an in-line cffi.FFI has no .error (it raises cffi.CDefError): only
+            # the package's ffi is named here
+            if self._own_ffi or not isinstance(e, ffi.error):
                 raise
             why = str(e).splitlines()[0]
             raise TypeError(
