@@ -248,6 +248,7 @@ class _Source:
         # block size -> blocks per refill (smaller after a refusal)
         self.prefetch: dict[int, int] = {}
         self.capped: set[int] = set()  # block sizes the pool refused a refill of
+        self.makers_out = False  # maker() was called: close() ends the current runs
         self.lock = ForkSafeLock()  # one refill at a time
         self.noted = _Noted()  # alloc_noted()'s pointers, per thread
         self.char_p = ffi.typeof("char *")
@@ -381,13 +382,15 @@ class _Source:
         return n if n > self.max_small else round_up(n, self.align)
 
     def close(self) -> None:
-        with self.lock:
-            # Use the current runs up, so that a chain still referenced (by
-            # maker()'s callables, or a new() running in another thread) asks
-            # _Runs for the next run, which raises PoolClosedError.
-            for queue in self.runs.values():
-                for run in queue:
-                    collections.deque(run.claim, maxlen=0)
+        if self.makers_out:
+            # Use the current runs up (at most PREFETCH_MAX blocks a size), so
+            # that a maker still referenced asks _Runs for the next run, which
+            # raises PoolClosedError.  new() needs none of it: close() empties
+            # the table its hot path looks in.
+            with self.lock:
+                for queue in self.runs.values():
+                    for run in queue:
+                        collections.deque(run.claim, maxlen=0)
         self.region = None
         self.chains = {}
         self.runs = {}
@@ -589,6 +592,7 @@ class Arena(NotCopyable):
         if make is None:
             self._source.give_back(self._first(cdecl, ctype))  # learns the size
             make = self._plans[cdecl]
+        self._source.makers_out = True
         # init bound to None: the allocator's alloc serves one size, and an
         # initialiser could ask for more (a struct ending in an open array)
         return functools.partial(make.func, ctype, None)
