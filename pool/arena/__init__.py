@@ -166,13 +166,6 @@ class _Region(set[object]):
         self.pool = pool
         self.handle = pool._detach()
 
-    # typeshed declares set unhashable (__hash__ = None); the region is hashable by identity
-    def __hash__(self) -> int:  # type: ignore[override]  # a weakref key; identity
-        return id(self)
-
-    def __eq__(self, other: object) -> bool:
-        return self is other
-
     def __del__(self) -> None:
         if sys.is_finalizing():
             return  # interpreter exit: other objects' teardown may still read it
