@@ -942,6 +942,134 @@ static PyObject *untrack_pool(PyObject *module, PyObject *handle)
     Py_RETURN_TRUE;
 }
 
+/* ---- ArenaNew: Arena.new's hot path ------------------------------------------------- */
+
+/* new(cdecl) of a type the arena has seen: one dict lookup and one call of
+   what it finds (cffi's allocator bound to the type, whose alloc is C-level
+   too), so no Python frame runs per object; new(cdecl, init) of a pointer
+   type in `assign` then sets obj[0] = init, as ffi.new does after zeroing,
+   and on an error hands the object to give_back.  Anything else (keywords, a
+   new type, arrays with an initialiser, a closed arena) goes to the Python
+   method.  Only the public C API; the objects are made by cffi itself. */
+typedef struct {
+    PyObject_HEAD
+    vectorcallfunc vectorcall;
+    PyObject *plans;     /* dict: cdecl -> a callable making one object */
+    PyObject *assign;    /* dict: cdecl -> True where init is assigned to obj[0] */
+    PyObject *give_back; /* give_back(obj): its block was never handed out */
+    PyObject *slow;      /* slow(cdecl, init=None): the Python path */
+} ArenaNew;
+
+/* obj[0] = init; on an error obj goes to give_back and the error stays. */
+static PyObject *assign_init(ArenaNew *self, PyObject *obj, PyObject *init)
+{
+    PyObject *zero = PyLong_FromLong(0);
+    int failed = zero == NULL || PyObject_SetItem(obj, zero, init) < 0;
+    Py_XDECREF(zero);
+    if (!failed)
+        return obj;
+    PyObject *type, *value, *tb;
+    PyErr_Fetch(&type, &value, &tb);
+    PyObject *r = PyObject_CallOneArg(self->give_back, obj);
+    if (r == NULL)
+        PyErr_WriteUnraisable(self->give_back); /* the initialiser's error is the one to see */
+    Py_XDECREF(r);
+    PyErr_Restore(type, value, tb);
+    Py_DECREF(obj);
+    return NULL;
+}
+
+static PyObject *ArenaNew_vectorcall(PyObject *op, PyObject *const *args, size_t nargsf,
+                                     PyObject *kwnames)
+{
+    ArenaNew *self = (ArenaNew *)op;
+    Py_ssize_t nargs = PyVectorcall_NARGS(nargsf);
+    if (kwnames == NULL && (nargs == 1 || nargs == 2)) {
+        PyObject *init = nargs == 2 ? args[1] : Py_None;
+        PyObject *make = PyDict_GetItemWithError(self->plans, args[0]); /* borrowed */
+        if (make != NULL && init != Py_None) {
+            PyObject *assign = PyDict_GetItemWithError(self->assign, args[0]);
+            if (assign != Py_True)
+                make = NULL; /* arrays, var-size structs: the Python path */
+        }
+        if (make != NULL) {
+            Py_INCREF(make); /* the call may change the dict */
+            PyObject *obj = PyObject_CallNoArgs(make);
+            Py_DECREF(make);
+            return obj == NULL || init == Py_None ? obj : assign_init(self, obj, init);
+        }
+        if (PyErr_Occurred())
+            PyErr_Clear(); /* an unhashable cdecl: the Python path names it */
+    }
+    return PyObject_Vectorcall(self->slow, args, nargsf, kwnames);
+}
+
+static int ArenaNew_traverse(ArenaNew *self, visitproc visit, void *arg)
+{
+    Py_VISIT(self->plans);
+    Py_VISIT(self->assign);
+    Py_VISIT(self->give_back);
+    Py_VISIT(self->slow);
+    return 0;
+}
+
+static int ArenaNew_clear(ArenaNew *self)
+{
+    Py_CLEAR(self->plans);
+    Py_CLEAR(self->assign);
+    Py_CLEAR(self->give_back);
+    Py_CLEAR(self->slow);
+    return 0;
+}
+
+static void ArenaNew_dealloc(ArenaNew *self)
+{
+    PyObject_GC_UnTrack(self);
+    ArenaNew_clear(self);
+    PyObject_GC_Del(self);
+}
+
+static PyObject *ArenaNew_new(PyTypeObject *type, PyObject *args, PyObject *kwds)
+{
+    PyObject *plans, *assign, *give_back, *slow;
+    static char *kwlist[] = {"plans", "assign", "give_back", "slow", NULL};
+    if (!PyArg_ParseTupleAndKeywords(args, kwds, "O!O!OO:ArenaNew", kwlist, &PyDict_Type, &plans,
+                                     &PyDict_Type, &assign, &give_back, &slow))
+        return NULL;
+    if (!PyCallable_Check(slow) || !PyCallable_Check(give_back)) {
+        PyErr_SetString(PyExc_TypeError, "give_back and slow must be callable");
+        return NULL;
+    }
+    ArenaNew *self = PyObject_GC_New(ArenaNew, type);
+    if (self == NULL)
+        return NULL;
+    self->vectorcall = ArenaNew_vectorcall;
+    Py_INCREF(plans);
+    self->plans = plans;
+    Py_INCREF(assign);
+    self->assign = assign;
+    Py_INCREF(give_back);
+    self->give_back = give_back;
+    Py_INCREF(slow);
+    self->slow = slow;
+    PyObject_GC_Track(self);
+    return (PyObject *)self;
+}
+
+static PyTypeObject ArenaNew_Type = {
+    PyVarObject_HEAD_INIT(NULL, 0)
+    .tp_name = "pool._fast.ArenaNew",
+    .tp_basicsize = sizeof(ArenaNew),
+    .tp_dealloc = (destructor)ArenaNew_dealloc,
+    .tp_vectorcall_offset = offsetof(ArenaNew, vectorcall),
+    .tp_call = PyVectorcall_Call,
+    .tp_flags = Py_TPFLAGS_DEFAULT | Py_TPFLAGS_HAVE_GC | Py_TPFLAGS_HAVE_VECTORCALL,
+    .tp_traverse = (traverseproc)ArenaNew_traverse,
+    .tp_clear = (inquiry)ArenaNew_clear,
+    .tp_doc = "ArenaNew(plans, assign, give_back, slow): pool.Arena.new's hot path (csrc/python/fast.c).",
+    .tp_new = ArenaNew_new,
+};
+
 /* ---- configure: the core's functions and the Python helpers --------------------------- */
 
 static void set_ref(PyObject **slot, PyObject *value)
@@ -1041,7 +1169,8 @@ static int intern(PyObject **slot, const char *text)
 
 PyMODINIT_FUNC PyInit__fast(void)
 {
-    if (PyType_Ready(&FastPool_Type) < 0 || PyType_Ready(&BlockMemory_Type) < 0)
+    if (PyType_Ready(&FastPool_Type) < 0 || PyType_Ready(&BlockMemory_Type) < 0 ||
+        PyType_Ready(&ArenaNew_Type) < 0)
         return NULL;
     if (intern(&py.name_size, "size") || intern(&py.name_old_size, "old size") ||
         intern(&py.name_new_size, "new size") || intern(&py.name_n, "n") ||
@@ -1061,6 +1190,12 @@ PyMODINIT_FUNC PyInit__fast(void)
     Py_INCREF(&FastPool_Type);
     if (PyModule_AddObject(m, "FastPool", (PyObject *)&FastPool_Type) < 0) {
         Py_DECREF(&FastPool_Type);
+        Py_DECREF(m);
+        return NULL;
+    }
+    Py_INCREF(&ArenaNew_Type);
+    if (PyModule_AddObject(m, "ArenaNew", (PyObject *)&ArenaNew_Type) < 0) {
+        Py_DECREF(&ArenaNew_Type);
         Py_DECREF(m);
         return NULL;
     }

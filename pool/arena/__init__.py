@@ -25,17 +25,22 @@ the objects handed out and drops it.
 
 from __future__ import annotations
 
+import collections
 import ctypes
+import functools
 import gc
+import itertools
 import sys
 import threading
 import warnings
 import weakref
-from collections.abc import Iterator
+from array import array
+from collections.abc import Callable, Iterator
 from typing import Any
 
 from _cffi_backend import FFI as _BackendFFI
 
+from .. import _fastpath
 from .._base import NotCopyable
 from .._forksafe import ForkSafeLock
 from .._pool_c import lib
@@ -46,10 +51,64 @@ from ..errors import InvalidBlockError, PoolClosedError, PoolMemoryError
 from ..stats import PoolStats
 from .runs import Ledger, Run
 
-# Blocks fetched from the pool per refill of one block size: one C call (and
-# no work per object) instead of a call per object.  Halved while the pool
-# refuses (heap_limit), down to one block at a time.
+# Blocks fetched from the pool by the first refill of one block size: one C
+# call (and no work per object) instead of a call per object.  Each further
+# refill doubles it up to PREFETCH_MAX (a refill's Python work, about 10 us,
+# then costs a few ns per object), so a small arena stays small; halved while
+# the pool refuses (heap_limit), down to one block at a time.
 PREFETCH = 256
+PREFETCH_MAX = 4096
+
+
+# Finding the runs of adjacent blocks in a refill's addresses.  Reading the
+# 64-bit addresses one by one makes an int of each, about 100 ns per block (as
+# much as making the object), so they are handled as one big integer: the
+# array's bytes read little-endian, 64 bits a field.
+_ONES = int.from_bytes(array("Q", [1] * PREFETCH_MAX).tobytes(), "little")  # 1 in every field
+_BIAS = 1 << 63
+_NONZERO = bytes([0] + [1] * 255)  # translate(): every non-zero byte to 1
+_HIGH = bytes([0] * 128 + [1] * 128)  # translate(): every byte with its top bit set to 1
+_NATIVE = sys.byteorder == "little" and array("Q").itemsize == 8
+
+
+def _run_ends(addrs: array[int], block: int) -> list[int]:
+    """The end index of each run of adjacent blocks in addrs (a refill's
+    addresses, in the order the pool gave them), in a few C-level passes over
+    the whole array: every field of (addrs[1:] + 2**63 - addrs[:-1]) is
+    2**63 + the difference of two neighbours, between 0 and 2**64 when every
+    address is below 2**63, so no field borrows from the next; XOR
+    2**63 + block leaves zero exactly where the neighbours are adjacent, and
+    bytes.find finds the others."""
+    n = len(addrs)
+    raw = addrs.tobytes()
+    if n == 1 or not _NATIVE or n > PREFETCH_MAX or raw[7::8].translate(_HIGH).find(1) >= 0:
+        return _run_ends_slow(addrs, block)
+    fields = 64 * (n - 1)
+    ones = _ONES & ((1 << fields) - 1)
+    whole = int.from_bytes(raw, "little")
+    diffs = (whole >> 64) + _BIAS * ones - (whole & ((1 << fields) - 1))
+    marks = (diffs ^ (_BIAS + block) * ones).to_bytes(8 * (n - 1), "little")
+    marks = marks.translate(_NONZERO)
+    ends = []
+    pos = marks.find(1)
+    while pos >= 0:  # one C-level search per break
+        field = pos // 8
+        ends.append(field + 1)
+        pos = marks.find(1, 8 * field + 8)
+    ends.append(n)
+    return ends
+
+
+def _run_ends_slow(addrs: array[int], block: int) -> list[int]:
+    """_run_ends one address at a time (other byte orders, long arrays)."""
+    out = []
+    for i in range(1, len(addrs) + 1):
+        if i == len(addrs) or addrs[i] != addrs[i - 1] + block:
+            out.append(i)
+    return out
+
+
+_BACKEND = _BackendFFI()
 
 
 def _exporter(region: _Region, addr: int, size: int) -> ctypes.Array[ctypes.c_char]:
@@ -107,13 +166,6 @@ class _Region(set[object]):
         self.pool = pool
         self.handle = pool._detach()
 
-    # typeshed declares set unhashable (__hash__ = None); the region is hashable by identity
-    def __hash__(self) -> int:  # type: ignore[override]  # a weakref key; identity
-        return id(self)
-
-    def __eq__(self, other: object) -> bool:
-        return self is other
-
     def __del__(self) -> None:
         if sys.is_finalizing():
             return  # interpreter exit: other objects' teardown may still read it
@@ -130,10 +182,48 @@ class _Noted(threading.local):
         self.stack: list[Any] = []
 
 
+def _raising(error: BaseException) -> Iterator[Any]:
+    """A one-shot iterator that raises error: how _Runs hands a refill's
+    error to the chain without ending it (chain.from_iterable drops a source
+    that raises, for good)."""
+    raise error
+    yield  # a generator
+
+
+class _Runs:
+    """The runs of one block size, as an iterator of pointer iterators: the
+    source of that size's `itertools.chain`.  The chain asks for the next run
+    only when the current one is used up, so this Python code runs once per
+    refill, never per object.  Holds the source weakly: the source holds the
+    chain, and a cycle would keep the region until a garbage collection."""
+
+    __slots__ = ("source", "block")
+
+    def __init__(self, source: _Source, block: int) -> None:
+        self.source = weakref.ref(source)
+        self.block = block
+
+    def __iter__(self) -> _Runs:
+        return self
+
+    def __next__(self) -> Iterator[Any]:
+        source = self.source()
+        try:
+            if source is None:
+                raise PoolClosedError("the arena is closed")
+            return source.next_run(self.block).pointers
+        except BaseException as e:  # noqa: BLE001 - handed to the caller of next(), unchanged
+            return _raising(e)
+
+
 class _Source:
     """Where an arena's bytes come from: per block size, the current refill
-    run, claimed one block at a time.  Held by cffi's allocator (not the
-    arena), so an arena dropped without close() is freed by reference counting."""
+    run, claimed one block at a time.  Held by cffi's allocators (not the
+    arena), so an arena dropped without close() is freed by reference counting.
+
+    The hot path is C only: each block size has a cffi allocator whose alloc
+    is ``partial(next, chain)``, the chain running through that size's refill
+    runs (`_Runs`), each run a C-level iterator of pointers (runs.py)."""
 
     def __init__(self, ffi: Any, pool: Pool, region: _Region) -> None:
         self.pool = pool
@@ -142,46 +232,50 @@ class _Source:
         self.oom_handler = pool.oom_handler
         pool.oom_handler = None
         self.region: _Region | None = region
-        self.ledger: Ledger | None = Ledger(PREFETCH * pool.max_small)
+        self.ledger: Ledger | None = Ledger(PREFETCH_MAX * pool.max_small)
         self.reused = self.ledger.reused
-        # datasize -> the current run's pointers, for alloc()
-        self.slots: dict[int, Iterator[Any]] = {}
+        # block size -> the chain of its runs' pointers (the C-level alloc)
+        self.chains: dict[int, Iterator[Any]] = {}
         # block size -> [current run, further runs of the last refill]
         self.runs: dict[int, list[Run]] = {}
         # block size -> blocks per refill (smaller after a refusal)
         self.prefetch: dict[int, int] = {}
+        self.capped: set[int] = set()  # block sizes the pool refused a refill of
+        self.makers_out = False  # maker() was called: close() ends the current runs
         self.lock = ForkSafeLock()  # one refill at a time
         self.noted = _Noted()  # alloc_noted()'s pointers, per thread
         self.char_p = ffi.typeof("char *")
-        self.cast = ffi.cast
+        self.uintptr = ffi.typeof("uintptr_t")
+        self.cast = _BACKEND.cast  # C-level, takes ctypes of any ffi (an in-line ffi's is Python)
         self.align = pool.align
         self.max_small = pool.max_small
 
+    def chain(self, block: int) -> Iterator[Any]:
+        """The pointers of every run of this (small) block size, in order."""
+        chain = self.chains.get(block)
+        if chain is None:
+            chain = self.chains[block] = itertools.chain.from_iterable(_Runs(self, block))
+        return chain
+
     def alloc(self, n: int) -> Any:
-        """cffi's allocator calls this for the n bytes of each new object: a
-        'char *' at a block of the region (cffi zeroes it)."""
-        pointers = self.slots.get(n)
-        if pointers is not None:
-            p = next(pointers, None)
-            if p is not None:
-                return p
-        return self.cast(self.char_p, self.take(n))
+        """The alloc of cffi's generic allocator (open arrays, large objects):
+        a 'char *' at a block of the region for n bytes (cffi zeroes it)."""
+        if n > self.max_small:
+            return self.cast(self.char_p, self.take_large(n))
+        return next(self.chain(self.block_size(n)))
 
     def alloc_noted(self, n: int) -> Any:
-        """alloc() for new() with an initialiser: notes the pointer on this
-        thread's stack, so that new() can give the block back if cffi's
+        """alloc() for new() of an array with an initialiser: notes the pointer
+        on this thread's stack, so that new() can give the block back if cffi's
         initialisation then fails (cffi's free of it is the region's no-op).
         A stack, because an initialiser may run Python code that calls new()."""
-        pointers = self.slots.get(n)  # alloc(), inlined: one Python frame fewer
-        p = None if pointers is None else next(pointers, None)
-        if p is None:
-            p = self.cast(self.char_p, self.take(n))
+        p = self.alloc(n)
         self.noted.stack.append(p)
         return p
 
     def give_back(self, p: Any) -> None:
         """Returns the block of an object that was never handed out."""
-        addr = int(self.cast("uintptr_t", p))
+        addr = int(self.cast(self.uintptr, p))
         with self.lock:
             ledger = self.ledger
             size = None if ledger is None else ledger.live_size(addr)
@@ -191,54 +285,66 @@ class _Source:
             ledger.give_back(addr, size)
 
     def take(self, n: int) -> int:
-        """The address of a block for n bytes, refilling as needed.  When the
-        pool refuses even one block, the oom handler runs with the lock
-        released (it may call release(), stats() or new() of this arena), and
-        the whole request starts again if it returns true."""
+        """The address of a block for n bytes (buffer())."""
+        if n > self.max_small:
+            return self.take_large(n)
+        return int(self.cast(self.uintptr, next(self.chain(self.block_size(n)))))
+
+    def take_large(self, n: int) -> int:
+        """The address of a block above max_small: one pool call, one record."""
         while True:
             try:
-                return self.take_locked(n)
-            except PoolMemoryError:
-                nbytes = lib.sgi_pool_last_refused()  # per thread: the refusal just seen
-                handler = self.oom_handler
-                if handler is None or nbytes == 0:  # 0: the pool's bookkeeping, not a chunk
-                    raise
-            self.pool._oom_calls += 1  # the pool's stats count the arena's handler calls
-            if not handler(nbytes):
-                raise PoolMemoryError(
-                    f"a system request of {nbytes} bytes was refused and the oom handler gave up"
-                )
+                with self.lock:
+                    ledger = self.ledger
+                    if self.region is None or ledger is None:
+                        raise PoolClosedError("the arena is closed")
+                    addr = self.pool.allocate(n)
+                    ledger.add_large(addr, n)
+                    return addr
+            except PoolMemoryError as e:
+                self.after_refusal(e)
 
-    def take_locked(self, n: int) -> int:
-        with self.lock:
-            ledger = self.ledger
-            if self.region is None or ledger is None:
-                raise PoolClosedError("the arena is closed")
-            block = self.block_size(n)
-            if block > self.max_small:
-                addr = self.pool.allocate(block)
-                ledger.add_large(addr, block)
-                return addr
-            queue = self.runs.get(block)
-            while queue:  # another thread may have refilled meanwhile
-                offset = next(queue[0].claim, None)
-                if offset is not None:
-                    self.slots[n] = queue[0].pointers
-                    return queue[0].start + offset
-                ledger.retire(queue.pop(0))
-            queue = self.runs[block] = self.refill(block, ledger)
-            # This thread's block is claimed before the run is published in
-            # `slots`: other threads take blocks from published runs without the
-            # lock, and could otherwise use the whole run up first.
-            addr = queue[0].start + next(queue[0].claim)
-            for size in [k for k in self.slots if self.block_size(k) == block]:
-                self.slots[size] = queue[0].pointers  # every datasize of this block size
-            self.slots[n] = queue[0].pointers
-            return addr
+    def next_run(self, block: int) -> Run:
+        """The run to hand out blocks of this size from, refilling as needed.
+        When the pool refuses even one block, the oom handler runs with the
+        lock released (it may call release(), stats() or new() of this
+        arena), and the request starts again if it returns true."""
+        while True:
+            try:
+                with self.lock:
+                    return self.next_run_locked(block)
+            except PoolMemoryError as e:
+                self.after_refusal(e)
+
+    def after_refusal(self, error: PoolMemoryError) -> None:
+        """Calls the oom handler after a refusal; raises if there is none or
+        it gives up."""
+        nbytes = lib.sgi_pool_last_refused()  # per thread: the refusal just seen
+        handler = self.oom_handler
+        if handler is None or nbytes == 0:  # 0: the pool's bookkeeping, not a chunk
+            raise error
+        self.pool._oom_calls += 1  # the pool's stats count the arena's handler calls
+        if not handler(nbytes):
+            raise PoolMemoryError(
+                f"a system request of {nbytes} bytes was refused and the oom handler gave up"
+            )
+
+    def next_run_locked(self, block: int) -> Run:
+        ledger = self.ledger
+        if self.region is None or ledger is None:
+            raise PoolClosedError("the arena is closed")
+        queue = self.runs.get(block)
+        while queue:  # a run of the last refill not used up yet
+            if queue[0].left:
+                return queue[0]
+            ledger.retire(queue.pop(0))
+        queue = self.runs[block] = self.refill(block, ledger)
+        return queue[0]
 
     def refill(self, block: int, ledger: Ledger) -> list[Run]:
-        """Takes what the pool can give (PREFETCH blocks, fewer under a heap
-        limit, then one at a time) as runs of adjacent blocks."""
+        """Takes what the pool can give (PREFETCH blocks, twice as many each
+        time up to PREFETCH_MAX, fewer under a heap limit, then one at a time)
+        as runs of adjacent blocks."""
         count = self.prefetch.get(block, PREFETCH)
         while True:
             try:
@@ -248,20 +354,16 @@ class _Source:
                 if count == 1:
                     raise
                 count //= 2
-        self.prefetch[block] = count
-        first = min(addrs)
-        # count distinct blocks spanning exactly count blocks tile the span: one run (usual)
-        if max(addrs) - first == (count - 1) * block:
-            runs = [ledger.add_run(first, block, count, self.cast(self.char_p, first))]
-        else:  # free-list leftovers: split into runs of adjacent blocks
-            runs = []
-            start = 0
-            for i in range(1, count + 1):
-                if i < count and addrs[i] == addrs[i - 1] + block:
-                    continue
-                a = addrs[start]
-                runs.append(ledger.add_run(a, block, i - start, self.cast(self.char_p, a)))
-                start = i
+                self.capped.add(block)  # refused once: no growth from now on
+        self.prefetch[block] = count if block in self.capped else min(2 * count, PREFETCH_MAX)
+        # runs of adjacent blocks: one per chunk the pool carved them from,
+        # more when they come from free lists
+        runs = []
+        start = 0
+        for end in _run_ends(addrs, block):
+            a = addrs[start]
+            runs.append(ledger.add_run(a, block, end - start, self.cast(self.char_p, a)))
+            start = end
         if self.reused:  # released blocks come back only through a refill: live again
             self.reused.difference_update(addrs)
         return runs
@@ -273,11 +375,29 @@ class _Source:
         return n if n > self.max_small else round_up(n, self.align)
 
     def close(self) -> None:
+        if self.makers_out:
+            # Use the current runs up (at most PREFETCH_MAX blocks a size), so
+            # that a maker still referenced asks _Runs for the next run, which
+            # raises PoolClosedError.  new() needs none of it: close() empties
+            # the table its hot path looks in.
+            with self.lock:
+                for queue in self.runs.values():
+                    for run in queue:
+                        collections.deque(run.claim, maxlen=0)
         self.region = None
-        self.slots = {}
+        self.chains = {}
         self.runs = {}
         self.ledger = None  # the bookkeeping goes at once
         self.reused = set()
+
+
+def _has_var_array(item: Any) -> bool:
+    """A struct or union whose last field is an open array: its size comes
+    from new()'s initialiser."""
+    if item.kind not in ("struct", "union") or not item.fields:
+        return False
+    last = item.fields[-1][1].type
+    return bool(last.kind == "array" and last.length is None)
 
 
 class ArenaStats:
@@ -354,18 +474,42 @@ class Arena(NotCopyable):
         self._region_ref = weakref.ref(region)
         self._source = _Source(ffi, pool, region)
         self._view = ArenaPoolView(pool)
-        # cffi's own allocator (the backend's, which takes ctype objects):
+        # cffi's own allocators (the backend's, which take ctype objects):
         # objects are cffi's owning cdata, zeroed by cffi, freed by nothing
         # but the region (free is the region's no-op discard).
-        backend = _BackendFFI()
-        self._allocator: Any = backend.new_allocator(
-            alloc=self._source.alloc, free=region.discard, should_clear_after_alloc=True
+        self._backend = _BACKEND
+        self._free: Any = region.discard
+        # the generic one (open arrays, large objects): alloc is Python
+        self._allocator: Any = self._backend.new_allocator(
+            alloc=self._source.alloc, free=self._free, should_clear_after_alloc=True
         )
-        # for new() with an initialiser: its block goes back if initialising fails
-        self._init_allocator: Any = backend.new_allocator(
-            alloc=self._source.alloc_noted, free=region.discard, should_clear_after_alloc=True
+        # for arrays with an initialiser: the block goes back if initialising fails
+        self._init_allocator: Any = self._backend.new_allocator(
+            alloc=self._source.alloc_noted, free=self._free, should_clear_after_alloc=True
         )
         self._types: dict[Any, Any] = {}  # cdecl -> ctype, checked once
+        # cdecl -> partial(allocator, ctype) for types of one size: new()'s hot path
+        self._plans: dict[Any, Any] = {}
+        self._sized: dict[int, Any] = {}  # block size -> its allocator (alloc all C)
+        self._arrays: dict[Any, Any] = {}  # new_many()'s cdecl -> the ctype 'cdecl[]'
+        self._assign: dict[Any, bool] = {}  # cdecl -> new(cdecl, init) assigns init after
+        fast = _fastpath._fast
+        if fast is not None and hasattr(fast, "ArenaNew"):
+            # new()'s hot path in C (csrc/python/fast.c): a lookup in _plans and
+            # one call, no Python frame; the rest goes to the method below.  It
+            # holds the arena weakly: no cycle, so reference counting frees an
+            # arena dropped without close().
+            ref = weakref.ref(self)
+
+            def slow(cdecl: Any, init: Any = None) -> Any:
+                arena = ref()
+                if arena is None:
+                    raise PoolClosedError("the arena is closed")
+                return arena._new(cdecl, init)
+
+            self.__dict__["new"] = fast.ArenaNew(
+                self._plans, self._assign, self._source.give_back, slow
+            )
 
     # ---- lifetime --------------------------------------------------------------
 
@@ -379,8 +523,11 @@ class Arena(NotCopyable):
         source = self._source
         if source.region is None:
             return
-        self._allocator = self._init_allocator = None
-        self._types = {}
+        # the allocators hold the region (their free): they go with the arena's use
+        self._allocator = self._init_allocator = self._free = None
+        self._types, self._sized, self._arrays = {}, {}, {}
+        self._plans.clear()  # in place: the C hot path of new() holds these dicts
+        self._assign.clear()
         source.close()
         if self._region_ref() is not None:
             warnings.warn(
@@ -412,22 +559,69 @@ class Arena(NotCopyable):
         """Like ``ffi.new(cdecl, init)``: a zeroed (then initialised) object of a
         pointer or array type, e.g. ``"struct node *"`` or ``"int[]"``.  It is
         a cffi owning object: see help(pool.Arena) for what keeps it alive."""
+        make = self._plans.get(cdecl)
+        if make is None or init is not None:
+            return self._new(cdecl, init)
+        return make()  # cffi's allocator, its alloc a C-level next(): no Python runs
+
+    def maker(self, cdecl: Any) -> Callable[[], Any]:
+        """A callable that makes one object per call, as ``new(cdecl)`` does,
+        for a pointer or fixed-size array type: cffi's allocator bound to the
+        type, so no Python code of the arena runs per object (the loop form of
+        new(); no initialiser: set the fields after).  It raises
+        PoolClosedError once the arena is closed, and holds the region while
+        it is referenced, as an object does."""
+        if self._allocator is None:
+            raise PoolClosedError("the arena is closed")
         ctype = self._types.get(cdecl)
         if ctype is None:
             ctype = self._checked_type(cdecl)
-        if init is None:
-            allocator = self._allocator
-            if allocator is None:
-                raise PoolClosedError("the arena is closed")
-            return allocator(ctype, None)
-        allocator = self._init_allocator
+        if ctype.kind == "array" and ctype.length is None:
+            raise TypeError(
+                f"{cdecl!r} has no fixed size: a maker makes objects of one size "
+                f"(use new({cdecl!r}, length))"
+            )
+        make = self._plans.get(cdecl)
+        if make is None:
+            self._source.give_back(self._first(cdecl, ctype))  # learns the size
+            make = self._plans[cdecl]
+        self._source.makers_out = True
+        # init bound to None: the allocator's alloc serves one size, and an
+        # initialiser could ask for more (a struct ending in an open array)
+        return functools.partial(make.func, ctype, None)
+
+    def _new(self, cdecl: Any, init: Any) -> Any:
+        """new() off its hot path: a type seen for the first time, an
+        initialiser, an open array."""
+        allocator = self._allocator
         if allocator is None:
             raise PoolClosedError("the arena is closed")
+        ctype = self._types.get(cdecl)
+        if ctype is None:
+            ctype = self._checked_type(cdecl)
+        if init is None and ctype.kind == "array" and ctype.length is None:
+            return allocator(ctype, None)  # ffi.new's error (an open array needs a length)
+        assign = self._assign.get(cdecl)
+        if assign is None:  # a pointer whose item has one size: init is assigned after
+            assign = self._assign[cdecl] = ctype.kind == "pointer" and not _has_var_array(
+                ctype.item
+            )
+        if init is None or assign:
+            make = self._plans.get(cdecl)
+            obj = self._first(cdecl, ctype) if make is None else make()
+            if init is not None:
+                try:  # what ffi.new does after zeroing: the item from init
+                    obj[0] = init
+                except BaseException:
+                    self._source.give_back(obj)  # never handed out
+                    raise
+            return obj
+        # arrays with an initialiser (its length may come from it), var-size structs
         source = self._source
         stack = source.noted.stack
         depth = len(stack)  # this call's pointer goes there (nested calls pop theirs)
         try:
-            obj = allocator(ctype, init)
+            obj = self._init_allocator(ctype, init)
         except BaseException:
             if len(stack) > depth:  # allocated, then the initialiser failed: not handed out
                 source.give_back(stack[depth])
@@ -436,18 +630,55 @@ class Arena(NotCopyable):
         stack.pop()  # this call's: the nested ones popped theirs
         return obj
 
+    def _first(self, cdecl: Any, ctype: Any) -> Any:
+        """The first object of a type of one size, and new()'s maker of the
+        next ones: cffi's allocator for its block size.  The size is the one
+        cffi asks for (for 'char *' it asks two bytes, not one), so it is
+        learnt from this first request, not computed."""
+        asked: list[int] = []
+
+        def probe(n: int) -> Any:
+            asked.append(n)
+            return self._source.alloc(n)
+
+        first = self._backend.new_allocator(
+            alloc=probe, free=self._free, should_clear_after_alloc=True
+        )(ctype, None)
+        source = self._source
+        block = source.block_size(asked[0])
+        if block > source.max_small:
+            allocator = self._allocator
+        else:
+            allocator = self._sized.get(block)
+            if allocator is None:
+                alloc = functools.partial(next, source.chain(block))
+                allocator = self._sized[block] = self._backend.new_allocator(
+                    alloc=alloc, free=self._free, should_clear_after_alloc=True
+                )
+        self._plans[cdecl] = functools.partial(allocator, ctype)
+        return first
+
     def new_many(self, cdecl: Any, count: int) -> Any:
         """``count`` zeroed objects of type cdecl (e.g. ``"struct node"``) as one
         array cdata ``cdecl[count]``, from one block: the batch path.  As for
         ``ffi.new("T[]", n)``, the array keeps the region alive, its items
         (``arr[i]``) do not."""
-        item = self._ctype(cdecl)
-        if not isinstance(count, int) or isinstance(count, bool):
+        array_type = self._arrays.get(cdecl)
+        if array_type is None:
+            item = self._ctype(cdecl)
+            self._check_alignment(item)
+            array_type = self._ffi.typeof(self._ffi.getctype(item, "[]"))
+            if self._allocator is not None:
+                self._arrays[cdecl] = array_type
+        if count.__class__ is not int and (not isinstance(count, int) or isinstance(count, bool)):
             raise TypeError(f"count must be an int, not {type(count).__name__}")
         if count < 0:
             raise ValueError(f"count must be at least 0, got {count}")
-        self._check_alignment(item)
-        return self.new(self._ffi.getctype(item, "[]"), count)
+        allocator = self._allocator
+        if allocator is None:
+            raise PoolClosedError("the arena is closed")
+        # a length cannot fail to initialise: no noting needed (_new's last path)
+        return allocator(array_type, count)
 
     def buffer(self, n: int) -> memoryview:
         """A zeroed writable memoryview of n bytes from the arena.  It (and any
@@ -549,8 +780,10 @@ class Arena(NotCopyable):
             return cdecl
         try:
             return ffi.typeof(cdecl)
-        except ffi.error as e:
-            if self._own_ffi:
+        except Exception as e:
+            # an in-line cffi.FFI has no .error (it raises cffi.CDefError): only
+            # the package's ffi is named here
+            if self._own_ffi or not isinstance(e, ffi.error):
                 raise
             why = str(e).splitlines()[0]
             raise TypeError(

@@ -34,6 +34,11 @@ class Run:
         self.pointers: Iterator[Any] = map(base.__add__, self.claim)
 
     @property
+    def left(self) -> int:
+        """Blocks not handed out yet."""
+        return length_hint(self.claim)
+
+    @property
     def handed(self) -> int:
         return self.count - length_hint(self.claim)
 

@@ -89,6 +89,7 @@ PROFILES = {
         "mem_blocks": 1_000_000,
         "cxx_rounds": 2,
         "cxx_n": 10_000,
+        "structure_nodes": 100_000,  # the Arena's whole-structure rows
     },
     "full": {
         "repeat": 7,
@@ -97,6 +98,7 @@ PROFILES = {
         "mem_blocks": 1_000_000,
         "cxx_rounds": 10,
         "cxx_n": 10_000,
+        "structure_nodes": 1_000_000,
     },
 }
 

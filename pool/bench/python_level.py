@@ -6,7 +6,7 @@ import gc
 from typing import TYPE_CHECKING, Any
 
 from .._progress import Progress
-from .arena_rows import arena_memory_rows, arena_rows
+from .arena_rows import arena_memory_rows, arena_rows, arena_structure_rows
 from .common import (
     BATCH,
     CFFI_PATH,
@@ -281,6 +281,7 @@ def run_python_level(
     for row in results:
         row["ratio_to_cffi_call"] = ratio(row, by.get(ROW_CALL))
         row["ratio_to_malloc_free"] = ratio(row, by.get(ROW_MALLOC))
-    if arena_cls is not None:  # issue 13: bytes per object, from fresh processes
+    if arena_cls is not None:  # bytes per object and whole structures, from fresh processes
         results += arena_memory_rows()
+        results += arena_structure_rows(cfg["structure_nodes"])
     return results

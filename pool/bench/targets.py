@@ -285,18 +285,11 @@ def _fast_path_targets(py: dict[str, JsonObject], out: list[JsonObject]) -> None
 
 
 def _arena_targets(py: dict[str, JsonObject], out: list[JsonObject]) -> None:
-    """Issue 13 (Arena v2): the rows of pool/bench/arena_rows.py and the
-    new_many row of python_level.py."""
+    """The Arena's targets: the rows of pool/bench/arena_rows.py (with the
+    new_many row of python_level.py)."""
     from .arena_rows import ARENA_TARGETS
-    from .common import BATCH
 
-    many = (
-        f"new_many(T, {BATCH}) per element <= 2x ffi.new('T[]', {BATCH}) per element",
-        f"Arena.new_many('int64_t', {BATCH}) per object",
-        f"ffi.new('int64_t[]', {BATCH}) per element",
-        2.0,
-    )
-    for text, num, den, limit in ARENA_TARGETS + [many]:
+    for text, num, den, limit in ARENA_TARGETS:
         r = ratio(py.get(num), py.get(den))
         if r is None:
             why = py.get(num, {}).get("skipped") or py.get(den, {}).get("skipped")
