@@ -1,13 +1,13 @@
 /*
  * sizeless.c -- the calls without a size (B.12): the block directory
- * (lookup.c) supplies it.  sgi_pool_free's fast path is in fast_paths.c.
+ * (lookup.c) supplies it.  The fast paths of sgi_pool_free and
+ * sgi_pool_free_checked are in fast_paths.c.
  */
 
-int sgi_pool_free_checked(sgi_pool *p, void *ptr)
+/* sgi_pool_free_checked's general path (its fast paths are in
+   fast_paths.c); ptr is not NULL. */
+static NOINLINE int free_general(sgi_pool *p, void *ptr)
 {
-    REQUIRE(p != NULL);
-    if (ptr == NULL)
-        return SGI_POOL_OK;
     pool_lock(p);
     int status = SGI_POOL_ECLOSED;
     if (LIKELY(!p->closed)) {
