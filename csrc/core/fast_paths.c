@@ -12,9 +12,13 @@
    a live block (its live bit goes); unchecked, a carved block's start (not
    the tail's); held: one held block fewer.  False when it is not (or the
    lock is busy, or the pool is closed: it has no chunks); the general path
-   then decides and reports. */
+   then decides and reports.  With `foreign` (size-less status calls), an
+   open pool also says there whether ptr is no block of the pool at all (in
+   no chunk, not a large block): the caller's ENOTLIVE, without a second
+   lock and lookup (the system's blocks that the PyMem hook and numpy's
+   handler pass on). */
 static ALWAYS_INLINE bool free_fast(sgi_pool *p, void *ptr, size_t n, bool checked,
-                                     bool held)
+                                     bool held, bool *foreign)
 {
     bool biased = false; /* the owner of a biased pool: no lock */
     if (p->thread_safe && !(biased = bias_enter(p)) && !pool_try_lock(p))
@@ -40,6 +44,8 @@ static ALWAYS_INLINE bool free_fast(sgi_pool *p, void *ptr, size_t n, bool check
                 freed = true;
             }
         }
+    } else if (foreign != NULL && c == NULL && LIKELY(!p->closed)) {
+        *foreign = block_table_find(&p->blocks, addr) == NULL;
     }
     if (biased)
         bias_leave(p);
@@ -147,7 +153,7 @@ static int free_general(sgi_pool *p, void *ptr);
    the general one (whose status a void deallocate ignores). */
 static NOINLINE void deallocate_slow(sgi_pool *p, void *ptr, size_t n)
 {
-    if (LIKELY(n - 1 < p->checked_max && ptr != NULL) && LIKELY(free_fast(p, ptr, n, true, false)))
+    if (LIKELY(n - 1 < p->checked_max && ptr != NULL) && LIKELY(free_fast(p, ptr, n, true, false, NULL)))
         return;
     if (ptr != NULL)
         (void)deallocate_general(p, ptr, n);
@@ -193,10 +199,10 @@ void sgi_pool_free(sgi_pool *p, void *ptr)
     REQUIRE(p != NULL);
     /* Fast paths (no extras): find the block's size, push. */
     if (LIKELY((p->plain_max | p->locked_max) != 0 && ptr != NULL)) {
-        if (LIKELY(free_fast(p, ptr, 0, false, false)))
+        if (LIKELY(free_fast(p, ptr, 0, false, false, NULL)))
             return;
     } else if (LIKELY(p->checked_max != 0 && ptr != NULL) &&
-               LIKELY(free_fast(p, ptr, 0, true, false))) {
+               LIKELY(free_fast(p, ptr, 0, true, false, NULL))) {
         return;
     }
     if (ptr != NULL)
@@ -215,7 +221,7 @@ NOINLINE int sgi_pool_deallocate_checked(sgi_pool *p, void *ptr, size_t n)
     if (LIKELY(n - 1 < (p->plain_max | p->locked_max))) {
         if (LIKELY(push_fast(p, ptr, n)))
             return SGI_POOL_OK;
-    } else if (LIKELY(n - 1 < p->checked_max) && LIKELY(free_fast(p, ptr, n, true, false))) {
+    } else if (LIKELY(n - 1 < p->checked_max) && LIKELY(free_fast(p, ptr, n, true, false, NULL))) {
         return SGI_POOL_OK;
     }
     return deallocate_general(p, ptr, n);
@@ -226,11 +232,12 @@ int sgi_pool_free_checked(sgi_pool *p, void *ptr)
     REQUIRE(p != NULL);
     if (ptr == NULL)
         return SGI_POOL_OK;
+    bool foreign = false;
     if (LIKELY((p->plain_max | p->locked_max) != 0)) {
-        if (LIKELY(free_fast(p, ptr, 0, false, false)))
+        if (LIKELY(free_fast(p, ptr, 0, false, false, &foreign)))
             return SGI_POOL_OK;
-    } else if (LIKELY(p->checked_max != 0) && LIKELY(free_fast(p, ptr, 0, true, false))) {
+    } else if (LIKELY(p->checked_max != 0) && LIKELY(free_fast(p, ptr, 0, true, false, &foreign))) {
         return SGI_POOL_OK;
     }
-    return free_general(p, ptr);
+    return foreign ? SGI_POOL_ENOTLIVE : free_general(p, ptr);
 }

@@ -1,8 +1,10 @@
 """numpy small arrays with the sgi_pool handler vs numpy's default handler.
 
 ``python -m pool.bench.numpy_arrays [--repeats N]``: ns per create-and-drop of
-np.empty(4) (and np.empty(1000), whose 8000 bytes are a large block), the two
-handlers interleaved within one process, medians of the repeats.
+np.empty(4) (and np.empty(1000), whose 8000 bytes are a large block), and of
+one step of a small-array workload (``(v * 2.0 + 1.0).sum()`` on a 3-element
+array: two temporaries and a scalar), the two handlers interleaved within one
+process, medians of the repeats.
 """
 
 from __future__ import annotations
@@ -21,7 +23,8 @@ NUMBER = 200_000
 
 
 def per_call(statement: str) -> float:
-    return min(timeit.repeat(statement, globals={"np": np}, number=NUMBER, repeat=3)) / NUMBER
+    names = {"np": np, "v": np.ones(3)}
+    return min(timeit.repeat(statement, globals=names, number=NUMBER, repeat=3)) / NUMBER
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -30,7 +33,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     )
     parser.add_argument("--repeats", type=int, default=7)
     args = parser.parse_args(argv)
-    cells = {"np.empty(4)": "np.empty(4)", "np.empty(1000)": "np.empty(1000)"}
+    cells = {
+        "np.empty(4)": "np.empty(4)",
+        "np.empty(1000)": "np.empty(1000)",
+        "(v * 2.0 + 1.0).sum(), v 3 floats": "(v * 2.0 + 1.0).sum()",
+    }
     times: dict[tuple[str, str], list[float]] = {}
     for _ in range(args.repeats):
         for handler in ("default", "sgi_pool"):
