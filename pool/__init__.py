@@ -22,7 +22,6 @@ from .errors import (
     PoolMemoryError,
     SizeClassError,
 )
-from .model.reference import ReferencePool
 from .stats import PoolState, PoolStats, SizeClassStats
 
 if TYPE_CHECKING:  # the lazy names below, for type checkers
@@ -30,8 +29,12 @@ if TYPE_CHECKING:  # the lazy names below, for type checkers
     from .arena import Arena
     from .cffi_allocator import cffi_allocator
     from .core import Pool, default_pool, process_totals
+    from .model.reference import ReferencePool
     from .view import show
 _FROM_C = {
+    # (the model is pure Python, imported on first use too: `python -m pool run`
+    # starts every program, and the model is a third of `import pool`)
+    "ReferencePool": ".model.reference",
     "Pool": ".core",
     "default_pool": ".core",
     "process_totals": ".core",

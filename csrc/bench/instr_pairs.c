@@ -2,14 +2,20 @@
  * instr_pairs.c -- allocate+free pairs of sgi_pool for instruction counts
  * (scripts/callgrind_pairs.sh runs it under callgrind; no timing here).
  *
- * Usage: instr_pairs MODE PATTERN COUNT
+ * Usage: instr_pairs MODE PATTERN COUNT [SIZE]
  *   MODE     ts | checked | ts-nosize | checked-nosize (all thread-safe; the
- *            -nosize modes free with sgi_pool_free) | single (unchecked,
- *            single-thread: the pool with no lock, for the ts/single ratio)
- *   PATTERN  lifo (allocate, touch, free) | churn (10000 live blocks, free a
- *            pseudo-random one and allocate its replacement)
- * Sizes cycle through 16, 32, 64, 128 and a fixed list of mixed sizes.  The
- * set-up (the live set, a warm-up) is the same for every COUNT, so the
+ *            -nosize modes free with sgi_pool_free) | ts-status |
+ *            checked-status | ts-nosize-status | checked-nosize-status (the
+ *            same, freed by the status-returning calls the bindings use:
+ *            sgi_pool_deallocate_checked, sgi_pool_free_checked) | single
+ *            (unchecked, single-thread: the pool with no lock, for the
+ *            ts/single ratio)
+ *   PATTERN  lifo (allocate, touch, free) | fifo (a queue of 64 blocks: free
+ *            the oldest, allocate the newest) | churn (10000 live blocks, free
+ *            a pseudo-random one and allocate its replacement)
+ *   SIZE     a request size in bytes, or mixed (the default): sizes cycle
+ *            through 16, 32, 64, 128 and a fixed list of mixed sizes.
+ * The set-up (the live set, a warm-up) is the same for every COUNT, so the
  * instructions of COUNT pairs are I(COUNT) - I(0).
  */
 #include "sgi_pool.h"
@@ -19,31 +25,46 @@
 #include <string.h>
 
 #define LIVE 10000
+#define QUEUE 64
 #define WARM 100000
+
+static size_t fixed_size; /* 0: mixed */
 
 static size_t size_at(size_t i)
 {
     static const size_t sizes[] = {16, 32, 64, 128, 8, 24, 40, 100, 72, 120, 1, 56};
+    if (fixed_size != 0)
+        return fixed_size;
     return sizes[i % (sizeof sizes / sizeof sizes[0])];
 }
 
-static void release(sgi_pool *p, void *b, size_t n, int nosize)
+static int nosize, status;
+
+static void release(sgi_pool *p, void *b, size_t n)
 {
-    if (nosize)
+    if (nosize && status)
+        (void)sgi_pool_free_checked(p, b);
+    else if (nosize)
         sgi_pool_free(p, b);
+    else if (status)
+        (void)sgi_pool_deallocate_checked(p, b, n);
     else
         sgi_pool_deallocate(p, b, n);
 }
 
 int main(int argc, char **argv)
 {
-    if (argc != 4)
+    if (argc != 4 && argc != 5)
         return 2;
-    int checked = strstr(argv[1], "checked") != NULL;
+    int checked = strncmp(argv[1], "checked", 7) == 0;
     int single = strcmp(argv[1], "single") == 0; /* unchecked, single-thread: no lock */
-    int nosize = strstr(argv[1], "nosize") != NULL;
+    nosize = strstr(argv[1], "nosize") != NULL;
+    status = strstr(argv[1], "status") != NULL;
     int churn = strcmp(argv[2], "churn") == 0;
+    int fifo = strcmp(argv[2], "fifo") == 0;
     size_t count = (size_t)strtoull(argv[3], NULL, 10);
+    if (argc == 5 && strcmp(argv[4], "mixed") != 0)
+        fixed_size = (size_t)strtoull(argv[4], NULL, 10);
     sgi_pool_options o;
     sgi_pool_options_init(&o);
     o.checked = checked;
@@ -51,29 +72,33 @@ int main(int argc, char **argv)
     sgi_pool *p = sgi_pool_create(&o);
     static void *live[LIVE];
     static size_t held[LIVE];
-    for (size_t j = 0; j < LIVE; j++) {
+    size_t nlive = fifo ? QUEUE : LIVE;
+    for (size_t j = 0; j < nlive; j++) {
         held[j] = size_at(j);
         live[j] = sgi_pool_allocate(p, held[j]);
     }
     unsigned long long x = 88172645463325252ull, sum = 0;
     for (size_t i = 0; i < WARM + count; i++) {
         size_t n = size_at(i);
-        if (churn) {
-            x ^= x << 13, x ^= x >> 7, x ^= x << 17;
-            size_t j = (size_t)(x % LIVE);
-            release(p, live[j], held[j], nosize);
+        if (churn || fifo) {
+            size_t j = i % QUEUE; /* fifo: the oldest of the queue */
+            if (churn) {
+                x ^= x << 13, x ^= x >> 7, x ^= x << 17;
+                j = (size_t)(x % LIVE);
+            }
+            release(p, live[j], held[j]);
             live[j] = sgi_pool_allocate(p, n);
             held[j] = n;
             *(volatile char *)live[j] = 1;
         } else {
             void *b = sgi_pool_allocate(p, n);
             *(volatile char *)b = 1;
-            release(p, b, n, nosize);
+            release(p, b, n);
         }
         sum += (unsigned long long)i;
     }
-    for (size_t j = 0; j < LIVE; j++)
-        release(p, live[j], held[j], nosize);
+    for (size_t j = 0; j < nlive; j++)
+        release(p, live[j], held[j]);
     sgi_pool_destroy(p);
     printf("%llu\n", sum);
     return 0;

@@ -14,14 +14,19 @@ size_t sgi_pool_allocate_many(sgi_pool *p, size_t n, size_t count, void **out)
         pool_unlock(p);
         return 0;
     }
-    /* Unchecked pools without extras take whole runs off the free list. */
+    /* Pools without extras take whole runs off the free list (checked ones
+       set each block's live bit, as allocate_checked does). */
     bool bare = n - 1 < (p->plain_max | p->locked_max);
-    size_t cls = bare ? class_index(p, n) : 0;
+    bool live = n - 1 < p->checked_max;
+    size_t cls = bare || live ? class_index(p, n) : 0;
     while (done < count) {
-        if (bare) {
+        if (bare || live) {
             free_node *block = p->free_list[cls];
-            for (; block != NULL && done < count; block = block->next)
+            for (; block != NULL && done < count; block = block->next) {
+                if (live)
+                    dir_mark_live(&p->dir, block);
                 out[done++] = block;
+            }
             p->free_list[cls] = block;
             if (done == count)
                 break;
@@ -72,6 +77,23 @@ static int mark_pending(sgi_pool *p, void *const *ptrs, size_t i)
     return SGI_POOL_OK;
 }
 
+/* Checked pools without extras, the check pass's common case: when ptr is a
+   live small block of `size` bytes, clears its live bit (mark_pending's mark)
+   and returns true; false leaves everything as it was (check_block and
+   mark_pending then decide and report). */
+static inline bool take_live(sgi_pool *p, const void *ptr, size_t size)
+{
+    uintptr_t addr = (uintptr_t)ptr;
+    dir_chunk *c = dir_find(&p->dir, addr);
+    if (c == NULL)
+        return false;
+    size_t slot = dir_slot(&p->dir, c, addr);
+    if (slot == SIZE_MAX || !dir_is_live(c, slot) || dir_extent_in(c, slot, true, p->align_shift) != size)
+        return false;
+    dir_clear_live(c, slot);
+    return true;
+}
+
 /* Undoes mark_pending for ptrs[0..i), which were all marked. */
 static void unmark_pending(sgi_pool *p, void *const *ptrs, size_t i)
 {
@@ -106,10 +128,14 @@ int sgi_pool_deallocate_many(sgi_pool *p, void *const *ptrs, size_t count, size_
         pool_unlock(p);
         return *bad_index = 0, SGI_POOL_ECLOSED;
     }
+    bool live = n - 1 < p->checked_max; /* checked, small, no extras */
+    size_t size = round_up(p, n);
     if (p->checked || !is_small(p, n)) {
         /* Check pass: mark each entry so that a duplicate shows. */
         size_t usable;
         for (; i < count; i++) {
+            if (live && ptrs[i] != NULL && take_live(p, ptrs[i], size))
+                continue;
             if (ptrs[i] == NULL) {
                 if (!p->checked)
                     continue;
@@ -132,7 +158,8 @@ int sgi_pool_deallocate_many(sgi_pool *p, void *const *ptrs, size_t count, size_
         }
         /* On success the marks go with the entries, which the frees remove. */
     }
-    if (n - 1 < (p->plain_max | p->locked_max)) { /* unchecked, no extras: pushes */
+    /* No extras: pushes (a checked pool's live bits went in the check pass) */
+    if (n - 1 < (p->plain_max | p->locked_max) || live) {
         size_t cls = class_index(p, n);
         for (i = 0; i < count; i++) {
             free_node *node = ptrs[i];
@@ -172,13 +199,17 @@ int sgi_pool_free_many(sgi_pool *p, void *const *ptrs, size_t count, size_t *bad
         pool_unlock(p);
         return status;
     }
+    bool bare = (p->plain_max | p->locked_max | p->checked_max) != 0; /* no extras */
     for (i = 0; i < count; i++) { /* the live bits are gone already: sizes from the starts */
         if (ptrs[i] == NULL)
             continue;
         dir_chunk *c = dir_find(&p->dir, (uintptr_t)ptrs[i]);
         size_t n = c ? dir_extent(&p->dir, c, dir_slot(&p->dir, c, (uintptr_t)ptrs[i]))
                      : p->max_bytes + 1; /* large: free_block reads the recorded size */
-        free_block(p, ptrs[i], n);
+        if (c != NULL && bare) /* free_block's push, without a second lookup */
+            push_free(p, class_index(p, n), ptrs[i]);
+        else
+            free_block(p, ptrs[i], n);
     }
     pool_unlock(p);
     return SGI_POOL_OK;

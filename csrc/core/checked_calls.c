@@ -40,11 +40,10 @@ static int deallocate_locked(sgi_pool *p, void *ptr, size_t n)
     return status;
 }
 
-NOINLINE int sgi_pool_deallocate_checked(sgi_pool *p, void *ptr, size_t n)
+/* sgi_pool_deallocate_checked's general path (its fast paths are in
+   fast_paths.c); ptr is not NULL. */
+static NOINLINE int deallocate_general(sgi_pool *p, void *ptr, size_t n)
 {
-    REQUIRE(p != NULL);
-    if (ptr == NULL)
-        return SGI_POOL_OK;
     if (n == 0)
         return SGI_POOL_EINVAL;
     pool_lock(p);

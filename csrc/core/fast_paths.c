@@ -12,9 +12,13 @@
    a live block (its live bit goes); unchecked, a carved block's start (not
    the tail's); held: one held block fewer.  False when it is not (or the
    lock is busy, or the pool is closed: it has no chunks); the general path
-   then decides and reports. */
+   then decides and reports.  With `foreign` (size-less status calls), an
+   open pool also says there whether ptr is no block of the pool at all (in
+   no chunk, not a large block): the caller's ENOTLIVE, without a second
+   lock and lookup (the system's blocks that the PyMem hook and numpy's
+   handler pass on). */
 static ALWAYS_INLINE bool free_fast(sgi_pool *p, void *ptr, size_t n, bool checked,
-                                     bool held)
+                                     bool held, bool *foreign)
 {
     bool biased = false; /* the owner of a biased pool: no lock */
     if (p->thread_safe && !(biased = bias_enter(p)) && !pool_try_lock(p))
@@ -40,6 +44,8 @@ static ALWAYS_INLINE bool free_fast(sgi_pool *p, void *ptr, size_t n, bool check
                 freed = true;
             }
         }
+    } else if (foreign != NULL && c == NULL && LIKELY(!p->closed)) {
+        *foreign = block_table_find(&p->blocks, addr) == NULL;
     }
     if (biased)
         bias_leave(p);
@@ -60,14 +66,18 @@ static NOINLINE void *allocate_general(sgi_pool *p, size_t n)
 /* The fast path of checked pools (no extras): the pop, and the live bit. */
 static NOINLINE void *allocate_checked(sgi_pool *p, size_t n)
 {
-    if (LIKELY(!p->thread_safe || pool_try_lock(p))) {
+    bool biased = false; /* the owner of a biased pool: no lock */
+    if (LIKELY(!p->thread_safe || (biased = bias_enter(p)) || pool_try_lock(p))) {
         size_t cls = class_index(p, n);
         free_node *block = p->free_list[cls];
         if (LIKELY(block != NULL)) {
             p->free_list[cls] = block->next;
             dir_mark_live(&p->dir, block);
         }
-        pool_unlock(p);
+        if (biased)
+            bias_leave(p);
+        else
+            pool_unlock(p);
         if (LIKELY(block != NULL))
             return block;
     }
@@ -129,13 +139,41 @@ void *sgi_pool_calloc(sgi_pool *p, size_t count, size_t size)
     return block;
 }
 
+/* Unchecked pools without extras: pushes ptr as a block of n bytes (A.8)
+   and returns true, bare, by the bias owner or under an uncontended lock;
+   false on a busy lock or a closed pool (the general path decides). */
+static ALWAYS_INLINE bool push_fast(sgi_pool *p, void *ptr, size_t n)
+{
+    bool biased = false;
+    if (p->thread_safe && !(biased = bias_enter(p)) && !pool_try_lock(p))
+        return false;
+    bool open = !p->closed;
+    if (LIKELY(open)) {
+        free_node *node = ptr;
+        size_t cls = class_index(p, n);
+        node->next = p->free_list[cls];
+        p->free_list[cls] = node;
+    }
+    if (biased)
+        bias_leave(p);
+    else
+        pool_unlock(p);
+    return open;
+}
+
+/* The general paths of the frees (checked_calls.c, sizeless.c): the check
+   under the lock, then classic.c; a status for every outcome. */
+static int deallocate_general(sgi_pool *p, void *ptr, size_t n);
+static int free_general(sgi_pool *p, void *ptr);
+
 /* Everything but the unchecked fast paths: checked pools' fast path, then
    the general one (whose status a void deallocate ignores). */
 static NOINLINE void deallocate_slow(sgi_pool *p, void *ptr, size_t n)
 {
-    if (LIKELY(n - 1 < p->checked_max && ptr != NULL) && LIKELY(free_fast(p, ptr, n, true, false)))
+    if (LIKELY(n - 1 < p->checked_max && ptr != NULL) && LIKELY(free_fast(p, ptr, n, true, false, NULL)))
         return;
-    (void)sgi_pool_deallocate_checked(p, ptr, n);
+    if (ptr != NULL)
+        (void)deallocate_general(p, ptr, n);
 }
 
 void sgi_pool_deallocate(sgi_pool *p, void *ptr, size_t n)
@@ -178,11 +216,45 @@ void sgi_pool_free(sgi_pool *p, void *ptr)
     REQUIRE(p != NULL);
     /* Fast paths (no extras): find the block's size, push. */
     if (LIKELY((p->plain_max | p->locked_max) != 0 && ptr != NULL)) {
-        if (LIKELY(free_fast(p, ptr, 0, false, false)))
+        if (LIKELY(free_fast(p, ptr, 0, false, false, NULL)))
             return;
     } else if (LIKELY(p->checked_max != 0 && ptr != NULL) &&
-               LIKELY(free_fast(p, ptr, 0, true, false))) {
+               LIKELY(free_fast(p, ptr, 0, true, false, NULL))) {
         return;
     }
-    (void)sgi_pool_free_checked(p, ptr);
+    if (ptr != NULL)
+        (void)free_general(p, ptr);
+}
+
+/* The status-returning frees take the fast paths of their void twins: a
+   block those paths accept is one the general path would free with
+   SGI_POOL_OK (the same checks, on the same directory); everything else,
+   a refusal included, is decided there and changes nothing. */
+NOINLINE int sgi_pool_deallocate_checked(sgi_pool *p, void *ptr, size_t n)
+{
+    REQUIRE(p != NULL);
+    if (ptr == NULL)
+        return SGI_POOL_OK;
+    if (LIKELY(n - 1 < (p->plain_max | p->locked_max))) {
+        if (LIKELY(push_fast(p, ptr, n)))
+            return SGI_POOL_OK;
+    } else if (LIKELY(n - 1 < p->checked_max) && LIKELY(free_fast(p, ptr, n, true, false, NULL))) {
+        return SGI_POOL_OK;
+    }
+    return deallocate_general(p, ptr, n);
+}
+
+int sgi_pool_free_checked(sgi_pool *p, void *ptr)
+{
+    REQUIRE(p != NULL);
+    if (ptr == NULL)
+        return SGI_POOL_OK;
+    bool foreign = false;
+    if (LIKELY((p->plain_max | p->locked_max) != 0)) {
+        if (LIKELY(free_fast(p, ptr, 0, false, false, &foreign)))
+            return SGI_POOL_OK;
+    } else if (LIKELY(p->checked_max != 0) && LIKELY(free_fast(p, ptr, 0, true, false, &foreign))) {
+        return SGI_POOL_OK;
+    }
+    return foreign ? SGI_POOL_ENOTLIVE : free_general(p, ptr);
 }

@@ -65,8 +65,11 @@ int sgi_pool_free_held(sgi_pool *p, void *ptr)
     REQUIRE(p != NULL);
     if (ptr == NULL)
         return SGI_POOL_OK;
-    if (LIKELY(p->locked_max != 0) && LIKELY(free_fast(p, ptr, 0, false, true)))
+    bool foreign = false;
+    if (LIKELY(p->locked_max != 0) && LIKELY(free_fast(p, ptr, 0, false, true, &foreign)))
         return SGI_POOL_OK; /* (a closed pool's directory is empty: never here) */
+    if (foreign) /* an open pool's answer: the system's block (numpy's large data) */
+        return SGI_POOL_ENOTLIVE;
     pool_lock(p);
     sgi_pool *m = held_memory(p);
     size_t n = m ? known_size(m, ptr) : 0;

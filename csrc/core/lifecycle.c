@@ -66,10 +66,10 @@ sgi_pool *sgi_pool_create(const sgi_pool_options *opts)
     p->checked_max = checked_fast ? p->max_bytes : 0;
     dir_init(&p->dir, p->align_shift, p->checked);
     atomic_init(&p->lock, 0);
-    /* Biased where the unlocked fast paths serve (locked_max) and the
-       process can revoke a bias; every other pool is locked (or
-       single-thread) from the start. */
-    bool biased = p->locked_max != 0 && bias_available();
+    /* Biased where the fast paths serve a thread-safe pool (locked_max, or
+       checked_max with the lock) and the process can revoke a bias; every
+       other pool is locked (or single-thread) from the start. */
+    bool biased = p->thread_safe && (p->locked_max | p->checked_max) != 0 && bias_available();
     atomic_init(&p->bias_owner, biased ? BIAS_UNOWNED : BIAS_REVOKED);
     atomic_init(&p->bias_busy, 0);
     p->heap_limit = opts->heap_limit;

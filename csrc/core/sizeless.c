@@ -1,13 +1,13 @@
 /*
  * sizeless.c -- the calls without a size (B.12): the block directory
- * (lookup.c) supplies it.  sgi_pool_free's fast path is in fast_paths.c.
+ * (lookup.c) supplies it.  The fast paths of sgi_pool_free and
+ * sgi_pool_free_checked are in fast_paths.c.
  */
 
-int sgi_pool_free_checked(sgi_pool *p, void *ptr)
+/* sgi_pool_free_checked's general path (its fast paths are in
+   fast_paths.c); ptr is not NULL. */
+static NOINLINE int free_general(sgi_pool *p, void *ptr)
 {
-    REQUIRE(p != NULL);
-    if (ptr == NULL)
-        return SGI_POOL_OK;
     pool_lock(p);
     int status = SGI_POOL_ECLOSED;
     if (LIKELY(!p->closed)) {
@@ -50,9 +50,16 @@ size_t sgi_pool_usable_size(sgi_pool *p, const void *ptr)
     REQUIRE(p != NULL);
     if (ptr == NULL)
         return 0;
-    pool_lock(p);
+    /* (the PyMem hook asks on every realloc: a biased pool's owner reads
+       without the lock's atomic, as its fast paths do) */
+    bool biased = p->thread_safe && bias_enter(p);
+    if (!biased)
+        pool_lock(p);
     size_t n = p->closed ? 0 : known_size(p, ptr);
-    pool_unlock(p);
+    if (biased)
+        bias_leave(p);
+    else
+        pool_unlock(p);
     return n;
 }
 

@@ -1,8 +1,10 @@
 """numpy small arrays with the sgi_pool handler vs numpy's default handler.
 
 ``python -m pool.bench.numpy_arrays [--repeats N]``: ns per create-and-drop of
-np.empty(4) (and np.empty(1000), whose 8000 bytes are a large block), the two
-handlers interleaved within one process, medians of the repeats.
+np.empty(4) (and np.empty(1000), whose 8000 bytes are a large block), and of
+one step of a small-array workload (``(v * 2.0 + 1.0).sum()`` on a 3-element
+array: two temporaries and a scalar), the two handlers interleaved within one
+process, medians of the repeats.
 """
 
 from __future__ import annotations
@@ -33,10 +35,13 @@ def _numpy() -> tuple[Any, Any]:
 
 def per_call(statement: str) -> float:
     np, _ = _numpy()
-    return min(timeit.repeat(statement, globals={"np": np}, number=NUMBER, repeat=3)) / NUMBER
+    names = {"np": np, "v": np.ones(3)}  # v: the small-array workload's operand
+    return min(timeit.repeat(statement, globals=names, number=NUMBER, repeat=3)) / NUMBER
 
 
-CELLS = ("np.empty(4)", "np.empty(1000)")
+# create-and-drop of a small and a large array, and a small-array workload
+# (arithmetic on 3 floats: every temporary is a small block)
+CELLS = ("np.empty(4)", "np.empty(1000)", "(v * 2.0 + 1.0).sum()")
 HANDLERS = ("default", "sgi_pool")
 
 

@@ -6,7 +6,9 @@
  *                   addresses, in the same order, as a single-thread pool
  *                   (sized and size-less frees mixed)
  *   takeover        a second thread first touches the pool while its owner
- *                   is mid-stream (both write and check every block)
+ *                   is mid-stream (both write and check every block); again
+ *                   with checked pools, also biased, whose status-returning
+ *                   frees must all report SGI_POOL_OK
  *   close           another thread closes the pool while the owner runs
  *   destroy         another thread destroys a pool whose owner is alive, idle
  *   fork            the main thread forks while the owner runs; the child
@@ -54,8 +56,12 @@ static int churn(sgi_pool *p, uint64_t seed, size_t steps, unsigned char tag,
         if (live[j] != NULL) {
             for (size_t k = 0; k < size[j]; k++)
                 bad += ((unsigned char *)live[j])[k] != tag;
-            if (i & 1) /* the size-less free has its own fast path */
+            if ((i & 3) == 1) /* the size-less free has its own fast path */
                 sgi_pool_free(p, live[j]);
+            else if ((i & 3) == 3) /* the status-returning frees take the same paths */
+                bad += sgi_pool_free_checked(p, live[j]) != SGI_POOL_OK;
+            else if ((i & 7) == 2)
+                bad += sgi_pool_deallocate_checked(p, live[j], size[j]) != SGI_POOL_OK;
             else
                 sgi_pool_deallocate(p, live[j], size[j]);
             live[j] = NULL;
@@ -151,10 +157,13 @@ static void wait_started(job *j)
         sched_yield();
 }
 
-static void takeover(int rounds)
+static void takeover(int rounds, int checked)
 {
     for (int r = 0; r < rounds; r++) {
-        sgi_pool *p = sgi_pool_create(NULL);
+        sgi_pool_options o;
+        sgi_pool_options_init(&o);
+        o.checked = checked;
+        sgi_pool *p = sgi_pool_create(&o);
         job owner = {p, 1 + (uint64_t)r, 200000, 0xA5, NULL, 0, 0};
         job other = {p, 99 + (uint64_t)r, 20000, 0x5A, NULL, 0, 0};
         pthread_t t1, t2;
@@ -265,7 +274,8 @@ static void fork_mid_use(int rounds)
 int main(void)
 {
     same_addresses();
-    takeover(20);
+    takeover(20, 0);
+    takeover(10, 1);
     close_from_another_thread();
     destroy_from_another_thread();
     fork_mid_use(10);

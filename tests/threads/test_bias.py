@@ -121,8 +121,18 @@ def test_python_pool_reports_its_mode_and_a_second_thread_revokes():
         t.join()
         assert _locking(pool) == lib.SGI_POOL_LOCKING_BIAS_REVOKED
         assert pool.allocate(32) == addrs[-1]  # still the same LIFO list
-    with Pool() as checked:
-        assert _locking(checked) == lib.SGI_POOL_LOCKING_LOCK
+    with Pool() as checked:  # checked pools are biased too, and revoked alike
+        assert _locking(checked) == lib.SGI_POOL_LOCKING_BIASED
+        a = checked.allocate(32)
+        checked.deallocate(a, 32)
+        t = threading.Thread(target=lambda: checked.deallocate(checked.allocate(32), 32))
+        t.start()
+        t.join()
+        assert _locking(checked) == lib.SGI_POOL_LOCKING_BIAS_REVOKED
+        with pytest.raises(ValueError):  # a refusal under the lock changes nothing
+            checked.deallocate(a, 32)
+    with Pool(debug=True) as filled:  # no fast path: locked from the start
+        assert _locking(filled) == lib.SGI_POOL_LOCKING_LOCK
     with Pool(thread_safe=False, checked=False) as single:
         assert _locking(single) == lib.SGI_POOL_LOCKING_NONE
 
