@@ -51,8 +51,8 @@ void sgi_pool_get_options(sgi_pool *p, sgi_pool_options *out)
 {
     REQUIRE(p != NULL && out != NULL);
     pool_lock(p);
-    *out = (sgi_pool_options){p->align, p->max_bytes, p->nobjs, p->heap_limit,
-                              p->thread_safe, p->checked, p->debug_fill};
+    *out = (sgi_pool_options){p->align,       p->max_bytes, p->nobjs,      p->heap_limit,
+                              p->thread_safe, p->checked,   p->debug_fill, p->thread_cache};
     pool_unlock(p);
 }
 
@@ -130,6 +130,14 @@ static uintptr_t tail_start(const sgi_pool *p)
     return p->start_free != p->end_free ? p->start_free : 0;
 }
 
+/* The calls that report free blocks count the thread caches' blocks as free:
+   they hand them back to the lists first (thread_cache.c). */
+static inline void caches_to_lists(sgi_pool *p)
+{
+    if (p->caches != NULL)
+        (void)tcache_flush_all(p, false);
+}
+
 /* Per class: free-list lengths and live blocks (either array may be NULL). */
 static void count_classes(const sgi_pool *p, size_t *free_blocks, size_t *live_blocks)
 {
@@ -151,6 +159,7 @@ void sgi_pool_class_counts(sgi_pool *p, size_t *free_blocks, size_t *live_blocks
 {
     REQUIRE(p != NULL);
     pool_lock(p);
+    caches_to_lists(p);
     count_classes(p, free_blocks, live_blocks);
     pool_unlock(p);
 }
@@ -184,6 +193,7 @@ size_t sgi_pool_free_list(sgi_pool *p, size_t cls, uintptr_t *out, size_t cap)
     if (cls >= p->nlists)
         return 0;
     pool_lock(p);
+    caches_to_lists(p);
     size_t len = walk_free_list(p, cls, out, cap);
     pool_unlock(p);
     return len;
@@ -243,6 +253,7 @@ int sgi_pool_capture_state(sgi_pool *p, sgi_pool_capture *c)
 {
     REQUIRE(p != NULL && c != NULL && c->free_lengths != NULL && c->live_counts != NULL);
     pool_lock(p);
+    caches_to_lists(p);
     c->nchunks = p->nchunks;
     for (size_t i = 0; i < p->nchunks && i < c->chunk_cap; i++) {
         c->chunk_bases[i] = p->chunks[i].base;
