@@ -236,12 +236,15 @@ size_t sgi_pool_nclasses(const sgi_pool *p);
                    build under Valgrind/ASan, or no membarrier on this system)
      BIASED        the first thread to use the pool (its owner) runs the
                    allocate/deallocate fast paths with no atomic instruction
-     BIAS_REVOKED  another thread has used it: the spin lock, as LOCK */
+     BIAS_REVOKED  another thread has used it: the spin lock, as LOCK
+     THREAD_CACHE  thread caches serve allocate and deallocate with no lock;
+                   the lock for their exchanges and every other call */
 enum {
     SGI_POOL_LOCKING_NONE = 0,
     SGI_POOL_LOCKING_LOCK = 1,
     SGI_POOL_LOCKING_BIASED = 2,
-    SGI_POOL_LOCKING_BIAS_REVOKED = 3
+    SGI_POOL_LOCKING_BIAS_REVOKED = 3,
+    SGI_POOL_LOCKING_THREAD_CACHE = 4
 };
 int sgi_pool_locking(sgi_pool *p);
 void sgi_pool_get_stats(sgi_pool *p, sgi_pool_stats *out);

@@ -42,6 +42,8 @@ int sgi_pool_locking(sgi_pool *p)
     REQUIRE(p != NULL);
     if (!p->thread_safe)
         return SGI_POOL_LOCKING_NONE;
+    if (p->cache_max != 0)
+        return SGI_POOL_LOCKING_THREAD_CACHE;
     if (p->fork.bias_owner == NULL)
         return SGI_POOL_LOCKING_LOCK;
     return bias_revoked(p) ? SGI_POOL_LOCKING_BIAS_REVOKED : SGI_POOL_LOCKING_BIASED;

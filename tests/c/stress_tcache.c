@@ -310,7 +310,7 @@ int main(void)
     test_fork();
     test_checked_and_churn();
     sgi_pool *probe = make_pool(0, 0);
-    printf("locking: %d\n", sgi_pool_locking(probe));
+    printf("locking: %d\n", sgi_pool_locking(probe)); /* 4 where membarrier works */
     sgi_pool_destroy(probe);
     if (failures != 0) {
         printf("%d checks failed\n", failures);

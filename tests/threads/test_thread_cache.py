@@ -26,8 +26,24 @@ BUILDS = {"plain": ["-O2"], "tsan": ["-O1", "-g", "-fsanitize=thread"]}
 
 @pytest.mark.skipif(shutil.which("gcc") is None, reason="needs gcc")
 @pytest.mark.not_under_sanitizer("builds its own sanitized programs; runs in the normal suite")
-@pytest.mark.parametrize("build", ["plain", "tsan"])
-def test_stress_thread_cache_program(tmp_path, build):
+def _membarrier_works():
+    """Whether this process can run thread caches: a fresh cached pool says."""
+    opts = ffi.new("sgi_pool_options *")
+    lib.sgi_pool_options_init(opts)
+    opts.thread_cache = 1
+    p = lib.sgi_pool_create(opts)
+    try:
+        return lib.sgi_pool_locking(p) == lib.SGI_POOL_LOCKING_THREAD_CACHE
+    finally:
+        lib.sgi_pool_destroy(p)
+
+
+@pytest.mark.parametrize(
+    ("build", "fallback"),
+    [("plain", False), ("tsan", False), ("plain", True)],
+    ids=["plain", "tsan", "lock-fallback"],
+)
+def test_stress_thread_cache_program(tmp_path, build, fallback):
     exe = tmp_path / "stress_tcache"
     subprocess.run(
         [
@@ -47,10 +63,16 @@ def test_stress_thread_cache_program(tmp_path, build):
     )
     env = dict(os.environ, TSAN_OPTIONS="halt_on_error=1 exitcode=66")
     env.pop("SGI_POOL_NO_BIAS", None)
+    if fallback:
+        env["SGI_POOL_NO_BIAS"] = "1"  # no handshake: no caches, the lock (still correct)
     result = subprocess.run([str(exe)], capture_output=True, text=True, timeout=300, env=env)
     assert result.returncode == 0, result.stdout[-2000:] + result.stderr[-3000:]
     assert "all checks passed" in result.stdout
     assert "WARNING" not in result.stderr
+    if fallback:
+        assert f"locking: {lib.SGI_POOL_LOCKING_LOCK}" in result.stdout
+    elif _membarrier_works():  # else the caches are off and the pool says LOCK
+        assert f"locking: {lib.SGI_POOL_LOCKING_THREAD_CACHE}" in result.stdout
 
 
 def test_option_off_by_default():
@@ -147,3 +169,16 @@ def test_close_while_threads_hold_caches():
     release.set()
     t.join()
     assert p.closed
+
+
+@pytest.mark.skipif(shutil.which("gcc") is None, reason="needs gcc")
+@pytest.mark.not_under_sanitizer("builds its own program; runs in the normal suite")
+def test_docs_example_runs(tmp_path):
+    """docs/c-api.md's thread-cache example compiles warning-free and exits 0."""
+    text = (ROOT / "docs" / "c-api.md").read_text()
+    [code] = [b.split("```", 1)[0] for b in text.split("```c\n")[1:] if "thread_cache = 1" in b]
+    (tmp_path / "example.c").write_text(code)
+    exe = tmp_path / "example"
+    cmd = ["gcc", "-std=c11", "-O2", *WARNINGS, f"-I{ROOT / 'csrc'}", *CSRC]
+    subprocess.run([*cmd, str(tmp_path / "example.c"), "-pthread", "-o", str(exe)], check=True)
+    assert subprocess.run([str(exe)]).returncode == 0
