@@ -75,18 +75,20 @@ static inline size_t tc_batch(const sgi_pool *p, size_t cls)
 
 /* ---- the owner's fast paths ----------------------------------------------- */
 
+/* This thread's cache for p, entered (busy raised), or NULL.  A cache in this
+   thread's slots is its own, so its owner word is this thread's id or
+   REVOKED: testing for REVOKED saves reading the id. */
 static inline tcache *tc_armed(sgi_pool *p)
 {
     tc_slot *s = tc_slot_of(p);
     if (UNLIKELY(s->pool != p))
         return NULL;
     tcache *c = s->cache;
-    uintptr_t self = bias_thread_id;
-    if (UNLIKELY(atomic_load_explicit(&c->owner, memory_order_relaxed) != self))
+    if (UNLIKELY(atomic_load_explicit(&c->owner, memory_order_relaxed) == BIAS_REVOKED))
         return NULL;
     atomic_store_explicit(&c->busy, 1, memory_order_relaxed);
     atomic_signal_fence(memory_order_seq_cst);
-    if (LIKELY(atomic_load_explicit(&c->owner, memory_order_relaxed) == self))
+    if (LIKELY(atomic_load_explicit(&c->owner, memory_order_relaxed) != BIAS_REVOKED))
         return c;
     atomic_store_explicit(&c->busy, 0, memory_order_release);
     return NULL;
