@@ -96,9 +96,11 @@ typedef struct sgi_pool_stats {
    cache per pool (later ones take the lock), which bounds what caches hold in
    total.  Caches go back to the lists when their thread exits, on close and
    destroy, in a fork child (the other threads' caches), before a refused
-   system request gives up (salvage), and before a call that reports free
-   blocks (class_counts, free_list, capture_state), so those see cached
-   blocks as free-list blocks.  Addresses then differ from the classic order.
+   system request gives up (salvage).  The calls that report free blocks
+   (class_counts, free_list, capture_state) count cached blocks as free: a
+   class's list, then each cache's blocks of the class (other threads'
+   caches paused meanwhile); nothing moves.  Addresses then differ from the
+   classic order.
    The caches serve the unchecked sized calls (allocate, deallocate) of pools
    without extras; checked or debug-fill pools, the size-less and batch calls,
    and builds under Valgrind or ASan use the lists, and so does a system

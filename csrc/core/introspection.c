@@ -89,7 +89,9 @@ void sgi_pool_get_stats(sgi_pool *p, sgi_pool_stats *out)
 }
 
 /* Length of list cls, walking at most `carved` nodes (a list cannot be longer
-   unless an unchecked caller corrupted it, and then this still terminates). */
+   unless an unchecked caller corrupted it, and then this still terminates).
+   Thread caches' blocks of the class count as free: they follow the list,
+   cache by cache (the other threads' caches paused: tc_pause_others). */
 static size_t walk_free_list(const sgi_pool *p, size_t cls, uintptr_t *out, size_t cap)
 {
     size_t len = 0;
@@ -97,6 +99,13 @@ static size_t walk_free_list(const sgi_pool *p, size_t cls, uintptr_t *out, size
         if (len < cap)
             out[len] = (uintptr_t)n;
         len++;
+    }
+    for (const tcache *c = p->caches; c != NULL; c = c->pool_next) {
+        for (const free_node *n = c->cls[cls].head; n != NULL && len <= p->carved[cls]; n = n->next) {
+            if (len < cap)
+                out[len] = (uintptr_t)n;
+            len++;
+        }
     }
     return len;
 }
@@ -132,14 +141,6 @@ static uintptr_t tail_start(const sgi_pool *p)
     return p->start_free != p->end_free ? p->start_free : 0;
 }
 
-/* The calls that report free blocks count the thread caches' blocks as free:
-   they hand them back to the lists first (thread_cache.c). */
-static inline void caches_to_lists(sgi_pool *p)
-{
-    if (p->caches != NULL)
-        (void)tcache_flush_all(p, false);
-}
-
 /* Per class: free-list lengths and live blocks (either array may be NULL). */
 static void count_classes(const sgi_pool *p, size_t *free_blocks, size_t *live_blocks)
 {
@@ -161,8 +162,9 @@ void sgi_pool_class_counts(sgi_pool *p, size_t *free_blocks, size_t *live_blocks
 {
     REQUIRE(p != NULL);
     pool_lock(p);
-    caches_to_lists(p);
+    tc_pause_others(p);
     count_classes(p, free_blocks, live_blocks);
+    tc_resume_others(p);
     pool_unlock(p);
 }
 
@@ -195,8 +197,9 @@ size_t sgi_pool_free_list(sgi_pool *p, size_t cls, uintptr_t *out, size_t cap)
     if (cls >= p->nlists)
         return 0;
     pool_lock(p);
-    caches_to_lists(p);
+    tc_pause_others(p);
     size_t len = walk_free_list(p, cls, out, cap);
+    tc_resume_others(p);
     pool_unlock(p);
     return len;
 }
@@ -255,7 +258,7 @@ int sgi_pool_capture_state(sgi_pool *p, sgi_pool_capture *c)
 {
     REQUIRE(p != NULL && c != NULL && c->free_lengths != NULL && c->live_counts != NULL);
     pool_lock(p);
-    caches_to_lists(p);
+    tc_pause_others(p);
     c->nchunks = p->nchunks;
     for (size_t i = 0; i < p->nchunks && i < c->chunk_cap; i++) {
         c->chunk_bases[i] = p->chunks[i].base;
@@ -275,6 +278,7 @@ int sgi_pool_capture_state(sgi_pool *p, sgi_pool_capture *c)
     c->start_free = p->start_free;
     c->end_free = p->end_free;
     c->stats = stats_of(p);
+    tc_resume_others(p);
     pool_unlock(p);
     return c->nchunks <= c->chunk_cap && c->nfree <= c->free_cap && c->nlive <= c->live_cap &&
            c->nblocks <= c->block_cap;

@@ -40,6 +40,7 @@ typedef struct tcache {
     _Atomic uintptr_t owner; /* the thread's id, or BIAS_REVOKED */
     atomic_int busy;         /* raised by the owner around a pop or push */
     uintptr_t thread_id;     /* the owner's id, also while revoked */
+    bool paused;             /* revoked by a reader, to be re-armed by it */
     sgi_pool *_Atomic pool;  /* NULL once the pool is destroyed (an orphan) */
     struct tcache *pool_prev, *pool_next; /* the pool's caches (pool lock) */
     struct tcache *thread_next;           /* the thread's caches */
@@ -88,7 +89,8 @@ static inline tcache *tc_armed(sgi_pool *p)
         return NULL;
     atomic_store_explicit(&c->busy, 1, memory_order_relaxed);
     atomic_signal_fence(memory_order_seq_cst);
-    if (LIKELY(atomic_load_explicit(&c->owner, memory_order_relaxed) != BIAS_REVOKED))
+    /* acquire: a reader that paused the cache (tc_resume_others) read it first */
+    if (LIKELY(atomic_load_explicit(&c->owner, memory_order_acquire) != BIAS_REVOKED))
         return c;
     atomic_store_explicit(&c->busy, 0, memory_order_release);
     return NULL;
@@ -178,6 +180,31 @@ static bool tcache_flush_all(sgi_pool *p, bool revoke_own)
         tc_drain(p, c);
     }
     return moved;
+}
+
+/* For the calls that report free blocks, with the lock held: the other
+   threads' caches stop changing (revoked) until tc_resume_others re-arms
+   them, still under the lock, so that reading them moves no block. */
+static void tc_pause_others(sgi_pool *p)
+{
+    uintptr_t self = bias_self_id();
+    for (tcache *c = p->caches; c != NULL; c = c->pool_next) {
+        if (c->thread_id != self &&
+            atomic_load_explicit(&c->owner, memory_order_relaxed) != BIAS_REVOKED) {
+            bias_revoke(&c->owner, &c->busy);
+            c->paused = true;
+        }
+    }
+}
+
+static void tc_resume_others(sgi_pool *p)
+{
+    for (tcache *c = p->caches; c != NULL; c = c->pool_next) {
+        if (c->paused) { /* its thread, if waiting for the lock, re-arms it too */
+            c->paused = false;
+            atomic_store_explicit(&c->owner, c->thread_id, memory_order_release);
+        }
+    }
 }
 
 static void tc_unlink(sgi_pool *p, tcache *c)
@@ -355,7 +382,9 @@ static NOINLINE void tcache_deallocate_slow(sgi_pool *p, free_node *node, size_t
         node->next = k->head;
         k->head = node;
         k->count++;
-        if (k->count > k->limit / 2) { /* keep batch blocks, give the older rest back */
+        /* over the cap (the fast path's rule, so that which path runs never
+           changes an address): keep batch blocks, give the older rest back */
+        if (k->count > k->limit) {
             size_t keep = k->limit / 2;
             free_node *last_kept = k->head;
             for (size_t i = 1; i < keep; i++)

@@ -172,6 +172,13 @@ static void test_stress_then_exit(int close_while_parked)
     pthread_barrier_init(&released, NULL, THREADS + 1);
     for (uintptr_t i = 0; i < THREADS; i++)
         pthread_create(&t[i], NULL, worker, (void *)i);
+    /* readers pause the caches while the threads run: nothing may break */
+    size_t n = sgi_pool_nclasses(shared), free_blocks[16], live_blocks[16];
+    uintptr_t list[64];
+    for (int i = 0; i < 200; i++) {
+        sgi_pool_class_counts(shared, free_blocks, live_blocks);
+        (void)sgi_pool_free_list(shared, (size_t)i % n, list, 64);
+    }
     pthread_barrier_wait(&parked);
     drain_ring();
     /* the threads' caches are full, yet every block counts as free */
