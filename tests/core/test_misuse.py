@@ -254,10 +254,9 @@ def test_invalid_options(make_pool, options, exc, match):
         ({"thread_cache": True, "thread_safe": False}, ValueError, "needs thread_safe=True"),
     ],
 )
-def test_invalid_thread_cache_option(options, exc, match):
-    """The C pool's option (the reference model has no thread caches)."""
+def test_invalid_thread_cache_option(make_pool, options, exc, match):
     with pytest.raises(exc, match=match):
-        Pool(**options)
+        make_pool(**options)
 
 
 def test_positional_options_are_refused():
