@@ -20,6 +20,8 @@ static void fork_prepare(void)
             if (owner != BIAS_REVOKED && owner != BIAS_UNOWNED && owner != bias_self_id())
                 bias_revoke(e->bias_owner, e->bias_busy);
         }
+        if (e->before_fork != NULL)
+            e->before_fork(e);
     }
 }
 
@@ -30,9 +32,27 @@ static void fork_release(void)
     pthread_mutex_unlock(&registry_lock);
 }
 
+static void fork_child(void)
+{
+    for (fork_entry *e = registry_head; e != NULL; e = e->next)
+        if (e->in_child != NULL)
+            e->in_child(e);
+    fork_release();
+}
+
 static void install_atfork(void)
 {
-    pthread_atfork(fork_prepare, fork_release, fork_release);
+    pthread_atfork(fork_prepare, fork_release, fork_child);
+}
+
+void fork_registry_lock(void)
+{
+    pthread_mutex_lock(&registry_lock);
+}
+
+void fork_registry_unlock(void)
+{
+    pthread_mutex_unlock(&registry_lock);
 }
 
 void fork_registry_add(fork_entry *e)

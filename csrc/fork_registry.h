@@ -22,6 +22,12 @@ typedef struct fork_entry {
        its owner runs without the lock, so the bias is revoked before fork. */
     _Atomic uintptr_t *bias_owner;
     const atomic_int *bias_busy;
+    /* Called with the lock held: before fork (after the bias is revoked), and
+       in the child before the lock is released; NULL: nothing to do.  Thread
+       caches (core/thread_cache.c) quiesce other threads' caches and, in the
+       child, hand back those of the threads that are gone. */
+    void (*before_fork)(struct fork_entry *e);
+    void (*in_child)(struct fork_entry *e);
     struct fork_entry *prev;
     struct fork_entry *next;
 } fork_entry;
@@ -32,5 +38,10 @@ void fork_registry_add(fork_entry *e);
 
 /* Removes e; after this no fork takes its lock. */
 void fork_registry_remove(fork_entry *e);
+
+/* The registry's mutex, for code that must not run across a fork and nests a
+   pool lock inside it (thread caches: a thread's exit against a destroy). */
+void fork_registry_lock(void);
+void fork_registry_unlock(void);
 
 #endif /* SGI_POOL_FORK_REGISTRY_H */

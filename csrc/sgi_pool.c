@@ -61,6 +61,7 @@
 #include "core/classic.c"      /* Part A: SGI's algorithm, steps numbered */
 #include "core/block_life.c"   /* a block's birth and death: memcheck, live bit, fill */
 #include "core/lookup.c"       /* what the block directory knows of an address */
+#include "core/thread_cache.c" /* per-thread caches in front of the lists */
 #include "core/fast_paths.c"   /* the entry points allocate, deallocate, free */
 #include "core/checked_calls.c" /* status-returning sized calls: check, then classic */
 #include "core/sizeless.c"     /* calls without a size (B.12) */

@@ -44,6 +44,7 @@ extern "C" {
 /* Bounds on the options, so that every size computation fits a size_t. */
 #define SGI_POOL_MAX_MAX_SMALL 4096 /* at most 4096 / 8 = 512 free lists */
 #define SGI_POOL_MAX_REFILL 4096    /* at most 16 MiB per refill request */
+#define SGI_POOL_TCACHE_MAX_THREADS 64 /* threads with a cache, per pool */
 
 typedef struct sgi_pool sgi_pool;
 
@@ -55,6 +56,8 @@ typedef struct sgi_pool_options {
     int thread_safe;   /* nonzero: every call takes the pool's lock */
     int checked;       /* nonzero: track live blocks, refuse bad frees */
     int debug_fill;    /* nonzero: new small blocks read 0xCD, freed ones 0xDD */
+    int thread_cache;  /* nonzero (thread-safe pools): per-thread caches per class in
+                          front of the free lists (see "Thread caches" below) */
 } sgi_pool_options;
 
 /* Status codes of the checked entry points (0 is success). */
@@ -82,7 +85,26 @@ typedef struct sgi_pool_stats {
 } sgi_pool_stats;
 
 /* Fills *opts with the classic profile: align 8, max_small 128, refill 20,
-   no heap limit, thread-safe, unchecked, no debug fill. */
+   no heap limit, thread-safe, unchecked, no debug fill, no thread caches.
+
+   Thread caches (thread_cache = 1; needs thread_safe): each thread using the
+   pool keeps, per size class, up to 2 x batch free blocks of its own (batch =
+   refill, at most 8 KiB of blocks), taken from and given back to the free
+   lists `batch` blocks at a time under the lock, so that most allocate and
+   deallocate calls take no lock.  A block freed by another thread goes to the
+   freeing thread's cache.  At most SGI_POOL_TCACHE_MAX_THREADS threads get a
+   cache per pool (later ones take the lock), which bounds what caches hold in
+   total.  Caches go back to the lists when their thread exits, on close and
+   destroy, in a fork child (the other threads' caches), before a refused
+   system request gives up (salvage).  The calls that report free blocks
+   (class_counts, free_list, capture_state) count cached blocks as free: a
+   class's list, then each cache's blocks of the class (other threads'
+   caches paused meanwhile); nothing moves.  Addresses then differ from the
+   classic order.
+   The caches serve the unchecked sized calls (allocate, deallocate) of pools
+   without extras; checked or debug-fill pools, the size-less and batch calls,
+   and builds under Valgrind or ASan use the lists, and so does a system
+   without membarrier (the caches' handshake; see sgi_pool_locking). */
 void sgi_pool_options_init(sgi_pool_options *opts);
 
 /* Creates a pool; opts NULL means sgi_pool_options_init's profile.
@@ -216,12 +238,15 @@ size_t sgi_pool_nclasses(const sgi_pool *p);
                    build under Valgrind/ASan, or no membarrier on this system)
      BIASED        the first thread to use the pool (its owner) runs the
                    allocate/deallocate fast paths with no atomic instruction
-     BIAS_REVOKED  another thread has used it: the spin lock, as LOCK */
+     BIAS_REVOKED  another thread has used it: the spin lock, as LOCK
+     THREAD_CACHE  thread caches serve allocate and deallocate with no lock;
+                   the lock for their exchanges and every other call */
 enum {
     SGI_POOL_LOCKING_NONE = 0,
     SGI_POOL_LOCKING_LOCK = 1,
     SGI_POOL_LOCKING_BIASED = 2,
-    SGI_POOL_LOCKING_BIAS_REVOKED = 3
+    SGI_POOL_LOCKING_BIAS_REVOKED = 3,
+    SGI_POOL_LOCKING_THREAD_CACHE = 4
 };
 int sgi_pool_locking(sgi_pool *p);
 void sgi_pool_get_stats(sgi_pool *p, sgi_pool_stats *out);

@@ -36,6 +36,7 @@ class PoolOptions:
     max_small: int
     refill: int
     debug: bool
+    thread_cache: bool = False
 
 
 class NotCopyable:
@@ -81,6 +82,7 @@ class PoolBase(NotCopyable):
         refill: object,
         oom_handler: object,
         debug: object,
+        thread_cache: object = False,
     ) -> PoolOptions:
         """Validates the constructor's options, stores them, and returns them
         as a PoolOptions for the subclass to build its pool with."""
@@ -88,17 +90,26 @@ class PoolBase(NotCopyable):
         checked = v.as_flag(checked, "checked")
         thread_safe = v.as_flag(thread_safe, "thread_safe")
         debug = v.as_flag(debug, "debug")
+        thread_cache = v.as_flag(thread_cache, "thread_cache")
+        if thread_cache and not thread_safe:
+            raise ValueError(
+                "thread_cache=True needs thread_safe=True: the caches are for pools "
+                "that threads share"
+            )
         align, max_small, refill = v.check_profile(align, max_small, refill)
         self._oom_handler = v.as_oom_handler(oom_handler)
         self._checked = checked
         self._debug = debug
         self._thread_safe = thread_safe
+        self._thread_cache = thread_cache
         self._align = align
         self._max_small = max_small
         self._refill = refill
         self._nclasses = max_small // align
         self._oom_calls = 0
-        return PoolOptions(heap_limit, checked, thread_safe, align, max_small, refill, debug)
+        return PoolOptions(
+            heap_limit, checked, thread_safe, align, max_small, refill, debug, thread_cache
+        )
 
     def __repr__(self) -> str:
         heap_size = self._heap_size_if_open()
@@ -145,6 +156,10 @@ class PoolBase(NotCopyable):
     @property
     def thread_safe(self) -> bool:
         return self._thread_safe
+
+    @property
+    def thread_cache(self) -> bool:
+        return self._thread_cache
 
     @property
     def align(self) -> int:

@@ -58,6 +58,12 @@ class Pool(_fastpath.Base, PoolBase):
                    wrong size, a foreign address or a double free silently
                    corrupts the pool.
       thread_safe  True (default): several threads may use the pool at once.
+      thread_cache False (default); True (needs thread_safe): each thread keeps
+                   a small cache of free blocks per size class, so that threads
+                   sharing the pool rarely take its lock.  Addresses then differ
+                   from the classic order; stats() and state() count cached
+                   blocks as free.  Serves unchecked pools without debug
+                   (checked calls keep the lock, for the live-block record).
       align        8 (classic) or 16 (blocks fit 16-byte types).
       max_small    largest size served from the lists (multiple of align).
       refill       blocks carved per refill (classic: 20).
@@ -79,6 +85,7 @@ class Pool(_fastpath.Base, PoolBase):
         refill: int = lib.SGI_POOL_DEFAULT_REFILL,
         oom_handler: OomHandler | None = None,
         debug: bool = False,
+        thread_cache: bool = False,
     ) -> None:
         o = self._init_options(
             heap_limit=heap_limit,
@@ -89,6 +96,7 @@ class Pool(_fastpath.Base, PoolBase):
             refill=refill,
             oom_handler=oom_handler,
             debug=debug,
+            thread_cache=thread_cache,
         )
         opts = ffi.new("sgi_pool_options *")
         lib.sgi_pool_options_init(opts)
@@ -96,6 +104,7 @@ class Pool(_fastpath.Base, PoolBase):
         opts.heap_limit = o.heap_limit or 0
         opts.thread_safe, opts.checked = int(o.thread_safe), int(o.checked)
         opts.debug_fill = int(o.debug)
+        opts.thread_cache = int(o.thread_cache)
         raw = lib.sgi_pool_create(opts)
         if raw == ffi.NULL:
             raise PoolMemoryError("cannot create a pool: out of memory")

@@ -388,12 +388,13 @@ static bool open_mimalloc(bench_allocator *a, char *note, size_t cap)
 }
 
 static bool open_pool(bench_allocator *a, int thread_safe, int checked, int nosize, char *note,
-                      size_t cap)
+                      size_t cap, int thread_cache)
 {
     sgi_pool_options o;
     sgi_pool_options_init(&o);
     o.thread_safe = thread_safe;
     o.checked = checked;
+    o.thread_cache = thread_cache;
     sgi_pool *p = sgi_pool_create(&o);
     if (p == NULL) {
         note_set(note, cap, "sgi_pool_create failed");
@@ -402,11 +403,11 @@ static bool open_pool(bench_allocator *a, int thread_safe, int checked, int nosi
     a->vt = nosize ? &pool_nosize_vtable : &pool_vtable;
     a->ctx = p;
     snprintf(a->desc, sizeof a->desc,
-             "sgi_pool compiled into this module (csrc/sgi_pool.c): %s, %s, %s; align %zu, "
+             "sgi_pool compiled into this module (csrc/sgi_pool.c): %s, %s, %s%s; align %zu, "
              "max_small %zu, refill %zu",
              checked ? "checked" : "unchecked", thread_safe ? "thread-safe" : "single-thread",
-             nosize ? "size-less sgi_pool_free/sgi_pool_realloc" : "sized free", o.align,
-             o.max_small, o.refill);
+             nosize ? "size-less sgi_pool_free/sgi_pool_realloc" : "sized free",
+             thread_cache ? ", thread caches" : "", o.align, o.max_small, o.refill);
     return true;
 }
 
@@ -433,19 +434,22 @@ bench_allocator *bench_allocator_new(int kind, char *note, size_t note_cap)
                  FLOOR_PREFILL);
         break;
     case BENCH_POOL:
-        ok = open_pool(a, 0, 0, 0, note, note_cap);
+        ok = open_pool(a, 0, 0, 0, note, note_cap, 0);
         break;
     case BENCH_POOL_TS:
-        ok = open_pool(a, 1, 0, 0, note, note_cap);
+        ok = open_pool(a, 1, 0, 0, note, note_cap, 0);
         break;
     case BENCH_POOL_CHECKED:
-        ok = open_pool(a, 1, 1, 0, note, note_cap);
+        ok = open_pool(a, 1, 1, 0, note, note_cap, 0);
         break;
     case BENCH_POOL_TS_NOSIZE:
-        ok = open_pool(a, 1, 0, 1, note, note_cap);
+        ok = open_pool(a, 1, 0, 1, note, note_cap, 0);
         break;
     case BENCH_POOL_CHECKED_NOSIZE:
-        ok = open_pool(a, 1, 1, 1, note, note_cap);
+        ok = open_pool(a, 1, 1, 1, note, note_cap, 0);
+        break;
+    case BENCH_POOL_TCACHE:
+        ok = open_pool(a, 1, 0, 0, note, note_cap, 1);
         break;
     case BENCH_GLIBC:
         a->vt = &libc_vtable;
@@ -477,7 +481,8 @@ bench_allocator *bench_allocator_new(int kind, char *note, size_t note_cap)
 static bool is_pool(const bench_allocator *a)
 {
     return a->kind == BENCH_POOL || a->kind == BENCH_POOL_TS || a->kind == BENCH_POOL_CHECKED ||
-           a->kind == BENCH_POOL_TS_NOSIZE || a->kind == BENCH_POOL_CHECKED_NOSIZE;
+           a->kind == BENCH_POOL_TS_NOSIZE || a->kind == BENCH_POOL_CHECKED_NOSIZE ||
+           a->kind == BENCH_POOL_TCACHE;
 }
 
 void bench_allocator_delete(bench_allocator *a)

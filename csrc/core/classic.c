@@ -17,6 +17,7 @@
 
 static void block_born(sgi_pool *p, void *block, size_t n);
 static void block_died(sgi_pool *p, void *block, size_t n);
+static bool tcache_flush_all(sgi_pool *p, bool revoke_own); /* thread_cache.c */
 
 /* ---- A.2 size classes, A.3 free lists ---------------------------------------- */
 
@@ -146,6 +147,23 @@ static bool reserve_chunk_record(sgi_pool *p)
     return true;
 }
 
+/* 3.4: makes a free block of `size` bytes or larger the current chunk. */
+static bool salvage(sgi_pool *p, size_t size)
+{
+    for (size_t i = size; i <= p->max_bytes; i += p->align) {
+        size_t cls = class_index(p, i);
+        free_node *head = pop_free(p, cls);
+        if (head != NULL) {
+            p->carved[cls]--;
+            p->start_free = (uintptr_t)head;
+            p->end_free = (uintptr_t)head + i;
+            p->salvages++;
+            return true;
+        }
+    }
+    return false;
+}
+
 /* Returns memory for *nobjs blocks of `size` bytes (lowering *nobjs to what
    fits, at least 1), or NULL when the system refused and salvage found
    nothing; last_refused then holds the refused request. */
@@ -185,21 +203,10 @@ static char *chunk_alloc(sgi_pool *p, size_t size, size_t *nobjs)
         char *chunk = system_request(p, bytes_to_get); /* 3.3 */
         if (chunk == NULL) {
             dir_cancel(&p->dir);
-            /* 3.4: salvage a free block of this size or larger */
-            bool salvaged = false;
-            for (size_t i = size; i <= p->max_bytes; i += p->align) {
-                size_t cls = class_index(p, i);
-                free_node *head = pop_free(p, cls);
-                if (head != NULL) {
-                    p->carved[cls]--;
-                    p->start_free = (uintptr_t)head;
-                    p->end_free = (uintptr_t)head + i;
-                    p->salvages++;
-                    salvaged = true;
-                    break;
-                }
-            }
-            if (salvaged)
+            /* 3.4: salvage a free block of this size or larger (B: with
+               thread caches, once more after they are handed back) */
+            if (salvage(p, size) || (p->caches != NULL && tcache_flush_all(p, false) &&
+                                     salvage(p, size)))
                 continue; /* the recursion: takes branch 1 or 2 */
             return NULL; /* 3.5: no current chunk; the caller reports ENOMEM */
         }
@@ -231,8 +238,10 @@ static void *refill(sgi_pool *p, size_t size)
     if (nobjs == 1) /* 2 */
         return chunk;
 
-    /* 3. blocks 1..nobjs-1 become the list, lowest address at the head */
-    assert(p->free_list[cls] == NULL);
+    /* 3. blocks 1..nobjs-1 become the list, lowest address at the head (the
+       list is empty, unless thread caches were handed back to it at 3.4) */
+    free_node *rest = p->free_list[cls];
+    assert(rest == NULL || p->caches != NULL);
     free_node *node = (free_node *)(chunk + size);
     p->free_list[cls] = node;
     for (size_t k = 2; k < nobjs; k++) {
@@ -240,7 +249,7 @@ static void *refill(sgi_pool *p, size_t size)
         write_link(node, next);
         node = next;
     }
-    write_link(node, NULL);
+    write_link(node, rest);
     return chunk;
 }
 

@@ -118,6 +118,8 @@ void *sgi_pool_allocate(sgi_pool *p, size_t n)
         }
     } else if (LIKELY(n - 1 < p->checked_max)) {
         return allocate_checked(p, n); /* a tail call: the paths above stay lean */
+    } else if (LIKELY(n - 1 < p->cache_max)) {
+        return tcache_allocate(p, n); /* thread_cache.c */
     }
     return allocate_general(p, n);
 }
@@ -207,6 +209,10 @@ void sgi_pool_deallocate(sgi_pool *p, void *ptr, size_t n)
             pool_unlock_raw(p);
             return;
         }
+    }
+    if (LIKELY(n - 1 < p->cache_max && node != NULL)) {
+        tcache_deallocate(p, node, n); /* thread_cache.c */
+        return;
     }
     deallocate_slow(p, ptr, n); /* a tail call, as before the directory */
 }

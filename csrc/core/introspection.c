@@ -42,6 +42,8 @@ int sgi_pool_locking(sgi_pool *p)
     REQUIRE(p != NULL);
     if (!p->thread_safe)
         return SGI_POOL_LOCKING_NONE;
+    if (p->cache_max != 0)
+        return SGI_POOL_LOCKING_THREAD_CACHE;
     if (p->fork.bias_owner == NULL)
         return SGI_POOL_LOCKING_LOCK;
     return bias_revoked(p) ? SGI_POOL_LOCKING_BIAS_REVOKED : SGI_POOL_LOCKING_BIASED;
@@ -51,8 +53,8 @@ void sgi_pool_get_options(sgi_pool *p, sgi_pool_options *out)
 {
     REQUIRE(p != NULL && out != NULL);
     pool_lock(p);
-    *out = (sgi_pool_options){p->align, p->max_bytes, p->nobjs, p->heap_limit,
-                              p->thread_safe, p->checked, p->debug_fill};
+    *out = (sgi_pool_options){p->align,       p->max_bytes, p->nobjs,      p->heap_limit,
+                              p->thread_safe, p->checked,   p->debug_fill, p->thread_cache};
     pool_unlock(p);
 }
 
@@ -87,7 +89,9 @@ void sgi_pool_get_stats(sgi_pool *p, sgi_pool_stats *out)
 }
 
 /* Length of list cls, walking at most `carved` nodes (a list cannot be longer
-   unless an unchecked caller corrupted it, and then this still terminates). */
+   unless an unchecked caller corrupted it, and then this still terminates).
+   Thread caches' blocks of the class count as free: they follow the list,
+   cache by cache (the other threads' caches paused: tc_pause_others). */
 static size_t walk_free_list(const sgi_pool *p, size_t cls, uintptr_t *out, size_t cap)
 {
     size_t len = 0;
@@ -95,6 +99,13 @@ static size_t walk_free_list(const sgi_pool *p, size_t cls, uintptr_t *out, size
         if (len < cap)
             out[len] = (uintptr_t)n;
         len++;
+    }
+    for (const tcache *c = p->caches; c != NULL; c = c->pool_next) {
+        for (const free_node *n = c->cls[cls].head; n != NULL && len <= p->carved[cls]; n = n->next) {
+            if (len < cap)
+                out[len] = (uintptr_t)n;
+            len++;
+        }
     }
     return len;
 }
@@ -151,7 +162,9 @@ void sgi_pool_class_counts(sgi_pool *p, size_t *free_blocks, size_t *live_blocks
 {
     REQUIRE(p != NULL);
     pool_lock(p);
+    tc_pause_others(p);
     count_classes(p, free_blocks, live_blocks);
+    tc_resume_others(p);
     pool_unlock(p);
 }
 
@@ -184,7 +197,9 @@ size_t sgi_pool_free_list(sgi_pool *p, size_t cls, uintptr_t *out, size_t cap)
     if (cls >= p->nlists)
         return 0;
     pool_lock(p);
+    tc_pause_others(p);
     size_t len = walk_free_list(p, cls, out, cap);
+    tc_resume_others(p);
     pool_unlock(p);
     return len;
 }
@@ -243,6 +258,7 @@ int sgi_pool_capture_state(sgi_pool *p, sgi_pool_capture *c)
 {
     REQUIRE(p != NULL && c != NULL && c->free_lengths != NULL && c->live_counts != NULL);
     pool_lock(p);
+    tc_pause_others(p);
     c->nchunks = p->nchunks;
     for (size_t i = 0; i < p->nchunks && i < c->chunk_cap; i++) {
         c->chunk_bases[i] = p->chunks[i].base;
@@ -262,6 +278,7 @@ int sgi_pool_capture_state(sgi_pool *p, sgi_pool_capture *c)
     c->start_free = p->start_free;
     c->end_free = p->end_free;
     c->stats = stats_of(p);
+    tc_resume_others(p);
     pool_unlock(p);
     return c->nchunks <= c->chunk_cap && c->nfree <= c->free_cap && c->nlive <= c->live_cap &&
            c->nblocks <= c->block_cap;

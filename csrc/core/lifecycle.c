@@ -21,6 +21,7 @@ void sgi_pool_options_init(sgi_pool_options *opts)
         .thread_safe = 1,
         .checked = 0,
         .debug_fill = 0,
+        .thread_cache = 0,
     };
 }
 
@@ -32,6 +33,8 @@ static bool options_valid(const sgi_pool_options *o)
         return false;
     if (o->max_small < o->align || o->max_small > SGI_POOL_MAX_MAX_SMALL ||
         o->max_small % o->align != 0)
+        return false;
+    if (o->thread_cache && !o->thread_safe) /* caches are for pools threads share */
         return false;
     return o->refill >= 1 && o->refill <= SGI_POOL_MAX_REFILL;
 }
@@ -61,6 +64,13 @@ sgi_pool *sgi_pool_create(const sgi_pool_options *opts)
                   SGI_POOL_VALIDATING);
     p->plain_max = fast && !p->thread_safe ? p->max_bytes : 0;
     p->locked_max = fast && p->thread_safe ? p->max_bytes : 0;
+    /* Thread caches need the per-cache handshake (membarrier, as the bias);
+       they replace the bias: a shared pool's calls then take no lock. */
+    p->thread_cache = opts->thread_cache != 0;
+    if (p->thread_cache && p->locked_max != 0 && bias_available()) {
+        p->cache_max = p->locked_max;
+        p->locked_max = 0;
+    }
     bool checked_fast = p->checked && !(p->debug_fill || RUNNING_ON_VALGRIND || SGI_POOL_ASAN ||
                                         SGI_POOL_VALIDATING);
     p->checked_max = checked_fast ? p->max_bytes : 0;
@@ -79,6 +89,10 @@ sgi_pool *sgi_pool_create(const sgi_pool_options *opts)
         p->fork.lock = &p->lock;
         p->fork.bias_owner = biased ? &p->bias_owner : NULL;
         p->fork.bias_busy = biased ? &p->bias_busy : NULL;
+        if (p->cache_max != 0) {
+            p->fork.before_fork = tc_before_fork;
+            p->fork.in_child = tc_in_child;
+        }
         fork_registry_add(&p->fork);
     }
     return p;
@@ -127,6 +141,8 @@ static void retire_memory(sgi_pool *p)
     memcpy(r, p, pool_bytes(p->nlists));
     r->carved = (size_t *)(r->free_list + r->nlists); /* its own counters */
     r->retired = NULL;
+    r->caches = NULL; /* they stay p's (emptied by close) */
+    r->ncaches = 0;
     VALGRIND_MOVE_MEMPOOL(p, r); /* the blocks' records follow the memory */
     p->retired_live = true;
     forget_memory(p);
@@ -147,6 +163,8 @@ void sgi_pool_close(sgi_pool *p)
         return;
     pool_lock(p);
     if (!p->closed) {
+        if (p->caches != NULL) /* every thread's cache: back to the lists, revoked */
+            (void)tcache_flush_all(p, true);
         if (p->held != 0)
             retire_memory(p);
         else
@@ -159,6 +177,7 @@ void sgi_pool_destroy(sgi_pool *p)
 {
     if (p == NULL)
         return;
+    tcache_orphan_all(p); /* before the pool goes: the threads' exits must not find it */
     if (p->thread_safe)
         fork_registry_remove(&p->fork);
     sgi_pool_close(p);

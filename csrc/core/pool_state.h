@@ -121,6 +121,12 @@ struct sgi_pool {
     _Atomic uintptr_t bias_owner;
     atomic_int bias_busy;
     fork_entry fork;      /* thread-safe pools: locked across fork (fork_registry.h) */
+    /* Thread caches (thread_cache.c): the sizes the caches serve (0: off), the
+       caches of the threads using the pool (under the lock), how many. */
+    bool thread_cache;    /* the option as given */
+    size_t cache_max;
+    struct tcache *caches;
+    size_t ncaches;
 
     /* The classic state (Part A). */
     uintptr_t start_free; /* uncarved tail of the current chunk; 0 = none */

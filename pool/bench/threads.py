@@ -12,6 +12,12 @@ from .common import CHURN_SEED, LIVE, JsonObject, _sizes_array, skipped, summari
 # producer's allocator, so a single-thread pool cannot take part there.
 THREAD_ALLOCATORS = [
     ("pool-ts shared", "BENCH_POOL_TS", False, "one thread-safe unchecked pool for every thread"),
+    (
+        "pool-tc shared",
+        "BENCH_POOL_TCACHE",
+        False,
+        "one thread-safe unchecked pool for every thread, with thread caches",
+    ),
     ("pool-ts/thread", "BENCH_POOL_TS", True, "one thread-safe unchecked pool per thread"),
     ("pool/thread", "BENCH_POOL", True, "one single-thread unchecked pool per thread"),
     ("glibc", "BENCH_GLIBC", False, "malloc/free (glibc: per-thread tcache and arenas)"),

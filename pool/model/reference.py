@@ -84,6 +84,7 @@ __all__ = [
 DEFAULT_ALIGN = 8  # ALIGN: block and chunk granularity
 DEFAULT_MAX_SMALL = 128  # MAX_BYTES: largest request served from the lists
 DEFAULT_REFILL = 20  # NOBJS: blocks asked for per refill
+TC_BATCH_BYTES = 8192  # thread caches: at most this many bytes of blocks per exchange
 
 PTRDIFF_MAX = 2**63 - 1  # the system refuses requests above this (as malloc does)
 
@@ -234,6 +235,7 @@ class SGIAllocator:
         heap_limit: int | None = None,
         checked: bool = True,
         debug_fill: bool = False,
+        thread_cache: bool = False,
     ) -> None:
         # Constants (Part A; options per pool in Part B)
         self.align = align  # ALIGN
@@ -267,6 +269,12 @@ class SGIAllocator:
         self.salvages = 0
         self.leftovers = 0  # leftover tails pushed in step 3.2 (the model's own count, for tests)
         self.system = SimulatedSystem()
+        # Thread caches (csrc/core/thread_cache.c), one thread's: per class, its
+        # blocks head first; None when off.  Only sized allocate and deallocate
+        # of unchecked pools without debug fill use them, as in C.
+        self.cache: list[deque[int]] | None = None
+        if thread_cache and not checked and not debug_fill:
+            self.cache = [deque() for _ in range(self.nlists)]
 
     # ---- Constants and formulas ------------------------------------------------------
 
@@ -350,17 +358,9 @@ class SGIAllocator:
         # 3.3
         chunk = self.system_request(bytes_to_get)
         if chunk is None:
-            # 3.4 salvage: the first free block of this size or larger
-            # (smaller classes are never scanned)
-            for i in range(size, self.max_bytes + 1, self.align):
-                candidates = self.free_list[self.class_index(i)]
-                if candidates:
-                    p = candidates.popleft()
-                    del self.carved[p]  # uncarved again: the new current chunk
-                    self.salvages += 1
-                    self.start_free = p
-                    self.end_free = p + i
-                    return self.chunk_alloc(size, nobjs)  # takes branch 1 or 2
+            # 3.4 salvage (B: with thread caches, once more after they are handed back)
+            if self.salvage(size) or (self.flush_cache() and self.salvage(size)):
+                return self.chunk_alloc(size, nobjs)  # takes branch 1 or 2
             # 3.5 nothing found: no current chunk; the caller reports the refusal
             raise Refused(bytes_to_get)
         # 3.6
@@ -369,6 +369,79 @@ class SGIAllocator:
         self.start_free = chunk
         self.end_free = chunk + bytes_to_get
         return self.chunk_alloc(size, nobjs)  # branch 1 now
+
+    def salvage(self, size: int) -> bool:
+        """3.4: the first free block of this size or larger (smaller classes are
+        never scanned) becomes the current chunk."""
+        for i in range(size, self.max_bytes + 1, self.align):
+            candidates = self.free_list[self.class_index(i)]
+            if candidates:
+                p = candidates.popleft()
+                del self.carved[p]  # uncarved again: the new current chunk
+                self.salvages += 1
+                self.start_free = p
+                self.end_free = p + i
+                return True
+        return False
+
+    # ---- Thread caches (Part B, the thread_cache option) ---------------------------------
+
+    def cache_batch(self, cls: int) -> int:
+        """Blocks per exchange: the refill count, at most 8 KiB of blocks."""
+        return max(1, min(self.nobjs, TC_BATCH_BYTES // ((cls + 1) * self.align)))
+
+    def flush_cache(self) -> bool:
+        """Every cached block back to the head of its list, in cache order;
+        whether any moved."""
+        moved = False
+        for cls, cached in enumerate(self.cache or ()):
+            if cached:
+                moved = True
+                cached.extend(self.free_list[cls])
+                self.free_list[cls] = cached
+                self.cache[cls] = deque()  # type: ignore[index]
+        return moved
+
+    def allocate_cached(self, n: int) -> int:
+        """allocate(n) of a small n through this thread's cache: a pop; an empty
+        class takes a batch from its list (refilled first when empty)."""
+        assert self.cache is not None and self.is_small(n)
+        cls = self.class_index(n)
+        if self.cache[cls]:
+            block = self.cache[cls].popleft()
+        else:
+            if self.free_list[cls]:
+                block = self.free_list[cls].popleft()
+            else:
+                block = self.refill(self.round_up(n))  # may hand the cache back (3.4)
+            lst = self.free_list[cls]
+            take = deque(lst.popleft() for _ in range(min(self.cache_batch(cls) - 1, len(lst))))
+            take.extend(self.cache[cls])
+            self.cache[cls] = take
+        self.small_block_born(block, n)
+        return block
+
+    def deallocate_cached(self, addr: int, n: int) -> None:
+        """deallocate(addr, n) of a small n into this thread's cache: a push;
+        beyond 2 x batch the newest batch stay and the older rest go back to
+        the head of the list."""
+        assert self.cache is not None and self.is_small(n)
+        cls = self.class_index(n)
+        cached = self.cache[cls]
+        cached.appendleft(addr)
+        self.live[cls] -= 1
+        batch = self.cache_batch(cls)
+        if len(cached) > 2 * batch:
+            give = deque(cached.popleft() for _ in range(len(cached)))
+            for _ in range(batch):
+                cached.append(give.popleft())
+            give.extend(self.free_list[cls])
+            self.free_list[cls] = give
+
+    def reported_free(self, cls: int) -> list[int]:
+        """Free blocks of a class as the pool reports them: the list, then the
+        cache."""
+        return list(self.free_list[cls]) + list(self.cache[cls] if self.cache else ())
 
     # ---- refill(size) ------------------------------------------------------------------
 
@@ -384,8 +457,11 @@ class SGIAllocator:
             return chunk
         # 3. block 0 to the caller; blocks 1..nobjs-1 become the list, lowest at the head
         cls = self.class_index(size)
-        assert not self.free_list[cls], "refill runs only on an empty list"
+        # (empty, unless thread caches were handed back to it at 3.4: then after)
+        rest = self.free_list[cls]
+        assert not rest or self.cache is not None, "refill runs only on an empty list"
         self.free_list[cls] = deque(chunk + k * size for k in range(1, nobjs))
+        self.free_list[cls].extend(rest)
         return chunk
 
     # ---- allocate(n) -------------------------------------------------------------------
@@ -587,6 +663,9 @@ class ReferencePool(PoolBase):
       oom_handler  None, or a callable(nbytes); true retries, false raises.
       debug        False (default); True paints new small blocks 0xCD and freed
                    ones 0xDD (after the link word) in the simulated memory.
+      thread_cache False (default); True: one thread's cache in front of the
+                   lists, as the C core's (unchecked pools without debug), for
+                   single-thread lockstep testing.
 
     The algorithm's state is `self.allocator` (an SGIAllocator).
     """
@@ -602,6 +681,7 @@ class ReferencePool(PoolBase):
         refill: int = DEFAULT_REFILL,
         oom_handler: OomHandler | None = None,
         debug: bool = False,
+        thread_cache: bool = False,
     ) -> None:
         o = self._init_options(
             heap_limit=heap_limit,
@@ -612,6 +692,7 @@ class ReferencePool(PoolBase):
             refill=refill,
             oom_handler=oom_handler,
             debug=debug,
+            thread_cache=thread_cache,
         )
         self.allocator = SGIAllocator(
             align=o.align,
@@ -620,6 +701,7 @@ class ReferencePool(PoolBase):
             heap_limit=o.heap_limit,
             checked=o.checked,
             debug_fill=o.debug,
+            thread_cache=o.thread_cache,
         )
         self._lock = ForkSafeLock(reentrant=True)
         self._closed = False
@@ -680,6 +762,8 @@ class ReferencePool(PoolBase):
         aligned to `align`.  Raises PoolMemoryError when memory is refused."""
         self._alloc()
         n = v.as_size(n)
+        if self.allocator.cache is not None and self.allocator.is_small(n):
+            return self._run("allocate_cached", n)
         return self._run("allocate", n)
 
     def allocate_zeroed(self, n: int) -> int:
@@ -703,7 +787,11 @@ class ReferencePool(PoolBase):
         n = v.as_size(n)
         addr = v.as_address(addr)
         with self._lock:
-            self._alloc().deallocate(addr, n)
+            allocator = self._alloc()
+            if allocator.cache is not None and allocator.is_small(n):
+                allocator.deallocate_cached(addr, n)  # unchecked: trusted, as in C
+            else:
+                allocator.deallocate(addr, n)
 
     def resize(self, addr: int, new_n: int) -> int:
         """reallocate(addr, usable_size(addr), new_n) without the old size."""
@@ -838,7 +926,8 @@ class ReferencePool(PoolBase):
     def free_list_lengths(self) -> tuple[int, ...]:
         """Length of each class's free list, smallest class first."""
         with self._lock:
-            return tuple(len(lst) for lst in self._alloc().free_list)
+            a = self._alloc()
+            return tuple(len(a.reported_free(cls)) for cls in range(a.nlists))
 
     def free_list(self, cls: int) -> list[int]:
         """Addresses on free list `cls` (0-based class index), head first."""
@@ -847,7 +936,7 @@ class ReferencePool(PoolBase):
         if not 0 <= cls < self._nclasses:
             raise errors.bad_class_index(cls, self._nclasses)
         with self._lock:
-            return list(allocator.free_list[cls])
+            return allocator.reported_free(cls)
 
     def current_chunk(self) -> tuple[int, int] | None:
         """(start, end) of the current chunk's uncarved tail, or None."""
@@ -875,7 +964,7 @@ class ReferencePool(PoolBase):
 
     def _stats_of(self, a: SGIAllocator) -> PoolStats:
         return self._assemble_stats(
-            [len(lst) for lst in a.free_list],
+            [len(a.reported_free(cls)) for cls in range(a.nlists)],
             a.live,
             large_live=a.large_live,
             large_bytes=a.large_bytes,
@@ -899,7 +988,7 @@ class ReferencePool(PoolBase):
             )
             return PoolState(
                 chunks=tuple(a.chunks),
-                free_lists=tuple(tuple(lst) for lst in a.free_list),
+                free_lists=tuple(tuple(a.reported_free(cls)) for cls in range(a.nlists)),
                 current_chunk=current,
                 live_blocks=dict(a.blocks),
                 stats=self._stats_of(a),

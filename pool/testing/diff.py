@@ -70,6 +70,9 @@ PROFILES: dict[str, dict[str, object]] = {
     "debug": {"debug": True, "refill": 5},
     # blocks of up to 128 granules: the directory's scans past one 64-bit window
     "big-max": {"max_small": 1024, "refill": 4},
+    # thread caches, one thread: batches, the cap, a refusal handing them back
+    "thread-cache": {"thread_cache": True, "checked": False, "refill": 4},
+    "tight-cache": {"thread_cache": True, "checked": False, "heap_limit": 2500, "refill": 4},
 }
 
 SIZES = (1, 7, 8, 9, 16, 17, 24, 40, 48, 63, 64, 65, 100, 120, 127, 128, 129, 200, 1000)
@@ -145,6 +148,10 @@ class Lockstep:
             reference_factory or ReferencePool,
         )
         for factory in factories:
+            if factory is not factories[0] and options.get("thread_cache"):
+                # the model caches where the C pool really does (not without
+                # membarrier, nor under ASan or Valgrind)
+                options["thread_cache"] = _caches_active(self.sides[0].pool)
             side = _Side(factory(**options))
             if oom == "raise":
                 side.pool.oom_handler = _raise_limit(side)
@@ -262,6 +269,16 @@ class Lockstep:
         for ident in outcome[2]:  # freed by an oom handler
             if ident in self.live:
                 self.freed[ident] = self.live.pop(ident)[0]
+
+
+def _caches_active(pool: object) -> bool:
+    """Whether a C Pool's thread caches serve its calls."""
+    from .._pool_c import lib
+
+    handle = getattr(pool, "_handle", None)
+    if handle is None:
+        return True
+    return bool(lib.sgi_pool_locking(handle()) == lib.SGI_POOL_LOCKING_THREAD_CACHE)
 
 
 def _pattern(ident: int, salt: int = 0) -> int:

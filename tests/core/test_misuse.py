@@ -247,6 +247,18 @@ def test_invalid_options(make_pool, options, exc, match):
         make_pool(**options)
 
 
+@pytest.mark.parametrize(
+    "options, exc, match",
+    [
+        ({"thread_cache": 1}, TypeError, "thread_cache must be True or False, not 1"),
+        ({"thread_cache": True, "thread_safe": False}, ValueError, "needs thread_safe=True"),
+    ],
+)
+def test_invalid_thread_cache_option(make_pool, options, exc, match):
+    with pytest.raises(exc, match=match):
+        make_pool(**options)
+
+
 def test_positional_options_are_refused():
     with pytest.raises(TypeError):
         Pool(None)

@@ -1,0 +1,456 @@
+/*
+ * thread_cache.c -- per-thread caches in front of the free lists (the
+ * thread_cache option; magazines, as glibc's and jemalloc's tcache).
+ *
+ * Each thread using a pool gets a cache: per size class a short LIFO list of
+ * free blocks.  allocate pops and deallocate pushes there with no lock; an
+ * empty class takes `batch` blocks from the pool's list (refilling it first,
+ * A.6, when it is empty), a full one (2 x batch) gives `batch` back, both
+ * under the pool's lock.  Blocks are the same blocks the lists hold, so
+ * every other call may keep using the lists directly.
+ *
+ * Who may touch a cache: its thread, between raising and lowering `busy`
+ * while `owner` is its id (bias.h's handshake, per cache), or anyone holding
+ * the pool's lock after revoking the cache (bias_revoke: owner REVOKED, a
+ * process-wide fence, wait for busy to drop).  A revoked cache's thread takes
+ * the lock and re-arms it (owner = its id) unless the pool is closed.  So
+ * close, a refusal, introspection and fork revoke other threads' caches and
+ * hand their blocks back to the lists; the owners notice on their next call.
+ *
+ * Lifetimes: a cache is on its pool's list (under the pool lock) and on its
+ * thread's list (that thread only).  A thread's exit (a pthread key
+ * destructor) and a pool's destroy both run under the fork registry's mutex,
+ * so whichever comes second sees the other's work: destroy marks the pool's
+ * caches orphaned (pool NULL), and the thread frees orphans it finds.
+ */
+
+#include <pthread.h>
+
+/* Blocks per exchange: refill's count, but at most TC_BATCH_BYTES of them. */
+#define TC_BATCH_BYTES 8192
+#define TC_SLOTS 4 /* pools a thread finds without a search */
+
+typedef struct tc_class {
+    free_node *head;
+    uint32_t count;
+    uint32_t limit; /* 2 x batch: a push beyond it gives `batch` back */
+} tc_class;
+
+typedef struct tcache {
+    _Atomic uintptr_t owner; /* the thread's id, or BIAS_REVOKED */
+    atomic_int busy;         /* raised by the owner around a pop or push */
+    uintptr_t thread_id;     /* the owner's id, also while revoked */
+    bool paused;             /* revoked by a reader, to be re-armed by it */
+    sgi_pool *_Atomic pool;  /* NULL once the pool is destroyed (an orphan) */
+    struct tcache *pool_prev, *pool_next; /* the pool's caches (pool lock) */
+    struct tcache *thread_next;           /* the thread's caches */
+    tc_class cls[];                       /* nlists */
+} tcache;
+
+typedef struct tc_slot {
+    sgi_pool *pool;
+    tcache *cache;
+} tc_slot;
+
+/* This thread's recently used caches (a direct-mapped table on the pool's
+   address) and all its caches. */
+static _Thread_local tc_slot tc_slots[TC_SLOTS] BIAS_TLS;
+static _Thread_local tcache *tc_mine;
+static _Thread_local bool tc_creating; /* a cache's own malloc must not recurse */
+
+static pthread_key_t tc_key;
+static pthread_once_t tc_key_once = PTHREAD_ONCE_INIT;
+
+static inline tc_slot *tc_slot_of(const sgi_pool *p)
+{
+    return &tc_slots[((uintptr_t)p >> 6) % TC_SLOTS];
+}
+
+static inline size_t tc_batch(const sgi_pool *p, size_t cls)
+{
+    size_t size = (cls + 1) << p->align_shift;
+    size_t fit = TC_BATCH_BYTES / size;
+    size_t b = p->nobjs < fit ? p->nobjs : fit;
+    return b ? b : 1;
+}
+
+/* ---- the owner's fast paths ----------------------------------------------- */
+
+/* This thread's cache for p, entered (busy raised), or NULL.  A cache in this
+   thread's slots is its own, so its owner word is this thread's id or
+   REVOKED: testing for REVOKED saves reading the id. */
+static inline tcache *tc_armed(sgi_pool *p)
+{
+    tc_slot *s = tc_slot_of(p);
+    if (UNLIKELY(s->pool != p))
+        return NULL;
+    tcache *c = s->cache;
+    if (UNLIKELY(atomic_load_explicit(&c->owner, memory_order_relaxed) == BIAS_REVOKED))
+        return NULL;
+    atomic_store_explicit(&c->busy, 1, memory_order_relaxed);
+    atomic_signal_fence(memory_order_seq_cst);
+    /* acquire: a reader that paused the cache (tc_resume_others) read it first */
+    if (LIKELY(atomic_load_explicit(&c->owner, memory_order_acquire) != BIAS_REVOKED))
+        return c;
+    atomic_store_explicit(&c->busy, 0, memory_order_release);
+    return NULL;
+}
+
+static inline void tc_leave(tcache *c)
+{
+    atomic_store_explicit(&c->busy, 0, memory_order_release);
+}
+
+static void *tcache_allocate_slow(sgi_pool *p, size_t n);
+static void tcache_deallocate_slow(sgi_pool *p, free_node *node, size_t n);
+
+static ALWAYS_INLINE void *tcache_allocate(sgi_pool *p, size_t n)
+{
+    tcache *c = tc_armed(p);
+    if (LIKELY(c != NULL)) {
+        tc_class *k = &c->cls[class_index(p, n)];
+        free_node *block = k->head;
+        if (LIKELY(block != NULL)) {
+            k->head = block->next;
+            k->count--;
+        }
+        tc_leave(c);
+        if (LIKELY(block != NULL))
+            return block;
+    }
+    return tcache_allocate_slow(p, n);
+}
+
+static ALWAYS_INLINE void tcache_deallocate(sgi_pool *p, free_node *node, size_t n)
+{
+    tcache *c = tc_armed(p);
+    if (LIKELY(c != NULL)) {
+        tc_class *k = &c->cls[class_index(p, n)];
+        bool room = k->count < k->limit;
+        if (LIKELY(room)) {
+            node->next = k->head;
+            k->head = node;
+            k->count++;
+        }
+        tc_leave(c);
+        if (LIKELY(room))
+            return;
+    }
+    tcache_deallocate_slow(p, node, n);
+}
+
+/* ---- exchanges with the lists (pool lock held) ----------------------------- */
+
+/* Moves every block of c back to p's lists (nothing when p is closed: its
+   memory is gone). */
+static void tc_drain(sgi_pool *p, tcache *c)
+{
+    for (size_t cls = 0; cls < p->nlists; cls++) {
+        tc_class *k = &c->cls[cls];
+        if (k->head != NULL && !p->closed) {
+            free_node *tail = k->head;
+            while (tail->next != NULL)
+                tail = tail->next;
+            tail->next = p->free_list[cls];
+            p->free_list[cls] = k->head;
+        }
+        k->head = NULL;
+        k->count = 0;
+    }
+}
+
+/* Hands every cache's blocks back to the lists, revoking the other threads'
+   caches first (their owners re-arm them on their next call unless the pool
+   is closed); revoke_own: this thread's too (close, destroy).  Returns
+   whether any block moved. */
+static bool tcache_flush_all(sgi_pool *p, bool revoke_own)
+{
+    bool moved = false;
+    uintptr_t self = bias_self_id();
+    for (tcache *c = p->caches; c != NULL; c = c->pool_next) {
+        if (atomic_load_explicit(&c->owner, memory_order_relaxed) == BIAS_REVOKED) {
+            /* nothing to wait for */
+        } else if (c->thread_id != self) {
+            bias_revoke(&c->owner, &c->busy);
+        } else if (revoke_own) { /* this thread is not inside its cache: no fence */
+            atomic_store_explicit(&c->owner, BIAS_REVOKED, memory_order_relaxed);
+        }
+        for (size_t cls = 0; cls < p->nlists && !moved; cls++)
+            moved = c->cls[cls].head != NULL;
+        tc_drain(p, c);
+    }
+    return moved;
+}
+
+/* For the calls that report free blocks, with the lock held: the other
+   threads' caches stop changing (revoked) until tc_resume_others re-arms
+   them, still under the lock, so that reading them moves no block. */
+static void tc_pause_others(sgi_pool *p)
+{
+    uintptr_t self = bias_self_id();
+    for (tcache *c = p->caches; c != NULL; c = c->pool_next) {
+        if (c->thread_id != self &&
+            atomic_load_explicit(&c->owner, memory_order_relaxed) != BIAS_REVOKED) {
+            bias_revoke(&c->owner, &c->busy);
+            c->paused = true;
+        }
+    }
+}
+
+static void tc_resume_others(sgi_pool *p)
+{
+    for (tcache *c = p->caches; c != NULL; c = c->pool_next) {
+        if (c->paused) { /* its thread, if waiting for the lock, re-arms it too */
+            c->paused = false;
+            atomic_store_explicit(&c->owner, c->thread_id, memory_order_release);
+        }
+    }
+}
+
+static void tc_unlink(sgi_pool *p, tcache *c)
+{
+    if (c->pool_prev != NULL)
+        c->pool_prev->pool_next = c->pool_next;
+    else
+        p->caches = c->pool_next;
+    if (c->pool_next != NULL)
+        c->pool_next->pool_prev = c->pool_prev;
+    p->ncaches--;
+}
+
+/* ---- a thread's caches ------------------------------------------------------ */
+
+/* A thread's exit: every cache goes back to its pool (if the pool still
+   exists) and is freed. */
+static void tc_thread_exit(void *unused)
+{
+    (void)unused;
+    fork_registry_lock();
+    tcache *c = tc_mine;
+    tc_mine = NULL;
+    memset(tc_slots, 0, sizeof tc_slots);
+    while (c != NULL) {
+        tcache *next = c->thread_next;
+        sgi_pool *p = atomic_load_explicit(&c->pool, memory_order_acquire);
+        if (p != NULL) {
+            pool_lock(p);
+            tc_drain(p, c);
+            tc_unlink(p, c);
+            pool_unlock(p);
+        }
+        free(c);
+        c = next;
+    }
+    fork_registry_unlock();
+}
+
+static void tc_make_key(void)
+{
+    if (pthread_key_create(&tc_key, tc_thread_exit) != 0)
+        abort(); /* no key, no flush at exit: caches would leak their blocks */
+}
+
+/* This thread's cache for p, or NULL; frees the orphans it passes. */
+static tcache *tc_find(sgi_pool *p)
+{
+    tcache **link = &tc_mine;
+    while (*link != NULL) {
+        tcache *c = *link;
+        sgi_pool *owner = atomic_load_explicit(&c->pool, memory_order_acquire);
+        if (owner == NULL) { /* its pool was destroyed */
+            *link = c->thread_next;
+            for (size_t i = 0; i < TC_SLOTS; i++)
+                if (tc_slots[i].cache == c)
+                    tc_slots[i] = (tc_slot){NULL, NULL};
+            free(c);
+            continue;
+        }
+        if (owner == p)
+            return c;
+        link = &c->thread_next;
+    }
+    return NULL;
+}
+
+/* With p's lock held: this thread's cache for p, armed, or NULL (none, and
+   no room for one; `fresh` is a new one to link in, freed by the caller when
+   not used). */
+static tcache *tc_take(sgi_pool *p, tcache *found, tcache **fresh)
+{
+    uintptr_t self = bias_self_id();
+    tcache *c = found;
+    if (c == NULL && *fresh != NULL && p->ncaches < SGI_POOL_TCACHE_MAX_THREADS) {
+        c = *fresh;
+        *fresh = NULL;
+        c->thread_id = self;
+        atomic_store_explicit(&c->pool, p, memory_order_release);
+        c->pool_next = p->caches;
+        if (p->caches != NULL)
+            p->caches->pool_prev = c;
+        p->caches = c;
+        p->ncaches++;
+        c->thread_next = tc_mine;
+        tc_mine = c;
+    }
+    if (c != NULL) {
+        atomic_store_explicit(&c->owner, self, memory_order_relaxed);
+        *tc_slot_of(p) = (tc_slot){p, c};
+    }
+    return c;
+}
+
+static tcache *tc_new(sgi_pool *p)
+{
+    if (tc_creating)
+        return NULL;
+    tc_creating = true;
+    (void)pthread_once(&tc_key_once, tc_make_key);
+    tcache *c = NULL;
+    /* the key's value only makes the destructor run; the list is tc_mine */
+    if (pthread_getspecific(tc_key) != NULL || pthread_setspecific(tc_key, &tc_key) == 0)
+        c = calloc(1, sizeof *c + p->nlists * sizeof(tc_class));
+    tc_creating = false;
+    if (c == NULL)
+        return NULL;
+    atomic_init(&c->owner, BIAS_REVOKED);
+    atomic_init(&c->busy, 0);
+    for (size_t cls = 0; cls < p->nlists; cls++)
+        c->cls[cls].limit = (uint32_t)(2 * tc_batch(p, cls));
+    return c;
+}
+
+/* Locks p and returns this thread's armed cache for it (NULL: none, the
+   caller uses the lists).  The pool stays locked. */
+static tcache *tc_lock_own(sgi_pool *p, tcache **fresh)
+{
+    tcache *found = tc_find(p);
+    *fresh = NULL;
+    if (found == NULL)
+        *fresh = tc_new(p);
+    pool_lock(p);
+    if (p->closed)
+        return NULL;
+    return tc_take(p, found, fresh);
+}
+
+/* ---- the slow paths ---------------------------------------------------------- */
+
+static NOINLINE void *tcache_allocate_slow(sgi_pool *p, size_t n)
+{
+    tcache *fresh;
+    tcache *c = tc_lock_own(p, &fresh);
+    size_t cls = class_index(p, n);
+    free_node *block;
+    if (c == NULL) {
+        block = allocate_locked(p, n);
+    } else if ((block = c->cls[cls].head) != NULL) { /* re-armed with blocks */
+        c->cls[cls].head = block->next;
+        c->cls[cls].count--;
+    } else if ((block = pop_free(p, cls)) != NULL || (block = refill(p, round_up(p, n)))) {
+        /* the block, and up to batch - 1 more from the list into the cache */
+        tc_class *k = &c->cls[cls];
+        size_t want = tc_batch(p, cls) - 1;
+        free_node *head = p->free_list[cls], *last = NULL;
+        size_t got = 0;
+        for (free_node *node = head; node != NULL && got < want; node = node->next) {
+            last = node;
+            got++;
+        }
+        if (got != 0) {
+            p->free_list[cls] = last->next;
+            last->next = k->head; /* refill may have drained the cache: empty again */
+            k->head = head;
+            k->count += (uint32_t)got;
+        }
+    }
+    pool_unlock(p);
+    free(fresh);
+    return block;
+}
+
+static NOINLINE void tcache_deallocate_slow(sgi_pool *p, free_node *node, size_t n)
+{
+    tcache *fresh;
+    tcache *c = tc_lock_own(p, &fresh);
+    size_t cls = class_index(p, n);
+    if (p->closed) {
+        /* a closed pool has no memory: nothing to free */
+    } else if (c == NULL) {
+        push_free(p, cls, node);
+    } else {
+        tc_class *k = &c->cls[cls];
+        node->next = k->head;
+        k->head = node;
+        k->count++;
+        /* over the cap (the fast path's rule, so that which path runs never
+           changes an address): keep batch blocks, give the older rest back */
+        if (k->count > k->limit) {
+            size_t keep = k->limit / 2;
+            free_node *last_kept = k->head;
+            for (size_t i = 1; i < keep; i++)
+                last_kept = last_kept->next;
+            free_node *give = last_kept->next, *tail = give;
+            while (tail->next != NULL)
+                tail = tail->next;
+            tail->next = p->free_list[cls];
+            p->free_list[cls] = give;
+            last_kept->next = NULL;
+            k->count = (uint32_t)keep;
+        }
+    }
+    pool_unlock(p);
+    free(fresh);
+}
+
+/* ---- close, destroy, fork ---------------------------------------------------- */
+
+/* destroy: every cache goes back and is orphaned (its thread frees it). */
+static void tcache_orphan_all(sgi_pool *p)
+{
+    if (p->cache_max == 0 && p->caches == NULL)
+        return;
+    fork_registry_lock();
+    pool_lock(p);
+    (void)tcache_flush_all(p, true);
+    while (p->caches != NULL) {
+        tcache *c = p->caches;
+        tc_unlink(p, c);
+        atomic_store_explicit(&c->pool, NULL, memory_order_release);
+    }
+    pool_unlock(p);
+    fork_registry_unlock();
+}
+
+static sgi_pool *tc_pool_of_fork_entry(fork_entry *e)
+{
+    return (sgi_pool *)((char *)e - offsetof(sgi_pool, fork));
+}
+
+/* Before fork, with the lock held: no other thread is inside its cache. */
+static void tc_before_fork(fork_entry *e)
+{
+    sgi_pool *p = tc_pool_of_fork_entry(e);
+    uintptr_t self = bias_self_id();
+    for (tcache *c = p->caches; c != NULL; c = c->pool_next)
+        if (c->thread_id != self &&
+            atomic_load_explicit(&c->owner, memory_order_relaxed) != BIAS_REVOKED)
+            bias_revoke(&c->owner, &c->busy);
+}
+
+/* In the child, with the lock held: the other threads are gone, so their
+   caches go back to the lists and are freed. */
+static void tc_in_child(fork_entry *e)
+{
+    sgi_pool *p = tc_pool_of_fork_entry(e);
+    uintptr_t self = bias_self_id();
+    tcache *c = p->caches;
+    while (c != NULL) {
+        tcache *next = c->pool_next;
+        if (c->thread_id != self) {
+            tc_drain(p, c);
+            tc_unlink(p, c);
+            free(c);
+        }
+        c = next;
+    }
+}

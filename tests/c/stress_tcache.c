@@ -1,0 +1,328 @@
+/*
+ * stress_tcache.c -- thread caches (sgi_pool_options.thread_cache) under
+ * several threads, built plain and under ThreadSanitizer by
+ * tests/threads/test_thread_cache.py.
+ *
+ * Every block is stamped with its holder's tag and checked before it is
+ * freed, so a block handed out twice at once shows as a changed stamp.
+ * Blocks also cross threads (one thread allocates, another frees).  After
+ * the threads exit, or before they do (introspection, close, fork), every
+ * block must be back: per class, live counts 0.
+ */
+#include "sgi_pool.h"
+
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#define THREADS 4
+#define ROUNDS 300
+#define BATCH 64
+#define RING 256
+
+static int failures;
+#define CHECK(cond)                                                                  \
+    do {                                                                             \
+        if (!(cond)) {                                                               \
+            fprintf(stderr, "%s:%d: check failed: %s\n", __FILE__, __LINE__, #cond); \
+            failures++;                                                              \
+        }                                                                            \
+    } while (0)
+
+static sgi_pool *make_pool(size_t heap_limit, int checked)
+{
+    sgi_pool_options o;
+    sgi_pool_options_init(&o);
+    o.thread_cache = 1;
+    o.heap_limit = heap_limit;
+    o.checked = checked;
+    return sgi_pool_create(&o);
+}
+
+static size_t live_small(sgi_pool *p)
+{
+    size_t n = sgi_pool_nclasses(p), live = 0;
+    size_t *counts = calloc(n, sizeof *counts);
+    sgi_pool_class_counts(p, NULL, counts);
+    for (size_t i = 0; i < n; i++)
+        live += counts[i];
+    free(counts);
+    return live;
+}
+
+/* ---- blocks stamped with their holder ------------------------------------ */
+
+typedef struct held {
+    unsigned char *ptr;
+    size_t n;
+} held;
+
+static void stamp(held h, uint64_t tag)
+{
+    for (size_t i = 0; i < h.n; i++)
+        h.ptr[i] = (unsigned char)(tag + i);
+}
+
+static int intact(held h, uint64_t tag)
+{
+    for (size_t i = 0; i < h.n; i++)
+        if (h.ptr[i] != (unsigned char)(tag + i))
+            return 0;
+    return 1;
+}
+
+/* A ring of blocks passed from producers to consumers (a mutex: the test's
+   own synchronisation, not the pool's). */
+static pthread_mutex_t ring_lock = PTHREAD_MUTEX_INITIALIZER;
+static held ring[RING];
+static uint64_t ring_tag[RING];
+static size_t ring_len;
+
+static sgi_pool *shared;
+static pthread_barrier_t parked, released;
+static atomic_int bad;
+
+static uint64_t next_rand(uint64_t *s)
+{
+    *s ^= *s << 13;
+    *s ^= *s >> 7;
+    *s ^= *s << 17;
+    return *s;
+}
+
+static void *worker(void *arg)
+{
+    uintptr_t id = (uintptr_t)arg;
+    uint64_t seed = 0x9E3779B97F4A7C15u * (id + 1);
+    held mine[BATCH];
+    uint64_t tags[BATCH];
+    for (int round = 0; round < ROUNDS; round++) {
+        size_t count = 1 + next_rand(&seed) % BATCH;
+        for (size_t i = 0; i < count; i++) {
+            size_t n = 1 + next_rand(&seed) % (next_rand(&seed) % 8 ? 128 : 300);
+            mine[i] = (held){sgi_pool_allocate(shared, n), n};
+            if (mine[i].ptr == NULL) {
+                atomic_fetch_add(&bad, 1);
+                count = i;
+                break;
+            }
+            tags[i] = (id << 40) | ((uint64_t)round << 16) | i;
+            stamp(mine[i], tags[i]);
+        }
+        for (size_t i = 0; i < count; i++) {
+            if (!intact(mine[i], tags[i]))
+                atomic_fetch_add(&bad, 1);
+            if (next_rand(&seed) % 3 == 0) { /* to the ring: another thread frees it */
+                pthread_mutex_lock(&ring_lock);
+                if (ring_len < RING) {
+                    ring[ring_len] = mine[i];
+                    ring_tag[ring_len++] = tags[i];
+                    mine[i].ptr = NULL;
+                }
+                pthread_mutex_unlock(&ring_lock);
+            }
+            if (mine[i].ptr != NULL)
+                sgi_pool_deallocate(shared, mine[i].ptr, mine[i].n);
+        }
+        for (int k = 0; k < 8; k++) { /* free some of the others' blocks */
+            held h = {NULL, 0};
+            uint64_t tag = 0;
+            pthread_mutex_lock(&ring_lock);
+            if (ring_len > 0) {
+                h = ring[--ring_len];
+                tag = ring_tag[ring_len];
+            }
+            pthread_mutex_unlock(&ring_lock);
+            if (h.ptr == NULL)
+                break;
+            if (!intact(h, tag))
+                atomic_fetch_add(&bad, 1);
+            sgi_pool_deallocate(shared, h.ptr, h.n);
+        }
+    }
+    /* park with a full cache until the main thread has looked */
+    for (size_t i = 0; i < 40; i++)
+        sgi_pool_deallocate(shared, sgi_pool_allocate(shared, 8 * (1 + i % 16)), 8 * (1 + i % 16));
+    pthread_barrier_wait(&parked);
+    pthread_barrier_wait(&released);
+    return NULL;
+}
+
+static void drain_ring(void)
+{
+    while (ring_len > 0) {
+        held h = ring[--ring_len];
+        CHECK(intact(h, ring_tag[ring_len]));
+        sgi_pool_deallocate(shared, h.ptr, h.n);
+    }
+}
+
+/* Threads exit with blocks in their caches: the caches go back. */
+static void test_stress_then_exit(int close_while_parked)
+{
+    shared = make_pool(0, 0);
+    CHECK(shared != NULL);
+    pthread_t t[THREADS];
+    pthread_barrier_init(&parked, NULL, THREADS + 1);
+    pthread_barrier_init(&released, NULL, THREADS + 1);
+    for (uintptr_t i = 0; i < THREADS; i++)
+        pthread_create(&t[i], NULL, worker, (void *)i);
+    /* readers pause the caches while the threads run: nothing may break */
+    size_t n = sgi_pool_nclasses(shared), free_blocks[16], live_blocks[16];
+    uintptr_t list[64];
+    for (int i = 0; i < 200; i++) {
+        sgi_pool_class_counts(shared, free_blocks, live_blocks);
+        (void)sgi_pool_free_list(shared, (size_t)i % n, list, 64);
+    }
+    pthread_barrier_wait(&parked);
+    drain_ring();
+    /* the threads' caches are full, yet every block counts as free */
+    CHECK(live_small(shared) == 0);
+    if (close_while_parked)
+        sgi_pool_close(shared); /* the threads exit after: their caches find it closed */
+    pthread_barrier_wait(&released);
+    for (int i = 0; i < THREADS; i++)
+        pthread_join(t[i], NULL);
+    CHECK(atomic_load(&bad) == 0);
+    if (!close_while_parked) {
+        CHECK(live_small(shared) == 0);
+        /* all blocks are on the lists: a fresh allocation reuses one */
+        sgi_pool_stats before, after;
+        sgi_pool_get_stats(shared, &before);
+        for (int i = 0; i < 1000; i++)
+            sgi_pool_deallocate(shared, sgi_pool_allocate(shared, 48), 48);
+        sgi_pool_get_stats(shared, &after);
+        CHECK(after.heap_size == before.heap_size);
+    }
+    CHECK(sgi_pool_allocate(shared, 16) == NULL || !close_while_parked);
+    sgi_pool_destroy(shared);
+    pthread_barrier_destroy(&parked);
+    pthread_barrier_destroy(&released);
+    size_t blocks, bytes;
+    sgi_pool_process_totals(&blocks, &bytes);
+    CHECK(blocks == 0 && bytes == 0);
+}
+
+/* ---- a refusal hands the caches back before it gives up ------------------- */
+
+static sgi_pool *limited;
+static void *fill_cache(void *arg)
+{
+    (void)arg;
+    void *b[20];
+    for (int i = 0; i < 20; i++)
+        b[i] = sgi_pool_allocate(limited, 64);
+    for (int i = 0; i < 20; i++)
+        sgi_pool_deallocate(limited, b[i], 64);
+    pthread_barrier_wait(&parked); /* alive, with 20 blocks of 64 in its cache */
+    pthread_barrier_wait(&released);
+    return NULL;
+}
+
+static void test_refusal_flushes(void)
+{
+    limited = make_pool(0, 0);
+    pthread_t t;
+    pthread_barrier_init(&parked, NULL, 2);
+    pthread_barrier_init(&released, NULL, 2);
+    pthread_create(&t, NULL, fill_cache, NULL);
+    pthread_barrier_wait(&parked);
+    sgi_pool_stats s;
+    sgi_pool_get_stats(limited, &s);
+    sgi_pool_set_heap_limit(limited, s.heap_size); /* no more chunks */
+    /* this thread's 8-byte class is empty and the tail is gone: only the
+       other thread's cached 64-byte blocks can serve, by salvage */
+    void *got = NULL;
+    for (int i = 0; i < 200 && (got = sgi_pool_allocate(limited, 8)) != NULL; i++)
+        ;
+    sgi_pool_get_stats(limited, &s);
+    CHECK(s.salvages > 0);
+    pthread_barrier_wait(&released);
+    pthread_join(t, NULL);
+    sgi_pool_destroy(limited);
+    pthread_barrier_destroy(&parked);
+    pthread_barrier_destroy(&released);
+}
+
+/* ---- fork: the child gets the other threads' cached blocks back ------------ */
+
+static void test_fork(void)
+{
+    shared = make_pool(0, 0);
+    pthread_t t[2];
+    pthread_barrier_init(&parked, NULL, 3);
+    pthread_barrier_init(&released, NULL, 3);
+    for (uintptr_t i = 0; i < 2; i++)
+        pthread_create(&t[i], NULL, worker, (void *)i);
+    pthread_barrier_wait(&parked);
+    drain_ring();
+    pid_t pid = fork();
+    if (pid == 0) {
+        int ok = live_small(shared) == 0;
+        void *b = sgi_pool_allocate(shared, 24);
+        ok = ok && b != NULL;
+        sgi_pool_deallocate(shared, b, 24);
+        sgi_pool_destroy(shared);
+        _exit(ok ? 0 : 1);
+    }
+    int status = 0;
+    waitpid(pid, &status, 0);
+    CHECK(WIFEXITED(status) && WEXITSTATUS(status) == 0);
+    pthread_barrier_wait(&released);
+    for (int i = 0; i < 2; i++)
+        pthread_join(t[i], NULL);
+    CHECK(live_small(shared) == 0);
+    sgi_pool_destroy(shared);
+    pthread_barrier_destroy(&parked);
+    pthread_barrier_destroy(&released);
+}
+
+/* ---- checked pools still refuse a double free; pools come and go ---------- */
+
+static void test_checked_and_churn(void)
+{
+    sgi_pool *p = make_pool(0, 1);
+    void *b = sgi_pool_allocate(p, 32);
+    CHECK(sgi_pool_deallocate_checked(p, b, 32) == SGI_POOL_OK);
+    CHECK(sgi_pool_deallocate_checked(p, b, 32) == SGI_POOL_ENOTLIVE);
+    sgi_pool_options o;
+    sgi_pool_get_options(p, &o);
+    CHECK(o.thread_cache == 1);
+    sgi_pool_destroy(p);
+    /* many pools, one after another at perhaps the same address: no cache of
+       a destroyed pool serves a new one */
+    for (int i = 0; i < 2000; i++) {
+        p = make_pool(0, 0);
+        void *x = sgi_pool_allocate(p, 40);
+        sgi_pool_deallocate(p, x, 40);
+        CHECK(live_small(p) == 0);
+        sgi_pool_destroy(p);
+    }
+    sgi_pool_options_init(&o);
+    o.thread_cache = 1;
+    o.thread_safe = 0;
+    CHECK(sgi_pool_create(&o) == NULL); /* caches are for shared pools */
+}
+
+int main(void)
+{
+    test_stress_then_exit(0);
+    test_stress_then_exit(1);
+    test_refusal_flushes();
+    test_fork();
+    test_checked_and_churn();
+    sgi_pool *probe = make_pool(0, 0);
+    printf("locking: %d\n", sgi_pool_locking(probe)); /* 4 where membarrier works */
+    sgi_pool_destroy(probe);
+    if (failures != 0) {
+        printf("%d checks failed\n", failures);
+        return 1;
+    }
+    printf("all checks passed\n");
+    return 0;
+}

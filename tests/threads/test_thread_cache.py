@@ -1,0 +1,184 @@
+"""Thread caches (the thread_cache option, csrc/core/thread_cache.c): per-thread
+free blocks per size class in front of the SGI lists.
+
+C program (tests/c/stress_tcache.c, built plain and under ThreadSanitizer):
+no block handed out twice while threads share a pool and free each other's
+blocks, every block back after the threads exit, before they exit
+(introspection), on close, in a fork child, and before a refused request
+gives up.  From Python: the option, its validation, and what stats() says."""
+
+import os
+import pathlib
+import shutil
+import subprocess
+import threading
+
+import pytest
+from pool._pool_c import ffi, lib
+
+from pool import InvalidBlockError, Pool
+
+ROOT = pathlib.Path(__file__).resolve().parents[2]
+CSRC = sorted(str(p) for p in (ROOT / "csrc").glob("*.c"))
+WARNINGS = ["-Wall", "-Wextra", "-Wpedantic", "-Wshadow", "-Wconversion", "-Werror"]
+BUILDS = {"plain": ["-O2"], "tsan": ["-O1", "-g", "-fsanitize=thread"]}
+
+
+@pytest.mark.skipif(shutil.which("gcc") is None, reason="needs gcc")
+@pytest.mark.not_under_sanitizer("builds its own sanitized programs; runs in the normal suite")
+def _membarrier_works():
+    """Whether this process can run thread caches: a fresh cached pool says."""
+    opts = ffi.new("sgi_pool_options *")
+    lib.sgi_pool_options_init(opts)
+    opts.thread_cache = 1
+    p = lib.sgi_pool_create(opts)
+    try:
+        return lib.sgi_pool_locking(p) == lib.SGI_POOL_LOCKING_THREAD_CACHE
+    finally:
+        lib.sgi_pool_destroy(p)
+
+
+@pytest.mark.parametrize(
+    ("build", "fallback"),
+    [("plain", False), ("tsan", False), ("plain", True)],
+    ids=["plain", "tsan", "lock-fallback"],
+)
+def test_stress_thread_cache_program(tmp_path, build, fallback):
+    exe = tmp_path / "stress_tcache"
+    subprocess.run(
+        [
+            "gcc",
+            "-std=c11",
+            "-D_GNU_SOURCE",
+            *BUILDS[build],
+            *WARNINGS,
+            f"-I{ROOT / 'csrc'}",
+            *CSRC,
+            str(ROOT / "tests" / "c" / "stress_tcache.c"),
+            "-pthread",
+            "-o",
+            str(exe),
+        ],
+        check=True,
+    )
+    env = dict(os.environ, TSAN_OPTIONS="halt_on_error=1 exitcode=66")
+    env.pop("SGI_POOL_NO_BIAS", None)
+    if fallback:
+        env["SGI_POOL_NO_BIAS"] = "1"  # no handshake: no caches, the lock (still correct)
+    result = subprocess.run([str(exe)], capture_output=True, text=True, timeout=300, env=env)
+    assert result.returncode == 0, result.stdout[-2000:] + result.stderr[-3000:]
+    assert "all checks passed" in result.stdout
+    assert "WARNING" not in result.stderr
+    if fallback:
+        assert f"locking: {lib.SGI_POOL_LOCKING_LOCK}" in result.stdout
+    elif _membarrier_works():  # else the caches are off and the pool says LOCK
+        assert f"locking: {lib.SGI_POOL_LOCKING_THREAD_CACHE}" in result.stdout
+
+
+def test_option_off_by_default():
+    opts = ffi.new("sgi_pool_options *")
+    lib.sgi_pool_options_init(opts)
+    assert opts.thread_cache == 0
+    with Pool() as p:
+        assert p.thread_cache is False
+
+
+def test_option_reaches_the_core():
+    with Pool(thread_cache=True, checked=False) as p:
+        assert p.thread_cache is True
+        out = ffi.new("sgi_pool_options *")
+        lib.sgi_pool_get_options(p._handle(), out)
+        assert out.thread_cache == 1
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "error", "words"),
+    [
+        ({"thread_cache": 1}, TypeError, "thread_cache must be True or False, not 1"),
+        ({"thread_cache": "yes"}, TypeError, "not 'yes'"),
+        ({"thread_cache": True, "thread_safe": False}, ValueError, "needs thread_safe=True"),
+    ],
+)
+def test_option_misuse(kwargs, error, words):
+    with pytest.raises(error, match=words):
+        Pool(**kwargs)
+
+
+def test_c_refuses_cache_without_thread_safety():
+    opts = ffi.new("sgi_pool_options *")
+    lib.sgi_pool_options_init(opts)
+    opts.thread_cache, opts.thread_safe = 1, 0
+    assert lib.sgi_pool_create(opts) == ffi.NULL
+
+
+def test_checked_pool_refuses_double_free_with_caches():
+    with Pool(thread_cache=True) as p:
+        a = p.allocate(24)
+        p.deallocate(a, 24)
+        with pytest.raises(InvalidBlockError, match="not a live block"):
+            p.deallocate(a, 24)
+
+
+def test_threads_blocks_count_as_free():
+    """Threads leave blocks in their caches (some still running, parked):
+    stats() shows them free, none live; after the threads exit, all are on
+    the lists and a new allocation takes no new chunk."""
+    with Pool(thread_cache=True, checked=False) as p:
+        parked, release = threading.Barrier(4), threading.Event()
+        seen = []
+
+        def work(n):
+            blocks = [p.allocate(n) for _ in range(100)]
+            for a in blocks:
+                p.deallocate(a, n)
+            parked.wait()
+            release.wait()
+
+        threads = [threading.Thread(target=work, args=(8 * (i + 1),)) for i in range(3)]
+        for t in threads:
+            t.start()
+        parked.wait()
+        stats = p.stats()
+        seen = [(c.block_size, c.live, c.free) for c in stats.classes if c.live or c.free]
+        release.set()
+        for t in threads:
+            t.join()
+        assert [size for size, _, _ in seen] == [8, 16, 24]
+        assert all(live == 0 and free >= 100 for _, live, free in seen), seen
+        heap = p.stats().heap_size
+        more = [p.allocate(16) for _ in range(100)]
+        assert p.stats().heap_size == heap
+        for a in more:
+            p.deallocate(a, 16)
+
+
+def test_close_while_threads_hold_caches():
+    p = Pool(thread_cache=True, checked=False)
+    ready, release = threading.Barrier(2), threading.Event()
+
+    def work():
+        for _ in range(50):
+            p.deallocate(p.allocate(40), 40)
+        ready.wait()
+        release.wait()
+
+    t = threading.Thread(target=work)
+    t.start()
+    ready.wait()
+    p.close()
+    release.set()
+    t.join()
+    assert p.closed
+
+
+@pytest.mark.skipif(shutil.which("gcc") is None, reason="needs gcc")
+@pytest.mark.not_under_sanitizer("builds its own program; runs in the normal suite")
+def test_docs_example_runs(tmp_path):
+    """docs/c-api.md's thread-cache example compiles warning-free and exits 0."""
+    text = (ROOT / "docs" / "c-api.md").read_text()
+    [code] = [b.split("```", 1)[0] for b in text.split("```c\n")[1:] if "thread_cache = 1" in b]
+    (tmp_path / "example.c").write_text(code)
+    exe = tmp_path / "example"
+    cmd = ["gcc", "-std=c11", "-O2", *WARNINGS, f"-I{ROOT / 'csrc'}", *CSRC]
+    subprocess.run([*cmd, str(tmp_path / "example.c"), "-pthread", "-o", str(exe)], check=True)
+    assert subprocess.run([str(exe)]).returncode == 0
