@@ -482,8 +482,10 @@ class SGIAllocator:
         return block
 
     def allocate_zeroed(self, n: int) -> int:
-        """sgi_pool_calloc(p, 1, n): allocate, then zero the whole block."""
-        block = self.allocate(n)
+        """sgi_pool_calloc(p, 1, n): allocate (through this thread's cache where
+        allocate would take it), then zero the whole block."""
+        cached = self.cache is not None and self.is_small(n)
+        block = self.allocate_cached(n) if cached else self.allocate(n)
         self.system.fill(block, 0, self.round_up(n) if self.is_small(n) else n)
         return block
 
