@@ -30,4 +30,4 @@ case "$built" in "$work"/*) ;; *) echo "sanitize.sh: imported $built, not the sa
 fast=$(python -c 'import pool._fast as m; print(m.__file__)')
 case "$fast" in "$work"/*) ;; *) echo "sanitize.sh: imported $fast, not the sanitized build" >&2; exit 1;; esac
 export POOL_UNDER_SANITIZER=1  # tests that cannot run under a preload skip
-python -m pytest -q -p no:cacheprovider "$@"
+python -m pytest -q -p no:cacheprovider -n 0 "$@"  # one process: the preloaded ASan runtime

@@ -20,7 +20,7 @@ log=$(mktemp)
 status=0
 valgrind --tool=memcheck --leak-check=no --num-callers=40 --log-file="$log" \
     --suppressions=scripts/valgrind-python.supp \
-    "$python" -m pytest -q -p no:cacheprovider "${@:-tests}" || status=$?
+    "$python" -m pytest -q -p no:cacheprovider -n 0 "${@:-tests}" || status=$?
 ours=$(awk '/^==[0-9]+== $/ { if (rec ~ /(sgi_pool|block_table|block_directory|_pool_c)/) n++; rec = ""; next }
             { rec = rec "\n" $0 }
             END { if (rec ~ /(sgi_pool|block_table|block_directory|_pool_c)/) n++; print n + 0 }' "$log")

@@ -170,6 +170,7 @@ def test_comparison_misuse_exits_2_before_any_work(run, tmp_path, argv, message)
     assert line.startswith(f"python -m pool bench: {message.format(**paths)}"), line
 
 
+@pytest.mark.slow  # runs the numpy and pool-run rows (CI runs it with --runslow)
 def test_integration_rows_are_reachable_and_warn_when_noisy(tmp_path):
     pytest.importorskip("numpy")
     out = tmp_path / "run.json"

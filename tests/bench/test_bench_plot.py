@@ -111,7 +111,7 @@ def test_each_allocator_has_its_own_colour_in_every_figure(run):
     bool(os.environ.get("POOL_UNDER_SANITIZER")),
     reason="under scripts/sanitize.sh: matplotlib's C++ extension fails under the preload",
 )
-@pytest.mark.parametrize("suffix", [".png", ".pdf"])
+@pytest.mark.parametrize("suffix", [".png", pytest.param(".pdf", marks=pytest.mark.slow)])
 def test_one_figure_per_section(run, tmp_path, suffix):
     pytest.importorskip("matplotlib", reason="matplotlib is not installed")
     written = plot.plot_sections(run, tmp_path / f"bench{suffix}")

@@ -92,6 +92,7 @@ def test_c_program_optimised(tmp_path):
     run(build_program(tmp_path, CAPI, "-O2", *WARNINGS[:-1]))
 
 
+@pytest.mark.slow  # a sanitizer build of the core (CI runs it with --runslow)
 def test_c_program_with_asserts_and_sanitizers(tmp_path):
     run(
         build_program(
@@ -136,7 +137,10 @@ SANITIZERS = {
 
 
 @pytest.mark.parametrize("checked", ["0", "1"])
-@pytest.mark.parametrize("build", sorted(SANITIZERS))
+@pytest.mark.parametrize(
+    "build",
+    [b if b == "plain" else pytest.param(b, marks=pytest.mark.slow) for b in sorted(SANITIZERS)],
+)
 def test_thread_stress_under_sanitizers(tmp_path, build, checked):
     """Many threads on one thread-safe pool with content checks; the sanitizer
     builds report nothing (TSan: no data race)."""
@@ -155,6 +159,7 @@ def test_thread_stress_under_sanitizers(tmp_path, build, checked):
     assert "WARNING" not in result.stderr and "ERROR" not in result.stderr
 
 
+@pytest.mark.slow  # a sanitizer build of the core (CI runs it with --runslow)
 def test_asan_sees_use_after_free_of_pool_blocks(tmp_path):
     """In ASan builds free blocks are poisoned, so the sanitizer runs can fail."""
     exe = build_program(
@@ -169,6 +174,7 @@ EDGES = ROOT / "tests" / "c" / "closed_and_null.c"
 ASAN = ["-O1", "-g", "-UNDEBUG", "-fsanitize=address,undefined", "-fno-sanitize-recover=all"]
 
 
+@pytest.mark.slow  # a sanitizer build of the core (CI runs it with --runslow)
 def test_every_entry_point_on_a_closed_pool_allocates_nothing(tmp_path):
     """Reliability issue row 5: a closed pool grows no bookkeeping (the batch
     call used to grow a checked pool's block table after close, which
@@ -186,6 +192,7 @@ def test_every_entry_point_on_a_closed_pool_allocates_nothing(tmp_path):
     assert "LeakSanitizer" not in result.stderr
 
 
+@pytest.mark.slow  # a sanitizer build of the core (CI runs it with --runslow)
 def test_batch_free_accepts_a_null_bad_index(tmp_path):
     """Contract edges row 1: bad_index may be NULL (UBSan would stop a store to it)."""
     exe = build_program(tmp_path, EDGES, *ASAN)

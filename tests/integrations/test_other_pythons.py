@@ -61,7 +61,7 @@ def test_the_suite_passes_on_another_interpreter(python, tmp_path):
         assert numpy_version, f"{python}: no numpy installed"
         targets = NUMPY_TESTS
     done = subprocess.run(
-        [python, "-m", "pytest", "-q", "-p", "no:cacheprovider", *targets],
+        [python, "-m", "pytest", "-q", "-p", "no:cacheprovider", "-n", "0", *targets],
         cwd=ROOT,
         env=env,
         capture_output=True,

@@ -233,6 +233,7 @@ def test_the_readme_shows_commands_without_placeholders():
     assert "python -m pool replay sqlite3 --check" in listed and "pool --version" in listed
 
 
+@pytest.mark.slow  # scripts/check_package.sh runs every README command in CI too
 def test_the_readmes_quick_commands_run_from_another_folder(tmp_path):
     """The README's commands that need neither matplotlib nor a minute, from an
     empty folder (scripts/check_package.sh runs all of them on the wheel)."""

@@ -40,7 +40,7 @@ def _membarrier_works():
 
 @pytest.mark.parametrize(
     ("build", "fallback"),
-    [("plain", False), ("tsan", False), ("plain", True)],
+    [("plain", False), pytest.param("tsan", False, marks=pytest.mark.slow), ("plain", True)],
     ids=["plain", "tsan", "lock-fallback"],
 )
 def test_stress_thread_cache_program(tmp_path, build, fallback):

@@ -375,6 +375,7 @@ def test_cli_replay_compare_prints_each_option_set():
     assert run_cli("replay", str(trace), "--compare", "refil=3").returncode == 2
 
 
+@pytest.mark.slow  # draws figures with matplotlib (CI runs it with --runslow)
 def test_cli_replay_plot_writes_a_png(tmp_path):
     needs_matplotlib()
     from pathlib import Path
