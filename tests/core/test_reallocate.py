@@ -2,7 +2,7 @@
 
 import pytest
 
-from pool import Pool, PoolMemoryError
+from pool import Pool, PoolMemoryError, ReferencePool
 
 
 def fill(pool, addr, n):
@@ -50,7 +50,9 @@ def test_large_to_large_respects_heap_limit(make_pool):
         assert pool.live_blocks() == {a: 1000}  # untouched and still owned
         assert bytes(pool.buffer(a)) == data
         b = pool.reallocate(a, 1000, 3000)  # exactly at the limit
-        assert b != a
+        if isinstance(pool, ReferencePool):  # the model's system always moves a grown
+            assert b != a  # block; the C pool's is realloc(), which may grow it in place
+        assert pool.live_blocks() == {b: 3000}
         assert bytes(pool.buffer(b, 1000)) == data
         assert pool.stats().large_bytes == 3000
 
