@@ -108,12 +108,17 @@ def _missing(needs: list[str]) -> list[str]:
     off under POOL_NO_FAST=1)."""
     from pool import _fastpath
 
-    return [
+    missing = [
         name
         for name in needs
         if (not _fastpath.ACTIVE if name == "fast-path" else shutil.which(name) is None)
         and (name == "fast-path" or importlib.util.find_spec(name) is None)
     ]
+    if "matplotlib" in needs and os.environ.get("POOL_UNDER_SANITIZER"):
+        # scripts/sanitize.sh preloads ASan, under which matplotlib's C++ extension
+        # (ft2font) fails; the figures are drawn in the normal runs
+        missing.append("matplotlib without the ASan preload")
+    return missing
 
 
 def _workdir(tmp_path: pathlib.Path, block: Block) -> pathlib.Path:
