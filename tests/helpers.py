@@ -2,7 +2,9 @@
 
 import gc
 import os
+import pathlib
 import signal
+import subprocess
 import time
 
 import pytest
@@ -56,3 +58,26 @@ def no_leaks():
     yield
     gc.collect()
     assert process_totals() == before
+
+
+# ---- C programs built with the core ------------------------------------------------------
+
+ROOT = pathlib.Path(__file__).resolve().parent.parent
+CORE_SOURCES = sorted(str(p) for p in (ROOT / "csrc").glob("*.c"))
+C_WARNINGS = ["-Wall", "-Wextra", "-Wpedantic", "-Wshadow", "-Wconversion", "-Werror"]
+C_BUILDS = {"plain": ["-O2"], "tsan": ["-O1", "-g", "-fsanitize=thread"]}
+
+
+def run_stress_program(tmp_path, name, build, fallback):
+    """tests/c/NAME.c built with the core (C_BUILDS[build], warnings as errors) and
+    run, TSan halting on a report; fallback: SGI_POOL_NO_BIAS=1 (no membarrier
+    handshake: the lock).  Returns the finished process."""
+    exe = tmp_path / name
+    cmd = ["gcc", "-std=c11", "-D_GNU_SOURCE", *C_BUILDS[build], *C_WARNINGS]
+    cmd += [f"-I{ROOT / 'csrc'}", *CORE_SOURCES, str(ROOT / "tests" / "c" / f"{name}.c")]
+    subprocess.run([*cmd, "-pthread", "-o", str(exe)], check=True)
+    env = dict(os.environ, TSAN_OPTIONS="halt_on_error=1 exitcode=66")
+    env.pop("SGI_POOL_NO_BIAS", None)
+    if fallback:
+        env["SGI_POOL_NO_BIAS"] = "1"
+    return subprocess.run([str(exe)], capture_output=True, text=True, timeout=300, env=env)

@@ -15,14 +15,12 @@ import sys
 import threading
 
 import pytest
+from helpers import run_stress_program
 from pool._pool_c import ffi, lib
 
 from pool import Pool
 
 ROOT = pathlib.Path(__file__).resolve().parents[2]
-CSRC = sorted(str(p) for p in (ROOT / "csrc").glob("*.c"))
-WARNINGS = ["-Wall", "-Wextra", "-Wpedantic", "-Wshadow", "-Wconversion", "-Werror"]
-BUILDS = {"plain": ["-O2"], "tsan": ["-O1", "-g", "-fsanitize=thread"]}
 
 
 def _membarrier_works():
@@ -39,28 +37,8 @@ def _membarrier_works():
 @pytest.mark.parametrize("fallback", [False, True], ids=["bias", "lock-fallback"])
 @pytest.mark.parametrize("build", ["plain", pytest.param("tsan", marks=pytest.mark.slow)])
 def test_stress_bias_program(tmp_path, build, fallback):
-    exe = tmp_path / "stress_bias"
-    subprocess.run(
-        [
-            "gcc",
-            "-std=c11",
-            "-D_GNU_SOURCE",
-            *BUILDS[build],
-            *WARNINGS,
-            f"-I{ROOT / 'csrc'}",
-            *CSRC,
-            str(ROOT / "tests" / "c" / "stress_bias.c"),
-            "-pthread",
-            "-o",
-            str(exe),
-        ],
-        check=True,
-    )
-    env = dict(os.environ, TSAN_OPTIONS="halt_on_error=1 exitcode=66")
-    env.pop("SGI_POOL_NO_BIAS", None)
-    if fallback:
-        env["SGI_POOL_NO_BIAS"] = "1"  # the run-time fallback: the lock, as without membarrier
-    result = subprocess.run([str(exe)], capture_output=True, text=True, timeout=300, env=env)
+    # fallback: the run-time fallback, the lock, as without membarrier
+    result = run_stress_program(tmp_path, "stress_bias", build, fallback)
     assert result.returncode == 0, result.stderr[-3000:]
     assert "all checks passed" in result.stdout
     assert "WARNING" not in result.stderr

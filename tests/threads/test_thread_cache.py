@@ -7,25 +7,20 @@ blocks, every block back after the threads exit, before they exit
 (introspection), on close, in a fork child, and before a refused request
 gives up.  From Python: the option, its validation, and what stats() says."""
 
-import os
 import pathlib
 import shutil
 import subprocess
 import threading
 
 import pytest
+from helpers import C_WARNINGS, CORE_SOURCES, run_stress_program
 from pool._pool_c import ffi, lib
 
 from pool import InvalidBlockError, Pool
 
 ROOT = pathlib.Path(__file__).resolve().parents[2]
-CSRC = sorted(str(p) for p in (ROOT / "csrc").glob("*.c"))
-WARNINGS = ["-Wall", "-Wextra", "-Wpedantic", "-Wshadow", "-Wconversion", "-Werror"]
-BUILDS = {"plain": ["-O2"], "tsan": ["-O1", "-g", "-fsanitize=thread"]}
 
 
-@pytest.mark.skipif(shutil.which("gcc") is None, reason="needs gcc")
-@pytest.mark.not_under_sanitizer("builds its own sanitized programs; runs in the normal suite")
 def _membarrier_works():
     """Whether this process can run thread caches: a fresh cached pool says."""
     opts = ffi.new("sgi_pool_options *")
@@ -38,34 +33,16 @@ def _membarrier_works():
         lib.sgi_pool_destroy(p)
 
 
+@pytest.mark.skipif(shutil.which("gcc") is None, reason="needs gcc")
+@pytest.mark.not_under_sanitizer("builds its own sanitized programs; runs in the normal suite")
 @pytest.mark.parametrize(
     ("build", "fallback"),
     [("plain", False), pytest.param("tsan", False, marks=pytest.mark.slow), ("plain", True)],
     ids=["plain", "tsan", "lock-fallback"],
 )
 def test_stress_thread_cache_program(tmp_path, build, fallback):
-    exe = tmp_path / "stress_tcache"
-    subprocess.run(
-        [
-            "gcc",
-            "-std=c11",
-            "-D_GNU_SOURCE",
-            *BUILDS[build],
-            *WARNINGS,
-            f"-I{ROOT / 'csrc'}",
-            *CSRC,
-            str(ROOT / "tests" / "c" / "stress_tcache.c"),
-            "-pthread",
-            "-o",
-            str(exe),
-        ],
-        check=True,
-    )
-    env = dict(os.environ, TSAN_OPTIONS="halt_on_error=1 exitcode=66")
-    env.pop("SGI_POOL_NO_BIAS", None)
-    if fallback:
-        env["SGI_POOL_NO_BIAS"] = "1"  # no handshake: no caches, the lock (still correct)
-    result = subprocess.run([str(exe)], capture_output=True, text=True, timeout=300, env=env)
+    # fallback: no handshake, so no caches: the lock (still correct)
+    result = run_stress_program(tmp_path, "stress_tcache", build, fallback)
     assert result.returncode == 0, result.stdout[-2000:] + result.stderr[-3000:]
     assert "all checks passed" in result.stdout
     assert "WARNING" not in result.stderr
@@ -179,6 +156,6 @@ def test_docs_example_runs(tmp_path):
     [code] = [b.split("```", 1)[0] for b in text.split("```c\n")[1:] if "thread_cache = 1" in b]
     (tmp_path / "example.c").write_text(code)
     exe = tmp_path / "example"
-    cmd = ["gcc", "-std=c11", "-O2", *WARNINGS, f"-I{ROOT / 'csrc'}", *CSRC]
+    cmd = ["gcc", "-std=c11", "-O2", *C_WARNINGS, f"-I{ROOT / 'csrc'}", *CORE_SOURCES]
     subprocess.run([*cmd, str(tmp_path / "example.c"), "-pthread", "-o", str(exe)], check=True)
     assert subprocess.run([str(exe)]).returncode == 0
