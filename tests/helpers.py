@@ -69,7 +69,7 @@ C_BUILDS = {"plain": ["-O2"], "tsan": ["-O1", "-g", "-fsanitize=thread"]}
 
 
 def run_stress_program(tmp_path, name, build, fallback):
-    """tests/c/NAME.c built with the core (C_BUILDS[build], warnings as errors) and
+    """The C program NAME (in tests/c) built with the core (C_BUILDS[build], warnings as errors) and
     run, TSan halting on a report; fallback: SGI_POOL_NO_BIAS=1 (no membarrier
     handshake: the lock).  Returns the finished process."""
     exe = tmp_path / name
