@@ -20,87 +20,174 @@ static size_t words_allocated(const block_directory *d, size_t nslots)
 void dir_init(block_directory *d, unsigned shift, bool track_live)
 {
     memset(d, 0, sizeof *d);
+    atomic_init(&d->root, NULL);
     d->shift = shift;
     d->track_live = track_live;
 }
 
+static void free_record(dir_chunk *c)
+{
+    if (c != NULL)
+        free((void *)c->bits);
+    free(c);
+}
+
 bool dir_prepare(block_directory *d, size_t size)
 {
-    if (d->count == d->cap) {
-        size_t cap = d->cap ? 2 * d->cap : 16;
-        dir_chunk *grown = realloc(d->chunks, cap * sizeof *grown);
-        if (grown == NULL)
-            return false;
-        d->chunks = grown;
-        d->cap = cap;
-    }
     dir_cancel(d);
-    size_t words = words_allocated(d, size >> d->shift);
-    d->pending = calloc(words, sizeof *d->pending);
-    if (d->pending == NULL)
+    dir_chunk *c = malloc(sizeof *c);
+    if (c == NULL)
         return false;
+    size_t words = words_allocated(d, size >> d->shift);
+    c->bits = calloc(words, sizeof *c->bits); /* all zero: atomics of value 0 */
+    if (c->bits == NULL) {
+        free(c);
+        return false;
+    }
+    d->pending = c;
     d->pending_size = size;
     return true;
 }
 
 void dir_cancel(block_directory *d)
 {
-    free(d->pending);
+    free_record(d->pending);
     d->pending = NULL;
     d->pending_size = 0;
+}
+
+/* The map's entry for page, its nodes made on the way when `make`; NULL when
+   the page lies beyond the map or a node is missing (or memory is short). */
+static dir_chunk *_Atomic *map_entry(block_directory *d, uintptr_t page, bool make)
+{
+    if ((page >> (DIR_ADDRESS_BITS - DIR_PAGE_SHIFT)) != 0)
+        return NULL;
+    dir_root *root = atomic_load_explicit(&d->root, memory_order_relaxed);
+    if (root == NULL) {
+        if (!make || (root = calloc(1, sizeof *root)) == NULL)
+            return NULL;
+        atomic_store_explicit(&d->root, root, memory_order_release);
+    }
+    dir_mid *_Atomic *mid_slot = &root->mid[page >> (2 * DIR_LEVEL_BITS)];
+    dir_mid *mid = atomic_load_explicit(mid_slot, memory_order_relaxed);
+    if (mid == NULL) {
+        if (!make || (mid = calloc(1, sizeof *mid)) == NULL)
+            return NULL;
+        atomic_store_explicit(mid_slot, mid, memory_order_release);
+    }
+    dir_leaf *_Atomic *leaf_slot = &mid->leaf[(page >> DIR_LEVEL_BITS) & (DIR_LEVEL_SIZE - 1)];
+    dir_leaf *leaf = atomic_load_explicit(leaf_slot, memory_order_relaxed);
+    if (leaf == NULL) {
+        if (!make || (leaf = calloc(1, sizeof *leaf)) == NULL)
+            return NULL;
+        atomic_store_explicit(leaf_slot, leaf, memory_order_release);
+    }
+    return &leaf->first[page & (DIR_LEVEL_SIZE - 1)];
+}
+
+static uintptr_t first_page(const dir_chunk *c)
+{
+    return c->base >> DIR_PAGE_SHIFT;
+}
+
+static uintptr_t last_page(const dir_chunk *c)
+{
+    return (c->base + c->size - 1) >> DIR_PAGE_SHIFT;
+}
+
+static dir_chunk *next_of(const dir_chunk *c)
+{
+    return atomic_load_explicit((dir_chunk *_Atomic *)&c->next, memory_order_relaxed);
 }
 
 void dir_commit(block_directory *d, uintptr_t base, size_t size)
 {
-    assert(d->pending != NULL && d->pending_size == size && d->count < d->cap);
-    size_t nslots = size >> d->shift;
-    dir_chunk c = {base, size, d->pending};
-    dir_set_start(d, &c, 0);      /* the new tail's start */
-    dir_set_start(d, &c, nslots); /* the chunk end: every scan stops here */
+    assert(d->pending != NULL && d->pending_size == size && size != 0);
+    dir_chunk *c = d->pending;
     d->pending = NULL;
     d->pending_size = 0;
-    size_t i = d->count;
-    while (i > 0 && d->chunks[i - 1].base > base) /* usually the highest: no move */
-        i--;
-    if (i < d->count) { /* later chunks move: the cache's indices go stale */
-        memmove(&d->chunks[i + 1], &d->chunks[i], (d->count - i) * sizeof *d->chunks);
-        memset(d->cache, 0, sizeof d->cache);
-    }
-    d->chunks[i] = c;
+    size_t nslots = size >> d->shift;
+    c->base = base;
+    c->size = size;
+    c->retired_next = NULL;
+    dir_set_start(d, c, 0);      /* the new tail's start */
+    dir_set_start(d, c, nslots); /* the chunk end: every scan stops here */
+
+    /* Into the list, in address order (usually the highest: one step from
+       the end would do, but chunks are few and this runs once per chunk). */
+    dir_chunk *prev = NULL;
+    for (dir_chunk *at = d->head; at != NULL && at->base < base; at = next_of(at))
+        prev = at;
+    atomic_init(&c->next, prev != NULL ? next_of(prev) : d->head);
+    if (prev != NULL)
+        atomic_store_explicit(&prev->next, c, memory_order_release); /* c is whole: publish */
+    else
+        d->head = c; /* (the list's head is read under the lock only) */
     d->count++;
-}
 
-/* Whether chunk i (an index, maybe out of range) holds addr. */
-static bool holds(const block_directory *d, size_t i, uintptr_t addr)
-{
-    return i < d->count && addr - d->chunks[i].base < d->chunks[i].size;
-}
-
-dir_chunk *dir_find_slow(block_directory *d, uintptr_t addr, uint32_t cached)
-{
-    uint32_t *slot = &d->cache[(addr >> DIR_PAGE_SHIFT) & (DIR_CACHE_SIZE - 1)];
-    if (cached != 0) { /* small chunks share pages: the other one is a neighbour */
-        size_t i = cached - 1;
-        if (holds(d, i + 1, addr) || (i > 0 && holds(d, i - 1, addr))) {
-            size_t found = holds(d, i + 1, addr) ? i + 1 : i - 1;
-            *slot = (uint32_t)(found + 1);
-            return &d->chunks[found];
+    /* Into the map: c becomes the first record of each of its pages that has
+       none or only later ones.  The nodes first, so that c is all in or out. */
+    for (uintptr_t pg = first_page(c); pg <= last_page(c); pg++) {
+        if (map_entry(d, pg, true) == NULL) {
+            d->unmapped = true; /* memory short, or beyond 2^48: locked misses walk */
+            return;
         }
     }
-    size_t lo = 0, hi = d->count; /* the chunk is in [lo, hi) if anywhere */
-    while (lo < hi) {
-        size_t mid = lo + (hi - lo) / 2;
-        if (addr < d->chunks[mid].base)
-            hi = mid;
-        else
-            lo = mid + 1;
+    for (uintptr_t pg = first_page(c); pg <= last_page(c); pg++) {
+        dir_chunk *_Atomic *e = map_entry(d, pg, false);
+        dir_chunk *first = atomic_load_explicit(e, memory_order_relaxed);
+        if (first == NULL || first->base > base)
+            atomic_store_explicit(e, c, memory_order_release);
     }
-    if (lo == 0)
-        return NULL;
-    dir_chunk *c = &d->chunks[lo - 1];
-    if (addr - c->base >= c->size)
-        return NULL;
-    *slot = (uint32_t)lo; /* 1 + the index of c */
+}
+
+void dir_remove(block_directory *d, uintptr_t base)
+{
+    dir_chunk *prev = NULL, *c = d->head;
+    while (c != NULL && c->base != base) {
+        prev = c;
+        c = next_of(c);
+    }
+    if (c == NULL)
+        return;
+    dir_chunk *after = next_of(c);
+    /* Out of the map first: a page whose first record was c gets the next
+       one if that overlaps the page too.  c keeps its `next`, so a reader
+       standing on c walks on. */
+    for (uintptr_t pg = first_page(c); pg <= last_page(c); pg++) {
+        dir_chunk *_Atomic *e = map_entry(d, pg, false);
+        if (e != NULL && atomic_load_explicit(e, memory_order_relaxed) == c)
+            atomic_store_explicit(e, after != NULL && first_page(after) == pg ? after : NULL,
+                                  memory_order_release);
+    }
+    if (prev != NULL)
+        atomic_store_explicit(&prev->next, after, memory_order_release);
+    else
+        d->head = after;
+    d->count--;
+    for (size_t i = 0; i < DIR_CACHE_SIZE; i++)
+        if (d->cache[i] == c)
+            d->cache[i] = NULL;
+    c->retired_next = d->retired;
+    d->retired = c;
+}
+
+/* The chunk holding addr by walking the list (chunks the map lacks). */
+static dir_chunk *walk_list(const block_directory *d, uintptr_t addr)
+{
+    for (dir_chunk *c = d->head; c != NULL && c->base <= addr; c = next_of(c))
+        if (addr - c->base < c->size)
+            return c;
+    return NULL;
+}
+
+dir_chunk *dir_find_slow(block_directory *d, uintptr_t addr)
+{
+    dir_chunk *c = (dir_chunk *)dir_find_unlocked(d, addr);
+    if (c == NULL && d->unmapped)
+        c = walk_list(d, addr);
+    if (c != NULL)
+        d->cache[(addr >> DIR_PAGE_SHIFT) & (DIR_CACHE_SIZE - 1)] = c;
     return c;
 }
 
@@ -117,12 +204,11 @@ void dir_mark_carved(block_directory *d, uintptr_t first, size_t size, size_t no
 void dir_walk(const block_directory *d, uintptr_t skip,
               void (*visit)(void *ctx, uintptr_t addr, size_t size, bool live), void *ctx)
 {
-    for (size_t i = 0; i < d->count; i++) {
-        const dir_chunk *c = &d->chunks[i];
+    for (const dir_chunk *c = d->head; c != NULL; c = next_of(c)) {
         size_t nslots = c->size >> d->shift;
         uint64_t mask = d->track_live ? DIR_EVEN_BITS : ~(uint64_t)0;
         for (size_t w = 0; w < words_for(d, nslots); w++) {
-            for (uint64_t word = c->bits[w] & mask; word != 0; word &= word - 1) {
+            for (uint64_t word = dir_word_at(c->bits, w) & mask; word != 0; word &= word - 1) {
                 size_t slot = (w * 64 + dir_ctz(word)) >> d->track_live;
                 uintptr_t addr = c->base + ((uintptr_t)slot << d->shift);
                 if (slot >= nslots || addr == skip)
@@ -135,9 +221,26 @@ void dir_walk(const block_directory *d, uintptr_t skip,
 
 void dir_free(block_directory *d)
 {
-    for (size_t i = 0; i < d->count; i++)
-        free(d->chunks[i].bits);
-    free(d->chunks);
+    for (dir_chunk *c = d->head, *next; c != NULL; c = next) {
+        next = next_of(c);
+        free_record(c);
+    }
+    for (dir_chunk *c = d->retired, *next; c != NULL; c = next) {
+        next = c->retired_next;
+        free_record(c);
+    }
+    dir_root *root = atomic_load_explicit(&d->root, memory_order_relaxed);
+    if (root != NULL) {
+        for (size_t i = 0; i < DIR_LEVEL_SIZE; i++) {
+            dir_mid *mid = atomic_load_explicit(&root->mid[i], memory_order_relaxed);
+            if (mid == NULL)
+                continue;
+            for (size_t j = 0; j < DIR_LEVEL_SIZE; j++)
+                free(atomic_load_explicit(&mid->leaf[j], memory_order_relaxed));
+            free(mid);
+        }
+        free(root);
+    }
     dir_cancel(d);
     dir_init(d, d->shift, d->track_live);
 }

@@ -25,43 +25,95 @@
  * ones.  Every end of a salvaged block is another block's start, a tail
  * start or a chunk end, so sizes stay right.
  *
- * Address -> chunk: a direct-mapped cache from 4 KiB pages to the chunk last
- * found there (the page's neighbour in address order is tried next: small
- * chunks share pages), then binary search over the chunks sorted by base
- * (chunks grow geometrically, so there are few).  The cache makes a lookup
- * two loads and a compare while the pool's heap spans less than 16 MiB.
- * (Measured: 4 KiB pages beat 16 and 64 KiB ones, whose pages small early
- * chunks share; 1024 entries missed in the benchmark's churn cells once a
- * pool's heap had grown past 4 MiB.)
+ * Address -> chunk: every chunk has a record, allocated on its own (its
+ * address never changes) and linked with the others in address order.  A
+ * radix map over the page numbers of the 48-bit address space (4 KiB pages,
+ * three levels of 4096 entries, as CPython's obmalloc maps its arenas) holds
+ * for each page the first record overlapping it; a lookup reads three map
+ * words, then follows `next` while the record ends at or before the address
+ * (small early chunks share a page, so a few steps at most).  No search, and
+ * no index that an insertion shifts.  In front of it, for callers holding
+ * the pool's lock, a direct-mapped cache from pages to the record last found
+ * there makes the common lookup one load and a compare.
+ *
+ * Who may read without the lock: the map, the records and the start bits
+ * are written only under the pool's lock, and every word of them that a
+ * reader without the lock may see while a writer changes it (map entries,
+ * `next`, bitmap words) is atomic.  A record is filled in, bitmap included,
+ * before a release store links it (into the list, then into the map), and
+ * readers load links with acquire, so a reader that reaches a record sees it
+ * whole.  The start bits of a block a thread frees were set before the block
+ * was handed out, so that thread sees them (the writer holds the lock, so a
+ * relaxed load and store suffice; on x86 a plain mov, no lock prefix).  The
+ * cache is the locked callers' alone: a reader without the lock never reads
+ * or fills it.  Nothing a reader may hold is freed before dir_free: a
+ * removed chunk's record and bitmap are retired (kept, unlinked), and map
+ * nodes stay.  Which pools read without the lock: thread-cache pools, in
+ * sgi_pool_free, while the caller's cache is entered (thread_cache.c); close
+ * revokes every cache before it frees the directory, so no such reader is
+ * inside then.  A reader racing dir_remove may still find the removed record:
+ * its chunk holds no live block, so the address is no block to free anyway,
+ * and the caller falls back to the locked path when anything is unclear.
+ *
+ * If memory for a map node is short when a chunk is added, the chunk stays
+ * out of the map (its record is still linked) and `unmapped` is set: locked
+ * lookups that miss the map then walk the list, and readers without the
+ * lock, which never walk it, fall back to the locked path.
  */
 #ifndef SGI_BLOCK_DIRECTORY_H
 #define SGI_BLOCK_DIRECTORY_H
 
+#include <stdatomic.h>
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
-#define DIR_PAGE_SHIFT 12 /* the cache's pages: 4 KiB */
-#define DIR_CACHE_SIZE 4096 /* cache entries (a power of two): 16 MiB of pages, 16 KiB */
+#define DIR_PAGE_SHIFT 12 /* the map's and the cache's pages: 4 KiB */
+#define DIR_CACHE_SIZE 4096 /* cache entries (a power of two): 16 MiB of pages, 32 KiB */
+#define DIR_LEVEL_BITS 12   /* each map level: 4096 entries */
+#define DIR_LEVEL_SIZE ((size_t)1 << DIR_LEVEL_BITS)
+#define DIR_ADDRESS_BITS 48 /* the map covers [0, 2^48); a chunk beyond stays unmapped */
+
+/* A bitmap word: atomic, as readers without the lock may load it while the
+   lock's holder sets a start bit (relaxed both ways: plain moves on x86). */
+typedef _Atomic uint64_t dir_word;
 
 typedef struct dir_chunk {
     uintptr_t base; /* the chunk's first byte */
     size_t size;    /* its bytes: size >> shift granules ("slots") */
-    uint64_t *bits; /* unchecked pools: bit s is slot s's start bit; checked pools:
+    dir_word *bits; /* unchecked pools: bit s is slot s's start bit; checked pools:
                        bit 2s its start bit, bit 2s + 1 its live bit (one cache line
                        holds both).  One start bit past the last slot: the chunk end. */
+    struct dir_chunk *_Atomic next; /* the next chunk in address order */
+    struct dir_chunk *retired_next; /* removed records, kept until dir_free */
 } dir_chunk;
 
+/* Map levels: the page's bits 47..36 choose a mid node, 35..24 a leaf, 23..12
+   the leaf's entry: the first record overlapping the page, or NULL. */
+typedef struct dir_leaf {
+    dir_chunk *_Atomic first[DIR_LEVEL_SIZE];
+} dir_leaf;
+
+typedef struct dir_mid {
+    dir_leaf *_Atomic leaf[DIR_LEVEL_SIZE];
+} dir_mid;
+
+typedef struct dir_root {
+    dir_mid *_Atomic mid[DIR_LEVEL_SIZE];
+} dir_root;
+
 typedef struct block_directory {
-    dir_chunk *chunks;   /* sorted by base */
-    size_t count;        /* chunks recorded */
-    size_t cap;          /* records allocated */
-    unsigned shift;      /* log2(align) */
-    bool track_live;     /* checked pools keep live bits (the two-bit layout) */
-    uint64_t *pending;   /* bitmap made by dir_prepare for the next chunk */
-    size_t pending_size; /* the chunk size it was made for */
-    uint32_t cache[DIR_CACHE_SIZE]; /* page -> 1 + index of a chunk found there, 0: none;
-                                       cleared when an insertion shifts indices */
+    dir_chunk *head;            /* the records, in address order (`next`) */
+    size_t count;               /* chunks recorded */
+    dir_root *_Atomic root;     /* the map, made with the first chunk */
+    dir_chunk *retired;         /* removed records (`retired_next`) */
+    bool unmapped;              /* some chunk is not in the map: locked misses walk */
+    unsigned shift;             /* log2(align) */
+    bool track_live;            /* checked pools keep live bits (the two-bit layout) */
+    dir_chunk *pending;         /* record and bitmap made by dir_prepare for the next chunk */
+    size_t pending_size;        /* the chunk size they were made for */
+    dir_chunk *cache[DIR_CACHE_SIZE]; /* page -> a record found there, NULL: none
+                                         (the lock's holders only) */
 } block_directory;
 
 /* An empty directory for granules of 1 << shift bytes. */
@@ -74,23 +126,52 @@ bool dir_prepare(block_directory *d, size_t size);
 void dir_commit(block_directory *d, uintptr_t base, size_t size);
 void dir_cancel(block_directory *d);
 
+/* Removes the chunk starting at base (no-op when there is none): it leaves
+   the list, the map and the cache; its record and bitmap are retired, freed
+   by dir_free, as readers without the lock may still hold them. */
+void dir_remove(block_directory *d, uintptr_t base);
+
 /* Refill carved nobjs blocks of `size` bytes at `first`: their start bits,
    and the boundary after them (the new start of the tail), are set. */
 void dir_mark_carved(block_directory *d, uintptr_t first, size_t size, size_t nobjs);
 
-/* The chunk holding addr, or NULL; cached is the cache's entry for addr's
-   page (0, or 1 + the index of a chunk that shares the page). */
-dir_chunk *dir_find_slow(block_directory *d, uintptr_t addr, uint32_t cached);
+/* The chunk holding addr, or NULL, from the map; for callers without the
+   lock (acquire loads only, writes nothing). */
+static inline const dir_chunk *dir_find_unlocked(const block_directory *d, uintptr_t addr)
+{
+    dir_root *root = atomic_load_explicit(&((block_directory *)d)->root, memory_order_acquire);
+    if (root == NULL || (addr >> DIR_ADDRESS_BITS) != 0)
+        return NULL;
+    uintptr_t page = addr >> DIR_PAGE_SHIFT;
+    dir_mid *mid = atomic_load_explicit(&root->mid[page >> (2 * DIR_LEVEL_BITS)],
+                                        memory_order_acquire);
+    if (mid == NULL)
+        return NULL;
+    dir_leaf *leaf = atomic_load_explicit(
+        &mid->leaf[(page >> DIR_LEVEL_BITS) & (DIR_LEVEL_SIZE - 1)], memory_order_acquire);
+    if (leaf == NULL)
+        return NULL;
+    dir_chunk *c = atomic_load_explicit(&leaf->first[page & (DIR_LEVEL_SIZE - 1)],
+                                        memory_order_acquire);
+    /* records overlapping the page, in address order: skip those ending before addr */
+    while (c != NULL && addr - c->base >= c->size) {
+        if (addr < c->base)
+            return NULL; /* in a gap between chunks */
+        c = atomic_load_explicit(&c->next, memory_order_acquire);
+    }
+    return c;
+}
+
+/* The chunk holding addr, or NULL, for the lock's holders: the cache, then
+   the map (whose answer the cache keeps). */
+dir_chunk *dir_find_slow(block_directory *d, uintptr_t addr);
 
 static inline dir_chunk *dir_find(block_directory *d, uintptr_t addr)
 {
-    uint32_t i = d->cache[(addr >> DIR_PAGE_SHIFT) & (DIR_CACHE_SIZE - 1)];
-    if (i != 0) {
-        dir_chunk *c = &d->chunks[i - 1];
-        if (addr - c->base < c->size)
-            return c;
-    }
-    return dir_find_slow(d, addr, i);
+    dir_chunk *c = d->cache[(addr >> DIR_PAGE_SHIFT) & (DIR_CACHE_SIZE - 1)];
+    if (c != NULL && addr - c->base < c->size)
+        return c;
+    return dir_find_slow(d, addr);
 }
 
 /* The slot of addr in c, or SIZE_MAX when addr is not granule-aligned. */
@@ -102,19 +183,27 @@ static inline size_t dir_slot(const block_directory *d, const dir_chunk *c, uint
     return (size_t)(off >> d->shift);
 }
 
-static inline bool dir_get_bit(const uint64_t *bits, size_t i)
+static inline uint64_t dir_word_at(const dir_word *bits, size_t w)
 {
-    return (bits[i >> 6] >> (i & 63)) & 1;
+    return atomic_load_explicit((dir_word *)&bits[w], memory_order_relaxed);
 }
 
-static inline void dir_set_bit(uint64_t *bits, size_t i)
+static inline bool dir_get_bit(const dir_word *bits, size_t i)
 {
-    bits[i >> 6] |= (uint64_t)1 << (i & 63);
+    return (dir_word_at(bits, i >> 6) >> (i & 63)) & 1;
 }
 
-static inline void dir_clear_bit(uint64_t *bits, size_t i)
+/* (the lock's holder alone writes: a load and a store, no read-modify-write) */
+static inline void dir_set_bit(dir_word *bits, size_t i)
 {
-    bits[i >> 6] &= ~((uint64_t)1 << (i & 63));
+    uint64_t w = dir_word_at(bits, i >> 6) | (uint64_t)1 << (i & 63);
+    atomic_store_explicit(&bits[i >> 6], w, memory_order_relaxed);
+}
+
+static inline void dir_clear_bit(dir_word *bits, size_t i)
+{
+    uint64_t w = dir_word_at(bits, i >> 6) & ~((uint64_t)1 << (i & 63));
+    atomic_store_explicit(&bits[i >> 6], w, memory_order_relaxed);
 }
 
 static inline unsigned dir_ctz(uint64_t x)
@@ -181,14 +270,14 @@ static inline size_t dir_extent_in(const dir_chunk *c, size_t slot, bool two, un
     size_t i = (slot + 1) << two; /* the next slot's start bit */
     size_t w = i >> 6;
     unsigned sh = (unsigned)(i & 63); /* even when two, so the mask stays aligned */
-    uint64_t window = (c->bits[w] >> sh) | ((c->bits[w + 1] << 1) << (63 - sh));
+    uint64_t window = (dir_word_at(c->bits, w) >> sh) | ((dir_word_at(c->bits, w + 1) << 1) << (63 - sh));
     window &= mask;
     if (window != 0)
         return (size_t)((dir_ctz(window) >> two) + 1) << shift;
     w++; /* its bits below i + 64 were in the window: the first one set lies beyond */
-    while ((c->bits[w] & mask) == 0)
+    while ((dir_word_at(c->bits, w) & mask) == 0)
         w++;
-    return (((w * 64 + dir_ctz(c->bits[w] & mask)) >> two) - slot) << shift;
+    return (((w * 64 + dir_ctz(dir_word_at(c->bits, w) & mask)) >> two) - slot) << shift;
 }
 
 static inline size_t dir_extent(const block_directory *d, const dir_chunk *c, size_t slot)

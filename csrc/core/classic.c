@@ -147,6 +147,14 @@ static bool reserve_chunk_record(sgi_pool *p)
     return true;
 }
 
+/* Every change of the tail ends in branch 1 or 2 of chunk_alloc, under the
+   lock, before any block carved with it is handed out. */
+static inline void publish_tail(sgi_pool *p)
+{
+    uintptr_t open = p->start_free != p->end_free ? p->start_free : 0;
+    atomic_store_explicit(&p->open_tail, open, memory_order_relaxed);
+}
+
 /* 3.4: makes a free block of `size` bytes or larger the current chunk. */
 static bool salvage(sgi_pool *p, size_t size)
 {
@@ -176,11 +184,13 @@ static char *chunk_alloc(sgi_pool *p, size_t size, size_t *nobjs)
 
         if (left >= total) { /* 1. the tail holds them all */
             p->start_free += total;
+            publish_tail(p);
             return result;
         }
         if (left >= size) { /* 2. the tail holds at least one */
             *nobjs = left / size;
             p->start_free += size * *nobjs;
+            publish_tail(p);
             return result;
         }
 
@@ -208,6 +218,7 @@ static char *chunk_alloc(sgi_pool *p, size_t size, size_t *nobjs)
             if (salvage(p, size) || (p->caches != NULL && tcache_flush_all(p, false) &&
                                      salvage(p, size)))
                 continue; /* the recursion: takes branch 1 or 2 */
+            publish_tail(p);
             return NULL; /* 3.5: no current chunk; the caller reports ENOMEM */
         }
 

@@ -217,6 +217,24 @@ void sgi_pool_deallocate(sgi_pool *p, void *ptr, size_t n)
     deallocate_slow(p, ptr, n); /* a tail call, as before the directory */
 }
 
+/* Thread-cache pools: a size-less free that the unlocked path left unclear
+   (known SIZE_MAX), or whose class is full (known: the size it found).
+   Under the lock the directory decides as in free_general; a small block
+   then goes to this thread's cache (which the slow push makes or re-arms),
+   anything else to free_general, which reports. */
+static NOINLINE int tcache_free_slow(sgi_pool *p, void *ptr, size_t known)
+{
+    if (known == SIZE_MAX) {
+        pool_lock(p);
+        known = p->closed ? 0 : known_size(p, ptr);
+        pool_unlock(p);
+    }
+    if (known - 1 >= p->cache_max)
+        return free_general(p, ptr);
+    tcache_deallocate_slow(p, ptr, known);
+    return SGI_POOL_OK;
+}
+
 void sgi_pool_free(sgi_pool *p, void *ptr)
 {
     REQUIRE(p != NULL);
@@ -224,8 +242,13 @@ void sgi_pool_free(sgi_pool *p, void *ptr)
     if (LIKELY((p->plain_max | p->locked_max) != 0 && ptr != NULL)) {
         if (LIKELY(free_fast(p, ptr, 0, false, false, NULL)))
             return;
-    } else if (LIKELY(p->checked_max != 0 && ptr != NULL) &&
-               LIKELY(free_fast(p, ptr, 0, true, false, NULL))) {
+    } else if (LIKELY(p->checked_max != 0 && ptr != NULL)) {
+        if (LIKELY(free_fast(p, ptr, 0, true, false, NULL)))
+            return;
+    } else if (LIKELY(p->cache_max != 0 && ptr != NULL)) {
+        size_t known = tcache_free_unlocked(p, ptr); /* thread_cache.c: no lock */
+        if (LIKELY(known != 0))
+            (void)tcache_free_slow(p, ptr, known);
         return;
     }
     if (ptr != NULL)
@@ -259,8 +282,12 @@ int sgi_pool_free_checked(sgi_pool *p, void *ptr)
     if (LIKELY((p->plain_max | p->locked_max) != 0)) {
         if (LIKELY(free_fast(p, ptr, 0, false, false, &foreign)))
             return SGI_POOL_OK;
-    } else if (LIKELY(p->checked_max != 0) && LIKELY(free_fast(p, ptr, 0, true, false, &foreign))) {
-        return SGI_POOL_OK;
+    } else if (LIKELY(p->checked_max != 0)) {
+        if (LIKELY(free_fast(p, ptr, 0, true, false, &foreign)))
+            return SGI_POOL_OK;
+    } else if (LIKELY(p->cache_max != 0)) { /* as sgi_pool_free: the same block, the same cache */
+        size_t known = tcache_free_unlocked(p, ptr);
+        return LIKELY(known == 0) ? SGI_POOL_OK : tcache_free_slow(p, ptr, known);
     }
     return foreign ? SGI_POOL_ENOTLIVE : free_general(p, ptr);
 }

@@ -107,6 +107,7 @@ static void forget_memory(sgi_pool *p)
     p->nchunks = p->chunks_cap = 0;
     memset(p->free_list, 0, p->nlists * (sizeof(free_node *) + sizeof(size_t)));
     p->start_free = p->end_free = 0;
+    atomic_store_explicit(&p->open_tail, 0, memory_order_relaxed);
     p->heap_size = p->large_bytes = p->large_live = 0;
     p->closed = true;
 }

@@ -127,6 +127,9 @@ struct sgi_pool {
     size_t cache_max;
     struct tcache *caches;
     size_t ncaches;
+    /* start_free while the tail is not empty, else 0: a copy that readers
+       without the lock may load (the tail's start bit is no block's). */
+    _Atomic uintptr_t open_tail;
 
     /* The classic state (Part A). */
     uintptr_t start_free; /* uncarved tail of the current chunk; 0 = none */

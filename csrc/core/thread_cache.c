@@ -139,6 +139,45 @@ static ALWAYS_INLINE void tcache_deallocate(sgi_pool *p, free_node *node, size_t
     tcache_deallocate_slow(p, node, n);
 }
 
+/* A size-less free (sgi_pool_free) without the lock: the block's size from
+   the directory's map (block_directory.h: its readers without the lock),
+   read while this thread's cache is entered -- so close, which revokes every
+   cache before it frees the directory, cannot free it meanwhile -- then the
+   push.  Returns 0 when pushed; the size when the block is a small block but
+   its class is full (the caller gives back under the lock); SIZE_MAX when
+   anything is unclear (no armed cache, not a carved block's start, the
+   tail's start, not small): the caller takes the locked path, which decides
+   as before. */
+static ALWAYS_INLINE size_t tcache_free_unlocked(sgi_pool *p, void *ptr)
+{
+    tcache *c = tc_armed(p);
+    if (UNLIKELY(c == NULL))
+        return SIZE_MAX;
+    uintptr_t addr = (uintptr_t)ptr;
+    size_t size = 0;
+    const dir_chunk *chunk = dir_find_unlocked(&p->dir, addr);
+    if (LIKELY(chunk != NULL) &&
+        LIKELY(addr != atomic_load_explicit(&p->open_tail, memory_order_relaxed))) {
+        size_t slot = dir_slot(&p->dir, chunk, addr);
+        if (LIKELY(slot != SIZE_MAX && dir_starts_in(chunk, slot, false)))
+            size = dir_extent_in(chunk, slot, false, p->align_shift);
+    }
+    size_t result = SIZE_MAX;
+    if (LIKELY(size - 1 < p->cache_max)) { /* (size 0 wraps: not small) */
+        tc_class *k = &c->cls[class_index(p, size)];
+        result = size;
+        if (LIKELY(k->count < k->limit)) {
+            free_node *node = ptr;
+            node->next = k->head;
+            k->head = node;
+            k->count++;
+            result = 0;
+        }
+    }
+    tc_leave(c);
+    return result;
+}
+
 /* ---- exchanges with the lists (pool lock held) ----------------------------- */
 
 /* Moves every block of c back to p's lists (nothing when p is closed: its

@@ -585,7 +585,12 @@ class SGIAllocator:
         return size
 
     def free(self, addr: int) -> None:
-        self.free_block(addr, self.size_of(addr))
+        size = self.size_of(addr)
+        if self.cache is not None and self.is_small(size):
+            # as C's sgi_pool_free: the size found, the block into the caller's cache
+            self.deallocate_cached(addr, size)
+        else:
+            self.free_block(addr, size)
 
     def free_many(self, addrs: Sequence[int]) -> None:
         """Frees every address, each with its own size, in order; all checked
