@@ -7,7 +7,10 @@
  * freed, so a block handed out twice at once shows as a changed stamp.
  * Blocks also cross threads (one thread allocates, another frees).  After
  * the threads exit, or before they do (introspection, close, fork), every
- * block must be back: per class, live counts 0.
+ * block must be back: per class, live counts 0.  Size-less frees
+ * (sgi_pool_free, sgi_pool_free_checked) find the size without the pool's
+ * lock: threads free each other's blocks so while others keep carving new
+ * chunks, so the directory's map grows under its readers.
  */
 #include "sgi_pool.h"
 
@@ -208,6 +211,113 @@ static void test_stress_then_exit(int close_while_parked)
     CHECK(blocks == 0 && bytes == 0);
 }
 
+/* ---- size-less frees while the map grows ----------------------------------- */
+
+#define GROW 1500 /* blocks each thread keeps per round, so new chunks keep coming */
+
+static void *sizeless_worker(void *arg)
+{
+    uintptr_t id = (uintptr_t)arg;
+    uint64_t seed = 0xD1B54A32D192ED03u * (id + 1);
+    held *kept = malloc(GROW * sizeof *kept);
+    uint64_t *kept_tag = malloc(GROW * sizeof *kept_tag);
+    for (int round = 0; round < 6; round++) {
+        for (size_t i = 0; i < GROW; i++) { /* allocate and keep: the heap grows */
+            size_t n = 1 + next_rand(&seed) % (next_rand(&seed) % 16 ? 128 : 400);
+            kept[i] = (held){sgi_pool_allocate(shared, n), n};
+            kept_tag[i] = (id << 40) | ((uint64_t)round << 20) | i;
+            if (kept[i].ptr == NULL) {
+                atomic_fetch_add(&bad, 1);
+                continue;
+            }
+            stamp(kept[i], kept_tag[i]);
+            if (i % 4 == 1) { /* to the ring: another thread frees it, size-less */
+                pthread_mutex_lock(&ring_lock);
+                if (ring_len < RING) {
+                    ring[ring_len] = kept[i];
+                    ring_tag[ring_len++] = kept_tag[i];
+                    kept[i].ptr = NULL;
+                }
+                pthread_mutex_unlock(&ring_lock);
+            }
+            if (i % 8 == 2) { /* free some of the others' */
+                held h = {NULL, 0};
+                uint64_t tag = 0;
+                pthread_mutex_lock(&ring_lock);
+                if (ring_len > 0) {
+                    h = ring[--ring_len];
+                    tag = ring_tag[ring_len];
+                }
+                pthread_mutex_unlock(&ring_lock);
+                if (h.ptr != NULL) {
+                    if (!intact(h, tag))
+                        atomic_fetch_add(&bad, 1);
+                    if (i % 16 == 2)
+                        sgi_pool_free(shared, h.ptr);
+                    else if (sgi_pool_free_checked(shared, h.ptr) != SGI_POOL_OK)
+                        atomic_fetch_add(&bad, 1);
+                }
+            }
+        }
+        for (size_t i = 0; i < GROW; i++) { /* then free our own, size-less */
+            if (kept[i].ptr == NULL)
+                continue;
+            if (!intact(kept[i], kept_tag[i]))
+                atomic_fetch_add(&bad, 1);
+            sgi_pool_free(shared, kept[i].ptr);
+        }
+    }
+    free(kept);
+    free(kept_tag);
+    return NULL;
+}
+
+static void test_sizeless_frees(void)
+{
+    shared = make_pool(0, 0);
+    sgi_pool_stats before, after;
+    sgi_pool_get_stats(shared, &before);
+    pthread_t t[THREADS];
+    for (uintptr_t i = 0; i < THREADS; i++)
+        pthread_create(&t[i], NULL, sizeless_worker, (void *)i);
+    for (int i = 0; i < THREADS; i++)
+        pthread_join(t[i], NULL);
+    drain_ring();
+    CHECK(atomic_load(&bad) == 0);
+    CHECK(live_small(shared) == 0);
+    sgi_pool_get_stats(shared, &after);
+    CHECK(after.chunks > 10); /* the map grew while the threads freed */
+    CHECK(after.large_live == 0);
+    /* misuse stays refused, with no lock and no change: the uncarved tail's
+       start, an interior address, an address in no chunk */
+    static void *extra[4000];
+    size_t nextra = 0;
+    uintptr_t start = 0, end = 0;
+    while (nextra < 4000 && (start == end || nextra == 0)) { /* until a refill leaves a tail */
+        extra[nextra++] = sgi_pool_allocate(shared, 24);
+        sgi_pool_current_chunk(shared, &start, &end);
+    }
+    CHECK(start != end);
+    void *b = extra[0];
+    CHECK(sgi_pool_free_checked(shared, (void *)start) == SGI_POOL_ENOTLIVE);
+    CHECK(sgi_pool_free_checked(shared, (char *)b + 8) == SGI_POOL_ENOTLIVE);
+    CHECK(sgi_pool_free_checked(shared, &before) == SGI_POOL_ENOTLIVE);
+    sgi_pool_free(shared, (void *)start); /* refused: the next refill still carves there */
+    sgi_pool_free(shared, (char *)b + 8);
+    sgi_pool_free(shared, &before);
+    uintptr_t start2, end2;
+    sgi_pool_current_chunk(shared, &start2, &end2);
+    CHECK(start2 == start && end2 == end);
+    CHECK(live_small(shared) == nextra);
+    for (size_t i = 0; i < nextra; i++)
+        sgi_pool_free(shared, extra[i]);
+    CHECK(live_small(shared) == 0);
+    sgi_pool_destroy(shared);
+    size_t blocks, bytes;
+    sgi_pool_process_totals(&blocks, &bytes);
+    CHECK(blocks == 0 && bytes == 0);
+}
+
 /* ---- a refusal hands the caches back before it gives up ------------------- */
 
 static sgi_pool *limited;
@@ -313,6 +423,7 @@ int main(void)
 {
     test_stress_then_exit(0);
     test_stress_then_exit(1);
+    test_sizeless_frees();
     test_refusal_flushes();
     test_fork();
     test_checked_and_churn();

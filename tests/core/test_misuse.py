@@ -407,10 +407,13 @@ def test_closed_by_another_thread_after_the_c_call(monkeypatch, call):
     "corrupts an unchecked pool on purpose (a large block freed as small), which the "
     "sanitizer run's validating build rightly stops (invariant V4)"
 )
-def test_unchecked_mode_catches_exactly(make_pool):
+@pytest.mark.parametrize("thread_cache", [False, True], ids=["lists", "thread-cache"])
+def test_unchecked_mode_catches_exactly(make_pool, thread_cache):
     """The unchecked mode's promise as docs/python-api.md states it: small-size
-    frees are not checked at all (even of a large block), large-size frees are."""
-    with make_pool(checked=False) as p:
+    frees are not checked at all (even of a large block), large-size frees are;
+    size-less frees only of carved blocks' starts (not the uncarved tail's),
+    with thread caches too."""
+    with make_pool(checked=False, thread_cache=thread_cache) as p:
         a = p.allocate(8)
         large = p.allocate(300)
         assert p.live_blocks() == {large: 300}  # small blocks are not recorded
@@ -436,6 +439,19 @@ def test_unchecked_mode_catches_exactly(make_pool):
         assert p.free_list(0)[0] == large
         assert p.allocate(8) == large  # ... and handed out again, while still "live"
         assert large in p.live_blocks()
+        # a tail no larger than a small block: its start bit and the chunk's
+        # end bound what could pass for a block of a small class
+        tail = p.current_chunk()
+        for _ in range(100_000):
+            if tail is not None and 0 < tail[1] - tail[0] <= 128:
+                break
+            p.allocate(8)  # refills take 160 bytes of the tail, then the rest
+            tail = p.current_chunk()
+        assert tail is not None and 0 < tail[1] - tail[0] <= 128
+        before = full_state(p)
+        with pytest.raises(InvalidBlockError, match="no block of this pool"):
+            p.deallocate(tail[0])  # the tail's start bit starts no block
+        assert full_state(p) == before
 
 
 # ---- size-less calls: deallocate(addr), resize, usable_size, in, deallocate_many(addrs) ----
@@ -536,11 +552,13 @@ def test_nosize_bad_address_values(pool, addr, exc, match):
             addr in pool  # noqa: B015
 
 
-def test_unchecked_nosize_free_of_a_bad_address_does_nothing():
+@pytest.mark.parametrize("thread_cache", [False, True], ids=["lists", "thread-cache"])
+def test_unchecked_nosize_free_of_a_bad_address_does_nothing(thread_cache):
     """The documented outcome: an unchecked pool checks size-less calls too
     (its directory knows where carved blocks start), so a foreign, interior
-    or tail address is refused and the pool is unchanged."""
-    with Pool(checked=False) as p:
+    or tail address is refused and the pool is unchanged; also where the
+    size-less free finds the size without the lock (thread caches)."""
+    with Pool(checked=False, thread_cache=thread_cache) as p:
         p.small = p.allocate(24)
         p.large = p.allocate(300)
         p.freed = p.allocate(24)
