@@ -58,31 +58,39 @@ void dir_cancel(block_directory *d)
 
 /* The map's entry for page, its nodes made on the way when `make`; NULL when
    the page lies beyond the map or a node is missing (or memory is short). */
-static dir_chunk *_Atomic *map_entry(block_directory *d, uintptr_t page, bool make)
+static void *_Atomic *map_entry(block_directory *d, uintptr_t page, bool make)
 {
     if ((page >> (DIR_ADDRESS_BITS - DIR_PAGE_SHIFT)) != 0)
         return NULL;
-    dir_root *root = atomic_load_explicit(&d->root, memory_order_relaxed);
-    if (root == NULL) {
-        if (!make || (root = calloc(1, sizeof *root)) == NULL)
+    dir_node *n = atomic_load_explicit(&d->root, memory_order_relaxed);
+    if (n == NULL) {
+        if (!make || (n = calloc(1, sizeof *n)) == NULL)
             return NULL;
-        atomic_store_explicit(&d->root, root, memory_order_release);
+        atomic_store_explicit(&d->root, n, memory_order_release);
     }
-    dir_mid *_Atomic *mid_slot = &root->mid[page >> (2 * DIR_LEVEL_BITS)];
-    dir_mid *mid = atomic_load_explicit(mid_slot, memory_order_relaxed);
-    if (mid == NULL) {
-        if (!make || (mid = calloc(1, sizeof *mid)) == NULL)
-            return NULL;
-        atomic_store_explicit(mid_slot, mid, memory_order_release);
+    for (unsigned level = DIR_LEVELS - 1; level > 0; level--) {
+        void *_Atomic *slot = &n->slot[(page >> (level * DIR_LEVEL_BITS)) & (DIR_LEVEL_SIZE - 1)];
+        dir_node *next = atomic_load_explicit(slot, memory_order_relaxed);
+        if (next == NULL) {
+            if (!make || (next = calloc(1, sizeof *next)) == NULL)
+                return NULL;
+            atomic_store_explicit(slot, next, memory_order_release); /* zeroed before seen */
+        }
+        n = next;
     }
-    dir_leaf *_Atomic *leaf_slot = &mid->leaf[(page >> DIR_LEVEL_BITS) & (DIR_LEVEL_SIZE - 1)];
-    dir_leaf *leaf = atomic_load_explicit(leaf_slot, memory_order_relaxed);
-    if (leaf == NULL) {
-        if (!make || (leaf = calloc(1, sizeof *leaf)) == NULL)
-            return NULL;
-        atomic_store_explicit(leaf_slot, leaf, memory_order_release);
-    }
-    return &leaf->first[page & (DIR_LEVEL_SIZE - 1)];
+    return &n->slot[page & (DIR_LEVEL_SIZE - 1)];
+}
+
+/* Frees a node and the nodes below it (level 0: a leaf, whose entries are
+   records, freed elsewhere). */
+static void free_node(dir_node *n, unsigned level)
+{
+    if (n == NULL)
+        return;
+    if (level > 0)
+        for (size_t i = 0; i < DIR_LEVEL_SIZE; i++)
+            free_node(atomic_load_explicit(&n->slot[i], memory_order_relaxed), level - 1);
+    free(n);
 }
 
 static uintptr_t first_page(const dir_chunk *c)
@@ -134,7 +142,7 @@ void dir_commit(block_directory *d, uintptr_t base, size_t size)
         }
     }
     for (uintptr_t pg = first_page(c); pg <= last_page(c); pg++) {
-        dir_chunk *_Atomic *e = map_entry(d, pg, false);
+        void *_Atomic *e = map_entry(d, pg, false);
         dir_chunk *first = atomic_load_explicit(e, memory_order_relaxed);
         if (first == NULL || first->base > base)
             atomic_store_explicit(e, c, memory_order_release);
@@ -155,7 +163,7 @@ void dir_remove(block_directory *d, uintptr_t base)
        one if that overlaps the page too.  c keeps its `next`, so a reader
        standing on c walks on. */
     for (uintptr_t pg = first_page(c); pg <= last_page(c); pg++) {
-        dir_chunk *_Atomic *e = map_entry(d, pg, false);
+        void *_Atomic *e = map_entry(d, pg, false);
         if (e != NULL && atomic_load_explicit(e, memory_order_relaxed) == c)
             atomic_store_explicit(e, after != NULL && first_page(after) == pg ? after : NULL,
                                   memory_order_release);
@@ -229,18 +237,7 @@ void dir_free(block_directory *d)
         next = c->retired_next;
         free_record(c);
     }
-    dir_root *root = atomic_load_explicit(&d->root, memory_order_relaxed);
-    if (root != NULL) {
-        for (size_t i = 0; i < DIR_LEVEL_SIZE; i++) {
-            dir_mid *mid = atomic_load_explicit(&root->mid[i], memory_order_relaxed);
-            if (mid == NULL)
-                continue;
-            for (size_t j = 0; j < DIR_LEVEL_SIZE; j++)
-                free(atomic_load_explicit(&mid->leaf[j], memory_order_relaxed));
-            free(mid);
-        }
-        free(root);
-    }
+    free_node(atomic_load_explicit(&d->root, memory_order_relaxed), DIR_LEVELS - 1);
     dir_cancel(d);
     dir_init(d, d->shift, d->track_live);
 }

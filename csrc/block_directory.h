@@ -28,9 +28,10 @@
  * Address -> chunk: every chunk has a record, allocated on its own (its
  * address never changes) and linked with the others in address order.  A
  * radix map over the page numbers of the 48-bit address space (4 KiB pages,
- * three levels of 4096 entries, as CPython's obmalloc maps its arenas) holds
- * for each page the first record overlapping it; a lookup reads three map
- * words, then follows `next` while the record ends at or before the address
+ * four levels of 512 entries, as page tables; CPython's obmalloc maps its
+ * arenas so) holds for each page the first record overlapping it; a lookup
+ * reads four map words, then follows `next` while the record ends at or
+ * before the address
  * (small early chunks share a page, so a few steps at most).  No search, and
  * no index that an insertion shifts.  In front of it, for callers holding
  * the pool's lock, a direct-mapped cache from pages to the record last found
@@ -70,9 +71,10 @@
 
 #define DIR_PAGE_SHIFT 12 /* the map's and the cache's pages: 4 KiB */
 #define DIR_CACHE_SIZE 4096 /* cache entries (a power of two): 16 MiB of pages, 32 KiB */
-#define DIR_LEVEL_BITS 12   /* each map level: 4096 entries */
+#define DIR_LEVEL_BITS 9     /* each map level: 512 entries, a 4 KiB node */
 #define DIR_LEVEL_SIZE ((size_t)1 << DIR_LEVEL_BITS)
-#define DIR_ADDRESS_BITS 48 /* the map covers [0, 2^48); a chunk beyond stays unmapped */
+#define DIR_LEVELS 4         /* 4 x 9 bits of page number, over 12 of offset: */
+#define DIR_ADDRESS_BITS 48  /* the map covers [0, 2^48); a chunk beyond stays unmapped */
 
 /* A bitmap word: atomic, as readers without the lock may load it while the
    lock's holder sets a start bit (relaxed both ways: plain moves on x86). */
@@ -88,24 +90,18 @@ typedef struct dir_chunk {
     struct dir_chunk *retired_next; /* removed records, kept until dir_free */
 } dir_chunk;
 
-/* Map levels: the page's bits 47..36 choose a mid node, 35..24 a leaf, 23..12
-   the leaf's entry: the first record overlapping the page, or NULL. */
-typedef struct dir_leaf {
-    dir_chunk *_Atomic first[DIR_LEVEL_SIZE];
-} dir_leaf;
-
-typedef struct dir_mid {
-    dir_leaf *_Atomic leaf[DIR_LEVEL_SIZE];
-} dir_mid;
-
-typedef struct dir_root {
-    dir_mid *_Atomic mid[DIR_LEVEL_SIZE];
-} dir_root;
+/* A map node: the page number's bits 35..27 choose an entry of the root,
+   26..18 of the next node, 17..9 of the next, 8..0 of a leaf, whose entry
+   is the first record overlapping the page, or NULL.  (Four small levels,
+   as page tables: a small pool's map is four 4 KiB nodes.) */
+typedef struct dir_node {
+    void *_Atomic slot[DIR_LEVEL_SIZE];
+} dir_node;
 
 typedef struct block_directory {
     dir_chunk *head;            /* the records, in address order (`next`) */
     size_t count;               /* chunks recorded */
-    dir_root *_Atomic root;     /* the map, made with the first chunk */
+    dir_node *_Atomic root;     /* the map, made with the first chunk */
     dir_chunk *retired;         /* removed records (`retired_next`) */
     bool unmapped;              /* some chunk is not in the map: locked misses walk */
     unsigned shift;             /* log2(align) */
@@ -139,25 +135,23 @@ void dir_mark_carved(block_directory *d, uintptr_t first, size_t size, size_t no
    lock (acquire loads only, writes nothing). */
 static inline const dir_chunk *dir_find_unlocked(const block_directory *d, uintptr_t addr)
 {
-    dir_root *root = atomic_load_explicit(&((block_directory *)d)->root, memory_order_acquire);
-    if (root == NULL || (addr >> DIR_ADDRESS_BITS) != 0)
+    dir_node *n = atomic_load_explicit(&((block_directory *)d)->root, memory_order_acquire);
+    if (n == NULL || (addr >> DIR_ADDRESS_BITS) != 0)
         return NULL;
     uintptr_t page = addr >> DIR_PAGE_SHIFT;
-    dir_mid *mid = atomic_load_explicit(&root->mid[page >> (2 * DIR_LEVEL_BITS)],
-                                        memory_order_acquire);
-    if (mid == NULL)
-        return NULL;
-    dir_leaf *leaf = atomic_load_explicit(
-        &mid->leaf[(page >> DIR_LEVEL_BITS) & (DIR_LEVEL_SIZE - 1)], memory_order_acquire);
-    if (leaf == NULL)
-        return NULL;
-    dir_chunk *c = atomic_load_explicit(&leaf->first[page & (DIR_LEVEL_SIZE - 1)],
-                                        memory_order_acquire);
+    for (unsigned level = DIR_LEVELS - 1; level > 0; level--) {
+        n = atomic_load_explicit(&n->slot[(page >> (level * DIR_LEVEL_BITS)) & (DIR_LEVEL_SIZE - 1)],
+                                 memory_order_acquire);
+        if (n == NULL)
+            return NULL;
+    }
+    const dir_chunk *c = atomic_load_explicit(&n->slot[page & (DIR_LEVEL_SIZE - 1)],
+                                              memory_order_acquire);
     /* records overlapping the page, in address order: skip those ending before addr */
     while (c != NULL && addr - c->base >= c->size) {
         if (addr < c->base)
             return NULL; /* in a gap between chunks */
-        c = atomic_load_explicit(&c->next, memory_order_acquire);
+        c = atomic_load_explicit((dir_chunk *_Atomic *)&c->next, memory_order_acquire);
     }
     return c;
 }

@@ -451,6 +451,9 @@ bench_allocator *bench_allocator_new(int kind, char *note, size_t note_cap)
     case BENCH_POOL_TCACHE:
         ok = open_pool(a, 1, 0, 0, note, note_cap, 1);
         break;
+    case BENCH_POOL_TCACHE_NOSIZE:
+        ok = open_pool(a, 1, 0, 1, note, note_cap, 1);
+        break;
     case BENCH_GLIBC:
         a->vt = &libc_vtable;
         ok = true;
@@ -482,7 +485,7 @@ static bool is_pool(const bench_allocator *a)
 {
     return a->kind == BENCH_POOL || a->kind == BENCH_POOL_TS || a->kind == BENCH_POOL_CHECKED ||
            a->kind == BENCH_POOL_TS_NOSIZE || a->kind == BENCH_POOL_CHECKED_NOSIZE ||
-           a->kind == BENCH_POOL_TCACHE;
+           a->kind == BENCH_POOL_TCACHE || a->kind == BENCH_POOL_TCACHE_NOSIZE;
 }
 
 void bench_allocator_delete(bench_allocator *a)

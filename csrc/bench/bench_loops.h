@@ -17,6 +17,7 @@
  *   BENCH_POOL_CHECKED_NOSIZE  as BENCH_POOL_CHECKED, freeing with sgi_pool_free
  *                      (both reallocate with sgi_pool_realloc, without the old size)
  *   BENCH_POOL_TCACHE   as BENCH_POOL_TS, with thread caches (thread_cache = 1)
+ *   BENCH_POOL_TCACHE_NOSIZE  as BENCH_POOL_TCACHE, freeing with sgi_pool_free (no size)
  *   BENCH_GLIBC         malloc/free/realloc as linked (glibc's, unless preloaded)
  *   BENCH_JEMALLOC      dlopen("libjemalloc.so.2"): malloc, sdallocx, realloc
  *   BENCH_MIMALLOC      dlopen("libmimalloc.so.2"): mi_malloc, mi_free_size, mi_realloc
@@ -49,7 +50,8 @@ enum {
     BENCH_POOL_TS_NOSIZE = 7,
     BENCH_POOL_CHECKED_NOSIZE = 8,
     BENCH_POOL_TCACHE = 9,
-    BENCH_NKINDS = 10
+    BENCH_POOL_TCACHE_NOSIZE = 10,
+    BENCH_NKINDS = 11
 };
 
 /* Patterns of bench_pairs. */

@@ -9,7 +9,8 @@
  *            same, freed by the status-returning calls the bindings use:
  *            sgi_pool_deallocate_checked, sgi_pool_free_checked) | single
  *            (unchecked, single-thread: the pool with no lock, for the
- *            ts/single ratio)
+ *            ts/single ratio) | tc | tc-nosize | tc-nosize-status (unchecked,
+ *            thread_cache: one thread's cache, freed sized or size-less)
  *   PATTERN  lifo (allocate, touch, free) | fifo (a queue of 64 blocks: free
  *            the oldest, allocate the newest) | churn (10000 live blocks, free
  *            a pseudo-random one and allocate its replacement)
@@ -69,6 +70,7 @@ int main(int argc, char **argv)
     sgi_pool_options_init(&o);
     o.checked = checked;
     o.thread_safe = !single;
+    o.thread_cache = strncmp(argv[1], "tc", 2) == 0;
     sgi_pool *p = sgi_pool_create(&o);
     static void *live[LIVE];
     static size_t held[LIVE];

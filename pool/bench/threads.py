@@ -18,6 +18,12 @@ THREAD_ALLOCATORS = [
         False,
         "one thread-safe unchecked pool for every thread, with thread caches",
     ),
+    (
+        "pool-tc shared, size-less",
+        "BENCH_POOL_TCACHE_NOSIZE",
+        False,
+        "the same, freeing with sgi_pool_free (no size: the block directory finds it)",
+    ),
     ("pool-ts/thread", "BENCH_POOL_TS", True, "one thread-safe unchecked pool per thread"),
     ("pool/thread", "BENCH_POOL", True, "one single-thread unchecked pool per thread"),
     ("glibc", "BENCH_GLIBC", False, "malloc/free (glibc: per-thread tcache and arenas)"),
