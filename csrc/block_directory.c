@@ -21,6 +21,7 @@ void dir_init(block_directory *d, unsigned shift, bool track_live)
 {
     memset(d, 0, sizeof *d);
     atomic_init(&d->root, NULL);
+    atomic_init(&d->removals, 0);
     d->shift = shift;
     d->track_live = track_live;
 }
@@ -178,6 +179,9 @@ void dir_remove(block_directory *d, uintptr_t base)
             d->cache[i] = NULL;
     c->retired_next = d->retired;
     d->retired = c;
+    /* after the unlinking: a reader that sees the new count finds c nowhere */
+    atomic_store_explicit(&d->removals, atomic_load_explicit(&d->removals, memory_order_relaxed) + 1,
+                          memory_order_release);
 }
 
 /* The chunk holding addr by walking the list (chunks the map lacks). */

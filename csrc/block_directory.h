@@ -104,6 +104,8 @@ typedef struct block_directory {
     dir_node *_Atomic root;     /* the map, made with the first chunk */
     dir_chunk *retired;         /* removed records (`retired_next`) */
     bool unmapped;              /* some chunk is not in the map: locked misses walk */
+    _Atomic size_t removals;    /* chunks removed so far: readers' own caches of records
+                                   (thread_cache.c) are stale once it changes */
     unsigned shift;             /* log2(align) */
     bool track_live;            /* checked pools keep live bits (the two-bit layout) */
     dir_chunk *pending;         /* record and bitmap made by dir_prepare for the next chunk */

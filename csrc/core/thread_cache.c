@@ -29,6 +29,7 @@
 /* Blocks per exchange: refill's count, but at most TC_BATCH_BYTES of them. */
 #define TC_BATCH_BYTES 8192
 #define TC_SLOTS 4 /* pools a thread finds without a search */
+#define TC_PAGES 256 /* a cache's pages -> records (a power of two; 1 MiB of 4 KiB pages) */
 
 typedef struct tc_class {
     free_node *head;
@@ -44,7 +45,12 @@ typedef struct tcache {
     sgi_pool *_Atomic pool;  /* NULL once the pool is destroyed (an orphan) */
     struct tcache *pool_prev, *pool_next; /* the pool's caches (pool lock) */
     struct tcache *thread_next;           /* the thread's caches */
-    tc_class cls[];                       /* nlists */
+    /* Size-less frees: the directory's records last found per page (this
+       thread's own, as the pool's page cache is the lock's), valid while the
+       directory's removal count is dir_removals. */
+    size_t dir_removals;
+    const dir_chunk *pages[TC_PAGES];
+    tc_class cls[]; /* nlists */
 } tcache;
 
 typedef struct tc_slot {
@@ -155,7 +161,18 @@ static ALWAYS_INLINE size_t tcache_free_unlocked(sgi_pool *p, void *ptr)
         return SIZE_MAX;
     uintptr_t addr = (uintptr_t)ptr;
     size_t size = 0;
-    const dir_chunk *chunk = dir_find_unlocked(&p->dir, addr);
+    size_t removals = atomic_load_explicit(&p->dir.removals, memory_order_acquire);
+    if (UNLIKELY(removals != c->dir_removals)) { /* a chunk went: forget them all */
+        memset(c->pages, 0, sizeof c->pages);
+        c->dir_removals = removals;
+    }
+    const dir_chunk **page = &c->pages[(addr >> DIR_PAGE_SHIFT) & (TC_PAGES - 1)];
+    const dir_chunk *chunk = *page;
+    if (chunk == NULL || addr - chunk->base >= chunk->size) {
+        chunk = dir_find_unlocked(&p->dir, addr);
+        if (chunk != NULL)
+            *page = chunk;
+    }
     if (LIKELY(chunk != NULL) &&
         LIKELY(addr != atomic_load_explicit(&p->open_tail, memory_order_relaxed))) {
         size_t slot = dir_slot(&p->dir, chunk, addr);
