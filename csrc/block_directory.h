@@ -31,9 +31,8 @@
  * four levels of 512 entries, as page tables; CPython's obmalloc maps its
  * arenas so) holds for each page the first record overlapping it; a lookup
  * reads four map words, then follows `next` while the record ends at or
- * before the address
- * (small early chunks share a page, so a few steps at most).  No search, and
- * no index that an insertion shifts.  In front of it, for callers holding
+ * before the address (small early chunks share a page, so a few steps at
+ * most).  No search, and no index that an insertion shifts.  In front of it, for callers holding
  * the pool's lock, a direct-mapped cache from pages to the record last found
  * there makes the common lookup one load and a compare.
  *
@@ -50,11 +49,14 @@
  * or fills it.  Nothing a reader may hold is freed before dir_free: a
  * removed chunk's record and bitmap are retired (kept, unlinked), and map
  * nodes stay.  Which pools read without the lock: thread-cache pools, in
- * sgi_pool_free, while the caller's cache is entered (thread_cache.c); close
- * revokes every cache before it frees the directory, so no such reader is
- * inside then.  A reader racing dir_remove may still find the removed record:
- * its chunk holds no live block, so the address is no block to free anyway,
- * and the caller falls back to the locked path when anything is unclear.
+ * the size-less frees, while the caller's cache is entered (thread_cache.c,
+ * which also keeps per thread the records it found, forgotten when
+ * `removals` changes, and the pool's open_tail, an atomic copy of the tail's
+ * start, whose start bit is no block's); close revokes every cache before it
+ * frees the directory, so no such reader is inside then.  A reader racing
+ * dir_remove may still find the removed record: its chunk holds no live
+ * block, so the address is no block to free anyway.  Whatever is unclear,
+ * the caller settles on the locked path.
  *
  * If memory for a map node is short when a chunk is added, the chunk stays
  * out of the map (its record is still linked) and `unmapped` is set: locked
@@ -73,7 +75,7 @@
 #define DIR_CACHE_SIZE 4096 /* cache entries (a power of two): 16 MiB of pages, 32 KiB */
 #define DIR_LEVEL_BITS 9     /* each map level: 512 entries, a 4 KiB node */
 #define DIR_LEVEL_SIZE ((size_t)1 << DIR_LEVEL_BITS)
-#define DIR_LEVELS 4         /* 4 x 9 bits of page number, over 12 of offset: */
+#define DIR_LEVELS 4         /* 4 x 9 bits of page number above the 12 of the offset */
 #define DIR_ADDRESS_BITS 48  /* the map covers [0, 2^48); a chunk beyond stays unmapped */
 
 /* A bitmap word: atomic, as readers without the lock may load it while the
