@@ -226,10 +226,13 @@ static NOINLINE int tcache_free_slow(sgi_pool *p, void *ptr, size_t known)
 {
     if (known == SIZE_MAX) {
         pool_lock(p);
-        known = p->closed ? 0 : known_size(p, ptr);
+        bool closed = p->closed;
+        known = closed ? 0 : known_size(p, ptr);
         pool_unlock(p);
+        if (known == 0) /* free_general's answer, without a second lock (foreign frees) */
+            return closed ? SGI_POOL_ECLOSED : SGI_POOL_ENOTLIVE;
     }
-    if (known - 1 >= p->cache_max)
+    if (known - 1 >= p->cache_max) /* a large block */
         return free_general(p, ptr);
     tcache_deallocate_slow(p, ptr, known);
     return SGI_POOL_OK;
