@@ -113,10 +113,11 @@ def run_measured(
     with subprocess.Popen(
         timed, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=environ
     ) as proc:
-        assert proc.stdout is not None and proc.stderr is not None
-        for block in iter(lambda: proc.stdout.read(1 << 16), b""):  # type: ignore[union-attr]
+        out, errors = proc.stdout, proc.stderr
+        assert out is not None and errors is not None
+        for block in iter(lambda: out.read(1 << 16), b""):
             digest.update(block)
-        err = proc.stderr.read()
+        err = errors.read()
         status = proc.wait()
     seconds = time.perf_counter() - start
     if status != 0:

@@ -1,6 +1,6 @@
 /* A program for the LD_PRELOAD tests of the thread caches (test_preload.py).
 
-   exits N   N threads, four at a time, each allocating and freeing blocks of
+   exits N   N threads, four at a time, each allocating and freeing 210 blocks of
              three classes and leaving one 80-byte block to main, then
              exiting: a thread's cache must go back to the lists at its exit,
              so later threads reuse those blocks instead of carving new ones.
@@ -21,7 +21,7 @@
 #include <unistd.h>
 
 #define WAVE 4
-#define PER_CLASS 200
+#define PER_CLASS 210 /* not a multiple of the refill: caches hold blocks at exit */
 #define MAX_THREADS 1024
 
 static int failures;
