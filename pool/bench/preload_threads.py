@@ -37,6 +37,7 @@ from pathlib import Path
 from typing import Any
 
 from pool import preload
+from pool._atomic import atomic_open
 
 from .common import REPO, JsonObject, summarize
 from .containers import SHIPPED
@@ -56,7 +57,7 @@ WORDS = ("alpha", "bravo", "charlie", "delta", "echo", "foxtrot", "golf", "hotel
 def write_sort_input(path: str, lines: int = SORT_LINES, seed: int = SORT_SEED) -> None:
     """A deterministic file of `lines` short lines (a word, hex, a number, a word)."""
     rng = random.Random(seed)
-    with open(path, "w", encoding="ascii") as f:
+    with atomic_open(path, "w", encoding="ascii") as f:
         for _ in range(lines):
             f.write(
                 f"{rng.choice(WORDS)}-{rng.getrandbits(32):08x} {rng.randrange(10**6)} "
@@ -95,38 +96,42 @@ def build_cxx_program(out_dir: str) -> str:
 
 def run_measured(
     argv: list[str], env: dict[str, str], library: str | None, scratch: str
-) -> tuple[float, int, str]:
-    """Wall seconds, peak RSS in KiB and a digest of stdout of one run of argv
-    (run_once's, with the peak RSS taken by GNU time when it is installed)."""
+) -> tuple[float, int, float | None, str]:
+    """Wall seconds, peak RSS in KiB, CPU seconds (user + system; None without GNU
+    time) and a digest of stdout of one run of argv (run_once's, with the peak RSS
+    and CPU time taken by GNU time when it is installed)."""
     if not os.access(GNU_TIME, os.X_OK):
         seconds, kib, out = run_once(argv, None, env, library)
-        return seconds, kib, hashlib.sha256(out.encode()).hexdigest()
+        return seconds, kib, None, hashlib.sha256(out.encode()).hexdigest()
     report = os.path.join(scratch, "rss.txt")
     environ = dict(os.environ, **env)
     environ.pop("LD_PRELOAD", None)
     environ.pop("POOL_PRELOAD_STATS", None)
-    timed = [GNU_TIME, "-o", report, "-f", "%M", *argv]
+    timed = [GNU_TIME, "-o", report, "-f", "%M %U %S", *argv]
     if library is not None:  # on the program, not on GNU time itself
-        timed = [GNU_TIME, "-o", report, "-f", "%M", "env", f"LD_PRELOAD={library}", *argv]
+        timed = [GNU_TIME, "-o", report, "-f", "%M %U %S", "env", f"LD_PRELOAD={library}", *argv]
     digest = hashlib.sha256()
     start = time.perf_counter()
-    with subprocess.Popen(
-        timed, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=environ
-    ) as proc:
-        out, errors = proc.stdout, proc.stderr
-        assert out is not None and errors is not None
-        for block in iter(lambda: out.read(1 << 16), b""):
-            digest.update(block)
+    # stderr to a file: a pipe read only after stdout's end could fill and block the child
+    with tempfile.TemporaryFile(dir=scratch) as errors:
+        with subprocess.Popen(
+            timed, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=errors, env=environ
+        ) as proc:
+            stdout = proc.stdout
+            assert stdout is not None
+            for block in iter(lambda: stdout.read(1 << 16), b""):
+                digest.update(block)
+            status = proc.wait()
+        errors.seek(0)
         err = errors.read()
-        status = proc.wait()
     seconds = time.perf_counter() - start
     if status != 0:
         raise RuntimeError(
             f"{argv[0]} under {library or 'glibc'} failed: {err[-500:].decode(errors='replace')}"
         )
     with open(report, encoding="ascii") as f:
-        kib = int(f.read().split()[-1])
-    return seconds, kib, digest.hexdigest()
+        peak, user, system = f.read().split()[-3:]
+    return seconds, int(peak), float(user) + float(system), digest.hexdigest()
 
 
 # (label, library, extra environment): the caches' switch is set both ways, so that
@@ -183,11 +188,14 @@ def measure(repeats: int) -> JsonObject:
         for name, argv in jobs:
             times: dict[str, list[float]] = {a[0]: [] for a in allocs}
             rss: dict[str, list[int]] = {a[0]: [] for a in allocs}
+            cpu_s: dict[str, list[float]] = {a[0]: [] for a in allocs}
             outputs: dict[str, set[str]] = {a[0]: set() for a in allocs}
             for r in range(repeats):
                 order = allocs[r % len(allocs) :] + allocs[: r % len(allocs)]
                 for label, library, env in order:
-                    t, kib, out = run_measured(argv, env, library, scratch)
+                    t, kib, cpu, out = run_measured(argv, env, library, scratch)
+                    if cpu is not None:
+                        cpu_s[label].append(cpu)
                     times[label].append(t)
                     rss[label].append(kib)
                     outputs[label].add(out)
@@ -207,6 +215,9 @@ def measure(repeats: int) -> JsonObject:
                         "rss_min_kib": min(rss[label]),
                         "rss_max_kib": max(rss[label]),
                         "rss_ratio": statistics.median(rss[label]) / base_rss,
+                        # CPU seconds of the process (all threads): less disturbed
+                        # than wall time when other work competes for the cores
+                        "cpu": summarize(cpu_s[label]) if cpu_s[label] else None,
                         # one output in every run, the same as every glibc run's
                         "same_output": len(reference) == 1 and outputs[label] == reference,
                         "repeats": repeats,
