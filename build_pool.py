@@ -211,11 +211,13 @@ class BuildExt(build_ext):
         return [] if ext.name == PRELOAD_NAME else list(super().get_export_symbols(ext))
 
 
-# What the benchmark's C++ section compiles at run time (pool.bench.containers):
-# containers.cpp and the core's sources, shipped under pool/bench/csrc in the
-# csrc/ layout so that an installed package needs no checkout.
+# What the benchmark's C++ rows compile at run time (pool.bench.containers,
+# pool.bench.preload_threads): containers.cpp, threads_containers.cpp and the
+# core's sources, shipped under pool/bench/csrc in the csrc/ layout so that an
+# installed package needs no checkout.
 SHIPPED_BENCH_SOURCES = [
     f"{BENCH}/containers.cpp",
+    f"{BENCH}/threads_containers.cpp",
     *CORE_SOURCES,
     *_files(CSRC, "*.h"),
     *_files(f"{CSRC}/core", "*"),

@@ -42,8 +42,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         "  LD_PRELOAD=$(python -m pool preload) PYTHONMALLOC=malloc python3 script.py\n\n"
         "variables: POOL_PRELOAD_STATS (0, 1: stderr at start-up, or a file; %p the pid),\n"
         "POOL_PRELOAD_RANGE (the reserved range, default 64G), POOL_PRELOAD_REFILL (blocks per\n"
-        "refill, 1..4096, default 20), POOL_PRELOAD_VERBOSE=1 (one line at start: loaded, "
-        "settings).\nPython: without PYTHONMALLOC=malloc, CPython keeps its objects in pymalloc "
+        "refill, 1..4096, default 20), POOL_PRELOAD_THREAD_CACHE=0 (no per-thread caches;\n"
+        "default 1), POOL_PRELOAD_VERBOSE=1 (one line at start: loaded, settings).\n"
+        "Python: without PYTHONMALLOC=malloc, CPython keeps its objects in pymalloc "
         "and the pool\nserves only the few requests that reach malloc.  docs/integrations.md "
         "has the table.",
     )

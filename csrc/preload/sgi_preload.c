@@ -28,6 +28,9 @@
  *   POOL_PRELOAD_RANGE=SIZE  the reserved range (default 64 GiB of address
  *                            space, smaller when refused)
  *   POOL_PRELOAD_REFILL=N    blocks per refill, 1..4096 (default 20)
+ *   POOL_PRELOAD_THREAD_CACHE=0  no per-thread caches (default 1: each thread
+ *                            allocates from a cache of its own, refilled
+ *                            from the shared lists a batch at a time)
  *   POOL_PRELOAD_VERBOSE=1   one line on stderr at start: what the library
  *                            serves and with which settings
  */
@@ -209,6 +212,7 @@ enum { STATS_OFF, STATS_STDERR, STATS_FILE };
 static int stats_on; /* one of the above */
 static atomic_size_t pool_allocs, pool_frees, sys_allocs, sys_frees;
 static size_t pool_refill = SGI_POOL_DEFAULT_REFILL; /* POOL_PRELOAD_REFILL, for the report */
+static bool thread_cache = true;                       /* POOL_PRELOAD_THREAD_CACHE */
 
 /* Once a small request is refused (the range used up), requests of its class
    and larger go straight to the system until a pool block is freed: the
@@ -274,6 +278,17 @@ static void put(report *r, const char *fmt, ...)
                                                            : sizeof r->text - r->used - 1;
 }
 
+/* Whether the caches serve: asked for and on, off, or asked for and not
+   available (the core then takes the lock on every call; see sgi_pool.h). */
+static const char *caches_said(sgi_pool *p)
+{
+    if (!thread_cache)
+        return "thread caches off";
+    return sgi_pool_locking(p) == SGI_POOL_LOCKING_THREAD_CACHE
+               ? "thread caches on"
+               : "thread caches unavailable on this system (the lock on every call)";
+}
+
 static void format_stats(report *r)
 {
     sgi_pool *p = atomic_load(&the_pool);
@@ -286,8 +301,8 @@ static void format_stats(report *r)
     sgi_pool_get_stats(p, &s);
     size_t free_blocks[POOL_MAX_SMALL / POOL_ALIGN], live_blocks[POOL_MAX_SMALL / POOL_ALIGN];
     sgi_pool_class_counts(p, free_blocks, live_blocks);
-    put(r, "sgi_pool preload [%ld]: align 16, max_small 128, refill %zu, thread-safe\n", pid,
-        pool_refill);
+    put(r, "sgi_pool preload [%ld]: align 16, max_small 128, refill %zu, thread-safe, %s\n",
+        pid, pool_refill, caches_said(p));
     put(r, "  heap %zu bytes in %zu chunks (%zu uncarved), %zu salvages, %zu refused\n",
         s.heap_size, s.chunks, s.chunk_left, s.salvages, s.requests_refused);
     put(r, "  pool: %zu allocations, %zu frees; system allocator: %zu allocations, %zu frees\n",
@@ -446,7 +461,7 @@ static void configure_stats(const char *value)
     stats_on = STATS_STDERR;
 }
 
-/* ---- Settings (POOL_PRELOAD_REFILL, POOL_PRELOAD_VERBOSE) ----------------------- */
+/* ---- Settings (POOL_PRELOAD_REFILL, _THREAD_CACHE, _VERBOSE) ------------------- */
 
 /* POOL_PRELOAD_REFILL: digits only, 1..SGI_POOL_MAX_REFILL.  NULL and *out
    set, or why the text is refused. */
@@ -467,6 +482,18 @@ static const char *parse_refill(const char *text, size_t *out)
         return "below 1 block";
     *out = value;
     return NULL;
+}
+
+/* POOL_PRELOAD_THREAD_CACHE: unset or empty: on; 0 or 1.  NULL and *out set,
+   or why the text is refused (like REFILL's: a switch asked for and not
+   understood gives no pool rather than a guess). */
+static const char *parse_switch(const char *text, bool *out)
+{
+    if (strcmp(text, "0") == 0 || strcmp(text, "1") == 0) {
+        *out = text[0] == '1';
+        return NULL;
+    }
+    return "not 0 or 1";
 }
 
 static bool verbose;
@@ -510,9 +537,9 @@ static void print_banner(size_t refill, const char *why)
     char range[32];
     format_bytes(range, sizeof range, (size_t)(region_hi - region_lo));
     warn("sgi_pool preload [%ld]: loaded: malloc of 1..128 bytes (align <= 16) from one "
-         "thread-safe pool, 16-byte classes, refill %zu blocks, range %s at %p; larger to "
-         "the system allocator; stats %.200s\n", (long)getpid(), refill, range,
-         (void *)region_lo, stats);
+         "thread-safe pool, %s, 16-byte classes, refill %zu blocks, range %s at %p; larger "
+         "to the system allocator; stats %.200s\n", (long)getpid(),
+         caches_said(atomic_load(&the_pool)), refill, range, (void *)region_lo, stats);
 }
 
 /* ---- Initialisation ---------------------------------------------------------- */
@@ -534,7 +561,7 @@ static void resolve(void)
 /* Once, from the constructor or the first call, whichever is first.  A call
    made while it runs (dlsym's own, or another thread's) is served from the
    bootstrap buffer (allocations) or by the system once resolved. */
-/* Reads POOL_PRELOAD_REFILL and POOL_PRELOAD_RANGE and creates the pool.
+/* Reads POOL_PRELOAD_REFILL, _THREAD_CACHE and _RANGE and creates the pool.
    NULL when it exists, else why not (every request then goes to the system).
    A setting asked for and not had is said at once, and gives no pool rather
    than one set otherwise than asked. */
@@ -549,6 +576,15 @@ static const char *start_pool(size_t *refill)
             warn("sgi_pool preload: POOL_PRELOAD_REFILL=%.64s: %s; every request goes to "
                  "the system allocator\n", text, why);
             return "POOL_PRELOAD_REFILL refused";
+        }
+    }
+    text = getenv("POOL_PRELOAD_THREAD_CACHE");
+    if (text != NULL && text[0] != '\0') {
+        const char *why = parse_switch(text, &thread_cache);
+        if (why != NULL) {
+            warn("sgi_pool preload: POOL_PRELOAD_THREAD_CACHE=%.64s: %s; every request goes "
+                 "to the system allocator\n", text, why);
+            return "POOL_PRELOAD_THREAD_CACHE refused";
         }
     }
     const char *range = getenv("POOL_PRELOAD_RANGE");
@@ -577,6 +613,7 @@ static const char *start_pool(size_t *refill)
     o.max_small = POOL_MAX_SMALL;
     o.refill = pool_refill = *refill;
     o.thread_safe = 1;
+    o.thread_cache = thread_cache;
     sgi_pool *p = sgi_pool_create(&o); /* its calloc goes to the system */
     atomic_store(&the_pool, p);
     return p != NULL ? NULL : "the pool could not be created";

@@ -124,7 +124,8 @@ def build_parser() -> argparse.ArgumentParser:
         choices=("c", "python", "memory", "containers", *INTEGRATIONS),
         help="run only these sections (repeatable); the integration rows (numpy: numpy's "
         "handler; pool-run: python -m pool run; programs: whole programs under LD_PRELOAD, "
-        "minutes) run only when named",
+        "minutes; preload-threads: sort --parallel=2 and a threaded C++ program under "
+        "LD_PRELOAD, caches on and off) run only when named",
     )
     p.add_argument(
         "--baseline",

@@ -27,7 +27,12 @@ def _integrations(data: JsonObject) -> list[str]:
     """The rows of --only numpy / pool-run / programs."""
     lines: list[str] = []
     add = lines.append
-    for key, title in (("numpy", "numpy"), ("pool_run", "pool run"), ("programs", "Programs")):
+    for key, title in (
+        ("numpy", "numpy"),
+        ("pool_run", "pool run"),
+        ("programs", "Programs"),
+        ("preload_threads", "Threaded programs"),
+    ):
         if f"{key}_skipped" in data:
             add(f"{title}: skipped: {data[key + '_skipped']}")
             add("")
@@ -77,6 +82,36 @@ def _integrations(data: JsonObject) -> list[str]:
                 f"{row['ratio']:7.2f} {row['rss_kib'] / 1024:8.1f}{differs}"
             )
         add("")
+    lines.extend(_preload_threads(data))
+    return lines
+
+
+def _preload_threads(data: JsonObject) -> list[str]:
+    """The rows of --only preload-threads: time and peak RSS, each with its spread."""
+    rows = data.get("preload_threads")
+    if not rows:
+        return []
+    lines = [
+        "Threaded programs under LD_PRELOAD (sgipool: thread caches on; sgipool-nocache: "
+        "POOL_PRELOAD_THREAD_CACHE=0): seconds of wall time per run and peak RSS, median "
+        f"[min-max] of {rows[0]['repeats']}, interleaved; CPU: user + system seconds, median",
+        f"  {'workload':48s} {'allocator':15s} {'median':>7s} {'[min-max]':>13s} "
+        f"{'x glibc':>7s} {'RSS MiB':>7s} {'[min-max]':>13s} {'x glibc':>7s} {'CPU s':>6s}",
+    ]
+    last = None
+    for row in rows:
+        name = row["workload"] if row["workload"] != last else ""
+        last = row["workload"]
+        differs = "" if row["same_output"] else "  OUTPUT DIFFERS"
+        rss = f"[{row['rss_min_kib'] / 1024:.1f}-{row['rss_max_kib'] / 1024:.1f}]"
+        cpu = f"{row['cpu']['median']:6.3f}" if row.get("cpu") else f"{'-':>6s}"
+        lines.append(
+            f"  {name:48s} {row['allocator']:15s} {row['median']:7.3f} {_spread(row):>13s} "
+            f"{row['ratio']:7.2f} {row['rss_kib'] / 1024:7.1f} {rss:>13s} "
+            f"{row['rss_ratio']:7.2f} {cpu}{differs}"
+        )
+    lines.extend(f"  {note}" for note in data.get("preload_threads_notes") or ())
+    lines.append("")
     return lines
 
 

@@ -101,6 +101,9 @@ def figures(data: JsonObject) -> list[Figure]:
         out.extend(_cell(f"pool run, ast/json job: {label}", "s", run.get(key), n))
     for row in data.get("programs") or ():
         out.extend(_cell(f"program {row.get('workload')}: {row.get('allocator')}", "s", row, n))
+    for row in data.get("preload_threads") or ():
+        name = f"threaded program {row.get('workload')}: {row.get('allocator')}"
+        out.extend(_cell(name, "s", row, n))
     return out
 
 

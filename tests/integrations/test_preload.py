@@ -505,3 +505,143 @@ def test_verbose_variable_values(library, value, lines):
         assert done.stderr.startswith(
             "sgi_pool preload: POOL_PRELOAD_VERBOSE=yes: not 0 or 1: verbose\n"
         )
+
+
+# ---- Thread caches (POOL_PRELOAD_THREAD_CACHE) and threaded programs ----------------------
+
+CACHES = {"1": "thread caches on", "0": "thread caches off"}
+CLASS_LINE = re.compile(r"(\d+):(\d+)/(\d+)")
+
+
+def reports(stderr):
+    """Every POOL_PRELOAD_STATS report in stderr (one per process), each as
+    (heap bytes, uncarved bytes, {class size: (live, free)}, first line)."""
+    found = []
+    for text in stderr.split(REPORT)[1:]:
+        if "blocks live/free per class:" not in text:
+            continue  # the banner of POOL_PRELOAD_VERBOSE
+        heap, left = re.search(r"heap (\d+) bytes in \d+ chunks \((\d+) uncarved", text).groups()
+        classes = text.split("blocks live/free per class:")[1].splitlines()[0]
+        counts = {int(s): (int(live), int(free)) for s, live, free in CLASS_LINE.findall(classes)}
+        found.append((int(heap), int(left), counts, text.splitlines()[0]))
+    assert found, stderr[-2000:]
+    return found
+
+
+def assert_counted_once(report):
+    """Every carved byte is in exactly one block, live or free (cached blocks count
+    as free), or still uncarved: a block counted twice or lost breaks the sum."""
+    heap, left, counts, _ = report
+    assert sum(size * (live + free) for size, (live, free) in counts.items()) + left == heap, report
+
+
+@pytest.fixture(scope="module")
+def exits_forks(tmp_path_factory):
+    gcc = shutil.which("gcc")
+    if gcc is None:
+        pytest.skip("gcc is not installed")
+    exe = tmp_path_factory.mktemp("exits_forks") / "exits_forks"
+    subprocess.run(
+        [
+            gcc,
+            "-std=c11",
+            "-O2",
+            str(HERE / "preload" / "exits_forks.c"),
+            "-o",
+            str(exe),
+            "-lpthread",
+        ],
+        check=True,
+    )
+    return str(exe)
+
+
+@pytest.mark.parametrize("caches", ["1", "0"])
+def test_thread_cache_variable_shows_in_the_stats_and_the_banner(library, caches):
+    done = preloaded(
+        ["/bin/true"], library, POOL_PRELOAD_THREAD_CACHE=caches, POOL_PRELOAD_VERBOSE="1"
+    )
+    assert done.returncode == 0
+    banner, first = done.stderr.splitlines()[0], reports(done.stderr)[0][3]
+    assert f"thread-safe pool, {CACHES[caches]}, 16-byte classes" in banner, banner
+    assert first.endswith(f"thread-safe, {CACHES[caches]}"), first
+
+
+def test_thread_caches_are_on_by_default(library):
+    done = preloaded(["/bin/true"], library, POOL_PRELOAD_THREAD_CACHE="")
+    assert reports(done.stderr)[0][3].endswith("thread-safe, thread caches on")
+
+
+@pytest.mark.parametrize("value", ["off", "2", "yes", " 1", "00"])
+def test_thread_cache_variable_misuse_is_named_and_the_system_serves(library, value):
+    done = preloaded(["/bin/true"], library, POOL_PRELOAD_THREAD_CACHE=value)
+    assert done.returncode == 0
+    line = f"sgi_pool preload: POOL_PRELOAD_THREAD_CACHE={value}: not 0 or 1; every request"
+    assert line in done.stderr, done.stderr
+    assert "no pool (every request went to the system)" in done.stderr
+
+
+@pytest.mark.parametrize("caches", ["1", "0"])
+def test_sort_parallel_same_output(library, caches, tmp_path):
+    from pool.bench.preload_threads import write_sort_input
+
+    data = tmp_path / "lines.txt"
+    # 140,000 lines in one 100 MiB buffer: above sort's 128 Ki lines for a second thread
+    write_sort_input(str(data), lines=140_000)
+    argv = [program("sort"), "--parallel=2", "-S", "100M", "-T", str(tmp_path), str(data)]
+    pooled = same_output_on_the_pool(
+        argv, library, env={"POOL_PRELOAD_THREAD_CACHE": caches}, least=1
+    )
+    assert CACHES[caches] in pooled.stderr
+
+
+@pytest.mark.parametrize("caches", ["1", "0"])
+def test_threaded_cxx_containers_same_output(library, caches, tmp_path):
+    from pool.bench.preload_threads import build_cxx_program
+
+    if shutil.which("g++") is None:
+        pytest.skip("g++ is not installed (Debian: apt-get install g++)")
+    exe = build_cxx_program(str(tmp_path))
+    pooled = same_output_on_the_pool(
+        [exe, "4", "20", "500"], library, env={"POOL_PRELOAD_THREAD_CACHE": caches}, least=10_000
+    )
+    assert pooled.stdout.startswith("threads 4 rounds 20 n 500 checksum ")
+    for report in reports(pooled.stderr):
+        assert_counted_once(report)
+
+
+def test_threads_that_exit_give_their_caches_back(library, exits_forks):
+    # 48 threads, 4 at a time, each taking 210 blocks of the classes 32, 64 and 112
+    # and leaving one 80-byte block to main
+    carved = {}
+    for caches in ("1", "0"):
+        done = preloaded([exits_forks, "exits", "48"], library, POOL_PRELOAD_THREAD_CACHE=caches)
+        assert done.returncode == 0 and done.stdout == "exits 48\n", done.stderr
+        (report,) = reports(done.stderr)
+        assert CACHES[caches] in report[3]
+        assert_counted_once(report)
+        counts = report[2]
+        assert 48 <= counts[80][0] <= 56, counts  # main's blocks, and little else, live
+        carved[caches] = {size: sum(counts[size]) for size in (32, 64, 80, 112)}
+    # a cache kept by a dead thread (up to 2 x 20 blocks a class) would make later
+    # threads carve more (above all of class 80: each thread's one block takes a
+    # refill's worth into its cache): with caches, at most the 4 live threads'
+    # caches more
+    for size in (32, 64, 80, 112):
+        assert carved["1"][size] <= carved["0"][size] + 4 * 2 * 20, carved
+
+
+@pytest.mark.parametrize("caches", ["1", "0"])
+def test_fork_children_of_a_threaded_program(library, exits_forks, caches):
+    done = preloaded([exits_forks, "fork"], library, POOL_PRELOAD_THREAD_CACHE=caches)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout == "fork children 3\n" and "FAILED" not in done.stderr
+    found = reports(done.stderr)
+    assert len(found) == 4, done.stderr  # three children and the parent, one report each
+    for report in found:
+        assert CACHES[caches] in report[3]
+        assert_counted_once(report)
+    children, parent = found[:3], found[3]
+    for child in children:  # main's 1000 blocks of 48 bytes were live at the fork
+        assert child[2][48][0] >= 1000, child
+    assert all(live == 0 for live, _ in parent[2].values()), parent  # everything freed
