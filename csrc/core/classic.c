@@ -80,9 +80,11 @@ static inline free_node *pop_free(sgi_pool *p, size_t cls)
 
 /* ---- A.10 the first level: system requests (B.2: the heap limit) ------------- */
 
+/* Bytes held from the system: the chunks not released by a trim (B.13), and
+   the live large blocks. */
 static inline size_t held(const sgi_pool *p)
 {
-    return p->heap_size + p->large_bytes;
+    return p->heap_size - p->released_bytes + p->large_bytes;
 }
 
 /* Whether the heap limit lets the pool hold `more` bytes beyond `base`. */

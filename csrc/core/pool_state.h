@@ -66,7 +66,7 @@ _Static_assert((uint64_t)SGI_POOL_MAX_MAX_SMALL * SGI_POOL_MAX_REFILL * 4 < SIZE
 
 /* Invariants of a pool between calls, walked by pool_is_valid() in builds
    with -DSGI_POOL_VALIDATE (scripts/sanitize.sh makes one):
-     V1  heap_size is the sum of the recorded chunks' sizes;
+     V1  heap_size - released_bytes is the sum of the recorded chunks' sizes;
      V2  the current chunk [start_free, end_free) is empty or lies inside one
          recorded chunk, and start_free is a multiple of align;
      V3  every free list is no longer than the blocks carved for its class,
@@ -80,6 +80,12 @@ _Static_assert((uint64_t)SGI_POOL_MAX_MAX_SMALL * SGI_POOL_MAX_REFILL * 4 < SIZE
 #ifdef SGI_POOL_VALIDATE
 #define VALIDATE_EVERY 64  /* past the first VALIDATE_FULL calls of a pool: a sample */
 #define VALIDATE_FULL 2048 /* calls of a pool that are all checked */
+#endif
+
+/* How the core gives a chunk back to the system (trim, close, destroy): the
+   LD_PRELOAD build defines its own (csrc/preload/sys_alloc.h). */
+#ifndef POOL_CHUNK_RELEASE
+#define POOL_CHUNK_RELEASE(base, size) free(base)
 #endif
 
 /* ---- The pool ------------------------------------------------------------- */
@@ -131,7 +137,7 @@ struct sgi_pool {
     /* The classic state (Part A). */
     uintptr_t start_free; /* uncarved tail of the current chunk; 0 = none */
     uintptr_t end_free;   /* its end; equal to start_free when empty */
-    size_t heap_size;     /* bytes of every chunk ever obtained */
+    size_t heap_size;     /* bytes of every chunk ever obtained (the growth term of 3.1) */
 
     /* Records and limits (Part B). */
     size_t heap_limit;     /* 0 = no limit */
@@ -145,6 +151,8 @@ struct sgi_pool {
     size_t requests_granted;
     size_t requests_refused;
     size_t salvages;
+    size_t released_chunks; /* chunks given back by sgi_pool_trim (trim.c) */
+    size_t released_bytes;  /* their bytes: the chunks held are heap_size - this */
     size_t *carved;        /* per class: blocks made (refill, leftover) minus salvaged */
 
     /* Held blocks (sgi_pool_allocate_held, core/held.c): numpy's arrays may
