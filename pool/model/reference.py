@@ -268,7 +268,7 @@ class SGIAllocator:
         self.requests_refused = 0
         self.salvages = 0
         self.released_chunks = 0  # chunks given back by trim() (B.13)
-        self.released_bytes = 0  # their bytes: the chunks held are heap_size - this
+        self.released_bytes = 0  # their bytes: the chunks held (3.1's term) are heap_size - this
         self.leftovers = 0  # leftover tails pushed in step 3.2 (the model's own count, for tests)
         self.system = SimulatedSystem()
         # Thread caches (csrc/core/thread_cache.c), one thread's: per class, its
@@ -350,7 +350,8 @@ class SGIAllocator:
 
         # 3. a new chunk is needed
         # 3.1 with the incoming nobjs
-        bytes_to_get = 2 * total + self.round_up(self.heap_size >> 4)
+        # (B.13: with the bytes of the chunks held; heap_size itself after no trim)
+        bytes_to_get = 2 * total + self.round_up((self.heap_size - self.released_bytes) >> 4)
         # 3.2 the leftover is smaller than size, so it fits its own class exactly
         if left > 0:
             assert self.start_free is not None  # a tail of left bytes starts there
