@@ -462,9 +462,9 @@ class Pool(_fastpath.Base, PoolBase):
         the current chunk (the one holding the uncarved tail), and returns the
         bytes released.  Their blocks leave the free lists; the other free
         blocks keep their order.  Thread caches are handed back to the lists
-        first.  heap_size (which sizes the next chunk) is unchanged; what the
-        pool holds (stats().held, which the heap limit counts) drops.  Safe
-        inside an oom handler."""
+        first.  heap_size (every chunk ever obtained) is unchanged; what the
+        pool holds (stats().held, which the heap limit counts) drops, and so
+        does the size of the next chunk.  Safe inside an oom handler."""
         released: int = lib.sgi_pool_trim(self._handle())
         return released
 

@@ -4,7 +4,8 @@ burst, after it, after the frees and after the trim, and, over interleaved
 rounds, the time of a trim against a bare walk of the same free lists
 (sgi_pool_class_counts, which only follows the links) taken just before it.
 
-Usage: python scripts/measure_trim.py [--mib 200] [--rounds 5]"""
+Usage, from the repository root (so that this checkout's pool is imported):
+  PYTHONPATH=. python scripts/measure_trim.py [--mib 200] [--rounds 5]"""
 
 from __future__ import annotations
 
@@ -13,8 +14,9 @@ import statistics
 import time
 from array import array
 
-from pool import Pool
 from pool._pool_c import ffi, lib
+
+from pool import Pool
 
 
 def rss() -> int:
@@ -26,10 +28,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--mib", type=int, default=200)
     parser.add_argument("--rounds", type=int, default=5)
-    parser.add_argument("--malloc-trim", action="store_true")
     args = parser.parse_args()
-    import ctypes
-    libc = ctypes.CDLL(None)
     count = (args.mib << 20) // 32
     mib = 1 << 20
     walks, trims = [], []
@@ -48,14 +47,13 @@ def main() -> None:
             t1 = time.perf_counter_ns()
             released = pool.trim()
             t2 = time.perf_counter_ns()
-            if args.malloc_trim:
-                libc.malloc_trim(0)
             after = rss()
             walks.append(t1 - t0)
             trims.append(t2 - t1)
             st = pool.stats()
             print(
-                f"round {r}: RSS before {before / mib:.1f} MiB, burst +{(grown - before) / mib:.1f},"
+                f"round {r}: RSS before {before / mib:.1f} MiB,"
+                f" burst +{(grown - before) / mib:.1f},"
                 f" freed +{(freed - before) / mib:.1f}, trimmed +{(after - before) / mib:.1f}"
                 f" ({100 * (after - before) / (count * 32):.2f}% of the burst);"
                 f" released {released / mib:.1f} MiB in {st.released_chunks} chunks so far,"

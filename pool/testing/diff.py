@@ -255,9 +255,7 @@ class Lockstep:
         model = self.sides[1]
         if Normaliser(model.pool.chunks())(model.addr[ident]) is None:
             return False
-        return all(
-            side.addr[ident] not in {side.addr[i] for i in self.live} for side in self.sides
-        )
+        return all(side.addr[ident] not in {side.addr[i] for i in self.live} for side in self.sides)
 
     def _commit(self, op: Op, outcome: Outcome) -> None:
         """Updates the ids after an operation that both sides ran alike."""

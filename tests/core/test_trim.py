@@ -4,9 +4,16 @@ import os
 import threading
 
 import pytest
-
 from helpers import wait_or_kill
-from pool import InvalidBlockError, Pool, PoolClosedError, PoolMemoryError, ReferencePool, process_totals
+
+from pool import (
+    InvalidBlockError,
+    Pool,
+    PoolClosedError,
+    PoolMemoryError,
+    ReferencePool,
+    process_totals,
+)
 
 
 def holding(chunks, addr):
@@ -33,7 +40,7 @@ def test_burst_releases_every_chunk_but_the_current_one(make_pool):
         assert pool.trim() == expected
         after = pool.stats()
         assert pool.chunks() == [current]
-        assert after.heap_size == before.heap_size  # the growth term stays
+        assert after.heap_size == before.heap_size  # every chunk ever obtained
         assert after.held == before.held - expected == current[1]
         assert (after.released_chunks, after.released_bytes) == (len(chunks) - 1, expected)
         assert after.releasable_bytes == 0
