@@ -23,8 +23,9 @@
  * obtained; what the pool holds (held(), which the heap limit checks) is
  * heap_size - released_bytes + large_bytes.
  *
- * Scratch memory comes from calloc, never malloc: in the LD_PRELOAD build
- * malloc is the chunk source (csrc/preload/sys_alloc.h), calloc the system's.
+ * Scratch memory comes from calloc (and realloc, free), never malloc, and no
+ * libc call here allocates: in the LD_PRELOAD build malloc is the chunk
+ * source (csrc/preload/sys_alloc.h), calloc the system's.
  */
 
 typedef struct trim_chunk {
@@ -81,10 +82,31 @@ static void trim_note(trim_scan *s, free_node *node, const trim_chunk *c, bool f
     s->runs[s->nruns++] = (trim_run){node, node, c};
 }
 
-static int trim_by_base(const void *a, const void *b)
+/* Heapsort by base: qsort may call malloc for its scratch (glibc's does for
+   large arrays), and in the LD_PRELOAD build malloc is this pool. */
+static void trim_sift(trim_chunk *a, size_t root, size_t n)
 {
-    uintptr_t x = ((const trim_chunk *)a)->base, y = ((const trim_chunk *)b)->base;
-    return (x > y) - (x < y);
+    for (size_t child; (child = 2 * root + 1) < n; root = child) {
+        if (child + 1 < n && a[child + 1].base > a[child].base)
+            child++;
+        if (a[root].base >= a[child].base)
+            return;
+        trim_chunk t = a[root];
+        a[root] = a[child];
+        a[child] = t;
+    }
+}
+
+static void trim_sort(trim_chunk *a, size_t n)
+{
+    for (size_t i = n / 2; i-- > 0;)
+        trim_sift(a, i, n);
+    for (size_t end = n; end-- > 1;) {
+        trim_chunk t = a[0];
+        a[0] = a[end];
+        a[end] = t;
+        trim_sift(a, 0, end);
+    }
 }
 
 /* The chunk holding addr, or NULL (only a corrupted unchecked list can hold
@@ -126,7 +148,7 @@ static bool trim_scan_init(const sgi_pool *p, trim_scan *s)
     s->drop = s->keep + p->nlists;
     for (size_t i = 0; i < s->n; i++)
         s->chunks[i] = (trim_chunk){p->chunks[i].base, p->chunks[i].size, 0, NULL, false};
-    qsort(s->chunks, s->n, sizeof *s->chunks, trim_by_base);
+    trim_sort(s->chunks, s->n);
     for (size_t i = 0; i < s->n; i++)
         s->chunks[i].per_class = s->counts + i * p->nlists;
     return true;
