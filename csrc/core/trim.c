@@ -58,14 +58,16 @@ typedef struct trim_scan {
     size_t *run_start; /* per class: its first run (nlists + 1 entries) */
 } trim_scan;
 
-/* Notes node (in chunk c) as the next block of the list being walked; gives
-   the runs up (NULL) when there are too many, or no memory. */
-static void trim_note(trim_scan *s, free_node *node, const trim_chunk *c, bool first)
+/* Notes a run of the list being walked: `count` blocks from first to last,
+   all in chunk c; gives the runs up (NULL) when there are too many, or no
+   memory. */
+static void trim_note(trim_scan *s, size_t cls, trim_chunk *c, free_node *first, free_node *last,
+                      size_t count)
 {
-    if (!first && s->runs[s->nruns - 1].chunk == c) {
-        s->runs[s->nruns - 1].last = node;
+    if (c != NULL)
+        c->per_class[cls] += count;
+    if (s->runs == NULL)
         return;
-    }
     if (s->nruns == s->runs_cap) {
         size_t cap = 2 * s->runs_cap;
         trim_run *grown = cap <= TRIM_MAX_RUNS ? realloc(s->runs, cap * sizeof *grown) : NULL;
@@ -79,7 +81,7 @@ static void trim_note(trim_scan *s, free_node *node, const trim_chunk *c, bool f
         s->runs = grown;
         s->runs_cap = cap;
     }
-    s->runs[s->nruns++] = (trim_run){node, node, c};
+    s->runs[s->nruns++] = (trim_run){first, last, c};
 }
 
 /* Heapsort by base: qsort may call malloc for its scratch (glibc's does for
@@ -185,33 +187,45 @@ static void trim_count(const sgi_pool *p, trim_scan *s)
     if (s->n == 0)
         return;
     for (size_t cls = 0; cls < p->nlists; cls++) {
-        size_t size = (cls + 1) << p->align_shift, seen = 0;
+        size_t seen = 0, run = 0;
         if (s->runs != NULL)
             s->run_start[cls] = s->nruns;
+        /* per block only a range compare while the list stays in one chunk */
+        trim_chunk *c = NULL;
+        free_node *first = NULL, *last = NULL;
         for (free_node *n = p->free_list[cls]; n != NULL && seen <= p->carved[cls];
              n = read_link(n), seen++) {
-            trim_chunk *c = trim_find(s, (uintptr_t)n);
-            if (c != NULL) {
-                c->free_bytes += size;
-                c->per_class[cls]++;
+            if (c == NULL || (uintptr_t)n - c->base >= c->size) {
+                trim_chunk *found = trim_find(s, (uintptr_t)n);
+                if (run != 0 && found != c) {
+                    trim_note(s, cls, c, first, last, run);
+                    run = 0;
+                }
+                if (run == 0)
+                    first = n;
+                c = found;
             }
-            if (s->runs != NULL)
-                trim_note(s, n, c, seen == 0);
+            last = n;
+            run++;
         }
+        if (run != 0)
+            trim_note(s, cls, c, first, last, run);
         s->keep[cls] = seen; /* the list's length, for now */
         if (s->runs != NULL)
             s->run_start[cls + 1] = s->nruns;
         for (const tcache *t = p->caches; t != NULL; t = t->pool_next)
             for (const free_node *n = t->cls[cls].head; n != NULL && seen <= p->carved[cls];
                  n = n->next, seen++) {
-                trim_chunk *c = trim_find(s, (uintptr_t)n);
-                if (c != NULL)
-                    c->free_bytes += size;
+                trim_chunk *found = trim_find(s, (uintptr_t)n);
+                if (found != NULL)
+                    found->per_class[cls]++;
             }
     }
     bool tail = p->start_free != p->end_free;
     for (size_t i = 0; i < s->n; i++) {
         trim_chunk *c = &s->chunks[i];
+        for (size_t cls = 0; cls < p->nlists; cls++)
+            c->free_bytes += c->per_class[cls] * ((cls + 1) << p->align_shift);
         bool current = tail && p->start_free - c->base < c->size;
         c->release = c->free_bytes == c->size && !current;
         if (c->release)
