@@ -46,8 +46,9 @@
  * States of a block: uncarved (inside [start_free, end_free)), free (on a free
  * list), live (handed out).  A block moves uncarved -> live or free in refill,
  * free -> live in allocate, live -> free in deallocate; a free block becomes
- * uncarved again only through salvage.  Nothing is ever returned to the
- * system before destroy, except large blocks.
+ * uncarved again only through salvage.  Nothing is returned to the system
+ * before destroy, except large blocks and, when sgi_pool_trim is called,
+ * chunks whose blocks are all free (trim.c).
  */
 
 /*
@@ -67,6 +68,7 @@
 #include "core/sizeless.c"     /* calls without a size (B.12) */
 #include "core/batches.c"      /* allocate_many, deallocate_many, free_many (B.10) */
 #include "core/introspection.c" /* heap limit, stats, walks, the state capture */
+#include "core/trim.c"         /* fully free chunks back to the system (B.13) */
 #include "core/validate.c"     /* pool_is_valid (SGI_POOL_VALIDATE builds) */
 #include "core/lifecycle.c"    /* options, create, close, destroy (B.1) */
 #include "core/held.c"         /* blocks that may outlive close() (numpy's handler) */

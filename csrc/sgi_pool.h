@@ -326,6 +326,27 @@ void sgi_pool_process_totals(size_t *blocks, size_t *bytes);
    sgi_pool_allocate).  Declared last: the C API table only ever appends. */
 void *sgi_pool_calloc(sgi_pool *p, size_t count, size_t size);
 
+/* Trim (an addition to SGI's design, docs/algorithm.md B.13): returns to the
+   system every chunk whose carved blocks are all free, except the current
+   chunk (the one holding the uncarved tail); their blocks leave the free
+   lists, whose other blocks keep their order.  Thread caches are handed back
+   to the lists first.  Returns the bytes released (0 on a closed pool, or
+   when memory for the walk's scratch tables is short).  heap_size (every
+   chunk ever obtained) is unchanged; what the pool holds (for the heap limit)
+   and the chunk bytes that size the next chunk drop by the bytes released.
+   On glibc it then calls malloc_trim(0): free() alone keeps chunks below
+   malloc's mmap threshold resident. */
+size_t sgi_pool_trim(sgi_pool *p);
+
+/* What a trim would release now, and what trims released so far. */
+typedef struct sgi_pool_trim_stats {
+    size_t releasable_bytes;  /* bytes sgi_pool_trim would release now */
+    size_t releasable_chunks; /* in so many chunks */
+    size_t released_chunks;   /* chunks released by trims since creation */
+    size_t released_bytes;    /* their bytes */
+} sgi_pool_trim_stats;
+void sgi_pool_get_trim_stats(sgi_pool *p, sgi_pool_trim_stats *out);
+
 #ifdef __cplusplus
 }
 #endif

@@ -80,9 +80,11 @@ static inline free_node *pop_free(sgi_pool *p, size_t cls)
 
 /* ---- A.10 the first level: system requests (B.2: the heap limit) ------------- */
 
+/* Bytes held from the system: the chunks not released by a trim (B.13), and
+   the live large blocks. */
 static inline size_t held(const sgi_pool *p)
 {
-    return p->heap_size + p->large_bytes;
+    return p->heap_size - p->released_bytes + p->large_bytes;
 }
 
 /* Whether the heap limit lets the pool hold `more` bytes beyond `base`. */
@@ -199,7 +201,8 @@ static char *chunk_alloc(sgi_pool *p, size_t size, size_t *nobjs)
             last_refused = 0; /* our bookkeeping, not the system request */
             return NULL;
         }
-        size_t bytes_to_get = 2 * total + round_up(p, p->heap_size >> 4); /* 3.1 */
+        /* 3.1 (B.13: with the chunks held; heap_size itself after no trim) */
+        size_t bytes_to_get = 2 * total + round_up(p, (p->heap_size - p->released_bytes) >> 4);
         if (UNLIKELY(!dir_prepare(&p->dir, bytes_to_get))) {
             last_refused = 0; /* the directory's bitmaps: our bookkeeping too */
             return NULL;

@@ -109,6 +109,7 @@ static void forget_memory(sgi_pool *p)
     p->start_free = p->end_free = 0;
     atomic_store_explicit(&p->open_tail, 0, memory_order_relaxed);
     p->heap_size = p->large_bytes = p->large_live = 0;
+    p->released_chunks = p->released_bytes = 0;
     p->closed = true;
 }
 
@@ -123,7 +124,8 @@ static void release_memory(sgi_pool *p)
     }
     for (size_t i = 0; i < p->nchunks; i++) {
         MEM_WRITABLE((void *)p->chunks[i].base, p->chunks[i].size); /* back to malloc's */
-        system_release((void *)p->chunks[i].base, p->chunks[i].size);
+        POOL_CHUNK_RELEASE((void *)p->chunks[i].base, p->chunks[i].size);
+        totals_sub(1, p->chunks[i].size);
     }
     block_table_free(&p->blocks);
     dir_free(&p->dir);

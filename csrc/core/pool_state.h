@@ -66,7 +66,7 @@ _Static_assert((uint64_t)SGI_POOL_MAX_MAX_SMALL * SGI_POOL_MAX_REFILL * 4 < SIZE
 
 /* Invariants of a pool between calls, walked by pool_is_valid() in builds
    with -DSGI_POOL_VALIDATE (scripts/sanitize.sh makes one):
-     V1  heap_size is the sum of the recorded chunks' sizes;
+     V1  heap_size - released_bytes is the sum of the recorded chunks' sizes;
      V2  the current chunk [start_free, end_free) is empty or lies inside one
          recorded chunk, and start_free is a multiple of align;
      V3  every free list is no longer than the blocks carved for its class,
@@ -80,6 +80,23 @@ _Static_assert((uint64_t)SGI_POOL_MAX_MAX_SMALL * SGI_POOL_MAX_REFILL * 4 < SIZE
 #ifdef SGI_POOL_VALIDATE
 #define VALIDATE_EVERY 64  /* past the first VALIDATE_FULL calls of a pool: a sample */
 #define VALIDATE_FULL 2048 /* calls of a pool that are all checked */
+#endif
+
+/* How the core gives a chunk back to the system (trim, close, destroy): the
+   LD_PRELOAD build defines its own (csrc/preload/sys_alloc.h).  With free(),
+   a trim then asks glibc to return the freed pages: chunks below malloc's mmap
+   threshold (which glibc raises after a large mapped block is freed) sit in
+   its heap, and free() alone keeps them resident (measured: 91% of a 200 MiB
+   burst still resident after a second burst's trim, 4% with malloc_trim). */
+#ifndef POOL_CHUNK_RELEASE
+#define POOL_CHUNK_RELEASE(base, size) free(base)
+#if defined(__GLIBC__)
+#include <malloc.h>
+#define POOL_CHUNKS_RELEASED() malloc_trim(0)
+#endif
+#endif
+#ifndef POOL_CHUNKS_RELEASED
+#define POOL_CHUNKS_RELEASED() ((void)0)
 #endif
 
 /* ---- The pool ------------------------------------------------------------- */
@@ -148,6 +165,9 @@ struct sgi_pool {
     size_t requests_granted;
     size_t requests_refused;
     size_t salvages;
+    size_t released_chunks; /* chunks given back by sgi_pool_trim (trim.c) */
+    size_t released_bytes;  /* their bytes: the chunks held (the growth term of 3.1) are
+                               heap_size - this */
     size_t *carved;        /* per class: blocks made (refill, leftover) minus salvaged */
 
     /* Held blocks (sgi_pool_allocate_held, core/held.c): numpy's arrays may

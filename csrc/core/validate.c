@@ -30,7 +30,7 @@ static int pool_is_valid(sgi_pool *p)
     size_t heap = 0;
     for (size_t i = 0; i < p->nchunks; i++)
         heap += p->chunks[i].size;
-    if (heap != p->heap_size)
+    if (heap != p->heap_size - p->released_bytes)
         return 1;
     if (p->start_free > p->end_free || p->start_free % p->align != 0 ||
         (p->start_free != p->end_free && !inside_a_chunk(p, p->start_free, p->end_free)))

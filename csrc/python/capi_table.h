@@ -49,6 +49,8 @@ static const sgi_pool_capi sgi_pool_capi_filled = {
     sgi_pool_capture_state,
     sgi_pool_process_totals,
     sgi_pool_calloc,
+    sgi_pool_trim,
+    sgi_pool_get_trim_stats,
     /* generated from sgi_pool.h: end */
 };
 

@@ -74,6 +74,8 @@ typedef struct sgi_pool_capi {
     __typeof__(sgi_pool_capture_state) *capture_state;
     __typeof__(sgi_pool_process_totals) *process_totals;
     __typeof__(sgi_pool_calloc) *calloc;
+    __typeof__(sgi_pool_trim) *trim;
+    __typeof__(sgi_pool_get_trim_stats) *get_trim_stats;
     /* generated from sgi_pool.h: end */
 } sgi_pool_capi;
 
