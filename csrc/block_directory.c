@@ -231,19 +231,6 @@ void dir_walk(const block_directory *d, uintptr_t skip,
     }
 }
 
-void dir_remove(block_directory *d, uintptr_t base)
-{
-    for (size_t i = 0; i < d->count; i++) {
-        if (d->chunks[i].base != base)
-            continue;
-        free(d->chunks[i].bits);
-        memmove(&d->chunks[i], &d->chunks[i + 1], (d->count - i - 1) * sizeof *d->chunks);
-        d->count--;
-        memset(d->cache, 0, sizeof d->cache); /* later chunks moved: indices go stale */
-        return;
-    }
-}
-
 void dir_free(block_directory *d)
 {
     for (dir_chunk *c = d->head, *next; c != NULL; c = next) {

@@ -303,10 +303,6 @@ static inline void dir_unmark_live(block_directory *d, const void *block)
 void dir_walk(const block_directory *d, uintptr_t skip,
               void (*visit)(void *ctx, uintptr_t addr, size_t size, bool live), void *ctx);
 
-/* Forgets the chunk at base (its bitmap and record), which the pool is
-   giving back to the system; nothing if no chunk starts there. */
-void dir_remove(block_directory *d, uintptr_t base);
-
 /* Frees everything; the directory is empty and usable again. */
 void dir_free(block_directory *d);
 
