@@ -9,10 +9,12 @@
  *            same, freed by the status-returning calls the bindings use:
  *            sgi_pool_deallocate_checked, sgi_pool_free_checked) | single
  *            (unchecked, single-thread: the pool with no lock, for the
- *            ts/single ratio)
+ *            ts/single ratio) | tc (ts with thread caches)
  *   PATTERN  lifo (allocate, touch, free) | fifo (a queue of 64 blocks: free
  *            the oldest, allocate the newest) | churn (10000 live blocks, free
- *            a pseudo-random one and allocate its replacement)
+ *            a pseudo-random one and allocate its replacement) | burst
+ *            (allocate 10000 blocks, then free them in order: the caches'
+ *            exchanges with the lists on every batch)
  *   SIZE     a request size in bytes, or mixed (the default): sizes cycle
  *            through 16, 32, 64, 128 and a fixed list of mixed sizes.
  * The set-up (the live set, a warm-up) is the same for every COUNT, so the
@@ -62,6 +64,7 @@ int main(int argc, char **argv)
     status = strstr(argv[1], "status") != NULL;
     int churn = strcmp(argv[2], "churn") == 0;
     int fifo = strcmp(argv[2], "fifo") == 0;
+    int burst = strcmp(argv[2], "burst") == 0;
     size_t count = (size_t)strtoull(argv[3], NULL, 10);
     if (argc == 5 && strcmp(argv[4], "mixed") != 0)
         fixed_size = (size_t)strtoull(argv[4], NULL, 10);
@@ -69,10 +72,11 @@ int main(int argc, char **argv)
     sgi_pool_options_init(&o);
     o.checked = checked;
     o.thread_safe = !single;
+    o.thread_cache = strcmp(argv[1], "tc") == 0;
     sgi_pool *p = sgi_pool_create(&o);
     static void *live[LIVE];
     static size_t held[LIVE];
-    size_t nlive = fifo ? QUEUE : LIVE;
+    size_t nlive = fifo ? QUEUE : burst ? 0 : LIVE;
     for (size_t j = 0; j < nlive; j++) {
         held[j] = size_at(j);
         live[j] = sgi_pool_allocate(p, held[j]);
@@ -80,7 +84,15 @@ int main(int argc, char **argv)
     unsigned long long x = 88172645463325252ull, sum = 0;
     for (size_t i = 0; i < WARM + count; i++) {
         size_t n = size_at(i);
-        if (churn || fifo) {
+        if (burst) { /* pair i: the allocation of burst slot i % LIVE, its free later */
+            size_t j = i % LIVE;
+            live[j] = sgi_pool_allocate(p, n);
+            held[j] = n;
+            *(volatile char *)live[j] = 1;
+            if (j == LIVE - 1)
+                for (size_t k = 0; k < LIVE; k++)
+                    release(p, live[k], held[k]);
+        } else if (churn || fifo) {
             size_t j = i % QUEUE; /* fifo: the oldest of the queue */
             if (churn) {
                 x ^= x << 13, x ^= x >> 7, x ^= x << 17;

@@ -5,9 +5,16 @@
  * Each thread using a pool gets a cache: per size class a short LIFO list of
  * free blocks.  allocate pops and deallocate pushes there with no lock; an
  * empty class takes `batch` blocks from the pool's list (refilling it first,
- * A.6, when it is empty), a full one (2 x batch) gives `batch` back, both
- * under the pool's lock.  Blocks are the same blocks the lists hold, so
- * every other call may keep using the lists directly.
+ * A.6, when it is empty), a push onto a full one (2 x batch) first gives the
+ * `batch` oldest back, both under the pool's lock.  Blocks are the same
+ * blocks the lists hold, so every other call may keep using the lists
+ * directly.
+ *
+ * The list is two magazines in one chain (Bonwick's): the newer, `loaded`
+ * (count blocks, its last node `tail`), then the older, `previous` (empty or
+ * exactly batch blocks, its last node `prev_tail`).  A full previous magazine
+ * goes back as a unit, spliced onto the pool's list in O(1), so a give-back
+ * walks no node; swapping the magazines needs no lock.
  *
  * Who may touch a cache: its thread, between raising and lowering `busy`
  * while `owner` is its id (bias.h's handshake, per cache), or anyone holding
@@ -31,9 +38,12 @@
 #define TC_SLOTS 4 /* pools a thread finds without a search */
 
 typedef struct tc_class {
-    free_node *head;
-    uint32_t count;
-    uint32_t limit; /* 2 x batch: a push beyond it gives `batch` back */
+    free_node *head;      /* the chain: loaded, then previous, NULL-ended */
+    free_node *tail;      /* loaded's last node (when count != 0) */
+    free_node *prev_tail; /* previous's last node (when prev_count != 0) */
+    uint32_t count;       /* loaded's blocks, 0..limit */
+    uint32_t prev_count;  /* previous's blocks: 0 or limit */
+    uint32_t limit;       /* batch: a magazine's capacity */
 } tc_class;
 
 typedef struct tcache {
@@ -104,16 +114,46 @@ static inline void tc_leave(tcache *c)
 static void *tcache_allocate_slow(sgi_pool *p, size_t n);
 static void tcache_deallocate_slow(sgi_pool *p, free_node *node, size_t n);
 
+/* The cache's own moves (its owner, inside, or a holder of the lock). */
+static inline free_node *tc_pop(tc_class *k)
+{
+    if (UNLIKELY(k->count == 0)) {
+        if (k->prev_count == 0)
+            return NULL;
+        k->count = k->prev_count; /* previous becomes loaded: head stays */
+        k->tail = k->prev_tail;
+        k->prev_count = 0;
+    }
+    free_node *block = k->head;
+    k->head = block->next;
+    k->count--;
+    return block;
+}
+
+/* A push onto a loaded magazine with room, or onto a full one while
+   previous is empty (loaded becomes previous); false: both are full. */
+static inline bool tc_push(tc_class *k, free_node *node)
+{
+    if (UNLIKELY(k->count == k->limit)) {
+        if (k->prev_count != 0)
+            return false;
+        k->prev_count = k->count;
+        k->prev_tail = k->tail;
+        k->count = 0;
+    }
+    if (k->count == 0)
+        k->tail = node;
+    node->next = k->head;
+    k->head = node;
+    k->count++;
+    return true;
+}
+
 static ALWAYS_INLINE void *tcache_allocate(sgi_pool *p, size_t n)
 {
     tcache *c = tc_armed(p);
     if (LIKELY(c != NULL)) {
-        tc_class *k = &c->cls[class_index(p, n)];
-        free_node *block = k->head;
-        if (LIKELY(block != NULL)) {
-            k->head = block->next;
-            k->count--;
-        }
+        free_node *block = tc_pop(&c->cls[class_index(p, n)]);
         tc_leave(c);
         if (LIKELY(block != NULL))
             return block;
@@ -125,13 +165,7 @@ static ALWAYS_INLINE void tcache_deallocate(sgi_pool *p, free_node *node, size_t
 {
     tcache *c = tc_armed(p);
     if (LIKELY(c != NULL)) {
-        tc_class *k = &c->cls[class_index(p, n)];
-        bool room = k->count < k->limit;
-        if (LIKELY(room)) {
-            node->next = k->head;
-            k->head = node;
-            k->count++;
-        }
+        bool room = tc_push(&c->cls[class_index(p, n)], node);
         tc_leave(c);
         if (LIKELY(room))
             return;
@@ -148,14 +182,13 @@ static void tc_drain(sgi_pool *p, tcache *c)
     for (size_t cls = 0; cls < p->nlists; cls++) {
         tc_class *k = &c->cls[cls];
         if (k->head != NULL && !p->closed) {
-            free_node *tail = k->head;
-            while (tail->next != NULL)
-                tail = tail->next;
+            free_node *tail = k->prev_count != 0 ? k->prev_tail : k->tail;
             tail->next = p->free_list[cls];
             p->free_list[cls] = k->head;
         }
         k->head = NULL;
         k->count = 0;
+        k->prev_count = 0;
     }
 }
 
@@ -315,7 +348,7 @@ static tcache *tc_new(sgi_pool *p)
     atomic_init(&c->owner, BIAS_REVOKED);
     atomic_init(&c->busy, 0);
     for (size_t cls = 0; cls < p->nlists; cls++)
-        c->cls[cls].limit = (uint32_t)(2 * tc_batch(p, cls));
+        c->cls[cls].limit = (uint32_t)tc_batch(p, cls);
     return c;
 }
 
@@ -343,9 +376,7 @@ static NOINLINE void *tcache_allocate_slow(sgi_pool *p, size_t n)
     free_node *block;
     if (c == NULL) {
         block = allocate_locked(p, n);
-    } else if ((block = c->cls[cls].head) != NULL) { /* re-armed with blocks */
-        c->cls[cls].head = block->next;
-        c->cls[cls].count--;
+    } else if ((block = tc_pop(&c->cls[cls])) != NULL) { /* re-armed with blocks */
     } else if ((block = pop_free(p, cls)) != NULL || (block = refill(p, round_up(p, n)))) {
         /* the block, and up to batch - 1 more from the list into the cache */
         tc_class *k = &c->cls[cls];
@@ -356,11 +387,12 @@ static NOINLINE void *tcache_allocate_slow(sgi_pool *p, size_t n)
             last = node;
             got++;
         }
-        if (got != 0) {
+        if (got != 0) { /* the cache is empty (refill may have drained it): loaded */
             p->free_list[cls] = last->next;
-            last->next = k->head; /* refill may have drained the cache: empty again */
+            last->next = NULL;
             k->head = head;
-            k->count += (uint32_t)got;
+            k->tail = last;
+            k->count = (uint32_t)got;
         }
     }
     pool_unlock(p);
@@ -379,23 +411,17 @@ static NOINLINE void tcache_deallocate_slow(sgi_pool *p, free_node *node, size_t
         push_free(p, cls, node);
     } else {
         tc_class *k = &c->cls[cls];
-        node->next = k->head;
-        k->head = node;
-        k->count++;
-        /* over the cap (the fast path's rule, so that which path runs never
-           changes an address): keep batch blocks, give the older rest back */
-        if (k->count > k->limit) {
-            size_t keep = k->limit / 2;
-            free_node *last_kept = k->head;
-            for (size_t i = 1; i < keep; i++)
-                last_kept = last_kept->next;
-            free_node *give = last_kept->next, *tail = give;
-            while (tail->next != NULL)
-                tail = tail->next;
-            tail->next = p->free_list[cls];
+        /* both magazines full (the fast path's rule, so that which path runs
+           never changes an address): previous, the batch oldest, goes back
+           whole onto the list, and loaded becomes previous */
+        if (!tc_push(k, node)) {
+            free_node *give = k->tail->next;
+            k->tail->next = NULL;
+            k->prev_tail->next = p->free_list[cls];
             p->free_list[cls] = give;
-            last_kept->next = NULL;
-            k->count = (uint32_t)keep;
+            k->prev_tail = k->tail;
+            k->count = 0;
+            (void)tc_push(k, node);
         }
     }
     pool_unlock(p);
