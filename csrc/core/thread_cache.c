@@ -41,10 +41,13 @@ typedef struct tc_class {
     free_node *head;      /* the chain: loaded, then previous, NULL-ended */
     free_node *tail;      /* loaded's last node (when count != 0) */
     free_node *prev_tail; /* previous's last node (when prev_count != 0) */
-    uint32_t count;       /* loaded's blocks, 0..limit */
-    uint32_t prev_count;  /* previous's blocks: 0 or limit */
-    uint32_t limit;       /* batch: a magazine's capacity */
+    uint16_t count;       /* loaded's blocks, 0..limit */
+    uint16_t prev_count;  /* previous's blocks: 0 or limit */
+    uint16_t limit;       /* batch: a magazine's capacity */
 } tc_class;
+
+/* 32 bytes: a class is found with a shift; batch <= TC_BATCH_BYTES / 8 fits */
+_Static_assert(sizeof(tc_class) == 32 && TC_BATCH_BYTES / 8 <= UINT16_MAX, "tc_class layout");
 
 typedef struct tcache {
     _Atomic uintptr_t owner; /* the thread's id, or BIAS_REVOKED */
@@ -96,6 +99,10 @@ static inline tcache *tc_armed(sgi_pool *p)
     if (UNLIKELY(s->pool != p))
         return NULL;
     tcache *c = s->cache;
+#if defined(__GNUC__)
+    if (c == NULL) /* a slot naming a pool always names its cache: no test */
+        __builtin_unreachable();
+#endif
     atomic_store_explicit(&c->busy, 1, memory_order_relaxed);
     atomic_signal_fence(memory_order_seq_cst);
     /* acquire: a reader that paused the cache (tc_resume_others) read it first */
@@ -347,7 +354,7 @@ static tcache *tc_new(sgi_pool *p)
     atomic_init(&c->owner, BIAS_REVOKED);
     atomic_init(&c->busy, 0);
     for (size_t cls = 0; cls < p->nlists; cls++)
-        c->cls[cls].limit = (uint32_t)tc_batch(p, cls);
+        c->cls[cls].limit = (uint16_t)tc_batch(p, cls);
     return c;
 }
 
@@ -391,7 +398,7 @@ static NOINLINE void *tcache_allocate_slow(sgi_pool *p, size_t n)
             last->next = NULL;
             k->head = head;
             k->tail = last;
-            k->count = (uint32_t)got;
+            k->count = (uint16_t)got;
         }
     }
     pool_unlock(p);
