@@ -105,10 +105,25 @@ def test_section_cells_and_ratios():
         threads.format_threads({"threads": cells, "machine": {"cpus": 2}, "repeat": 1})
     )
     assert "prodcons x4*" in text and "more threads than CPUs" in text
-    [target] = threads.thread_targets({"threads": cells})
+    target, cached, scaling, single = threads.thread_targets({"threads": cells})
     worst = min(c["x_glibc"][threads.SHARED] for c in cells if c["threads"] == 2)
     assert target["worst"] == round(worst, 3) and target["met"] is (worst >= 1.0)
     assert "glibc" in target["measured"]
+    two = [c for c in cells if c["threads"] == 2]
+    assert cached["met"] is all(
+        c["x_glibc"][threads.CACHED] >= 1.0 and c["x_per_thread"][threads.CACHED] >= 0.8
+        for c in two
+    )
+    assert "4 threads" in scaling["target"] and scaling["measured"].count("vs") == 4
+    cpu = {
+        c["pattern"]: c["results"][threads.CACHED]["cpu_ns_per_pair"]["median"]
+        / c["results"][threads.SINGLE_THREAD]["cpu_ns_per_pair"]["median"]
+        for c in cells
+        if c["threads"] == 1
+    }
+    assert single["worst"] == round(max(cpu.values()), 3)
+    assert single["met"] is (max(cpu.values()) <= 1.1)
+    assert "CPU ns" in text
 
 
 @pytest.mark.skipif(shutil.which("gcc") is None, reason="needs gcc")
