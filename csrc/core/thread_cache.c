@@ -11,8 +11,8 @@
  * directly.
  *
  * The list is two magazines in one chain (Bonwick's): the newer, `loaded`
- * (count blocks, its last node `tail`), then the older, `previous` (empty or
- * exactly batch blocks, its last node `prev_tail`).  A full previous magazine
+ * (count blocks, its last node `tail`), then the older, `previous` (empty, or
+ * exactly batch blocks with its last node `prev_tail`).  A full previous magazine
  * goes back as a unit, spliced onto the pool's list in O(1), so a give-back
  * walks no node; swapping the magazines needs no lock.
  *
@@ -40,14 +40,12 @@
 typedef struct tc_class {
     free_node *head;      /* the chain: loaded, then previous, NULL-ended */
     free_node *tail;      /* loaded's last node (when count != 0) */
-    free_node *prev_tail; /* previous's last node (when prev_count != 0) */
-    uint16_t count;       /* loaded's blocks, 0..limit */
-    uint16_t prev_count;  /* previous's blocks: 0 or limit */
-    uint16_t limit;       /* batch: a magazine's capacity */
+    free_node *prev_tail; /* previous's last node; NULL: previous is empty */
+    uint32_t count;       /* loaded's blocks, 0..limit (previous: limit or 0) */
+    uint32_t limit;       /* batch: a magazine's capacity */
 } tc_class;
 
-/* 32 bytes: a class is found with a shift; batch <= TC_BATCH_BYTES / 8 fits */
-_Static_assert(sizeof(tc_class) == 32 && TC_BATCH_BYTES / 8 <= UINT16_MAX, "tc_class layout");
+_Static_assert(sizeof(tc_class) == 32, "a class is found with a shift");
 
 typedef struct tcache {
     _Atomic uintptr_t owner; /* the thread's id, or BIAS_REVOKED */
@@ -124,11 +122,11 @@ static void tcache_deallocate_slow(sgi_pool *p, free_node *node, size_t n);
 static inline free_node *tc_pop(tc_class *k)
 {
     if (UNLIKELY(k->count == 0)) {
-        if (k->prev_count == 0)
+        if (k->prev_tail == NULL)
             return NULL;
-        k->count = k->prev_count; /* previous becomes loaded: head stays */
+        k->count = k->limit; /* previous becomes loaded: head stays */
         k->tail = k->prev_tail;
-        k->prev_count = 0;
+        k->prev_tail = NULL;
     }
     free_node *block = k->head;
     k->head = block->next;
@@ -140,15 +138,16 @@ static inline free_node *tc_pop(tc_class *k)
    previous is empty (loaded becomes previous); false: both are full. */
 static inline bool tc_push(tc_class *k, free_node *node)
 {
-    if (UNLIKELY(k->count == k->limit)) {
-        if (k->prev_count != 0)
-            return false;
-        k->prev_count = k->count;
-        k->prev_tail = k->tail;
-        k->count = 0;
-    }
-    if (k->count == 0)
+    /* one compare for count == 0 (node becomes loaded's tail) or count == limit */
+    if (UNLIKELY(k->count - 1u >= k->limit - 1u)) {
+        if (k->count != 0) {
+            if (k->prev_tail != NULL)
+                return false;
+            k->prev_tail = k->tail;
+            k->count = 0;
+        }
         k->tail = node;
+    }
     node->next = k->head;
     k->head = node;
     k->count++;
@@ -188,13 +187,13 @@ static void tc_drain(sgi_pool *p, tcache *c)
     for (size_t cls = 0; cls < p->nlists; cls++) {
         tc_class *k = &c->cls[cls];
         if (k->head != NULL && !p->closed) {
-            free_node *tail = k->prev_count != 0 ? k->prev_tail : k->tail;
+            free_node *tail = k->prev_tail != NULL ? k->prev_tail : k->tail;
             tail->next = p->free_list[cls];
             p->free_list[cls] = k->head;
         }
         k->head = NULL;
         k->count = 0;
-        k->prev_count = 0;
+        k->prev_tail = NULL;
     }
 }
 
@@ -354,7 +353,7 @@ static tcache *tc_new(sgi_pool *p)
     atomic_init(&c->owner, BIAS_REVOKED);
     atomic_init(&c->busy, 0);
     for (size_t cls = 0; cls < p->nlists; cls++)
-        c->cls[cls].limit = (uint16_t)tc_batch(p, cls);
+        c->cls[cls].limit = (uint32_t)tc_batch(p, cls);
     return c;
 }
 
@@ -398,7 +397,7 @@ static NOINLINE void *tcache_allocate_slow(sgi_pool *p, size_t n)
             last->next = NULL;
             k->head = head;
             k->tail = last;
-            k->count = (uint16_t)got;
+            k->count = (uint32_t)got;
         }
     }
     pool_unlock(p);
