@@ -5,9 +5,16 @@
  * Each thread using a pool gets a cache: per size class a short LIFO list of
  * free blocks.  allocate pops and deallocate pushes there with no lock; an
  * empty class takes `batch` blocks from the pool's list (refilling it first,
- * A.6, when it is empty), a full one (2 x batch) gives `batch` back, both
- * under the pool's lock.  Blocks are the same blocks the lists hold, so
- * every other call may keep using the lists directly.
+ * A.6, when it is empty), a push onto a full one (2 x batch) first gives the
+ * `batch` oldest back, both under the pool's lock.  Blocks are the same
+ * blocks the lists hold, so every other call may keep using the lists
+ * directly.
+ *
+ * The list is two magazines in one chain (Bonwick's): the newer, `loaded`
+ * (count blocks, its last node `tail`), then the older, `previous` (empty, or
+ * exactly batch blocks with its last node `prev_tail`).  A full previous magazine
+ * goes back as a unit, spliced onto the pool's list in O(1), so a give-back
+ * walks no node; swapping the magazines needs no lock.
  *
  * Who may touch a cache: its thread, between raising and lowering `busy`
  * while `owner` is its id (bias.h's handshake, per cache), or anyone holding
@@ -32,10 +39,14 @@
 #define TC_PAGES 256 /* a cache's pages -> records (a power of two; 1 MiB of 4 KiB pages) */
 
 typedef struct tc_class {
-    free_node *head;
-    uint32_t count;
-    uint32_t limit; /* 2 x batch: a push beyond it gives `batch` back */
+    free_node *head;      /* the chain: loaded, then previous, NULL-ended */
+    free_node *tail;      /* loaded's last node (when count != 0) */
+    free_node *prev_tail; /* previous's last node; NULL: previous is empty */
+    uint32_t count;       /* loaded's blocks, 0..limit (previous: limit or 0) */
+    uint32_t limit;       /* batch: a magazine's capacity */
 } tc_class;
+
+_Static_assert(sizeof(tc_class) == 32, "a class is found with a shift");
 
 typedef struct tcache {
     _Atomic uintptr_t owner; /* the thread's id, or BIAS_REVOKED */
@@ -84,15 +95,18 @@ static inline size_t tc_batch(const sgi_pool *p, size_t cls)
 
 /* This thread's cache for p, entered (busy raised), or NULL.  A cache in this
    thread's slots is its own, so its owner word is this thread's id or
-   REVOKED: testing for REVOKED saves reading the id. */
+   REVOKED: testing for REVOKED saves reading the id.  (No test before
+   raising busy: a revoked cache is rare, and one load fewer pays.) */
 static inline tcache *tc_armed(sgi_pool *p)
 {
     tc_slot *s = tc_slot_of(p);
     if (UNLIKELY(s->pool != p))
         return NULL;
     tcache *c = s->cache;
-    if (UNLIKELY(atomic_load_explicit(&c->owner, memory_order_relaxed) == BIAS_REVOKED))
-        return NULL;
+#if defined(__GNUC__)
+    if (c == NULL) /* a slot naming a pool always names its cache: no test */
+        __builtin_unreachable();
+#endif
     atomic_store_explicit(&c->busy, 1, memory_order_relaxed);
     atomic_signal_fence(memory_order_seq_cst);
     /* acquire: a reader that paused the cache (tc_resume_others) read it first */
@@ -110,16 +124,47 @@ static inline void tc_leave(tcache *c)
 static void *tcache_allocate_slow(sgi_pool *p, size_t n);
 static void tcache_deallocate_slow(sgi_pool *p, free_node *node, size_t n);
 
+/* The cache's own moves (its owner, inside, or a holder of the lock). */
+static inline free_node *tc_pop(tc_class *k)
+{
+    if (UNLIKELY(k->count == 0)) {
+        if (k->prev_tail == NULL)
+            return NULL;
+        k->count = k->limit; /* previous becomes loaded: head stays */
+        k->tail = k->prev_tail;
+        k->prev_tail = NULL;
+    }
+    free_node *block = k->head;
+    k->head = block->next;
+    k->count--;
+    return block;
+}
+
+/* A push onto a loaded magazine with room, or onto a full one while
+   previous is empty (loaded becomes previous); false: both are full. */
+static inline bool tc_push(tc_class *k, free_node *node)
+{
+    /* one compare for count == 0 (node becomes loaded's tail) or count == limit */
+    if (UNLIKELY(k->count - 1u >= k->limit - 1u)) {
+        if (k->count != 0) {
+            if (k->prev_tail != NULL)
+                return false;
+            k->prev_tail = k->tail;
+            k->count = 0;
+        }
+        k->tail = node;
+    }
+    node->next = k->head;
+    k->head = node;
+    k->count++;
+    return true;
+}
+
 static ALWAYS_INLINE void *tcache_allocate(sgi_pool *p, size_t n)
 {
     tcache *c = tc_armed(p);
     if (LIKELY(c != NULL)) {
-        tc_class *k = &c->cls[class_index(p, n)];
-        free_node *block = k->head;
-        if (LIKELY(block != NULL)) {
-            k->head = block->next;
-            k->count--;
-        }
+        free_node *block = tc_pop(&c->cls[class_index(p, n)]);
         tc_leave(c);
         if (LIKELY(block != NULL))
             return block;
@@ -131,13 +176,7 @@ static ALWAYS_INLINE void tcache_deallocate(sgi_pool *p, free_node *node, size_t
 {
     tcache *c = tc_armed(p);
     if (LIKELY(c != NULL)) {
-        tc_class *k = &c->cls[class_index(p, n)];
-        bool room = k->count < k->limit;
-        if (LIKELY(room)) {
-            node->next = k->head;
-            k->head = node;
-            k->count++;
-        }
+        bool room = tc_push(&c->cls[class_index(p, n)], node);
         tc_leave(c);
         if (LIKELY(room))
             return;
@@ -183,13 +222,8 @@ static ALWAYS_INLINE size_t tcache_free_unlocked(sgi_pool *p, void *ptr)
     if (LIKELY(size - 1 < p->cache_max)) { /* (size 0 wraps: not small) */
         tc_class *k = &c->cls[class_index(p, size)];
         result = size;
-        if (LIKELY(k->count < k->limit)) {
-            free_node *node = ptr;
-            node->next = k->head;
-            k->head = node;
-            k->count++;
+        if (LIKELY(tc_push(k, ptr))) /* the magazines' push (it keeps their tails) */
             result = 0;
-        }
     }
     tc_leave(c);
     return result;
@@ -204,14 +238,13 @@ static void tc_drain(sgi_pool *p, tcache *c)
     for (size_t cls = 0; cls < p->nlists; cls++) {
         tc_class *k = &c->cls[cls];
         if (k->head != NULL && !p->closed) {
-            free_node *tail = k->head;
-            while (tail->next != NULL)
-                tail = tail->next;
+            free_node *tail = k->prev_tail != NULL ? k->prev_tail : k->tail;
             tail->next = p->free_list[cls];
             p->free_list[cls] = k->head;
         }
         k->head = NULL;
         k->count = 0;
+        k->prev_tail = NULL;
     }
 }
 
@@ -371,7 +404,7 @@ static tcache *tc_new(sgi_pool *p)
     atomic_init(&c->owner, BIAS_REVOKED);
     atomic_init(&c->busy, 0);
     for (size_t cls = 0; cls < p->nlists; cls++)
-        c->cls[cls].limit = (uint32_t)(2 * tc_batch(p, cls));
+        c->cls[cls].limit = (uint32_t)tc_batch(p, cls);
     return c;
 }
 
@@ -399,9 +432,7 @@ static NOINLINE void *tcache_allocate_slow(sgi_pool *p, size_t n)
     free_node *block;
     if (c == NULL) {
         block = allocate_locked(p, n);
-    } else if ((block = c->cls[cls].head) != NULL) { /* re-armed with blocks */
-        c->cls[cls].head = block->next;
-        c->cls[cls].count--;
+    } else if ((block = tc_pop(&c->cls[cls])) != NULL) { /* re-armed with blocks */
     } else if ((block = pop_free(p, cls)) != NULL || (block = refill(p, round_up(p, n)))) {
         /* the block, and up to batch - 1 more from the list into the cache */
         tc_class *k = &c->cls[cls];
@@ -412,11 +443,12 @@ static NOINLINE void *tcache_allocate_slow(sgi_pool *p, size_t n)
             last = node;
             got++;
         }
-        if (got != 0) {
+        if (got != 0) { /* the cache is empty (refill may have drained it): loaded */
             p->free_list[cls] = last->next;
-            last->next = k->head; /* refill may have drained the cache: empty again */
+            last->next = NULL;
             k->head = head;
-            k->count += (uint32_t)got;
+            k->tail = last;
+            k->count = (uint32_t)got;
         }
     }
     pool_unlock(p);
@@ -435,23 +467,17 @@ static NOINLINE void tcache_deallocate_slow(sgi_pool *p, free_node *node, size_t
         push_free(p, cls, node);
     } else {
         tc_class *k = &c->cls[cls];
-        node->next = k->head;
-        k->head = node;
-        k->count++;
-        /* over the cap (the fast path's rule, so that which path runs never
-           changes an address): keep batch blocks, give the older rest back */
-        if (k->count > k->limit) {
-            size_t keep = k->limit / 2;
-            free_node *last_kept = k->head;
-            for (size_t i = 1; i < keep; i++)
-                last_kept = last_kept->next;
-            free_node *give = last_kept->next, *tail = give;
-            while (tail->next != NULL)
-                tail = tail->next;
-            tail->next = p->free_list[cls];
+        /* both magazines full (the fast path's rule, so that which path runs
+           never changes an address): previous, the batch oldest, goes back
+           whole onto the list, and loaded becomes previous */
+        if (!tc_push(k, node)) {
+            free_node *give = k->tail->next;
+            k->tail->next = NULL;
+            k->prev_tail->next = p->free_list[cls];
             p->free_list[cls] = give;
-            last_kept->next = NULL;
-            k->count = (uint32_t)keep;
+            k->prev_tail = k->tail;
+            k->count = 0;
+            (void)tc_push(k, node);
         }
     }
     pool_unlock(p);

@@ -23,10 +23,11 @@
  * blocks release it: there the cost is under 0.01 ns a block and the call is
  * long enough to keep other threads waiting.  The pool guards itself as it
  * would for any C caller (cffi users and C code may share the pool): its lock,
- * or for an unchecked pool used by one thread its biased owner (bias.h).  That
- * is what makes a free-threaded build safe: close() only marks the handle closed
- * (sgi_pool_close, under the lock); the handle's memory lives as long as this
- * object holds `owner`.
+ * or for an unchecked pool used by one thread its biased owner (bias.h).
+ * close() only marks the handle closed (sgi_pool_close, under the lock); the
+ * handle's memory lives as long as this object holds `owner`.  What else
+ * relies on the GIL, and would have to change for a free-threaded build, is
+ * in docs/free-threading.md; the module declares that it uses the GIL.
  */
 #define PY_SSIZE_T_CLEAN
 #include <Python.h>
@@ -1181,7 +1182,10 @@ PyMODINIT_FUNC PyInit__fast(void)
     if (m == NULL)
         return NULL;
 #ifdef Py_GIL_DISABLED
-    PyUnstable_Module_SetGIL(m, Py_MOD_GIL_NOT_USED); /* the pool's lock protects it */
+    /* Not audited for running without the GIL (docs/free-threading.md: the
+       _p setter, the tracemalloc sweep, Arena's borrowed plan lookups): a
+       free-threaded interpreter turns the GIL on when it imports this. */
+    PyUnstable_Module_SetGIL(m, Py_MOD_GIL_USED);
 #endif
     if (PyModule_AddIntConstant(m, "TRACE_DOMAIN", (long)POOL_TRACE_DOMAIN) < 0) {
         Py_DECREF(m);

@@ -191,7 +191,7 @@ def python_rows(bffi: Any, blib: Any) -> list[Row]:  # pool._bench_c ffi, lib or
                 timed(f"new_many('int64_t', {BATCH})", an_arena),
             )
         )
-        rows += arena_rows(arena_cls, bffi)  # issue 13's rows (pool/bench/arena_rows.py)
+        rows += arena_rows(arena_cls, bffi)  # Arena's rows (pool/bench/arena_rows.py)
     return rows
 
 

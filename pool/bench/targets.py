@@ -1,4 +1,4 @@
-"""The issues' targets, judged from one run's medians."""
+"""The benchmark's targets, judged from one run's medians."""
 
 from __future__ import annotations
 
@@ -26,7 +26,7 @@ from .threads import thread_targets
 
 
 def evaluate_targets(data: JsonObject) -> list[JsonObject]:
-    """The issue's targets, judged from this run's medians.  met is None when
+    """The targets, judged from this run's medians.  met is None when
     the rows it needs did not run."""
     out: list[JsonObject] = []
     pair_cells = [c for c in data.get("c_level", []) if c["pattern"] != "trace"]
@@ -212,7 +212,7 @@ def evaluate_targets(data: JsonObject) -> list[JsonObject]:
     return out
 
 
-# Issue 12 (the C-API fast path): (text, row, base row, limit).  Each is judged
+# The C-API fast path's targets: (text, row, base row, limit).  Each is judged
 # on Pool's own rows (the fast path where it is active) and, for
 # information, on the same rows run through core.py's cffi methods.
 FAST_PATH_TARGETS = [

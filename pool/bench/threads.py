@@ -46,6 +46,7 @@ THREAD_PATTERNS = [
 
 THREAD_SIZE = "32"  # one size: the contention, not the size classes, is measured here
 SHARED = "pool-ts shared"
+CACHED = "pool-tc shared"
 PER_THREAD = "pool-ts/thread"
 SINGLE_THREAD = "pool/thread"
 
@@ -86,6 +87,7 @@ def run_threads(
             }
             samples: dict[str, list[float]] = {n: [] for n, *_ in THREAD_ALLOCATORS}
             cpu_share: dict[str, list[float]] = {n: [] for n, *_ in THREAD_ALLOCATORS}
+            cpu_per_pair: dict[str, list[float]] = {n: [] for n, *_ in THREAD_ALLOCATORS}
             errors: dict[str, str] = {}
             if pconst == "BENCH_PRODCONS":
                 errors[SINGLE_THREAD] = (
@@ -99,7 +101,7 @@ def run_threads(
                 nthreads: int = nthreads,
                 pconst: str = pconst,
                 errors: dict[str, str] = errors,
-            ) -> tuple[float, float] | None:
+            ) -> tuple[float, float, float] | None:
                 groups = nthreads // 2 if pconst == "BENCH_PRODCONS" else nthreads
                 handles = []
                 for _ in range(groups if per_thread else 1):
@@ -126,7 +128,11 @@ def run_threads(
                 if rc < 0:
                     errors[name] = _error_text(lib, rc)
                     return None
-                return result.pairs / result.wall_ns * 1e3, result.cpu_ns / result.wall_ns
+                return (
+                    result.pairs / result.wall_ns * 1e3,
+                    result.cpu_ns / result.wall_ns,
+                    result.cpu_ns / result.pairs,
+                )
 
             rows = list(THREAD_ALLOCATORS)
             for name, kind, per_thread, _ in rows:  # warm-up
@@ -138,6 +144,7 @@ def run_threads(
                         if got is not None:
                             samples[name].append(got[0])
                             cpu_share[name].append(got[1])
+                            cpu_per_pair[name].append(got[2])
             for name, *_ in rows:
                 if name in errors:
                     cell["results"][name] = skipped(errors[name])
@@ -146,6 +153,12 @@ def run_threads(
                     cell["results"][name]["cpus_busy"] = round(
                         sorted(cpu_share[name])[len(cpu_share[name]) // 2], 2
                     )
+                    # thread CPU time per pair: what the load of a shared machine
+                    # changes least (wall time also counts waiting for a CPU)
+                    cpu = summarize(cpu_per_pair[name])
+                    cell["results"][name]["cpu_ns_per_pair"] = {
+                        k: round(cpu[k], 3) for k in ("median", "min", "max")
+                    }
             cells.append(cell)
             progress.step(f"threads: {pattern} x{nthreads}")
     add_thread_ratios(cells)
@@ -199,13 +212,14 @@ def format_threads(data: JsonObject) -> list[str]:
         f"{cells[0]['pairs_per_thread']:,} pairs per thread, {THREAD_SIZE} bytes, median "
         f"[min-max] of {data['repeat']}; ratios of medians, same run: x glibc, x one "
         f"pool-ts per thread, x the same allocator with 1 thread; busy = CPU seconds per "
-        f"wall second",
+        f"wall second; CPU ns = thread CPU time per pair (all threads), median [min-max]",
         f"  (this machine has {cpus} CPUs: cells marked * run more threads than CPUs, "
         "so they measure time-slicing, not parallelism)",
     ]
     lines.append(
         f"  {'cell':13s} {'allocator':15s} {'Mpairs/s':>8s} {'[min-max]':>16s} "
-        f"{'x glibc':>8s} {'x /thrd':>8s} {'x 1 thr':>8s} {'busy':>5s}"
+        f"{'x glibc':>8s} {'x /thrd':>8s} {'x 1 thr':>8s} {'busy':>5s} "
+        f"{'CPU ns':>6s} {'[min-max]':>13s}"
     )
     for cell in cells:
         label = f"{cell['pattern']} x{cell['threads']}{'*' if cell['oversubscribed'] else ''}"
@@ -218,9 +232,14 @@ def format_threads(data: JsonObject) -> list[str]:
             ratios = " ".join(
                 _fmt(cell[k].get(name)) for k in ("x_glibc", "x_per_thread", "x_one_thread")
             )
+            cpu = res.get("cpu_ns_per_pair")
+            cpu_text = ""
+            if cpu:
+                cpu_spread = f"[{cpu['min']:.2f}-{cpu['max']:.2f}]"
+                cpu_text = f" {cpu['median']:6.2f} {cpu_spread:>13s}"
             lines.append(
                 f"  {lab:13s} {name:15s} {res['median']:8.2f} {spread:>16s} "
-                f"{ratios} {res['cpus_busy']:5.2f}"
+                f"{ratios} {res['cpus_busy']:5.2f}{cpu_text}"
             )
         lines.append("")
     return lines
@@ -256,4 +275,63 @@ def thread_targets(data: JsonObject) -> list[JsonObject]:
             ),
         }
     )
+    out.extend(_cached_targets(data.get("threads", [])))
+    return out
+
+
+def _cpu_ratio(cell: JsonObject, num: str, den: str) -> float | None:
+    a = cell["results"].get(num, {}).get("cpu_ns_per_pair")
+    b = cell["results"].get(den, {}).get("cpu_ns_per_pair")
+    return a["median"] / b["median"] if a and b and b["median"] > 0 else None
+
+
+def _cached_targets(cells: list[JsonObject]) -> list[JsonObject]:
+    """The thread caches' targets: the cached shared pool against glibc and one
+    pool per thread with 2 threads, 4 threads against 2, and one thread's CPU
+    time against the single-thread pool's."""
+    out: list[JsonObject] = []
+    two = {c["pattern"]: c for c in cells if c["threads"] == 2}
+    four = {c["pattern"]: c for c in cells if c["threads"] == 4}
+    one = [c for c in cells if c["threads"] == 1]
+    rs = [
+        (c["x_glibc"].get(CACHED), c["x_per_thread"].get(CACHED), p)
+        for p, c in two.items()
+        if c["x_glibc"].get(CACHED) is not None and c["x_per_thread"].get(CACHED) is not None
+    ]
+    if rs:
+        out.append(
+            {
+                "target": "2 threads on one cached pool >= 1.0x glibc and >= 0.8x one pool "
+                "per thread (throughput)",
+                "met": all(g >= 1.0 and t >= 0.8 for g, t, _ in rs),
+                "worst": round(min(min(g, t / 0.8) for g, t, _ in rs), 3),
+                "measured": ", ".join(f"{p} {g:.2f}x glibc, {t:.2f}x per-thread" for g, t, p in rs),
+            }
+        )
+    scaling = [
+        (four[p]["x_glibc"][CACHED], two[p]["x_glibc"][CACHED], p)
+        for p in four
+        if p in two
+        and four[p]["x_glibc"].get(CACHED) is not None
+        and two[p]["x_glibc"].get(CACHED) is not None
+    ]
+    if scaling:
+        out.append(
+            {
+                "target": "4 threads on one cached pool no worse against glibc than 2",
+                "met": all(f >= t for f, t, _ in scaling),
+                "measured": ", ".join(f"{p} {f:.2f}x vs {t:.2f}x" for f, t, p in scaling),
+            }
+        )
+    single = [(r, c["pattern"]) for c in one if (r := _cpu_ratio(c, CACHED, SINGLE_THREAD))]
+    if single:
+        out.append(
+            {
+                "target": "1 thread with thread caches <= 1.1x the single-thread pool's CPU "
+                "time per pair",
+                "met": all(r <= 1.1 for r, _ in single),
+                "worst": round(max(r for r, _ in single), 3),
+                "measured": ", ".join(f"{p} {r:.2f}x" for r, p in single),
+            }
+        )
     return out

@@ -476,20 +476,19 @@ class SGIAllocator:
 
     def deallocate_cached(self, addr: int, n: int) -> None:
         """deallocate(addr, n) of a small n into this thread's cache: a push;
-        beyond 2 x batch the newest batch stay and the older rest go back to
-        the head of the list."""
+        a push onto a full cache (2 x batch) first gives the batch oldest back
+        to the head of the list, in cache order (a whole magazine)."""
         assert self.cache is not None and self.is_small(n)
         cls = self.class_index(n)
         cached = self.cache[cls]
-        cached.appendleft(addr)
-        self.live[cls] -= 1
         batch = self.cache_batch(cls)
-        if len(cached) > 2 * batch:
-            give = deque(cached.popleft() for _ in range(len(cached)))
-            for _ in range(batch):
-                cached.append(give.popleft())
+        if len(cached) == 2 * batch:
+            give = deque(cached.pop() for _ in range(batch))
+            give.reverse()
             give.extend(self.free_list[cls])
             self.free_list[cls] = give
+        cached.appendleft(addr)
+        self.live[cls] -= 1
 
     def reported_free(self, cls: int) -> list[int]:
         """Free blocks of a class as the pool reports them: the list, then the

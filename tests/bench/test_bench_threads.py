@@ -105,10 +105,25 @@ def test_section_cells_and_ratios():
         threads.format_threads({"threads": cells, "machine": {"cpus": 2}, "repeat": 1})
     )
     assert "prodcons x4*" in text and "more threads than CPUs" in text
-    [target] = threads.thread_targets({"threads": cells})
+    target, cached, scaling, single = threads.thread_targets({"threads": cells})
     worst = min(c["x_glibc"][threads.SHARED] for c in cells if c["threads"] == 2)
     assert target["worst"] == round(worst, 3) and target["met"] is (worst >= 1.0)
     assert "glibc" in target["measured"]
+    two = [c for c in cells if c["threads"] == 2]
+    assert cached["met"] is all(
+        c["x_glibc"][threads.CACHED] >= 1.0 and c["x_per_thread"][threads.CACHED] >= 0.8
+        for c in two
+    )
+    assert "4 threads" in scaling["target"] and scaling["measured"].count("vs") == 4
+    cpu = {
+        c["pattern"]: c["results"][threads.CACHED]["cpu_ns_per_pair"]["median"]
+        / c["results"][threads.SINGLE_THREAD]["cpu_ns_per_pair"]["median"]
+        for c in cells
+        if c["threads"] == 1
+    }
+    assert single["worst"] == round(max(cpu.values()), 3)
+    assert single["met"] is (max(cpu.values()) <= 1.1)
+    assert "CPU ns" in text
 
 
 @pytest.mark.skipif(shutil.which("gcc") is None, reason="needs gcc")
@@ -150,3 +165,26 @@ def test_contended_runs_are_clean_under_thread_sanitizer(tmp_path):
     result = subprocess.run([str(exe)], capture_output=True, text=True, timeout=300, env=env)
     assert result.returncode == 0, result.stderr[-3000:]
     assert "all checks passed" in result.stdout
+
+
+@pytest.mark.skipif(shutil.which("gcc") is None, reason="needs gcc")
+@pytest.mark.not_under_sanitizer("builds its own program; runs in the normal suite")
+def test_tight_loop_program(tmp_path):
+    """csrc/bench/tight_loop.c (docs/performance.md's tight loop) builds
+    warning-free and runs on a shared pool with and without caches, and on
+    malloc."""
+    from helpers import C_WARNINGS, CORE_SOURCES
+
+    exe = tmp_path / "tight_loop"
+    subprocess.run(
+        ["gcc", "-std=c11", "-O2", "-D_GNU_SOURCE", "-DNDEBUG", *C_WARNINGS]
+        + [f"-I{ROOT / 'csrc'}", *CORE_SOURCES, str(ROOT / "csrc/bench/tight_loop.c")]
+        + ["-o", str(exe), "-lpthread"],
+        check=True,
+    )
+    for mode in ("pool", "pool-tc", "malloc"):
+        out = subprocess.run(
+            [str(exe), mode, "2", "20000"], capture_output=True, text=True, check=True
+        ).stdout
+        assert out.startswith(f"{mode} 2 threads x 20000 pairs of 32 bytes: "), out
+    assert subprocess.run([str(exe), "pool", "0"]).returncode == 2  # no threads: refused

@@ -159,3 +159,28 @@ def test_docs_example_runs(tmp_path):
     cmd = ["gcc", "-std=c11", "-O2", *C_WARNINGS, f"-I{ROOT / 'csrc'}", *CORE_SOURCES]
     subprocess.run([*cmd, str(tmp_path / "example.c"), "-pthread", "-o", str(exe)], check=True)
     assert subprocess.run([str(exe)]).returncode == 0
+
+
+@pytest.mark.parametrize("rounds", [1, 3])
+def test_lockstep_exchanges_whole_magazines(rounds):
+    # refill 4: a batch of 4, a cache of at most 8 per class.  Freeing 13
+    # blocks pushes onto a full cache twice (each gives the 4 oldest back
+    # whole); allocating them again empties the cache and takes batches from
+    # the list.  Every step compares the C pool's lists, cache and places
+    # with the model's.
+    from pool.testing.diff import Lockstep
+
+    step = Lockstep("thread-cache")
+    try:
+        ids = list(range(13))
+        for _ in range(rounds):
+            for i in ids:
+                assert step.apply(("alloc", i, 24))
+            for i in ids:
+                assert step.apply(("free", i))
+            for i in reversed(ids[:7]):  # the other order too: pops across both magazines
+                assert step.apply(("alloc", i, 24))
+            for i in ids[:7]:
+                assert step.apply(("free", i))
+    finally:
+        step.close()
