@@ -173,7 +173,12 @@ PRELOAD_FLAGS = [
 def preload_extension() -> Extension:
     return Extension(
         PRELOAD_NAME,
-        sources=[f"{PRELOAD}/sgi_preload.c", *CORE_SOURCES],
+        sources=[
+            f"{PRELOAD}/sgi_preload.c",
+            f"{PRELOAD}/range.c",
+            f"{PRELOAD}/autotrim.c",
+            *CORE_SOURCES,
+        ],
         depends=[*_files(PRELOAD, "*.h"), *CORE_DEPENDS],
         include_dirs=[CSRC],
         define_macros=[("_GNU_SOURCE", None), ("SGI_POOL_NO_VALGRIND", None)],

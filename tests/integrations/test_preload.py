@@ -95,6 +95,7 @@ def test_library_exports_the_malloc_family_and_nothing_of_the_core(library):
         "valloc",
         "pvalloc",
         "malloc_usable_size",
+        "malloc_trim",
     }
 
 
@@ -364,14 +365,23 @@ def limit_address_space(size):
 
 @pytest.mark.parametrize("how", ["POOL_PRELOAD_RANGE=1M", "default range, under ulimit -v"])
 def test_a_used_up_range_is_remembered_until_memory_is_freed(library, probe, how):
+    # no automatic trim: it would give the freed chunks back, and the chunks asked for
+    # again are larger (heap_size counts every chunk ever obtained), so fewer blocks
+    # would fit the range the second time; the memory of a refusal is what is tested
     if how.startswith("POOL"):
-        done = preloaded([probe, "exhaust", str(SYSTEM_AFTER)], library, POOL_PRELOAD_RANGE="1M")
+        done = preloaded(
+            [probe, "exhaust", str(SYSTEM_AFTER)],
+            library,
+            POOL_PRELOAD_RANGE="1M",
+            POOL_PRELOAD_TRIM="0",
+        )
     else:
         # 64 GiB .. 256 MiB of address space refused: the library reserves 64 MiB
         done = preloaded(
             [probe, "exhaust", str(SYSTEM_AFTER)],
             library,
             preexec_fn=limit_address_space(200 << 20),
+            POOL_PRELOAD_TRIM="0",
         )
     assert done.returncode == 0, done.stderr
     _, pool1, _, system1, _, _, pool2, _, system2 = done.stdout.split()
@@ -505,3 +515,133 @@ def test_verbose_variable_values(library, value, lines):
         assert done.stderr.startswith(
             "sgi_pool preload: POOL_PRELOAD_VERBOSE=yes: not 0 or 1: verbose\n"
         )
+
+
+# ---- Memory goes back: range reuse, malloc_trim, the automatic trim -----------------------
+
+TRIM_LINE = re.compile(
+    r"trim: (\d+) automatic \((on|off)\), (\d+) malloc_trim calls: (\d+) bytes released in "
+    r"(\d+) chunks; (\d+) chunks reused their addresses, (\d+) bytes in chunks now"
+)
+
+
+@pytest.fixture(scope="module")
+def trim_probe(tmp_path_factory):
+    """tests/integrations/preload/trim_probe.c, compiled."""
+    gcc = shutil.which("gcc")
+    if gcc is None:
+        pytest.skip("gcc is not installed")
+    exe = tmp_path_factory.mktemp("trim_probe") / "trim_probe"
+    source = HERE / "preload" / "trim_probe.c"
+    subprocess.run([gcc, "-std=c11", "-O2", str(source), "-o", str(exe), "-ldl"], check=True)
+    return str(exe)
+
+
+def probe_numbers(stdout):
+    """The probe's "name value" pairs as a dict of ints."""
+    words = stdout.split()
+    return {words[i]: int(words[i + 1]) for i in range(0, len(words) - 1, 2)}
+
+
+def trim_report(stderr):
+    match = TRIM_LINE.search(stderr)
+    assert match, stderr
+    automatic, on, asked, released, chunks, reused, held = match.groups()
+    return {
+        "automatic": int(automatic),
+        "on": on == "on",
+        "asked": int(asked),
+        "released": int(released),
+        "chunks": int(chunks),
+        "reused": int(reused),
+        "held": int(held),
+    }
+
+
+def test_burst_and_free_ends_near_the_start_without_malloc_trim(library, trim_probe):
+    burst = 64  # MiB of 32-byte blocks
+    done = preloaded([trim_probe, "cycles", "1", str(burst)], library)
+    assert done.returncode == 0, done.stderr
+    rss = probe_numbers(done.stdout)
+    assert rss["system"] == 0
+    assert rss["peak"] - rss["start"] >= burst * 1024 * 9 // 10  # the burst was resident
+    # back within 10% of the burst (the current chunk stays), with no call of the program
+    assert rss["end"] - rss["start"] <= burst * 1024 // 10, done.stdout
+    report = trim_report(done.stderr)
+    assert report["on"] and report["automatic"] >= 1 and report["asked"] == 0
+    assert report["released"] >= burst * (1 << 20) * 8 // 10
+
+
+def test_without_the_automatic_trim_the_burst_stays(library, trim_probe):
+    done = preloaded([trim_probe, "cycles", "1", "64"], library, POOL_PRELOAD_TRIM="0")
+    assert done.returncode == 0, done.stderr
+    rss = probe_numbers(done.stdout)
+    assert rss["end"] - rss["start"] >= 64 * 1024 * 9 // 10
+    report = trim_report(done.stderr)
+    assert not report["on"] and report["automatic"] == 0 and report["released"] == 0
+
+
+def test_bursts_and_trims_reuse_the_range_and_never_use_it_up(library, trim_probe):
+    # 6 bursts of 24 MiB (144 MiB of chunks in all) in a 64 MiB range
+    done = preloaded([trim_probe, "cycles", "6", "24"], library, POOL_PRELOAD_RANGE="64M")
+    assert done.returncode == 0, done.stderr
+    assert probe_numbers(done.stdout)["system"] == 0, done.stdout
+    assert refused_requests(done.stderr) == 0
+    report = trim_report(done.stderr)
+    assert report["released"] > 64 << 20 and report["reused"] >= 1
+
+
+def test_malloc_trim_returns_the_pools_memory_once(library, trim_probe):
+    done = preloaded([trim_probe, "trim", "64"], library, POOL_PRELOAD_TRIM="0")
+    assert done.returncode == 0, done.stderr
+    got = probe_numbers(done.stdout)
+    assert got["first"] == 1
+    assert got["end"] - got["start"] <= 64 * 1024 // 10, done.stdout
+    # nothing of the pool's left to release: the answer is the system allocator's alone
+    assert got["second"] == got["system"]
+    report = trim_report(done.stderr)
+    assert report["asked"] == 2 and report["automatic"] == 0
+    assert report["released"] >= 60 << 20
+
+
+def test_fork_after_a_trim(library, trim_probe):
+    done = preloaded([trim_probe, "fork", "16"], library)
+    assert done.returncode == 0, done.stderr
+    assert len(TRIM_LINE.findall(done.stderr)) == 2  # parent and child reported
+
+
+@pytest.mark.parametrize(
+    "name, value, why",
+    [
+        ("POOL_PRELOAD_TRIM", "yes", "not 0 or 1"),
+        ("POOL_PRELOAD_TRIM", "2", "not 0 or 1"),
+        ("POOL_PRELOAD_TRIM_FRACTION", "0", "not above 0"),
+        ("POOL_PRELOAD_TRIM_FRACTION", "1.5", "above 1"),
+        ("POOL_PRELOAD_TRIM_FRACTION", "25%", "not a fraction"),
+        ("POOL_PRELOAD_TRIM_FRACTION", "0.1234", "more than three decimals"),
+        ("POOL_PRELOAD_TRIM_FRACTION", ".", "not a fraction"),
+        ("POOL_PRELOAD_TRIM_FLOOR", "1K", "below 64 KiB (0: no floor)"),
+        ("POOL_PRELOAD_TRIM_FLOOR", "lots", "not a size"),
+    ],
+)
+def test_trim_variable_misuse_is_named_and_the_system_serves(library, name, value, why):
+    done = preloaded(["/bin/true"], library, **{name: value})
+    assert done.returncode == 0
+    assert f"sgi_pool preload: {name}={value}: {why}" in done.stderr, done.stderr
+    assert "no pool (every request went to the system)" in done.stderr
+
+
+@pytest.mark.parametrize(
+    "env",
+    [
+        {"POOL_PRELOAD_TRIM": "1"},
+        {"POOL_PRELOAD_TRIM_FRACTION": "0.5"},
+        {"POOL_PRELOAD_TRIM_FRACTION": "1"},
+        {"POOL_PRELOAD_TRIM_FRACTION": ".05"},
+        {"POOL_PRELOAD_TRIM_FLOOR": "0"},
+        {"POOL_PRELOAD_TRIM_FLOOR": "256M"},
+    ],
+)
+def test_trim_variables_accepted(library, env):
+    done = preloaded(["/bin/true"], library, **env)
+    assert done.returncode == 0 and trim_report(done.stderr)["on"], done.stderr

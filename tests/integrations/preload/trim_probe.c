@@ -1,0 +1,181 @@
+/* A program for the LD_PRELOAD tests of memory going back to the system
+   (tests/integrations/test_preload.py) and its measurement
+   (scripts/preload_trim_bench.py).  One mode per run; sizes in MiB of
+   32-byte blocks; RSS from /proc/self/statm, in KiB.
+
+     cycles C MIB   C times: allocates MIB, frees it all; never calls
+                    malloc_trim.  Then a quiet moment (0.3 s, a few small
+                    allocations and frees).  Prints "start S peak P end E
+                    system N": N blocks came from the system allocator (the
+                    pool refused: glibc's usable size of malloc(32) is 40)
+     trim MIB       allocates MIB, frees it, calls malloc_trim(0) twice, then
+                    glibc's own malloc_trim(0) (what the system allocator
+                    answers alone); prints "first R1 second R2 system R3
+                    start S end E"
+     fork MIB       allocates MIB, frees it, malloc_trim(0), forks; the
+                    child allocates and frees MIB again, the parent too
+     quiet MIB SEC  a long-running program: a burst of MIB in blocks of
+                    16..128 bytes, 1 in 50 kept, the rest freed, then SEC
+                    seconds of small steady work on the kept blocks;
+                    prints "start S peak P end E"
+
+   Exits 2 on a usage error, 3 when the mode's premise does not hold. */
+#define _GNU_SOURCE
+#include <dlfcn.h>
+#include <malloc.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+static long rss_kib(void)
+{
+    long size = 0, resident = 0;
+    FILE *f = fopen("/proc/self/statm", "r");
+    if (f == NULL)
+        return -1;
+    if (fscanf(f, "%ld %ld", &size, &resident) != 2)
+        resident = -1;
+    fclose(f);
+    return resident * (sysconf(_SC_PAGESIZE) / 1024);
+}
+
+typedef struct node {
+    struct node *next;
+} node;
+
+static long peak;
+
+/* MIB of 32-byte blocks, as a list; *system: how many the system served. */
+static node *burst(long mib, long *system)
+{
+    node *head = NULL;
+    long count = mib * (1L << 20) / 32;
+    for (long i = 0; i < count; i++) {
+        node *n = malloc(32);
+        if (n == NULL)
+            exit(3);
+        if (malloc_usable_size(n) != 32)
+            ++*system;
+        n->next = head;
+        head = n;
+    }
+    long now = rss_kib();
+    if (now > peak)
+        peak = now;
+    return head;
+}
+
+static void release(node *head)
+{
+    while (head != NULL) {
+        node *next = head->next;
+        free(head);
+        head = next;
+    }
+}
+
+static int cycles(long c, long mib)
+{
+    long start = rss_kib(), system = 0;
+    for (long i = 0; i < c; i++)
+        release(burst(mib, &system));
+    struct timespec pause = {0, 300000000};
+    nanosleep(&pause, NULL);
+    for (int i = 0; i < 1000; i++)
+        free(malloc(24));
+    printf("start %ld peak %ld end %ld system %ld\n", start, peak, rss_kib(), system);
+    return 0;
+}
+
+static int trim(long mib)
+{
+    long start = rss_kib(), system = 0;
+    release(burst(mib, &system));
+    int first = malloc_trim(0);
+    long end = rss_kib();
+    int second = malloc_trim(0);
+    int (*glibc_trim)(size_t) = NULL;
+    void *libc = dlopen("libc.so.6", RTLD_LAZY | RTLD_NOLOAD);
+    void *sym = libc != NULL ? dlsym(libc, "malloc_trim") : NULL;
+    memcpy(&glibc_trim, &sym, sizeof sym);
+    if (glibc_trim == NULL)
+        return 3;
+    int alone = glibc_trim(0);
+    printf("first %d second %d system %d start %ld end %ld\n", first, second, alone, start, end);
+    return 0;
+}
+
+static int forks(long mib)
+{
+    long system = 0;
+    release(burst(mib, &system));
+    malloc_trim(0);
+    pid_t child = fork();
+    if (child < 0)
+        return 3;
+    release(burst(mib, &system)); /* both processes: reused addresses, fresh pages */
+    if (child == 0)
+        exit(system == 0 ? 0 : 3);
+    int status;
+    return waitpid(child, &status, 0) == child && WIFEXITED(status) &&
+                   WEXITSTATUS(status) == 0 && system == 0
+               ? 0 : 3;
+}
+
+static int quiet(long mib, double seconds)
+{
+    long start = rss_kib();
+    long count = mib * (1L << 20) / 72; /* mean block of 16..128 bytes */
+    void **all = calloc((size_t)count, sizeof *all);
+    if (all == NULL)
+        return 3;
+    unsigned seed = 12345;
+    for (long i = 0; i < count; i++) {
+        seed = seed * 1103515245u + 12345u;
+        all[i] = malloc(16 + (seed >> 16) % 113);
+        if (all[i] == NULL)
+            return 3;
+        memset(all[i], 1, 16);
+    }
+    peak = rss_kib();
+    long kept = 0;
+    for (long i = 0; i < count; i++) {
+        if (i % 50 == 0)
+            all[kept++] = all[i];
+        else
+            free(all[i]);
+    }
+    struct timespec t0, t;
+    clock_gettime(CLOCK_MONOTONIC, &t0);
+    unsigned long sum = 0;
+    do { /* steady work: a few allocations and frees a step */
+        for (long i = 0; i < kept; i += 97) {
+            void *p = malloc(48);
+            sum += (unsigned long)((char *)all[i])[0] + (p != NULL);
+            free(p);
+        }
+        clock_gettime(CLOCK_MONOTONIC, &t);
+    } while ((double)(t.tv_sec - t0.tv_sec) + (double)(t.tv_nsec - t0.tv_nsec) / 1e9 < seconds);
+    printf("start %ld peak %ld end %ld (%lu)\n", start, peak, rss_kib(), sum % 2);
+    for (long i = 0; i < kept; i++)
+        free(all[i]);
+    free(all);
+    return 0;
+}
+
+int main(int argc, char **argv)
+{
+    if (argc == 4 && strcmp(argv[1], "cycles") == 0)
+        return cycles(atol(argv[2]), atol(argv[3]));
+    if (argc == 3 && strcmp(argv[1], "trim") == 0)
+        return trim(atol(argv[2]));
+    if (argc == 3 && strcmp(argv[1], "fork") == 0)
+        return forks(atol(argv[2]));
+    if (argc == 4 && strcmp(argv[1], "quiet") == 0)
+        return quiet(atol(argv[2]), atof(argv[3]));
+    fprintf(stderr, "usage: trim_probe cycles C MIB | trim MIB | fork MIB | quiet MIB SEC\n");
+    return 2;
+}
