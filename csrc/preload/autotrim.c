@@ -32,7 +32,7 @@
 #define EXPORT __attribute__((visibility("default")))
 
 /* Defaults, from the measurements in docs/performance.md. */
-#define FRACTION_DEFAULT 250            /* per mille of the chunks' bytes */
+#define FRACTION_DEFAULT 500            /* per mille of the chunks' bytes */
 #define FLOOR_DEFAULT ((size_t)8 << 20) /* chunks below this are never trimmed */
 
 bool autotrim_on = true;
@@ -53,6 +53,10 @@ static atomic_flag trimming = ATOMIC_FLAG_INIT;
 #define DELAY_MAX_MS 60000LL
 static long long delay_ms = DELAY_MIN_MS; /* written under `trimming` */
 static _Atomic long long next_due_ms;
+/* Free bytes the last trim left (in chunks it could not release): the next
+   one, unless the delay has passed, waits until as many more were freed, so
+   that the walks of the free lists add up to a few visits per freed block. */
+static atomic_size_t free_left;
 static atomic_size_t trims_automatic, trims_asked, trimmed_bytes;
 
 sgi_pool *sgi_preload_pool(void); /* sgi_preload.c: the pool, NULL before it exists */
@@ -96,10 +100,13 @@ void autotrim_flush(bool freeing)
     size_t free_bytes = held > live ? held - live : 0;
     if (free_bytes / fraction_permille < held / 1000)
         return;
-    /* due when half the fraction was freed since the last trim (a burst being
-       freed), else once the delay has passed (the end of a burst, a quiet
-       phase): a trim walks every free list, so futile ones back off */
-    bool due = (size_t)(now > low ? now - low : 0) * mean / fraction_permille >= held / 2000;
+    /* due when half the fraction, and as much as the last trim left free, was
+       freed since the last trim (a burst being freed), else once the delay
+       has passed (the end of a burst, a quiet phase): a trim walks every free
+       list, so futile ones back off */
+    size_t gained = (size_t)(now > low ? now - low : 0) * mean;
+    bool due = gained / fraction_permille >= held / 2000 &&
+               gained >= atomic_load_explicit(&free_left, memory_order_relaxed);
     long long t = 0;
     if (!due) {
         t = now_ms();
@@ -110,6 +117,9 @@ void autotrim_flush(bool freeing)
     sgi_pool *p = sgi_preload_pool();
     size_t got = p != NULL ? sgi_pool_trim(p) : 0;
     atomic_store_explicit(&low_water, atomic_load_explicit(&net, memory_order_relaxed),
+                          memory_order_relaxed);
+    size_t held_now = range_in_chunks();
+    atomic_store_explicit(&free_left, held_now > live ? held_now - live : 0,
                           memory_order_relaxed);
     delay_ms = got != 0 ? DELAY_MIN_MS : delay_ms * 2 < DELAY_MAX_MS ? delay_ms * 2 : DELAY_MAX_MS;
     atomic_store_explicit(&next_due_ms, (t != 0 ? t : now_ms()) + delay_ms, memory_order_relaxed);
