@@ -7,14 +7,11 @@
  * (POOL_PRELOAD_TRIM_FLOOR).  Free bytes are not counted on the free path
  * (a size-less free does not know its size without a second lookup): the
  * live bytes are estimated as the process-wide count of allocations not
- * freed times their mean block size, the rest of the chunks is free.  Then
- * a trim runs when half the fraction has been freed since the last one (a
- * burst going away), else once a delay has passed since the last one (the
- * tail of a burst, a quiet phase that still frees now and then); the delay
- * doubles after each trim that released nothing, up to a minute, so that a
- * fragmented pool does not walk its free lists over and over.
+ * freed times their mean block size, the rest of the chunks is free.  Each
+ * thread hands its counts over every AUTOTRIM_BATCH pool calls; only then is
+ * the policy looked at.
  *
- * No background thread: a trim runs inside the free() that tips the balance,
+ * No background thread: a trim runs inside a free() once the delay is over,
  * with no lock of the library held, so fork needs nothing more than the
  * pool's own fork handling; a child inherits the counts and goes on.
  */
@@ -37,26 +34,27 @@
 
 bool autotrim_on = true;
 _Thread_local long autotrim_net;
+_Thread_local unsigned autotrim_calls;
 _Thread_local size_t autotrim_bytes;
 _Thread_local size_t autotrim_allocs;
 
 static unsigned fraction_permille = FRACTION_DEFAULT;
 static size_t floor_bytes = FLOOR_DEFAULT;
 
-static atomic_long net;              /* frees minus allocations, flushed */
-static atomic_long low_water;        /* its lowest value since the last trim */
+static atomic_long net;                         /* frees minus allocations, flushed */
 static atomic_size_t alloc_blocks, alloc_bytes; /* flushed allocations, for the mean */
 static atomic_flag trimming = ATOMIC_FLAG_INIT;
-/* The delay before a trim that the frees alone do not call for: doubled after
-   each trim that released nothing, back to the least after one that did. */
+/* A trim runs once free bytes have stayed above the fraction for the delay
+   (mimalloc's purge delay, jemalloc's decay): memory a program frees and soon
+   takes again (a loop of build and drop) is not released and faulted in again
+   in between.  The delay doubles after each trim that released nothing, up to
+   a minute, back to the least after one that did: a trim walks every free
+   list (about one cache miss per free block), which a fragmented pool would
+   otherwise pay over and over. */
 #define DELAY_MIN_MS 100LL
 #define DELAY_MAX_MS 60000LL
-static long long delay_ms = DELAY_MIN_MS; /* written under `trimming` */
-static _Atomic long long next_due_ms;
-/* Free bytes the last trim left (in chunks it could not release): the next
-   one, unless the delay has passed, waits until as many more were freed, so
-   that the walks of the free lists add up to a few visits per freed block. */
-static atomic_size_t free_left;
+static _Atomic long long delay_ms = DELAY_MIN_MS;
+static _Atomic long long above_since; /* 0: free bytes below the fraction */
 static atomic_size_t trims_automatic, trims_asked, trimmed_bytes;
 
 sgi_pool *sgi_preload_pool(void); /* sgi_preload.c: the pool, NULL before it exists */
@@ -74,55 +72,47 @@ void autotrim_flush(bool freeing)
     long d = autotrim_net;
     size_t bytes = autotrim_bytes, allocs = autotrim_allocs;
     autotrim_net = 0;
+    autotrim_calls = 0;
     autotrim_bytes = autotrim_allocs = 0;
     if (allocs != 0) {
         atomic_fetch_add_explicit(&alloc_bytes, bytes, memory_order_relaxed);
         atomic_fetch_add_explicit(&alloc_blocks, allocs, memory_order_relaxed);
     }
     long now = atomic_fetch_add_explicit(&net, d, memory_order_relaxed) + d;
-    long low = atomic_load_explicit(&low_water, memory_order_relaxed);
-    if (!freeing) {
-        while (now < low && !atomic_compare_exchange_weak_explicit(
-                                &low_water, &low, now, memory_order_relaxed,
-                                memory_order_relaxed)) {
-        }
-        return;
-    }
     size_t held = range_in_chunks();
-    if (held < floor_bytes || held == 0)
-        return;
-    size_t blocks = atomic_load_explicit(&alloc_blocks, memory_order_relaxed);
-    size_t mean = blocks != 0 ? atomic_load_explicit(&alloc_bytes, memory_order_relaxed) / blocks
-                              : 16;
-    /* live blocks: the allocations not freed (-now); the rest of held is free
-       (or uncarved, a small part) */
-    size_t live = now < 0 ? (size_t)-now * mean : 0;
-    size_t free_bytes = held > live ? held - live : 0;
-    if (free_bytes / fraction_permille < held / 1000)
-        return;
-    /* due when half the fraction, and as much as the last trim left free, was
-       freed since the last trim (a burst being freed), else once the delay
-       has passed (the end of a burst, a quiet phase): a trim walks every free
-       list, so futile ones back off */
-    size_t gained = (size_t)(now > low ? now - low : 0) * mean;
-    bool due = gained / fraction_permille >= held / 2000 &&
-               gained >= atomic_load_explicit(&free_left, memory_order_relaxed);
-    long long t = 0;
-    if (!due) {
-        t = now_ms();
-        due = t >= atomic_load_explicit(&next_due_ms, memory_order_relaxed);
+    bool above = false;
+    if (held >= floor_bytes && held != 0) {
+        size_t blocks = atomic_load_explicit(&alloc_blocks, memory_order_relaxed);
+        size_t mean = blocks != 0
+                          ? atomic_load_explicit(&alloc_bytes, memory_order_relaxed) / blocks
+                          : 16;
+        /* live: the allocations not freed (-now); the rest of held is free
+           (or uncarved, a small part) */
+        size_t live = now < 0 ? (size_t)-now * mean : 0;
+        size_t free_bytes = held > live ? held - live : 0;
+        above = free_bytes / fraction_permille >= held / 1000;
     }
-    if (!due || atomic_flag_test_and_set_explicit(&trimming, memory_order_acquire))
+    if (!above) { /* the spell above the fraction ends: its memory was reused */
+        if (atomic_load_explicit(&above_since, memory_order_relaxed) != 0)
+            atomic_store_explicit(&above_since, 0, memory_order_relaxed);
+        return;
+    }
+    if (!freeing)
+        return;
+    long long t = now_ms(), since = atomic_load_explicit(&above_since, memory_order_relaxed);
+    if (since == 0) {
+        atomic_store_explicit(&above_since, t, memory_order_relaxed);
+        return;
+    }
+    if (t - since < atomic_load_explicit(&delay_ms, memory_order_relaxed) ||
+        atomic_flag_test_and_set_explicit(&trimming, memory_order_acquire))
         return; /* not yet, or another thread is at it */
     sgi_pool *p = sgi_preload_pool();
     size_t got = p != NULL ? sgi_pool_trim(p) : 0;
-    atomic_store_explicit(&low_water, atomic_load_explicit(&net, memory_order_relaxed),
-                          memory_order_relaxed);
-    size_t held_now = range_in_chunks();
-    atomic_store_explicit(&free_left, held_now > live ? held_now - live : 0,
-                          memory_order_relaxed);
-    delay_ms = got != 0 ? DELAY_MIN_MS : delay_ms * 2 < DELAY_MAX_MS ? delay_ms * 2 : DELAY_MAX_MS;
-    atomic_store_explicit(&next_due_ms, (t != 0 ? t : now_ms()) + delay_ms, memory_order_relaxed);
+    long long delay = atomic_load_explicit(&delay_ms, memory_order_relaxed);
+    delay = got != 0 ? DELAY_MIN_MS : delay * 2 < DELAY_MAX_MS ? delay * 2 : DELAY_MAX_MS;
+    atomic_store_explicit(&delay_ms, delay, memory_order_relaxed);
+    atomic_store_explicit(&above_since, now_ms(), memory_order_relaxed); /* a new spell */
     atomic_fetch_add_explicit(&trims_automatic, 1, memory_order_relaxed);
     atomic_fetch_add_explicit(&trimmed_bytes, got, memory_order_relaxed);
     atomic_flag_clear_explicit(&trimming, memory_order_release);
@@ -139,9 +129,6 @@ EXPORT int malloc_trim(size_t pad)
     size_t got = p != NULL ? sgi_pool_trim(p) : 0;
     atomic_fetch_add_explicit(&trims_asked, 1, memory_order_relaxed);
     atomic_fetch_add_explicit(&trimmed_bytes, got, memory_order_relaxed);
-    if (got != 0) /* a fresh start for the policy */
-        atomic_store_explicit(&low_water, atomic_load_explicit(&net, memory_order_relaxed),
-                              memory_order_relaxed);
     malloc_trim_fn next = NULL;
     void *sym = dlsym(RTLD_NEXT, "malloc_trim");
     memcpy(&next, &sym, sizeof sym); /* POSIX: a function pointer from dlsym */

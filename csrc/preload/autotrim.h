@@ -4,8 +4,8 @@
  * run on every pool allocation and free.
  *
  * Each thread counts its pool frees minus its pool allocations and adds the
- * count to a process-wide one every AUTOTRIM_BATCH; only then is the policy
- * looked at.  No background thread: memory goes back inside a free().
+ * count to a process-wide one every AUTOTRIM_BATCH pool calls; only then is
+ * the policy looked at.  No background thread: memory goes back inside a free().
  */
 #ifndef SGI_PRELOAD_AUTOTRIM_H
 #define SGI_PRELOAD_AUTOTRIM_H
@@ -16,8 +16,9 @@
 #define AUTOTRIM_BATCH 64
 
 extern bool autotrim_on;
-extern _Thread_local long autotrim_net;    /* this thread's frees minus allocations */
-extern _Thread_local size_t autotrim_bytes; /* the bytes of its allocations' blocks */
+extern _Thread_local long autotrim_net;      /* this thread's frees minus allocations */
+extern _Thread_local unsigned autotrim_calls; /* its pool calls since it handed over */
+extern _Thread_local size_t autotrim_bytes;  /* the bytes of its allocations' blocks */
 extern _Thread_local size_t autotrim_allocs; /* and their number */
 
 void autotrim_flush(bool freeing);
@@ -26,18 +27,21 @@ void autotrim_flush(bool freeing);
 static inline void autotrim_allocated(size_t n)
 {
     if (__builtin_expect(autotrim_on, 1)) {
+        autotrim_net--;
         autotrim_bytes += (n + 15) & ~(size_t)15;
         autotrim_allocs++;
-        if (__builtin_expect(--autotrim_net <= -AUTOTRIM_BATCH, 0))
+        if (__builtin_expect(++autotrim_calls >= AUTOTRIM_BATCH, 0))
             autotrim_flush(false);
     }
 }
 
 static inline void autotrim_freed(void)
 {
-    if (__builtin_expect(autotrim_on, 1) &&
-        __builtin_expect(++autotrim_net >= AUTOTRIM_BATCH, 0))
-        autotrim_flush(true);
+    if (__builtin_expect(autotrim_on, 1)) {
+        autotrim_net++;
+        if (__builtin_expect(++autotrim_calls >= AUTOTRIM_BATCH, 0))
+            autotrim_flush(true);
+    }
 }
 
 /* Reads POOL_PRELOAD_TRIM, POOL_PRELOAD_TRIM_FRACTION and

@@ -3,9 +3,10 @@
    (scripts/preload_trim_bench.py).  One mode per run; sizes in MiB of
    32-byte blocks; RSS from /proc/self/statm, in KiB.
 
-     cycles C MIB   C times: allocates MIB, frees it all; never calls
-                    malloc_trim.  Then a quiet moment (0.3 s, a few small
-                    allocations and frees).  Prints "start S peak P end E
+     cycles C MIB   C times: allocates MIB, frees it all, then a quiet
+                    moment (0.2 s, then a few small allocations and frees:
+                    the automatic trim's delay passes); never calls
+                    malloc_trim.  Prints "start S peak P end E
                     system N": N blocks came from the system allocator (the
                     pool refused: glibc's usable size of malloc(32) is 40)
      trim MIB       allocates MIB, frees it, calls malloc_trim(0) twice, then
@@ -80,12 +81,15 @@ static void release(node *head)
 static int cycles(long c, long mib)
 {
     long start = rss_kib(), system = 0;
-    for (long i = 0; i < c; i++)
+    for (long i = 0; i < c; i++) {
         release(burst(mib, &system));
-    struct timespec pause = {0, 300000000};
-    nanosleep(&pause, NULL);
-    for (int i = 0; i < 1000; i++)
-        free(malloc(24));
+        struct timespec pause = {0, 200000000};
+        nanosleep(&pause, NULL);
+        for (int j = 0; j < 1000; j++) {
+            void *volatile small = malloc(24); /* volatile: not elided */
+            free(small);
+        }
+    }
     printf("start %ld peak %ld end %ld system %ld\n", start, peak, rss_kib(), system);
     return 0;
 }
@@ -149,7 +153,7 @@ static int quiet(long mib, double seconds)
     unsigned long sum = 0;
     do { /* steady work: a few allocations and frees a step */
         for (long i = 0; i < kept; i += 97) {
-            void *p = malloc(48);
+            void *volatile p = malloc(48); /* volatile: not elided */
             sum += (unsigned long)((char *)all[i])[0] + (p != NULL);
             free(p);
         }
