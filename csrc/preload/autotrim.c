@@ -11,9 +11,10 @@
  * thread hands its counts over every AUTOTRIM_BATCH pool calls; only then is
  * the policy looked at.
  *
- * No background thread: a trim runs inside a free() once the delay is over,
- * with no lock of the library held, so fork needs nothing more than the
- * pool's own fork handling; a child inherits the counts and goes on.
+ * No background thread: a trim runs inside a malloc() or free() once the
+ * delay is over, with no lock of the library held, so fork needs nothing
+ * more than the pool's own fork handling; a child inherits the counts and
+ * goes on.
  */
 #include "autotrim.h"
 
@@ -67,7 +68,7 @@ static long long now_ms(void)
     return (long long)t.tv_sec * 1000 + t.tv_nsec / 1000000;
 }
 
-void autotrim_flush(bool freeing)
+void autotrim_flush(void)
 {
     long d = autotrim_net;
     size_t bytes = autotrim_bytes, allocs = autotrim_allocs;
@@ -97,8 +98,6 @@ void autotrim_flush(bool freeing)
             atomic_store_explicit(&above_since, 0, memory_order_relaxed);
         return;
     }
-    if (!freeing)
-        return;
     long long t = now_ms(), since = atomic_load_explicit(&above_since, memory_order_relaxed);
     if (since == 0) {
         atomic_store_explicit(&above_since, t, memory_order_relaxed);

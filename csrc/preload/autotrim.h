@@ -5,7 +5,8 @@
  *
  * Each thread counts its pool frees minus its pool allocations and adds the
  * count to a process-wide one every AUTOTRIM_BATCH pool calls; only then is
- * the policy looked at.  No background thread: memory goes back inside a free().
+ * the policy looked at.  No background thread: memory goes back inside a
+ * malloc() or free().
  */
 #ifndef SGI_PRELOAD_AUTOTRIM_H
 #define SGI_PRELOAD_AUTOTRIM_H
@@ -21,7 +22,7 @@ extern _Thread_local unsigned autotrim_calls; /* its pool calls since it handed 
 extern _Thread_local size_t autotrim_bytes;  /* the bytes of its allocations' blocks */
 extern _Thread_local size_t autotrim_allocs; /* and their number */
 
-void autotrim_flush(bool freeing);
+void autotrim_flush(void);
 
 /* A pool block of n bytes (1..128) was handed out. */
 static inline void autotrim_allocated(size_t n)
@@ -31,7 +32,7 @@ static inline void autotrim_allocated(size_t n)
         autotrim_bytes += (n + 15) & ~(size_t)15;
         autotrim_allocs++;
         if (__builtin_expect(++autotrim_calls >= AUTOTRIM_BATCH, 0))
-            autotrim_flush(false);
+            autotrim_flush();
     }
 }
 
@@ -40,7 +41,7 @@ static inline void autotrim_freed(void)
     if (__builtin_expect(autotrim_on, 1)) {
         autotrim_net++;
         if (__builtin_expect(++autotrim_calls >= AUTOTRIM_BATCH, 0))
-            autotrim_flush(true);
+            autotrim_flush();
     }
 }
 
