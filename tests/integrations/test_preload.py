@@ -220,8 +220,9 @@ def test_library_compiles_without_warnings(tmp_path):
             "-Wconversion",
             *build_pool.PRELOAD_FLAGS,
             "-Icsrc",
-            "csrc/preload/sgi_preload.c",
+            *build_pool.PRELOAD_SOURCES,
             *build_pool.CORE_SOURCES,
+            "-Wl,--no-undefined",  # every source named: a missing one fails the link
             "-o",
             str(tmp_path / "libsgipool.so"),
             "-ldl",
