@@ -331,9 +331,11 @@ void *sgi_pool_calloc(sgi_pool *p, size_t count, size_t size);
    chunk (the one holding the uncarved tail); their blocks leave the free
    lists, whose other blocks keep their order.  Thread caches are handed back
    to the lists first.  Returns the bytes released (0 on a closed pool, or
-   when memory for the walk's scratch tables is short).  heap_size, which
-   sizes the next chunk, is unchanged; what the pool holds (for the heap
-   limit) drops by the bytes released. */
+   when memory for the walk's scratch tables is short).  heap_size (every
+   chunk ever obtained) is unchanged; what the pool holds (for the heap limit)
+   and the chunk bytes that size the next chunk drop by the bytes released.
+   On glibc it then calls malloc_trim(0): free() alone keeps chunks below
+   malloc's mmap threshold resident. */
 size_t sgi_pool_trim(sgi_pool *p);
 
 /* What a trim would release now, and what trims released so far. */

@@ -221,6 +221,9 @@ class PoolBase(NotCopyable):
         requests_granted: int,
         requests_refused: int,
         salvages: int,
+        released_chunks: int,
+        released_bytes: int,
+        releasable_bytes: int,
     ) -> PoolStats:
         """The PoolStats of per-class free and live counts and the pool's
         counters (one assembly for Pool and ReferencePool)."""
@@ -239,6 +242,9 @@ class PoolBase(NotCopyable):
             requests_refused=requests_refused,
             salvages=salvages,
             oom_handler_calls=self._oom_calls,
+            released_chunks=released_chunks,
+            released_bytes=released_bytes,
+            releasable_bytes=releasable_bytes,
         )
 
     def snapshot(self) -> PoolSnapshot:

@@ -431,11 +431,15 @@ class Pool(_fastpath.Base, PoolBase):
         st = ffi.new("sgi_pool_stats *")
         free = ffi.new("size_t[]", self._nclasses)
         live = ffi.new("size_t[]", self._nclasses)
+        trim = ffi.new("sgi_pool_trim_stats *")
         lib.sgi_pool_get_stats(p, st)
         lib.sgi_pool_class_counts(p, free, live)
-        return self._stats_of(st, free, live)
+        lib.sgi_pool_get_trim_stats(p, trim)
+        return self._stats_of(st, free, live, trim)
 
-    def _stats_of(self, st: Any, free: Any, live: Any) -> PoolStats:  # cffi structs, arrays
+    def _stats_of(
+        self, st: Any, free: Any, live: Any, trim: Any
+    ) -> PoolStats:  # cffi structs, arrays
         return self._assemble_stats(
             free,
             live,
@@ -448,7 +452,21 @@ class Pool(_fastpath.Base, PoolBase):
             requests_granted=st.requests_granted,
             requests_refused=st.requests_refused,
             salvages=st.salvages,
+            released_chunks=trim.released_chunks,
+            released_bytes=trim.released_bytes,
+            releasable_bytes=trim.releasable_bytes,
         )
+
+    def trim(self) -> int:
+        """Returns to the system every chunk whose blocks are all free, except
+        the current chunk (the one holding the uncarved tail), and returns the
+        bytes released.  Their blocks leave the free lists; the other free
+        blocks keep their order.  Thread caches are handed back to the lists
+        first.  heap_size (every chunk ever obtained) is unchanged; what the
+        pool holds (stats().held, which the heap limit counts) drops, and so
+        does the size of the next chunk.  Safe inside an oom handler."""
+        released: int = lib.sgi_pool_trim(self._handle())
+        return released
 
     def state(self) -> PoolState:
         """The whole observable state (pool.PoolState: chunks, free lists,
@@ -482,6 +500,9 @@ class Pool(_fastpath.Base, PoolBase):
             c.chunk_cap, c.free_cap, c.live_cap, c.block_cap = room
             if lib.sgi_pool_capture_state(p, c):
                 break
+        # (its own lock: a trim between the two reads shows in the chunks first)
+        trim = ffi.new("sgi_pool_trim_stats *")
+        lib.sgi_pool_get_trim_stats(p, trim)
         bases, sizes, free_blocks, live_addrs, live_sizes, block_addrs, block_sizes = keep
         free_lists, start = [], 0
         for length in free_lengths:
@@ -493,7 +514,7 @@ class Pool(_fastpath.Base, PoolBase):
             free_lists=tuple(free_lists),
             current_chunk=current,
             live_blocks=dict(zip(live_addrs[0 : c.nlive], live_sizes[0 : c.nlive])),
-            stats=self._stats_of(c.stats, free_lengths, live_counts),
+            stats=self._stats_of(c.stats, free_lengths, live_counts, trim),
             block_map=dict(zip(block_addrs[0 : c.nblocks], block_sizes[0 : c.nblocks])),
         )
 

@@ -17,19 +17,28 @@ class PoolStats:
     classes: tuple[SizeClassStats, ...]  # one per size class, smallest first
     large_live: int  # live blocks above max_small (from the system)
     large_bytes: int  # their requested bytes
-    chunks: int  # chunks obtained from the system
-    heap_size: int  # bytes of all chunks
+    chunks: int  # chunks the pool holds
+    heap_size: int  # bytes of all chunks ever obtained (sizes the next chunk; trim keeps it)
     heap_limit: Optional[int]  # None: no limit
     chunk_left: int  # bytes left uncarved in the current chunk
     requests_granted: int  # system requests granted (chunks, large blocks, large reallocs)
     requests_refused: int  # system requests refused (heap limit or the system)
     salvages: int  # chunks rebuilt from a larger free block after a refusal
     oom_handler_calls: int  # times the oom handler was called
+    released_chunks: int = 0  # chunks given back to the system by trim() so far
+    released_bytes: int = 0  # their bytes
+    releasable_bytes: int = 0  # bytes a trim() would release now
+
+    @property
+    def chunk_bytes(self) -> int:
+        """Bytes of the chunks the pool holds now: heap_size less what trim() released."""
+        return self.heap_size - self.released_bytes
 
     @property
     def held(self) -> int:
-        """Bytes held from the system: chunks plus live large blocks."""
-        return self.heap_size + self.large_bytes
+        """Bytes held from the system: chunks plus live large blocks (what the
+        heap limit counts)."""
+        return self.chunk_bytes + self.large_bytes
 
 
 @dataclass(frozen=True)

@@ -191,7 +191,8 @@ static char *chunk_alloc(sgi_pool *p, size_t size, size_t *nobjs)
             last_refused = 0; /* our bookkeeping, not the system request */
             return NULL;
         }
-        size_t bytes_to_get = 2 * total + round_up(p, p->heap_size >> 4); /* 3.1 */
+        /* 3.1 (B.13: with the chunks held; heap_size itself after no trim) */
+        size_t bytes_to_get = 2 * total + round_up(p, (p->heap_size - p->released_bytes) >> 4);
         if (UNLIKELY(!dir_prepare(&p->dir, bytes_to_get))) {
             last_refused = 0; /* the directory's bitmaps: our bookkeeping too */
             return NULL;

@@ -11,8 +11,11 @@
  *
  *   1. hands the thread caches' blocks back to the lists (as salvage does);
  *   2. adds up the free bytes per chunk, walking every list once;
- *   3. unlinks the blocks of those chunks, keeping the order of the rest,
- *      and stops walking a list once its kept blocks are all relinked;
+ *   3. unlinks the blocks of those chunks, keeping the order of the rest:
+ *      step 2 noted each list's runs of neighbours from one chunk, so the
+ *      kept runs are joined without walking the released ones again (a list
+ *      of too many runs, or no memory for them: a second walk that stops
+ *      once the list's kept blocks are all relinked);
  *   4. gives the chunks back (POOL_CHUNK_RELEASE), drops their records and
  *      their directory entries (dir_remove), and counts them.
  *
@@ -20,8 +23,9 @@
  * obtained; what the pool holds (held(), which the heap limit checks) is
  * heap_size - released_bytes + large_bytes.
  *
- * Scratch memory comes from calloc, never malloc: in the LD_PRELOAD build
- * malloc is the chunk source (csrc/preload/sys_alloc.h), calloc the system's.
+ * Scratch memory comes from calloc (and realloc, free), never malloc, and no
+ * libc call here allocates: in the LD_PRELOAD build malloc is the chunk
+ * source (csrc/preload/sys_alloc.h), calloc the system's.
  */
 
 typedef struct trim_chunk {
@@ -32,6 +36,16 @@ typedef struct trim_chunk {
     bool release;
 } trim_chunk;
 
+/* Consecutive blocks of one list that lie in one chunk (NULL: in none). */
+typedef struct trim_run {
+    free_node *first, *last;
+    const trim_chunk *chunk;
+} trim_run;
+
+/* Runs noted per trim at most: 1.5 MiB (free lists made by bursts have a few
+   runs per chunk; a list shuffled block by block has one per block). */
+#define TRIM_MAX_RUNS ((size_t)1 << 16)
+
 typedef struct trim_scan {
     trim_chunk *chunks; /* sorted by base */
     size_t n;
@@ -39,12 +53,60 @@ typedef struct trim_scan {
     size_t *keep;   /* per class: blocks that stay on the list */
     size_t *drop;   /* per class: blocks of released chunks */
     size_t *counts; /* nlists counters per chunk, then keep, then drop */
+    trim_run *runs; /* the lists' runs, class after class; NULL: none noted */
+    size_t nruns, runs_cap;
+    size_t *run_start; /* per class: its first run (nlists + 1 entries) */
 } trim_scan;
 
-static int trim_by_base(const void *a, const void *b)
+/* Notes node (in chunk c) as the next block of the list being walked; gives
+   the runs up (NULL) when there are too many, or no memory. */
+static void trim_note(trim_scan *s, free_node *node, const trim_chunk *c, bool first)
 {
-    uintptr_t x = ((const trim_chunk *)a)->base, y = ((const trim_chunk *)b)->base;
-    return (x > y) - (x < y);
+    if (!first && s->runs[s->nruns - 1].chunk == c) {
+        s->runs[s->nruns - 1].last = node;
+        return;
+    }
+    if (s->nruns == s->runs_cap) {
+        size_t cap = 2 * s->runs_cap;
+        trim_run *grown = cap <= TRIM_MAX_RUNS ? realloc(s->runs, cap * sizeof *grown) : NULL;
+        if (grown == NULL) {
+            free(s->runs);
+            free(s->run_start);
+            s->runs = NULL;
+            s->run_start = NULL;
+            return;
+        }
+        s->runs = grown;
+        s->runs_cap = cap;
+    }
+    s->runs[s->nruns++] = (trim_run){node, node, c};
+}
+
+/* Heapsort by base: qsort may call malloc for its scratch (glibc's does for
+   large arrays), and in the LD_PRELOAD build malloc is this pool. */
+static void trim_sift(trim_chunk *a, size_t root, size_t n)
+{
+    for (size_t child; (child = 2 * root + 1) < n; root = child) {
+        if (child + 1 < n && a[child + 1].base > a[child].base)
+            child++;
+        if (a[root].base >= a[child].base)
+            return;
+        trim_chunk t = a[root];
+        a[root] = a[child];
+        a[child] = t;
+    }
+}
+
+static void trim_sort(trim_chunk *a, size_t n)
+{
+    for (size_t i = n / 2; i-- > 0;)
+        trim_sift(a, i, n);
+    for (size_t end = n; end-- > 1;) {
+        trim_chunk t = a[0];
+        a[0] = a[end];
+        a[end] = t;
+        trim_sift(a, 0, end);
+    }
 }
 
 /* The chunk holding addr, or NULL (only a corrupted unchecked list can hold
@@ -86,16 +148,32 @@ static bool trim_scan_init(const sgi_pool *p, trim_scan *s)
     s->drop = s->keep + p->nlists;
     for (size_t i = 0; i < s->n; i++)
         s->chunks[i] = (trim_chunk){p->chunks[i].base, p->chunks[i].size, 0, NULL, false};
-    qsort(s->chunks, s->n, sizeof *s->chunks, trim_by_base);
+    trim_sort(s->chunks, s->n);
     for (size_t i = 0; i < s->n; i++)
         s->chunks[i].per_class = s->counts + i * p->nlists;
     return true;
+}
+
+/* Makes room for noting runs (trim only); without it the unlinking walks. */
+static void trim_scan_runs(const sgi_pool *p, trim_scan *s)
+{
+    s->runs_cap = 64;
+    s->runs = calloc(s->runs_cap, sizeof *s->runs);
+    s->run_start = calloc(p->nlists + 1, sizeof *s->run_start);
+    if (s->runs == NULL || s->run_start == NULL) {
+        free(s->runs);
+        free(s->run_start);
+        s->runs = NULL;
+        s->run_start = NULL;
+    }
 }
 
 static void trim_scan_free(trim_scan *s)
 {
     free(s->chunks);
     free(s->counts);
+    free(s->runs);
+    free(s->run_start);
 }
 
 /* Step 2: free blocks per chunk and class, from the lists and (for the
@@ -108,15 +186,21 @@ static void trim_count(const sgi_pool *p, trim_scan *s)
         return;
     for (size_t cls = 0; cls < p->nlists; cls++) {
         size_t size = (cls + 1) << p->align_shift, seen = 0;
-        for (const free_node *n = p->free_list[cls]; n != NULL && seen <= p->carved[cls];
+        if (s->runs != NULL)
+            s->run_start[cls] = s->nruns;
+        for (free_node *n = p->free_list[cls]; n != NULL && seen <= p->carved[cls];
              n = read_link(n), seen++) {
             trim_chunk *c = trim_find(s, (uintptr_t)n);
             if (c != NULL) {
                 c->free_bytes += size;
                 c->per_class[cls]++;
             }
+            if (s->runs != NULL)
+                trim_note(s, n, c, seen == 0);
         }
         s->keep[cls] = seen; /* the list's length, for now */
+        if (s->runs != NULL)
+            s->run_start[cls + 1] = s->nruns;
         for (const tcache *t = p->caches; t != NULL; t = t->pool_next)
             for (const free_node *n = t->cls[cls].head; n != NULL && seen <= p->carved[cls];
                  n = n->next, seen++) {
@@ -158,7 +242,28 @@ static size_t trim_releasable(const sgi_pool *p, size_t *chunks)
     return bytes;
 }
 
-/* Step 3 for one list: the blocks of kept chunks stay, in their order. */
+/* Step 3 for one list, from its runs: the kept runs are joined in order. */
+static void trim_join(sgi_pool *p, const trim_scan *s, size_t cls)
+{
+    free_node *head = NULL, *last = NULL;
+    for (size_t r = s->run_start[cls]; r < s->run_start[cls + 1]; r++) {
+        const trim_run *run = &s->runs[r];
+        if (run->chunk != NULL && run->chunk->release)
+            continue;
+        if (last == NULL)
+            head = run->first;
+        else
+            write_link(last, run->first);
+        last = run->last;
+    }
+    if (last != NULL)
+        write_link(last, NULL);
+    p->free_list[cls] = head;
+    p->carved[cls] -= s->drop[cls];
+}
+
+/* Step 3 for one list, walking it: the blocks of kept chunks stay, in their
+   order. */
 static void trim_unlink(sgi_pool *p, trim_scan *s, size_t cls)
 {
     free_node *head = NULL, *last = NULL, *last_next = NULL;
@@ -196,6 +301,7 @@ size_t sgi_pool_trim(sgi_pool *p)
     }
     if (p->caches != NULL) /* 1. */
         tcache_flush_all(p, false);
+    trim_scan_runs(p, &s);
     trim_count(p, &s); /* 2. */
 
     size_t released = 0, nreleased = 0;
@@ -211,9 +317,14 @@ size_t sgi_pool_trim(sgi_pool *p)
         return 0;
     }
 
-    for (size_t cls = 0; cls < p->nlists; cls++) /* 3. */
-        if (s.drop[cls] != 0)
+    for (size_t cls = 0; cls < p->nlists; cls++) { /* 3. */
+        if (s.drop[cls] == 0)
+            continue;
+        if (s.runs != NULL)
+            trim_join(p, &s, cls);
+        else
             trim_unlink(p, &s, cls);
+    }
 
     /* 4. the records keep their acquisition order */
     size_t kept = 0;
@@ -236,6 +347,7 @@ size_t sgi_pool_trim(sgi_pool *p)
     p->released_bytes += released;
     trim_scan_free(&s);
     pool_unlock(p);
+    POOL_CHUNKS_RELEASED(); /* outside the lock: it walks the system's heap */
     return released;
 }
 

@@ -728,6 +728,18 @@ class Arena(NotCopyable):
             source.pool.deallocate(addr, size)
             ledger.release(addr, size)
 
+    def trim(self) -> int:
+        """Returns to the system the chunks of the arena's pool whose blocks are
+        all free (Pool.trim, docs/algorithm.md B.13): after release() of many
+        objects, their chunks.  Blocks of the arena's current refill runs (at
+        most PREFETCH_MAX per block size) count as in use and keep their
+        chunks.  Returns the bytes released; PoolClosedError once closed."""
+        source = self._source
+        with source.lock:  # no refill meanwhile
+            if source.region is None:
+                raise PoolClosedError("the arena is closed")
+            return source.pool.trim()
+
     # ---- introspection ---------------------------------------------------------
 
     @property

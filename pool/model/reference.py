@@ -267,6 +267,8 @@ class SGIAllocator:
         self.requests_granted = 0
         self.requests_refused = 0
         self.salvages = 0
+        self.released_chunks = 0  # chunks given back by trim() (B.13)
+        self.released_bytes = 0  # their bytes: the chunks held (3.1's term) are heap_size - this
         self.leftovers = 0  # leftover tails pushed in step 3.2 (the model's own count, for tests)
         self.system = SimulatedSystem()
         # Thread caches (csrc/core/thread_cache.c), one thread's: per class, its
@@ -304,8 +306,9 @@ class SGIAllocator:
     # ---- The first level: system requests (Part B: heap limit) --------------------------
 
     def held(self) -> int:
-        """Bytes held from the system: heap_size + recorded sizes of live large blocks."""
-        return self.heap_size + self.large_bytes
+        """Bytes held from the system: the chunks not released by trim() (B.13)
+        plus the recorded sizes of live large blocks."""
+        return self.heap_size - self.released_bytes + self.large_bytes
 
     def limit_allows(self, base: int, more: int) -> bool:
         """Whether the heap limit lets the pool hold `more` bytes beyond `base`."""
@@ -347,7 +350,8 @@ class SGIAllocator:
 
         # 3. a new chunk is needed
         # 3.1 with the incoming nobjs
-        bytes_to_get = 2 * total + self.round_up(self.heap_size >> 4)
+        # (B.13: with the bytes of the chunks held; heap_size itself after no trim)
+        bytes_to_get = 2 * total + self.round_up((self.heap_size - self.released_bytes) >> 4)
         # 3.2 the leftover is smaller than size, so it fits its own class exactly
         if left > 0:
             assert self.start_free is not None  # a tail of left bytes starts there
@@ -383,6 +387,55 @@ class SGIAllocator:
                 self.end_free = p + i
                 return True
         return False
+
+    # ---- trim() (Part B, B.13: an addition of ours) ---------------------------------------
+
+    def releasable(self) -> list[tuple[int, int]]:
+        """The chunks trim() would release now, in acquisition order: every
+        chunk whose free blocks (lists and cache) cover it, except the one
+        holding a non-empty uncarved tail."""
+        bases = sorted(base for base, _ in self.chunks)
+        size_of = dict(self.chunks)
+        free = dict.fromkeys(bases, 0)
+        for cls in range(self.nlists):
+            for addr in self.reported_free(cls):
+                base = bases[bisect_right(bases, addr) - 1]
+                free[base] += (cls + 1) * self.align
+        tail = self.start_free if self.chunk_left() > 0 else None
+        return [
+            (base, size)
+            for base, size in self.chunks
+            if free[base] == size_of[base] and not (tail is not None and base <= tail < base + size)
+        ]
+
+    def trim(self) -> int:
+        """B.13: hands the cache back (as salvage does), then returns every
+        releasable chunk to the system; their blocks leave the free lists,
+        whose other blocks keep their order.  Returns the bytes released."""
+        self.flush_cache()
+        gone = self.releasable()
+        if not gone:
+            return 0
+        bases = sorted(base for base, _ in gone)
+        ends = {base: base + size for base, size in gone}
+
+        def released(addr: int) -> bool:
+            i = bisect_right(bases, addr) - 1
+            return i >= 0 and addr < ends[bases[i]]
+
+        for cls in range(self.nlists):
+            self.free_list[cls] = deque(a for a in self.free_list[cls] if not released(a))
+        self.carved = {a: n for a, n in self.carved.items() if not released(a)}
+        for base, size in gone:
+            # an empty tail at or inside a released chunk goes with it
+            if self.start_free is not None and base <= self.start_free <= base + size:
+                self.start_free = self.end_free = None
+            self.system.free(base)
+        self.chunks = [c for c in self.chunks if c[0] not in ends]
+        nbytes = sum(size for _, size in gone)
+        self.released_chunks += len(gone)
+        self.released_bytes += nbytes
+        return nbytes
 
     # ---- Thread caches (Part B, the thread_cache option) ---------------------------------
 
@@ -977,7 +1030,17 @@ class ReferencePool(PoolBase):
             requests_granted=a.requests_granted,
             requests_refused=a.requests_refused,
             salvages=a.salvages,
+            released_chunks=a.released_chunks,
+            released_bytes=a.released_bytes,
+            releasable_bytes=sum(size for _, size in a.releasable()),
         )
+
+    def trim(self) -> int:
+        """As Pool.trim (docs/algorithm.md B.13): every chunk whose blocks are
+        all free, except the current one, back to the simulated system; returns
+        the bytes released."""
+        with self._lock:
+            return self._alloc().trim()
 
     def state(self) -> PoolState:
         """The whole observable state (pool.PoolState), read under the model's lock."""

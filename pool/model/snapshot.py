@@ -110,6 +110,9 @@ def normalise(state: PoolState, max_small: int) -> PoolSnapshot:
         ("requests_refused", st.requests_refused),
         ("salvages", st.salvages),
         ("oom_handler_calls", st.oom_handler_calls),
+        ("released_chunks", st.released_chunks),
+        ("released_bytes", st.released_bytes),
+        ("releasable_bytes", st.releasable_bytes),
     )
     return PoolSnapshot(
         free_lists,

@@ -54,6 +54,8 @@ class LockstepPool(PoolLike, Protocol):
 
     def __contains__(self, addr: object) -> bool: ...
 
+    def trim(self) -> int: ...
+
 
 # Pool options and oom-handler behaviour of each profile.
 PROFILES: dict[str, dict[str, object]] = {
@@ -67,6 +69,8 @@ PROFILES: dict[str, dict[str, object]] = {
     "tight-unchecked": {"heap_limit": 2500, "checked": False},
     "oom-raise": {"heap_limit": 700, "oom": "raise"},
     "oom-free": {"heap_limit": 1500, "oom": "free"},
+    # the handler frees the oldest block and trims: chunks go back, the pool grows again
+    "oom-trim": {"heap_limit": 1500, "oom": "trim", "refill": 4},
     "debug": {"debug": True, "refill": 5},
     # blocks of up to 128 granules: the directory's scans past one 64-bit window
     "big-max": {"max_small": 1024, "refill": 4},
@@ -157,6 +161,8 @@ class Lockstep:
                 side.pool.oom_handler = _raise_limit(side)
             elif oom == "free":
                 side.pool.oom_handler = _free_oldest(side, self)
+            elif oom == "trim":
+                side.pool.oom_handler = _free_oldest(side, self, trim=True)
             self.sides.append(side)
 
     def close(self) -> None:
@@ -239,16 +245,17 @@ class Lockstep:
         return True
 
     def _freed_small_untaken(self, ident: int) -> bool:
-        """A freed small block whose address no live block has taken again
-        (large blocks: malloc and the simulation reuse addresses differently)."""
+        """A freed small block whose address no live block has taken again and
+        whose chunk no trim() released (large blocks and released chunks:
+        malloc and the simulation reuse addresses differently; the simulation
+        never does, so the model's chunks tell)."""
         size = self.freed.get(ident)
-        return (
-            size is not None
-            and size <= self.sides[0].pool.max_small
-            and all(
-                side.addr[ident] not in {side.addr[i] for i in self.live} for side in self.sides
-            )
-        )
+        if size is None or size > self.sides[0].pool.max_small:
+            return False
+        model = self.sides[1]
+        if Normaliser(model.pool.chunks())(model.addr[ident]) is None:
+            return False
+        return all(side.addr[ident] not in {side.addr[i] for i in self.live} for side in self.sides)
 
     def _commit(self, op: Op, outcome: Outcome) -> None:
         """Updates the ids after an operation that both sides ran alike."""
@@ -358,6 +365,8 @@ class _Side:
             self._misuse(op, step)
         elif kind == "limit":
             pool.heap_limit = op[1]
+        elif kind == "trim":  # the bytes released are compared, as every result
+            return pool.trim()
         return None
 
     def _born(self, ident: int, addr: int, n: int) -> None:
@@ -433,14 +442,17 @@ def _raise_limit(side: _Side) -> OomHandler:
     return handler
 
 
-def _free_oldest(side: _Side, step: Lockstep) -> OomHandler:
-    """An oom handler that frees the oldest live block of the run, if any."""
+def _free_oldest(side: _Side, step: Lockstep, trim: bool = False) -> OomHandler:
+    """An oom handler that frees the oldest live block of the run, if any
+    (with trim, then trims the pool: fully free chunks make room)."""
 
     def handler(nbytes: int) -> bool:
         for ident, (size, _) in step.live.items():
             if ident not in side.handler_freed:
                 side.pool.deallocate(side.addr[ident], size)
                 side.handler_freed.append(ident)
+                if trim:
+                    side.pool.trim()
                 return True
         return False
 
@@ -501,6 +513,8 @@ def random_op(rng: random.Random, step: Lockstep, next_id: int, checked: bool = 
         return ("bad", rng.choice(pool_ids), how)
     if r < 0.62:
         return ("limit", rng.choice([None, 2000, 5000, 20000]))
+    if r < 0.64:
+        return ("trim",)
     # every 7th id zeroed (the model zeroes, the C core must too); chosen by id,
     # not by rng, so that a seed still draws the same run as before
     kind = "alloc_zeroed" if next_id % 7 == 0 else "alloc"

@@ -33,8 +33,9 @@ class ReplayResult:
     peak_live_bytes  the most bytes requested by blocks live at the same time
                      (the sizes in the trace, not rounded to a class).
     held_bytes       the most bytes the pool held from the system at the same
-                     time: its chunks (heap_size, which never shrinks) plus
-                     its live large blocks, sampled after every operation.
+                     time: its chunks (heap_size, less what trim() released)
+                     plus its live large blocks, sampled after every operation
+                     (after its trim, with trim_every).
                      This is the *peak* over the replay, not the value at the
                      end: since every live block lies in a chunk or is a large
                      block, held_bytes >= peak_live_bytes always.
@@ -63,6 +64,8 @@ class ReplayResult:
     final_live_bytes: int
     seconds: float
     checked: bool = False
+    trim_every: int = 0  # trim() after every N-th operation and the last (0: never)
+    released_bytes: int = 0  # bytes those trims gave back
 
 
 def _default_pool_factory() -> PoolFactory:
@@ -94,6 +97,7 @@ def replay(
     pool_factory: PoolFactory | None = None,
     check: bool = False,
     reference_factory: PoolFactory | None = None,
+    trim_every: int = 0,
 ) -> ReplayResult:
     """Replays operations (tuples (op, id, size), e.g. read_trace(path))
     through a new pool from pool_factory() (default pool.Pool): "a" ->
@@ -109,15 +113,21 @@ def replay(
     after which they differ.  The numbers returned are those of the timed
     replay either way.
 
+    trim_every=N calls the pool's trim() after every N-th operation and after
+    the last (docs/algorithm.md B.13), in both replays; the lockstep compares
+    the bytes each trim released and what the pools hold after it.
+
     Raises TraceError for an invalid operation (before replaying anything)
     and ReplayError when the pool raises (out of memory under a heap limit,
     for instance)."""
     ops = list(_checked_ops(trace_ops))
     if pool_factory is None:
         pool_factory = _default_pool_factory()
-    result = _timed_replay(ops, pool_factory)
+    if isinstance(trim_every, bool) or not isinstance(trim_every, int) or trim_every < 0:
+        raise ValueError(f"trim_every must be an int >= 0 (0: never), got {trim_every!r}")
+    result = _timed_replay(ops, pool_factory, trim_every)
     if check:
-        _lockstep(ops, pool_factory, reference_factory)
+        _lockstep(ops, pool_factory, reference_factory, trim_every)
         result = dataclasses.replace(result, checked=True)
     return result
 
@@ -128,7 +138,7 @@ def _pool_error(number: int, op: Op, exc: BaseException | None) -> ReplayError:
     )
 
 
-def _timed_replay(ops: list[Op], pool_factory: PoolFactory) -> ReplayResult:
+def _timed_replay(ops: list[Op], pool_factory: PoolFactory, trim_every: int = 0) -> ReplayResult:
     pool = pool_factory()
     try:
         max_small = pool.max_small
@@ -140,9 +150,11 @@ def _timed_replay(ops: list[Op], pool_factory: PoolFactory) -> ReplayResult:
             if isinstance(heap_prop, property) and heap_prop.fget is not None
             else lambda: pool.heap_size
         )
+        trim: Callable[[], int] = getattr(pool, "trim", lambda: 0)
         addrs: dict[int, int] = {}
         sizes: dict[int, int] = {}
-        live = peak_live = large = held = 0
+        live = peak_live = large = held = released = 0
+        last = len(ops)
         counts = {"a": 0, "f": 0, "r": 0}
         number = 0
         # for the checker: sizes are ints but an "f"'s (None), which the loop does not read
@@ -162,6 +174,8 @@ def _timed_replay(ops: list[Op], pool_factory: PoolFactory) -> ReplayResult:
                     live -= old
                     if old > max_small:
                         large -= old
+                    if trim_every and (number % trim_every == 0 or number == last):
+                        released += trim()
                     continue  # a free never raises what the pool holds
                 else:
                     old = sizes[ident]
@@ -174,7 +188,9 @@ def _timed_replay(ops: list[Op], pool_factory: PoolFactory) -> ReplayResult:
                         large += size
                 if live > peak_live:
                     peak_live = live
-                now = heap_size() + large
+                if trim_every and (number % trim_every == 0 or number == last):
+                    released += trim()
+                now = heap_size() - released + large
                 if now > held:
                     held = now
         except Exception as e:
@@ -195,6 +211,8 @@ def _timed_replay(ops: list[Op], pool_factory: PoolFactory) -> ReplayResult:
             final_heap_size=st.heap_size,
             final_live_bytes=live,
             seconds=seconds,
+            trim_every=trim_every,
+            released_bytes=released,
         )
     finally:
         pool.close()
@@ -208,6 +226,7 @@ def _observe(pool: PoolLike) -> tuple[tuple[str, object], ...]:
         ("free_list_lengths()", tuple(pool.free_list_lengths())),
         ("stats().large_live", st.large_live),
         ("stats().large_bytes", st.large_bytes),
+        ("stats().held", st.held),
     )
 
 
@@ -224,7 +243,10 @@ def _describe_difference(name: str, mine: object, theirs: object) -> str:
 
 
 def _lockstep(
-    ops: Sequence[Op], pool_factory: PoolFactory, reference_factory: PoolFactory | None
+    ops: Sequence[Op],
+    pool_factory: PoolFactory,
+    reference_factory: PoolFactory | None,
+    trim_every: int = 0,
 ) -> int:
     """Replays ops through a fresh pool and a ReferencePool with the testing
     engine (pool.testing.diff.Lockstep), comparing after every operation."""
@@ -274,6 +296,9 @@ def _lockstep(
             step.where = f"operation {number} ({format_op(op)!r})"
             try:
                 step.apply(engine_op[kind](ident, size))  # type: ignore[no-untyped-call]
+                if trim_every and (number % trim_every == 0 or number == len(ops)):
+                    step.where += " and the trim() after it"
+                    step.apply(("trim",))  # the bytes released are compared too
             except Divergence as e:  # e.g. a block that lost its contents
                 raise ReplayMismatch(f"after {step.where}: {e}") from e
         return len(ops)
@@ -299,6 +324,13 @@ def _report(path: str, result: ReplayResult, options: str) -> str:
         "  (most bytes held from the system at once: chunks + live large blocks)",
         f"held / peak live  {result.ratio:.3f}",
         f"at the end        {result.final_live_bytes} bytes live, {result.final_held_bytes} held",
+    ]
+    if result.trim_every:
+        lines.append(
+            f"trim              after every {result.trim_every} operations and the last:"
+            f" {result.released_bytes} bytes released in all"
+        )
+    lines += [
         f"time              {result.seconds:.3f} s ({per_op:.2f} us per operation)",
     ]
     if result.checked:
@@ -321,7 +353,8 @@ def replay_main(argv: Sequence[str] | None = None, prog: str = "python -m pool r
         epilog="examples:\n"
         "  python -m pool replay sqlite3            a shipped trace, by its short name\n"
         "  python -m pool replay gcc-cc1 --check\n"
-        "  python -m pool replay my.trace.gz --refill 64 --unchecked\n\n"
+        "  python -m pool replay my.trace.gz --refill 64 --unchecked\n"
+        "  python -m pool replay sqlite3 --trim-every 1000\n\n"
         "python -m pool traces lists the shipped traces.",
     )
     parser.add_argument(
@@ -347,6 +380,15 @@ def replay_main(argv: Sequence[str] | None = None, prog: str = "python -m pool r
         "--unchecked",
         action="store_true",
         help="replay through an unchecked pool (the raw SGI speed path)",
+    )
+    parser.add_argument(
+        "--trim-every",
+        type=positive_int,
+        default=0,
+        metavar="N",
+        help="call the pool's trim() after every N operations and after the last:"
+        " chunks whose blocks are all free go back to the system (held drops;"
+        " the timelines mark each trim that released memory)",
     )
     parser.add_argument(
         "--plot",
@@ -403,7 +445,7 @@ def replay_main(argv: Sequence[str] | None = None, prog: str = "python -m pool r
         def factory() -> PoolLike:
             return pool_type(**kwargs)
 
-        result = replay(ops, factory, check=args.check)
+        result = replay(ops, factory, check=args.check, trim_every=args.trim_every)
     except OSError as e:
         print(f"{prog}: {e}", file=sys.stderr)
         return 2

@@ -34,7 +34,8 @@ def build_parser(prog: str = "python -m pool show") -> argparse.ArgumentParser:
         epilog="examples:\n"
         "  python -m pool show --example --at 6 -o chunks.png\n"
         "  python -m pool show sqlite3 --at 500 --text     a shipped trace, by its short name\n"
-        "  python -m pool show --example --align 16 --text",
+        "  python -m pool show --example --align 16 --text\n"
+        "  python -m pool show sqlite3 --trim --text       the whole trace, then a trim",
     )
     p.add_argument(
         "trace",
@@ -69,6 +70,12 @@ def build_parser(prog: str = "python -m pool show") -> argparse.ArgumentParser:
     p.add_argument("--refill", type=positive_int, default=20, metavar="N")
     p.add_argument("--heap-limit", type=int, metavar="BYTES")
     p.add_argument("--unchecked", action="store_true", help="an unchecked pool")
+    p.add_argument(
+        "--trim",
+        action="store_true",
+        help="call trim() after the operations: chunks whose blocks are all free go back"
+        " to the system (the picture names how many, and what the pool still holds)",
+    )
     p.add_argument(
         "--reference",
         action="store_true",
@@ -150,8 +157,10 @@ def main(argv: Sequence[str] | None = None, prog: str = "python -m pool show") -
                 file=sys.stderr,
             )
             return 1
-        pic = watch.watched_picture()
         title = f"{source} after {watch.count} operations"
+        if args.trim:
+            title += f", then trim() released {watch.trim()} bytes"
+        pic = watch.watched_picture()
         if args.text:
             print(title)
             print(text.render(pic, width=args.width))
@@ -183,7 +192,7 @@ def replay_timelines(
         print(f"{prog}: {figure.missing_dependency()}", file=sys.stderr)
         return 2
     try:
-        timelines = compare(ops, base_options, sets)
+        timelines = compare(ops, base_options, sets, trim_every=getattr(args, "trim_every", 0))
     except (TypeError, ValueError) as e:
         print(f"{prog}: {e}", file=sys.stderr)
         return 2

@@ -324,6 +324,7 @@ def draw_picture(
     heading = title or "pool state"
     fig.suptitle(
         f"{heading}: align {pic.align}, max_small {pic.max_small}; {held}; {current}"
+        + pic.released()
         + ("".join(f"\nnote: {n}" for n in notes)),
         fontsize=10,
         x=0.01,
@@ -397,6 +398,9 @@ def draw_timelines(
 
         ax = axes[1][col]
         ax.plot(x, tl.heap_size, color="black", linewidth=1, label="heap_size (chunk bytes)")
+        if tl.events["trim"]:  # chunks given back: what is still held drops below heap_size
+            held_chunks = [h - r for h, r in zip(tl.heap_size, tl.released)]
+            ax.plot(x, held_chunks, color="#9467bd", linewidth=1, label="chunk bytes held")
         ax.set_ylabel("bytes")
         twin = ax.twinx()
         twin.step(x, tl.chunks, color="#2ca02c", linewidth=1, where="post", label="chunks")
@@ -408,6 +412,7 @@ def draw_timelines(
             ("leftover", "#ff7f0e"),
             ("salvage", "#d62728"),
             ("refused", "black"),
+            ("trim", "#9467bd"),
         ]
         top = max(tl.heap_size, default=1) or 1
         for k, (event, colour) in enumerate(marks):
@@ -422,7 +427,8 @@ def draw_timelines(
                     label=f"{event} ({len(at)})",
                 )
         ax.set_title(
-            f"heap_size and chunks ({tl.chunks[-1] if tl.chunks else 0} at the end); ticks: events",
+            f"heap_size and chunks ({tl.chunks[-1] if tl.chunks else 0} at the end"
+            f"{f', {tl.released_chunks} released' if tl.released_chunks else ''}); ticks: events",
             fontsize=9,
         )
         ax.legend(fontsize=7, loc="lower right")

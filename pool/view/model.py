@@ -117,10 +117,19 @@ class Picture:
     live_sizes_known: bool  # every live small block known with its size
     leftovers_known: bool  # leftovers told apart from other free blocks
     live_per_class: tuple[int, ...]  # stats().classes[i].live
+    released_chunks: int = 0  # chunks trim() gave back (not drawn: they are gone)
+    released_bytes: int = 0
 
     @property
     def held(self) -> int:
-        return self.heap_size + sum(self.large_sizes)
+        return self.heap_size - self.released_bytes + sum(self.large_sizes)
+
+    def released(self) -> str:
+        """'; released N chunks (B bytes) by trim()', or '' when none were."""
+        if not self.released_chunks:
+            return ""
+        s = "" if self.released_chunks == 1 else "s"
+        return f"; released {self.released_chunks} chunk{s} ({self.released_bytes} bytes) by trim()"
 
     def notes(self) -> list[str]:
         """What the picture cannot tell, in words."""
@@ -223,6 +232,8 @@ def picture(
         live_sizes_known=sizes_known,
         leftovers_known=leftovers is not None,
         live_per_class=tuple(live_n for live_n, _ in counters["classes"]),
+        released_chunks=counters.get("released_chunks", 0),
+        released_bytes=counters.get("released_bytes", 0),
     )
 
 

@@ -137,7 +137,7 @@ def summary(pic: Picture) -> str:
     else:
         chunk, start, end = pic.current
         line += f"; current chunk {position_name((chunk, start))} .. {chunk_label(chunk)}+{end}"
-    return line
+    return line + pic.released()
 
 
 def render(pic: Picture, width: int = 64, max_rows: int = 24) -> str:

@@ -19,7 +19,7 @@ from .._types import PoolFactory
 from ..errors import PoolMemoryError
 from .watch import TraceOp, Watch
 
-EVENTS = ("refill", "chunk", "leftover", "salvage", "refused")
+EVENTS = ("refill", "chunk", "leftover", "salvage", "refused", "trim")
 
 
 @dataclass
@@ -32,6 +32,8 @@ class Timeline:
     heap_size: list[int] = field(default_factory=list)
     chunks: list[int] = field(default_factory=list)
     held: list[int] = field(default_factory=list)  # chunks + live large blocks
+    released: list[int] = field(default_factory=list)  # bytes trim() gave back so far
+    released_chunks: int = 0  # chunks trim() gave back over the replay
     live_bytes: list[int] = field(default_factory=list)  # requested bytes of live blocks
     events: dict[str, list[int]] = field(default_factory=lambda: {e: [] for e in EVENTS})
     stopped: str = ""  # why the replay stopped early (a refusal), else ""
@@ -54,6 +56,10 @@ class Timeline:
             f" held/live {ratio}; final heap_size {self.heap_size[-1] if self.heap_size else 0}"
             f" in {self.chunks[-1] if self.chunks else 0} chunks; {counts}"
         )
+        if self.released_chunks:
+            line += f"; released {self.released_chunks} chunks, {self.released[-1]} bytes"
+            line += f", final held {self.held[-1]}"
+
         return line + (f"; stopped: {self.stopped}" if self.stopped else "")
 
 
@@ -91,9 +97,12 @@ def collect(
     options: dict[str, object],
     label: str | None = None,
     pool_factory: PoolFactory | None = None,
+    trim_every: int = 0,
 ) -> Timeline:
     """The Timeline of trace operations replayed through pool_factory(**options)
-    (default pool.Pool).  A refusal stops the replay (Timeline.stopped)."""
+    (default pool.Pool).  A refusal stops the replay (Timeline.stopped).
+    trim_every N: trim() after every N-th operation and after the last (the
+    sample after an operation is taken after its trim)."""
     if pool_factory is None:
         from ..core import Pool
 
@@ -106,6 +115,7 @@ def collect(
     watch = Watch(pool, keep=False)
     sizes: dict[int, int] = {}
     live_bytes = 0
+    ops = list(ops)
     try:
         for number, op in enumerate(ops, 1):
             kind, ident, given = op
@@ -124,6 +134,11 @@ def collect(
             else:
                 live_bytes += size - sizes[ident]
                 sizes[ident] = size
+            assert watch.last is not None  # apply() records a Step for every call
+            events = set(watch.last.events)
+            if trim_every and (number % trim_every == 0 or number == len(ops)):
+                watch.trim()
+                events |= watch.last.events
             now = watch.now
             for c, (n_live, n_free) in enumerate(zip(now.live, now.free)):
                 tl.live[c].append(n_live)
@@ -131,9 +146,10 @@ def collect(
             tl.heap_size.append(now.heap_size)
             tl.chunks.append(now.chunks)
             tl.held.append(now.held)
+            tl.released.append(now.released_bytes)
+            tl.released_chunks = now.released_chunks
             tl.live_bytes.append(live_bytes)
-            assert watch.last is not None  # apply() records a Step for every call
-            for event in watch.last.events & set(EVENTS):
+            for event in events & set(EVENTS):
                 tl.events[event].append(number)
     finally:
         pool.close()
@@ -145,6 +161,7 @@ def compare(
     base_options: dict[str, object],
     option_sets: Sequence[dict[str, object]],
     pool_factory: PoolFactory | None = None,
+    trim_every: int = 0,
 ) -> list[Timeline]:
     """One Timeline per option set (each a dict of changes to base_options);
     with no sets, the base options alone."""
@@ -154,5 +171,5 @@ def compare(
     for changes in sets:
         options = {**base_options, **changes}
         label = ", ".join(f"{k}={v}" for k, v in changes.items()) or label_of(options)
-        out.append(collect(ops, options, label, pool_factory))
+        out.append(collect(ops, options, label, pool_factory, trim_every))
     return out

@@ -16,7 +16,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Optional, cast
+from typing import TYPE_CHECKING, Any, Optional, cast
 
 from ..errors import PoolMemoryError
 from ..model.snapshot import Normaliser
@@ -61,6 +61,8 @@ class _Look:
         "current",
         "heap_limit",
         "held",
+        "released_chunks",
+        "released_bytes",
     )
 
     def __init__(self, pool: PoolLike) -> None:
@@ -75,6 +77,8 @@ class _Look:
         self.heap_size = st.heap_size
         self.heap_limit = st.heap_limit
         self.held = st.held
+        self.released_chunks = st.released_chunks
+        self.released_bytes = st.released_bytes
         self.current = pool.current_chunk()
 
     @property
@@ -159,6 +163,26 @@ class Watch:
         self._look()
         self.live.pop(addr, None)
         self._finish(f"deallocate({name}, {n})", None, None, before, *self._free_lines(n, name))
+
+    def trim(self) -> int:
+        """pool.trim() (docs/algorithm.md B.13), recorded as a Step with the
+        event "trim" when it released anything."""
+        before = self.now
+        released: int = cast(Any, self.pool).trim()
+        after = self._look()
+        # the chunk list changed under the Watch: look it up again, and forget
+        # the leftovers of released chunks
+        self._chunks = self.pool.chunks()
+        self._where = Normaliser(self._chunks)
+        self.leftovers = {a: n for a, n in self.leftovers.items() if self._where(a) is not None}
+        gone = after.released_chunks - before.released_chunks
+        line = (
+            "B.13",
+            f"trim: {gone} chunk{'' if gone == 1 else 's'} ({released} bytes) back to the system",
+        )
+        events = {"trim"} if released else set()
+        self._finish("trim()", None, None, before, "trim", (line,), events)
+        return released
 
     def reallocate(self, addr: int, old_n: int, new_n: int) -> int:
         pool = self.pool

@@ -232,6 +232,48 @@ static void held_blocks(int checked)
     CHECK(blocks2 == blocks0 && bytes2 == bytes0);
 }
 
+/* sgi_pool_trim: a burst freed goes back but for the current chunk; the
+   pool grows again; totals, stats and a closed pool. */
+static void trim_calls(int checked)
+{
+    sgi_pool_options o;
+    sgi_pool_options_init(&o);
+    o.checked = checked;
+    size_t blocks0, bytes0, blocks1, bytes1;
+    sgi_pool_process_totals(&blocks0, &bytes0);
+    sgi_pool *p = sgi_pool_create(&o);
+    enum { N = 20000 };
+    static void *got[N];
+    for (int round = 0; round < 2; round++) {
+        for (int i = 0; i < N; i++)
+            got[i] = sgi_pool_allocate(p, 24);
+        void *keep = got[N - 1]; /* the newest block: in the current chunk */
+        for (int i = 0; i < N - 1; i++)
+            sgi_pool_deallocate(p, got[i], 24);
+        sgi_pool_stats before;
+        sgi_pool_trim_stats t0, t1;
+        sgi_pool_get_stats(p, &before);
+        sgi_pool_get_trim_stats(p, &t0);
+        CHECK(t0.releasable_chunks == before.chunks - 1 && t0.releasable_bytes > 0);
+        size_t released = sgi_pool_trim(p);
+        sgi_pool_stats after;
+        sgi_pool_get_stats(p, &after);
+        sgi_pool_get_trim_stats(p, &t1);
+        CHECK(released == t0.releasable_bytes);
+        CHECK(after.chunks == 1 && after.heap_size == before.heap_size);
+        CHECK(t1.released_bytes - t0.released_bytes == released && t1.releasable_bytes == 0);
+        CHECK(sgi_pool_trim(p) == 0);
+        sgi_pool_deallocate(p, keep, 24);
+    }
+    sgi_pool_process_totals(&blocks1, &bytes1);
+    CHECK(blocks1 == blocks0 + 1); /* the current chunk */
+    sgi_pool_close(p);
+    CHECK(sgi_pool_trim(p) == 0);
+    sgi_pool_destroy(p);
+    sgi_pool_process_totals(&blocks1, &bytes1);
+    CHECK(blocks1 == blocks0 && bytes1 == bytes0);
+}
+
 int main(void)
 {
     worked_example();
@@ -243,6 +285,8 @@ int main(void)
     destroy_returns_memory();
     held_blocks(0);
     held_blocks(1);
+    trim_calls(0);
+    trim_calls(1);
     sgi_pool_options bad;
     sgi_pool_options_init(&bad);
     bad.align = 12;

@@ -139,6 +139,10 @@ class LockstepMachine(RuleBasedStateMachine):
     def set_limit(self, limit):
         self.step.apply(("limit", limit))
 
+    @rule()
+    def trim(self):  # fully free chunks back; the bytes released are compared
+        self.step.apply(("trim",))
+
     def teardown(self):
         self.step.close()
 

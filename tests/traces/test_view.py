@@ -332,6 +332,7 @@ def test_timeline_of_the_worked_example():
         "leftover": [6],
         "salvage": [],
         "refused": [],
+        "trim": [],  # no trim_every: no trims
     }
 
 
