@@ -534,7 +534,9 @@ def trim_probe(tmp_path_factory):
         pytest.skip("gcc is not installed")
     exe = tmp_path_factory.mktemp("trim_probe") / "trim_probe"
     source = HERE / "preload" / "trim_probe.c"
-    subprocess.run([gcc, "-std=c11", "-O2", str(source), "-o", str(exe), "-ldl"], check=True)
+    subprocess.run(
+        [gcc, "-std=c11", "-O2", str(source), "-o", str(exe), "-ldl", "-lpthread"], check=True
+    )
     return str(exe)
 
 
@@ -609,6 +611,16 @@ def test_fork_after_a_trim(library, trim_probe):
     done = preloaded([trim_probe, "fork", "16"], library)
     assert done.returncode == 0, done.stderr
     assert len(TRIM_LINE.findall(done.stderr)) == 2  # parent and child reported
+
+
+def test_trims_while_threads_allocate_and_free_across_threads(library, trim_probe):
+    # malloc_trim every 2 ms and the automatic trim (no floor) against three threads whose
+    # blocks are checked byte by byte before each free, half of them freed by another thread
+    done = preloaded([trim_probe, "threads", "3", "1"], library, POOL_PRELOAD_TRIM_FLOOR="0")
+    assert done.returncode == 0, done.stderr
+    got = probe_numbers(done.stdout)
+    assert got["bad"] == 0 and got["trims"] >= 10, done.stdout
+    assert trim_report(done.stderr)["asked"] == got["trims"]
 
 
 @pytest.mark.parametrize(

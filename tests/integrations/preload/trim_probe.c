@@ -20,10 +20,21 @@
                     then SEC seconds of small steady work on the long-lived
                     ones; prints "start S peak P end E sum X"
 
+     threads T SEC  T threads for SEC seconds: each allocates rounds of
+                    blocks of 1..128 bytes, fills each with a byte of its
+                    own, hands half to the next thread, checks and frees
+                    what it holds; the main thread calls malloc_trim(0)
+                    meanwhile.  Prints "trims N bad B" (B: blocks whose
+                    bytes changed while they were live)
+
    Exits 2 on a usage error, 3 when the mode's premise does not hold. */
 #define _GNU_SOURCE
 #include <dlfcn.h>
 #include <malloc.h>
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdbool.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -166,6 +177,103 @@ static int quiet(long mib, double seconds)
     return 0;
 }
 
+enum { ROUND = 50000, SLOTS = 64 };
+
+typedef struct {
+    unsigned char *block;
+    size_t n;
+} held_block;
+
+/* Blocks handed from thread i to thread i + 1: a ring of slots per thread. */
+static _Atomic(held_block *) handoff[SLOTS][SLOTS];
+static atomic_bool stop;
+static atomic_long bad;
+static long nthreads;
+
+static void check_and_free(held_block *b)
+{
+    for (size_t k = 0; k < b->n; k++)
+        if (b->block[k] != (unsigned char)b->n) {
+            atomic_fetch_add(&bad, 1);
+            break;
+        }
+    free(b->block);
+}
+
+static void *worker(void *arg)
+{
+    long self = (long)(intptr_t)arg;
+    unsigned seed = (unsigned)self * 2654435761u + 1;
+    held_block *mine = calloc(ROUND, sizeof *mine);
+    if (mine == NULL)
+        return NULL;
+    for (long round = 0; !atomic_load(&stop); round++) {
+        for (int i = 0; i < ROUND; i++) {
+            seed = seed * 1103515245u + 12345u;
+            size_t n = 1 + (seed >> 16) % 128;
+            mine[i] = (held_block){malloc(n), n};
+            if (mine[i].block == NULL)
+                exit(3);
+            memset(mine[i].block, (int)n, n);
+        }
+        /* half to the next thread, through a slot it empties */
+        long next = (self + 1) % nthreads;
+        for (int i = 0; i < ROUND; i += 2) {
+            held_block *box = malloc(sizeof *box);
+            *box = mine[i];
+            box = atomic_exchange(&handoff[next][i % SLOTS], box);
+            if (box != NULL) {
+                check_and_free(box);
+                free(box);
+            }
+        }
+        for (int i = 1; i < ROUND; i += 2)
+            check_and_free(&mine[i]);
+        for (int i = 0; i < SLOTS; i++) {
+            held_block *box = atomic_exchange(&handoff[self][i], NULL);
+            if (box != NULL) {
+                check_and_free(box);
+                free(box);
+            }
+        }
+    }
+    free(mine);
+    return NULL;
+}
+
+static int threads(long t, double seconds)
+{
+    if (t < 1 || t > SLOTS)
+        return 2;
+    nthreads = t;
+    pthread_t ids[SLOTS];
+    for (long i = 0; i < t; i++)
+        if (pthread_create(&ids[i], NULL, worker, (void *)(intptr_t)i) != 0)
+            return 3;
+    struct timespec t0, now, pause = {0, 2000000};
+    clock_gettime(CLOCK_MONOTONIC, &t0);
+    long trims = 0;
+    do {
+        malloc_trim(0);
+        trims++;
+        nanosleep(&pause, NULL);
+        clock_gettime(CLOCK_MONOTONIC, &now);
+    } while ((double)(now.tv_sec - t0.tv_sec) + (double)(now.tv_nsec - t0.tv_nsec) / 1e9 < seconds);
+    atomic_store(&stop, true);
+    for (long i = 0; i < t; i++)
+        pthread_join(ids[i], NULL);
+    for (long i = 0; i < t; i++)
+        for (int j = 0; j < SLOTS; j++) {
+            held_block *box = atomic_exchange(&handoff[i][j], NULL);
+            if (box != NULL) {
+                check_and_free(box);
+                free(box);
+            }
+        }
+    printf("trims %ld bad %ld\n", trims, atomic_load(&bad));
+    return 0;
+}
+
 int main(int argc, char **argv)
 {
     if (argc == 4 && strcmp(argv[1], "cycles") == 0)
@@ -176,6 +284,9 @@ int main(int argc, char **argv)
         return forks(atol(argv[2]));
     if (argc == 4 && strcmp(argv[1], "quiet") == 0)
         return quiet(atol(argv[2]), atof(argv[3]));
-    fprintf(stderr, "usage: trim_probe cycles C MIB | trim MIB | fork MIB | quiet MIB SEC\n");
+    if (argc == 4 && strcmp(argv[1], "threads") == 0)
+        return threads(atol(argv[2]), atof(argv[3]));
+    fprintf(stderr, "usage: trim_probe cycles C MIB | trim MIB | fork MIB | quiet MIB SEC | "
+                    "threads T SEC\n");
     return 2;
 }
