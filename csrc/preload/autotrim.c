@@ -22,6 +22,7 @@
 #include "range.h"
 
 #include <dlfcn.h>
+#include <pthread.h>
 #include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
@@ -167,8 +168,16 @@ static const char *parse_fraction(const char *text, unsigned *out)
     return NULL;
 }
 
+/* A fork while another thread was between its trim and clearing the flag
+   would leave the child with the flag set and no automatic trim ever again. */
+static void autotrim_child(void)
+{
+    atomic_flag_clear(&trimming);
+}
+
 const char *autotrim_configure(const char **name, const char **value)
 {
+    (void)pthread_atfork(NULL, NULL, autotrim_child); /* fails only short of memory */
     const char *text = getenv(*name = "POOL_PRELOAD_TRIM");
     *value = text;
     if (text != NULL && text[0] != '\0') {

@@ -20,6 +20,7 @@
  */
 #include "range.h"
 
+#include <pthread.h>
 #include <stdatomic.h>
 #include <sys/mman.h>
 #include <unistd.h>
@@ -55,8 +56,17 @@ static void table_unlock(void)
     atomic_flag_clear_explicit(&table_busy, memory_order_release);
 }
 
+/* The table's flag is taken under the pool's lock, which fork holds, except
+   by range_get_stats (the report at exit): a child forked while another
+   thread read the stats must not inherit the flag set. */
+static void range_child(void)
+{
+    atomic_flag_clear(&table_busy);
+}
+
 bool reserve_region(size_t size, bool shrink)
 {
+    (void)pthread_atfork(NULL, NULL, range_child); /* fails only short of memory */
     page_mask = (uintptr_t)sysconf(_SC_PAGESIZE) - 1;
     for (;;) {
         void *at = mmap(NULL, size, PROT_READ | PROT_WRITE,
