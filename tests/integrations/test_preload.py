@@ -366,23 +366,14 @@ def limit_address_space(size):
 
 @pytest.mark.parametrize("how", ["POOL_PRELOAD_RANGE=1M", "default range, under ulimit -v"])
 def test_a_used_up_range_is_remembered_until_memory_is_freed(library, probe, how):
-    # no automatic trim: it would give the freed chunks back, and the chunks asked for
-    # again are larger (heap_size counts every chunk ever obtained), so fewer blocks
-    # would fit the range the second time; the memory of a refusal is what is tested
     if how.startswith("POOL"):
-        done = preloaded(
-            [probe, "exhaust", str(SYSTEM_AFTER)],
-            library,
-            POOL_PRELOAD_RANGE="1M",
-            POOL_PRELOAD_TRIM="0",
-        )
+        done = preloaded([probe, "exhaust", str(SYSTEM_AFTER)], library, POOL_PRELOAD_RANGE="1M")
     else:
         # 64 GiB .. 256 MiB of address space refused: the library reserves 64 MiB
         done = preloaded(
             [probe, "exhaust", str(SYSTEM_AFTER)],
             library,
             preexec_fn=limit_address_space(200 << 20),
-            POOL_PRELOAD_TRIM="0",
         )
     assert done.returncode == 0, done.stderr
     _, pool1, _, system1, _, _, pool2, _, system2 = done.stdout.split()
