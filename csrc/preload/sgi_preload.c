@@ -19,9 +19,9 @@
  * bootstrap buffer whose blocks are never freed.
  *
  * Unlike SGI's design, memory of small blocks goes back to the system: a
- * chunk whose blocks are all free is released when free bytes pass a
- * fraction of the pool (autotrim.c) or on malloc_trim(), its pages returned
- * and its addresses kept for later chunks (range.c).
+ * chunk whose blocks are all free is released once free bytes have stayed
+ * above a fraction of the pool for a delay (autotrim.c) or on malloc_trim(),
+ * its pages returned and its addresses kept for later chunks (range.c).
  *
  * Variables (docs/integrations.md has the table):
  *   POOL_PRELOAD_STATS=1     the pool's statistics at exit, to the stderr the
