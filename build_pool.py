@@ -170,10 +170,14 @@ PRELOAD_FLAGS = [
 ]
 
 
+# the malloc family; the chunk range (reuse of released chunks); the automatic trim
+PRELOAD_SOURCES = [f"{PRELOAD}/sgi_preload.c", f"{PRELOAD}/range.c", f"{PRELOAD}/autotrim.c"]
+
+
 def preload_extension() -> Extension:
     return Extension(
         PRELOAD_NAME,
-        sources=[f"{PRELOAD}/sgi_preload.c", *CORE_SOURCES],
+        sources=[*PRELOAD_SOURCES, *CORE_SOURCES],
         depends=[*_files(PRELOAD, "*.h"), *CORE_DEPENDS],
         include_dirs=[CSRC],
         define_macros=[("_GNU_SOURCE", None), ("SGI_POOL_NO_VALGRIND", None)],

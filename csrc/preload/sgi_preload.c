@@ -18,8 +18,10 @@
  * being resolved (glibc's dlsym may calloc) requests are served from a static
  * bootstrap buffer whose blocks are never freed.
  *
- * As in SGI's design, memory of small blocks is never given back to the
- * system before exit: freed blocks go on the pool's lists for reuse.
+ * Unlike SGI's design, memory of small blocks goes back to the system: a
+ * chunk whose blocks are all free is released once free bytes have stayed
+ * above a fraction of the pool for a delay (autotrim.c) or on malloc_trim(),
+ * its pages returned and its addresses kept for later chunks (range.c).
  *
  * Variables (docs/integrations.md has the table):
  *   POOL_PRELOAD_STATS=1     the pool's statistics at exit, to the stderr the
@@ -33,6 +35,8 @@
  *                            from the shared lists a batch at a time)
  *   POOL_PRELOAD_VERBOSE=1   one line on stderr at start: what the library
  *                            serves and with which settings
+ *   POOL_PRELOAD_TRIM=0      no automatic trim (malloc_trim still trims)
+ *   POOL_PRELOAD_TRIM_FRACTION=F, POOL_PRELOAD_TRIM_FLOOR=SIZE  when it trims
  */
 #undef malloc
 #undef calloc
@@ -40,7 +44,9 @@
 #undef free
 
 #include "../sgi_pool.h"
+#include "autotrim.h"
 #include "interpose.h"
+#include "range.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -83,6 +89,12 @@ static struct {
 static atomic_int init_state;
 static _Atomic(sgi_pool *) the_pool;
 
+/* For autotrim.c: the pool, NULL before it exists. */
+sgi_pool *sgi_preload_pool(void)
+{
+    return atomic_load_explicit(&the_pool, memory_order_acquire);
+}
+
 /* ---- Bootstrap buffer (interpose.h): while dlsym runs ------------------------ */
 
 _Static_assert(POOL_ALIGN == 16, "the bootstrap buffer's blocks are 16-aligned");
@@ -92,102 +104,6 @@ static void *boot_alloc(size_t n)
 {
     size_t rounded = (n + POOL_ALIGN - 1) & ~(size_t)(POOL_ALIGN - 1);
     return rounded < n ? NULL : interpose_boot_take(rounded); /* zero: never reused */
-}
-
-/* ---- The chunk region -------------------------------------------------------- */
-
-/* Reserved address space (MAP_NORESERVE: pages cost only once touched); the
-   pool's chunks are carved from it in order and never returned. */
-#define RANGE_DEFAULT ((size_t)64 << 30)
-#define RANGE_FLOOR ((size_t)64 << 20) /* the default shrinks to this at most */
-#define RANGE_MIN ((size_t)64 << 10)   /* POOL_PRELOAD_RANGE's bounds */
-#define RANGE_MAX ((size_t)64 << 40)
-
-static uintptr_t region_lo, region_hi;
-static atomic_uintptr_t region_next;
-
-/* Reserves `size` bytes, or with `shrink` a quarter as much while refused
-   (ulimit -v, strict overcommit), down to RANGE_FLOOR. */
-static bool reserve_region(size_t size, bool shrink)
-{
-    for (;;) {
-        void *at = mmap(NULL, size, PROT_READ | PROT_WRITE,
-                        MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
-        if (at != MAP_FAILED) {
-            region_lo = (uintptr_t)at;
-            region_hi = region_lo + size;
-            atomic_store(&region_next, region_lo);
-            return true;
-        }
-        if (!shrink || size / 4 < RANGE_FLOOR)
-            return false;
-        size /= 4;
-    }
-}
-
-static inline bool in_region(const void *ptr)
-{
-    return (uintptr_t)ptr - region_lo < region_hi - region_lo;
-}
-
-/* The core's chunk requests (sys_alloc.h); NULL when the region is used up,
-   which the pool treats as the system refusing (the request then goes to the
-   system allocator).  A compare-and-swap, not a fetch-add, so that a refused
-   request does not use up what smaller ones could still have. */
-void *sgi_preload_chunk(size_t n)
-{
-    size_t rounded = (n + 63) & ~(size_t)63;
-    if (rounded < n)
-        return NULL;
-    uintptr_t at = atomic_load(&region_next);
-    do {
-        if (rounded > region_hi - at)
-            return NULL;
-    } while (!atomic_compare_exchange_weak(&region_next, &at, at + rounded));
-    return (void *)at;
-}
-
-/* POOL_PRELOAD_RANGE: digits, then optionally K, M, G or T (powers of 1024)
-   optionally followed by B or iB, in either case (mimalloc's syntax).  NULL
-   and *out set, or why the text is refused. */
-static const char *parse_size(const char *text, size_t *out)
-{
-    const char *c = text;
-    size_t value = 0;
-    bool huge = false;
-    if (*c < '0' || *c > '9')
-        return "not a size (digits, then K, M, G or T, e.g. 4G)";
-    for (; *c >= '0' && *c <= '9'; c++) {
-        unsigned digit = (unsigned)(*c - '0');
-        if (value > (SIZE_MAX - digit) / 10)
-            huge = true;
-        else
-            value = value * 10 + digit;
-    }
-    unsigned shift = 0;
-    switch (*c | 0x20) { /* ASCII lower case; '\0' becomes ' ' */
-    case 'k': shift = 10; break;
-    case 'm': shift = 20; break;
-    case 'g': shift = 30; break;
-    case 't': shift = 40; break;
-    default: break;
-    }
-    if (shift != 0) {
-        c++;
-        if ((c[0] | 0x20) == 'i' && (c[1] | 0x20) == 'b')
-            c += 2;
-        else if ((c[0] | 0x20) == 'b')
-            c++;
-    }
-    if (*c != '\0')
-        return "not a size (digits, then K, M, G or T, e.g. 4G)";
-    if (huge || value > RANGE_MAX >> shift)
-        return "above 64 TiB";
-    value <<= shift;
-    if (value < RANGE_MIN)
-        return "below 64 KiB";
-    *out = value;
-    return NULL;
 }
 
 void *sgi_preload_sys_calloc(size_t count, size_t n)
@@ -289,6 +205,17 @@ static const char *caches_said(sgi_pool *p)
                : "thread caches unavailable on this system (the lock on every call)";
 }
 
+/* What went back to the system (autotrim.c, range.c). */
+static void put_trim_report(report *r, const range_stats *rs)
+{
+    autotrim_stats t;
+    autotrim_get_stats(&t);
+    put(r, "  trim: %zu automatic (%s), %zu malloc_trim calls: %zu bytes released in %zu "
+        "chunks; %zu chunks reused their addresses, %zu bytes in chunks now\n", t.automatic,
+        t.on ? "on" : "off", t.asked, t.bytes, rs->released_chunks, rs->reused_chunks,
+        rs->in_chunks);
+}
+
 static void format_stats(report *r)
 {
     sgi_pool *p = atomic_load(&the_pool);
@@ -308,10 +235,12 @@ static void format_stats(report *r)
     put(r, "  pool: %zu allocations, %zu frees; system allocator: %zu allocations, %zu frees\n",
         atomic_load(&pool_allocs), atomic_load(&pool_frees), atomic_load(&sys_allocs),
         atomic_load(&sys_frees));
+    range_stats rs;
+    range_get_stats(&rs);
     put(r, "  range %zu bytes (%zu used): refused %zu times, then %zu small requests went "
-        "to the system\n", (size_t)(region_hi - region_lo),
-        (size_t)(atomic_load(&region_next) - region_lo), atomic_load(&refusals),
+        "to the system\n", (size_t)(region_hi - region_lo), rs.top, atomic_load(&refusals),
         atomic_load(&refused_fallbacks));
+    put_trim_report(r, &rs);
     put(r, "  blocks live/free per class:");
     for (size_t i = 0; i < POOL_MAX_SMALL / POOL_ALIGN; i++)
         put(r, " %zu:%zu/%zu", (i + 1) * POOL_ALIGN, live_blocks[i], free_blocks[i]);
@@ -587,6 +516,12 @@ static const char *start_pool(size_t *refill)
             return "POOL_PRELOAD_THREAD_CACHE refused";
         }
     }
+    const char *name, *value, *why_not = autotrim_configure(&name, &value);
+    if (why_not != NULL) {
+        warn("sgi_pool preload: %s=%.64s: %s; every request goes to the system allocator\n",
+             name, value, why_not);
+        return "a trim setting refused";
+    }
     const char *range = getenv("POOL_PRELOAD_RANGE");
     size_t size = RANGE_DEFAULT;
     if (range != NULL && range[0] != '\0') {
@@ -680,6 +615,7 @@ static inline void *pool_small(size_t n)
     void *block = sgi_pool_allocate(p, n);
     if (LIKELY(block != NULL)) {
         COUNT(pool_allocs);
+        autotrim_allocated(n);
         return block;
     }
     remember_refusal(n);
@@ -704,6 +640,7 @@ EXPORT void free(void *ptr)
     if (LIKELY(in_region(ptr))) {
         COUNT(pool_frees);
         sgi_pool_free(atomic_load_explicit(&the_pool, memory_order_relaxed), ptr);
+        autotrim_freed();
         /* a free block again: the pool may serve every class (load first, so
            that frees do not all write the shared line) */
         if (UNLIKELY(atomic_load_explicit(&refused_from, memory_order_relaxed) != NOT_REFUSED))

@@ -17,6 +17,7 @@
 #include <stdlib.h> /* declared before the macros, so the declarations keep their names */
 
 void *sgi_preload_chunk(size_t n);
+void sgi_preload_chunk_release(void *base, size_t size); /* range.c */
 void *sgi_preload_sys_calloc(size_t count, size_t n);
 void *sgi_preload_sys_realloc(void *ptr, size_t n);
 void sgi_preload_sys_free(void *ptr);
@@ -25,5 +26,7 @@ void sgi_preload_sys_free(void *ptr);
 #define calloc(count, n) sgi_preload_sys_calloc(count, n)
 #define realloc(ptr, n) sgi_preload_sys_realloc(ptr, n)
 #define free(ptr) sgi_preload_sys_free(ptr)
+/* a chunk the core releases (trim): its pages go back, its addresses are reused */
+#define POOL_CHUNK_RELEASE(base, size) sgi_preload_chunk_release(base, size)
 
 #endif /* SGI_PRELOAD_SYS_ALLOC_H */

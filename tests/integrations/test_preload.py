@@ -95,6 +95,7 @@ def test_library_exports_the_malloc_family_and_nothing_of_the_core(library):
         "valloc",
         "pvalloc",
         "malloc_usable_size",
+        "malloc_trim",
     }
 
 
@@ -219,8 +220,9 @@ def test_library_compiles_without_warnings(tmp_path):
             "-Wconversion",
             *build_pool.PRELOAD_FLAGS,
             "-Icsrc",
-            "csrc/preload/sgi_preload.c",
+            *build_pool.PRELOAD_SOURCES,
             *build_pool.CORE_SOURCES,
+            "-Wl,--no-undefined",  # every source named: a missing one fails the link
             "-o",
             str(tmp_path / "libsgipool.so"),
             "-ldl",
@@ -624,11 +626,12 @@ def test_threads_that_exit_give_their_caches_back(library, exits_forks):
         assert 48 <= counts[80][0] <= 56, counts  # main's blocks, and little else, live
         carved[caches] = {size: sum(counts[size]) for size in (32, 64, 80, 112)}
     # a cache kept by a dead thread (up to 2 x 20 blocks a class) would make later
-    # threads carve more (above all of class 80: each thread's one block takes a
-    # refill's worth into its cache): with caches, at most the 4 live threads'
-    # caches more
-    for size in (32, 64, 80, 112):
-        assert carved["1"][size] <= carved["0"][size] + 4 * 2 * 20, carved
+    # threads carve more: class 80 shows it (each thread's one block takes a refill's
+    # worth into its cache; kept caches carved 871 of them), so with caches at most
+    # the 4 live threads' caches more.  The other classes carve what the threads'
+    # overlap in time asks (404 to 603 without caches in runs on a loaded machine):
+    # only the sum above holds for them.
+    assert carved["1"][80] <= carved["0"][80] + 4 * 2 * 20, carved
 
 
 @pytest.mark.parametrize("caches", ["1", "0"])
@@ -645,3 +648,145 @@ def test_fork_children_of_a_threaded_program(library, exits_forks, caches):
     for child in children:  # main's 1000 blocks of 48 bytes were live at the fork
         assert child[2][48][0] >= 1000, child
     assert all(live == 0 for live, _ in parent[2].values()), parent  # everything freed
+
+
+# ---- Memory goes back: range reuse, malloc_trim, the automatic trim -----------------------
+
+TRIM_LINE = re.compile(
+    r"trim: (\d+) automatic \((on|off)\), (\d+) malloc_trim calls: (\d+) bytes released in "
+    r"(\d+) chunks; (\d+) chunks reused their addresses, (\d+) bytes in chunks now"
+)
+
+
+@pytest.fixture(scope="module")
+def trim_probe(tmp_path_factory):
+    """tests/integrations/preload/trim_probe.c, compiled."""
+    gcc = shutil.which("gcc")
+    if gcc is None:
+        pytest.skip("gcc is not installed")
+    exe = tmp_path_factory.mktemp("trim_probe") / "trim_probe"
+    source = HERE / "preload" / "trim_probe.c"
+    subprocess.run(
+        [gcc, "-std=c11", "-O2", str(source), "-o", str(exe), "-ldl", "-lpthread"], check=True
+    )
+    return str(exe)
+
+
+def probe_numbers(stdout):
+    """The probe's "name value" pairs as a dict of ints."""
+    words = stdout.split()
+    return {words[i]: int(words[i + 1]) for i in range(0, len(words) - 1, 2)}
+
+
+def trim_report(stderr):
+    match = TRIM_LINE.search(stderr)
+    assert match, stderr
+    automatic, on, asked, released, chunks, reused, held = match.groups()
+    return {
+        "automatic": int(automatic),
+        "on": on == "on",
+        "asked": int(asked),
+        "released": int(released),
+        "chunks": int(chunks),
+        "reused": int(reused),
+        "held": int(held),
+    }
+
+
+def test_burst_and_free_ends_near_the_start_without_malloc_trim(library, trim_probe):
+    burst = 64  # MiB of 32-byte blocks
+    done = preloaded([trim_probe, "cycles", "1", str(burst)], library)
+    assert done.returncode == 0, done.stderr
+    rss = probe_numbers(done.stdout)
+    assert rss["system"] == 0
+    assert rss["peak"] - rss["start"] >= burst * 1024 * 9 // 10  # the burst was resident
+    # back within 10% of the burst (the current chunk stays), with no call of the program
+    assert rss["end"] - rss["start"] <= burst * 1024 // 10, done.stdout
+    report = trim_report(done.stderr)
+    assert report["on"] and report["automatic"] >= 1 and report["asked"] == 0
+    assert report["released"] >= burst * (1 << 20) * 8 // 10
+
+
+def test_without_the_automatic_trim_the_burst_stays(library, trim_probe):
+    done = preloaded([trim_probe, "cycles", "1", "64"], library, POOL_PRELOAD_TRIM="0")
+    assert done.returncode == 0, done.stderr
+    rss = probe_numbers(done.stdout)
+    assert rss["end"] - rss["start"] >= 64 * 1024 * 9 // 10
+    report = trim_report(done.stderr)
+    assert not report["on"] and report["automatic"] == 0 and report["released"] == 0
+
+
+def test_bursts_and_trims_reuse_the_range_and_never_use_it_up(library, trim_probe):
+    # 6 bursts of 24 MiB (144 MiB of chunks in all) in a 64 MiB range
+    done = preloaded([trim_probe, "cycles", "6", "24"], library, POOL_PRELOAD_RANGE="64M")
+    assert done.returncode == 0, done.stderr
+    assert probe_numbers(done.stdout)["system"] == 0, done.stdout
+    assert refused_requests(done.stderr) == 0
+    report = trim_report(done.stderr)
+    assert report["released"] > 64 << 20 and report["reused"] >= 1
+
+
+def test_malloc_trim_returns_the_pools_memory_once(library, trim_probe):
+    done = preloaded([trim_probe, "trim", "64"], library, POOL_PRELOAD_TRIM="0")
+    assert done.returncode == 0, done.stderr
+    got = probe_numbers(done.stdout)
+    assert got["first"] == 1
+    assert got["end"] - got["start"] <= 64 * 1024 // 10, done.stdout
+    # nothing of the pool's left to release: the answer is the system allocator's alone
+    assert got["second"] == got["system"]
+    report = trim_report(done.stderr)
+    assert report["asked"] == 2 and report["automatic"] == 0
+    assert report["released"] >= 60 << 20
+
+
+def test_fork_after_a_trim(library, trim_probe):
+    done = preloaded([trim_probe, "fork", "16"], library)
+    assert done.returncode == 0, done.stderr
+    assert len(TRIM_LINE.findall(done.stderr)) == 2  # parent and child reported
+
+
+def test_trims_while_threads_allocate_and_free_across_threads(library, trim_probe):
+    # malloc_trim every 2 ms and the automatic trim (no floor) against three threads whose
+    # blocks are checked byte by byte before each free, half of them freed by another thread
+    done = preloaded([trim_probe, "threads", "3", "1"], library, POOL_PRELOAD_TRIM_FLOOR="0")
+    assert done.returncode == 0, done.stderr
+    got = probe_numbers(done.stdout)
+    assert got["bad"] == 0 and got["trims"] >= 10, done.stdout
+    assert trim_report(done.stderr)["asked"] == got["trims"]
+
+
+@pytest.mark.parametrize(
+    "name, value, why",
+    [
+        ("POOL_PRELOAD_TRIM", "yes", "not 0 or 1"),
+        ("POOL_PRELOAD_TRIM", "2", "not 0 or 1"),
+        ("POOL_PRELOAD_TRIM_FRACTION", "0", "not above 0"),
+        ("POOL_PRELOAD_TRIM_FRACTION", "1.5", "above 1"),
+        ("POOL_PRELOAD_TRIM_FRACTION", "25%", "not a fraction"),
+        ("POOL_PRELOAD_TRIM_FRACTION", "0.1234", "more than three decimals"),
+        ("POOL_PRELOAD_TRIM_FRACTION", ".", "not a fraction"),
+        ("POOL_PRELOAD_TRIM_FLOOR", "1K", "below 64 KiB (0: no floor)"),
+        ("POOL_PRELOAD_TRIM_FLOOR", "lots", "not a size"),
+    ],
+)
+def test_trim_variable_misuse_is_named_and_the_system_serves(library, name, value, why):
+    done = preloaded(["/bin/true"], library, **{name: value})
+    assert done.returncode == 0
+    assert f"sgi_pool preload: {name}={value}: {why}" in done.stderr, done.stderr
+    assert "no pool (every request went to the system)" in done.stderr
+
+
+@pytest.mark.parametrize(
+    "env",
+    [
+        {"POOL_PRELOAD_TRIM": "1"},
+        {"POOL_PRELOAD_TRIM_FRACTION": "0.5"},
+        {"POOL_PRELOAD_TRIM_FRACTION": "1"},
+        {"POOL_PRELOAD_TRIM_FRACTION": ".05"},
+        {"POOL_PRELOAD_TRIM_FLOOR": "0"},
+        {"POOL_PRELOAD_TRIM_FLOOR": "256M"},
+    ],
+)
+def test_trim_variables_accepted(library, env):
+    done = preloaded(["/bin/true"], library, **env)
+    assert done.returncode == 0 and trim_report(done.stderr)["on"], done.stderr

@@ -1,0 +1,220 @@
+/*
+ * autotrim.c -- memory goes back without the program's help (autotrim.h),
+ * and malloc_trim().
+ *
+ * The policy: trim when the pool's free bytes exceed a fraction of the bytes
+ * its chunks hold (POOL_PRELOAD_TRIM_FRACTION) and those exceed a floor
+ * (POOL_PRELOAD_TRIM_FLOOR).  Free bytes are not counted on the free path
+ * (a size-less free does not know its size without a second lookup): the
+ * live bytes are estimated as the process-wide count of allocations not
+ * freed times their mean block size, the rest of the chunks is free.  Each
+ * thread hands its counts over every AUTOTRIM_BATCH pool calls; only then is
+ * the policy looked at.
+ *
+ * No background thread: a trim runs inside a malloc() or free() once the
+ * delay is over, with no lock of the library held, so fork needs nothing
+ * more than the pool's own fork handling; a child inherits the counts and
+ * goes on.
+ */
+#include "autotrim.h"
+
+#include "../sgi_pool.h"
+#include "range.h"
+
+#include <dlfcn.h>
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#define EXPORT __attribute__((visibility("default")))
+
+/* Defaults, from the measurements in docs/performance.md. */
+#define FRACTION_DEFAULT 500            /* per mille of the chunks' bytes */
+#define FLOOR_DEFAULT ((size_t)8 << 20) /* chunks below this are never trimmed */
+
+bool autotrim_on = true;
+_Thread_local long autotrim_net;
+_Thread_local unsigned autotrim_calls;
+_Thread_local size_t autotrim_bytes;
+_Thread_local size_t autotrim_allocs;
+
+static unsigned fraction_permille = FRACTION_DEFAULT;
+static size_t floor_bytes = FLOOR_DEFAULT;
+
+static atomic_long net;                         /* frees minus allocations, flushed */
+static atomic_size_t alloc_blocks, alloc_bytes; /* flushed allocations, for the mean */
+static atomic_flag trimming = ATOMIC_FLAG_INIT;
+/* A trim runs once free bytes have stayed above the fraction for the delay
+   (mimalloc's purge delay, jemalloc's decay): memory a program frees and soon
+   takes again (a loop of build and drop) is not released and faulted in again
+   in between.  The delay doubles after each trim that released nothing, up to
+   a minute, back to the least after one that did: a trim walks every free
+   list (about one cache miss per free block), which a fragmented pool would
+   otherwise pay over and over. */
+#define DELAY_MIN_MS 100LL
+#define DELAY_MAX_MS 60000LL
+static _Atomic long long delay_ms = DELAY_MIN_MS;
+static _Atomic long long above_since; /* 0: free bytes below the fraction */
+static atomic_size_t trims_automatic, trims_asked, trimmed_bytes;
+
+sgi_pool *sgi_preload_pool(void); /* sgi_preload.c: the pool, NULL before it exists */
+
+/* Milliseconds on the monotonic clock (vDSO: no system call). */
+static long long now_ms(void)
+{
+    struct timespec t;
+    clock_gettime(CLOCK_MONOTONIC, &t);
+    return (long long)t.tv_sec * 1000 + t.tv_nsec / 1000000;
+}
+
+void autotrim_flush(void)
+{
+    long d = autotrim_net;
+    size_t bytes = autotrim_bytes, allocs = autotrim_allocs;
+    autotrim_net = 0;
+    autotrim_calls = 0;
+    autotrim_bytes = autotrim_allocs = 0;
+    if (allocs != 0) {
+        atomic_fetch_add_explicit(&alloc_bytes, bytes, memory_order_relaxed);
+        atomic_fetch_add_explicit(&alloc_blocks, allocs, memory_order_relaxed);
+    }
+    long now = atomic_fetch_add_explicit(&net, d, memory_order_relaxed) + d;
+    size_t held = range_in_chunks();
+    bool above = false;
+    if (held >= floor_bytes && held != 0) {
+        size_t blocks = atomic_load_explicit(&alloc_blocks, memory_order_relaxed);
+        size_t mean = blocks != 0
+                          ? atomic_load_explicit(&alloc_bytes, memory_order_relaxed) / blocks
+                          : 16;
+        /* live: the allocations not freed (-now); the rest of held is free
+           (or uncarved, a small part) */
+        size_t live = now < 0 ? (size_t)-now * mean : 0;
+        size_t free_bytes = held > live ? held - live : 0;
+        above = free_bytes / fraction_permille >= held / 1000;
+    }
+    if (!above) { /* the spell above the fraction ends: its memory was reused */
+        if (atomic_load_explicit(&above_since, memory_order_relaxed) != 0)
+            atomic_store_explicit(&above_since, 0, memory_order_relaxed);
+        return;
+    }
+    long long t = now_ms(), since = atomic_load_explicit(&above_since, memory_order_relaxed);
+    if (since == 0) {
+        atomic_store_explicit(&above_since, t, memory_order_relaxed);
+        return;
+    }
+    if (t - since < atomic_load_explicit(&delay_ms, memory_order_relaxed) ||
+        atomic_flag_test_and_set_explicit(&trimming, memory_order_acquire))
+        return; /* not yet, or another thread is at it */
+    sgi_pool *p = sgi_preload_pool();
+    size_t got = p != NULL ? sgi_pool_trim(p) : 0;
+    long long delay = atomic_load_explicit(&delay_ms, memory_order_relaxed);
+    delay = got != 0 ? DELAY_MIN_MS : delay * 2 < DELAY_MAX_MS ? delay * 2 : DELAY_MAX_MS;
+    atomic_store_explicit(&delay_ms, delay, memory_order_relaxed);
+    atomic_store_explicit(&above_since, now_ms(), memory_order_relaxed); /* a new spell */
+    atomic_fetch_add_explicit(&trims_automatic, 1, memory_order_relaxed);
+    atomic_fetch_add_explicit(&trimmed_bytes, got, memory_order_relaxed);
+    atomic_flag_clear_explicit(&trimming, memory_order_release);
+}
+
+typedef int (*malloc_trim_fn)(size_t);
+
+/* glibc's malloc_trim: the pool's free chunks go back (sgi_pool_trim), then
+   the system allocator's free memory (its own malloc_trim, which `pad`
+   concerns).  1 when either released memory, else 0. */
+EXPORT int malloc_trim(size_t pad)
+{
+    sgi_pool *p = sgi_preload_pool();
+    size_t got = p != NULL ? sgi_pool_trim(p) : 0;
+    atomic_fetch_add_explicit(&trims_asked, 1, memory_order_relaxed);
+    atomic_fetch_add_explicit(&trimmed_bytes, got, memory_order_relaxed);
+    malloc_trim_fn next = NULL;
+    void *sym = dlsym(RTLD_NEXT, "malloc_trim");
+    memcpy(&next, &sym, sizeof sym); /* POSIX: a function pointer from dlsym */
+    int system = next != NULL ? next(pad) : 0;
+    return got != 0 || system != 0;
+}
+
+/* POOL_PRELOAD_TRIM_FRACTION: a decimal above 0 and at most 1, with at most
+   three decimals (0.25, .5, 1).  NULL and *out (per mille) set, or why not. */
+static const char *parse_fraction(const char *text, unsigned *out)
+{
+    static const char *const what = "not a fraction (a decimal above 0 and at most 1, e.g. 0.25)";
+    const char *c = text;
+    unsigned whole = 0, part = 0, scale = 1000;
+    bool digits = false;
+    for (; *c >= '0' && *c <= '9'; c++, digits = true) {
+        if (whole > 1)
+            return what;
+        whole = whole * 10 + (unsigned)(*c - '0');
+    }
+    if (*c == '.') {
+        for (c++; *c >= '0' && *c <= '9'; c++, digits = true) {
+            if (scale == 1)
+                return "more than three decimals";
+            scale /= 10;
+            part += (unsigned)(*c - '0') * scale;
+        }
+    }
+    if (!digits || *c != '\0')
+        return what;
+    unsigned value = whole * 1000 + part;
+    if (value == 0)
+        return "not above 0";
+    if (value > 1000)
+        return "above 1";
+    *out = value;
+    return NULL;
+}
+
+/* A fork while another thread was between its trim and clearing the flag
+   would leave the child with the flag set and no automatic trim ever again. */
+static void autotrim_child(void)
+{
+    atomic_flag_clear(&trimming);
+}
+
+const char *autotrim_configure(const char **name, const char **value)
+{
+    (void)pthread_atfork(NULL, NULL, autotrim_child); /* fails only short of memory */
+    const char *text = getenv(*name = "POOL_PRELOAD_TRIM");
+    *value = text;
+    if (text != NULL && text[0] != '\0') {
+        if (strcmp(text, "0") == 0)
+            autotrim_on = false;
+        else if (strcmp(text, "1") != 0)
+            return "not 0 or 1";
+    }
+    text = getenv(*name = "POOL_PRELOAD_TRIM_FRACTION");
+    *value = text;
+    if (text != NULL && text[0] != '\0') {
+        const char *why = parse_fraction(text, &fraction_permille);
+        if (why != NULL)
+            return why;
+    }
+    text = getenv(*name = "POOL_PRELOAD_TRIM_FLOOR");
+    *value = text;
+    if (text != NULL && text[0] != '\0') {
+        if (strcmp(text, "0") == 0) {
+            floor_bytes = 0;
+        } else {
+            const char *why = parse_size(text, &floor_bytes);
+            if (why != NULL)
+                return strcmp(why, "below 64 KiB") == 0 ? "below 64 KiB (0: no floor)" : why;
+        }
+    }
+    return NULL;
+}
+
+void autotrim_get_stats(autotrim_stats *out)
+{
+    *out = (autotrim_stats){
+        .on = autotrim_on,
+        .fraction_permille = fraction_permille,
+        .floor = floor_bytes,
+        .automatic = atomic_load(&trims_automatic),
+        .asked = atomic_load(&trims_asked),
+        .bytes = atomic_load(&trimmed_bytes),
+    };
+}

@@ -1,0 +1,64 @@
+/*
+ * autotrim.h -- the preload library gives memory back on its own
+ * (csrc/preload/autotrim.c): the malloc family's hooks, inline because they
+ * run on every pool allocation and free.
+ *
+ * Each thread counts its pool frees minus its pool allocations and adds the
+ * count to a process-wide one every AUTOTRIM_BATCH pool calls; only then is
+ * the policy looked at.  No background thread: memory goes back inside a
+ * malloc() or free().
+ */
+#ifndef SGI_PRELOAD_AUTOTRIM_H
+#define SGI_PRELOAD_AUTOTRIM_H
+
+#include <stdbool.h>
+#include <stddef.h>
+
+#define AUTOTRIM_BATCH 64
+
+extern bool autotrim_on;
+extern _Thread_local long autotrim_net;      /* this thread's frees minus allocations */
+extern _Thread_local unsigned autotrim_calls; /* its pool calls since it handed over */
+extern _Thread_local size_t autotrim_bytes;  /* the bytes of its allocations' blocks */
+extern _Thread_local size_t autotrim_allocs; /* and their number */
+
+void autotrim_flush(void);
+
+/* A pool block of n bytes (1..128) was handed out. */
+static inline void autotrim_allocated(size_t n)
+{
+    if (__builtin_expect(autotrim_on, 1)) {
+        autotrim_net--;
+        autotrim_bytes += (n + 15) & ~(size_t)15;
+        autotrim_allocs++;
+        if (__builtin_expect(++autotrim_calls >= AUTOTRIM_BATCH, 0))
+            autotrim_flush();
+    }
+}
+
+static inline void autotrim_freed(void)
+{
+    if (__builtin_expect(autotrim_on, 1)) {
+        autotrim_net++;
+        if (__builtin_expect(++autotrim_calls >= AUTOTRIM_BATCH, 0))
+            autotrim_flush();
+    }
+}
+
+/* Reads POOL_PRELOAD_TRIM, POOL_PRELOAD_TRIM_FRACTION and
+   POOL_PRELOAD_TRIM_FLOOR.  NULL, or why a value is refused, with *name and
+   *value set to the variable's. */
+const char *autotrim_configure(const char **name, const char **value);
+
+/* For the banner and the report. */
+typedef struct {
+    bool on;
+    unsigned fraction_permille;
+    size_t floor;
+    size_t automatic, asked; /* trims by the policy, malloc_trim calls */
+    size_t bytes;            /* bytes released by both */
+} autotrim_stats;
+
+void autotrim_get_stats(autotrim_stats *out);
+
+#endif /* SGI_PRELOAD_AUTOTRIM_H */
