@@ -366,14 +366,24 @@ def limit_address_space(size):
 
 @pytest.mark.parametrize("how", ["POOL_PRELOAD_RANGE=1M", "default range, under ulimit -v"])
 def test_a_used_up_range_is_remembered_until_memory_is_freed(library, probe, how):
+    # Without the automatic trim: whether it runs between the two fillings depends on
+    # the clock (its delay), and chunks carved again from released extents fit a few
+    # percent fewer blocks (measured 1,920,401 against 2,040,468 on a loaded machine).
+    # Reuse of released ranges has tests of its own below.
     if how.startswith("POOL"):
-        done = preloaded([probe, "exhaust", str(SYSTEM_AFTER)], library, POOL_PRELOAD_RANGE="1M")
+        done = preloaded(
+            [probe, "exhaust", str(SYSTEM_AFTER)],
+            library,
+            POOL_PRELOAD_RANGE="1M",
+            POOL_PRELOAD_TRIM="0",
+        )
     else:
         # 64 GiB .. 256 MiB of address space refused: the library reserves 64 MiB
         done = preloaded(
             [probe, "exhaust", str(SYSTEM_AFTER)],
             library,
             preexec_fn=limit_address_space(200 << 20),
+            POOL_PRELOAD_TRIM="0",
         )
     assert done.returncode == 0, done.stderr
     _, pool1, _, system1, _, _, pool2, _, system2 = done.stdout.split()
