@@ -164,12 +164,20 @@ static inline const dir_chunk *dir_find_unlocked(const block_directory *d, uintp
    the map (whose answer the cache keeps). */
 dir_chunk *dir_find_slow(block_directory *d, uintptr_t addr);
 
-static inline dir_chunk *dir_find(block_directory *d, uintptr_t addr)
+/* The cache alone, for the lock's holders: the chunk holding addr when the
+   cache has it, else NULL (not known: no chunk, or not cached yet).  The
+   checked fast paths use it so that they call nothing: on NULL they take
+   their general path, whose dir_find settles it and fills the cache. */
+static inline dir_chunk *dir_find_cached(const block_directory *d, uintptr_t addr)
 {
     dir_chunk *c = d->cache[(addr >> DIR_PAGE_SHIFT) & (DIR_CACHE_SIZE - 1)];
-    if (c != NULL && addr - c->base < c->size)
-        return c;
-    return dir_find_slow(d, addr);
+    return c != NULL && addr - c->base < c->size ? c : NULL;
+}
+
+static inline dir_chunk *dir_find(block_directory *d, uintptr_t addr)
+{
+    dir_chunk *c = dir_find_cached(d, addr);
+    return c != NULL ? c : dir_find_slow(d, addr);
 }
 
 /* The slot of addr in c, or SIZE_MAX when addr is not granule-aligned. */
@@ -281,6 +289,83 @@ static inline size_t dir_extent_in(const dir_chunk *c, size_t slot, bool two, un
 static inline size_t dir_extent(const block_directory *d, const dir_chunk *c, size_t slot)
 {
     return dir_extent_in(c, slot, d->track_live, d->shift);
+}
+
+/* Checked pools' fast paths: a block's live bit and its extent from one
+   window.  The 64 bits from slot's start bit on (two-bit layout) hold its
+   live bit (bit 1) and the start bits of the next 31 slots (bits 2, 4, ..,
+   62), so a block of at most DIR_LIVE_EXTENT granules is checked (live, and
+   the size asked) with one masked compare.  Longer blocks (max_small above
+   31 granules: 248 bytes at align 8) are left to the general path, which
+   scans the bitmap (dir_extent). */
+#define DIR_LIVE_EXTENT 31
+
+/* The window; *word and *shift locate slot's start bit (its live bit is the
+   next one), for a caller that then clears the live bit. */
+static inline uint64_t dir_live_window(const dir_chunk *c, size_t slot, size_t *word,
+                                       unsigned *shift)
+{
+    size_t i = slot << 1;
+    size_t w = i >> 6;
+    unsigned sh = (unsigned)(i & 63);
+    *word = w;
+    *shift = sh;
+    return (dir_word_at(c->bits, w) >> sh) | ((dir_word_at(c->bits, w + 1) << 1) << (63 - sh));
+}
+
+/* Whether a window is a live block of exactly k granules (1 <= k <=
+   DIR_LIVE_EXTENT): its live bit set, no start bit in its k - 1 later
+   granules, a start bit k granules on (a block, the tail or the chunk end). */
+static inline bool dir_window_is_live_block(uint64_t window, size_t k)
+{
+    /* the live bit flipped (clear when live) and the later start bits: the
+       lowest bit set is then the next start bit's, 2k, exactly when both
+       hold (bit 63, an odd one, stops the count when no start bit is in) */
+    uint64_t bits = ((window & (DIR_EVEN_BITS ^ 3)) ^ 2) | (uint64_t)1 << 63;
+    return dir_ctz(bits) == 2 * k;
+}
+
+/* The granules of the live block a window shows, or 0: not live, or longer
+   than DIR_LIVE_EXTENT (no start bit in the window). */
+static inline size_t dir_window_live_extent(uint64_t window)
+{
+    uint64_t starts = window & (DIR_EVEN_BITS & ~(uint64_t)1); /* the next 31 slots' start bits */
+    if (!(window & 2) || starts == 0)
+        return 0;
+    return dir_ctz(starts) >> 1;
+}
+
+/* Clears the live bit of the slot whose window was read at (word, shift). */
+static inline void dir_clear_live_at(dir_chunk *c, size_t word, unsigned shift)
+{
+    uint64_t w = dir_word_at(c->bits, word) & ~((uint64_t)2 << shift);
+    atomic_store_explicit(&c->bits[word], w, memory_order_relaxed);
+}
+
+/* Checked pools' sized free: when slot starts a live block of exactly k
+   granules (k <= DIR_LIVE_EXTENT), clears its live bit and returns true;
+   false changes nothing (the general path decides and reports). */
+static inline bool dir_take_live(dir_chunk *c, size_t slot, size_t k)
+{
+    size_t w;
+    unsigned sh;
+    if (!dir_window_is_live_block(dir_live_window(c, slot, &w, &sh), k))
+        return false;
+    dir_clear_live_at(c, w, sh);
+    return true;
+}
+
+/* Checked pools' size-less free: the granules of the live block at slot, its
+   live bit cleared; 0 changes nothing (not live, or longer than
+   DIR_LIVE_EXTENT). */
+static inline size_t dir_take_live_any(dir_chunk *c, size_t slot)
+{
+    size_t w;
+    unsigned sh;
+    size_t k = dir_window_live_extent(dir_live_window(c, slot, &w, &sh));
+    if (k != 0)
+        dir_clear_live_at(c, w, sh);
+    return k;
 }
 
 /* Checked pools: the live bit of a block the pool hands out or takes back

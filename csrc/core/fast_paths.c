@@ -7,33 +7,75 @@
  * and runs classic.c.
  */
 
+/* Checked pools without extras (n: 0, or a size of at most checked_max):
+   frees ptr when it is a live small block -- of n's class when n is given --
+   and returns true, its live bit cleared; false changes nothing (the lock is
+   busy, the directory's cache does not know the chunk, the block is not
+   live or of another class, or longer than DIR_LIVE_EXTENT: the general path
+   then decides and reports).  The chunk comes from the cache alone and the
+   check from one window of its bitmap, so the path calls nothing (and saves
+   no registers).  With `foreign` (size-less status calls) the lookup is the
+   full one, and an open pool also says there whether ptr is no block of the
+   pool at all, as free_fast does. */
+static ALWAYS_INLINE bool checked_free_fast(sgi_pool *p, void *ptr, size_t n, bool *foreign)
+{
+    bool biased = false; /* the owner of a biased pool: no lock */
+    if (p->thread_safe && !(biased = bias_enter(p)) && !pool_try_lock(p))
+        return false;
+    uintptr_t addr = (uintptr_t)ptr;
+    dir_chunk *c = foreign != NULL ? dir_find(&p->dir, addr) : dir_find_cached(&p->dir, addr);
+    bool freed = false;
+    if (LIKELY(c != NULL)) {
+        uintptr_t off = addr - c->base;
+        if (LIKELY((off & (p->align - 1)) == 0)) {
+            size_t slot = (size_t)(off >> p->align_shift);
+            size_t k = n != 0 ? class_index(p, n) + 1 : 0; /* granules */
+            if (n != 0)
+                freed = dir_take_live(c, slot, k);
+            else
+                freed = (k = dir_take_live_any(c, slot)) != 0;
+            if (LIKELY(freed)) {
+                free_node *node = ptr;
+                node->next = p->free_list[k - 1];
+                p->free_list[k - 1] = node;
+            }
+        }
+    } else if (foreign != NULL && LIKELY(!p->closed)) {
+        *foreign = block_table_find(&p->blocks, addr) == NULL;
+    }
+    if (biased)
+        bias_leave(p);
+    else
+        pool_unlock(p);
+    return freed;
+}
+
 /* Pools without extras, under an uncontended lock: frees ptr when it is a
    small block of n's class (n 0: of any class) and returns true -- checked,
-   a live block (its live bit goes); unchecked, a carved block's start (not
-   the tail's); held: one held block fewer.  False when it is not (or the
-   lock is busy, or the pool is closed: it has no chunks); the general path
-   then decides and reports.  With `foreign` (size-less status calls), an
-   open pool also says there whether ptr is no block of the pool at all (in
-   no chunk, not a large block): the caller's ENOTLIVE, without a second
-   lock and lookup (the system's blocks that the PyMem hook and numpy's
-   handler pass on). */
+   a live block (its live bit goes: checked_free_fast); unchecked, a carved
+   block's start (not the tail's); held: one held block fewer.  False when it
+   is not (or the lock is busy, or the pool is closed: it has no chunks); the
+   general path then decides and reports.  With `foreign` (size-less status
+   calls), an open pool also says there whether ptr is no block of the pool
+   at all (in no chunk, not a large block): the caller's ENOTLIVE, without a
+   second lock and lookup (the system's blocks that the PyMem hook and
+   numpy's handler pass on). */
 static ALWAYS_INLINE bool free_fast(sgi_pool *p, void *ptr, size_t n, bool checked,
                                      bool held, bool *foreign)
 {
+    if (checked)
+        return checked_free_fast(p, ptr, n, foreign);
     bool biased = false; /* the owner of a biased pool: no lock */
     if (p->thread_safe && !(biased = bias_enter(p)) && !pool_try_lock(p))
         return false;
     uintptr_t addr = (uintptr_t)ptr;
     dir_chunk *c = dir_find(&p->dir, addr);
     bool freed = false;
-    if (LIKELY(c != NULL) && (checked || addr != p->start_free || addr == p->end_free)) {
+    if (LIKELY(c != NULL) && (addr != p->start_free || addr == p->end_free)) {
         size_t slot = dir_slot(&p->dir, c, addr);
-        if (LIKELY(slot != SIZE_MAX && (checked ? dir_is_live(c, slot)
-                                                 : dir_starts_in(c, slot, false)))) {
-            size_t size = dir_extent_in(c, slot, checked, p->align_shift);
+        if (LIKELY(slot != SIZE_MAX && dir_starts_in(c, slot, false))) {
+            size_t size = dir_extent_in(c, slot, false, p->align_shift);
             if (LIKELY(n == 0 || size == round_up(p, n))) {
-                if (checked)
-                    dir_clear_live(c, slot);
                 free_node *node = ptr;
                 /* (n's class when given: the push need not wait for the bitmap) */
                 size_t cls = class_index(p, n ? n : size);
@@ -63,22 +105,26 @@ static NOINLINE void *allocate_general(sgi_pool *p, size_t n)
     return block;
 }
 
-/* The fast path of checked pools (no extras): the pop, and the live bit. */
+/* The fast path of checked pools (no extras): the pop, and the live bit.  The
+   head's chunk comes from the directory's cache alone (no call, so no saved
+   registers); when the cache does not know it, the general path pops the
+   same block and its lookup fills the cache. */
 static NOINLINE void *allocate_checked(sgi_pool *p, size_t n)
 {
     bool biased = false; /* the owner of a biased pool: no lock */
     if (LIKELY(!p->thread_safe || (biased = bias_enter(p)) || pool_try_lock(p))) {
         size_t cls = class_index(p, n);
         free_node *block = p->free_list[cls];
-        if (LIKELY(block != NULL)) {
+        dir_chunk *c = block != NULL ? dir_find_cached(&p->dir, (uintptr_t)block) : NULL;
+        if (LIKELY(c != NULL)) {
             p->free_list[cls] = block->next;
-            dir_mark_live(&p->dir, block);
+            dir_set_live(c, (size_t)(((uintptr_t)block - c->base) >> p->align_shift));
         }
         if (biased)
             bias_leave(p);
         else
             pool_unlock(p);
-        if (LIKELY(block != NULL))
+        if (LIKELY(c != NULL))
             return block;
     }
     return allocate_general(p, n);

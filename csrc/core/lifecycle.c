@@ -73,7 +73,11 @@ sgi_pool *sgi_pool_create(const sgi_pool_options *opts)
     }
     bool checked_fast = p->checked && !(p->debug_fill || RUNNING_ON_VALGRIND || SGI_POOL_ASAN ||
                                         SGI_POOL_VALIDATING);
-    p->checked_max = checked_fast ? p->max_bytes : 0;
+    /* (blocks longer than DIR_LIVE_EXTENT granules, possible with a max_small
+       above 248 at align 8, take the general path: the fast paths' check
+       reads one window of the bitmap, block_directory.h) */
+    size_t live_extent = (size_t)DIR_LIVE_EXTENT << p->align_shift;
+    p->checked_max = !checked_fast ? 0 : p->max_bytes < live_extent ? p->max_bytes : live_extent;
     dir_init(&p->dir, p->align_shift, p->checked);
     atomic_init(&p->lock, 0);
     /* Biased where the fast paths serve a thread-safe pool (locked_max, or

@@ -129,7 +129,8 @@ struct sgi_pool {
        Valgrind and ASan take the general path. */
     size_t plain_max;     /* max_bytes for unlocked pools */
     size_t locked_max;    /* max_bytes for thread-safe pools (uncontended lock) */
-    size_t checked_max;   /* max_bytes for checked pools without other extras */
+    size_t checked_max;   /* max_bytes for checked pools without other extras, at most
+                             DIR_LIVE_EXTENT granules (block_directory.h) */
     atomic_int lock;      /* spin lock: 0 free, 1 held */
     /* Biased ownership (bias.h): the owner's thread id, BIAS_UNOWNED or
        BIAS_REVOKED (locked pools only ever move UNOWNED -> id -> REVOKED, the

@@ -596,3 +596,68 @@ def test_nosize_calls_after_close():
     ):
         with pytest.raises(PoolClosedError):
             call()
+
+
+@pytest.mark.parametrize(
+    "options",
+    [{}, {"align": 16}, {"max_small": 320, "refill": 4}],
+    ids=["classic", "align16", "max320"],
+)
+def test_every_block_position_is_checked_exactly(make_pool, options):
+    """The checked fast paths read a block's live bit and its extent from one
+    64-bit window of the directory's two-bit bitmap (blocks up to 31 granules;
+    longer ones take the general path): for blocks at every position of a
+    bitmap word (windows across a word boundary, blocks before the tail and
+    the chunk's end), every wrong class is refused and changes nothing, the
+    right one frees, sized or size-less, and a second free is refused."""
+    with make_pool(**options) as pool:
+        align, max_small = pool.align, pool.max_small
+        sizes = range(align, max_small + 1, align)
+        blocks = [(n, pool.allocate(n)) for n in sizes for _ in range(pool.refill + 1)]
+        for i, (n, addr) in enumerate(blocks):
+            # the neighbouring classes above all: an extent off by one granule
+            for wrong in {n - align, n + align, align, 2 * n, max_small} & set(sizes) - {n}:
+                with pytest.raises(SizeClassError):
+                    pool.deallocate(addr, wrong)
+                with pytest.raises(SizeClassError):
+                    pool.reallocate(addr, wrong, n)
+            assert pool.reallocate(addr, n, n - align + 1) == addr  # same class: in place
+            assert pool.live_blocks()[addr] == n
+            if i % 2:
+                pool.deallocate(addr, n)
+            else:
+                pool.deallocate(addr)
+            assert addr not in pool and pool.free_list(n // align - 1)[0] == addr
+            unchanged(pool, lambda: pool.deallocate(addr, n), InvalidBlockError)
+            unchanged(pool, lambda: pool.deallocate(addr), InvalidBlockError)
+            unchanged(pool, lambda: pool.reallocate(addr, n, n), InvalidBlockError)
+            unchanged(pool, lambda: pool.resize(addr, n), InvalidBlockError)
+        assert pool.live_blocks() == {}
+
+
+@pytest.mark.parametrize("options", [{}, {"align": 16}, {"max_small": 1024}], ids=str)
+def test_same_class_reallocate_is_in_place_and_checked(make_pool, options):
+    """A.9 step 2: a reallocate (sized or size-less) to a size of the same
+    class returns the block itself, copies nothing and changes no state; a
+    misuse on that route is refused as on every other."""
+    with make_pool(**options) as pool:
+        align = pool.align
+        for n in (1, align, 100, 128, 200, 1000):
+            if n > pool.max_small:
+                continue
+            a = pool.allocate(n)
+            data = bytes((i * 7 + 3) % 256 for i in range(n))
+            pool.buffer(a, n)[:] = data
+            top = -(-n // align) * align  # the block size
+            before = full_state(pool)
+            for m in {top - align + 1, n, top}:
+                assert pool.reallocate(a, n, m) == a
+                assert pool.resize(a, m) == a
+            assert full_state(pool) == before and bytes(pool.buffer(a, n)) == data
+            unchanged(pool, lambda: pool.reallocate(a + align, n, n), InvalidBlockError)
+            unchanged(pool, lambda: pool.resize(a + align, n), InvalidBlockError)
+            if top + align <= pool.max_small:  # another class, given as the old size
+                unchanged(pool, lambda: pool.reallocate(a, top + 1, top), SizeClassError)
+            pool.deallocate(a, n)
+            unchanged(pool, lambda: pool.reallocate(a, n, n), InvalidBlockError)
+            unchanged(pool, lambda: pool.resize(a, n), InvalidBlockError)
