@@ -15,7 +15,8 @@
  *            the oldest, allocate the newest) | churn (10000 live blocks, free
  *            a pseudo-random one and allocate its replacement) | burst
  *            (allocate 10000 blocks, then free them in order: with thread
- *            caches, an exchange with the lists every batch)
+ *            caches, an exchange with the lists every batch) | resize
+ *            (allocate, reallocate to the same class, free)
  *   SIZE     a request size in bytes, or mixed (the default): sizes cycle
  *            through 16, 32, 64, 128 and a fixed list of mixed sizes.
  * The set-up (the live set, a warm-up) is the same for every COUNT, so the
@@ -76,6 +77,29 @@ static unsigned long long run_burst(sgi_pool *p, size_t count)
     return sum;
 }
 
+/* resize: allocate, reallocate to the same class (A.9 step 2: the block
+   itself; sgi_pool_realloc_checked in the -nosize modes), free -- the
+   reallocate's cost is this row's minus the lifo row's.  (Its own loop, as
+   burst's.) */
+static unsigned long long run_resize(sgi_pool *p, size_t count)
+{
+    unsigned long long sum = 0;
+    for (size_t i = 0; i < WARM + count; i++) {
+        size_t n = size_at(i);
+        void *b = sgi_pool_allocate(p, n);
+        void *out = NULL;
+        size_t same = n - (n - 1) % 8; /* of n's class at align 8 and 16 */
+        int s = nosize ? sgi_pool_realloc_checked(p, b, same, &out)
+                       : sgi_pool_reallocate_checked(p, b, n, same, &out);
+        if (s != SGI_POOL_OK || out != b)
+            abort();
+        *(volatile char *)b = 1;
+        release(p, b, n);
+        sum += (unsigned long long)i;
+    }
+    return sum;
+}
+
 int main(int argc, char **argv)
 {
     if (argc != 4 && argc != 5)
@@ -97,6 +121,11 @@ int main(int argc, char **argv)
     sgi_pool *p = sgi_pool_create(&o);
     if (strcmp(argv[2], "burst") == 0) { /* COUNT: a multiple of LIVE */
         printf("%llu\n", run_burst(p, count));
+        sgi_pool_destroy(p);
+        return 0;
+    }
+    if (strcmp(argv[2], "resize") == 0) {
+        printf("%llu\n", run_resize(p, count));
         sgi_pool_destroy(p);
         return 0;
     }

@@ -52,6 +52,33 @@ static NOINLINE int deallocate_general(sgi_pool *p, void *ptr, size_t n)
     return status;
 }
 
+/* Checked pools without extras (checked_max): the granules of the live small
+   block at ptr, read as the checked fast paths read it (a biased pool's
+   owner, or an uncontended lock; the chunk from the directory's cache, live
+   bit and extent from one window), or 0 when that does not settle it (the
+   general path then decides).  Changes nothing.  The same-class reallocate
+   (A.9 step 2: the block itself) needs nothing more. */
+static NOINLINE size_t checked_live_granules(sgi_pool *p, const void *ptr)
+{
+    bool biased = false; /* the owner of a biased pool: no lock */
+    if (p->thread_safe && !(biased = bias_enter(p)) && !pool_try_lock(p))
+        return 0;
+    uintptr_t addr = (uintptr_t)ptr;
+    const dir_chunk *c = dir_find_cached(&p->dir, addr);
+    size_t k = 0;
+    if (LIKELY(c != NULL) && LIKELY(((addr - c->base) & (p->align - 1)) == 0)) {
+        size_t w;
+        unsigned sh;
+        size_t slot = (size_t)((addr - c->base) >> p->align_shift);
+        k = dir_window_live_extent(dir_live_window(c, slot, &w, &sh));
+    }
+    if (biased)
+        bias_leave(p);
+    else
+        pool_unlock(p);
+    return k;
+}
+
 /* reallocate with the lock held: the check, then A.9. */
 static int reallocate_locked(sgi_pool *p, void *ptr, size_t old_n, size_t new_n, void **out)
 {
@@ -82,6 +109,14 @@ int sgi_pool_reallocate_checked(sgi_pool *p, void *ptr, size_t old_n, size_t new
         return sgi_pool_deallocate_checked(p, ptr, old_n);
     if (old_n == 0)
         return SGI_POOL_EINVAL;
+    /* A.9 step 2 in a checked pool: a live block of old_n's class is its own
+       answer, without the lock's general path (the checked fast paths' read) */
+    if (LIKELY(p->checked_max != 0) && is_small(p, old_n) && is_small(p, new_n) &&
+        round_up(p, old_n) == round_up(p, new_n) &&
+        checked_live_granules(p, ptr) == class_index(p, old_n) + 1) {
+        *out = ptr;
+        return SGI_POOL_OK;
+    }
     pool_lock(p);
     int status = reallocate_locked(p, ptr, old_n, new_n, out);
     pool_unlock(p);

@@ -28,6 +28,13 @@ int sgi_pool_realloc_checked(sgi_pool *p, void *ptr, size_t new_n, void **out)
         return allocate_for_null(p, new_n, out);
     if (new_n == 0)
         return sgi_pool_free_checked(p, ptr);
+    /* A.9 step 2 in a checked pool, as sgi_pool_reallocate_checked: a live
+       block of new_n's class is its own answer */
+    if (LIKELY(p->checked_max != 0) && is_small(p, new_n) &&
+        checked_live_granules(p, ptr) == class_index(p, new_n) + 1) {
+        *out = ptr;
+        return SGI_POOL_OK;
+    }
     pool_lock(p);
     int status = SGI_POOL_ECLOSED;
     if (LIKELY(!p->closed)) {
