@@ -16,7 +16,9 @@
  *            a pseudo-random one and allocate its replacement) | burst
  *            (allocate 10000 blocks, then free them in order: with thread
  *            caches, an exchange with the lists every batch) | resize
- *            (allocate, reallocate to the same class, free)
+ *            (allocate, reallocate to the same class, free) | batch (64
+ *            blocks at a time: allocate_many, then deallocate_many or, in the
+ *            -nosize modes, free_many; COUNT a multiple of 64)
  *   SIZE     a request size in bytes, or mixed (the default): sizes cycle
  *            through 16, 32, 64, 128 and a fixed list of mixed sizes.
  * The set-up (the live set, a warm-up) is the same for every COUNT, so the
@@ -100,6 +102,29 @@ static unsigned long long run_resize(sgi_pool *p, size_t count)
     return sum;
 }
 
+/* batch: blocks allocated and freed BATCH at a time (sgi_pool_allocate_many,
+   then sgi_pool_deallocate_many, or sgi_pool_free_many in the -nosize
+   modes); a pair is one block of a batch (COUNT: a multiple of BATCH).  (Its
+   own loop, as burst's.) */
+#define BATCH 64
+static unsigned long long run_batch(sgi_pool *p, size_t count)
+{
+    static void *out[BATCH];
+    unsigned long long sum = 0;
+    for (size_t i = 0; i < (WARM + count) / BATCH; i++) {
+        size_t n = size_at(i);
+        if (sgi_pool_allocate_many(p, n, BATCH, out) != BATCH)
+            abort();
+        *(volatile char *)out[i % BATCH] = 1;
+        int s = nosize ? sgi_pool_free_many(p, out, BATCH, NULL)
+                       : sgi_pool_deallocate_many(p, out, BATCH, n, NULL);
+        if (s != SGI_POOL_OK)
+            abort();
+        sum += (unsigned long long)i;
+    }
+    return sum;
+}
+
 int main(int argc, char **argv)
 {
     if (argc != 4 && argc != 5)
@@ -121,6 +146,11 @@ int main(int argc, char **argv)
     sgi_pool *p = sgi_pool_create(&o);
     if (strcmp(argv[2], "burst") == 0) { /* COUNT: a multiple of LIVE */
         printf("%llu\n", run_burst(p, count));
+        sgi_pool_destroy(p);
+        return 0;
+    }
+    if (strcmp(argv[2], "batch") == 0) {
+        printf("%llu\n", run_batch(p, count));
         sgi_pool_destroy(p);
         return 0;
     }

@@ -661,3 +661,38 @@ def test_same_class_reallocate_is_in_place_and_checked(make_pool, options):
             pool.deallocate(a, n)
             unchanged(pool, lambda: pool.reallocate(a, n, n), InvalidBlockError)
             unchanged(pool, lambda: pool.resize(a, n), InvalidBlockError)
+
+
+@pytest.mark.parametrize(
+    "options", [{"refill": 4}, {"refill": 4, "max_small": 512}], ids=["classic", "max512"]
+)
+def test_batches_across_chunks_check_every_entry(make_pool, options):
+    """A checked batch reuses the chunk found for the previous entry while the
+    next lies in it: entries alternating between chunks, a bad entry right
+    after a chunk change, and blocks longer than the one-window check (512
+    bytes: 64 granules, the general path) are checked as single calls are."""
+    with make_pool(**options) as pool:
+        n = 200 if pool.max_small >= 200 else 40
+        blocks = list(pool.allocate_many(n, 40))
+        homes = {next(b for b, size in pool.chunks() if b <= a < b + size) for a in blocks}
+        assert len(homes) > 2  # (a refill of 4 blocks: a chunk holds at most 4 + 1)
+        mixed = blocks[::2] + blocks[1::2]  # hops across the chunks
+        gone = pool.allocate(n)
+        pool.deallocate(gone)
+        cases = [
+            (mixed + [mixed[0]], InvalidBlockError, "twice in one batch"),
+            (mixed[:20] + [gone] + mixed[20:], InvalidBlockError, r"entry 20\)"),
+            (mixed[:7] + [mixed[7] + pool.align] + mixed[7:], InvalidBlockError, r"entry 7\)"),
+            (mixed + [blocks[-1]], InvalidBlockError, "twice in one batch"),
+        ]
+        for addrs, exc, match in cases:
+            unchanged(pool, lambda: pool.deallocate_many(addrs, n), exc, match)
+            unchanged(pool, lambda: pool.deallocate_many(addrs), exc, match)
+        unchanged(pool, lambda: pool.deallocate_many(mixed, n + pool.align), SizeClassError)
+        pool.deallocate_many(mixed[:20], n)
+        pool.deallocate_many(mixed[20:])
+        assert pool.live_blocks() == {}
+        cls = (n + pool.align - 1) // pool.align - 1
+        assert pool.free_list(cls)[:40] == mixed[20:][::-1] + mixed[:20][::-1]
+        again = list(pool.allocate_many(n, 40))  # the live bits come back, chunk by chunk
+        assert again == mixed[::-1] and len(pool.live_blocks()) == 40
