@@ -58,7 +58,7 @@ static NOINLINE int deallocate_general(sgi_pool *p, void *ptr, size_t n)
    bit and extent from one window), or 0 when that does not settle it (the
    general path then decides).  Changes nothing.  The same-class reallocate
    (A.9 step 2: the block itself) needs nothing more. */
-static NOINLINE size_t checked_live_granules(sgi_pool *p, const void *ptr)
+static inline size_t checked_live_granules(sgi_pool *p, const void *ptr)
 {
     bool biased = false; /* the owner of a biased pool: no lock */
     if (p->thread_safe && !(biased = bias_enter(p)) && !pool_try_lock(p))
@@ -77,6 +77,14 @@ static NOINLINE size_t checked_live_granules(sgi_pool *p, const void *ptr)
     else
         pool_unlock(p);
     return k;
+}
+
+/* Whether a reallocate of ptr from old_n to new_n bytes is A.9's step 2 on
+   a live block of old_n's class, as checked_live_granules reads it. */
+static NOINLINE bool checked_same_block(sgi_pool *p, const void *ptr, size_t old_n, size_t new_n)
+{
+    return is_small(p, old_n) && is_small(p, new_n) && round_up(p, old_n) == round_up(p, new_n) &&
+           checked_live_granules(p, ptr) == class_index(p, old_n) + 1;
 }
 
 /* reallocate with the lock held: the check, then A.9. */
@@ -111,9 +119,7 @@ int sgi_pool_reallocate_checked(sgi_pool *p, void *ptr, size_t old_n, size_t new
         return SGI_POOL_EINVAL;
     /* A.9 step 2 in a checked pool: a live block of old_n's class is its own
        answer, without the lock's general path (the checked fast paths' read) */
-    if (LIKELY(p->checked_max != 0) && is_small(p, old_n) && is_small(p, new_n) &&
-        round_up(p, old_n) == round_up(p, new_n) &&
-        checked_live_granules(p, ptr) == class_index(p, old_n) + 1) {
+    if (p->checked_max != 0 && checked_same_block(p, ptr, old_n, new_n)) {
         *out = ptr;
         return SGI_POOL_OK;
     }

@@ -7,64 +7,17 @@
  * and runs classic.c.
  */
 
-/* Checked pools without extras (n: 0, or a size of at most checked_max):
-   frees ptr when it is a live small block -- of n's class when n is given --
-   and returns true, its live bit cleared; false changes nothing (the lock is
-   busy, the directory's cache does not know the chunk, the block is not
-   live or of another class, or longer than DIR_LIVE_EXTENT: the general path
-   then decides and reports).  The chunk comes from the cache alone and the
-   check from one window of its bitmap, so the path calls nothing (and saves
-   no registers).  With `foreign` (size-less status calls) the lookup is the
-   full one, and an open pool also says there whether ptr is no block of the
-   pool at all, as free_fast does. */
-static ALWAYS_INLINE bool checked_free_fast(sgi_pool *p, void *ptr, size_t n, bool *foreign)
+/* Unchecked pools without extras, under an uncontended lock: frees ptr when
+   it is a small block of n's class (n 0: of any class) and returns true -- a
+   carved block's start (not the tail's); held: one held block fewer.  False
+   when it is not (or the lock is busy, or the pool is closed: it has no
+   chunks); the general path then decides and reports.  With `foreign`
+   (size-less status calls), an open pool also says there whether ptr is no
+   block of the pool at all (in no chunk, not a large block): the caller's
+   ENOTLIVE, without a second lock and lookup (the system's blocks that the
+   PyMem hook and numpy's handler pass on).  (Checked pools: checked_free.) */
+static ALWAYS_INLINE bool free_fast(sgi_pool *p, void *ptr, size_t n, bool held, bool *foreign)
 {
-    bool biased = false; /* the owner of a biased pool: no lock */
-    if (p->thread_safe && !(biased = bias_enter(p)) && !pool_try_lock(p))
-        return false;
-    uintptr_t addr = (uintptr_t)ptr;
-    dir_chunk *c = foreign != NULL ? dir_find(&p->dir, addr) : dir_find_cached(&p->dir, addr);
-    bool freed = false;
-    if (LIKELY(c != NULL)) {
-        uintptr_t off = addr - c->base;
-        if (LIKELY((off & (p->align - 1)) == 0)) {
-            size_t slot = (size_t)(off >> p->align_shift);
-            size_t k = n != 0 ? class_index(p, n) + 1 : 0; /* granules */
-            if (n != 0)
-                freed = dir_take_live(c, slot, k);
-            else
-                freed = (k = dir_take_live_any(c, slot)) != 0;
-            if (LIKELY(freed)) {
-                free_node *node = ptr;
-                node->next = p->free_list[k - 1];
-                p->free_list[k - 1] = node;
-            }
-        }
-    } else if (foreign != NULL && LIKELY(!p->closed)) {
-        *foreign = block_table_find(&p->blocks, addr) == NULL;
-    }
-    if (biased)
-        bias_leave(p);
-    else
-        pool_unlock(p);
-    return freed;
-}
-
-/* Pools without extras, under an uncontended lock: frees ptr when it is a
-   small block of n's class (n 0: of any class) and returns true -- checked,
-   a live block (its live bit goes: checked_free_fast); unchecked, a carved
-   block's start (not the tail's); held: one held block fewer.  False when it
-   is not (or the lock is busy, or the pool is closed: it has no chunks); the
-   general path then decides and reports.  With `foreign` (size-less status
-   calls), an open pool also says there whether ptr is no block of the pool
-   at all (in no chunk, not a large block): the caller's ENOTLIVE, without a
-   second lock and lookup (the system's blocks that the PyMem hook and
-   numpy's handler pass on). */
-static ALWAYS_INLINE bool free_fast(sgi_pool *p, void *ptr, size_t n, bool checked,
-                                     bool held, bool *foreign)
-{
-    if (checked)
-        return checked_free_fast(p, ptr, n, foreign);
     bool biased = false; /* the owner of a biased pool: no lock */
     if (p->thread_safe && !(biased = bias_enter(p)) && !pool_try_lock(p))
         return false;
@@ -105,27 +58,46 @@ static NOINLINE void *allocate_general(sgi_pool *p, size_t n)
     return block;
 }
 
+/* Leaves a pool entered by bias_enter (biased) or pool_try_lock. */
+static inline void checked_leave(sgi_pool *p, bool biased)
+{
+    if (biased)
+        bias_leave(p);
+    else
+        pool_unlock(p);
+}
+
+/* Checked pools, the cache did not know the chunk of the head of list cls
+   (not empty; the pool entered): the full lookup, which fills the cache. */
+static NOINLINE void *allocate_checked_miss(sgi_pool *p, size_t cls, bool biased)
+{
+    free_node *block = p->free_list[cls];
+    dir_chunk *c = dir_find_slow(&p->dir, (uintptr_t)block); /* a listed block: in a chunk */
+    p->free_list[cls] = block->next;
+    dir_set_live(c, (size_t)(((uintptr_t)block - c->base) >> p->align_shift));
+    checked_leave(p, biased);
+    return block;
+}
+
 /* The fast path of checked pools (no extras): the pop, and the live bit.  The
-   head's chunk comes from the directory's cache alone (no call, so no saved
-   registers); when the cache does not know it, the general path pops the
-   same block and its lookup fills the cache. */
+   head's chunk comes from the directory's cache (no call, so no saved
+   registers), or from allocate_checked_miss. */
 static NOINLINE void *allocate_checked(sgi_pool *p, size_t n)
 {
     bool biased = false; /* the owner of a biased pool: no lock */
     if (LIKELY(!p->thread_safe || (biased = bias_enter(p)) || pool_try_lock(p))) {
         size_t cls = class_index(p, n);
         free_node *block = p->free_list[cls];
-        dir_chunk *c = block != NULL ? dir_find_cached(&p->dir, (uintptr_t)block) : NULL;
-        if (LIKELY(c != NULL)) {
+        if (LIKELY(block != NULL)) {
+            dir_chunk *c = dir_find_cached(&p->dir, (uintptr_t)block);
+            if (UNLIKELY(c == NULL))
+                return allocate_checked_miss(p, cls, biased);
             p->free_list[cls] = block->next;
             dir_set_live(c, (size_t)(((uintptr_t)block - c->base) >> p->align_shift));
-        }
-        if (biased)
-            bias_leave(p);
-        else
-            pool_unlock(p);
-        if (LIKELY(c != NULL))
+            checked_leave(p, biased);
             return block;
+        }
+        checked_leave(p, biased);
     }
     return allocate_general(p, n);
 }
@@ -214,12 +186,86 @@ static ALWAYS_INLINE bool push_fast(sgi_pool *p, void *ptr, size_t n)
 static int deallocate_general(sgi_pool *p, void *ptr, size_t n);
 static int free_general(sgi_pool *p, void *ptr);
 
+/* ---- Checked pools without extras: the frees' fast path ---------------------
+   n: 0 (size-less), or a size below checked_max, which bounds blocks at
+   DIR_LIVE_EXTENT granules.  The chunk comes from the directory's cache and
+   the check (live, and of n's class) from one window of its bitmap, so the
+   common case calls nothing and saves no registers; a cache miss takes
+   checked_free_miss (the full lookup), and what neither frees, the general
+   path decides and reports, changing nothing on a refusal. */
+
+/* With the pool entered and ptr in chunk c: frees ptr when it is a live small
+   block (of n's class when n is given) and returns true, its live bit
+   cleared; false changes nothing.  Leaves the pool either way. */
+static ALWAYS_INLINE bool checked_free_at(sgi_pool *p, void *ptr, size_t n, dir_chunk *c,
+                                          bool biased)
+{
+    uintptr_t off = (uintptr_t)ptr - c->base;
+    bool freed = false;
+    if (LIKELY((off & (p->align - 1)) == 0)) {
+        size_t slot = (size_t)(off >> p->align_shift);
+        size_t k = n != 0 ? class_index(p, n) + 1 : 0; /* granules */
+        if (n != 0)
+            freed = dir_take_live(c, slot, k);
+        else
+            freed = (k = dir_take_live_any(c, slot)) != 0;
+        if (LIKELY(freed)) {
+            free_node *node = ptr;
+            node->next = p->free_list[k - 1];
+            p->free_list[k - 1] = node;
+        }
+    }
+    checked_leave(p, biased);
+    return freed;
+}
+
+static inline int checked_free_general(sgi_pool *p, void *ptr, size_t n)
+{
+    return n != 0 ? deallocate_general(p, ptr, n) : free_general(p, ptr);
+}
+
+/* The cache did not know ptr's chunk (the pool entered): the full lookup,
+   which fills the cache.  In no chunk and no large block: ENOTLIVE at once,
+   without a second lock (the system's blocks that the PyMem hook and numpy's
+   handler pass on). */
+static NOINLINE int checked_free_miss(sgi_pool *p, void *ptr, size_t n, bool biased)
+{
+    uintptr_t addr = (uintptr_t)ptr;
+    dir_chunk *c = dir_find_slow(&p->dir, addr);
+    if (c != NULL) {
+        if (checked_free_at(p, ptr, n, c, biased))
+            return SGI_POOL_OK;
+    } else {
+        bool foreign = !p->closed && block_table_find(&p->blocks, addr) == NULL;
+        checked_leave(p, biased);
+        if (foreign)
+            return SGI_POOL_ENOTLIVE;
+    }
+    return checked_free_general(p, ptr, n);
+}
+
+/* Checked pools' free of ptr (not NULL): the status of the call. */
+static ALWAYS_INLINE int checked_free(sgi_pool *p, void *ptr, size_t n)
+{
+    bool biased = false; /* the owner of a biased pool: no lock */
+    if (p->thread_safe && !(biased = bias_enter(p)) && !pool_try_lock(p))
+        return checked_free_general(p, ptr, n);
+    dir_chunk *c = dir_find_cached(&p->dir, (uintptr_t)ptr);
+    if (UNLIKELY(c == NULL))
+        return checked_free_miss(p, ptr, n, biased);
+    if (LIKELY(checked_free_at(p, ptr, n, c, biased)))
+        return SGI_POOL_OK;
+    return checked_free_general(p, ptr, n);
+}
+
 /* Everything but the unchecked fast paths: checked pools' fast path, then
    the general one (whose status a void deallocate ignores). */
 static NOINLINE void deallocate_slow(sgi_pool *p, void *ptr, size_t n)
 {
-    if (LIKELY(n - 1 < p->checked_max && ptr != NULL) && LIKELY(free_fast(p, ptr, n, true, false, NULL)))
+    if (LIKELY(n - 1 < p->checked_max && ptr != NULL)) {
+        (void)checked_free(p, ptr, n);
         return;
+    }
     if (ptr != NULL)
         (void)deallocate_general(p, ptr, n);
 }
@@ -289,11 +335,11 @@ void sgi_pool_free(sgi_pool *p, void *ptr)
     REQUIRE(p != NULL);
     /* Fast paths (no extras): find the block's size, push. */
     if (LIKELY((p->plain_max | p->locked_max) != 0 && ptr != NULL)) {
-        if (LIKELY(free_fast(p, ptr, 0, false, false, NULL)))
+        if (LIKELY(free_fast(p, ptr, 0, false, NULL)))
             return;
     } else if (LIKELY(p->checked_max != 0 && ptr != NULL)) {
-        if (LIKELY(free_fast(p, ptr, 0, true, false, NULL)))
-            return;
+        (void)checked_free(p, ptr, 0);
+        return;
     } else if (LIKELY(p->cache_max != 0 && ptr != NULL)) {
         size_t known = tcache_free_unlocked(p, ptr); /* thread_cache.c: no lock */
         if (LIKELY(known != 0))
@@ -316,8 +362,8 @@ NOINLINE int sgi_pool_deallocate_checked(sgi_pool *p, void *ptr, size_t n)
     if (LIKELY(n - 1 < (p->plain_max | p->locked_max))) {
         if (LIKELY(push_fast(p, ptr, n)))
             return SGI_POOL_OK;
-    } else if (LIKELY(n - 1 < p->checked_max) && LIKELY(free_fast(p, ptr, n, true, false, NULL))) {
-        return SGI_POOL_OK;
+    } else if (LIKELY(n - 1 < p->checked_max)) {
+        return checked_free(p, ptr, n);
     }
     return deallocate_general(p, ptr, n);
 }
@@ -329,11 +375,10 @@ int sgi_pool_free_checked(sgi_pool *p, void *ptr)
         return SGI_POOL_OK;
     bool foreign = false;
     if (LIKELY((p->plain_max | p->locked_max) != 0)) {
-        if (LIKELY(free_fast(p, ptr, 0, false, false, &foreign)))
+        if (LIKELY(free_fast(p, ptr, 0, false, &foreign)))
             return SGI_POOL_OK;
     } else if (LIKELY(p->checked_max != 0)) {
-        if (LIKELY(free_fast(p, ptr, 0, true, false, &foreign)))
-            return SGI_POOL_OK;
+        return checked_free(p, ptr, 0);
     } else if (LIKELY(p->cache_max != 0)) { /* as sgi_pool_free: the same block, the same cache */
         size_t known = tcache_free_unlocked(p, ptr);
         return LIKELY(known == 0) ? SGI_POOL_OK : tcache_free_slow(p, ptr, known);

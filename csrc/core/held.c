@@ -66,7 +66,7 @@ int sgi_pool_free_held(sgi_pool *p, void *ptr)
     if (ptr == NULL)
         return SGI_POOL_OK;
     bool foreign = false;
-    if (LIKELY(p->locked_max != 0) && LIKELY(free_fast(p, ptr, 0, false, true, &foreign)))
+    if (LIKELY(p->locked_max != 0) && LIKELY(free_fast(p, ptr, 0, true, &foreign)))
         return SGI_POOL_OK; /* (a closed pool's directory is empty: never here) */
     if (foreign) /* an open pool's answer: the system's block (numpy's large data) */
         return SGI_POOL_ENOTLIVE;

@@ -20,6 +20,13 @@ static NOINLINE int free_general(sgi_pool *p, void *ptr)
     return status;
 }
 
+/* Whether ptr is a live block of new_n's class (A.9 step 2 for a size-less
+   reallocate), as checked_live_granules reads it. */
+static NOINLINE bool checked_same_class(sgi_pool *p, const void *ptr, size_t new_n)
+{
+    return is_small(p, new_n) && checked_live_granules(p, ptr) == class_index(p, new_n) + 1;
+}
+
 int sgi_pool_realloc_checked(sgi_pool *p, void *ptr, size_t new_n, void **out)
 {
     REQUIRE(p != NULL && out != NULL);
@@ -30,8 +37,7 @@ int sgi_pool_realloc_checked(sgi_pool *p, void *ptr, size_t new_n, void **out)
         return sgi_pool_free_checked(p, ptr);
     /* A.9 step 2 in a checked pool, as sgi_pool_reallocate_checked: a live
        block of new_n's class is its own answer */
-    if (LIKELY(p->checked_max != 0) && is_small(p, new_n) &&
-        checked_live_granules(p, ptr) == class_index(p, new_n) + 1) {
+    if (p->checked_max != 0 && checked_same_class(p, ptr, new_n)) {
         *out = ptr;
         return SGI_POOL_OK;
     }
