@@ -198,8 +198,11 @@ dir_chunk *dir_find_slow(block_directory *d, uintptr_t addr)
     dir_chunk *c = (dir_chunk *)dir_find_unlocked(d, addr);
     if (c == NULL && d->unmapped)
         c = walk_list(d, addr);
-    if (c != NULL)
-        d->cache[(addr >> DIR_PAGE_SHIFT) & (DIR_CACHE_SIZE - 1)] = c;
+    if (c != NULL) { /* the set's first entry becomes its second */
+        dir_chunk **set = &d->cache[dir_cache_set(addr)];
+        set[1] = set[0];
+        set[0] = c;
+    }
     return c;
 }
 

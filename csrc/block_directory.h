@@ -33,7 +33,7 @@
  * reads four map words, then follows `next` while the record ends at or
  * before the address (small early chunks share a page, so a few steps at
  * most).  No search, and no index that an insertion shifts.  In front of it, for callers holding
- * the pool's lock, a direct-mapped cache from pages to the record last found
+ * the pool's lock, a two-way cache from pages to the records last found
  * there makes the common lookup one load and a compare.
  *
  * Who may read without the lock: the map, the records and the start bits
@@ -112,8 +112,9 @@ typedef struct block_directory {
     bool track_live;            /* checked pools keep live bits (the two-bit layout) */
     dir_chunk *pending;         /* record and bitmap made by dir_prepare for the next chunk */
     size_t pending_size;        /* the chunk size they were made for */
-    dir_chunk *cache[DIR_CACHE_SIZE]; /* page -> a record found there, NULL: none
-                                         (the lock's holders only) */
+    dir_chunk *cache[DIR_CACHE_SIZE]; /* page -> records found there, NULL: none, in
+                                         sets of two (dir_cache_set; the lock's
+                                         holders only) */
 } block_directory;
 
 /* An empty directory for granules of 1 << shift bytes. */
@@ -164,13 +165,31 @@ static inline const dir_chunk *dir_find_unlocked(const block_directory *d, uintp
    the map (whose answer the cache keeps). */
 dir_chunk *dir_find_slow(block_directory *d, uintptr_t addr);
 
+#if defined(__GNUC__)
+#define DIR_LIKELY(x) __builtin_expect(!!(x), 1)
+#else
+#define DIR_LIKELY(x) (x)
+#endif
+
+/* The cache's set for addr's page: two entries, the record found last for a
+   page of the set first (two ways: chunks sharing a page, small early ones,
+   do not evict each other). */
+static inline size_t dir_cache_set(uintptr_t addr)
+{
+    return (size_t)(addr >> (DIR_PAGE_SHIFT - 1)) & (DIR_CACHE_SIZE - 2);
+}
+
 /* The cache alone, for the lock's holders: the chunk holding addr when the
    cache has it, else NULL (not known: no chunk, or not cached yet).  The
    checked fast paths use it so that they call nothing: on NULL they take
    their general path, whose dir_find settles it and fills the cache. */
 static inline dir_chunk *dir_find_cached(const block_directory *d, uintptr_t addr)
 {
-    dir_chunk *c = d->cache[(addr >> DIR_PAGE_SHIFT) & (DIR_CACHE_SIZE - 1)];
+    size_t set = dir_cache_set(addr);
+    dir_chunk *c = d->cache[set];
+    if (DIR_LIKELY(c != NULL && addr - c->base < c->size))
+        return c;
+    c = d->cache[set + 1];
     return c != NULL && addr - c->base < c->size ? c : NULL;
 }
 

@@ -100,6 +100,20 @@ static void test_map(void)
     expect(&d, 4096, 0);
     expect(&d, ~(uintptr_t)0, 0);
 
+    /* the locked callers' cache: two ways per set, so the chunks sharing a
+       page stay cached side by side (the checked fast paths use the cache
+       alone: a record it does not hold sends them to the full lookup) */
+    CHECK(dir_find_cached(&d, a) == NULL || dir_find_cached(&d, a)->base == a);
+    dir_find(&d, a);
+    dir_find(&d, b);
+    CHECK(dir_find_cached(&d, a) != NULL && dir_find_cached(&d, a)->base == a);
+    CHECK(dir_find_cached(&d, b + 8) != NULL && dir_find_cached(&d, b + 8)->base == b);
+    CHECK(dir_find_cached(&d, b + 1000) == NULL || dir_find_cached(&d, b + 1000)->base == c);
+    dir_find(&d, c + 8); /* a third record for the page: the least recent one (a) goes */
+    CHECK(dir_find_cached(&d, a) == NULL);
+    CHECK(dir_find_cached(&d, b) != NULL && dir_find_cached(&d, c + 8) != NULL);
+    CHECK(dir_find_cached(&d, a + 4 * DIR_CACHE_SIZE * 4096) == NULL); /* another page, same set */
+
     /* start bits and sizes */
     dir_mark_carved(&d, b, 40, 5); /* five blocks of 40 and the tail start at b + 200 */
     dir_chunk *cb = dir_find(&d, b);
@@ -108,6 +122,7 @@ static void test_map(void)
 
     /* remove the middle of three chunks sharing a page: its neighbours stay */
     dir_remove(&d, b);
+    CHECK(dir_find_cached(&d, b) == NULL); /* removed: out of the cache too */
     CHECK(d.count == 5);
     CHECK(atomic_load(&d.removals) == 1); /* readers' own caches of records go stale */
     expect(&d, b, 0);
