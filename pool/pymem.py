@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import os
 import sys
-import tracemalloc
 from collections.abc import Sequence
 from typing import Any
 
@@ -81,15 +80,19 @@ def install(domains: Sequence[str] = ("obj",)) -> None:
         )
     glue = _glue()
     address = int(ffi.cast("uintptr_t", _hook_pool()._handle()))
-    frames = tracemalloc.get_traceback_limit() if tracemalloc.is_tracing() else 0
+    # the C module's functions, which the tracemalloc module re-exports: its Python part
+    # (pickle, fnmatch, linecache) is not needed here, in every `python -m pool run`
+    import _tracemalloc
+
+    frames = _tracemalloc.get_traceback_limit() if _tracemalloc.is_tracing() else 0
     if frames:
-        tracemalloc.stop()  # so that tracemalloc's hook wraps ours again when restarted
+        _tracemalloc.stop()  # so that tracemalloc's hook wraps ours again when restarted
     try:
         for d in domains:
             glue.install(DOMAINS[d], address)
     finally:
         if frames:
-            tracemalloc.start(frames)
+            _tracemalloc.start(frames)
 
 
 def uninstall(domains: Sequence[str] = ("obj", "mem")) -> None:
