@@ -21,7 +21,7 @@ import sys
 import threading
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from ._forksafe import ForkSafeLock
 
@@ -30,13 +30,16 @@ from ._forksafe import ForkSafeLock
 # peak); CPython's own _sha256 (3.11; _sha2 from 3.12) computes the same digest.
 # The compiler's modules (subprocess, sysconfig, warnings) are imported in build(),
 # when a glue is not in the cache yet.
-try:
-    from _sha256 import sha256 as _sha256
-except ImportError:
+if TYPE_CHECKING:  # (no stubs for the C modules: typed as hashlib's)
+    from hashlib import sha256 as _sha256
+else:
     try:
-        from _sha2 import sha256 as _sha256
-    except ImportError:  # an interpreter built without them (PyPy has hashlib only)
-        from hashlib import sha256 as _sha256
+        from _sha256 import sha256 as _sha256
+    except ImportError:
+        try:
+            from _sha2 import sha256 as _sha256
+        except ImportError:  # an interpreter built without them (PyPy: hashlib only)
+            from hashlib import sha256 as _sha256
 
 _load_lock = ForkSafeLock()
 _loaded: dict[Path, Any] = {}  # path of a compiled glue -> its configured module
