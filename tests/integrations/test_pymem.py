@@ -139,9 +139,13 @@ def test_the_hook_pool_cannot_be_closed_or_used(tmp_path):
 # model, the drawing code, the benchmarks, OpenSSL's hashlib (several MiB of RSS: the
 # glue's cache key is hashed with _sha256), tracemalloc's Python part (the C module
 # _tracemalloc is enough), argparse (a plain command line is read without it), the
-# compiler's subprocess/sysconfig (only on a glue cache miss) and platform
+# compiler's subprocess/sysconfig (only on a glue cache miss), platform, and
+# dataclasses with inspect (pool.stats is imported by the first stats())
 HEAVY = (
     "pool.model",
+    "pool.stats",
+    "dataclasses",
+    "inspect",
     "pool.view",
     "pool.bench",
     "pool.testing",
