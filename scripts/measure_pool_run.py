@@ -10,8 +10,13 @@ the ratios to plain python's medians of the same run.
 (built, e.g. an older commit's tree with the same compiled modules), so that
 two versions are compared side by side in one run.
 
+Compile the package's bytecode first in each tree (`python -m compileall -q pool`), as
+an installed package has it: without .pyc files (PYTHONDONTWRITEBYTECODE=1, a fresh
+checkout) every run compiles the package's sources again, which costs time and RSS.
+
 Usage, from the repository root (so that this checkout's pool is the one run):
-  python scripts/measure_pool_run.py [--repeats 7] [--tree /tmp/old-checkout]"""
+  python scripts/measure_pool_run.py [--repeats 7] [--tree /tmp/old-checkout]
+                                     [--workload empty] [--workload ast/json]"""
 
 from __future__ import annotations
 
@@ -58,6 +63,9 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--repeats", type=int, default=7)
     parser.add_argument("--tree", action="append", default=[], help="another checkout")
+    parser.add_argument(
+        "--workload", action="append", choices=["empty", "ast/json"], help="default: both"
+    )
     args = parser.parse_args()
     here = os.getcwd()
     with tempfile.TemporaryDirectory() as scratch:
@@ -68,6 +76,8 @@ def main() -> None:
         with open(scripts["ast/json"], "w") as f:
             f.write(PYTHON_JOB)
         for workload, script in scripts.items():
+            if args.workload and workload not in args.workload:
+                continue
             variants = [("python", [sys.executable, script], here)]
             run = [sys.executable, "-m", "pool", "run", script]
             variants.append(("pool run", run, here))
