@@ -19,10 +19,10 @@ from ._base import PoolBase
 from ._forksafe import ForkSafeLock
 from ._pool_c import ffi, lib
 from .errors import PoolMemoryError
-from .stats import PoolState, PoolStats
 
 if TYPE_CHECKING:
     from ._types import OomHandler, PoolLike
+    from .stats import PoolState, PoolStats
 
 _ENOMEM = lib.SGI_POOL_ENOMEM
 _EINVAL = lib.SGI_POOL_EINVAL
@@ -509,6 +509,8 @@ class Pool(_fastpath.Base, PoolBase):
             free_lists.append(tuple(free_blocks[start : start + length]))
             start += length
         current = None if c.start_free == 0 else (c.start_free, c.end_free)
+        from .stats import PoolState  # here: dataclasses is not imported by `import pool.core`
+
         return PoolState(
             chunks=tuple(zip(bases[0 : c.nchunks], sizes[0 : c.nchunks])),
             free_lists=tuple(free_lists),
