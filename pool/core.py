@@ -58,8 +58,11 @@ class Pool(_fastpath.Base, PoolBase):
                    wrong size, a foreign address or a double free silently
                    corrupts the pool.
       thread_safe  True (default): several threads may use the pool at once.
-      thread_cache False (default); True (needs thread_safe): each thread keeps
-                   a small cache of free blocks per size class, so that threads
+      thread_cache False (default); True (needs thread_safe): thread caches
+                   on from a second thread.  One thread alone keeps the pool
+                   biased, on the lists (a biased pool's cost and addresses);
+                   once another thread calls it, each thread keeps a small
+                   cache of free blocks per size class, so that threads
                    sharing the pool rarely take its lock.  Addresses then differ
                    from the classic order; stats() and state() count cached
                    blocks as free.  Serves unchecked pools without debug
