@@ -70,7 +70,12 @@ static void process_wide_fence(void)
 
 void bias_revoke(_Atomic uintptr_t *owner, const atomic_int *busy)
 {
-    atomic_store_explicit(owner, BIAS_REVOKED, memory_order_seq_cst);
+    bias_revoke_to(owner, busy, BIAS_REVOKED);
+}
+
+void bias_revoke_to(_Atomic uintptr_t *owner, const atomic_int *busy, uintptr_t settled)
+{
+    atomic_store_explicit(owner, settled, memory_order_seq_cst);
     process_wide_fence();
     /* The acquire load that reads the owner's release of the flag orders its
        last unlocked pop or push before everything the lock holders do next

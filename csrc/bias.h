@@ -11,7 +11,9 @@
  * before its owner re-check -- then waits for the flag to drop.  Either the
  * owner's re-check saw the revocation (it takes the lock), or the revoker saw
  * the flag (it waits): an asymmetric Dekker handshake.  After that the pool
- * is locked as before, for good.
+ * is locked as before, for good.  A pool with thread caches (core/thread_cache.c)
+ * starts biased too; its revocation switches it to the caches for good
+ * (owner BIAS_CACHED: the lock for their exchanges, never a bias again).
  *
  * Threads are told apart by a per-thread id (an initial-exec TLS word, one
  * load), never by an address that could be reused once a thread exits; an
@@ -29,6 +31,14 @@
 /* Values of a pool's owner word besides a thread id (ids count from 1). */
 #define BIAS_UNOWNED UINTPTR_MAX       /* no thread has used the pool yet */
 #define BIAS_REVOKED (UINTPTR_MAX - 1) /* locked for good */
+#define BIAS_CACHED (UINTPTR_MAX - 2)  /* revoked, and thread caches serve (for good) */
+
+/* Whether an owner word is settled for good (REVOKED or CACHED): no thread
+   owns the pool nor ever will. */
+static inline bool bias_settled(uintptr_t owner)
+{
+    return owner - BIAS_CACHED <= BIAS_REVOKED - BIAS_CACHED;
+}
 
 #if defined(__GNUC__)
 #define BIAS_TLS __attribute__((tls_model("initial-exec")))
@@ -50,5 +60,8 @@ uintptr_t bias_self_id(void);
    *busy (called with the pool's lock held, by a thread other than the owner):
    afterwards no owner fast path is running or will run. */
 void bias_revoke(_Atomic uintptr_t *owner, const atomic_int *busy);
+
+/* The same, leaving `settled` (BIAS_REVOKED or BIAS_CACHED) in *owner. */
+void bias_revoke_to(_Atomic uintptr_t *owner, const atomic_int *busy, uintptr_t settled);
 
 #endif /* SGI_POOL_BIAS_H */

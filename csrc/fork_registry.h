@@ -8,7 +8,9 @@
  * registry's own mutex first, then the pools' locks: no other code nests
  * them the other way) and releases them after it, in parent and child.
  * A biased pool (bias.h) owned by another thread has its bias revoked too,
- * with its lock held, so no unlocked pop or push is half done at the fork.
+ * with its lock held, so no unlocked pop or push is half done at the fork
+ * (as any other thread's locking would: a pool with thread caches switches
+ * to them).
  */
 #ifndef SGI_POOL_FORK_REGISTRY_H
 #define SGI_POOL_FORK_REGISTRY_H
@@ -22,6 +24,8 @@ typedef struct fork_entry {
        its owner runs without the lock, so the bias is revoked before fork. */
     _Atomic uintptr_t *bias_owner;
     const atomic_int *bias_busy;
+    uintptr_t bias_revoked_to; /* what the revocation leaves (BIAS_REVOKED, or BIAS_CACHED:
+                                  a pool with thread caches switches to them) */
     /* Called with the lock held: before fork (after the bias is revoked), and
        in the child before the lock is released; NULL: nothing to do.  Thread
        caches (core/thread_cache.c) quiesce other threads' caches and, in the

@@ -87,8 +87,13 @@ typedef struct sgi_pool_stats {
 /* Fills *opts with the classic profile: align 8, max_small 128, refill 20,
    no heap limit, thread-safe, unchecked, no debug fill, no thread caches.
 
-   Thread caches (thread_cache = 1; needs thread_safe): each thread using the
-   pool keeps, per size class, up to 2 x batch free blocks of its own (batch =
+   Thread caches (thread_cache = 1; needs thread_safe), on from a second
+   thread: the pool starts biased, as one without caches (its first thread
+   runs on the lists with no atomic, in SGI's order); the first other thread
+   to take its lock revokes the bias and switches it to the caches for good
+   (sgi_pool_locking: BIASED, then THREAD_CACHE).  From then on each thread
+   using the pool, the first one too, keeps, per size class, up to 2 x batch
+   free blocks of its own (batch =
    refill, at most 8 KiB of blocks), taken from and given back to the free
    lists `batch` blocks at a time under the lock, so that most allocate and
    deallocate calls take no lock.  A block freed by another thread goes to the
@@ -100,7 +105,7 @@ typedef struct sgi_pool_stats {
    (class_counts, free_list, capture_state) count cached blocks as free: a
    class's list, then each cache's blocks of the class (other threads'
    caches paused meanwhile); nothing moves.  Addresses then differ from the
-   classic order.
+   classic order (while one thread alone uses the pool they do not).
    The caches serve the unchecked sized calls (allocate, deallocate) of pools
    without extras; checked or debug-fill pools, the size-less and batch calls,
    and builds under Valgrind or ASan use the lists, and so does a system
@@ -232,15 +237,19 @@ void sgi_pool_get_options(sgi_pool *p, sgi_pool_options *out);
 size_t sgi_pool_nclasses(const sgi_pool *p);
 
 /* How a pool synchronises its calls (it can change once: BIASED ->
-   BIAS_REVOKED when a second thread first uses the pool).
+   BIAS_REVOKED, or BIASED -> THREAD_CACHE with thread_cache, when a second
+   thread first takes the pool's lock).
      NONE          single-thread pool (thread_safe = 0)
      LOCK          the spin lock on every call (checked or debug-fill pools, a
                    build under Valgrind/ASan, or no membarrier on this system)
      BIASED        the first thread to use the pool (its owner) runs the
                    allocate/deallocate fast paths with no atomic instruction
+                   (a thread_cache pool too, until a second thread comes)
      BIAS_REVOKED  another thread has used it: the spin lock, as LOCK
-     THREAD_CACHE  thread caches serve allocate and deallocate with no lock;
-                   the lock for their exchanges and every other call */
+     THREAD_CACHE  a thread_cache pool that a second thread has used: thread
+                   caches serve allocate and deallocate with no lock (every
+                   thread's, the first one's too); the lock for their
+                   exchanges and every other call */
 enum {
     SGI_POOL_LOCKING_NONE = 0,
     SGI_POOL_LOCKING_LOCK = 1,

@@ -22,7 +22,6 @@ from .errors import (
     PoolMemoryError,
     SizeClassError,
 )
-from .stats import PoolState, PoolStats, SizeClassStats
 
 if TYPE_CHECKING:  # the lazy names below, for type checkers
     from ._pool_c import ffi
@@ -30,6 +29,7 @@ if TYPE_CHECKING:  # the lazy names below, for type checkers
     from .cffi_allocator import cffi_allocator
     from .core import Pool, default_pool, process_totals
     from .model.reference import ReferencePool
+    from .stats import PoolState, PoolStats, SizeClassStats
     from .view import show
 _FROM_C = {
     # (the model is pure Python, imported on first use too: `python -m pool run`
@@ -42,6 +42,11 @@ _FROM_C = {
     "cffi_allocator": ".cffi_allocator",
     "ffi": "._pool_c",
     "show": ".view",  # drawing code: imported on first use too
+    # dataclasses (with inspect, ast, dis, tokenize: about 1 MiB of RSS and 7 ms) are
+    # imported by the first stats() or the first of these names, not by `import pool`
+    "PoolStats": ".stats",
+    "PoolState": ".stats",
+    "SizeClassStats": ".stats",
 }
 
 __all__ = [
@@ -78,8 +83,10 @@ def get_include() -> str:
 def __getattr__(name: str) -> Any:  # typed above (TYPE_CHECKING); cffi modules are Any
     import importlib
 
-    if name == "_capi":  # the C API capsule's module: PyCapsule_Import looks it up here
-        return importlib.import_module("._capi", __name__)
+    # submodules looked up as attributes: _capi, the C API capsule's module, which
+    # PyCapsule_Import finds here; stats, which `import pool` no longer imports itself
+    if name in ("_capi", "stats"):
+        return importlib.import_module(f".{name}", __name__)
     module = _FROM_C.get(name)
     if module is None:
         raise AttributeError(f"module 'pool' has no attribute {name!r}")

@@ -8,7 +8,7 @@ import os
 import sys
 from collections.abc import Sequence
 
-from ._cli import guarded
+from ._guard import guarded  # not ._cli: argparse is imported by the commands that use it
 
 # name -> (one line for --help, "module:function" taking argv and returning the exit status)
 COMMANDS = {

@@ -8,26 +8,26 @@ from __future__ import annotations
 
 from array import array
 from collections.abc import Sequence
-from dataclasses import dataclass
-from typing import TYPE_CHECKING, NoReturn, TypeVar
+from typing import TYPE_CHECKING, NamedTuple, NoReturn, TypeVar
 
 from . import _validate as v
 from ._sizes import round_up
 from .errors import PoolMemoryError
-from .stats import PoolStats, SizeClassStats
 
 if TYPE_CHECKING:
     from ._types import OomHandler
     from .model.snapshot import PoolSnapshot
-    from .stats import PoolState
+    from .stats import PoolState, PoolStats
 
 _ZERO_ADDRESS = array("Q", [0])
 _Self = TypeVar("_Self", bound="PoolBase")
 
 
-@dataclass(frozen=True)
-class PoolOptions:
-    """A pool's validated options, as its constructor was given them."""
+class PoolOptions(NamedTuple):
+    """A pool's validated options, as its constructor was given them (a named
+    tuple, not a dataclass: pool.stats's dataclasses, and with them the
+    dataclasses module, are imported at the first stats(), not by every
+    `python -m pool run`)."""
 
     heap_limit: int | None  # None: no limit
     checked: bool
@@ -227,6 +227,8 @@ class PoolBase(NotCopyable):
     ) -> PoolStats:
         """The PoolStats of per-class free and live counts and the pool's
         counters (one assembly for Pool and ReferencePool)."""
+        from .stats import PoolStats, SizeClassStats
+
         classes = tuple(
             SizeClassStats(size, live[i], free[i]) for i, size in enumerate(self.class_sizes())
         )

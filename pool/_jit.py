@@ -15,20 +15,31 @@ rename is atomic); only the loading is serialised, by a fork-safe lock."""
 
 from __future__ import annotations
 
-import hashlib
 import importlib.machinery
-import importlib.util
 import os
-import subprocess
 import sys
-import sysconfig
 import threading
-import warnings
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from ._forksafe import ForkSafeLock
+
+# The cache key's sha256 without hashlib: hashlib loads OpenSSL's libcrypto, several
+# MiB of RSS in every `python -m pool run` (measured: 3.6 MiB of the empty script's
+# peak); CPython's own _sha256 (3.11; _sha2 from 3.12) computes the same digest.
+# The compiler's modules (subprocess, sysconfig, warnings) are imported in build(),
+# when a glue is not in the cache yet.
+if TYPE_CHECKING:  # (no stubs for the C modules: typed as hashlib's)
+    from hashlib import sha256 as _sha256
+else:
+    try:
+        from _sha256 import sha256 as _sha256
+    except ImportError:
+        try:
+            from _sha2 import sha256 as _sha256
+        except ImportError:  # an interpreter built without them (PyPy: hashlib only)
+            from hashlib import sha256 as _sha256
 
 _load_lock = ForkSafeLock()
 _loaded: dict[Path, Any] = {}  # path of a compiled glue -> its configured module
@@ -60,7 +71,7 @@ def cache_dir() -> Path:
 
 
 def _path(source: Path, name: str, key_text: str) -> Path:
-    key = hashlib.sha256(source.read_bytes() + f"{key_text}{sys.version}".encode())
+    key = _sha256(source.read_bytes() + f"{key_text}{sys.version}".encode())
     for header in HEADERS:  # an upgraded core rebuilds the glue
         key.update(_find(header).read_bytes())
     suffix = importlib.machinery.EXTENSION_SUFFIXES[0]
@@ -71,6 +82,10 @@ def build(source: Path, name: str, includes: list[str], key_text: str = "") -> P
     out = _path(source, name, key_text)
     if out.exists():
         return out
+    import subprocess
+    import sysconfig
+    import warnings
+
     out.parent.mkdir(parents=True, exist_ok=True)
     # per process and thread: two threads may compile the same glue at once
     tmp = out.with_name(f"{out.name}.{os.getpid()}.{threading.get_ident()}.tmp")
@@ -108,6 +123,8 @@ def build(source: Path, name: str, includes: list[str], key_text: str = "") -> P
 
 
 def load(path: Path, name: str) -> Any:
+    import importlib.util
+
     spec = importlib.util.spec_from_file_location(name, path)
     assert spec is not None and spec.loader is not None
     module = importlib.util.module_from_spec(spec)

@@ -19,10 +19,10 @@ from ._base import PoolBase
 from ._forksafe import ForkSafeLock
 from ._pool_c import ffi, lib
 from .errors import PoolMemoryError
-from .stats import PoolState, PoolStats
 
 if TYPE_CHECKING:
     from ._types import OomHandler, PoolLike
+    from .stats import PoolState, PoolStats
 
 _ENOMEM = lib.SGI_POOL_ENOMEM
 _EINVAL = lib.SGI_POOL_EINVAL
@@ -58,8 +58,11 @@ class Pool(_fastpath.Base, PoolBase):
                    wrong size, a foreign address or a double free silently
                    corrupts the pool.
       thread_safe  True (default): several threads may use the pool at once.
-      thread_cache False (default); True (needs thread_safe): each thread keeps
-                   a small cache of free blocks per size class, so that threads
+      thread_cache False (default); True (needs thread_safe): thread caches
+                   on from a second thread.  One thread alone keeps the pool
+                   biased, on the lists (a biased pool's cost and addresses);
+                   once another thread calls it, each thread keeps a small
+                   cache of free blocks per size class, so that threads
                    sharing the pool rarely take its lock.  Addresses then differ
                    from the classic order; stats() and state() count cached
                    blocks as free.  Serves unchecked pools without debug
@@ -509,6 +512,8 @@ class Pool(_fastpath.Base, PoolBase):
             free_lists.append(tuple(free_blocks[start : start + length]))
             start += length
         current = None if c.start_free == 0 else (c.start_free, c.end_free)
+        from .stats import PoolState  # here: dataclasses is not imported by `import pool.core`
+
         return PoolState(
             chunks=tuple(zip(bases[0 : c.nchunks], sizes[0 : c.nchunks])),
             free_lists=tuple(free_lists),

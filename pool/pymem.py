@@ -17,12 +17,10 @@ from __future__ import annotations
 
 import os
 import sys
-import tracemalloc
 from collections.abc import Sequence
 from typing import Any
 
 from . import _jit
-from ._cli import Parser
 from ._forksafe import ForkSafeLock
 from ._pool_c import ffi
 from ._readonly import HookPoolView
@@ -81,15 +79,19 @@ def install(domains: Sequence[str] = ("obj",)) -> None:
         )
     glue = _glue()
     address = int(ffi.cast("uintptr_t", _hook_pool()._handle()))
-    frames = tracemalloc.get_traceback_limit() if tracemalloc.is_tracing() else 0
+    # the C module's functions, which the tracemalloc module re-exports: its Python part
+    # (pickle, fnmatch, linecache) is not needed here, in every `python -m pool run`
+    import _tracemalloc
+
+    frames = _tracemalloc.get_traceback_limit() if _tracemalloc.is_tracing() else 0
     if frames:
-        tracemalloc.stop()  # so that tracemalloc's hook wraps ours again when restarted
+        _tracemalloc.stop()  # so that tracemalloc's hook wraps ours again when restarted
     try:
         for d in domains:
             glue.install(DOMAINS[d], address)
     finally:
         if frames:
-            tracemalloc.start(frames)
+            _tracemalloc.start(frames)
 
 
 def uninstall(domains: Sequence[str] = ("obj", "mem")) -> None:
@@ -100,10 +102,41 @@ def uninstall(domains: Sequence[str] = ("obj", "mem")) -> None:
         _module.stop(DOMAINS[d])
 
 
-def run_main(argv: Sequence[str] | None = None) -> int:
-    """python -m pool run [--stats] [--mem] (-m MODULE | SCRIPT) [ARGS ...]"""
+def _plain_run_args(argv: Sequence[str]) -> tuple[bool, bool, str | None, list[str]] | None:
+    """(stats, mem, module, target) of a command line that needs no argparse: the
+    options exactly --stats, --mem or -m NAME (NAME not starting with '-'), then
+    SCRIPT [ARGS] or, after -m, ARGS starting with a word that does not start with
+    '-' (argparse's REMAINDER takes everything from there).  None for anything
+    else (--help, an abbreviation, --, a usage error, ...): argparse decides, as
+    before.  tests/integrations/test_pymem.py checks that both agree."""
+    stats = mem = False
+    module: str | None = None
+    i = 0
+    while i < len(argv):
+        arg = argv[i]
+        if arg == "--stats":
+            stats = True
+        elif arg == "--mem":
+            mem = True
+        elif arg == "-m" and i + 1 < len(argv) and not argv[i + 1].startswith("-"):
+            i += 1
+            module = argv[i]
+        elif arg.startswith("-"):
+            return None
+        else:
+            break
+        i += 1
+    target = list(argv[i:])
+    if module is None and not target:
+        return None
+    return stats, mem, module, target
+
+
+def _parse_run_args(argv: Sequence[str]) -> tuple[bool, bool, str | None, list[str]]:
+    """run_main's command line through argparse (pool._cli.Parser)."""
     import argparse
-    import runpy
+
+    from ._cli import Parser
 
     parser = Parser(
         prog="python -m pool run",
@@ -120,26 +153,38 @@ def run_main(argv: Sequence[str] | None = None) -> int:
     args = parser.parse_args(argv)
     if args.module is None and not args.target:
         parser.error("give -m MODULE or a SCRIPT")
-    from ._cli import runnable
+    return args.stats, args.mem, args.module, args.target
 
-    problem = runnable(args.module, args.target[0] if args.module is None else None)
+
+def run_main(argv: Sequence[str] | None = None) -> int:
+    """python -m pool run [--stats] [--mem] (-m MODULE | SCRIPT) [ARGS ...]"""
+    import runpy
+
+    from ._guard import runnable
+
+    argv = sys.argv[1:] if argv is None else list(argv)
+    # argparse only where it has something to decide: its import (with gettext and
+    # locale) is a third of a MiB and a millisecond and a half of every run's start
+    parsed = _plain_run_args(argv)
+    stats, mem, module, target = _parse_run_args(argv) if parsed is None else parsed
+    problem = runnable(module, target[0] if module is None else None)
     if problem is not None:  # one line and python's status, before the hook goes in
         message, status = problem
         print(f"python -m pool run: {message}", file=sys.stderr)
         return status
-    install(("obj", "mem") if args.mem else ("obj",))
-    if args.stats:
+    install(("obj", "mem") if mem else ("obj",))
+    if stats:
         import atexit
 
         atexit.register(_print_stats)
     status = 0
     try:
-        if args.module is not None:
-            sys.argv = [args.module, *args.target]
-            runpy.run_module(args.module, run_name="__main__", alter_sys=True)
+        if module is not None:
+            sys.argv = [module, *target]
+            runpy.run_module(module, run_name="__main__", alter_sys=True)
         else:
-            sys.argv = list(args.target)
-            runpy.run_path(args.target[0], run_name="__main__")
+            sys.argv = list(target)
+            runpy.run_path(target[0], run_name="__main__")
     except SystemExit as exit_:
         code = exit_.code
         status = code if isinstance(code, int) else (0 if code is None else 1)

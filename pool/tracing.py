@@ -33,8 +33,9 @@ def _never_tracing() -> bool:
     return False
 
 
-try:
-    from tracemalloc import is_tracing as _is_tracing
+try:  # the C module: tracemalloc.is_tracing is this function, without the Python
+    # module's imports (pickle, fnmatch, linecache) in every process that imports pool.core
+    from _tracemalloc import is_tracing as _is_tracing
 except ImportError:  # PyPy has no tracemalloc: nothing is traced there
     _is_tracing = _never_tracing
 

@@ -6,7 +6,9 @@
 # with its ratio to the unchecked thread-safe pool (ts) of the same cell.
 # Usage: scripts/callgrind_pairs.sh [COUNT] [PATTERNS] [SIZES] [MODES]
 #   e.g. scripts/callgrind_pairs.sh 100000 "lifo fifo churn" "16 128 mixed"
-#   (needs gcc and valgrind; ts runs first in each cell whatever MODES says)
+#   (needs gcc and valgrind; ts runs first in each cell whatever MODES says;
+#   a mode ending in -shared has a second thread take the lock first: the
+#   shared pool, e.g. "ts-shared tc tc-shared")
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
 count=${1:-200000}
@@ -16,7 +18,7 @@ modes=${4:-checked checked-status ts-nosize checked-nosize checked-nosize-status
 work=$(mktemp -d)
 trap 'rm -rf "$work"' EXIT
 gcc -std=c11 -D_GNU_SOURCE -O2 -DNDEBUG -DSGI_POOL_NO_VALGRIND -I"$root/csrc" \
-    "$root"/csrc/*.c "$root/csrc/bench/instr_pairs.c" -o "$work/pairs"
+    "$root"/csrc/*.c "$root/csrc/bench/instr_pairs.c" -pthread -o "$work/pairs"
 instructions() {  # total instructions of one run
     valgrind --tool=callgrind --callgrind-out-file="$work/out" "$work/pairs" "$@" \
         >/dev/null 2>"$work/log"

@@ -5,6 +5,7 @@ import os
 import pathlib
 import signal
 import subprocess
+import threading
 import time
 
 import pytest
@@ -30,6 +31,17 @@ def full_state(pool):
 # Examples that hold for the C-backed Pool and the reference model alike are
 # written once and run on both: `def test_x(make_pool): pool = make_pool(...)`.
 IMPLEMENTATIONS = [Pool, ReferencePool]
+
+
+def shared(pool):
+    """This thread's call, then another thread's (stats(): both take the
+    lock): a thread-cache pool switches from its bias to the caches, which
+    serve this thread's calls from then on.  Returns pool."""
+    pool.stats()
+    helper = threading.Thread(target=pool.stats)
+    helper.start()
+    helper.join()
+    return pool
 
 
 @pytest.fixture(params=IMPLEMENTATIONS, ids=lambda cls: cls.__name__)

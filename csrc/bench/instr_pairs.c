@@ -10,7 +10,12 @@
  *            sgi_pool_deallocate_checked, sgi_pool_free_checked) | single
  *            (unchecked, single-thread: the pool with no lock, for the
  *            ts/single ratio) | tc | tc-nosize | tc-nosize-status (unchecked,
- *            thread_cache: one thread's cache, freed sized or size-less)
+ *            thread_cache: one thread alone, so the pool stays biased and
+ *            uses its lists), and any mode with -shared appended (ts-shared,
+ *            tc-shared, tc-nosize-shared, ...): a second thread takes the
+ *            pool's lock once before the pairs (sgi_pool_heap_size), so the
+ *            bias is revoked -- a thread-cache pool then serves the pairs
+ *            from this thread's cache, a plain one under the lock
  *   PATTERN  lifo (allocate, touch, free) | fifo (a queue of 64 blocks: free
  *            the oldest, allocate the newest) | churn (10000 live blocks, free
  *            a pseudo-random one and allocate its replacement) | burst
@@ -26,6 +31,7 @@
  */
 #include "sgi_pool.h"
 
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -125,6 +131,13 @@ static unsigned long long run_batch(sgi_pool *p, size_t count)
     return sum;
 }
 
+/* -shared: another thread's call takes the lock (the bias goes). */
+static void *second_thread(void *p)
+{
+    (void)sgi_pool_heap_size(p);
+    return NULL;
+}
+
 int main(int argc, char **argv)
 {
     if (argc != 4 && argc != 5)
@@ -144,6 +157,12 @@ int main(int argc, char **argv)
     o.thread_safe = !single;
     o.thread_cache = strncmp(argv[1], "tc", 2) == 0;
     sgi_pool *p = sgi_pool_create(&o);
+    if (strstr(argv[1], "-shared") != NULL) { /* this thread first (the owner), then another */
+        pthread_t t;
+        (void)sgi_pool_heap_size(p);
+        if (pthread_create(&t, NULL, second_thread, p) != 0 || pthread_join(t, NULL) != 0)
+            return 1;
+    }
     if (strcmp(argv[2], "burst") == 0) { /* COUNT: a multiple of LIVE */
         printf("%llu\n", run_burst(p, count));
         sgi_pool_destroy(p);

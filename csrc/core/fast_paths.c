@@ -117,7 +117,8 @@ void *sgi_pool_allocate(sgi_pool *p, size_t n)
             return block;
         }
     } else if (LIKELY(n - 1 < p->locked_max)) {
-        if (LIKELY(bias_enter(p))) { /* the owner of a biased pool: no atomic */
+        uintptr_t owner = bias_word(p);
+        if (LIKELY(bias_enter_as(p, owner))) { /* the owner of a biased pool: no atomic */
             size_t cls = class_index(p, n);
             free_node *block = p->free_list[cls];
             if (LIKELY(block != NULL))
@@ -125,7 +126,7 @@ void *sgi_pool_allocate(sgi_pool *p, size_t n)
             bias_leave(p);
             if (LIKELY(block != NULL))
                 return block;
-        } else if (LIKELY(pool_try_lock(p))) {
+        } else if (LIKELY(owner == BIAS_REVOKED && spin_lock_try(&p->lock))) {
             size_t cls = class_index(p, n);
             free_node *block = p->free_list[cls];
             if (LIKELY(block != NULL))
@@ -133,11 +134,13 @@ void *sgi_pool_allocate(sgi_pool *p, size_t n)
             pool_unlock_raw(p);
             if (LIKELY(block != NULL))
                 return block;
+        } else if (owner == BIAS_CACHED || p->cache_max != 0) {
+            /* switched to thread caches, or another thread than the owner of
+               a thread-cache pool (whose slow path switches it) */
+            return tcache_allocate(p, n); /* thread_cache.c */
         }
     } else if (LIKELY(n - 1 < p->checked_max)) {
         return allocate_checked(p, n); /* a tail call: the paths above stay lean */
-    } else if (LIKELY(n - 1 < p->cache_max)) {
-        return tcache_allocate(p, n); /* thread_cache.c */
     }
     return allocate_general(p, n);
 }
@@ -283,7 +286,8 @@ void sgi_pool_deallocate(sgi_pool *p, void *ptr, size_t n)
         return;
     }
     if (LIKELY(n - 1 < p->locked_max && node != NULL)) {
-        if (LIKELY(bias_enter(p))) { /* the owner of a biased pool: no atomic */
+        uintptr_t owner = bias_word(p);
+        if (LIKELY(bias_enter_as(p, owner))) { /* the owner of a biased pool: no atomic */
             size_t cls = class_index(p, n);
             if (LIKELY(!p->closed)) {
                 node->next = p->free_list[cls];
@@ -292,7 +296,7 @@ void sgi_pool_deallocate(sgi_pool *p, void *ptr, size_t n)
             bias_leave(p);
             return;
         }
-        if (LIKELY(pool_try_lock(p))) {
+        if (LIKELY(owner == BIAS_REVOKED && spin_lock_try(&p->lock))) {
             size_t cls = class_index(p, n);
             if (LIKELY(!p->closed)) {
                 node->next = p->free_list[cls];
@@ -301,10 +305,10 @@ void sgi_pool_deallocate(sgi_pool *p, void *ptr, size_t n)
             pool_unlock_raw(p);
             return;
         }
-    }
-    if (LIKELY(n - 1 < p->cache_max && node != NULL)) {
-        tcache_deallocate(p, node, n); /* thread_cache.c */
-        return;
+        if (owner == BIAS_CACHED || p->cache_max != 0) { /* as in sgi_pool_allocate */
+            tcache_deallocate(p, node, n); /* thread_cache.c */
+            return;
+        }
     }
     deallocate_slow(p, ptr, n); /* a tail call, as before the directory */
 }
@@ -330,6 +334,15 @@ static NOINLINE int tcache_free_slow(sgi_pool *p, void *ptr, size_t known)
     return SGI_POOL_OK;
 }
 
+/* Thread-cache pools where free_fast did not free (switched to the caches,
+   or not the bias owner): the push into this thread's cache with no lock
+   (thread_cache.c), else tcache_free_slow. */
+static ALWAYS_INLINE int tcache_free(sgi_pool *p, void *ptr)
+{
+    size_t known = tcache_free_unlocked(p, ptr);
+    return LIKELY(known == 0) ? SGI_POOL_OK : tcache_free_slow(p, ptr, known);
+}
+
 void sgi_pool_free(sgi_pool *p, void *ptr)
 {
     REQUIRE(p != NULL);
@@ -337,13 +350,12 @@ void sgi_pool_free(sgi_pool *p, void *ptr)
     if (LIKELY((p->plain_max | p->locked_max) != 0 && ptr != NULL)) {
         if (LIKELY(free_fast(p, ptr, 0, false, NULL)))
             return;
+        if (p->cache_max != 0) {
+            (void)tcache_free(p, ptr);
+            return;
+        }
     } else if (LIKELY(p->checked_max != 0 && ptr != NULL)) {
         (void)checked_free(p, ptr, 0);
-        return;
-    } else if (LIKELY(p->cache_max != 0 && ptr != NULL)) {
-        size_t known = tcache_free_unlocked(p, ptr); /* thread_cache.c: no lock */
-        if (LIKELY(known != 0))
-            (void)tcache_free_slow(p, ptr, known);
         return;
     }
     if (ptr != NULL)
@@ -377,11 +389,10 @@ int sgi_pool_free_checked(sgi_pool *p, void *ptr)
     if (LIKELY((p->plain_max | p->locked_max) != 0)) {
         if (LIKELY(free_fast(p, ptr, 0, false, &foreign)))
             return SGI_POOL_OK;
+        if (p->cache_max != 0 && !foreign) /* as sgi_pool_free: the same block, the same cache */
+            return tcache_free(p, ptr);
     } else if (LIKELY(p->checked_max != 0)) {
         return checked_free(p, ptr, 0);
-    } else if (LIKELY(p->cache_max != 0)) { /* as sgi_pool_free: the same block, the same cache */
-        size_t known = tcache_free_unlocked(p, ptr);
-        return LIKELY(known == 0) ? SGI_POOL_OK : tcache_free_slow(p, ptr, known);
     }
     return foreign ? SGI_POOL_ENOTLIVE : free_general(p, ptr);
 }

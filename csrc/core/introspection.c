@@ -42,11 +42,12 @@ int sgi_pool_locking(sgi_pool *p)
     REQUIRE(p != NULL);
     if (!p->thread_safe)
         return SGI_POOL_LOCKING_NONE;
-    if (p->cache_max != 0)
-        return SGI_POOL_LOCKING_THREAD_CACHE;
     if (p->fork.bias_owner == NULL)
         return SGI_POOL_LOCKING_LOCK;
-    return bias_revoked(p) ? SGI_POOL_LOCKING_BIAS_REVOKED : SGI_POOL_LOCKING_BIASED;
+    uintptr_t owner = atomic_load_explicit(&p->bias_owner, memory_order_relaxed);
+    if (owner == BIAS_CACHED) /* a second thread switched it to its caches */
+        return SGI_POOL_LOCKING_THREAD_CACHE;
+    return owner == BIAS_REVOKED ? SGI_POOL_LOCKING_BIAS_REVOKED : SGI_POOL_LOCKING_BIASED;
 }
 
 void sgi_pool_get_options(sgi_pool *p, sgi_pool_options *out)

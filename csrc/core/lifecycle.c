@@ -64,13 +64,14 @@ sgi_pool *sgi_pool_create(const sgi_pool_options *opts)
                   SGI_POOL_VALIDATING);
     p->plain_max = fast && !p->thread_safe ? p->max_bytes : 0;
     p->locked_max = fast && p->thread_safe ? p->max_bytes : 0;
-    /* Thread caches need the per-cache handshake (membarrier, as the bias);
-       they replace the bias: a shared pool's calls then take no lock. */
+    /* Thread caches need the per-cache handshake (membarrier, as the bias).
+       Such a pool starts biased as any other (locked_max stays: its first
+       thread pops and pushes on the lists with no atomic); the first other
+       thread to take its lock switches it to the caches for good
+       (BIAS_CACHED), and from then on the fast paths take the caches. */
     p->thread_cache = opts->thread_cache != 0;
-    if (p->thread_cache && p->locked_max != 0 && bias_available()) {
+    if (p->thread_cache && p->locked_max != 0 && bias_available())
         p->cache_max = p->locked_max;
-        p->locked_max = 0;
-    }
     bool checked_fast = p->checked && !(p->debug_fill || RUNNING_ON_VALGRIND || SGI_POOL_ASAN ||
                                         SGI_POOL_VALIDATING);
     /* (blocks longer than DIR_LIVE_EXTENT granules, possible with a max_small
@@ -93,6 +94,7 @@ sgi_pool *sgi_pool_create(const sgi_pool_options *opts)
         p->fork.lock = &p->lock;
         p->fork.bias_owner = biased ? &p->bias_owner : NULL;
         p->fork.bias_busy = biased ? &p->bias_busy : NULL;
+        p->fork.bias_revoked_to = p->cache_max != 0 ? BIAS_CACHED : BIAS_REVOKED;
         if (p->cache_max != 0) {
             p->fork.before_fork = tc_before_fork;
             p->fork.in_child = tc_in_child;

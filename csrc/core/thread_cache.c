@@ -2,6 +2,16 @@
  * thread_cache.c -- per-thread caches in front of the free lists (the
  * thread_cache option; magazines, as glibc's and jemalloc's tcache).
  *
+ * Such a pool starts biased (bias.h), as a thread-safe pool without caches:
+ * its first thread pops and pushes on the lists with no atomic and makes no
+ * cache, so one thread alone pays what it pays on a biased pool.  The first
+ * other thread to take the pool's lock (any call that the bias fast path
+ * does not serve) revokes the bias and leaves BIAS_CACHED in the owner word:
+ * from then on, for good, every thread -- the first one too, on its next call
+ * -- gets a cache, as below.  (The fast paths try the caches only where the
+ * bias's entry and the try-lock fail, so the biased owner pays nothing for
+ * them.)
+ *
  * Each thread using a pool gets a cache: per size class a short LIFO list of
  * free blocks.  allocate pops and deallocate pushes there with no lock; an
  * empty class takes `batch` blocks from the pool's list (refilling it first,
@@ -408,16 +418,26 @@ static tcache *tc_new(sgi_pool *p)
     return c;
 }
 
+/* Whether p has switched to its caches (a second thread took its lock);
+   until then its owner uses the lists, as a biased pool's. */
+static inline bool tc_switched(const sgi_pool *p)
+{
+    return atomic_load_explicit(&p->bias_owner, memory_order_relaxed) == BIAS_CACHED;
+}
+
 /* Locks p and returns this thread's armed cache for it (NULL: none, the
-   caller uses the lists).  The pool stays locked. */
+   caller uses the lists).  The pool stays locked.  No cache is made while
+   the pool is unowned or this thread owns its bias: pool_lock then keeps
+   (or makes) it the owner, which uses the lists. */
 static tcache *tc_lock_own(sgi_pool *p, tcache **fresh)
 {
     tcache *found = tc_find(p);
     *fresh = NULL;
-    if (found == NULL)
+    uintptr_t owner = atomic_load_explicit(&p->bias_owner, memory_order_relaxed);
+    if (found == NULL && owner != BIAS_UNOWNED && owner != bias_self_id())
         *fresh = tc_new(p);
-    pool_lock(p);
-    if (p->closed)
+    pool_lock(p); /* a second thread's first lock: the switch (bias_settle) */
+    if (p->closed || !tc_switched(p))
         return NULL;
     return tc_take(p, found, fresh);
 }

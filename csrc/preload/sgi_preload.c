@@ -30,7 +30,10 @@
  *   POOL_PRELOAD_RANGE=SIZE  the reserved range (default 64 GiB of address
  *                            space, smaller when refused)
  *   POOL_PRELOAD_REFILL=N    blocks per refill, 1..4096 (default 20)
- *   POOL_PRELOAD_THREAD_CACHE=0  no per-thread caches (default 1: each thread
+ *   POOL_PRELOAD_THREAD_CACHE=0  no per-thread caches (default 1: thread
+ *                            caches on from a second thread -- one thread
+ *                            alone is the pool's biased owner, on the lists;
+ *                            once a second thread calls, each thread
  *                            allocates from a cache of its own, refilled
  *                            from the shared lists a batch at a time)
  *   POOL_PRELOAD_VERBOSE=1   one line on stderr at start: what the library
@@ -194,14 +197,17 @@ static void put(report *r, const char *fmt, ...)
                                                            : sizeof r->text - r->used - 1;
 }
 
-/* Whether the caches serve: asked for and on, off, or asked for and not
-   available (the core then takes the lock on every call; see sgi_pool.h). */
+/* Whether the caches serve: asked for and on (from a second thread: until
+   then the pool is biased, its one thread on the lists with no atomic), off,
+   or asked for and not available (the core then takes the lock on every
+   call; see sgi_pool.h). */
 static const char *caches_said(sgi_pool *p)
 {
     if (!thread_cache)
         return "thread caches off";
-    return sgi_pool_locking(p) == SGI_POOL_LOCKING_THREAD_CACHE
-               ? "thread caches on"
+    int mode = sgi_pool_locking(p);
+    return mode == SGI_POOL_LOCKING_THREAD_CACHE || mode == SGI_POOL_LOCKING_BIASED
+               ? "thread caches on from a second thread"
                : "thread caches unavailable on this system (the lock on every call)";
 }
 

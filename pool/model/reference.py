@@ -47,6 +47,7 @@ from __future__ import annotations
 
 import contextlib
 import mmap
+import threading
 from array import array
 from bisect import bisect_right
 from collections import deque
@@ -272,11 +273,12 @@ class SGIAllocator:
         self.leftovers = 0  # leftover tails pushed in step 3.2 (the model's own count, for tests)
         self.system = SimulatedSystem()
         # Thread caches (csrc/core/thread_cache.c), one thread's: per class, its
-        # blocks head first; None when off.  Only sized allocate and deallocate
-        # of unchecked pools without debug fill use them, as in C.
+        # blocks head first; None while off.  Only sized allocate and deallocate
+        # of unchecked pools without debug fill use them, as in C.  A pool with
+        # the option starts biased, on the lists, as one without; a second
+        # thread's call switches it to the caches for good (switch_to_caches).
+        self.thread_cache = thread_cache and not checked and not debug_fill
         self.cache: list[deque[int]] | None = None
-        if thread_cache and not checked and not debug_fill:
-            self.cache = [deque() for _ in range(self.nlists)]
 
     # ---- Constants and formulas ------------------------------------------------------
 
@@ -438,6 +440,14 @@ class SGIAllocator:
         return nbytes
 
     # ---- Thread caches (Part B, the thread_cache option) ---------------------------------
+
+    def switch_to_caches(self) -> None:
+        """A second thread has taken the lock of a thread-cache pool: the bias
+        is revoked and, from now on, the sized calls go through the calling
+        thread's cache (the first thread's too; this model keeps one cache,
+        the lockstep thread's).  Nothing moves: the caches start empty."""
+        if self.thread_cache and self.cache is None:
+            self.cache = [deque() for _ in range(self.nlists)]
 
     def cache_batch(self, cls: int) -> int:
         """Blocks per exchange: the refill count, at most 8 KiB of blocks."""
@@ -706,6 +716,8 @@ class SGIAllocator:
 
 # ---- The Python API -------------------------------------------------------------------
 
+_SHARED = -1  # ReferencePool._bias_owner once a second thread has called (no thread's ident)
+
 
 class ReferencePool(PoolBase):
     """pool.Pool's API over the pure-Python SGIAllocator (no C module).
@@ -724,7 +736,10 @@ class ReferencePool(PoolBase):
                    ones 0xDD (after the link word) in the simulated memory.
       thread_cache False (default); True: one thread's cache in front of the
                    lists, as the C core's (unchecked pools without debug), for
-                   single-thread lockstep testing.
+                   single-thread lockstep testing.  As in C the pool starts
+                   biased, on the lists: the first thread to call it owns it,
+                   and a call from any other thread switches it to the cache
+                   for good.
 
     The algorithm's state is `self.allocator` (an SGIAllocator).
     """
@@ -764,6 +779,9 @@ class ReferencePool(PoolBase):
         )
         self._lock = ForkSafeLock(reentrant=True)
         self._closed = False
+        # the bias (csrc/bias.h): the first calling thread's ident; _SHARED once
+        # another thread has called (a thread-cache pool then uses its cache)
+        self._bias_owner: int | None = None
 
     # ---- lifetime --------------------------------------------------------------------
 
@@ -783,10 +801,24 @@ class ReferencePool(PoolBase):
         self._alloc()
 
     def _alloc(self) -> SGIAllocator:
-        """The allocator, or PoolClosedError."""
+        """The allocator, or PoolClosedError.  Every call comes here first, as
+        every C call takes the lock or is the bias owner's."""
+        if self._bias_owner != _SHARED:
+            self._settle_bias()
         if self._closed:
             raise errors.closed()
         return self.allocator
+
+    def _settle_bias(self) -> None:
+        """C's bias_settle: the first thread owns the pool; another thread's
+        call revokes the bias, and a thread-cache pool switches to its caches."""
+        me = threading.get_ident()
+        with self._lock:
+            if self._bias_owner is None:
+                self._bias_owner = me
+            elif self._bias_owner not in (me, _SHARED):
+                self._bias_owner = _SHARED
+                self.allocator.switch_to_caches()
 
     def _heap_size_if_open(self) -> int | None:
         with self._lock:

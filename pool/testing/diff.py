@@ -17,6 +17,7 @@ from __future__ import annotations
 import argparse
 import random
 import sys
+import threading
 from collections.abc import Iterable, Sequence
 from typing import TYPE_CHECKING, Any, Callable, Protocol, cast
 
@@ -74,9 +75,18 @@ PROFILES: dict[str, dict[str, object]] = {
     "debug": {"debug": True, "refill": 5},
     # blocks of up to 128 granules: the directory's scans past one 64-bit window
     "big-max": {"max_small": 1024, "refill": 4},
-    # thread caches, one thread: batches, the cap, a refusal handing them back
-    "thread-cache": {"thread_cache": True, "checked": False, "refill": 4},
-    "tight-cache": {"thread_cache": True, "checked": False, "heap_limit": 2500, "refill": 4},
+    # thread caches: batches, the cap, a refusal handing them back (a second
+    # thread's call first: the pool switches from its bias to the caches)
+    "thread-cache": {"thread_cache": True, "checked": False, "refill": 4, "second_thread": True},
+    "tight-cache": {
+        "thread_cache": True,
+        "checked": False,
+        "heap_limit": 2500,
+        "refill": 4,
+        "second_thread": True,
+    },
+    # the same option, one thread alone: the pool stays biased, on the lists
+    "cache-one-thread": {"thread_cache": True, "checked": False, "refill": 4},
 }
 
 SIZES = (1, 7, 8, 9, 16, 17, 24, 40, 48, 63, 64, 65, 100, 120, 127, 128, 129, 200, 1000)
@@ -144,6 +154,7 @@ class Lockstep:
 
         options = dict(PROFILES[profile]) if isinstance(profile, str) else dict(profile)
         oom = options.pop("oom", None)
+        second_thread = options.pop("second_thread", False)
         self.live: dict[int, tuple[int, int]] = {}  # id -> (size, pattern byte)
         self.freed: dict[int, int] = {}  # id -> size of blocks freed (for double-free operations)
         self.sides: list[_Side] = []
@@ -153,9 +164,9 @@ class Lockstep:
         )
         for factory in factories:
             if factory is not factories[0] and options.get("thread_cache"):
-                # the model caches where the C pool really does (not without
+                # the model caches where the C pool can (not without
                 # membarrier, nor under ASan or Valgrind)
-                options["thread_cache"] = _caches_active(self.sides[0].pool)
+                options["thread_cache"] = _caches_possible(self.sides[0].pool)
             side = _Side(factory(**options))
             if oom == "raise":
                 side.pool.oom_handler = _raise_limit(side)
@@ -164,6 +175,9 @@ class Lockstep:
             elif oom == "trim":
                 side.pool.oom_handler = _free_oldest(side, self, trim=True)
             self.sides.append(side)
+        if second_thread:
+            for side in self.sides:
+                _second_thread_call(side.pool)
 
     def close(self) -> None:
         for side in self.sides:
@@ -278,14 +292,26 @@ class Lockstep:
                 self.freed[ident] = self.live.pop(ident)[0]
 
 
-def _caches_active(pool: object) -> bool:
-    """Whether a C Pool's thread caches serve its calls."""
+def _caches_possible(pool: object) -> bool:
+    """Whether a C Pool's thread caches serve its calls once a second thread
+    has used it (until then it is biased, as a pool without them)."""
     from .._pool_c import lib
 
     handle = getattr(pool, "_handle", None)
     if handle is None:
         return True
-    return bool(lib.sgi_pool_locking(handle()) == lib.SGI_POOL_LOCKING_THREAD_CACHE)
+    mode = lib.sgi_pool_locking(handle())
+    return bool(mode in (lib.SGI_POOL_LOCKING_BIASED, lib.SGI_POOL_LOCKING_THREAD_CACHE))
+
+
+def _second_thread_call(pool: PoolLike) -> None:
+    """This thread's call (it owns the pool), then another thread's (stats():
+    it takes the lock): the bias goes, and a thread-cache pool switches to its
+    caches, which serve this thread's calls from then on."""
+    pool.stats()
+    helper = threading.Thread(target=pool.stats)
+    helper.start()
+    helper.join()
 
 
 def _pattern(ident: int, salt: int = 0) -> int:

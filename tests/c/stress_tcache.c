@@ -3,6 +3,8 @@
  * several threads, built plain and under ThreadSanitizer by
  * tests/threads/test_thread_cache.py.
  *
+ * A pool with caches starts biased: one thread alone gets the addresses
+ * of a pool without them, and a second thread switches it to the caches.
  * Every block is stamped with its holder's tag and checked before it is
  * freed, so a block handed out twice at once shows as a changed stamp.
  * Blocks also cross threads (one thread allocates, another frees).  After
@@ -337,6 +339,7 @@ static void *fill_cache(void *arg)
 static void test_refusal_flushes(void)
 {
     limited = make_pool(0, 0);
+    (void)sgi_pool_heap_size(limited); /* this thread owns it: the helper's calls switch it */
     pthread_t t;
     pthread_barrier_init(&parked, NULL, 2);
     pthread_barrier_init(&released, NULL, 2);
@@ -392,6 +395,108 @@ static void test_fork(void)
     pthread_barrier_destroy(&released);
 }
 
+/* ---- one thread alone: biased, on the lists; a second thread switches ------ */
+
+static void *one_pair(void *arg)
+{
+    sgi_pool *p = arg;
+    sgi_pool_deallocate(p, sgi_pool_allocate(p, 56), 56);
+    return NULL;
+}
+
+/* addr as its chunk's index (in acquisition order) and offset there */
+static uint64_t place(sgi_pool *p, uintptr_t addr)
+{
+    uintptr_t bases[256];
+    size_t sizes[256];
+    size_t n = sgi_pool_chunks(p, bases, sizes, 256);
+    for (size_t i = 0; i < n && i < 256; i++)
+        if (addr - bases[i] < sizes[i])
+            return ((uint64_t)i << 40) | (addr - bases[i]);
+    return UINT64_MAX;
+}
+
+/* The same calls on a thread-cache pool and on one without give the same
+   addresses while one thread uses them (the lists, in SGI's order); after a
+   second thread's call the first pool reports THREAD_CACHE and serves this
+   thread from its cache (blocks handed out twice would show as changed
+   stamps); its blocks all come back. */
+static void test_biased_until_a_second_thread(void)
+{
+    sgi_pool_options o;
+    sgi_pool_options_init(&o);
+    sgi_pool *plain = sgi_pool_create(&o);
+    sgi_pool *cached = make_pool(0, 0);
+    (void)sgi_pool_heap_size(cached); /* this thread owns it: one_pair's call then switches */
+    int alone = sgi_pool_locking(cached);
+    CHECK(alone == SGI_POOL_LOCKING_BIASED || alone == SGI_POOL_LOCKING_LOCK);
+    static held a[3000], b[3000];
+    uint64_t seed = 42;
+    for (int round = 0; round < 4; round++) {
+        for (size_t i = 0; i < 3000; i++) {
+            size_t n = 1 + next_rand(&seed) % 128;
+            a[i] = (held){sgi_pool_allocate(plain, n), n};
+            b[i] = (held){sgi_pool_allocate(cached, n), n};
+            CHECK(a[i].ptr != NULL && b[i].ptr != NULL);
+            stamp(b[i], i);
+        }
+        for (size_t i = 0; i < 3000; i += 1 + (size_t)round) { /* some stay live */
+            sgi_pool_deallocate(plain, a[i].ptr, a[i].n);
+            if (round % 2)
+                sgi_pool_free(cached, b[i].ptr);
+            else
+                sgi_pool_deallocate(cached, b[i].ptr, b[i].n);
+            a[i].ptr = b[i].ptr = NULL;
+        }
+        /* the same lists, as places (chunk, offset) */
+        size_t nfree = 0, same = 1;
+        for (size_t cls = 0; cls < sgi_pool_nclasses(plain); cls++) {
+            uintptr_t x[64], y[64];
+            size_t lx = sgi_pool_free_list(plain, cls, x, 64);
+            size_t ly = sgi_pool_free_list(cached, cls, y, 64);
+            nfree += lx;
+            same = same && lx == ly;
+            for (size_t k = 0; k < lx && k < 64 && same; k++)
+                same = place(plain, x[k]) == place(cached, y[k]);
+        }
+        CHECK(same && nfree > 0);
+        for (size_t i = 0; i < 3000; i++) {
+            if (a[i].ptr != NULL)
+                sgi_pool_deallocate(plain, a[i].ptr, a[i].n);
+            if (b[i].ptr != NULL) {
+                CHECK(intact(b[i], i));
+                sgi_pool_deallocate(cached, b[i].ptr, b[i].n);
+            }
+        }
+        CHECK(sgi_pool_locking(cached) == alone); /* one thread: as it was */
+    }
+    pthread_t t;
+    pthread_create(&t, NULL, one_pair, cached);
+    pthread_join(t, NULL);
+    CHECK(sgi_pool_locking(cached) ==
+          (alone == SGI_POOL_LOCKING_BIASED ? SGI_POOL_LOCKING_THREAD_CACHE : alone));
+    for (int round = 0; round < 4; round++) {
+        for (size_t i = 0; i < 3000; i++) {
+            size_t n = 1 + next_rand(&seed) % 128;
+            b[i] = (held){sgi_pool_allocate(cached, n), n};
+            CHECK(b[i].ptr != NULL);
+            stamp(b[i], i ^ 0x55);
+        }
+        for (size_t i = 0; i < 3000; i++) {
+            CHECK(intact(b[i], i ^ 0x55));
+            if (i % 3 == 0)
+                sgi_pool_free(cached, b[i].ptr);
+            else
+                sgi_pool_deallocate(cached, b[i].ptr, b[i].n);
+        }
+    }
+    CHECK(live_small(cached) == 0);
+    CHECK(sgi_pool_locking(cached) ==
+          (alone == SGI_POOL_LOCKING_BIASED ? SGI_POOL_LOCKING_THREAD_CACHE : alone));
+    sgi_pool_destroy(plain);
+    sgi_pool_destroy(cached);
+}
+
 /* ---- checked pools still refuse a double free; pools come and go ---------- */
 
 static void test_checked_and_churn(void)
@@ -427,8 +532,14 @@ int main(void)
     test_refusal_flushes();
     test_fork();
     test_checked_and_churn();
+    test_biased_until_a_second_thread();
     sgi_pool *probe = make_pool(0, 0);
-    printf("locking: %d\n", sgi_pool_locking(probe)); /* 4 where membarrier works */
+    (void)sgi_pool_heap_size(probe); /* this thread owns it */
+    int alone = sgi_pool_locking(probe); /* 2 where membarrier works */
+    pthread_t t;
+    pthread_create(&t, NULL, one_pair, probe);
+    pthread_join(t, NULL);
+    printf("locking: alone %d, shared %d\n", alone, sgi_pool_locking(probe)); /* then 4 */
     sgi_pool_destroy(probe);
     if (failures != 0) {
         printf("%d checks failed\n", failures);

@@ -5,7 +5,7 @@ import pickle
 from array import array
 
 import pytest
-from helpers import full_state
+from helpers import full_state, shared
 
 from pool import (
     Arena,
@@ -414,6 +414,7 @@ def test_unchecked_mode_catches_exactly(make_pool, thread_cache):
     size-less frees only of carved blocks' starts (not the uncarved tail's),
     with thread caches too."""
     with make_pool(checked=False, thread_cache=thread_cache) as p:
+        shared(p)  # the caches serve (a pool alone in one thread stays on the lists)
         a = p.allocate(8)
         large = p.allocate(300)
         assert p.live_blocks() == {large: 300}  # small blocks are not recorded
@@ -559,6 +560,7 @@ def test_unchecked_nosize_free_of_a_bad_address_does_nothing(thread_cache):
     or tail address is refused and the pool is unchanged; also where the
     size-less free finds the size without the lock (thread caches)."""
     with Pool(checked=False, thread_cache=thread_cache) as p:
+        shared(p)  # the caches serve (a pool alone in one thread stays on the lists)
         p.small = p.allocate(24)
         p.large = p.allocate(300)
         p.freed = p.allocate(24)

@@ -4,7 +4,7 @@ import os
 import threading
 
 import pytest
-from helpers import wait_or_kill
+from helpers import shared, wait_or_kill
 
 from pool import (
     InvalidBlockError,
@@ -175,7 +175,7 @@ def test_checked_pool_never_releases_a_chunk_with_a_live_block():
 
 
 def test_thread_caches_are_handed_back_first():
-    with Pool(thread_cache=True, checked=False) as pool:
+    with shared(Pool(thread_cache=True, checked=False)) as pool:
         got = [pool.allocate(32) for _ in range(3000)]
         for a in got:
             pool.deallocate(a, 32)  # some stay in this thread's cache

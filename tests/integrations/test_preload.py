@@ -521,7 +521,7 @@ def test_verbose_variable_values(library, value, lines):
 
 # ---- Thread caches (POOL_PRELOAD_THREAD_CACHE) and threaded programs ----------------------
 
-CACHES = {"1": "thread caches on", "0": "thread caches off"}
+CACHES = {"1": "thread caches on from a second thread", "0": "thread caches off"}
 CLASS_LINE = re.compile(r"(\d+):(\d+)/(\d+)")
 
 
@@ -581,7 +581,7 @@ def test_thread_cache_variable_shows_in_the_stats_and_the_banner(library, caches
 
 def test_thread_caches_are_on_by_default(library):
     done = preloaded(["/bin/true"], library, POOL_PRELOAD_THREAD_CACHE="")
-    assert reports(done.stderr)[0][3].endswith("thread-safe, thread caches on")
+    assert reports(done.stderr)[0][3].endswith("thread-safe, thread caches on from a second thread")
 
 
 @pytest.mark.parametrize("value", ["off", "2", "yes", " 1", "00"])

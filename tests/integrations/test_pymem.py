@@ -133,3 +133,77 @@ def test_the_hook_pool_cannot_be_closed_or_used(tmp_path):
     done = python("-m", "pool", "run", str(script))
     assert done.returncode == 0, (done.returncode, done.stdout, done.stderr[-2000:])
     assert done.stdout.strip() == "ok 10000"
+
+
+# what `python -m pool run` must not import before the program runs (issue 23): the
+# model, the drawing code, the benchmarks, OpenSSL's hashlib (several MiB of RSS: the
+# glue's cache key is hashed with _sha256), tracemalloc's Python part (the C module
+# _tracemalloc is enough), argparse (a plain command line is read without it), the
+# compiler's subprocess/sysconfig (only on a glue cache miss), platform, and
+# dataclasses with inspect (pool.stats is imported by the first stats())
+HEAVY = (
+    "pool.model",
+    "pool.stats",
+    "dataclasses",
+    "inspect",
+    "pool.view",
+    "pool.bench",
+    "pool.testing",
+    "pool.traces",
+    "pool.demo",
+    "hashlib",
+    "_hashlib",
+    "tracemalloc",
+    "argparse",
+    "subprocess",
+    "sysconfig",
+    "platform",
+)
+
+
+def test_run_imports_only_what_it_needs(tmp_path):
+    script = tmp_path / "mods.py"
+    script.write_text("import sys; print('\\n'.join(sorted(sys.modules)))")
+    python("-m", "pool", "run", str(script))  # compiles the glue (the cache may be empty)
+    done = python("-m", "pool", "run", "--stats", str(script))
+    assert done.returncode == 0, done.stderr[-2000:]
+    loaded = set(done.stdout.split())
+    assert "pool.pymem" in loaded and "_pymem_hook" in loaded  # the run really happened
+    heavy = sorted(m for m in loaded if m in HEAVY or m.startswith(tuple(f"{h}." for h in HEAVY)))
+    assert not heavy, heavy
+
+
+def test_run_reads_plain_command_lines_as_argparse_does():
+    """run_main reads a plain command line without argparse (pool.pymem._plain_run_args);
+    wherever it does, argparse (the Parser that decides everything else) must agree."""
+    import itertools
+    import random
+
+    from pool.pymem import _parse_run_args, _plain_run_args
+
+    words = ["--stats", "--mem", "-m", "mod", "s.py", "", "-v", "--", "-h", "--st", "-mx"]
+    words += ["-1", "a b", "-x y", "--mem=1", "-"]
+    lines = [list(c) for n in range(4) for c in itertools.product(words, repeat=n)]
+    rng = random.Random(23)
+    lines += [rng.choices(words, k=rng.randint(4, 7)) for _ in range(2000)]
+    plain = 0
+    for argv in lines:
+        fast = _plain_run_args(argv)
+        if fast is not None:
+            plain += 1
+            assert _parse_run_args(argv) == fast, argv
+    assert plain > 1000  # the plain reading really is taken
+    assert _plain_run_args(["--stats", "-m", "test", "test_list", "-v"]) == (
+        True,
+        False,
+        "test",
+        ["test_list", "-v"],
+    )
+    assert _plain_run_args(["s.py", "--stats", "-m", "x"]) == (
+        False,
+        False,
+        None,
+        ["s.py", "--stats", "-m", "x"],
+    )
+    for argv in (["--help"], ["-h"], [], ["--stats"], ["--st", "s.py"], ["-m"], ["-m", "-x"]):
+        assert _plain_run_args(argv) is None, argv

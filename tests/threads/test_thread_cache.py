@@ -2,7 +2,9 @@
 free blocks per size class in front of the SGI lists.
 
 C program (tests/c/stress_tcache.c, built plain and under ThreadSanitizer):
-no block handed out twice while threads share a pool and free each other's
+one thread alone keeps the pool biased (the lists, the addresses of a pool
+without caches) until a second thread switches it to the caches; no block
+handed out twice while threads share a pool and free each other's
 blocks, every block back after the threads exit, before they exit
 (introspection), on close, in a fork child, and before a refused request
 gives up.  From Python: the option, its validation, and what stats() says."""
@@ -13,7 +15,7 @@ import subprocess
 import threading
 
 import pytest
-from helpers import C_WARNINGS, CORE_SOURCES, run_stress_program
+from helpers import C_WARNINGS, CORE_SOURCES, run_stress_program, shared
 from pool._pool_c import ffi, lib
 
 from pool import InvalidBlockError, Pool
@@ -22,13 +24,14 @@ ROOT = pathlib.Path(__file__).resolve().parents[2]
 
 
 def _membarrier_works():
-    """Whether this process can run thread caches: a fresh cached pool says."""
+    """Whether this process can run thread caches: a fresh cached pool says
+    (BIASED: the caches come with a second thread; LOCK: never)."""
     opts = ffi.new("sgi_pool_options *")
     lib.sgi_pool_options_init(opts)
     opts.thread_cache = 1
     p = lib.sgi_pool_create(opts)
     try:
-        return lib.sgi_pool_locking(p) == lib.SGI_POOL_LOCKING_THREAD_CACHE
+        return lib.sgi_pool_locking(p) == lib.SGI_POOL_LOCKING_BIASED
     finally:
         lib.sgi_pool_destroy(p)
 
@@ -46,10 +49,15 @@ def test_stress_thread_cache_program(tmp_path, build, fallback):
     assert result.returncode == 0, result.stdout[-2000:] + result.stderr[-3000:]
     assert "all checks passed" in result.stdout
     assert "WARNING" not in result.stderr
+    lock, biased, cached = (
+        lib.SGI_POOL_LOCKING_LOCK,
+        lib.SGI_POOL_LOCKING_BIASED,
+        lib.SGI_POOL_LOCKING_THREAD_CACHE,
+    )
     if fallback:
-        assert f"locking: {lib.SGI_POOL_LOCKING_LOCK}" in result.stdout
+        assert f"locking: alone {lock}, shared {lock}" in result.stdout
     elif _membarrier_works():  # else the caches are off and the pool says LOCK
-        assert f"locking: {lib.SGI_POOL_LOCKING_THREAD_CACHE}" in result.stdout
+        assert f"locking: alone {biased}, shared {cached}" in result.stdout
 
 
 def test_option_off_by_default():
@@ -182,5 +190,77 @@ def test_lockstep_exchanges_whole_magazines(rounds):
                 assert step.apply(("alloc", i, 24))
             for i in ids[:7]:
                 assert step.apply(("free", i))
+    finally:
+        step.close()
+
+
+def _locking(pool):
+    return lib.sgi_pool_locking(pool._handle())
+
+
+@pytest.mark.skipif(not _membarrier_works(), reason="no membarrier: no bias, no caches")
+def test_one_thread_keeps_the_bias_a_second_switches_to_caches():
+    """One thread alone: biased, its frees on the lists (a freed block is the
+    head of its list, as in a pool without caches), whatever it calls (stats,
+    state, trim).  A second thread's first call switches the pool to the
+    caches for good, and the first thread's next frees go to its own cache
+    (the calls that report free blocks list the cache after the list)."""
+    with Pool(thread_cache=True, checked=False) as p:
+        assert _locking(p) == lib.SGI_POOL_LOCKING_BIASED
+        p.stats(), p.state(), p.trim()
+        blocks = [p.allocate(24) for _ in range(50)]
+        for a in blocks:
+            p.deallocate(a, 24)
+            assert p.free_list(2)[0] == a  # pushed on the list itself
+        a = p.allocate(24)
+        p.deallocate(a)  # size-less
+        assert p.free_list(2)[0] == a
+        assert _locking(p) == lib.SGI_POOL_LOCKING_BIASED  # still one thread's
+        second = threading.Thread(target=lambda: p.deallocate(p.allocate(40), 40))
+        second.start()
+        second.join()
+        assert _locking(p) == lib.SGI_POOL_LOCKING_THREAD_CACHE
+        listed = p.free_list(2)
+        b = p.allocate(24)  # this thread's first cached call: a batch off the list
+        assert b == listed[0]
+        p.deallocate(b, 24)  # into this thread's cache, not onto the list's head
+        after = p.free_list(2)
+        assert len(listed) > 40  # more than a batch: the list keeps a head of its own
+        assert sorted(after) == sorted(listed) and after[0] != b
+        for _ in range(3):  # stays switched: one thread again changes nothing
+            p.deallocate(p.allocate(24), 24)
+        assert _locking(p) == lib.SGI_POOL_LOCKING_THREAD_CACHE
+
+
+def test_checked_and_plain_pools_are_not_switched_to_caches():
+    """Only unchecked pools with the option switch; a checked pool's second
+    thread revokes its bias as always (BIAS_REVOKED)."""
+    with Pool(thread_cache=True) as p:
+        expect = _locking(p)
+        shared(p)
+        if expect == lib.SGI_POOL_LOCKING_BIASED:
+            assert _locking(p) == lib.SGI_POOL_LOCKING_BIAS_REVOKED
+        else:
+            assert _locking(p) == expect == lib.SGI_POOL_LOCKING_LOCK
+
+
+@pytest.mark.parametrize("profile", ["thread-cache", "tight-cache", "cache-one-thread"])
+def test_lockstep_profiles_run_switched_or_biased(profile):
+    """The lockstep's cache profiles: a second thread's call first (the caches
+    serve, in the C pool and the model), or none (biased, the lists)."""
+    from pool.testing.diff import Lockstep
+
+    step = Lockstep(profile)
+    try:
+        c_pool, model = (side.pool for side in step.sides)
+        one = profile == "cache-one-thread"
+        if _membarrier_works():
+            want = lib.SGI_POOL_LOCKING_BIASED if one else lib.SGI_POOL_LOCKING_THREAD_CACHE
+            assert _locking(c_pool) == want
+            assert (model.allocator.cache is None) == one
+        for i in range(30):
+            assert step.apply(("alloc", i, 8 + 8 * (i % 5)))
+        for i in range(30):
+            assert step.apply(("free", i))
     finally:
         step.close()
