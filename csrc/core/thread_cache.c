@@ -205,6 +205,11 @@ static inline bool tc_push(tc_class *k, free_node *node)
     return true;
 }
 
+/* The exchanges of a cache this thread has just had armed (its class empty,
+   or both magazines full): under the lock, with no search for the cache. */
+static void *tcache_refill(sgi_pool *p, tcache *c, size_t n);
+static void tcache_give_back(sgi_pool *p, tcache *c, free_node *node, size_t n);
+
 static ALWAYS_INLINE void *tcache_allocate(sgi_pool *p, size_t n)
 {
     tcache *c = tc_armed(p);
@@ -213,6 +218,7 @@ static ALWAYS_INLINE void *tcache_allocate(sgi_pool *p, size_t n)
         tc_leave(c);
         if (LIKELY(block != NULL))
             return block;
+        return tcache_refill(p, c, n);
     }
     return tcache_allocate_slow(p, n);
 }
@@ -223,8 +229,9 @@ static ALWAYS_INLINE void tcache_deallocate(sgi_pool *p, free_node *node, size_t
     if (LIKELY(c != NULL)) {
         bool room = tc_push(tc_class_of(c, p, n), node);
         tc_leave(c);
-        if (LIKELY(room))
-            return;
+        if (UNLIKELY(!room))
+            tcache_give_back(p, c, node, n);
+        return;
     }
     tcache_deallocate_slow(p, node, n);
 }
@@ -483,33 +490,96 @@ static tcache *tc_lock_own(sgi_pool *p, tcache **fresh)
 
 /* ---- the slow paths ---------------------------------------------------------- */
 
-static NOINLINE void *tcache_allocate_slow(sgi_pool *p, size_t n)
+/* With the lock held, c this thread's armed cache for p (open): the
+   exchanges.  An empty class takes a block from the list (refilled first
+   when empty, A.6), and up to batch - 1 more into the cache; a push onto
+   both full magazines first gives previous, the batch oldest, back whole. */
+static free_node *tc_refill_locked(sgi_pool *p, tcache *c, size_t n)
 {
-    tcache *fresh;
-    tcache *c = tc_lock_own(p, &fresh);
     size_t cls = class_index(p, n);
-    free_node *block;
-    if (c == NULL) {
-        block = allocate_locked(p, n);
-    } else if ((block = tc_pop(&c->cls[cls])) != NULL) { /* re-armed with blocks */
-    } else if ((block = pop_free(p, cls)) != NULL || (block = refill(p, round_up(p, n)))) {
-        /* the block, and up to batch - 1 more from the list into the cache */
-        tc_class *k = &c->cls[cls];
-        size_t want = tc_batch(p, cls) - 1;
-        free_node *head = p->free_list[cls], *last = NULL;
-        size_t got = 0;
-        for (free_node *node = head; node != NULL && got < want; node = node->next) {
-            last = node;
-            got++;
-        }
-        if (got != 0) { /* the cache is empty (refill may have drained it): loaded */
+    tc_class *k = &c->cls[cls];
+    free_node *block = tc_pop(k); /* re-armed with blocks */
+    if (block != NULL)
+        return block;
+    if ((block = pop_free(p, cls)) != NULL || (block = refill(p, round_up(p, n)))) {
+        /* the cache is empty (refill may have drained it): the taken blocks
+           are loaded */
+        free_node *head = p->free_list[cls];
+        size_t want = k->top; /* batch - 1 */
+        if (head != NULL && want != 0) {
+            free_node *last = head, *next;
+            uint32_t got = 1;
+            while (got < want && (next = last->next) != NULL) {
+                last = next;
+                got++;
+            }
             p->free_list[cls] = last->next;
             last->next = NULL;
             k->head = head;
             k->tail = last;
-            k->count = (uint32_t)got;
+            k->count = got;
         }
     }
+    return block;
+}
+
+static void tc_give_back_locked(sgi_pool *p, tcache *c, free_node *node, size_t n)
+{
+    size_t cls = class_index(p, n);
+    tc_class *k = &c->cls[cls];
+    /* both magazines full (the fast path's rule, so that which path runs
+       never changes an address): previous, the batch oldest, goes back
+       whole onto the list, and loaded becomes previous */
+    if (!tc_push(k, node)) {
+        free_node *give = k->tail->next;
+        k->tail->next = NULL;
+        k->prev_tail->next = p->free_list[cls];
+        p->free_list[cls] = give;
+        k->prev_tail = k->tail;
+        k->count = 0;
+        (void)tc_push(k, node);
+    }
+}
+
+/* A cache revoked meanwhile (a flush by another thread: close, a refusal,
+   introspection) is re-armed, as tc_take does, unless the pool is closed. */
+static inline void tc_rearm(tcache *c)
+{
+    if (atomic_load_explicit(&c->owner, memory_order_relaxed) == BIAS_REVOKED)
+        atomic_store_explicit(&c->owner, c->thread_id, memory_order_relaxed);
+}
+
+static NOINLINE void *tcache_refill(sgi_pool *p, tcache *c, size_t n)
+{
+    pool_lock(p);
+    void *block;
+    if (UNLIKELY(p->closed)) {
+        block = allocate_locked(p, n); /* (refuses, as tcache_allocate_slow's) */
+    } else {
+        tc_rearm(c);
+        block = tc_refill_locked(p, c, n);
+    }
+    pool_unlock(p);
+    return block;
+}
+
+static NOINLINE void tcache_give_back(sgi_pool *p, tcache *c, free_node *node, size_t n)
+{
+    pool_lock(p);
+    if (LIKELY(!p->closed)) { /* a closed pool has no memory: nothing to free */
+        tc_rearm(c);
+        tc_give_back_locked(p, c, node, n);
+    }
+    pool_unlock(p);
+}
+
+/* No armed cache for p in this thread (none yet, revoked, or another pool
+   in its slot): find, make or re-arm it under the lock. */
+static NOINLINE void *tcache_allocate_slow(sgi_pool *p, size_t n)
+{
+    tcache *fresh;
+    tcache *c = tc_lock_own(p, &fresh);
+    void *block = c == NULL ? allocate_locked(p, n) : tc_refill_locked(p, c, n);
     pool_unlock(p);
     free(fresh);
     return block;
@@ -519,25 +589,12 @@ static NOINLINE void tcache_deallocate_slow(sgi_pool *p, free_node *node, size_t
 {
     tcache *fresh;
     tcache *c = tc_lock_own(p, &fresh);
-    size_t cls = class_index(p, n);
     if (p->closed) {
         /* a closed pool has no memory: nothing to free */
     } else if (c == NULL) {
-        push_free(p, cls, node);
+        push_free(p, class_index(p, n), node);
     } else {
-        tc_class *k = &c->cls[cls];
-        /* both magazines full (the fast path's rule, so that which path runs
-           never changes an address): previous, the batch oldest, goes back
-           whole onto the list, and loaded becomes previous */
-        if (!tc_push(k, node)) {
-            free_node *give = k->tail->next;
-            k->tail->next = NULL;
-            k->prev_tail->next = p->free_list[cls];
-            p->free_list[cls] = give;
-            k->prev_tail = k->tail;
-            k->count = 0;
-            (void)tc_push(k, node);
-        }
+        tc_give_back_locked(p, c, node, n);
     }
     pool_unlock(p);
     free(fresh);
