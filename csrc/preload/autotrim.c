@@ -17,10 +17,13 @@
  * docs/performance.md (each run the program builds again faults its pages
  * in again).
  *
- * No background thread: a trim runs inside a malloc() or free() once the
- * delay is over, with no lock of the library held, so fork needs nothing
- * more than the pool's own fork handling; a child inherits the counts and
- * goes on.
+ * No background thread unless asked for: a trim runs inside a malloc() or
+ * free() once the delay is over, with no lock of the library held, so fork
+ * needs nothing more than the pool's own fork handling; a child inherits the
+ * counts and goes on.  With POOL_PRELOAD_TRIM_THREAD=1 a thread, started the
+ * first time free bytes are above the fraction, trims when the program has
+ * gone quiet (no pool calls handed over) for the delay; a forked child has
+ * no such thread until its own free bytes are above the fraction again.
  */
 #include "autotrim.h"
 
@@ -28,6 +31,7 @@
 #include "range.h"
 
 #include <dlfcn.h>
+#include <errno.h>
 #include <pthread.h>
 #include <stdatomic.h>
 #include <stdlib.h>
@@ -93,6 +97,64 @@ static bool eager;
    pool whose runs free no whole chunk pays a few walks, not one per run. */
 static atomic_uint eager_misses, eager_skip;
 
+/* Quiet trim (POOL_PRELOAD_TRIM_THREAD=1).  `handovers` counts the threads'
+   hand-overs of their counts; the trim thread wakes every delay while free
+   bytes are above the fraction (every second otherwise), and trims when no
+   hand-over came since it last woke and the spell above the fraction has
+   lasted the delay.  One thread per process, detached, started from a
+   hand-over (pthread_create's own allocations come back here and find it
+   started). */
+#define QUIET_IDLE_MS 1000LL
+static bool thread_wanted;
+static atomic_bool thread_started;
+static atomic_size_t handovers, trims_quiet;
+
+static void sleep_ms(long long ms)
+{
+    struct timespec t = {(time_t)(ms / 1000), (long)(ms % 1000) * 1000000L};
+    while (nanosleep(&t, &t) != 0 && errno == EINTR) {
+    }
+}
+
+static bool trim_now(bool by_run);
+
+static void *quiet_main(void *arg)
+{
+    (void)arg;
+    size_t seen = atomic_load_explicit(&handovers, memory_order_relaxed);
+    for (;;) {
+        long long since = atomic_load_explicit(&above_since, memory_order_relaxed);
+        sleep_ms(since != 0 ? atomic_load_explicit(&delay_ms, memory_order_relaxed)
+                            : QUIET_IDLE_MS);
+        size_t now = atomic_load_explicit(&handovers, memory_order_relaxed);
+        since = atomic_load_explicit(&above_since, memory_order_relaxed);
+        if (now == seen && since != 0 &&
+            now_ms() - since >= atomic_load_explicit(&delay_ms, memory_order_relaxed) &&
+            trim_now(false)) {
+            atomic_fetch_add_explicit(&trims_quiet, 1, memory_order_relaxed);
+            /* nothing more to do until a hand-over finds free bytes above the
+               fraction again */
+            atomic_store_explicit(&above_since, 0, memory_order_relaxed);
+        }
+        seen = now;
+    }
+    return NULL;
+}
+
+static void start_thread(void)
+{
+    if (atomic_exchange_explicit(&thread_started, true, memory_order_relaxed))
+        return; /* running, or its start failed: not tried again */
+    pthread_attr_t attr;
+    if (pthread_attr_init(&attr) != 0)
+        return;
+    pthread_t id;
+    (void)pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
+    (void)pthread_attr_setstacksize(&attr, (size_t)64 << 10);
+    (void)pthread_create(&id, &attr, quiet_main, NULL);
+    pthread_attr_destroy(&attr);
+}
+
 /* Trims now (no lock of the library is held); false when another thread is
    at it. */
 static bool trim_now(bool by_run)
@@ -131,6 +193,8 @@ void autotrim_flush(void)
         atomic_fetch_add_explicit(&alloc_blocks, allocs, memory_order_relaxed);
     }
     long now = atomic_fetch_add_explicit(&net, d, memory_order_relaxed) + d;
+    if (thread_wanted)
+        atomic_fetch_add_explicit(&handovers, 1, memory_order_relaxed);
     size_t held = range_in_chunks();
     size_t blocks = atomic_load_explicit(&alloc_blocks, memory_order_relaxed);
     size_t mean =
@@ -160,6 +224,8 @@ void autotrim_flush(void)
             atomic_store_explicit(&above_since, 0, memory_order_relaxed);
         return;
     }
+    if (thread_wanted && !atomic_load_explicit(&thread_started, memory_order_relaxed))
+        start_thread();
     /* at the end of a large run of frees, at once (unless runs are being let
        pass after eager trims that released nothing) */
     if (run_ended) {
@@ -234,6 +300,7 @@ static const char *parse_fraction(const char *text, unsigned *out)
 static void autotrim_child(void)
 {
     atomic_flag_clear(&trimming);
+    atomic_store(&thread_started, false); /* the child has no trim thread */
 }
 
 const char *autotrim_configure(const char **name, const char **value)
@@ -261,6 +328,13 @@ const char *autotrim_configure(const char **name, const char **value)
             return "not 0 or 1";
         eager = text[0] == '1';
     }
+    text = getenv(*name = "POOL_PRELOAD_TRIM_THREAD");
+    *value = text;
+    if (text != NULL && text[0] != '\0') {
+        if (strcmp(text, "0") != 0 && strcmp(text, "1") != 0)
+            return "not 0 or 1";
+        thread_wanted = text[0] == '1';
+    }
     text = getenv(*name = "POOL_PRELOAD_TRIM_FLOOR");
     *value = text;
     if (text != NULL && text[0] != '\0') {
@@ -285,6 +359,8 @@ void autotrim_get_stats(autotrim_stats *out)
         .automatic = atomic_load(&trims_automatic),
         .asked = atomic_load(&trims_asked),
         .eager_trims = atomic_load(&trims_eager),
+        .thread = autotrim_on && thread_wanted,
+        .quiet_trims = atomic_load(&trims_quiet),
         .bytes = atomic_load(&trimmed_bytes),
     };
 }

@@ -5,8 +5,8 @@
  *
  * Each thread counts its pool frees minus its pool allocations and adds the
  * count to a process-wide one every AUTOTRIM_BATCH pool calls; only then is
- * the policy looked at.  No background thread: memory goes back inside a
- * malloc() or free().  With POOL_PRELOAD_TRIM_EAGER=1, once a thread's run
+ * the policy looked at.  No background thread unless asked for
+ * (POOL_PRELOAD_TRIM_THREAD=1): memory goes back inside a malloc() or free().  With POOL_PRELOAD_TRIM_EAGER=1, once a thread's run
  * of frees has dropped a large part of the pool, its next allocation looks
  * at the policy at once (autotrim_alloc_limit 0): the run has ended.
  */
@@ -50,8 +50,8 @@ static inline void autotrim_freed(void)
     }
 }
 
-/* Reads POOL_PRELOAD_TRIM, POOL_PRELOAD_TRIM_FRACTION, POOL_PRELOAD_TRIM_FLOOR
-   and POOL_PRELOAD_TRIM_EAGER.  NULL, or why a value is refused, with *name and
+/* Reads POOL_PRELOAD_TRIM, POOL_PRELOAD_TRIM_FRACTION, POOL_PRELOAD_TRIM_FLOOR,
+   POOL_PRELOAD_TRIM_EAGER and POOL_PRELOAD_TRIM_THREAD.  NULL, or why a value is refused, with *name and
    *value set to the variable's. */
 const char *autotrim_configure(const char **name, const char **value);
 
@@ -62,6 +62,8 @@ typedef struct {
     size_t floor;
     size_t automatic, asked; /* trims by the policy, malloc_trim calls */
     size_t eager_trims;      /* of the automatic: at the end of a run of frees */
+    bool thread;             /* POOL_PRELOAD_TRIM_THREAD */
+    size_t quiet_trims;      /* of the automatic: by the thread, the program quiet */
     size_t bytes;            /* bytes released by both */
 } autotrim_stats;
 

@@ -44,6 +44,8 @@
  *   POOL_PRELOAD_TRIM_FRACTION=F, POOL_PRELOAD_TRIM_FLOOR=SIZE  when it trims
  *   POOL_PRELOAD_TRIM_EAGER=1  also trim at once at the end of a large run of
  *                            frees (memory first: costs CPU, autotrim.c)
+ *   POOL_PRELOAD_TRIM_THREAD=1  a thread that trims when the program has gone
+ *                            quiet (no pool calls) for the delay
  */
 #undef malloc
 #undef calloc
@@ -227,9 +229,9 @@ static void put_trim_report(report *r, sgi_pool *p, const range_stats *rs)
         rs->in_chunks);
     sgi_pool_trim_stats ts;
     sgi_pool_get_trim_stats(p, &ts);
-    put(r, "  trim eager (%s): %zu at the end of a run of frees; releasable now %zu bytes in "
-        "%zu chunks\n", t.eager ? "on" : "off", t.eager_trims, ts.releasable_bytes,
-        ts.releasable_chunks);
+    put(r, "  trim eager (%s): %zu at the end of a run of frees; thread (%s): %zu when quiet; "
+        "releasable now %zu bytes in %zu chunks\n", t.eager ? "on" : "off", t.eager_trims,
+        t.thread ? "on" : "off", t.quiet_trims, ts.releasable_bytes, ts.releasable_chunks);
 }
 
 static void format_stats(report *r)

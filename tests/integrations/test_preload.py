@@ -683,16 +683,22 @@ def trim_probe(tmp_path_factory):
 
 
 EAGER_LINE = re.compile(
-    r"trim eager \((on|off)\): (\d+) at the end of a run of frees; releasable now (\d+) bytes "
-    r"in (\d+) chunks"
+    r"trim eager \((on|off)\): (\d+) at the end of a run of frees; thread \((on|off)\): (\d+) "
+    r"when quiet; releasable now (\d+) bytes in (\d+) chunks"
 )
 
 
 def eager_report(stderr):
     match = EAGER_LINE.search(stderr)
     assert match, stderr
-    on, trims, releasable, chunks = match.groups()
-    return {"on": on == "on", "trims": int(trims), "releasable": int(releasable)}
+    on, trims, thread, quiet, releasable, chunks = match.groups()
+    return {
+        "on": on == "on",
+        "trims": int(trims),
+        "thread": thread == "on",
+        "quiet": int(quiet),
+        "releasable": int(releasable),
+    }
 
 
 def probe_numbers(stdout):
@@ -745,11 +751,26 @@ def test_eager_trim_returns_a_dropped_burst_before_the_program_goes_on(library, 
     assert trim_report(done.stderr)["released"] >= burst * (1 << 20) * 8 // 10
 
 
-def test_eager_trim_is_off_by_default(library, trim_probe):
+def test_eager_trim_and_thread_are_off_by_default(library, trim_probe):
     done = preloaded([trim_probe, "drop", "2", "16"], library)
     assert done.returncode == 0, done.stderr
     eager = eager_report(done.stderr)
     assert not eager["on"] and eager["trims"] == 0
+    assert not eager["thread"] and eager["quiet"] == 0
+
+
+def test_trim_thread_returns_the_memory_of_a_program_gone_quiet(library, trim_probe):
+    # the burst is freed, then the program sleeps with no pool call at all: only the
+    # opted-in thread can trim (the free path's policy is never looked at again)
+    burst = 64
+    done = preloaded([trim_probe, "idle", str(burst), "1.5"], library, POOL_PRELOAD_TRIM_THREAD="1")
+    assert done.returncode == 0, done.stderr
+    rss = probe_numbers(done.stdout)
+    assert rss["system"] == 0
+    assert rss["peak"] - rss["start"] >= burst * 1024 * 9 // 10
+    assert rss["end"] - rss["start"] <= burst * 1024 // 10, done.stdout
+    report = eager_report(done.stderr)
+    assert report["thread"] and report["quiet"] >= 1
 
 
 def test_eager_trim_after_every_dropped_burst(library, trim_probe):
@@ -809,22 +830,22 @@ def test_malloc_trim_returns_the_pools_memory_once(library, trim_probe):
     assert report["released"] >= 60 << 20
 
 
-@pytest.mark.parametrize("eager", ["0", "1"])
-def test_fork_after_a_trim(library, trim_probe, eager):
-    done = preloaded([trim_probe, "fork", "16"], library, POOL_PRELOAD_TRIM_EAGER=eager)
+TRIM_MODES = [{}, {"POOL_PRELOAD_TRIM_EAGER": "1"}, {"POOL_PRELOAD_TRIM_THREAD": "1"}]
+
+
+@pytest.mark.parametrize("mode", TRIM_MODES, ids=["default", "eager", "thread"])
+def test_fork_after_a_trim(library, trim_probe, mode):
+    done = preloaded([trim_probe, "fork", "16"], library, **mode)
     assert done.returncode == 0, done.stderr
     assert len(TRIM_LINE.findall(done.stderr)) == 2  # parent and child reported
 
 
-@pytest.mark.parametrize("eager", ["0", "1"])
-def test_trims_while_threads_allocate_and_free_across_threads(library, trim_probe, eager):
+@pytest.mark.parametrize("mode", TRIM_MODES, ids=["default", "eager", "thread"])
+def test_trims_while_threads_allocate_and_free_across_threads(library, trim_probe, mode):
     # malloc_trim every 2 ms and the automatic trim (no floor) against three threads whose
     # blocks are checked byte by byte before each free, half of them freed by another thread
     done = preloaded(
-        [trim_probe, "threads", "3", "1"],
-        library,
-        POOL_PRELOAD_TRIM_FLOOR="0",
-        POOL_PRELOAD_TRIM_EAGER=eager,
+        [trim_probe, "threads", "3", "1"], library, POOL_PRELOAD_TRIM_FLOOR="0", **mode
     )
     assert done.returncode == 0, done.stderr
     got = probe_numbers(done.stdout)
@@ -846,6 +867,7 @@ def test_trims_while_threads_allocate_and_free_across_threads(library, trim_prob
         ("POOL_PRELOAD_TRIM_FLOOR", "lots", "not a size"),
         ("POOL_PRELOAD_TRIM_EAGER", "yes", "not 0 or 1"),
         ("POOL_PRELOAD_TRIM_EAGER", "2", "not 0 or 1"),
+        ("POOL_PRELOAD_TRIM_THREAD", "on", "not 0 or 1"),
     ],
 )
 def test_trim_variable_misuse_is_named_and_the_system_serves(library, name, value, why):
@@ -866,6 +888,8 @@ def test_trim_variable_misuse_is_named_and_the_system_serves(library, name, valu
         {"POOL_PRELOAD_TRIM_FLOOR": "256M"},
         {"POOL_PRELOAD_TRIM_EAGER": "0"},
         {"POOL_PRELOAD_TRIM_EAGER": "1"},
+        {"POOL_PRELOAD_TRIM_THREAD": "0"},
+        {"POOL_PRELOAD_TRIM_THREAD": "1"},
     ],
 )
 def test_trim_variables_accepted(library, env):

@@ -20,6 +20,9 @@
                     a trim at the end of the run of frees, the eager one,
                     can come before the RSS is read); prints "start S peak
                     P end E system N"
+     idle MIB SEC   allocates MIB, frees it all, then sleeps SEC seconds with
+                    no pool call at all (only a trim thread can trim then);
+                    prints "start S peak P end E system N"
      sparse R MIB   allocates 2 x MIB, then R times frees every other block
                     and allocates them again: runs of frees that leave no
                     chunk wholly free; prints "runs R"
@@ -122,6 +125,17 @@ static int drop(long rounds, long mib)
             void *volatile small = malloc(24); /* volatile: not elided */
             free(small);
         }
+    }
+    printf("start %ld peak %ld end %ld system %ld\n", start, peak, rss_kib(), system);
+    return 0;
+}
+
+static int idle(long mib, double seconds)
+{
+    long start = rss_kib(), system = 0;
+    release(burst(mib, &system));
+    struct timespec pause = {(time_t)seconds, (long)((seconds - (double)(time_t)seconds) * 1e9)};
+    while (nanosleep(&pause, &pause) != 0) {
     }
     printf("start %ld peak %ld end %ld system %ld\n", start, peak, rss_kib(), system);
     return 0;
@@ -325,6 +339,8 @@ int main(int argc, char **argv)
         return cycles(atol(argv[2]), atol(argv[3]));
     if (argc == 4 && strcmp(argv[1], "drop") == 0)
         return drop(atol(argv[2]), atol(argv[3]));
+    if (argc == 4 && strcmp(argv[1], "idle") == 0)
+        return idle(atol(argv[2]), atof(argv[3]));
     if (argc == 4 && strcmp(argv[1], "sparse") == 0)
         return sparse(atol(argv[2]), atol(argv[3]));
     if (argc == 3 && strcmp(argv[1], "trim") == 0)
@@ -335,7 +351,7 @@ int main(int argc, char **argv)
         return quiet(atol(argv[2]), atof(argv[3]));
     if (argc == 4 && strcmp(argv[1], "threads") == 0)
         return threads(atol(argv[2]), atof(argv[3]));
-    fprintf(stderr, "usage: trim_probe cycles C MIB | drop R MIB | sparse R MIB | trim MIB | fork MIB | quiet MIB SEC | "
-                    "threads T SEC\n");
+    fprintf(stderr, "usage: trim_probe cycles C MIB | drop R MIB | idle MIB SEC | "
+                    "sparse R MIB | trim MIB | fork MIB | quiet MIB SEC | threads T SEC\n");
     return 2;
 }
