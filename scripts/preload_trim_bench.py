@@ -53,8 +53,11 @@ def workloads(scratch: str) -> list[tuple[str, list[str], str | None, dict[str, 
     return jobs
 
 
-def run_once(argv: list[str], stdin: str | None, env: dict[str, str]) -> tuple[float, int, int]:
-    """Wall seconds, peak RSS (KiB, of the process and its children), RSS at the end (KiB)."""
+def run_once(
+    argv: list[str], stdin: str | None, env: dict[str, str]
+) -> tuple[float, int, int, float]:
+    """Wall seconds, peak RSS (KiB, of the process and its children), RSS at the end (KiB),
+    CPU seconds (user + system)."""
     environ = dict(os.environ, **env)
     start = time.perf_counter()
     proc = subprocess.Popen(
@@ -76,35 +79,52 @@ def run_once(argv: list[str], stdin: str | None, env: dict[str, str]) -> tuple[f
     found = END_RSS.search(out)
     if proc.returncode != 0 or found is None:
         raise RuntimeError(f"{argv} failed ({proc.returncode}): {out[-300:]!r}")
-    return elapsed, usage.ru_maxrss, int(found.group(1))
+    return elapsed, usage.ru_maxrss, int(found.group(1)), usage.ru_utime + usage.ru_stime
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--repeats", type=int, default=5)
+    parser.add_argument(
+        "--only", metavar="TEXT", help="only the workloads whose name contains TEXT"
+    )
+    parser.add_argument(
+        "--before",
+        metavar="LIB",
+        help="also run another build of libsgipool.so (e.g. the previous version's), "
+        "with its trim, interleaved with the others",
+    )
     args = parser.parse_args()
     library = preload.library_path()
     allocators = [
         ("glibc", {}),
         ("pool, trim", {"LD_PRELOAD": library}),
         ("pool, no trim", {"LD_PRELOAD": library, "POOL_PRELOAD_TRIM": "0"}),
+        ("pool, eager", {"LD_PRELOAD": library, "POOL_PRELOAD_TRIM_EAGER": "1"}),
     ]
+    if args.before:
+        allocators.append(("before, trim", {"LD_PRELOAD": os.path.abspath(args.before)}))
     print(f"load average at start: {os.getloadavg()[0]:.1f}; {args.repeats} repeats")
     with tempfile.TemporaryDirectory() as scratch:
         for name, argv, stdin, env in workloads(scratch):
-            runs: dict[str, list[tuple[float, int, int]]] = {a: [] for a, _ in allocators}
+            if args.only and args.only not in name:
+                continue
+            runs: dict[str, list[tuple[float, int, int, float]]] = {a: [] for a, _ in allocators}
             for r in range(args.repeats):
-                order = allocators[r % 3 :] + allocators[: r % 3]
+                turn = r % len(allocators)
+                order = allocators[turn:] + allocators[:turn]
                 for label, extra in order:
                     runs[label].append(run_once(argv, stdin, {**env, **extra}))
             print(f"\n{name}")
             for label, _ in allocators:
-                wall = [w for w, _, _ in runs[label]]
-                peak = [p / 1024 for _, p, _ in runs[label]]
-                end = [e / 1024 for _, _, e in runs[label]]
+                wall = [w for w, _, _, _ in runs[label]]
+                peak = [p / 1024 for _, p, _, _ in runs[label]]
+                end = [e / 1024 for _, _, e, _ in runs[label]]
+                cpu = [c for _, _, _, c in runs[label]]
                 print(
                     f"  {label:14} wall {statistics.median(wall):6.3f} s "
                     f"({min(wall):.3f}..{max(wall):.3f})  "
+                    f"cpu {statistics.median(cpu):6.3f} s ({min(cpu):.3f}..{max(cpu):.3f})  "
                     f"peak {statistics.median(peak):6.1f} MiB  "
                     f"end {statistics.median(end):6.1f} MiB ({min(end):.1f}..{max(end):.1f})"
                 )

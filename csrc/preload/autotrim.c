@@ -11,10 +11,19 @@
  * thread hands its counts over every AUTOTRIM_BATCH pool calls; only then is
  * the policy looked at.
  *
- * No background thread: a trim runs inside a malloc() or free() once the
- * delay is over, with no lock of the library held, so fork needs nothing
- * more than the pool's own fork handling; a child inherits the counts and
- * goes on.
+ * With POOL_PRELOAD_TRIM_EAGER=1 a trim also runs, with no delay, when a
+ * thread's run of frees that dropped a large part of the pool ends (see
+ * "Eager trim" below): memory first, at a cost in CPU time measured in
+ * docs/performance.md (each run the program builds again faults its pages
+ * in again).
+ *
+ * No background thread unless asked for: a trim runs inside a malloc() or
+ * free() once the delay is over, with no lock of the library held, so fork
+ * needs nothing more than the pool's own fork handling; a child inherits the
+ * counts and goes on.  With POOL_PRELOAD_TRIM_THREAD=1 a thread, started the
+ * first time free bytes are above the fraction, trims when the program has
+ * gone quiet (no pool calls handed over) for the delay; a forked child has
+ * no such thread until its own free bytes are above the fraction again.
  */
 #include "autotrim.h"
 
@@ -22,6 +31,7 @@
 #include "range.h"
 
 #include <dlfcn.h>
+#include <errno.h>
 #include <pthread.h>
 #include <stdatomic.h>
 #include <stdlib.h>
@@ -57,7 +67,7 @@ static atomic_flag trimming = ATOMIC_FLAG_INIT;
 #define DELAY_MAX_MS 60000LL
 static _Atomic long long delay_ms = DELAY_MIN_MS;
 static _Atomic long long above_since; /* 0: free bytes below the fraction */
-static atomic_size_t trims_automatic, trims_asked, trimmed_bytes;
+static atomic_size_t trims_automatic, trims_eager, trims_asked, trimmed_bytes;
 
 sgi_pool *sgi_preload_pool(void); /* sgi_preload.c: the pool, NULL before it exists */
 
@@ -69,9 +79,111 @@ static long long now_ms(void)
     return (long long)t.tv_sec * 1000 + t.tv_nsec / 1000000;
 }
 
+/* Eager trim (POOL_PRELOAD_TRIM_EAGER=1): a thread's batch of pool calls
+   that is at least 7/8 frees continues its run of frees; once the run has
+   freed STREAK_SHARE-th of the chunks' bytes, the thread's next allocation
+   hands its counts over at once, and the first batch that is not mostly
+   frees ends the run: if free bytes are then above the fraction, the trim
+   runs with no delay.  A program that drops a large structure so gives it
+   back before it goes on (or ends), at the cost of a walk of the free lists
+   and, if it builds the structure again, of faulting the pages in again. */
+#define STREAK_SHARE 8
+
+_Thread_local unsigned autotrim_alloc_limit = AUTOTRIM_BATCH;
+static _Thread_local long streak; /* blocks freed by this thread's run of frees */
+static bool eager;
+/* Runs that end without a trim after eager trims that released nothing:
+   after k such trims in a row, 2^k - 1 runs are let pass (at most 63), so a
+   pool whose runs free no whole chunk pays a few walks, not one per run. */
+static atomic_uint eager_misses, eager_skip;
+
+/* Quiet trim (POOL_PRELOAD_TRIM_THREAD=1).  `handovers` counts the threads'
+   hand-overs of their counts; the trim thread wakes every delay while free
+   bytes are above the fraction (every second otherwise), and trims when no
+   hand-over came since it last woke and the spell above the fraction has
+   lasted the delay.  One thread per process, detached, started from a
+   hand-over (pthread_create's own allocations come back here and find it
+   started). */
+#define QUIET_IDLE_MS 1000LL
+static bool thread_wanted;
+static atomic_bool thread_started;
+static atomic_size_t handovers, trims_quiet;
+
+static void sleep_ms(long long ms)
+{
+    struct timespec t = {(time_t)(ms / 1000), (long)(ms % 1000) * 1000000L};
+    while (nanosleep(&t, &t) != 0 && errno == EINTR) {
+    }
+}
+
+static bool trim_now(bool by_run);
+
+static void *quiet_main(void *arg)
+{
+    (void)arg;
+    size_t seen = atomic_load_explicit(&handovers, memory_order_relaxed);
+    for (;;) {
+        long long since = atomic_load_explicit(&above_since, memory_order_relaxed);
+        sleep_ms(since != 0 ? atomic_load_explicit(&delay_ms, memory_order_relaxed)
+                            : QUIET_IDLE_MS);
+        size_t now = atomic_load_explicit(&handovers, memory_order_relaxed);
+        since = atomic_load_explicit(&above_since, memory_order_relaxed);
+        if (now == seen && since != 0 &&
+            now_ms() - since >= atomic_load_explicit(&delay_ms, memory_order_relaxed) &&
+            trim_now(false)) {
+            atomic_fetch_add_explicit(&trims_quiet, 1, memory_order_relaxed);
+            /* nothing more to do until a hand-over finds free bytes above the
+               fraction again */
+            atomic_store_explicit(&above_since, 0, memory_order_relaxed);
+        }
+        seen = now;
+    }
+    return NULL;
+}
+
+static void start_thread(void)
+{
+    if (atomic_exchange_explicit(&thread_started, true, memory_order_relaxed))
+        return; /* running, or its start failed: not tried again */
+    pthread_attr_t attr;
+    if (pthread_attr_init(&attr) != 0)
+        return;
+    pthread_t id;
+    (void)pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
+    (void)pthread_attr_setstacksize(&attr, (size_t)64 << 10);
+    (void)pthread_create(&id, &attr, quiet_main, NULL);
+    pthread_attr_destroy(&attr);
+}
+
+/* Trims now (no lock of the library is held); false when another thread is
+   at it. */
+static bool trim_now(bool by_run)
+{
+    if (atomic_flag_test_and_set_explicit(&trimming, memory_order_acquire))
+        return false;
+    sgi_pool *p = sgi_preload_pool();
+    size_t got = p != NULL ? sgi_pool_trim(p) : 0;
+    long long delay = atomic_load_explicit(&delay_ms, memory_order_relaxed);
+    delay = got != 0 ? DELAY_MIN_MS : delay * 2 < DELAY_MAX_MS ? delay * 2 : DELAY_MAX_MS;
+    atomic_store_explicit(&delay_ms, delay, memory_order_relaxed);
+    atomic_store_explicit(&above_since, now_ms(), memory_order_relaxed); /* a new spell */
+    atomic_fetch_add_explicit(&trims_automatic, 1, memory_order_relaxed);
+    if (by_run) {
+        atomic_fetch_add_explicit(&trims_eager, 1, memory_order_relaxed);
+        unsigned misses = atomic_load_explicit(&eager_misses, memory_order_relaxed);
+        misses = got != 0 ? 0 : misses < 6 ? misses + 1 : 6;
+        atomic_store_explicit(&eager_misses, misses, memory_order_relaxed);
+        atomic_store_explicit(&eager_skip, (1u << misses) - 1, memory_order_relaxed);
+    }
+    atomic_fetch_add_explicit(&trimmed_bytes, got, memory_order_relaxed);
+    atomic_flag_clear_explicit(&trimming, memory_order_release);
+    return true;
+}
+
 void autotrim_flush(void)
 {
     long d = autotrim_net;
+    unsigned calls = autotrim_calls;
     size_t bytes = autotrim_bytes, allocs = autotrim_allocs;
     autotrim_net = 0;
     autotrim_calls = 0;
@@ -81,13 +193,26 @@ void autotrim_flush(void)
         atomic_fetch_add_explicit(&alloc_blocks, allocs, memory_order_relaxed);
     }
     long now = atomic_fetch_add_explicit(&net, d, memory_order_relaxed) + d;
+    if (thread_wanted)
+        atomic_fetch_add_explicit(&handovers, 1, memory_order_relaxed);
     size_t held = range_in_chunks();
+    size_t blocks = atomic_load_explicit(&alloc_blocks, memory_order_relaxed);
+    size_t mean =
+        blocks != 0 ? atomic_load_explicit(&alloc_bytes, memory_order_relaxed) / blocks : 16;
+    bool run_ended = false;
+    if (eager) {
+        if (d > 0 && (unsigned long)d * 4 >= (unsigned long)calls * 3) { /* 7/8 frees */
+            streak += d;
+            if (held >= floor_bytes && (size_t)streak * mean >= held / STREAK_SHARE)
+                autotrim_alloc_limit = 0; /* the next allocation ends the run, or not */
+        } else {
+            run_ended = autotrim_alloc_limit == 0;
+            streak = 0;
+            autotrim_alloc_limit = AUTOTRIM_BATCH;
+        }
+    }
     bool above = false;
     if (held >= floor_bytes && held != 0) {
-        size_t blocks = atomic_load_explicit(&alloc_blocks, memory_order_relaxed);
-        size_t mean = blocks != 0
-                          ? atomic_load_explicit(&alloc_bytes, memory_order_relaxed) / blocks
-                          : 16;
         /* live: the allocations not freed (-now); the rest of held is free
            (or uncarved, a small part) */
         size_t live = now < 0 ? (size_t)-now * mean : 0;
@@ -99,23 +224,25 @@ void autotrim_flush(void)
             atomic_store_explicit(&above_since, 0, memory_order_relaxed);
         return;
     }
+    if (thread_wanted && !atomic_load_explicit(&thread_started, memory_order_relaxed))
+        start_thread();
+    /* at the end of a large run of frees, at once (unless runs are being let
+       pass after eager trims that released nothing) */
+    if (run_ended) {
+        unsigned skip = atomic_load_explicit(&eager_skip, memory_order_relaxed);
+        if (skip == 0) {
+            trim_now(true);
+            return;
+        }
+        atomic_store_explicit(&eager_skip, skip - 1, memory_order_relaxed);
+    }
     long long t = now_ms(), since = atomic_load_explicit(&above_since, memory_order_relaxed);
     if (since == 0) {
         atomic_store_explicit(&above_since, t, memory_order_relaxed);
         return;
     }
-    if (t - since < atomic_load_explicit(&delay_ms, memory_order_relaxed) ||
-        atomic_flag_test_and_set_explicit(&trimming, memory_order_acquire))
-        return; /* not yet, or another thread is at it */
-    sgi_pool *p = sgi_preload_pool();
-    size_t got = p != NULL ? sgi_pool_trim(p) : 0;
-    long long delay = atomic_load_explicit(&delay_ms, memory_order_relaxed);
-    delay = got != 0 ? DELAY_MIN_MS : delay * 2 < DELAY_MAX_MS ? delay * 2 : DELAY_MAX_MS;
-    atomic_store_explicit(&delay_ms, delay, memory_order_relaxed);
-    atomic_store_explicit(&above_since, now_ms(), memory_order_relaxed); /* a new spell */
-    atomic_fetch_add_explicit(&trims_automatic, 1, memory_order_relaxed);
-    atomic_fetch_add_explicit(&trimmed_bytes, got, memory_order_relaxed);
-    atomic_flag_clear_explicit(&trimming, memory_order_release);
+    if (t - since >= atomic_load_explicit(&delay_ms, memory_order_relaxed))
+        trim_now(false); /* (or another thread is at it) */
 }
 
 typedef int (*malloc_trim_fn)(size_t);
@@ -173,6 +300,7 @@ static const char *parse_fraction(const char *text, unsigned *out)
 static void autotrim_child(void)
 {
     atomic_flag_clear(&trimming);
+    atomic_store(&thread_started, false); /* the child has no trim thread */
 }
 
 const char *autotrim_configure(const char **name, const char **value)
@@ -193,6 +321,20 @@ const char *autotrim_configure(const char **name, const char **value)
         if (why != NULL)
             return why;
     }
+    text = getenv(*name = "POOL_PRELOAD_TRIM_EAGER");
+    *value = text;
+    if (text != NULL && text[0] != '\0') {
+        if (strcmp(text, "0") != 0 && strcmp(text, "1") != 0)
+            return "not 0 or 1";
+        eager = text[0] == '1';
+    }
+    text = getenv(*name = "POOL_PRELOAD_TRIM_THREAD");
+    *value = text;
+    if (text != NULL && text[0] != '\0') {
+        if (strcmp(text, "0") != 0 && strcmp(text, "1") != 0)
+            return "not 0 or 1";
+        thread_wanted = text[0] == '1';
+    }
     text = getenv(*name = "POOL_PRELOAD_TRIM_FLOOR");
     *value = text;
     if (text != NULL && text[0] != '\0') {
@@ -211,10 +353,14 @@ void autotrim_get_stats(autotrim_stats *out)
 {
     *out = (autotrim_stats){
         .on = autotrim_on,
+        .eager = autotrim_on && eager,
         .fraction_permille = fraction_permille,
         .floor = floor_bytes,
         .automatic = atomic_load(&trims_automatic),
         .asked = atomic_load(&trims_asked),
+        .eager_trims = atomic_load(&trims_eager),
+        .thread = autotrim_on && thread_wanted,
+        .quiet_trims = atomic_load(&trims_quiet),
         .bytes = atomic_load(&trimmed_bytes),
     };
 }

@@ -20,7 +20,9 @@
  *
  * Unlike SGI's design, memory of small blocks goes back to the system: a
  * chunk whose blocks are all free is released once free bytes have stayed
- * above a fraction of the pool for a delay (autotrim.c) or on malloc_trim(),
+ * above a fraction of the pool for a delay (autotrim.c; with
+ * POOL_PRELOAD_TRIM_EAGER=1 also at the end of a large run of frees) or on
+ * malloc_trim(),
  * its pages returned and its addresses kept for later chunks (range.c).
  *
  * Variables (docs/integrations.md has the table):
@@ -40,6 +42,10 @@
  *                            serves and with which settings
  *   POOL_PRELOAD_TRIM=0      no automatic trim (malloc_trim still trims)
  *   POOL_PRELOAD_TRIM_FRACTION=F, POOL_PRELOAD_TRIM_FLOOR=SIZE  when it trims
+ *   POOL_PRELOAD_TRIM_EAGER=1  also trim at once at the end of a large run of
+ *                            frees (memory first: costs CPU, autotrim.c)
+ *   POOL_PRELOAD_TRIM_THREAD=1  a thread that trims when the program has gone
+ *                            quiet (no pool calls) for the delay
  */
 #undef malloc
 #undef calloc
@@ -211,8 +217,9 @@ static const char *caches_said(sgi_pool *p)
                : "thread caches unavailable on this system (the lock on every call)";
 }
 
-/* What went back to the system (autotrim.c, range.c). */
-static void put_trim_report(report *r, const range_stats *rs)
+/* What went back to the system (autotrim.c, range.c), and what a trim would
+   release now (a walk of the free lists: the report only). */
+static void put_trim_report(report *r, sgi_pool *p, const range_stats *rs)
 {
     autotrim_stats t;
     autotrim_get_stats(&t);
@@ -220,6 +227,11 @@ static void put_trim_report(report *r, const range_stats *rs)
         "chunks; %zu chunks reused their addresses, %zu bytes in chunks now\n", t.automatic,
         t.on ? "on" : "off", t.asked, t.bytes, rs->released_chunks, rs->reused_chunks,
         rs->in_chunks);
+    sgi_pool_trim_stats ts;
+    sgi_pool_get_trim_stats(p, &ts);
+    put(r, "  trim eager (%s): %zu at the end of a run of frees; thread (%s): %zu when quiet; "
+        "releasable now %zu bytes in %zu chunks\n", t.eager ? "on" : "off", t.eager_trims,
+        t.thread ? "on" : "off", t.quiet_trims, ts.releasable_bytes, ts.releasable_chunks);
 }
 
 static void format_stats(report *r)
@@ -246,7 +258,7 @@ static void format_stats(report *r)
     put(r, "  range %zu bytes (%zu used): refused %zu times, then %zu small requests went "
         "to the system\n", (size_t)(region_hi - region_lo), rs.top, atomic_load(&refusals),
         atomic_load(&refused_fallbacks));
-    put_trim_report(r, &rs);
+    put_trim_report(r, p, &rs);
     put(r, "  blocks live/free per class:");
     for (size_t i = 0; i < POOL_MAX_SMALL / POOL_ALIGN; i++)
         put(r, " %zu:%zu/%zu", (i + 1) * POOL_ALIGN, live_blocks[i], free_blocks[i]);

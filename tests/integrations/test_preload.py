@@ -682,6 +682,25 @@ def trim_probe(tmp_path_factory):
     return str(exe)
 
 
+EAGER_LINE = re.compile(
+    r"trim eager \((on|off)\): (\d+) at the end of a run of frees; thread \((on|off)\): (\d+) "
+    r"when quiet; releasable now (\d+) bytes in (\d+) chunks"
+)
+
+
+def eager_report(stderr):
+    match = EAGER_LINE.search(stderr)
+    assert match, stderr
+    on, trims, thread, quiet, releasable, chunks = match.groups()
+    return {
+        "on": on == "on",
+        "trims": int(trims),
+        "thread": thread == "on",
+        "quiet": int(quiet),
+        "releasable": int(releasable),
+    }
+
+
 def probe_numbers(stdout):
     """The probe's "name value" pairs as a dict of ints."""
     words = stdout.split()
@@ -717,6 +736,68 @@ def test_burst_and_free_ends_near_the_start_without_malloc_trim(library, trim_pr
     assert report["released"] >= burst * (1 << 20) * 8 // 10
 
 
+def test_eager_trim_returns_a_dropped_burst_before_the_program_goes_on(library, trim_probe):
+    # the burst is freed and the program at once allocates again and reads its RSS: no
+    # delay has passed, only the trim at the end of the run of frees can have run
+    burst = 64
+    done = preloaded([trim_probe, "drop", "1", str(burst)], library, POOL_PRELOAD_TRIM_EAGER="1")
+    assert done.returncode == 0, done.stderr
+    rss = probe_numbers(done.stdout)
+    assert rss["system"] == 0
+    assert rss["peak"] - rss["start"] >= burst * 1024 * 9 // 10
+    assert rss["end"] - rss["start"] <= burst * 1024 // 10, done.stdout
+    eager = eager_report(done.stderr)
+    assert eager["on"] and eager["trims"] >= 1
+    assert trim_report(done.stderr)["released"] >= burst * (1 << 20) * 8 // 10
+
+
+def test_eager_trim_and_thread_are_off_by_default(library, trim_probe):
+    done = preloaded([trim_probe, "drop", "2", "16"], library)
+    assert done.returncode == 0, done.stderr
+    eager = eager_report(done.stderr)
+    assert not eager["on"] and eager["trims"] == 0
+    assert not eager["thread"] and eager["quiet"] == 0
+
+
+def test_trim_thread_returns_the_memory_of_a_program_gone_quiet(library, trim_probe):
+    # the burst is freed, then the program sleeps with no pool call at all: only the
+    # opted-in thread can trim (the free path's policy is never looked at again)
+    burst = 64
+    done = preloaded([trim_probe, "idle", str(burst), "1.5"], library, POOL_PRELOAD_TRIM_THREAD="1")
+    assert done.returncode == 0, done.stderr
+    rss = probe_numbers(done.stdout)
+    assert rss["system"] == 0
+    assert rss["peak"] - rss["start"] >= burst * 1024 * 9 // 10
+    assert rss["end"] - rss["start"] <= burst * 1024 // 10, done.stdout
+    report = eager_report(done.stderr)
+    assert report["thread"] and report["quiet"] >= 1
+
+
+def test_eager_trim_after_every_dropped_burst(library, trim_probe):
+    # each round's burst is freed: every run of frees ends in a trim that releases it (no
+    # back-off), and the program's RSS ends near its start
+    done = preloaded([trim_probe, "drop", "4", "16"], library, POOL_PRELOAD_TRIM_EAGER="1")
+    assert done.returncode == 0, done.stderr
+    assert eager_report(done.stderr)["trims"] == 4
+    rss = probe_numbers(done.stdout)
+    assert rss["end"] - rss["start"] <= 16 * 1024 // 5, done.stdout
+
+
+def test_eager_trims_back_off_when_runs_free_no_chunk(library, trim_probe):
+    # 16 runs of frees of every other block: each frees half the pool and no whole chunk;
+    # after k eager trims in a row that released nothing, 2^k - 1 runs pass untrimmed
+    # (runs 1, 3, 7 and 15 trim), not one walk of the free lists per run
+    done = preloaded(
+        [trim_probe, "sparse", "16", "16"],
+        library,
+        POOL_PRELOAD_TRIM_EAGER="1",
+        POOL_PRELOAD_TRIM_FRACTION="0.25",
+    )
+    assert done.returncode == 0, done.stderr
+    assert probe_numbers(done.stdout)["runs"] == 16
+    assert 1 <= eager_report(done.stderr)["trims"] <= 5, done.stderr
+
+
 def test_without_the_automatic_trim_the_burst_stays(library, trim_probe):
     done = preloaded([trim_probe, "cycles", "1", "64"], library, POOL_PRELOAD_TRIM="0")
     assert done.returncode == 0, done.stderr
@@ -749,16 +830,23 @@ def test_malloc_trim_returns_the_pools_memory_once(library, trim_probe):
     assert report["released"] >= 60 << 20
 
 
-def test_fork_after_a_trim(library, trim_probe):
-    done = preloaded([trim_probe, "fork", "16"], library)
+TRIM_MODES = [{}, {"POOL_PRELOAD_TRIM_EAGER": "1"}, {"POOL_PRELOAD_TRIM_THREAD": "1"}]
+
+
+@pytest.mark.parametrize("mode", TRIM_MODES, ids=["default", "eager", "thread"])
+def test_fork_after_a_trim(library, trim_probe, mode):
+    done = preloaded([trim_probe, "fork", "16"], library, **mode)
     assert done.returncode == 0, done.stderr
     assert len(TRIM_LINE.findall(done.stderr)) == 2  # parent and child reported
 
 
-def test_trims_while_threads_allocate_and_free_across_threads(library, trim_probe):
+@pytest.mark.parametrize("mode", TRIM_MODES, ids=["default", "eager", "thread"])
+def test_trims_while_threads_allocate_and_free_across_threads(library, trim_probe, mode):
     # malloc_trim every 2 ms and the automatic trim (no floor) against three threads whose
     # blocks are checked byte by byte before each free, half of them freed by another thread
-    done = preloaded([trim_probe, "threads", "3", "1"], library, POOL_PRELOAD_TRIM_FLOOR="0")
+    done = preloaded(
+        [trim_probe, "threads", "3", "1"], library, POOL_PRELOAD_TRIM_FLOOR="0", **mode
+    )
     assert done.returncode == 0, done.stderr
     got = probe_numbers(done.stdout)
     assert got["bad"] == 0 and got["trims"] >= 10, done.stdout
@@ -777,6 +865,9 @@ def test_trims_while_threads_allocate_and_free_across_threads(library, trim_prob
         ("POOL_PRELOAD_TRIM_FRACTION", ".", "not a fraction"),
         ("POOL_PRELOAD_TRIM_FLOOR", "1K", "below 64 KiB (0: no floor)"),
         ("POOL_PRELOAD_TRIM_FLOOR", "lots", "not a size"),
+        ("POOL_PRELOAD_TRIM_EAGER", "yes", "not 0 or 1"),
+        ("POOL_PRELOAD_TRIM_EAGER", "2", "not 0 or 1"),
+        ("POOL_PRELOAD_TRIM_THREAD", "on", "not 0 or 1"),
     ],
 )
 def test_trim_variable_misuse_is_named_and_the_system_serves(library, name, value, why):
@@ -795,6 +886,10 @@ def test_trim_variable_misuse_is_named_and_the_system_serves(library, name, valu
         {"POOL_PRELOAD_TRIM_FRACTION": ".05"},
         {"POOL_PRELOAD_TRIM_FLOOR": "0"},
         {"POOL_PRELOAD_TRIM_FLOOR": "256M"},
+        {"POOL_PRELOAD_TRIM_EAGER": "0"},
+        {"POOL_PRELOAD_TRIM_EAGER": "1"},
+        {"POOL_PRELOAD_TRIM_THREAD": "0"},
+        {"POOL_PRELOAD_TRIM_THREAD": "1"},
     ],
 )
 def test_trim_variables_accepted(library, env):

@@ -15,6 +15,17 @@
                     start S end E"
      fork MIB       allocates MIB, frees it, malloc_trim(0), forks; the
                     child allocates and frees MIB again, the parent too
+     drop R MIB     R times: allocates MIB, frees it all and at once
+                    allocates and frees a few small blocks (no pause: only
+                    a trim at the end of the run of frees, the eager one,
+                    can come before the RSS is read); prints "start S peak
+                    P end E system N"
+     idle MIB SEC   allocates MIB, frees it all, then sleeps SEC seconds with
+                    no pool call at all (only a trim thread can trim then);
+                    prints "start S peak P end E system N"
+     sparse R MIB   allocates 2 x MIB, then R times frees every other block
+                    and allocates them again: runs of frees that leave no
+                    chunk wholly free; prints "runs R"
      quiet MIB SEC  a long-running program: MIB/20 of long-lived blocks of
                     16..128 bytes, then a burst of MIB of them, all freed,
                     then SEC seconds of small steady work on the long-lived
@@ -102,6 +113,54 @@ static int cycles(long c, long mib)
         }
     }
     printf("start %ld peak %ld end %ld system %ld\n", start, peak, rss_kib(), system);
+    return 0;
+}
+
+static int drop(long rounds, long mib)
+{
+    long start = rss_kib(), system = 0;
+    for (long i = 0; i < rounds; i++) {
+        release(burst(mib, &system));
+        for (int j = 0; j < 8; j++) {
+            void *volatile small = malloc(24); /* volatile: not elided */
+            free(small);
+        }
+    }
+    printf("start %ld peak %ld end %ld system %ld\n", start, peak, rss_kib(), system);
+    return 0;
+}
+
+static int idle(long mib, double seconds)
+{
+    long start = rss_kib(), system = 0;
+    release(burst(mib, &system));
+    struct timespec pause = {(time_t)seconds, (long)((seconds - (double)(time_t)seconds) * 1e9)};
+    while (nanosleep(&pause, &pause) != 0) {
+    }
+    printf("start %ld peak %ld end %ld system %ld\n", start, peak, rss_kib(), system);
+    return 0;
+}
+
+static int sparse(long rounds, long mib)
+{
+    long count = 2 * mib * (1L << 20) / 32;
+    void **all = calloc((size_t)count, sizeof *all);
+    if (all == NULL)
+        return 3;
+    for (long i = 0; i < count; i++)
+        if ((all[i] = malloc(32)) == NULL)
+            return 3;
+    for (long r = 0; r < rounds; r++) {
+        for (long i = 1; i < count; i += 2)
+            free(all[i]);
+        for (long i = 1; i < count; i += 2)
+            if ((all[i] = malloc(32)) == NULL)
+                return 3;
+    }
+    for (long i = 0; i < count; i++)
+        free(all[i]);
+    free(all);
+    printf("runs %ld\n", rounds);
     return 0;
 }
 
@@ -278,6 +337,12 @@ int main(int argc, char **argv)
 {
     if (argc == 4 && strcmp(argv[1], "cycles") == 0)
         return cycles(atol(argv[2]), atol(argv[3]));
+    if (argc == 4 && strcmp(argv[1], "drop") == 0)
+        return drop(atol(argv[2]), atol(argv[3]));
+    if (argc == 4 && strcmp(argv[1], "idle") == 0)
+        return idle(atol(argv[2]), atof(argv[3]));
+    if (argc == 4 && strcmp(argv[1], "sparse") == 0)
+        return sparse(atol(argv[2]), atol(argv[3]));
     if (argc == 3 && strcmp(argv[1], "trim") == 0)
         return trim(atol(argv[2]));
     if (argc == 3 && strcmp(argv[1], "fork") == 0)
@@ -286,7 +351,7 @@ int main(int argc, char **argv)
         return quiet(atol(argv[2]), atof(argv[3]));
     if (argc == 4 && strcmp(argv[1], "threads") == 0)
         return threads(atol(argv[2]), atof(argv[3]));
-    fprintf(stderr, "usage: trim_probe cycles C MIB | trim MIB | fork MIB | quiet MIB SEC | "
-                    "threads T SEC\n");
+    fprintf(stderr, "usage: trim_probe cycles C MIB | drop R MIB | idle MIB SEC | "
+                    "sparse R MIB | trim MIB | fork MIB | quiet MIB SEC | threads T SEC\n");
     return 2;
 }
