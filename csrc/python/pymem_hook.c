@@ -17,7 +17,7 @@
 
 #include "sgi_pool_capi.h"
 
-enum { POOL_MAX_SMALL = SGI_POOL_DEFAULT_MAX_SMALL, POOL_ENOTLIVE = SGI_POOL_ENOTLIVE };
+enum { POOL_ENOTLIVE = SGI_POOL_ENOTLIVE };
 
 /* The core's entry points that the hooks call on every request, copied out of
    the C API table at module init (one load per call instead of two: the
@@ -26,13 +26,15 @@ static void *(*pool_allocate)(sgi_pool *, size_t);
 static void (*pool_deallocate)(sgi_pool *, void *, size_t);
 static int (*pool_free_checked)(sgi_pool *, void *);
 static size_t (*pool_usable_size)(sgi_pool *, const void *);
+static void (*pool_get_options)(sgi_pool *, sgi_pool_options *);
 
 typedef struct hook {
     PyMemAllocatorEx replaced; /* the allocator this hook forwards to */
     sgi_pool *pool;
-    /* POOL_MAX_SMALL while serving, 0 after uninstall() (new blocks are then
-       the replaced allocator's): `n - 1 < serve_max` tests the size and the
-       state in one compare */
+    size_t max_small; /* the pool's: it serves requests of 1..max_small bytes */
+    /* max_small while serving, 0 after uninstall() (new blocks are then the
+       replaced allocator's): `n - 1 < serve_max` tests the size and the state
+       in one compare */
     size_t serve_max;
     int installed;
 } hook;
@@ -88,7 +90,7 @@ static void *hook_realloc(void *ctx, void *ptr, size_t n)
     memcpy(moved, ptr, n < have ? n : have);
     /* `have` is the block's size as the directory gave it: a sized free, with
        no second lookup (the hook pool serves small blocks only) */
-    if (have <= POOL_MAX_SMALL)
+    if (have <= h->max_small)
         pool_deallocate(h->pool, ptr, have);
     else
         (void)pool_free_checked(h->pool, ptr);
@@ -115,12 +117,15 @@ static PyObject *install(PyObject *module, PyObject *args)
                             "(its blocks may still be live)");
             return NULL;
         }
-        h->serve_max = POOL_MAX_SMALL;
+        h->serve_max = h->max_small;
         Py_RETURN_NONE;
     }
     PyMem_GetAllocator((PyMemAllocatorDomain)domain, &h->replaced);
     h->pool = (sgi_pool *)(uintptr_t)address;
-    h->serve_max = POOL_MAX_SMALL;
+    sgi_pool_options opts;
+    pool_get_options(h->pool, &opts);
+    h->max_small = opts.max_small;
+    h->serve_max = h->max_small;
     h->installed = 1;
     PyMemAllocatorEx mine = {h, hook_malloc, hook_calloc, hook_realloc, hook_free};
     PyMem_SetAllocator((PyMemAllocatorDomain)domain, &mine);
@@ -159,5 +164,6 @@ PyMODINIT_FUNC PyInit__pymem_hook(void)
     pool_deallocate = core->deallocate;
     pool_free_checked = core->free_checked;
     pool_usable_size = core->usable_size;
+    pool_get_options = core->get_options;
     return PyModule_Create(&module_def);
 }
