@@ -14,7 +14,6 @@ handle, so the pointer stays valid while an extension holds the capsule.
 
 from __future__ import annotations
 
-import ctypes
 import sys
 from typing import Any
 
@@ -29,10 +28,15 @@ NAME = b"pool._capi._C_API"  # kept alive here: the capsule points at these byte
 
 
 def _make_capsule() -> object:
+    table = int(ffi.cast("uintptr_t", lib.sgi_pool_capi_table()))
+    if _fast is not None and hasattr(_fast, "capi_capsule"):  # without importing ctypes
+        made: object = _fast.capi_capsule(table)
+        return made
+    import ctypes
+
     new = ctypes.pythonapi.PyCapsule_New
     new.restype = ctypes.py_object
     new.argtypes = (ctypes.c_void_p, ctypes.c_char_p, ctypes.c_void_p)
-    table = int(ffi.cast("uintptr_t", lib.sgi_pool_capi_table()))
     capsule: object = new(table, NAME, None)
     return capsule
 
