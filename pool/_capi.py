@@ -7,7 +7,9 @@ pool.pymem) take the core's functions from it with sgi_pool_capi_import(), so
 the process has one copy of the core.  CPython only: PyPy's C extensions are
 not served (there, cffi is the way in).
 
-handle_capsule() makes the capsules of Pool.capsule(): a pool's ``sgi_pool *``
+The capsule is made by pool._fast.capi_capsule (ctypes.pythonapi only where
+pool._fast is missing: importing ctypes costs every `python -m pool run` about
+1.3 ms).  handle_capsule() makes the capsules of Pool.capsule(): a pool's ``sgi_pool *``
 named SGI_POOL_CAPI_HANDLE_NAME, whose context holds the Pool and its cffi
 handle, so the pointer stays valid while an extension holds the capsule.
 """
