@@ -7,14 +7,15 @@ pool.pymem) take the core's functions from it with sgi_pool_capi_import(), so
 the process has one copy of the core.  CPython only: PyPy's C extensions are
 not served (there, cffi is the way in).
 
-handle_capsule() makes the capsules of Pool.capsule(): a pool's ``sgi_pool *``
+The capsule is made by pool._fast.capi_capsule (ctypes.pythonapi only where
+pool._fast is missing: importing ctypes costs every `python -m pool run` about
+1.3 ms).  handle_capsule() makes the capsules of Pool.capsule(): a pool's ``sgi_pool *``
 named SGI_POOL_CAPI_HANDLE_NAME, whose context holds the Pool and its cffi
 handle, so the pointer stays valid while an extension holds the capsule.
 """
 
 from __future__ import annotations
 
-import ctypes
 import sys
 from typing import Any
 
@@ -29,10 +30,15 @@ NAME = b"pool._capi._C_API"  # kept alive here: the capsule points at these byte
 
 
 def _make_capsule() -> object:
+    table = int(ffi.cast("uintptr_t", lib.sgi_pool_capi_table()))
+    if _fast is not None and hasattr(_fast, "capi_capsule"):  # without importing ctypes
+        made: object = _fast.capi_capsule(table)
+        return made
+    import ctypes
+
     new = ctypes.pythonapi.PyCapsule_New
     new.restype = ctypes.py_object
     new.argtypes = (ctypes.c_void_p, ctypes.c_char_p, ctypes.c_void_p)
-    table = int(ffi.cast("uintptr_t", lib.sgi_pool_capi_table()))
     capsule: object = new(table, NAME, None)
     return capsule
 

@@ -42,9 +42,20 @@ def _glue() -> Any:
     return _module
 
 
+def _gil_serialises_domains() -> bool:
+    """True where CPython calls the object and mem domains only from the one
+    thread that holds the process's one GIL (as pymalloc assumes): CPython
+    before 3.12.  From 3.12 interpreters can have their own GIL, and 3.13 has a
+    build without one: there the hook pool takes its lock."""
+    return sys.implementation.name == "cpython" and sys.version_info < (3, 12)
+
+
 def hook_pool() -> HookPoolView:
     """A read-only view (options, stats(), state()) of the pool behind the
-    hooks: align 16 (as pymalloc), unchecked, thread-safe.  Created once and
+    hooks: align 16 (as pymalloc), unchecked; thread-safe (its lock) except
+    where the GIL already serialises every call of the domains (CPython before
+    3.12, _gil_serialises_domains()): there the pool's bare fast paths, as
+    pymalloc runs under the GIL with no lock of its own.  Created once and
     never closed: its blocks are Python objects, so the Pool itself is not
     handed out (close() on it would free every object placed there)."""
     _hook_pool()
@@ -56,7 +67,7 @@ def _hook_pool() -> Pool:
     global _pool, _view
     with _lock:
         if _pool is None:
-            _pool = Pool(align=16, checked=False, thread_safe=True)
+            _pool = Pool(align=16, checked=False, thread_safe=not _gil_serialises_domains())
             _pool._detach()  # never destroyed: objects are freed through it until the end
             _view = HookPoolView(_pool)
         return _pool

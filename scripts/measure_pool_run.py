@@ -1,8 +1,15 @@
 """Measures what `python -m pool run SCRIPT` costs against plain `python SCRIPT`:
 the CPU time (user + system, of the child, from wait4) and the peak RSS
 (ru_maxrss) of whole processes, start-up included, and their wall time.
-Workloads: an empty script (start-up alone) and the ast/json job of
-`python -m pool.bench.programs` (pool/bench/programs.py's PYTHON_JOB).  Runs
+Workloads: an empty script (start-up alone), the ast/json job of
+`python -m pool.bench.programs` (pool/bench/programs.py's PYTHON_JOB), and
+three programs of the `pyperformance` package (pip install pyperformance):
+`richards`, `deltablue` and `json_loads`, each run as a script -- a small
+driver that loads the benchmark's own file (pyperformance's
+data-files/benchmarks/bm_NAME/run_benchmark.py, under a name other than
+__main__, so pyperf's Runner and its worker processes stay out) and calls its
+benchmark function a fixed number of times (PYPERFORMANCE below); skipped,
+with a note, when pyperformance is not installed.  Runs
 are interleaved (the order rotates each round); the table gives medians and
 the ratios to plain python's medians of the same run.
 
@@ -16,11 +23,13 @@ checkout) every run compiles the package's sources again, which costs time and R
 
 Usage, from the repository root (so that this checkout's pool is the one run):
   python scripts/measure_pool_run.py [--repeats 7] [--tree /tmp/old-checkout]
-                                     [--workload empty] [--workload ast/json]"""
+                                     [--workload empty] [--workload ast/json]
+                                     [--workload richards] ..."""
 
 from __future__ import annotations
 
 import argparse
+import importlib.util
 import os
 import statistics
 import subprocess
@@ -31,6 +40,39 @@ import time
 from pool.bench.programs import PYTHON_JOB
 
 GNU_TIME = "/usr/bin/time"  # GNU time (apt-get install time)
+
+# pyperformance's programs: what the driver does with the benchmark's module `bm`
+# (the calls of its `if __name__ == "__main__"` block, without pyperf's Runner),
+# and how many times; about half a second each for plain python here.
+PYPERFORMANCE = {
+    "richards": ("bm.Richards().run(1)", 15),
+    "deltablue": ("bm.delta_blue(100)", 150),
+    "json_loads": (
+        "bm.bench_json_loads((json.dumps(bm.DICT), json.dumps(bm.TUPLE), "
+        "json.dumps(bm.DICT_GROUP)))",
+        800,
+    ),
+}
+DRIVER = """\
+import importlib.util, json
+spec = importlib.util.spec_from_file_location("bm_{name}", {path!r})
+bm = importlib.util.module_from_spec(spec)
+spec.loader.exec_module(bm)
+for _ in range({loops}):
+    {call}
+"""
+WORKLOADS = ["empty", "ast/json", *PYPERFORMANCE]
+
+
+def pyperformance_file(name: str) -> str | None:
+    """The installed pyperformance's run_benchmark.py of bm_NAME (None without it)."""
+    spec = importlib.util.find_spec("pyperformance")  # locates it without importing it
+    if spec is None or spec.origin is None:
+        return None
+    path = os.path.join(
+        os.path.dirname(spec.origin), "data-files", "benchmarks", f"bm_{name}", "run_benchmark.py"
+    )
+    return path if os.path.exists(path) else None
 
 
 def run_once(argv: list[str], cwd: str, scratch: str) -> tuple[float, float, int]:
@@ -63,9 +105,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--repeats", type=int, default=7)
     parser.add_argument("--tree", action="append", default=[], help="another checkout")
-    parser.add_argument(
-        "--workload", action="append", choices=["empty", "ast/json"], help="default: both"
-    )
+    parser.add_argument("--workload", action="append", choices=WORKLOADS, help="default: all")
     args = parser.parse_args()
     here = os.getcwd()
     with tempfile.TemporaryDirectory() as scratch:
@@ -75,6 +115,14 @@ def main() -> None:
             pass
         with open(scripts["ast/json"], "w") as f:
             f.write(PYTHON_JOB)
+        for name, (call, loops) in PYPERFORMANCE.items():
+            path = pyperformance_file(name)
+            if path is None:
+                print(f"{name}: skipped (no pyperformance here: pip install pyperformance)")
+                continue
+            scripts[name] = os.path.join(scratch, f"bm_{name}.py")
+            with open(scripts[name], "w") as f:
+                f.write(DRIVER.format(name=name, path=path, loops=loops, call=call))
         for workload, script in scripts.items():
             if args.workload and workload not in args.workload:
                 continue

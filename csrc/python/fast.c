@@ -1147,8 +1147,26 @@ static PyObject *handle_capsule(PyObject *module, PyObject *args)
     return capsule;
 }
 
+PyDoc_STRVAR(capi_capsule_doc,
+"capi_capsule(address) -> the PyCapsule SGI_POOL_CAPI_NAME of the core's C API table\n"
+"at address (pool._capi._C_API; made here rather than through ctypes, whose import\n"
+"is a millisecond and a half of every `python -m pool run`).");
+
+static PyObject *capi_capsule(PyObject *module, PyObject *arg)
+{
+    (void)module;
+    void *table = PyLong_AsVoidPtr(arg);
+    if (table == NULL) {
+        if (!PyErr_Occurred())
+            PyErr_SetString(PyExc_ValueError, "capi_capsule: the address is NULL");
+        return NULL;
+    }
+    return PyCapsule_New(table, SGI_POOL_CAPI_NAME, NULL); /* the name: a literal */
+}
+
 static PyMethodDef module_methods[] = {
     {"configure", configure, METH_VARARGS, configure_doc},
+    {"capi_capsule", capi_capsule, METH_O, capi_capsule_doc},
     {"handle_capsule", handle_capsule, METH_VARARGS, handle_capsule_doc},
     {"untrack_pool", untrack_pool, METH_O, untrack_pool_doc},
     {NULL, NULL, 0, NULL},

@@ -24,6 +24,11 @@
 
 static const sgi_pool_capi *core; /* from the capsule, at module init */
 
+/* The core's entry points of the hot calls, copied out of the table at module
+   init (one load per call instead of two). */
+static void *(*pool_allocate_held)(sgi_pool *, size_t);
+static int (*pool_free_held)(sgi_pool *, void *);
+
 /* The pool serves what its lists serve; larger data goes to the system
    allocator, as with numpy's default handler: a large np.zeros then stays
    untouched zero pages from calloc (a pool block would need a memset of
@@ -35,11 +40,33 @@ static const sgi_pool_capi *core; /* from the capsule, at module init */
 enum { POOL_MAX_SMALL = SGI_POOL_DEFAULT_MAX_SMALL, POOL_OK = SGI_POOL_OK,
        POOL_ENOTLIVE = SGI_POOL_ENOTLIVE };
 
+/* A handler's context (numpy passes it to every call; it lives in the
+   handler's capsule, which numpy keeps while any array made under it lives). */
+typedef struct handler_ctx {
+    sgi_pool *pool;
+    /* The pool's large blocks (above POOL_MAX_SMALL) that this handler's
+       arrays hold: only numpy's realloc makes them (a small block grown in the
+       pool).  Counted from the sizes the pool reports before and after each
+       realloc and at the free of one, so never below the true number (a close()
+       meanwhile can only leave it above: a free then takes the general path).
+       While it is 0, a free of more than POOL_MAX_SMALL bytes is of a block
+       that malloc or calloc gave (numpy frees with the size it allocated or
+       last reallocated, NEP 49; its own handler files small blocks by that
+       size), so it goes to free() without asking the pool. */
+    size_t large; /* __atomic builtins, relaxed: a block reaches another
+                     thread only through numpy's own synchronisation */
+} handler_ctx;
+
+typedef struct handler_box { /* one allocation per capsule */
+    PyDataMem_Handler handler;
+    handler_ctx ctx;
+} handler_box;
+
 /* numpy asks for 0 bytes for empty arrays and still wants a pointer. */
 static void *handler_malloc(void *ctx, size_t n)
 {
     if (n <= POOL_MAX_SMALL)
-        return core->allocate_held(ctx, n ? n : 1);
+        return pool_allocate_held(((handler_ctx *)ctx)->pool, n ? n : 1);
     return malloc(n);
 }
 
@@ -50,37 +77,66 @@ static void *handler_calloc(void *ctx, size_t count, size_t n)
         return NULL;
     if (total > POOL_MAX_SMALL)
         return calloc(count, n);
-    void *block = core->allocate_held(ctx, total ? total : 1);
+    void *block = pool_allocate_held(((handler_ctx *)ctx)->pool, total ? total : 1);
     return block ? memset(block, 0, total ? total : 1) : NULL;
 }
 
 /* numpy's realloc gives no old size: the pool's directory knows it, in the
-   same locked call that resizes (or, for a closed pool, moves it out). */
+   same locked call that resizes (or, for a closed pool, moves it out).  The
+   sizes before and after (0: no block of an open pool) keep `large`. */
 static void *handler_realloc(void *ctx, void *ptr, size_t n)
 {
+    handler_ctx *c = ctx;
     if (ptr == NULL)
         return handler_malloc(ctx, n);
+    size_t was = core->usable_size(c->pool, ptr);
     void *out = NULL;
-    int status = core->realloc_held(ctx, ptr, n ? n : 1, &out);
+    int status = core->realloc_held(c->pool, ptr, n ? n : 1, &out);
     if (status == POOL_ENOTLIVE)
         return realloc(ptr, n ? n : 1); /* the system's block stays the system's */
-    return status == POOL_OK ? out : NULL;
+    if (status != POOL_OK)
+        return NULL;
+    int grew = core->usable_size(c->pool, out) > POOL_MAX_SMALL;
+    if (grew != (was > POOL_MAX_SMALL)) /* before out reaches numpy */
+        __atomic_add_fetch(&c->large, grew ? (size_t)1 : (size_t)-1, __ATOMIC_RELAXED);
+    return out;
 }
 
-/* numpy passes the size; the free is size-less all the same (the directory
-   does not depend on numpy's rounding). */
+/* A free of more than POOL_MAX_SMALL bytes while the handler holds large
+   blocks of the pool: the pool's size tells one of them from the system's. */
+static __attribute__((noinline)) void free_large(handler_ctx *c, void *ptr)
+{
+    if (ptr != NULL && core->usable_size(c->pool, ptr) > POOL_MAX_SMALL) {
+        (void)pool_free_held(c->pool, ptr); /* one of the large ones: OK */
+        __atomic_sub_fetch(&c->large, 1, __ATOMIC_RELAXED);
+    } else if (ptr != NULL && pool_free_held(c->pool, ptr) == POOL_ENOTLIVE) {
+        free(ptr);
+    }
+}
+
+/* numpy passes the size.  Small: the free is size-less all the same (the
+   directory does not depend on numpy's rounding, and a system block that
+   numpy's realloc shrank is refused by the pool, then freed; NULL is OK).
+   Large: the system's straight away while the handler holds no large block
+   of the pool. */
 static void handler_free(void *ctx, void *ptr, size_t n)
 {
-    (void)n;
-    if (ptr != NULL && core->free_held(ctx, ptr) == POOL_ENOTLIVE)
+    handler_ctx *c = ctx;
+    if (__builtin_expect(n <= POOL_MAX_SMALL, 1)) {
+        if (pool_free_held(c->pool, ptr) == POOL_ENOTLIVE)
+            free(ptr);
+    } else if (__atomic_load_n(&c->large, __ATOMIC_RELAXED) == 0) {
         free(ptr);
+    } else {
+        free_large(c, ptr);
+    }
 }
 
 static void capsule_destructor(PyObject *capsule)
 {
     PyDataMem_Handler *h = PyCapsule_GetPointer(capsule, "mem_handler");
     Py_XDECREF((PyObject *)PyCapsule_GetContext(capsule));
-    PyMem_RawFree(h);
+    PyMem_RawFree(h); /* the handler_box (its first member) */
 }
 
 /* make_handler(pool_address, keepalive) -> a "mem_handler" capsule */
@@ -91,12 +147,14 @@ static PyObject *make_handler(PyObject *module, PyObject *args)
     PyObject *keepalive;
     if (!PyArg_ParseTuple(args, "KO", &address, &keepalive))
         return NULL;
-    PyDataMem_Handler *h = PyMem_RawCalloc(1, sizeof *h);
-    if (h == NULL)
+    handler_box *box = PyMem_RawCalloc(1, sizeof *box);
+    if (box == NULL)
         return PyErr_NoMemory();
+    PyDataMem_Handler *h = &box->handler;
+    box->ctx.pool = (sgi_pool *)(uintptr_t)address;
     strcpy(h->name, "sgi_pool");
     h->version = 1;
-    h->allocator.ctx = (void *)(uintptr_t)address;
+    h->allocator.ctx = &box->ctx;
     h->allocator.malloc = handler_malloc;
     h->allocator.calloc = handler_calloc;
     h->allocator.realloc = handler_realloc;
@@ -144,9 +202,12 @@ static PyObject *owner(PyObject *module, PyObject *array)
         Py_RETURN_NONE;
     PyDataMem_Handler *h = PyCapsule_GetPointer(capsule, "mem_handler");
     void *data = PyArray_DATA(a);
-    if (h->allocator.malloc != handler_malloc || !core->owns(h->allocator.ctx, data))
+    if (h->allocator.malloc != handler_malloc)
         Py_RETURN_NONE;
-    return Py_BuildValue("KK", (unsigned long long)(uintptr_t)h->allocator.ctx,
+    sgi_pool *pool = ((handler_ctx *)h->allocator.ctx)->pool;
+    if (!core->owns(pool, data))
+        Py_RETURN_NONE;
+    return Py_BuildValue("KK", (unsigned long long)(uintptr_t)pool,
                          (unsigned long long)(uintptr_t)data);
 }
 
@@ -168,5 +229,7 @@ PyMODINIT_FUNC PyInit__numpy_handler(void)
     core = sgi_pool_capi_import();
     if (core == NULL)
         return NULL;
+    pool_allocate_held = core->allocate_held;
+    pool_free_held = core->free_held;
     return PyModule_Create(&module_def);
 }

@@ -17,14 +17,25 @@
 
 #include "sgi_pool_capi.h"
 
-enum { POOL_MAX_SMALL = SGI_POOL_DEFAULT_MAX_SMALL, POOL_ENOTLIVE = SGI_POOL_ENOTLIVE };
+enum { POOL_ENOTLIVE = SGI_POOL_ENOTLIVE };
 
-static const sgi_pool_capi *core; /* from the capsule, at module init */
+/* The core's entry points that the hooks call on every request, copied out of
+   the C API table at module init (one load per call instead of two: the
+   table's address, then the entry). */
+static void *(*pool_allocate)(sgi_pool *, size_t);
+static void (*pool_deallocate)(sgi_pool *, void *, size_t);
+static int (*pool_free_checked)(sgi_pool *, void *);
+static size_t (*pool_usable_size)(sgi_pool *, const void *);
+static void (*pool_get_options)(sgi_pool *, sgi_pool_options *);
 
 typedef struct hook {
     PyMemAllocatorEx replaced; /* the allocator this hook forwards to */
     sgi_pool *pool;
-    int serving;               /* 0 after uninstall(): new blocks are the replaced one's */
+    size_t max_small; /* the pool's: it serves requests of 1..max_small bytes */
+    /* max_small while serving, 0 after uninstall() (new blocks are then the
+       replaced allocator's): `n - 1 < serve_max` tests the size and the state
+       in one compare */
+    size_t serve_max;
     int installed;
 } hook;
 
@@ -33,8 +44,8 @@ static hook hooks[3]; /* by PyMemAllocatorDomain */
 static void *hook_malloc(void *ctx, size_t n)
 {
     hook *h = ctx;
-    if (h->serving && n - 1 < POOL_MAX_SMALL) {
-        void *block = core->allocate(h->pool, n);
+    if (n - 1 < h->serve_max) {
+        void *block = pool_allocate(h->pool, n);
         if (block != NULL)
             return block;
     }
@@ -45,18 +56,21 @@ static void *hook_calloc(void *ctx, size_t count, size_t n)
 {
     hook *h = ctx;
     size_t total;
-    if (h->serving && !__builtin_mul_overflow(count, n, &total) && total - 1 < POOL_MAX_SMALL) {
-        void *block = core->allocate(h->pool, total);
+    if (!__builtin_mul_overflow(count, n, &total) && total - 1 < h->serve_max) {
+        void *block = pool_allocate(h->pool, total);
         if (block != NULL)
             return memset(block, 0, total);
     }
     return h->replaced.calloc(h->replaced.ctx, count, n);
 }
 
+/* One call: the pool frees its own block, or says it is none of its blocks
+   (ENOTLIVE: an object made before the install, or a block of the replaced
+   allocator, which then frees it).  NULL: OK, nothing done. */
 static void hook_free(void *ctx, void *ptr)
 {
     hook *h = ctx;
-    if (ptr != NULL && core->free_checked(h->pool, ptr) == POOL_ENOTLIVE)
+    if (pool_free_checked(h->pool, ptr) == POOL_ENOTLIVE)
         h->replaced.free(h->replaced.ctx, ptr);
 }
 
@@ -65,7 +79,7 @@ static void *hook_realloc(void *ctx, void *ptr, size_t n)
     hook *h = ctx;
     if (ptr == NULL)
         return hook_malloc(ctx, n);
-    size_t have = core->usable_size(h->pool, ptr);
+    size_t have = pool_usable_size(h->pool, ptr);
     if (have == 0) /* not the pool's: stays the replaced allocator's */
         return h->replaced.realloc(h->replaced.ctx, ptr, n);
     if (n != 0 && n <= have)
@@ -74,7 +88,12 @@ static void *hook_realloc(void *ctx, void *ptr, size_t n)
     if (moved == NULL)
         return NULL;
     memcpy(moved, ptr, n < have ? n : have);
-    (void)core->free_checked(h->pool, ptr);
+    /* `have` is the block's size as the directory gave it: a sized free, with
+       no second lookup (the hook pool serves small blocks only) */
+    if (have <= h->max_small)
+        pool_deallocate(h->pool, ptr, have);
+    else
+        (void)pool_free_checked(h->pool, ptr);
     return moved;
 }
 
@@ -98,12 +117,15 @@ static PyObject *install(PyObject *module, PyObject *args)
                             "(its blocks may still be live)");
             return NULL;
         }
-        h->serving = 1;
+        h->serve_max = h->max_small;
         Py_RETURN_NONE;
     }
     PyMem_GetAllocator((PyMemAllocatorDomain)domain, &h->replaced);
     h->pool = (sgi_pool *)(uintptr_t)address;
-    h->serving = 1;
+    sgi_pool_options opts;
+    pool_get_options(h->pool, &opts);
+    h->max_small = opts.max_small;
+    h->serve_max = h->max_small;
     h->installed = 1;
     PyMemAllocatorEx mine = {h, hook_malloc, hook_calloc, hook_realloc, hook_free};
     PyMem_SetAllocator((PyMemAllocatorDomain)domain, &mine);
@@ -118,7 +140,7 @@ static PyObject *stop(PyObject *module, PyObject *arg)
     if (domain == -1 && PyErr_Occurred())
         return NULL;
     if (domain == PYMEM_DOMAIN_OBJ || domain == PYMEM_DOMAIN_MEM)
-        hooks[domain].serving = 0;
+        hooks[domain].serve_max = 0;
     Py_RETURN_NONE;
 }
 
@@ -135,8 +157,13 @@ static struct PyModuleDef module_def = {
 
 PyMODINIT_FUNC PyInit__pymem_hook(void)
 {
-    core = sgi_pool_capi_import();
+    const sgi_pool_capi *core = sgi_pool_capi_import();
     if (core == NULL)
         return NULL;
+    pool_allocate = core->allocate;
+    pool_deallocate = core->deallocate;
+    pool_free_checked = core->free_checked;
+    pool_usable_size = core->usable_size;
+    pool_get_options = core->get_options;
     return PyModule_Create(&module_def);
 }

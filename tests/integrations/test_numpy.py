@@ -214,6 +214,57 @@ def test_the_memory_goes_back_with_the_last_array():
     assert process_totals() == base
 
 
+LARGE_FREES = """
+import gc, sys
+import numpy as np
+import pool.numpy as pool_numpy
+from pool import Pool
+
+def live(p):
+    return sum(c.live for c in p.stats().classes) + p.stats().large_live
+
+p = Pool(align=16, checked=sys.argv[1] == "checked")
+with pool_numpy.allocator(p):
+    for round in range(2):
+        grown = np.zeros(3)
+        grown.resize(500, refcheck=False)   # numpy's realloc: a large block of the pool
+        shrunk = np.zeros(3)
+        shrunk.resize(500, refcheck=False)
+        shrunk.resize(4, refcheck=False)    # grown, then small again
+        twice = np.zeros(3)
+        twice.resize(300, refcheck=False)
+        twice.resize(600, refcheck=False)   # large to large
+        assert all(x.ctypes.data in p for x in (grown, shrunk, twice))
+        assert live(p) == 3, live(p)
+        bigs = [np.arange(1000.0) for _ in range(20)]  # the system's 8000 bytes
+        del bigs                            # freed while the handler holds large pool blocks
+        del grown, shrunk, twice            # numpy frees with their sizes: back to the pool
+        gc.collect()
+        assert live(p) == 0, live(p)
+        bigs = [np.arange(1000.0) for _ in range(20)]
+        del bigs                            # none held now: straight to the system's free
+p.close()
+print("ok")
+"""
+
+
+@pytest.mark.parametrize("mode", ["checked", "unchecked"])
+def test_large_frees_tell_the_pools_grown_blocks_from_the_systems(mode):
+    # numpy's free of more than 128 bytes goes to the system's free() while the handler
+    # holds none of the pool's large blocks (which only numpy's realloc makes); the blocks
+    # it grew, shrank or grew twice go back to the pool (a free() of one would leave it
+    # live in the pool, and close() would then free it a second time).
+    done = subprocess.run(
+        [sys.executable, "-c", LARGE_FREES, mode],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        env=dict(os.environ, PYTHONPATH=os.pathsep.join(sys.path)),
+    )
+    assert done.returncode == 0, (done.returncode, done.stdout, done.stderr[-2000:])
+    assert done.stdout.split() == ["ok"], done.stdout
+
+
 def numpy_suite(module, *extra):
     env = dict(os.environ, PYTHONPATH=os.pathsep.join([str(HERE)] + sys.path))
     done = subprocess.run(

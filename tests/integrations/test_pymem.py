@@ -139,8 +139,9 @@ def test_the_hook_pool_cannot_be_closed_or_used(tmp_path):
 # model, the drawing code, the benchmarks, OpenSSL's hashlib (several MiB of RSS: the
 # glue's cache key is hashed with _sha256), tracemalloc's Python part (the C module
 # _tracemalloc is enough), argparse (a plain command line is read without it), the
-# compiler's subprocess/sysconfig (only on a glue cache miss), platform, and
-# dataclasses with inspect (pool.stats is imported by the first stats())
+# compiler's subprocess/sysconfig (only on a glue cache miss), platform,
+# dataclasses with inspect (pool.stats is imported by the first stats()), and ctypes
+# (pool._fast makes the C API capsule)
 HEAVY = (
     "pool.model",
     "pool.stats",
@@ -158,6 +159,7 @@ HEAVY = (
     "subprocess",
     "sysconfig",
     "platform",
+    "ctypes",
 )
 
 
