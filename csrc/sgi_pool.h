@@ -356,6 +356,17 @@ typedef struct sgi_pool_trim_stats {
 } sgi_pool_trim_stats;
 void sgi_pool_get_trim_stats(sgi_pool *p, sgi_pool_trim_stats *out);
 
+/* sgi_pool_free_held with the size the block was allocated or last
+   reallocated with (by sgi_pool_allocate_held / sgi_pool_realloc_held; 0 is
+   taken as unknown): as sgi_pool_deallocate, the size is trusted -- on an open
+   pool with the default locked lists the block goes onto n's list with no
+   lookup of its chunk (the bias owner's push, or under an uncontended lock).
+   A wrong size there, or a pointer that is no held block of the pool, is
+   undefined.  Every other case (a closed pool's held blocks, checked pools,
+   a busy lock) is free_held's, with its statuses.  Declared last: the C API
+   table only ever appends. */
+int sgi_pool_deallocate_held(sgi_pool *p, void *ptr, size_t n);
+
 #ifdef __cplusplus
 }
 #endif

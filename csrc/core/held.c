@@ -81,6 +81,41 @@ int sgi_pool_free_held(sgi_pool *p, void *ptr)
     return n ? SGI_POOL_OK : SGI_POOL_ENOTLIVE;
 }
 
+/* sgi_pool_free_held with the block's size, as sgi_pool_deallocate trusts it:
+   on an open pool with the locked lists (the pools numpy's handler uses), the
+   push onto n's list by the bias owner or under an uncontended lock, with no
+   directory lookup -- the list effect of free_held's free_fast for a block of
+   n's class, the held count included.  Everything else (a closed pool's
+   retired memory, a busy lock, checked or single-thread pools, thread
+   caches, n 0) takes free_held, which looks the block up and reports. */
+int sgi_pool_deallocate_held(sgi_pool *p, void *ptr, size_t n)
+{
+    REQUIRE(p != NULL);
+    if (ptr == NULL)
+        return SGI_POOL_OK;
+    if (LIKELY(n - 1 < p->locked_max)) {
+        bool biased = bias_enter(p);
+        if (biased || pool_try_lock(p)) {
+            bool open = !p->closed;
+            if (LIKELY(open)) {
+                free_node *node = ptr;
+                size_t cls = class_index(p, n);
+                node->next = p->free_list[cls];
+                p->free_list[cls] = node;
+                if (p->held != 0) /* as free_fast: an open pool's count alone */
+                    p->held--;
+            }
+            if (biased)
+                bias_leave(p);
+            else
+                pool_unlock(p);
+            if (LIKELY(open))
+                return SGI_POOL_OK;
+        }
+    }
+    return sgi_pool_free_held(p, ptr);
+}
+
 /* A held block of a closed pool, resized: it moves to malloc (the pool serves
    nothing more), and its old block goes as by sgi_pool_free_held. */
 static int move_out(sgi_pool *p, sgi_pool *r, void *ptr, size_t old_n, size_t new_n,

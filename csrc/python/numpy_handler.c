@@ -28,6 +28,7 @@ static const sgi_pool_capi *core; /* from the capsule, at module init */
    init (one load per call instead of two). */
 static void *(*pool_allocate_held)(sgi_pool *, size_t);
 static int (*pool_free_held)(sgi_pool *, void *);
+static int (*pool_deallocate_held)(sgi_pool *, void *, size_t);
 
 /* The pool serves what its lists serve; larger data goes to the system
    allocator, as with numpy's default handler: a large np.zeros then stays
@@ -55,6 +56,14 @@ typedef struct handler_ctx {
        size), so it goes to free() without asking the pool. */
     size_t large; /* __atomic builtins, relaxed: a block reaches another
                      thread only through numpy's own synchronisation */
+    /* Set (for good) once the handler has given numpy a system block of at
+       most POOL_MAX_SMALL bytes while the pool may be open: a realloc that
+       shrank a system block and could not move it into the pool (ENOMEM, or
+       a closed pool).  While it is 0, every small free is of a held block of
+       the pool (or of a closed pool's moved-out block, which the core's
+       closed path refuses), of the class of the size numpy passes, so it
+       goes to the sized free; once set, small frees are size-less. */
+    int small_system;
 } handler_ctx;
 
 typedef struct handler_box { /* one allocation per capsule */
@@ -81,6 +90,30 @@ static void *handler_calloc(void *ctx, size_t count, size_t n)
     return block ? memset(block, 0, total ? total : 1) : NULL;
 }
 
+/* A system block that numpy reallocates to n <= POOL_MAX_SMALL bytes moves
+   into the pool, so that numpy's free of n bytes finds a held block of n's
+   class (the sized free trusts that).  The system's realloc first (n bytes
+   kept, whatever the old size), then the copy; when the pool has no block
+   (ENOMEM, or a closed pool) the system's block stays, and small frees turn
+   size-less for good (small_system). */
+static __attribute__((noinline)) void *system_to_small(handler_ctx *c, void *ptr, size_t n)
+{
+    void *q = pool_allocate_held(c->pool, n);
+    void *r = realloc(ptr, n);
+    if (r == NULL) { /* ptr unchanged: the realloc failed */
+        if (q != NULL)
+            (void)pool_free_held(c->pool, q);
+        return NULL;
+    }
+    if (q == NULL) {
+        __atomic_store_n(&c->small_system, 1, __ATOMIC_RELAXED);
+        return r;
+    }
+    memcpy(q, r, n);
+    free(r);
+    return q;
+}
+
 /* numpy's realloc gives no old size: the pool's directory knows it, in the
    same locked call that resizes (or, for a closed pool, moves it out).  The
    sizes before and after (0: no block of an open pool) keep `large`. */
@@ -93,7 +126,8 @@ static void *handler_realloc(void *ctx, void *ptr, size_t n)
     void *out = NULL;
     int status = core->realloc_held(c->pool, ptr, n ? n : 1, &out);
     if (status == POOL_ENOTLIVE)
-        return realloc(ptr, n ? n : 1); /* the system's block stays the system's */
+        return n <= POOL_MAX_SMALL ? system_to_small(c, ptr, n ? n : 1)
+                                   : realloc(ptr, n); /* the system's block stays the system's */
     if (status != POOL_OK)
         return NULL;
     int grew = core->usable_size(c->pool, out) > POOL_MAX_SMALL;
@@ -114,16 +148,23 @@ static __attribute__((noinline)) void free_large(handler_ctx *c, void *ptr)
     }
 }
 
-/* numpy passes the size.  Small: the free is size-less all the same (the
-   directory does not depend on numpy's rounding, and a system block that
-   numpy's realloc shrank is refused by the pool, then freed; NULL is OK).
-   Large: the system's straight away while the handler holds no large block
-   of the pool. */
+/* numpy passes the size: the size it allocated or last reallocated (NEP 49),
+   but an array of 0 bytes is freed with 1 whatever it got (ndarray.resize to
+   0 elements reallocates to the item size).  Small, above 1: a held block of
+   that size's class (the handler's malloc, calloc and realloc see to it,
+   above), so the core's sized free pushes it with no lookup of its chunk; a
+   closed pool's moved-out block is refused there (ENOTLIVE) and freed; NULL
+   is OK.  1 byte (0 or 1 bytes of data), or once the handler gave out a small
+   system block (small_system): size-less.  Large: the system's straight
+   away while the handler holds no large block of the pool. */
 static void handler_free(void *ctx, void *ptr, size_t n)
 {
     handler_ctx *c = ctx;
     if (__builtin_expect(n <= POOL_MAX_SMALL, 1)) {
-        if (pool_free_held(c->pool, ptr) == POOL_ENOTLIVE)
+        int sized = n > 1 && !__atomic_load_n(&c->small_system, __ATOMIC_RELAXED);
+        int status = __builtin_expect(sized, 1) ? pool_deallocate_held(c->pool, ptr, n)
+                                                : pool_free_held(c->pool, ptr);
+        if (status == POOL_ENOTLIVE)
             free(ptr);
     } else if (__atomic_load_n(&c->large, __ATOMIC_RELAXED) == 0) {
         free(ptr);
@@ -231,5 +272,6 @@ PyMODINIT_FUNC PyInit__numpy_handler(void)
         return NULL;
     pool_allocate_held = core->allocate_held;
     pool_free_held = core->free_held;
+    pool_deallocate_held = core->deallocate_held;
     return PyModule_Create(&module_def);
 }

@@ -76,6 +76,7 @@ typedef struct sgi_pool_capi {
     __typeof__(sgi_pool_calloc) *calloc;
     __typeof__(sgi_pool_trim) *trim;
     __typeof__(sgi_pool_get_trim_stats) *get_trim_stats;
+    __typeof__(sgi_pool_deallocate_held) *deallocate_held;
     /* generated from sgi_pool.h: end */
 } sgi_pool_capi;
 

@@ -198,6 +198,12 @@ static void held_blocks(int checked)
     CHECK(sgi_pool_free_held(p, mine) == SGI_POOL_ENOTLIVE); /* not the pool's: untouched */
     void *q = NULL;
     CHECK(sgi_pool_realloc_held(p, mine, 8, &q) == SGI_POOL_ENOTLIVE && q == NULL);
+    /* the sized held free: the block back on its size's list, the count with it */
+    char *d = sgi_pool_allocate_held(p, 24);
+    CHECK(d != NULL && sgi_pool_deallocate_held(p, d, 24) == SGI_POOL_OK);
+    CHECK(sgi_pool_allocate_held(p, 24) == d && sgi_pool_deallocate_held(p, d, 20) == SGI_POOL_OK);
+    CHECK(sgi_pool_deallocate_held(p, NULL, 8) == SGI_POOL_OK);
+    CHECK(sgi_pool_deallocate_held(p, mine, 0) == SGI_POOL_ENOTLIVE); /* 0: size-less */
     CHECK(sgi_pool_realloc_held(p, c, 200, &q) == SGI_POOL_OK && sgi_pool_owns(p, q));
     c = q; /* still held: a large block of the pool now */
     sgi_pool_process_totals(&blocks1, &bytes1);
@@ -212,12 +218,13 @@ static void held_blocks(int checked)
     CHECK(sgi_pool_realloc_held(p, a, 40, &q) == SGI_POOL_OK); /* moves to malloc */
     CHECK(q != NULL && memcmp(q, "abcdefghijklmnopqrst", 20) == 0);
     CHECK(sgi_pool_free_held(p, q) == SGI_POOL_ENOTLIVE); /* the system's now */
+    CHECK(sgi_pool_deallocate_held(p, q, 40) == SGI_POOL_ENOTLIVE); /* closed: size-less */
     free(q);
-    CHECK(sgi_pool_free_held(p, c) == SGI_POOL_OK);
+    CHECK(sgi_pool_deallocate_held(p, c, 200) == SGI_POOL_OK);
     CHECK(strcmp(b, "held") == 0);
     sgi_pool_process_totals(&blocks2, &bytes2);
     CHECK(bytes2 > bytes0);
-    CHECK(sgi_pool_free_held(p, b) == SGI_POOL_OK); /* the last: the memory goes */
+    CHECK(sgi_pool_deallocate_held(p, b, 8) == SGI_POOL_OK); /* the last: the memory goes */
     sgi_pool_process_totals(&blocks2, &bytes2);
     CHECK(blocks2 == blocks0 && bytes2 == bytes0);
     CHECK(sgi_pool_free_held(p, b) == SGI_POOL_ENOTLIVE);

@@ -344,3 +344,64 @@ def test_the_glue_targets_the_api_it_uses():
     source = pool_numpy.SOURCE.read_text()
     assert "#define NPY_TARGET_VERSION NPY_1_22_API_VERSION" in source
     assert source.index("NPY_TARGET_VERSION") < source.index("#include <numpy/arrayobject.h>")
+
+
+def listed_blocks_in_their_classes(p):
+    """Every block on every free list is a carved block of that list's class."""
+    carved = p.block_map()
+    return all(
+        carved.get(addr) == (cls + 1) * 16
+        for cls in range(len(p.free_list_lengths()))
+        for addr in p.free_list(cls)
+    )
+
+
+@pytest.mark.parametrize("checked", [False, True])
+def test_sized_frees_push_each_block_on_its_own_classes_list(checked):
+    # numpy's free passes a size, which the handler's small frees trust (no lookup of the
+    # block's chunk, unchecked pools): the block must be of that size's class.  Two cases
+    # would break that: a system block shrunk by numpy's realloc into the small sizes
+    # (it moves into the pool) and an array resized to 0 elements (realloc to the item
+    # size, free of 1 byte: size-less).
+    p = Pool(align=16, checked=checked)
+    before = live(p)
+    with pool_numpy.allocator(p):
+        small = [np.empty(k) for k in (1, 2, 4, 7, 16)]  # 8 to 128 bytes
+        shrunk = np.arange(100.0)  # 800 bytes: the system's
+        shrunk.resize(4, refcheck=False)  # numpy's realloc to 32 bytes: into the pool
+        assert pool_numpy.handles(shrunk, p) and shrunk.tolist() == [0.0, 1.0, 2.0, 3.0]
+        empty = np.zeros(3, dtype="S40")  # 120 bytes
+        empty.resize(0, refcheck=False)  # realloc to 40 (a 48-byte block), freed as 1 byte
+        assert pool_numpy.handles(empty, p)
+    assert live(p) == before + 7
+    del small, shrunk, empty
+    gc.collect()
+    assert live(p) == before
+    assert listed_blocks_in_their_classes(p)
+    with pool_numpy.allocator(p):  # the blocks come back out for their own sizes
+        again = [np.empty(k) for k in (1, 2, 4, 5, 7, 16)]
+        assert all(pool_numpy.handles(a, p) for a in again)
+    del again
+    assert live(p) == before and listed_blocks_in_their_classes(p)
+    p.close()
+
+
+def test_sized_frees_of_arrays_outliving_a_closed_pool():
+    # the held blocks' close() semantics with the sized free: a closed pool's blocks go
+    # back to its retired memory (the size-less path), which goes with the last of them;
+    # a block that numpy's realloc moved out to malloc at close is the system's.
+    p = Pool(align=16)
+    base = process_totals()
+    with pool_numpy.allocator(p):
+        a = [np.arange(float(k % 16 + 1)) for k in range(64)]
+        moved = np.arange(4.0)
+    p.close()
+    assert process_totals() > base
+    moved.resize(6, refcheck=False)  # realloc after close: to malloc
+    assert moved[:4].tolist() == [0.0, 1.0, 2.0, 3.0] and not pool_numpy.handles(moved)
+    del a[1:]
+    assert process_totals() > base
+    assert a[0].tolist() == [0.0]
+    del a, moved
+    gc.collect()
+    assert process_totals() == base
