@@ -149,8 +149,8 @@ static __attribute__((noinline)) void free_large(handler_ctx *c, void *ptr)
 }
 
 /* numpy passes the size: the size it allocated or last reallocated (NEP 49),
-   but an array of 0 bytes is freed with 1 whatever it got (ndarray.resize to
-   0 elements reallocates to the item size).  Small, above 1: a held block of
+   but an array of 0 bytes is freed with 1 whatever it got (older numpy's
+   ndarray.resize to 0 elements reallocates to the item size).  Small, above 1: a held block of
    that size's class (the handler's malloc, calloc and realloc see to it,
    above), so the core's sized free pushes it with no lookup of its chunk; a
    closed pool's moved-out block is refused there (ENOTLIVE) and freed; NULL

@@ -371,7 +371,9 @@ def test_sized_frees_push_each_block_on_its_own_classes_list(checked):
         shrunk.resize(4, refcheck=False)  # numpy's realloc to 32 bytes: into the pool
         assert pool_numpy.handles(shrunk, p) and shrunk.tolist() == [0.0, 1.0, 2.0, 3.0]
         empty = np.zeros(3, dtype="S40")  # 120 bytes
-        empty.resize(0, refcheck=False)  # realloc to 40 (a 48-byte block), freed as 1 byte
+        # older numpy reallocates to the item size (40: a 48-byte block), then frees 1 byte
+        # (numpy 2.4.6 reallocates to 1 byte: this case is then sized like the others)
+        empty.resize(0, refcheck=False)
         assert pool_numpy.handles(empty, p)
     assert live(p) == before + 7
     del small, shrunk, empty
