@@ -421,15 +421,12 @@ static ALWAYS_INLINE int sizeless_free_in(sgi_pool *p, void *ptr, enum entry e)
     if (UNLIKELY((off & (p->align - 1)) != 0) ||
         UNLIKELY(addr == p->start_free && addr != p->end_free))
         return sizeless_free_miss(p, ptr, e);
-    size_t slot = (size_t)(off >> p->align_shift);
-    const dir_word *bits = c->bits + (slot >> 6);
-    unsigned sh = (unsigned)(slot & 63);
-    /* dir_start_granules's window, its long case left to the miss path */
-    uint64_t window = (dir_word_at(bits, 0) >> sh) | ((dir_word_at(bits, 1) << 1) << (63 - sh));
-    uint64_t later = window & ~(uint64_t)1;
+    /* dir_start_granules, its long case left to the miss path */
+    uint64_t window = dir_start_window(c, (size_t)(off >> p->align_shift));
+    uint64_t later = window >> 1; /* the next slots' start bits: the first is the block's end */
     if (UNLIKELY(!(window & 1) || later == 0))
         return sizeless_free_miss(p, ptr, e);
-    size_t cls = dir_ctz(later) - 1;
+    size_t cls = dir_ctz(later);
     free_node *node = ptr;
     node->next = p->free_list[cls];
     p->free_list[cls] = node;
@@ -437,12 +434,11 @@ static ALWAYS_INLINE int sizeless_free_in(sgi_pool *p, void *ptr, enum entry e)
     return SGI_POOL_OK;
 }
 
-/* Unchecked pools without extras: the size-less free of ptr (not NULL), bare,
-   by the bias owner or under an uncontended lock; its status. */
-static ALWAYS_INLINE int sizeless_free(sgi_pool *p, void *ptr)
+/* Thread-safe unchecked pools without extras (locked_max): the size-less
+   free of ptr (not NULL) by the bias owner or under an uncontended lock; its
+   status.  (Bare pools, plain_max: sizeless_free_in(.., ENTRY_BARE).) */
+static ALWAYS_INLINE int sizeless_free_locked(sgi_pool *p, void *ptr)
 {
-    if (!p->thread_safe)
-        return sizeless_free_in(p, ptr, ENTRY_BARE);
     if (LIKELY(bias_enter(p))) /* the owner of a biased pool: no lock */
         return sizeless_free_in(p, ptr, ENTRY_BIASED);
     if (LIKELY(pool_try_lock(p)))
@@ -454,8 +450,11 @@ void sgi_pool_free(sgi_pool *p, void *ptr)
 {
     REQUIRE(p != NULL);
     /* Fast paths (no extras): find the block's size, push. */
-    if (LIKELY((p->plain_max | p->locked_max) != 0 && ptr != NULL)) {
-        (void)sizeless_free(p, ptr);
+    if (LIKELY(p->plain_max != 0 && ptr != NULL)) {
+        (void)sizeless_free_in(p, ptr, ENTRY_BARE);
+        return;
+    } else if (LIKELY(p->locked_max != 0 && ptr != NULL)) {
+        (void)sizeless_free_locked(p, ptr);
         return;
     } else if (LIKELY(p->checked_max != 0 && ptr != NULL)) {
         (void)checked_free(p, ptr, 0);
@@ -488,8 +487,11 @@ int sgi_pool_free_checked(sgi_pool *p, void *ptr)
     REQUIRE(p != NULL);
     if (ptr == NULL)
         return SGI_POOL_OK;
-    if (LIKELY((p->plain_max | p->locked_max) != 0))
-        return sizeless_free(p, ptr); /* as sgi_pool_free: the same block, the same list */
+    /* as sgi_pool_free: the same block, the same list */
+    if (LIKELY(p->plain_max != 0))
+        return sizeless_free_in(p, ptr, ENTRY_BARE);
+    if (LIKELY(p->locked_max != 0))
+        return sizeless_free_locked(p, ptr);
     if (LIKELY(p->checked_max != 0))
         return checked_free(p, ptr, 0);
     return free_general(p, ptr);
