@@ -9,6 +9,8 @@ import shutil
 import pytest
 from helpers import run_stress_program
 
+from pool.errors import InvalidBlockError
+
 
 @pytest.mark.skipif(shutil.which("gcc") is None, reason="needs gcc")
 @pytest.mark.not_under_sanitizer("builds its own sanitized programs; runs in the normal suite")
@@ -38,7 +40,7 @@ def test_sizeless_free_finds_every_class(make_pool, thread_safe, align):
             assert pool.free_list(n // align - 1)[0] == addr
         inside = blocks[8][0] + align  # inside a live block of 7 granules
         before = pool.free_list_lengths()
-        with pytest.raises(Exception):
+        with pytest.raises(InvalidBlockError):
             pool.deallocate(inside)
         assert pool.free_list_lengths() == before
     finally:
