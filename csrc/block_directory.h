@@ -310,6 +310,41 @@ static inline size_t dir_extent(const block_directory *d, const dir_chunk *c, si
     return dir_extent_in(c, slot, d->track_live, d->shift);
 }
 
+/* Unchecked directories (one start bit per slot): the granules of the
+   carved block whose start bit is slot's, or 0 when slot has none.  The 64
+   bits from slot's own start bit on are read as one window (two loads, as
+   dir_extent_in's, without a branch on the word boundary: dir_start_window),
+   so the start bit and the next one come from the same two words: the
+   size-less frees' whole lookup past the chunk.  A block of more
+   than 63 granules (no later bit in the window) is scanned on by
+   dir_extent_in. */
+static inline uint64_t dir_start_window(const dir_chunk *c, size_t slot)
+{
+    const dir_word *words = c->bits + (slot >> 6);
+    uint64_t lo = dir_word_at(words, 0);
+    uint64_t hi = dir_word_at(words, 1);
+#if defined(__GNUC__) && defined(__x86_64__)
+    /* x86's double shift: lo >> (slot % 64), hi's low bits above, in one
+       instruction (the count register's low 6 bits are the shift) */
+    __asm__("shrdq %%cl, %1, %0" : "+r"(lo) : "r"(hi), "c"(slot) : "cc");
+    return lo;
+#else
+    unsigned sh = (unsigned)(slot & 63);
+    return (lo >> sh) | ((hi << 1) << (63 - sh));
+#endif
+}
+
+static inline size_t dir_start_granules(const dir_chunk *c, size_t slot)
+{
+    uint64_t window = dir_start_window(c, slot);
+    if (!(window & 1))
+        return 0;
+    window &= ~(uint64_t)1;
+    if (DIR_LIKELY(window != 0))
+        return dir_ctz(window);
+    return dir_extent_in(c, slot, false, 0);
+}
+
 /* Checked pools' fast paths: a block's live bit and its extent from one
    window.  The 64 bits from slot's start bit on (two-bit layout) hold its
    live bit (bit 1) and the start bits of the next 31 slots (bits 2, 4, ..,

@@ -14,7 +14,7 @@ root=$(cd "$(dirname "$0")/.." && pwd)
 count=${1:-200000}
 patterns=${2:-lifo fifo churn}
 sizes=${3:-16 128 mixed}
-modes=${4:-checked checked-status ts-nosize checked-nosize checked-nosize-status single}
+modes=${4:-checked checked-status ts-nosize checked-nosize checked-nosize-status single single-nosize}
 work=$(mktemp -d)
 trap 'rm -rf "$work"' EXIT
 gcc -std=c11 -D_GNU_SOURCE -O2 -DNDEBUG -DSGI_POOL_NO_VALGRIND -I"$root/csrc" \

@@ -9,7 +9,9 @@
  *            same, freed by the status-returning calls the bindings use:
  *            sgi_pool_deallocate_checked, sgi_pool_free_checked) | single
  *            (unchecked, single-thread: the pool with no lock, for the
- *            ts/single ratio) | tc | tc-nosize | tc-nosize-status (unchecked,
+ *            ts/single ratio) | single-nosize | single-nosize-status (the
+ *            bare pool freed size-less, as the PyMem hook's pool on
+ *            CPython 3.11) | tc | tc-nosize | tc-nosize-status (unchecked,
  *            thread_cache: one thread alone, so the pool stays biased and
  *            uses its lists), and any mode with -shared appended (ts-shared,
  *            tc-shared, tc-nosize-shared, ...): a second thread takes the
@@ -143,7 +145,7 @@ int main(int argc, char **argv)
     if (argc != 4 && argc != 5)
         return 2;
     int checked = strncmp(argv[1], "checked", 7) == 0;
-    int single = strcmp(argv[1], "single") == 0; /* unchecked, single-thread: no lock */
+    int single = strncmp(argv[1], "single", 6) == 0; /* unchecked, single-thread: no lock */
     nosize = strstr(argv[1], "nosize") != NULL;
     status = strstr(argv[1], "status") != NULL;
     int churn = strcmp(argv[2], "churn") == 0;

@@ -343,17 +343,119 @@ static ALWAYS_INLINE int tcache_free(sgi_pool *p, void *ptr)
     return LIKELY(known == 0) ? SGI_POOL_OK : tcache_free_slow(p, ptr, known);
 }
 
+/* ---- Unchecked pools without extras: the size-less frees' fast path --------
+   (sgi_pool_free, sgi_pool_free_checked: the PyMem hook's every free.)  The
+   chunk comes from the directory's cache and the class from one window of
+   its bitmap (dir_start_granules), with no call: every way out but the push
+   is a tail call to a NOINLINE function, so the fast path saves no
+   registers.  It frees exactly the blocks free_fast(p, ptr, 0, ..) frees, on
+   the same list. */
+
+/* How a fast path entered the pool (a constant in each copy of it). */
+enum entry { ENTRY_BARE, ENTRY_BIASED, ENTRY_LOCKED };
+
+static ALWAYS_INLINE void entry_leave(sgi_pool *p, enum entry e)
+{
+    if (e == ENTRY_BIASED)
+        bias_leave(p);
+    else if (e == ENTRY_LOCKED)
+        pool_unlock_raw(p); /* (the validating build has no fast paths) */
+}
+
+/* With the pool entered and addr in chunk c: the class of the carved block
+   starting at addr, or SIZE_MAX (not granule-aligned, no block's start, or
+   the start of the non-empty uncarved tail). */
+static ALWAYS_INLINE size_t carved_class(const sgi_pool *p, const dir_chunk *c, uintptr_t addr)
+{
+    uintptr_t off = addr - c->base;
+    if (UNLIKELY((off & (p->align - 1)) != 0) ||
+        UNLIKELY(addr == p->start_free && addr != p->end_free))
+        return SIZE_MAX;
+    return dir_start_granules(c, (size_t)(off >> p->align_shift)) - 1; /* 0 granules: SIZE_MAX */
+}
+
+/* What the fast path did not free (the pool left, nothing changed): this
+   thread's cache, or the general path; `foreign` (in no chunk and no large
+   block of an open pool) is ENOTLIVE at once, without a second lock and
+   lookup (the system's blocks that the PyMem hook and numpy's handler pass
+   on). */
+static NOINLINE int sizeless_free_rest(sgi_pool *p, void *ptr, bool foreign)
+{
+    if (p->cache_max != 0 && !foreign) /* the same block, the same cache */
+        return tcache_free(p, ptr);
+    return foreign ? SGI_POOL_ENOTLIVE : free_general(p, ptr);
+}
+
+/* The cache did not know ptr's chunk, or the window no class (the pool
+   entered): the full lookup, which fills the cache. */
+static NOINLINE int sizeless_free_miss(sgi_pool *p, void *ptr, enum entry e)
+{
+    uintptr_t addr = (uintptr_t)ptr;
+    dir_chunk *c = dir_find(&p->dir, addr);
+    bool foreign = false;
+    if (c != NULL) {
+        size_t cls = carved_class(p, c, addr);
+        if (LIKELY(cls != SIZE_MAX)) {
+            free_node *node = ptr;
+            node->next = p->free_list[cls];
+            p->free_list[cls] = node;
+            entry_leave(p, e);
+            return SGI_POOL_OK;
+        }
+    } else {
+        foreign = !p->closed && block_table_find(&p->blocks, addr) == NULL;
+    }
+    entry_leave(p, e);
+    return sizeless_free_rest(p, ptr, foreign);
+}
+
+/* The pool entered (e): the cache's chunk, the class from one window of
+   its bitmap, the push; anything else to sizeless_free_miss. */
+static ALWAYS_INLINE int sizeless_free_in(sgi_pool *p, void *ptr, enum entry e)
+{
+    uintptr_t addr = (uintptr_t)ptr;
+    dir_chunk *c = dir_find_cached(&p->dir, addr);
+    if (UNLIKELY(c == NULL))
+        return sizeless_free_miss(p, ptr, e);
+    uintptr_t off = addr - c->base;
+    if (UNLIKELY((off & (p->align - 1)) != 0) ||
+        UNLIKELY(addr == p->start_free && addr != p->end_free))
+        return sizeless_free_miss(p, ptr, e);
+    /* dir_start_granules, its long case left to the miss path */
+    uint64_t window = dir_start_window(c, (size_t)(off >> p->align_shift));
+    uint64_t later = window >> 1; /* the next slots' start bits: the first is the block's end */
+    if (UNLIKELY(!(window & 1) || later == 0))
+        return sizeless_free_miss(p, ptr, e);
+    size_t cls = dir_ctz(later);
+    free_node *node = ptr;
+    node->next = p->free_list[cls];
+    p->free_list[cls] = node;
+    entry_leave(p, e);
+    return SGI_POOL_OK;
+}
+
+/* Thread-safe unchecked pools without extras (locked_max): the size-less
+   free of ptr (not NULL) by the bias owner or under an uncontended lock; its
+   status.  (Bare pools, plain_max: sizeless_free_in(.., ENTRY_BARE).) */
+static ALWAYS_INLINE int sizeless_free_locked(sgi_pool *p, void *ptr)
+{
+    if (LIKELY(bias_enter(p))) /* the owner of a biased pool: no lock */
+        return sizeless_free_in(p, ptr, ENTRY_BIASED);
+    if (LIKELY(pool_try_lock(p)))
+        return sizeless_free_in(p, ptr, ENTRY_LOCKED);
+    return sizeless_free_rest(p, ptr, false);
+}
+
 void sgi_pool_free(sgi_pool *p, void *ptr)
 {
     REQUIRE(p != NULL);
     /* Fast paths (no extras): find the block's size, push. */
-    if (LIKELY((p->plain_max | p->locked_max) != 0 && ptr != NULL)) {
-        if (LIKELY(free_fast(p, ptr, 0, false, NULL)))
-            return;
-        if (p->cache_max != 0) {
-            (void)tcache_free(p, ptr);
-            return;
-        }
+    if (LIKELY(p->plain_max != 0 && ptr != NULL)) {
+        (void)sizeless_free_in(p, ptr, ENTRY_BARE);
+        return;
+    } else if (LIKELY(p->locked_max != 0 && ptr != NULL)) {
+        (void)sizeless_free_locked(p, ptr);
+        return;
     } else if (LIKELY(p->checked_max != 0 && ptr != NULL)) {
         (void)checked_free(p, ptr, 0);
         return;
@@ -385,14 +487,12 @@ int sgi_pool_free_checked(sgi_pool *p, void *ptr)
     REQUIRE(p != NULL);
     if (ptr == NULL)
         return SGI_POOL_OK;
-    bool foreign = false;
-    if (LIKELY((p->plain_max | p->locked_max) != 0)) {
-        if (LIKELY(free_fast(p, ptr, 0, false, &foreign)))
-            return SGI_POOL_OK;
-        if (p->cache_max != 0 && !foreign) /* as sgi_pool_free: the same block, the same cache */
-            return tcache_free(p, ptr);
-    } else if (LIKELY(p->checked_max != 0)) {
+    /* as sgi_pool_free: the same block, the same list */
+    if (LIKELY(p->plain_max != 0))
+        return sizeless_free_in(p, ptr, ENTRY_BARE);
+    if (LIKELY(p->locked_max != 0))
+        return sizeless_free_locked(p, ptr);
+    if (LIKELY(p->checked_max != 0))
         return checked_free(p, ptr, 0);
-    }
-    return foreign ? SGI_POOL_ENOTLIVE : free_general(p, ptr);
+    return free_general(p, ptr);
 }
