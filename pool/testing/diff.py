@@ -261,13 +261,16 @@ class Lockstep:
     def _freed_small_untaken(self, ident: int) -> bool:
         """A freed small block whose address no live block has taken again and
         whose chunk no trim() released (large blocks and released chunks:
-        malloc and the simulation reuse addresses differently; the simulation
-        never does, so the model's chunks tell)."""
+        malloc and the simulation reuse addresses differently, and two C
+        pools' mallocs differ too)."""
         size = self.freed.get(ident)
         if size is None or size > self.sides[0].pool.max_small:
             return False
-        model = self.sides[1]
-        if Normaliser(model.pool.chunks())(model.addr[ident]) is None:
+        # in a chunk of every side, and the same chunk and offset on each: with
+        # two C pools (no model), malloc may put one side's new chunk where a
+        # released one was (a trim, or an oom handler's)
+        where = {Normaliser(side.pool.chunks())(side.addr[ident]) for side in self.sides}
+        if None in where or len(where) > 1:
             return False
         return all(side.addr[ident] not in {side.addr[i] for i in self.live} for side in self.sides)
 
