@@ -116,7 +116,7 @@ static __attribute__((noinline)) void *system_to_small(handler_ctx *c, void *ptr
 
 /* numpy's realloc gives no old size: the pool's directory knows it, in the
    same locked call that resizes (or, for a closed pool, moves it out).  The
-   sizes before and after (0: no block of an open pool) keep `large`. */
+   size before and the size asked for keep `large`. */
 static void *handler_realloc(void *ctx, void *ptr, size_t n)
 {
     handler_ctx *c = ctx;
@@ -130,7 +130,12 @@ static void *handler_realloc(void *ctx, void *ptr, size_t n)
                                    : realloc(ptr, n); /* the system's block stays the system's */
     if (status != POOL_OK)
         return NULL;
-    int grew = core->usable_size(c->pool, out) > POOL_MAX_SMALL;
+    /* from the request, not a second lookup: a close() by another thread
+       after realloc_held would make that lookup 0 and leave `large` below
+       the truth (a later free() of a pool block); an open pool's block for
+       n is large exactly when n is, and a closed pool's count may only be
+       too high, which free_large settles by asking */
+    int grew = n > POOL_MAX_SMALL;
     if (grew != (was > POOL_MAX_SMALL)) /* before out reaches numpy */
         __atomic_add_fetch(&c->large, grew ? (size_t)1 : (size_t)-1, __ATOMIC_RELAXED);
     return out;
