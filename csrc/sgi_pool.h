@@ -45,6 +45,7 @@ extern "C" {
 #define SGI_POOL_MAX_MAX_SMALL 4096 /* at most 4096 / 8 = 512 free lists */
 #define SGI_POOL_MAX_REFILL 4096    /* at most 16 MiB per refill request */
 #define SGI_POOL_TCACHE_MAX_THREADS 64 /* threads with a cache, per pool */
+#define SGI_POOL_DEFAULT_TCACHE_BYTES ((size_t)1 << 20) /* a thread's depot, per pool */
 
 typedef struct sgi_pool sgi_pool;
 
@@ -58,6 +59,9 @@ typedef struct sgi_pool_options {
     int debug_fill;    /* nonzero: new small blocks read 0xCD, freed ones 0xDD */
     int thread_cache;  /* nonzero (thread-safe pools): per-thread caches per class in
                           front of the free lists (see "Thread caches" below) */
+    size_t thread_cache_bytes; /* thread caches: bytes of whole magazines each thread's
+                                  cache keeps beyond its two per class (its depot);
+                                  0 = SGI_POOL_DEFAULT_TCACHE_BYTES */
 } sgi_pool_options;
 
 /* Status codes of the checked entry points (0 is success). */
@@ -96,7 +100,11 @@ typedef struct sgi_pool_stats {
    free blocks of its own (batch =
    refill, at most 8 KiB of blocks), taken from and given back to the free
    lists `batch` blocks at a time under the lock, so that most allocate and
-   deallocate calls take no lock.  A block freed by another thread goes to the
+   deallocate calls take no lock.  Beyond those two magazines a thread's cache
+   keeps further full ones (its depot, at most thread_cache_bytes of blocks of
+   16 bytes or more, over all classes), so that a thread freeing a burst gets
+   the same blocks back without the lists; only a push past that bound gives a
+   magazine back to the lists.  A block freed by another thread goes to the
    freeing thread's cache.  At most SGI_POOL_TCACHE_MAX_THREADS threads get a
    cache per pool (later ones take the lock), which bounds what caches hold in
    total.  Caches go back to the lists when their thread exits, on close and

@@ -37,6 +37,7 @@ class PoolOptions(NamedTuple):
     refill: int
     debug: bool
     thread_cache: bool = False
+    thread_cache_bytes: int = v.DEFAULT_TCACHE_BYTES
 
 
 class NotCopyable:
@@ -83,6 +84,7 @@ class PoolBase(NotCopyable):
         oom_handler: object,
         debug: object,
         thread_cache: object = False,
+        thread_cache_bytes: object = None,
     ) -> PoolOptions:
         """Validates the constructor's options, stores them, and returns them
         as a PoolOptions for the subclass to build its pool with."""
@@ -91,6 +93,7 @@ class PoolBase(NotCopyable):
         thread_safe = v.as_flag(thread_safe, "thread_safe")
         debug = v.as_flag(debug, "debug")
         thread_cache = v.as_flag(thread_cache, "thread_cache")
+        thread_cache_bytes = v.as_thread_cache_bytes(thread_cache_bytes)
         if thread_cache and not thread_safe:
             raise ValueError(
                 "thread_cache=True needs thread_safe=True: the caches are for pools "
@@ -102,13 +105,22 @@ class PoolBase(NotCopyable):
         self._debug = debug
         self._thread_safe = thread_safe
         self._thread_cache = thread_cache
+        self._thread_cache_bytes = thread_cache_bytes
         self._align = align
         self._max_small = max_small
         self._refill = refill
         self._nclasses = max_small // align
         self._oom_calls = 0
         return PoolOptions(
-            heap_limit, checked, thread_safe, align, max_small, refill, debug, thread_cache
+            heap_limit,
+            checked,
+            thread_safe,
+            align,
+            max_small,
+            refill,
+            debug,
+            thread_cache,
+            thread_cache_bytes,
         )
 
     def __repr__(self) -> str:
@@ -160,6 +172,12 @@ class PoolBase(NotCopyable):
     @property
     def thread_cache(self) -> bool:
         return self._thread_cache
+
+    @property
+    def thread_cache_bytes(self) -> int:
+        """A thread's depot bound with thread caches (bytes of whole magazines
+        its cache keeps beyond two per class)."""
+        return self._thread_cache_bytes
 
     @property
     def align(self) -> int:

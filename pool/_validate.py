@@ -67,6 +67,16 @@ def as_heap_limit(value: object) -> int | None:
     return as_size(value, "heap_limit")
 
 
+DEFAULT_TCACHE_BYTES = 1 << 20  # C's SGI_POOL_DEFAULT_TCACHE_BYTES (a test checks)
+
+
+def as_thread_cache_bytes(value: object) -> int:
+    """None (the default, 1 MiB) or an int in 1..SIZE_MAX: a thread's depot bound."""
+    if value is None:
+        return DEFAULT_TCACHE_BYTES
+    return as_size(value, "thread_cache_bytes")
+
+
 def as_flag(value: object, name: str) -> bool:
     if not isinstance(value, bool):
         raise TypeError(f"{name} must be True or False, not {value!r}")

@@ -67,6 +67,11 @@ class Pool(_fastpath.Base, PoolBase):
                    from the classic order; stats() and state() count cached
                    blocks as free.  Serves unchecked pools without debug
                    (checked calls keep the lock, for the live-block record).
+      thread_cache_bytes  None (default: 1 MiB) or bytes: with thread_cache,
+                   the most each thread's cache keeps in whole magazines
+                   beyond its two per class (its depot), over all classes of
+                   blocks of 16 bytes or more; a push past it gives a
+                   magazine back to the lists.
       align        8 (classic) or 16 (blocks fit 16-byte types).
       max_small    largest size served from the lists (multiple of align).
       refill       blocks carved per refill (classic: 20).
@@ -89,6 +94,7 @@ class Pool(_fastpath.Base, PoolBase):
         oom_handler: OomHandler | None = None,
         debug: bool = False,
         thread_cache: bool = False,
+        thread_cache_bytes: int | None = None,
     ) -> None:
         o = self._init_options(
             heap_limit=heap_limit,
@@ -100,6 +106,7 @@ class Pool(_fastpath.Base, PoolBase):
             oom_handler=oom_handler,
             debug=debug,
             thread_cache=thread_cache,
+            thread_cache_bytes=thread_cache_bytes,
         )
         opts = ffi.new("sgi_pool_options *")
         lib.sgi_pool_options_init(opts)
@@ -108,6 +115,7 @@ class Pool(_fastpath.Base, PoolBase):
         opts.thread_safe, opts.checked = int(o.thread_safe), int(o.checked)
         opts.debug_fill = int(o.debug)
         opts.thread_cache = int(o.thread_cache)
+        opts.thread_cache_bytes = o.thread_cache_bytes
         raw = lib.sgi_pool_create(opts)
         if raw == ffi.NULL:
             raise PoolMemoryError("cannot create a pool: out of memory")

@@ -330,6 +330,8 @@ static NOINLINE int tcache_free_slow(sgi_pool *p, void *ptr, size_t known)
     }
     if (known - 1 >= p->cache_max) /* a large block */
         return free_general(p, ptr);
+    if (tcache_depot_push(p, ptr, known)) /* both magazines full: the depot, no lock */
+        return SGI_POOL_OK;
     tcache_deallocate_slow(p, ptr, known);
     return SGI_POOL_OK;
 }

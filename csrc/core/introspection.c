@@ -54,8 +54,9 @@ void sgi_pool_get_options(sgi_pool *p, sgi_pool_options *out)
 {
     REQUIRE(p != NULL && out != NULL);
     pool_lock(p);
-    *out = (sgi_pool_options){p->align,       p->max_bytes, p->nobjs,      p->heap_limit,
-                              p->thread_safe, p->checked,   p->debug_fill, p->thread_cache};
+    *out = (sgi_pool_options){p->align,        p->max_bytes,   p->nobjs,
+                              p->heap_limit,   p->thread_safe, p->checked,
+                              p->debug_fill,   p->thread_cache, p->cache_depot_bytes};
     pool_unlock(p);
 }
 

@@ -22,6 +22,7 @@ void sgi_pool_options_init(sgi_pool_options *opts)
         .checked = 0,
         .debug_fill = 0,
         .thread_cache = 0,
+        .thread_cache_bytes = 0,
     };
 }
 
@@ -70,6 +71,8 @@ sgi_pool *sgi_pool_create(const sgi_pool_options *opts)
        thread to take its lock switches it to the caches for good
        (BIAS_CACHED), and from then on the fast paths take the caches. */
     p->thread_cache = opts->thread_cache != 0;
+    p->cache_depot_bytes = opts->thread_cache_bytes != 0 ? opts->thread_cache_bytes
+                                                         : SGI_POOL_DEFAULT_TCACHE_BYTES;
     if (p->thread_cache && p->locked_max != 0 && bias_available())
         p->cache_max = p->locked_max;
     bool checked_fast = p->checked && !(p->debug_fill || RUNNING_ON_VALGRIND || SGI_POOL_ASAN ||

@@ -143,6 +143,7 @@ struct sgi_pool {
        caches of the threads using the pool (under the lock), how many. */
     bool thread_cache;    /* the option as given */
     size_t cache_max;
+    size_t cache_depot_bytes; /* each cache's depot bound (thread_cache_bytes) */
     struct tcache *caches;
     size_t ncaches;
     /* start_free while the tail is not empty, else 0: a copy that readers

@@ -26,6 +26,19 @@
  * goes back as a unit, spliced onto the pool's list in O(1), so a give-back
  * walks no node; swapping the magazines needs no lock.
  *
+ * The depot: further full magazines continue the chain after previous, so
+ * that a thread freeing a burst (FIFO: thousands of blocks, then as many
+ * allocations) gets its own blocks back without the lock and without the
+ * lists, where the magazines of all threads interleave (measured: 2 threads
+ * each taking the other core's blocks, 0.10x glibc).  A push onto both full
+ * magazines moves previous into the depot (nothing is relinked: it stays
+ * where it is in the chain) when the cache's depot_room allows, else gives it
+ * back to the list as before; a pop that empties loaded makes previous
+ * loaded and the depot's first magazine previous.  Both are O(1): a depot
+ * magazine's head block keeps the magazine's last node in its second word
+ * (depot_head), so blocks of one word (8 bytes) get no depot.  The bound is
+ * thread_cache_bytes per cache (a thread's, per pool), over all classes.
+ *
  * Who may touch a cache: its thread, between raising and lowering `busy`
  * while `owner` is its id (bias.h's handshake, per cache), or anyone holding
  * the pool's lock after revoking the cache (bias_revoke: owner REVOKED, a
@@ -73,8 +86,16 @@ typedef struct tcache {
        directory's removal count is dir_removals. */
     size_t dir_removals;
     const dir_chunk *pages[TC_PAGES];
+    size_t depot_room; /* bytes of magazines the depot may still take */
     tc_class cls[]; /* nlists */
 } tcache;
+
+/* A depot magazine's head block: its link, then the magazine's last node
+   (the block is free: its bytes after the link are the cache's). */
+typedef struct depot_head {
+    free_node *next;
+    free_node *tail;
+} depot_head;
 
 typedef struct tc_slot {
     sgi_pool *pool;
@@ -123,7 +144,7 @@ static inline tc_class *tc_class_of(tcache *c, const sgi_pool *p, size_t n)
 
 /* This thread's cache for p from its slot table (the last used one missed):
    it becomes the last used one; NULL when p has none here. */
-static inline tcache *tc_slot_find(const sgi_pool *p)
+static ALWAYS_INLINE tcache *tc_slot_find(const sgi_pool *p)
 {
     tc_slot *s = tc_slot_of(p);
     if (UNLIKELY(s->pool != p))
@@ -136,7 +157,7 @@ static inline tcache *tc_slot_find(const sgi_pool *p)
    thread's slots is its own, so its owner word is this thread's id or
    REVOKED: testing for REVOKED saves reading the id.  (No test before
    raising busy: a revoked cache is rare, and one load fewer pays.) */
-static inline tcache *tc_armed(sgi_pool *p)
+static ALWAYS_INLINE tcache *tc_armed(sgi_pool *p)
 {
     tcache *c;
     if (LIKELY(tc_last.pool == p)) {
@@ -165,10 +186,42 @@ static inline void tc_leave(tcache *c)
 static void *tcache_allocate_slow(sgi_pool *p, size_t n);
 static void tcache_deallocate_slow(sgi_pool *p, free_node *node, size_t n);
 
+/* A magazine's bytes in class k of cache c. */
+static inline size_t tc_magazine_bytes(const tcache *c, const tc_class *k, const sgi_pool *p)
+{
+    return ((size_t)(k - c->cls) + 1) * ((size_t)k->top + 1) << p->align_shift;
+}
+
+/* Loaded has just taken previous's blocks (its tail is previous's last
+   node): the depot's first magazine, if any, becomes previous; returns its
+   last node, or NULL (previous empty). */
+static inline free_node *tc_depot_pop(tcache *c, tc_class *k, const sgi_pool *p)
+{
+    depot_head *h = (depot_head *)(void *)k->tail->next;
+    if (h == NULL)
+        return NULL;
+    c->depot_room += tc_magazine_bytes(c, k, p);
+    return h->tail;
+}
+
+/* Both magazines are full: previous goes into the depot if the bound lets
+   it (it stays in the chain; its head notes its last node). */
+static inline bool tc_depot_push(tcache *c, tc_class *k, const sgi_pool *p)
+{
+    size_t bytes = tc_magazine_bytes(c, k, p);
+    if (((size_t)(k - c->cls) + 1) << p->align_shift < sizeof(depot_head) ||
+        c->depot_room < bytes)
+        return false;
+    depot_head *h = (depot_head *)(void *)k->tail->next;
+    h->tail = k->prev_tail;
+    c->depot_room -= bytes;
+    return true;
+}
+
 /* The cache's own moves (its owner, inside, or a holder of the lock).  The
    count is read into a local and written once, so that the compiler keeps
    the class's address in one register. */
-static inline free_node *tc_pop(tc_class *k)
+static ALWAYS_INLINE free_node *tc_pop(tcache *c, tc_class *k, const sgi_pool *p)
 {
     free_node *block = k->head;
     uint32_t count = k->count;
@@ -177,7 +230,7 @@ static inline free_node *tc_pop(tc_class *k)
             return NULL;
         count = k->top + 1; /* previous becomes loaded: head stays */
         k->tail = k->prev_tail;
-        k->prev_tail = NULL;
+        k->prev_tail = tc_depot_pop(c, k, p);
     }
     k->head = block->next;
     k->count = count - 1;
@@ -185,8 +238,10 @@ static inline free_node *tc_pop(tc_class *k)
 }
 
 /* A push onto a loaded magazine with room, or onto a full one while
-   previous is empty (loaded becomes previous); false: both are full. */
-static inline bool tc_push(tc_class *k, free_node *node)
+   previous is empty (loaded becomes previous); false: both are full (the
+   depot is tried out of line, tc_turn: the common path keeps its few
+   registers). */
+static ALWAYS_INLINE bool tc_push(tc_class *k, free_node *node)
 {
     uint32_t count = k->count;
     /* one compare for count == 0 (node becomes loaded's tail) or count == batch */
@@ -205,6 +260,32 @@ static inline bool tc_push(tc_class *k, free_node *node)
     return true;
 }
 
+/* A push, moving a full previous into the depot first when both magazines
+   are full; false (nothing changed): the depot cannot take it. */
+static inline bool tc_turn(tcache *c, tc_class *k, const sgi_pool *p, free_node *node)
+{
+    if (tc_push(k, node))
+        return true;
+    if (!tc_depot_push(c, k, p))
+        return false;
+    k->prev_tail = k->tail; /* loaded becomes previous */
+    k->count = 0;
+    return tc_push(k, node);
+}
+
+/* A push that found both magazines full (the cache left since): the cache
+   entered again, the push through the depot, with no lock; false: not
+   pushed (no room in the depot, or the cache was revoked meanwhile). */
+static NOINLINE bool tcache_depot_push(sgi_pool *p, free_node *node, size_t n)
+{
+    tcache *c = tc_armed(p);
+    if (c == NULL)
+        return false;
+    bool pushed = tc_turn(c, tc_class_of(c, p, n), p, node);
+    tc_leave(c);
+    return pushed;
+}
+
 /* The exchanges of a cache this thread has just had armed (its class empty,
    or both magazines full): under the lock, with no search for the cache. */
 static void *tcache_refill(sgi_pool *p, tcache *c, size_t n);
@@ -214,7 +295,7 @@ static ALWAYS_INLINE void *tcache_allocate(sgi_pool *p, size_t n)
 {
     tcache *c = tc_armed(p);
     if (LIKELY(c != NULL)) {
-        free_node *block = tc_pop(tc_class_of(c, p, n));
+        free_node *block = tc_pop(c, tc_class_of(c, p, n), p);
         tc_leave(c);
         if (LIKELY(block != NULL))
             return block;
@@ -291,6 +372,8 @@ static void tc_drain(sgi_pool *p, tcache *c)
         tc_class *k = &c->cls[cls];
         if (k->head != NULL && !p->closed) {
             free_node *tail = k->prev_tail != NULL ? k->prev_tail : k->tail;
+            while (tail->next != NULL) /* the depot's magazines, by their heads' notes */
+                tail = ((depot_head *)(void *)tail->next)->tail;
             tail->next = p->free_list[cls];
             p->free_list[cls] = k->head;
         }
@@ -298,6 +381,7 @@ static void tc_drain(sgi_pool *p, tcache *c)
         k->count = 0;
         k->prev_tail = NULL;
     }
+    c->depot_room = p->cache_depot_bytes;
 }
 
 /* Hands every cache's blocks back to the lists, revoking the other threads'
@@ -461,6 +545,7 @@ static tcache *tc_new(sgi_pool *p)
     atomic_init(&c->busy, 0);
     for (size_t cls = 0; cls < p->nlists; cls++)
         c->cls[cls].top = (uint32_t)tc_batch(p, cls) - 1;
+    c->depot_room = p->cache_depot_bytes;
     return c;
 }
 
@@ -498,7 +583,7 @@ static free_node *tc_refill_locked(sgi_pool *p, tcache *c, size_t n)
 {
     size_t cls = class_index(p, n);
     tc_class *k = &c->cls[cls];
-    free_node *block = tc_pop(k); /* re-armed with blocks */
+    free_node *block = tc_pop(c, k, p); /* re-armed with blocks */
     if (block != NULL)
         return block;
     if ((block = pop_free(p, cls)) != NULL || (block = refill(p, round_up(p, n)))) {
@@ -527,12 +612,13 @@ static void tc_give_back_locked(sgi_pool *p, tcache *c, free_node *node, size_t 
 {
     size_t cls = class_index(p, n);
     tc_class *k = &c->cls[cls];
-    /* both magazines full (the fast path's rule, so that which path runs
-       never changes an address): previous, the batch oldest, goes back
-       whole onto the list, and loaded becomes previous */
-    if (!tc_push(k, node)) {
+    /* both magazines full and no depot room (the fast path's rule, so that
+       which path runs never changes an address): previous goes back whole
+       onto the list (the batch oldest when the depot is empty), and loaded
+       becomes previous, followed by the depot */
+    if (!tc_turn(c, k, p, node)) {
         free_node *give = k->tail->next;
-        k->tail->next = NULL;
+        k->tail->next = k->prev_tail->next;
         k->prev_tail->next = p->free_list[cls];
         p->free_list[cls] = give;
         k->prev_tail = k->tail;
@@ -565,6 +651,8 @@ static NOINLINE void *tcache_refill(sgi_pool *p, tcache *c, size_t n)
 
 static NOINLINE void tcache_give_back(sgi_pool *p, tcache *c, free_node *node, size_t n)
 {
+    if (tcache_depot_push(p, node, n))
+        return;
     pool_lock(p);
     if (LIKELY(!p->closed)) { /* a closed pool has no memory: nothing to free */
         tc_rearm(c);

@@ -78,6 +78,7 @@ __all__ = [
     "DEFAULT_ALIGN",
     "DEFAULT_MAX_SMALL",
     "DEFAULT_REFILL",
+    "DEFAULT_TCACHE_BYTES",
     "PTRDIFF_MAX",
 ]
 
@@ -86,6 +87,8 @@ DEFAULT_ALIGN = 8  # ALIGN: block and chunk granularity
 DEFAULT_MAX_SMALL = 128  # MAX_BYTES: largest request served from the lists
 DEFAULT_REFILL = 20  # NOBJS: blocks asked for per refill
 TC_BATCH_BYTES = 8192  # thread caches: at most this many bytes of blocks per exchange
+DEFAULT_TCACHE_BYTES = 1 << 20  # thread caches: a thread's depot bound (thread_cache_bytes)
+DEPOT_MIN_BLOCK = 16  # a depot magazine's head block holds two words (link, last node)
 
 PTRDIFF_MAX = 2**63 - 1  # the system refuses requests above this (as malloc does)
 
@@ -237,6 +240,7 @@ class SGIAllocator:
         checked: bool = True,
         debug_fill: bool = False,
         thread_cache: bool = False,
+        thread_cache_bytes: int = DEFAULT_TCACHE_BYTES,
     ) -> None:
         # Constants (Part A; options per pool in Part B)
         self.align = align  # ALIGN
@@ -279,6 +283,13 @@ class SGIAllocator:
         # thread's call switches it to the caches for good (switch_to_caches).
         self.thread_cache = thread_cache and not checked and not debug_fill
         self.cache: list[deque[int]] | None = None
+        # The cache's magazines (C's tc_class): per class, the blocks of the
+        # first one, `loaded` (0..batch); after them, whole magazines of batch
+        # blocks: `previous`, then the depot's.  The depot takes at most
+        # thread_cache_bytes of blocks (depot_room: what it may still take).
+        self.thread_cache_bytes = thread_cache_bytes
+        self.loaded = [0] * self.nlists
+        self.depot_room = thread_cache_bytes
 
     # ---- Constants and formulas ------------------------------------------------------
 
@@ -453,9 +464,14 @@ class SGIAllocator:
         """Blocks per exchange: the refill count, at most 8 KiB of blocks."""
         return max(1, min(self.nobjs, TC_BATCH_BYTES // ((cls + 1) * self.align)))
 
+    def magazine_bytes(self, cls: int) -> int:
+        return self.cache_batch(cls) * (cls + 1) * self.align
+
     def flush_cache(self) -> bool:
-        """Every cached block back to the head of its list, in cache order;
-        whether any moved."""
+        """Every cached block back to the head of its list, in cache order
+        (the depot's too); whether any moved."""
+        self.loaded = [0] * self.nlists
+        self.depot_room = self.thread_cache_bytes
         moved = False
         for cls, cached in enumerate(self.cache or ()):
             if cached:
@@ -470,8 +486,16 @@ class SGIAllocator:
         class takes a batch from its list (refilled first when empty)."""
         assert self.cache is not None and self.is_small(n)
         cls = self.class_index(n)
-        if self.cache[cls]:
-            block = self.cache[cls].popleft()
+        cached = self.cache[cls]
+        if cached:
+            if self.loaded[cls] == 0:
+                # previous becomes loaded, the depot's first magazine previous
+                batch = self.cache_batch(cls)
+                if len(cached) >= 2 * batch:
+                    self.depot_room += self.magazine_bytes(cls)
+                self.loaded[cls] = batch
+            block = cached.popleft()
+            self.loaded[cls] -= 1
         else:
             if self.free_list[cls]:
                 block = self.free_list[cls].popleft()
@@ -481,23 +505,34 @@ class SGIAllocator:
             take = deque(lst.popleft() for _ in range(min(self.cache_batch(cls) - 1, len(lst))))
             take.extend(self.cache[cls])
             self.cache[cls] = take
+            self.loaded[cls] = len(take)
         self.small_block_born(block, n)
         return block
 
     def deallocate_cached(self, addr: int, n: int) -> None:
-        """deallocate(addr, n) of a small n into this thread's cache: a push;
-        a push onto a full cache (2 x batch) first gives the batch oldest back
-        to the head of the list, in cache order (a whole magazine)."""
+        """deallocate(addr, n) of a small n into this thread's cache: a push.
+        A push onto a full loaded magazine makes it previous; a full previous
+        first goes into the depot (if the bound lets it and the blocks hold
+        two words), else back to the head of the list, in cache order."""
         assert self.cache is not None and self.is_small(n)
         cls = self.class_index(n)
         cached = self.cache[cls]
         batch = self.cache_batch(cls)
-        if len(cached) == 2 * batch:
-            give = deque(cached.pop() for _ in range(batch))
-            give.reverse()
-            give.extend(self.free_list[cls])
-            self.free_list[cls] = give
+        count = self.loaded[cls]
+        if count == batch:
+            if len(cached) - count >= batch:  # previous is full
+                mag = self.magazine_bytes(cls)
+                if (cls + 1) * self.align >= DEPOT_MIN_BLOCK and self.depot_room >= mag:
+                    self.depot_room -= mag  # previous into the depot: nothing moves
+                else:
+                    give = deque(cached[k] for k in range(count, count + batch))
+                    for _ in range(batch):
+                        del cached[count]
+                    give.extend(self.free_list[cls])
+                    self.free_list[cls] = give
+            count = 0  # loaded becomes previous
         cached.appendleft(addr)
+        self.loaded[cls] = count + 1
         self.live[cls] -= 1
 
     def reported_free(self, cls: int) -> list[int]:
@@ -740,6 +775,7 @@ class ReferencePool(PoolBase):
                    biased, on the lists: the first thread to call it owns it,
                    and a call from any other thread switches it to the cache
                    for good.
+      thread_cache_bytes  None (1 MiB) or bytes: the cache's depot bound.
 
     The algorithm's state is `self.allocator` (an SGIAllocator).
     """
@@ -756,6 +792,7 @@ class ReferencePool(PoolBase):
         oom_handler: OomHandler | None = None,
         debug: bool = False,
         thread_cache: bool = False,
+        thread_cache_bytes: int | None = None,
     ) -> None:
         o = self._init_options(
             heap_limit=heap_limit,
@@ -767,6 +804,7 @@ class ReferencePool(PoolBase):
             oom_handler=oom_handler,
             debug=debug,
             thread_cache=thread_cache,
+            thread_cache_bytes=thread_cache_bytes,
         )
         self.allocator = SGIAllocator(
             align=o.align,
@@ -776,6 +814,7 @@ class ReferencePool(PoolBase):
             checked=o.checked,
             debug_fill=o.debug,
             thread_cache=o.thread_cache,
+            thread_cache_bytes=o.thread_cache_bytes,
         )
         self._lock = ForkSafeLock(reentrant=True)
         self._closed = False

@@ -85,6 +85,14 @@ PROFILES: dict[str, dict[str, object]] = {
         "refill": 4,
         "second_thread": True,
     },
+    # a depot of two magazines of 32 bytes (batch 4): it fills, and pushes past it give back
+    "cache-depot-bound": {
+        "thread_cache": True,
+        "checked": False,
+        "refill": 4,
+        "thread_cache_bytes": 256,
+        "second_thread": True,
+    },
     # the same option, one thread alone: the pool stays biased, on the lists
     "cache-one-thread": {"thread_cache": True, "checked": False, "refill": 4},
 }
