@@ -138,6 +138,10 @@ static int stats_on; /* one of the above */
 static atomic_size_t pool_allocs, pool_frees, sys_allocs, sys_frees;
 static size_t pool_refill = SGI_POOL_DEFAULT_REFILL; /* POOL_PRELOAD_REFILL, for the report */
 static bool thread_cache = true;                       /* POOL_PRELOAD_THREAD_CACHE */
+/* POOL_PRELOAD_TCACHE_BYTES: each thread's depot (thread_cache_bytes); a
+   quarter of the core's default, since every thread of a program gets one
+   (at most 64 per pool): 16 MiB at most in depots.  1 (from "0"): none. */
+static size_t tcache_bytes = (size_t)256 << 10;
 
 /* Once a small request is refused (the range used up), requests of its class
    and larger go straight to the system until a pool block is freed: the
@@ -534,6 +538,17 @@ static const char *start_pool(size_t *refill)
             return "POOL_PRELOAD_THREAD_CACHE refused";
         }
     }
+    text = getenv("POOL_PRELOAD_TCACHE_BYTES");
+    if (text != NULL && text[0] != '\0') {
+        const char *why = strcmp(text, "0") == 0 ? NULL : parse_size(text, &tcache_bytes);
+        if (why != NULL) {
+            warn("sgi_pool preload: POOL_PRELOAD_TCACHE_BYTES=%.64s: %s; every request goes "
+                 "to the system allocator\n", text, why);
+            return "POOL_PRELOAD_TCACHE_BYTES refused";
+        }
+        if (strcmp(text, "0") == 0)
+            tcache_bytes = 1; /* below any magazine: the two magazines only */
+    }
     const char *name, *value, *why_not = autotrim_configure(&name, &value);
     if (why_not != NULL) {
         warn("sgi_pool preload: %s=%.64s: %s; every request goes to the system allocator\n",
@@ -567,6 +582,7 @@ static const char *start_pool(size_t *refill)
     o.refill = pool_refill = *refill;
     o.thread_safe = 1;
     o.thread_cache = thread_cache;
+    o.thread_cache_bytes = tcache_bytes;
     sgi_pool *p = sgi_pool_create(&o); /* its calloc goes to the system */
     atomic_store(&the_pool, p);
     return p != NULL ? NULL : "the pool could not be created";

@@ -593,6 +593,23 @@ def test_thread_cache_variable_misuse_is_named_and_the_system_serves(library, va
     assert "no pool (every request went to the system)" in done.stderr
 
 
+@pytest.mark.parametrize(
+    ("value", "why"), [("1K", "below 64 KiB"), ("abc", "not a size"), ("-1", "not a size")]
+)
+def test_tcache_bytes_misuse_is_named_and_the_system_serves(library, value, why):
+    done = preloaded(["/bin/true"], library, POOL_PRELOAD_TCACHE_BYTES=value)
+    assert done.returncode == 0
+    assert f"sgi_pool preload: POOL_PRELOAD_TCACHE_BYTES={value}: {why}" in done.stderr
+    assert "no pool (every request went to the system)" in done.stderr
+
+
+@pytest.mark.parametrize("value", ["0", "64K", "4M"])
+def test_tcache_bytes_accepted(library, value):
+    done = preloaded(["/bin/true"], library, POOL_PRELOAD_TCACHE_BYTES=value)
+    assert done.returncode == 0 and "TCACHE_BYTES" not in done.stderr, done.stderr
+    assert reports(done.stderr)[0][3].endswith("thread caches on from a second thread")
+
+
 @pytest.mark.parametrize("caches", ["1", "0"])
 def test_sort_parallel_same_output(library, caches, tmp_path):
     from pool.bench.preload_threads import write_sort_input
