@@ -112,7 +112,19 @@ def _install(pool: Pool | None) -> tuple[Any, contextvars.Token[tuple[Any, ...]]
     """install(), returning the handler replaced and the token of its record."""
     new = handler(pool)  # first: a refused pool changes nothing
     old = _glue().set_handler(new)
+    _pin_errstate()
     return old, _previous.set(_previous.get() + (old,))
+
+
+def _pin_errstate() -> None:
+    """Sets numpy's error state (a context variable in numpy 2) in this context
+    to what it is.  Installing a handler gives the thread a context; from then
+    on every lookup of a variable *unset* in it walks the context's map (the
+    lookup of a set one is cached), and numpy looks its error state up on every
+    ufunc call: about 120 instructions each, 2% of `(v * 2.0 + 1.0).sum()`.
+    The value is unchanged, so are np.errstate and np.seterr; older numpy keeps
+    the state per thread, where this changes nothing."""
+    numpy.setbufsize(numpy.getbufsize())
 
 
 def uninstall() -> None:
