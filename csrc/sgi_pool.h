@@ -375,6 +375,16 @@ void sgi_pool_get_trim_stats(sgi_pool *p, sgi_pool_trim_stats *out);
    table only ever appends. */
 int sgi_pool_deallocate_held(sgi_pool *p, void *ptr, size_t n);
 
+/* sgi_pool_deallocate_held for an owner whose blocks are either the pool's
+   held blocks or the system allocator's (numpy's handler: small data from the
+   pool, large from malloc): a block that is none of the pool's, by
+   sgi_pool_free_held's answer (ENOTLIVE), goes to free().  Returns OK when
+   the pool took the block (or ptr is NULL), ENOTLIVE when free() did.  The
+   size is trusted as there: on an open pool a size of 1 to max_small bytes
+   must be the held block's own (a system block then needs n 0, size-less, or
+   its size above max_small).  Appended: the C API table only ever appends. */
+int sgi_pool_deallocate_held_or_free(sgi_pool *p, void *ptr, size_t n);
+
 #ifdef __cplusplus
 }
 #endif

@@ -22,33 +22,48 @@ static void held_block_gone(sgi_pool *p)
         release_retired(p);
 }
 
-void *sgi_pool_allocate_held(sgi_pool *p, size_t n)
+/* The sizes the held fast paths serve (held_max): the pool's locked_max once
+   the room close() needs is reserved, 0 before and after close().  Read
+   before the pool is entered: the biased owner needs no second look (every
+   close() since it became the owner was its own: another thread's lock
+   would have revoked the bias first); under the lock a free looks again
+   (another thread may have closed the pool in between), an allocation need
+   not (a closed pool's lists are empty). */
+static inline size_t held_max(const sgi_pool *p)
 {
-    REQUIRE(p != NULL);
-    /* Fast path of sgi_pool_allocate's locked pools (numpy's default pool):
-       the pop and the count, by the bias owner or under an uncontended lock;
-       a closed pool's lists are empty. */
-    if (LIKELY(n - 1 < p->locked_max)) {
-        bool biased = bias_enter(p);
-        if (biased || pool_try_lock(p)) {
-            size_t cls = class_index(p, n);
-            free_node *block = p->retired != NULL ? p->free_list[cls] : NULL;
-            if (LIKELY(block != NULL)) {
-                p->free_list[cls] = block->next;
-                p->held++;
-            }
-            if (biased)
-                bias_leave(p);
-            else
-                pool_unlock_raw(p);
-            if (LIKELY(block != NULL))
-                return block;
-        }
+    return atomic_load_explicit(&p->held_max, memory_order_relaxed);
+}
+
+/* class_index(p, n) for 1 <= n <= max_bytes, from n - 1, which the fast
+   paths' range test has computed already: one shift. */
+static inline size_t held_class(const sgi_pool *p, size_t n)
+{
+    return (n - 1) >> p->align_shift;
+}
+
+/* The pop of the held fast path (the pool entered): NULL on an empty list. */
+static ALWAYS_INLINE free_node *held_pop(sgi_pool *p, size_t n)
+{
+    size_t cls = held_class(p, n);
+    free_node *block = p->free_list[cls];
+    if (LIKELY(block != NULL)) {
+        p->free_list[cls] = block->next;
+        p->held++;
     }
+    return block;
+}
+
+/* Everything but the fast path: under the lock, the room close() needs
+   reserved first (once), then the general allocation. */
+static NOINLINE void *allocate_held_general(sgi_pool *p, size_t n)
+{
     void *block = NULL;
     pool_lock(p);
-    if (p->retired == NULL && !p->closed)
+    if (p->retired == NULL && !p->closed) {
         p->retired = malloc(pool_bytes(p->nlists)); /* once: close() must not fail later */
+        if (p->retired != NULL) /* the fast paths may serve from now on */
+            atomic_store_explicit(&p->held_max, p->locked_max, memory_order_relaxed);
+    }
     if (p->retired != NULL) {
         block = allocate_locked(p, n); /* NULL on a closed pool */
         if (block != NULL)
@@ -58,6 +73,29 @@ void *sgi_pool_allocate_held(sgi_pool *p, size_t n)
     }
     pool_unlock(p);
     return block;
+}
+
+void *sgi_pool_allocate_held(sgi_pool *p, size_t n)
+{
+    REQUIRE(p != NULL);
+    /* Fast path (locked pools without extras, numpy's default pool): the pop
+       and the count, by the bias owner or under an uncontended lock; one
+       compare tests the size, the mode and the reserved room. */
+    if (LIKELY(n - 1 < held_max(p))) {
+        uintptr_t owner = bias_word(p);
+        if (LIKELY(bias_enter_as(p, owner))) { /* the owner of a biased pool: no atomic */
+            free_node *block = held_pop(p, n);
+            bias_leave(p);
+            if (LIKELY(block != NULL))
+                return block;
+        } else if (LIKELY(owner == BIAS_REVOKED && spin_lock_try(&p->lock))) {
+            free_node *block = held_pop(p, n);
+            pool_unlock_raw(p);
+            if (LIKELY(block != NULL))
+                return block;
+        }
+    }
+    return allocate_held_general(p, n); /* a tail call: the fast path saves no registers */
 }
 
 int sgi_pool_free_held(sgi_pool *p, void *ptr)
@@ -81,39 +119,70 @@ int sgi_pool_free_held(sgi_pool *p, void *ptr)
     return n ? SGI_POOL_OK : SGI_POOL_ENOTLIVE;
 }
 
-/* sgi_pool_free_held with the block's size, as sgi_pool_deallocate trusts it:
-   on an open pool with the locked lists (the pools numpy's handler uses), the
-   push onto n's list by the bias owner or under an uncontended lock, with no
-   directory lookup -- the list effect of free_held's free_fast for a block of
-   n's class, the held count included.  Everything else (a closed pool's
-   retired memory, a busy lock, checked or single-thread pools, thread
-   caches, n 0) takes free_held, which looks the block up and reports. */
+/* The push of the held fast path (the pool entered, open): the block onto n's
+   list, and one held block fewer -- the list effect of free_held's free_fast
+   for a block of n's class.  (The count stays at 0 when a held block was
+   freed through the other calls: held_block_gone.) */
+static ALWAYS_INLINE void held_push(sgi_pool *p, void *ptr, size_t n)
+{
+    free_node *node = ptr;
+    size_t cls = held_class(p, n);
+    node->next = p->free_list[cls];
+    p->free_list[cls] = node;
+    p->held -= p->held != 0;
+}
+
+/* The fast path of the sized held frees: on an open pool with the locked
+   lists (the pools numpy's handler uses), the push onto n's list by the bias
+   owner or under an uncontended lock, with no directory lookup; true when
+   done.  False (a closed pool's retired memory, a busy lock, checked or
+   single-thread pools, thread caches, n 0, NULL): free_held decides. */
+static ALWAYS_INLINE bool deallocate_held_fast(sgi_pool *p, void *ptr, size_t n)
+{
+    if (LIKELY(n - 1 < held_max(p) && ptr != NULL)) {
+        uintptr_t owner = bias_word(p);
+        if (LIKELY(bias_enter_as(p, owner))) { /* open: held_max says so (above) */
+            held_push(p, ptr, n);
+            bias_leave(p);
+            return true;
+        }
+        if (LIKELY(owner == BIAS_REVOKED && spin_lock_try(&p->lock))) {
+            bool open = !p->closed; /* (another thread may have closed it since) */
+            if (LIKELY(open))
+                held_push(p, ptr, n);
+            pool_unlock_raw(p);
+            return open;
+        }
+    }
+    return false;
+}
+
+/* sgi_pool_free_held with the block's size, as sgi_pool_deallocate trusts it. */
 int sgi_pool_deallocate_held(sgi_pool *p, void *ptr, size_t n)
 {
     REQUIRE(p != NULL);
-    if (ptr == NULL)
+    if (LIKELY(deallocate_held_fast(p, ptr, n)))
         return SGI_POOL_OK;
-    if (LIKELY(n - 1 < p->locked_max)) {
-        bool biased = bias_enter(p);
-        if (biased || pool_try_lock(p)) {
-            bool open = !p->closed;
-            if (LIKELY(open)) {
-                free_node *node = ptr;
-                size_t cls = class_index(p, n);
-                node->next = p->free_list[cls];
-                p->free_list[cls] = node;
-                if (p->held != 0) /* as free_fast: an open pool's count alone */
-                    p->held--;
-            }
-            if (biased)
-                bias_leave(p);
-            else
-                pool_unlock(p);
-            if (LIKELY(open))
-                return SGI_POOL_OK;
-        }
-    }
-    return sgi_pool_free_held(p, ptr);
+    return sgi_pool_free_held(p, ptr); /* a tail call, as above */
+}
+
+/* What the fast path left: the pool's block (free_held), else the system's. */
+static NOINLINE int held_or_free_rest(sgi_pool *p, void *ptr)
+{
+    int status = sgi_pool_free_held(p, ptr);
+    if (status == SGI_POOL_ENOTLIVE)
+        free(ptr);
+    return status;
+}
+
+/* sgi_pool_deallocate_held, then free() for a block that is none of the
+   pool's: one call for an owner that mixes the two (numpy's handler). */
+int sgi_pool_deallocate_held_or_free(sgi_pool *p, void *ptr, size_t n)
+{
+    REQUIRE(p != NULL);
+    if (LIKELY(deallocate_held_fast(p, ptr, n)))
+        return SGI_POOL_OK;
+    return held_or_free_rest(p, ptr);
 }
 
 /* A held block of a closed pool, resized: it moves to malloc (the pool serves

@@ -90,6 +90,7 @@ sgi_pool *sgi_pool_create(const sgi_pool_options *opts)
     bool biased = p->thread_safe && (p->locked_max | p->checked_max) != 0 && bias_available();
     atomic_init(&p->bias_owner, biased ? BIAS_UNOWNED : BIAS_REVOKED);
     atomic_init(&p->bias_busy, 0);
+    atomic_init(&p->held_max, 0); /* until the first held allocation (core/held.c) */
     p->heap_limit = opts->heap_limit;
     p->carved = (size_t *)(p->free_list + nlists);
     VALGRIND_CREATE_MEMPOOL(p, 0, 0);
@@ -119,6 +120,7 @@ static void forget_memory(sgi_pool *p)
     atomic_store_explicit(&p->open_tail, 0, memory_order_relaxed);
     p->heap_size = p->large_bytes = p->large_live = 0;
     p->released_chunks = p->released_bytes = 0;
+    atomic_store_explicit(&p->held_max, 0, memory_order_relaxed); /* the held fast paths end */
     p->closed = true;
 }
 
@@ -150,7 +152,14 @@ static void release_memory(sgi_pool *p)
 static void retire_memory(sgi_pool *p)
 {
     sgi_pool *r = p->retired;
-    memcpy(r, p, pool_bytes(p->nlists));
+    /* Every field but those other threads may write meanwhile (the lock and
+       the bias words, tried and lowered without p's lock; the fork registry's
+       links): r is never locked, biased nor registered, and its held calls
+       run under p's lock. */
+    size_t gap = offsetof(sgi_pool, held_max), rest = offsetof(sgi_pool, thread_cache);
+    memcpy(r, p, gap);
+    memset((char *)r + gap, 0, rest - gap);
+    memcpy((char *)r + rest, (char *)p + rest, pool_bytes(p->nlists) - rest);
     r->carved = (size_t *)(r->free_list + r->nlists); /* its own counters */
     r->retired = NULL;
     r->caches = NULL; /* they stay p's (emptied by close) */

@@ -131,6 +131,9 @@ struct sgi_pool {
     size_t locked_max;    /* max_bytes for thread-safe pools (uncontended lock) */
     size_t checked_max;   /* max_bytes for checked pools without other extras, at most
                              DIR_LIVE_EXTENT granules (block_directory.h) */
+    _Atomic size_t held_max; /* locked_max once the first held allocation has reserved
+                                `retired`, 0 before and once closed: the held calls' fast
+                                paths (core/held.c); relaxed loads, written under the lock */
     atomic_int lock;      /* spin lock: 0 free, 1 held */
     /* Biased ownership (bias.h): the owner's thread id, BIAS_UNOWNED or
        BIAS_REVOKED (locked pools only ever move UNOWNED -> id -> REVOKED, the
@@ -181,6 +184,13 @@ struct sgi_pool {
     bool retired_live;     /* the room holds the memory of a closed pool */
     free_node *free_list[]; /* nlists heads, then nlists `carved` counters */
 };
+
+/* retire_memory copies a pool but the fields from held_max to thread_cache,
+   which other threads may write during a close(). */
+_Static_assert(offsetof(sgi_pool, held_max) < offsetof(sgi_pool, lock) &&
+                   offsetof(sgi_pool, bias_busy) < offsetof(sgi_pool, fork) &&
+                   offsetof(sgi_pool, fork) < offsetof(sgi_pool, thread_cache),
+               "the fields written without the pool's lock lie between held_max and thread_cache");
 
 /* Size of the system request this thread last saw refused. */
 static _Thread_local size_t last_refused;

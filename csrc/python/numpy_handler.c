@@ -17,6 +17,7 @@
 #define NPY_TARGET_VERSION NPY_1_22_API_VERSION
 #include <numpy/arrayobject.h>
 
+#include <stddef.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -28,7 +29,7 @@ static const sgi_pool_capi *core; /* from the capsule, at module init */
    init (one load per call instead of two). */
 static void *(*pool_allocate_held)(sgi_pool *, size_t);
 static int (*pool_free_held)(sgi_pool *, void *);
-static int (*pool_deallocate_held)(sgi_pool *, void *, size_t);
+static int (*pool_deallocate_held_or_free)(sgi_pool *, void *, size_t);
 
 /* The pool serves what its lists serve; larger data goes to the system
    allocator, as with numpy's default handler: a large np.zeros then stays
@@ -45,6 +46,16 @@ enum { POOL_MAX_SMALL = SGI_POOL_DEFAULT_MAX_SMALL, POOL_OK = SGI_POOL_OK,
    handler's capsule, which numpy keeps while any array made under it lives). */
 typedef struct handler_ctx {
     sgi_pool *pool;
+    /* numpy's free of n bytes with n - 2 < sized_span (2 to POOL_MAX_SMALL
+       bytes: one compare) is the sized free of a held block of n's class:
+       POOL_MAX_SMALL - 1, set to 0 (for good) once the handler has given numpy
+       a system block of at most POOL_MAX_SMALL bytes while the pool may be
+       open: a realloc that shrank a system block and could not move it into
+       the pool (ENOMEM, or a closed pool).  Otherwise every small free is of
+       a held block of the pool (or of a closed pool's moved-out block, which
+       the core's closed path refuses), of the class of the size numpy
+       passes; once 0, small frees are size-less. */
+    size_t sized_span; /* __atomic builtins, relaxed */
     /* The pool's large blocks (above POOL_MAX_SMALL) that this handler's
        arrays hold: only numpy's realloc makes them (a small block grown in the
        pool).  Counted from the sizes the pool reports before and after each
@@ -56,26 +67,26 @@ typedef struct handler_ctx {
        size), so it goes to free() without asking the pool. */
     size_t large; /* __atomic builtins, relaxed: a block reaches another
                      thread only through numpy's own synchronisation */
-    /* Set (for good) once the handler has given numpy a system block of at
-       most POOL_MAX_SMALL bytes while the pool may be open: a realloc that
-       shrank a system block and could not move it into the pool (ENOMEM, or
-       a closed pool).  While it is 0, every small free is of a held block of
-       the pool (or of a closed pool's moved-out block, which the core's
-       closed path refuses), of the class of the size numpy passes, so it
-       goes to the sized free; once set, small frees are size-less. */
-    int small_system;
 } handler_ctx;
 
-typedef struct handler_box { /* one allocation per capsule */
+/* One allocation per capsule, on a cache line boundary: numpy reads the
+   allocator's ctx and function, the glue the ctx, on every call -- one line. */
+typedef struct handler_box {
     PyDataMem_Handler handler;
     handler_ctx ctx;
 } handler_box;
+enum { LINE = 64 };
+_Static_assert(offsetof(handler_box, handler.allocator) / LINE ==
+                   (offsetof(handler_box, ctx) + sizeof(handler_ctx) - 1) / LINE,
+               "numpy's allocator and the context share a cache line");
 
 /* numpy asks for 0 bytes for empty arrays and still wants a pointer. */
 static void *handler_malloc(void *ctx, size_t n)
 {
-    if (n <= POOL_MAX_SMALL)
-        return pool_allocate_held(((handler_ctx *)ctx)->pool, n ? n : 1);
+    if (__builtin_expect(n - 1 < POOL_MAX_SMALL, 1)) /* 1 to POOL_MAX_SMALL */
+        return pool_allocate_held(((handler_ctx *)ctx)->pool, n);
+    if (n == 0)
+        return pool_allocate_held(((handler_ctx *)ctx)->pool, 1);
     return malloc(n);
 }
 
@@ -95,7 +106,7 @@ static void *handler_calloc(void *ctx, size_t count, size_t n)
    class (the sized free trusts that).  The system's realloc first (n bytes
    kept, whatever the old size), then the copy; when the pool has no block
    (ENOMEM, or a closed pool) the system's block stays, and small frees turn
-   size-less for good (small_system). */
+   size-less for good (sized_span 0). */
 static __attribute__((noinline)) void *system_to_small(handler_ctx *c, void *ptr, size_t n)
 {
     void *q = pool_allocate_held(c->pool, n);
@@ -106,7 +117,7 @@ static __attribute__((noinline)) void *system_to_small(handler_ctx *c, void *ptr
         return NULL;
     }
     if (q == NULL) {
-        __atomic_store_n(&c->small_system, 1, __ATOMIC_RELAXED);
+        __atomic_store_n(&c->sized_span, 0, __ATOMIC_RELAXED);
         return r;
     }
     memcpy(q, r, n);
@@ -155,34 +166,32 @@ static __attribute__((noinline)) void free_large(handler_ctx *c, void *ptr)
 
 /* numpy passes the size: the size it allocated or last reallocated (NEP 49),
    but an array of 0 bytes is freed with 1 whatever it got (older numpy's
-   ndarray.resize to 0 elements reallocates to the item size).  Small, above 1: a held block of
-   that size's class (the handler's malloc, calloc and realloc see to it,
-   above), so the core's sized free pushes it with no lookup of its chunk; a
-   closed pool's moved-out block is refused there (ENOTLIVE) and freed; NULL
-   is OK.  1 byte (0 or 1 bytes of data), or once the handler gave out a small
-   system block (small_system): size-less.  Large: the system's straight
-   away while the handler holds no large block of the pool. */
+   ndarray.resize to 0 elements reallocates to the item size).  Small, above
+   1, while sized_span allows: a held block of that size's class (the
+   handler's malloc, calloc and realloc see to it, above), so the core's sized
+   free pushes it with no lookup of its chunk.  1 byte (0 or 1 bytes of data),
+   or once the handler gave out a small system block: size-less (n 0).  Either
+   way one core call: a closed pool's moved-out block, refused there, goes to
+   free(); NULL is nothing.  Large: the system's straight away while the
+   handler holds no large block of the pool. */
 static void handler_free(void *ctx, void *ptr, size_t n)
 {
     handler_ctx *c = ctx;
-    if (__builtin_expect(n <= POOL_MAX_SMALL, 1)) {
-        int sized = n > 1 && !__atomic_load_n(&c->small_system, __ATOMIC_RELAXED);
-        int status = __builtin_expect(sized, 1) ? pool_deallocate_held(c->pool, ptr, n)
-                                                : pool_free_held(c->pool, ptr);
-        if (status == POOL_ENOTLIVE)
-            free(ptr);
-    } else if (__atomic_load_n(&c->large, __ATOMIC_RELAXED) == 0) {
+    if (__builtin_expect(n - 2 < __atomic_load_n(&c->sized_span, __ATOMIC_RELAXED), 1))
+        (void)pool_deallocate_held_or_free(c->pool, ptr, n);
+    else if (n <= POOL_MAX_SMALL)
+        (void)pool_deallocate_held_or_free(c->pool, ptr, 0);
+    else if (__atomic_load_n(&c->large, __ATOMIC_RELAXED) == 0)
         free(ptr);
-    } else {
+    else
         free_large(c, ptr);
-    }
 }
 
 static void capsule_destructor(PyObject *capsule)
 {
     PyDataMem_Handler *h = PyCapsule_GetPointer(capsule, "mem_handler");
     Py_XDECREF((PyObject *)PyCapsule_GetContext(capsule));
-    PyMem_RawFree(h); /* the handler_box (its first member) */
+    free(h); /* the handler_box (its first member) */
 }
 
 /* make_handler(pool_address, keepalive) -> a "mem_handler" capsule */
@@ -193,11 +202,14 @@ static PyObject *make_handler(PyObject *module, PyObject *args)
     PyObject *keepalive;
     if (!PyArg_ParseTuple(args, "KO", &address, &keepalive))
         return NULL;
-    handler_box *box = PyMem_RawCalloc(1, sizeof *box);
+    size_t bytes = (sizeof(handler_box) + LINE - 1) / LINE * LINE; /* aligned_alloc's rule */
+    handler_box *box = aligned_alloc(LINE, bytes);
     if (box == NULL)
         return PyErr_NoMemory();
+    memset(box, 0, bytes);
     PyDataMem_Handler *h = &box->handler;
     box->ctx.pool = (sgi_pool *)(uintptr_t)address;
+    box->ctx.sized_span = POOL_MAX_SMALL - 1;
     strcpy(h->name, "sgi_pool");
     h->version = 1;
     h->allocator.ctx = &box->ctx;
@@ -207,7 +219,7 @@ static PyObject *make_handler(PyObject *module, PyObject *args)
     h->allocator.free = handler_free;
     PyObject *capsule = PyCapsule_New(h, "mem_handler", capsule_destructor);
     if (capsule == NULL) {
-        PyMem_RawFree(h);
+        free(h);
         return NULL;
     }
     Py_INCREF(keepalive);
@@ -277,6 +289,6 @@ PyMODINIT_FUNC PyInit__numpy_handler(void)
         return NULL;
     pool_allocate_held = core->allocate_held;
     pool_free_held = core->free_held;
-    pool_deallocate_held = core->deallocate_held;
+    pool_deallocate_held_or_free = core->deallocate_held_or_free;
     return PyModule_Create(&module_def);
 }

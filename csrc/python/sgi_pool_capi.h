@@ -77,6 +77,7 @@ typedef struct sgi_pool_capi {
     __typeof__(sgi_pool_trim) *trim;
     __typeof__(sgi_pool_get_trim_stats) *get_trim_stats;
     __typeof__(sgi_pool_deallocate_held) *deallocate_held;
+    __typeof__(sgi_pool_deallocate_held_or_free) *deallocate_held_or_free;
     /* generated from sgi_pool.h: end */
 } sgi_pool_capi;
 

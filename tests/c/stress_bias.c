@@ -13,6 +13,10 @@
  *   destroy         another thread destroys a pool whose owner is alive, idle
  *   fork            the main thread forks while the owner runs; the child
  *                   uses the pool (content checks) and must exit 0
+ *   held            the held calls (numpy's handler): the owner alone, then
+ *                   a second thread taking over, while a third closes the
+ *                   pool; every block's contents checked, and the memory
+ *                   goes back exactly when the last held block is freed
  * Prints "bias: LOCKING" (the sgi_pool_locking of a fresh pool after one
  * call) and "all checks passed".  Exit status 1 on any failure.
  */
@@ -22,6 +26,7 @@
 #include <stdatomic.h>
 #include <stdint.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -271,6 +276,84 @@ static void fork_mid_use(int rounds)
     }
 }
 
+/* The held calls as numpy's handler makes them, with content checks: the
+   sized frees (with and without free() for the system's blocks) and the
+   size-less one, mixed with system blocks; after a close() allocations fail
+   and the blocks still live go back to the retired memory.  Returns the
+   number of bad blocks or statuses. */
+static int held_churn(sgi_pool *p, uint64_t seed, size_t steps, unsigned char tag,
+                      const _Atomic int *stop)
+{
+    void *live[LIVE] = {0};
+    size_t size[LIVE] = {0};
+    int bad = 0;
+    uint64_t x = seed;
+    for (size_t i = 0; i < steps && !(stop && atomic_load(stop)); i++) {
+        size_t j = (size_t)(x % LIVE);
+        if (live[j] != NULL) {
+            for (size_t k = 0; k < size[j]; k++)
+                bad += ((unsigned char *)live[j])[k] != tag;
+            int status = (i & 3) == 0   ? sgi_pool_deallocate_held(p, live[j], size[j])
+                         : (i & 3) == 1 ? sgi_pool_deallocate_held_or_free(p, live[j], size[j])
+                         : (i & 3) == 2 ? sgi_pool_free_held(p, live[j])
+                                        : sgi_pool_deallocate_held_or_free(p, live[j], 0);
+            bad += status != SGI_POOL_OK;
+            live[j] = NULL;
+        }
+        if ((i & 15) == 5) /* a system block, size-less: refused, and freed by the call */
+            bad += sgi_pool_deallocate_held_or_free(p, malloc(size_of(&x)), 0) !=
+                   SGI_POOL_ENOTLIVE;
+        size[j] = size_of(&x);
+        live[j] = sgi_pool_allocate_held(p, size[j]);
+        if (live[j] != NULL)
+            memset(live[j], tag, size[j]);
+    }
+    for (size_t j = 0; j < LIVE; j++)
+        if (live[j] != NULL) {
+            for (size_t k = 0; k < size[j]; k++)
+                bad += ((unsigned char *)live[j])[k] != tag;
+            bad += sgi_pool_deallocate_held(p, live[j], size[j]) != SGI_POOL_OK;
+        }
+    return bad;
+}
+
+static void *run_held_job(void *arg)
+{
+    job *j = arg;
+    atomic_store(&j->started, 1);
+    j->bad = held_churn(j->p, j->seed, j->steps, j->tag, j->stop);
+    return NULL;
+}
+
+static void held_close_mid_use(int rounds)
+{
+    for (int r = 0; r < rounds; r++) {
+        size_t blocks0, bytes0, blocks1, bytes1;
+        sgi_pool_process_totals(&blocks0, &bytes0);
+        sgi_pool *p = sgi_pool_create(NULL);
+        job owner = {p, 11 + (uint64_t)r, 300000, 0x96, NULL, 0, 0};
+        job other = {p, 71 + (uint64_t)r, 30000, 0x69, NULL, 0, 0};
+        pthread_t t1, t2;
+        pthread_create(&t1, NULL, run_held_job, &owner);
+        wait_started(&owner);
+        if (r & 1) { /* odd rounds: a second thread takes over first */
+            pthread_create(&t2, NULL, run_held_job, &other);
+            wait_started(&other);
+        }
+        usleep(1000);
+        sgi_pool_close(p);
+        pthread_join(t1, NULL);
+        if (r & 1)
+            pthread_join(t2, NULL);
+        if (owner.bad || other.bad)
+            fail("held: a block's contents or a status changed");
+        sgi_pool_process_totals(&blocks1, &bytes1);
+        if (blocks1 != blocks0 || bytes1 != bytes0)
+            fail("held: the memory outlived the last held block");
+        sgi_pool_destroy(p);
+    }
+}
+
 int main(void)
 {
     same_addresses();
@@ -279,6 +362,7 @@ int main(void)
     close_from_another_thread();
     destroy_from_another_thread();
     fork_mid_use(10);
+    held_close_mid_use(6);
     if (failures)
         return 1;
     puts("all checks passed");

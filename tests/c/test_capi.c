@@ -204,6 +204,13 @@ static void held_blocks(int checked)
     CHECK(sgi_pool_allocate_held(p, 24) == d && sgi_pool_deallocate_held(p, d, 20) == SGI_POOL_OK);
     CHECK(sgi_pool_deallocate_held(p, NULL, 8) == SGI_POOL_OK);
     CHECK(sgi_pool_deallocate_held(p, mine, 0) == SGI_POOL_ENOTLIVE); /* 0: size-less */
+    /* the same with free() for what is not the pool's (numpy's handler's one call) */
+    CHECK(sgi_pool_allocate_held(p, 24) == d);
+    CHECK(sgi_pool_deallocate_held_or_free(p, d, 24) == SGI_POOL_OK);
+    CHECK(sgi_pool_allocate_held(p, 17) == d && sgi_pool_deallocate_held_or_free(p, d, 0) == SGI_POOL_OK);
+    CHECK(sgi_pool_deallocate_held_or_free(p, NULL, 8) == SGI_POOL_OK);
+    CHECK(sgi_pool_deallocate_held_or_free(p, malloc(200), 200) == SGI_POOL_ENOTLIVE); /* freed */
+    CHECK(sgi_pool_deallocate_held_or_free(p, malloc(8), 0) == SGI_POOL_ENOTLIVE);
     CHECK(sgi_pool_realloc_held(p, c, 200, &q) == SGI_POOL_OK && sgi_pool_owns(p, q));
     c = q; /* still held: a large block of the pool now */
     sgi_pool_process_totals(&blocks1, &bytes1);
@@ -219,8 +226,8 @@ static void held_blocks(int checked)
     CHECK(q != NULL && memcmp(q, "abcdefghijklmnopqrst", 20) == 0);
     CHECK(sgi_pool_free_held(p, q) == SGI_POOL_ENOTLIVE); /* the system's now */
     CHECK(sgi_pool_deallocate_held(p, q, 40) == SGI_POOL_ENOTLIVE); /* closed: size-less */
-    free(q);
-    CHECK(sgi_pool_deallocate_held(p, c, 200) == SGI_POOL_OK);
+    CHECK(sgi_pool_deallocate_held_or_free(p, q, 40) == SGI_POOL_ENOTLIVE); /* freed */
+    CHECK(sgi_pool_deallocate_held_or_free(p, c, 200) == SGI_POOL_OK); /* retired: no free() */
     CHECK(strcmp(b, "held") == 0);
     sgi_pool_process_totals(&blocks2, &bytes2);
     CHECK(bytes2 > bytes0);

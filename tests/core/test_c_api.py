@@ -50,8 +50,8 @@ def build_program(tmp_path, program, *flags):
 CAPI = ROOT / "tests" / "c" / "test_capi.c"
 
 
-def run(exe):
-    result = subprocess.run([str(exe)], capture_output=True, text=True, timeout=120)
+def run(exe, env=None):
+    result = subprocess.run([str(exe)], capture_output=True, text=True, timeout=120, env=env)
     assert result.returncode == 0, result.stderr
     assert "all checks passed" in result.stdout
 
@@ -90,6 +90,15 @@ def test_header_has_no_python_and_works_from_cpp(tmp_path):
 
 def test_c_program_optimised(tmp_path):
     run(build_program(tmp_path, CAPI, "-O2", *WARNINGS[:-1]))
+
+
+def test_c_program_with_every_pool_on_the_lock(tmp_path):
+    """The same checks on the fast paths' locked branches, which a pool's bias
+    owner never takes (SGI_POOL_NO_BIAS=1: every pool on the lock): there a
+    close() may come between the fast path's first look and its lock (the held
+    frees then look again)."""
+    exe = build_program(tmp_path, CAPI, "-O2", *WARNINGS[:-1])
+    run(exe, {**os.environ, "SGI_POOL_NO_BIAS": "1"})
 
 
 @pytest.mark.slow  # a sanitizer build of the core (CI runs it with --runslow)

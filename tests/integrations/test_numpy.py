@@ -143,6 +143,32 @@ def test_a_copied_context_keeps_its_handler_to_itself():
     assert ctx.run(handler_name) == "default_allocator"
 
 
+def test_installing_keeps_numpys_error_state_and_pins_it_in_the_context():
+    # a handler gives the thread a context, where numpy 2's error state, unset there, would
+    # be looked up the slow way on every ufunc call: install() sets it to what it was
+    extobj = getattr(getattr(np, "_core", None), "umath", None)
+    extobj = getattr(extobj, "_extobj_contextvar", None)  # numpy 2; older numpy: per thread
+
+    def inside():
+        def state():
+            return np.geterr(), np.getbufsize(), np.geterrcall()
+
+        assert extobj is None or extobj not in contextvars.copy_context()
+        with pool_numpy.allocator():
+            assert extobj is None or extobj in contextvars.copy_context()
+        np.seterrcall(print)  # (sets it too)
+        before = state()
+        with pool_numpy.allocator():
+            assert state() == before
+            with np.errstate(divide="ignore"):
+                assert np.geterr()["divide"] == "ignore"
+                assert (np.ones(3) / 0.0).tolist() == [np.inf] * 3
+            assert state() == before
+        assert state() == before
+
+    contextvars.Context().run(inside)  # an empty context: the error state unset at first
+
+
 def test_allocator_restores_the_state_it_entered():
     p, q = Pool(align=16), Pool(align=16)
     with pool_numpy.allocator(p):
