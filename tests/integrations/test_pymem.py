@@ -140,8 +140,8 @@ def test_the_hook_pool_cannot_be_closed_or_used(tmp_path):
 # glue's cache key is hashed with _sha256), tracemalloc's Python part (the C module
 # _tracemalloc is enough), argparse (a plain command line is read without it), the
 # compiler's subprocess/sysconfig (only on a glue cache miss), platform,
-# dataclasses with inspect (pool.stats is imported by the first stats()), and ctypes
-# (pool._fast makes the C API capsule)
+# dataclasses with inspect (pool.stats is imported by the first stats()), ctypes
+# (pool._fast makes the C API capsule), and signal (pool._guard needs it only on Ctrl-C)
 HEAVY = (
     "pool.model",
     "pool.stats",
@@ -160,6 +160,7 @@ HEAVY = (
     "sysconfig",
     "platform",
     "ctypes",
+    "signal",
 )
 
 
