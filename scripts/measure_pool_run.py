@@ -126,6 +126,9 @@ def main() -> None:
         scripts["ast/json"] = os.path.join(scratch, "job.py")
         with open(scripts["empty"], "w"):
             pass
+        for tree in [here, *args.tree]:  # each tree's first-use glue, compiled before timing
+            warm = [sys.executable, "-m", "pool", "run", scripts["empty"]]
+            subprocess.run(warm, cwd=tree, check=True)
         with open(scripts["ast/json"], "w") as f:
             f.write(PYTHON_JOB)
         for name, (call, loops) in PYPERFORMANCE.items():
