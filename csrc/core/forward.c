@@ -35,11 +35,16 @@ void *sgi_pool_forward_malloc(void *ctx, size_t n)
     return fw->malloc_fn(fw->ctx, n);
 }
 
-/* Everything but the bare push: sgi_pool_free_checked decides; what is no
-   block of the pool (ENOTLIVE) is the replaced allocator's. */
+/* Everything but the bare push: sgi_pool_free_checked decides (in a bare
+   pool, its own next step after the push: sizeless_free_miss, the full
+   lookup); what is no block of the pool (ENOTLIVE) is the replaced
+   allocator's: objects made before the hook, and its larger blocks. */
 static NOINLINE void forward_free_slow(const sgi_pool_forward *fw, void *ptr)
 {
-    if (sgi_pool_free_checked(fw->pool, ptr) == SGI_POOL_ENOTLIVE)
+    sgi_pool *p = fw->pool;
+    int status = p->plain_max != 0 && ptr != NULL ? sizeless_free_miss(p, ptr, ENTRY_BARE)
+                                                  : sgi_pool_free_checked(p, ptr);
+    if (status == SGI_POOL_ENOTLIVE)
         fw->free_fn(fw->ctx, ptr);
 }
 
