@@ -95,11 +95,12 @@ def _path(source: Path, name: str, key_text: str) -> Path:
         key.update(f.read_bytes())
     suffix = importlib.machinery.EXTENSION_SUFFIXES[0]
     out = cache_dir() / f"{name}-{key.hexdigest()[:16]}{suffix}"
-    try:  # per process and thread, then an atomic rename: concurrent writers agree
+    from ._atomic import atomic_open  # (a memo miss only)
+
+    try:  # atomic: a concurrent reader sees the whole name or no memo
         memo.parent.mkdir(parents=True, exist_ok=True)
-        tmp = memo.with_name(f"{memo.name}.{os.getpid()}.{threading.get_ident()}.tmp")
-        tmp.write_text(out.name)
-        os.replace(tmp, memo)
+        with atomic_open(memo) as written:
+            written.write(out.name)
     except OSError:  # a read-only cache: hashed again next time
         pass
     return out
