@@ -72,3 +72,4 @@
 #include "core/validate.c"     /* pool_is_valid (SGI_POOL_VALIDATE builds) */
 #include "core/lifecycle.c"    /* options, create, close, destroy (B.1) */
 #include "core/held.c"         /* blocks that may outlive close() (numpy's handler) */
+#include "core/forward.c"      /* a hook's malloc and free, the replaced allocator behind */

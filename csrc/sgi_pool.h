@@ -371,8 +371,8 @@ void sgi_pool_get_trim_stats(sgi_pool *p, sgi_pool_trim_stats *out);
    lookup of its chunk (the bias owner's push, or under an uncontended lock).
    A wrong size there, or a pointer that is no held block of the pool, is
    undefined.  Every other case (a closed pool's held blocks, checked pools,
-   a busy lock) is free_held's, with its statuses.  Declared last: the C API
-   table only ever appends. */
+   a busy lock) is free_held's, with its statuses.  (Appended: the C API
+   table only ever appends.) */
 int sgi_pool_deallocate_held(sgi_pool *p, void *ptr, size_t n);
 
 /* sgi_pool_deallocate_held for an owner whose blocks are either the pool's
@@ -384,6 +384,25 @@ int sgi_pool_deallocate_held(sgi_pool *p, void *ptr, size_t n);
    must be the held block's own (a system block then needs n 0, size-less, or
    its size above max_small).  Appended: the C API table only ever appends. */
 int sgi_pool_deallocate_held_or_free(sgi_pool *p, void *ptr, size_t n);
+/* A hook's allocator with the pool in front of the one it replaced (the PyMem
+   hook of `python -m pool run`): requests of 1..serve_max bytes come from
+   pool (serve_max at most its max_small; 0: none), and when the pool refuses,
+   everything else, and every free of an address that is no block of the pool
+   (sgi_pool_free_checked's ENOTLIVE), go to malloc_fn / free_fn with ctx.
+   sgi_pool_forward_malloc and sgi_pool_forward_free take a sgi_pool_forward *
+   as ctx, so that a hook registers them as its own functions, with no call
+   in between; they hand out and take back exactly the blocks that
+   sgi_pool_allocate and sgi_pool_free_checked do.  Declared last: the C API
+   table only ever appends. */
+typedef struct sgi_pool_forward {
+    sgi_pool *pool;                       /* serves 1..serve_max bytes */
+    size_t serve_max;                     /* 0: nothing new from the pool */
+    void *ctx;                            /* the replaced allocator's context */
+    void *(*malloc_fn)(void *ctx, size_t n); /* its malloc */
+    void (*free_fn)(void *ctx, void *ptr);   /* its free */
+} sgi_pool_forward;
+void *sgi_pool_forward_malloc(void *fw, size_t n);
+void sgi_pool_forward_free(void *fw, void *ptr);
 
 #ifdef __cplusplus
 }

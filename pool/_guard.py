@@ -8,7 +8,6 @@ argparse nor the rest of the command-line helpers on its way to the program
 from __future__ import annotations
 
 import os
-import signal
 import sys
 from collections.abc import Callable, Sequence
 
@@ -29,6 +28,8 @@ def guarded(main: Callable[[Sequence[str] | None], int], argv: Sequence[str] | N
             sys.stdout.flush()
         except (BrokenPipeError, KeyboardInterrupt):
             _stdout_to_devnull()
+        import signal  # here: its import (enums made from the C module) is a start-up cost
+
         if hasattr(signal, "SIGINT") and hasattr(os, "kill"):
             # a shell's loop stops only on a child killed by SIGINT, not on an exit status
             signal.signal(signal.SIGINT, signal.SIG_DFL)

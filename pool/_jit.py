@@ -1,9 +1,10 @@
 """Compiles a small C-API glue module at first use (pool.numpy, pool.pymem) with
 gcc (or $CC) into a cache directory ($POOL_CACHE_DIR, else ~/.cache/pool), keyed by
 a hash of the source, the core's headers it includes, extra key text and the
-Python version; loads it.  The compiler's warnings are shown (as a
-RuntimeWarning) and an implicit declaration is an error: a function missing
-from the headers must fail here, not as an undefined symbol at load.  The
+Python version (hashed once per state of those files: _path); loads it.  The
+compiler's warnings are shown (as a RuntimeWarning) and an implicit
+declaration is an error: a function missing from the headers must fail here,
+not as an undefined symbol at load.  The
 glue takes the core's functions from the C API capsule (pool._capi) when it
 is loaded.
 
@@ -71,11 +72,38 @@ def cache_dir() -> Path:
 
 
 def _path(source: Path, name: str, key_text: str) -> Path:
+    """The glue's path in the cache, named by a hash of the contents of its
+    source and the core's headers (an upgraded core rebuilds the glue), the key
+    text and the Python version.  The contents are hashed once per state of the
+    files: a small memo file, named by a hash of their paths, sizes,
+    modification times (ns) and inodes (Python's own check of a .pyc is mtime
+    and size), holds the name; a file changed in any of these is hashed again."""
+    files = [source, *(_find(header) for header in HEADERS)]
+    stamp = f"{key_text}{sys.version}"
+    for f in files:
+        st = f.stat()
+        stamp += f"\0{f}\0{st.st_mtime_ns}\0{st.st_size}\0{st.st_ino}"
+    memo = cache_dir() / f"{name}-{_sha256(stamp.encode()).hexdigest()[:16]}.key"
+    try:
+        known = memo.read_text()
+        if known.startswith(f"{name}-") and os.sep not in known:
+            return memo.parent / known
+    except OSError:
+        pass
     key = _sha256(source.read_bytes() + f"{key_text}{sys.version}".encode())
-    for header in HEADERS:  # an upgraded core rebuilds the glue
-        key.update(_find(header).read_bytes())
+    for f in files[1:]:
+        key.update(f.read_bytes())
     suffix = importlib.machinery.EXTENSION_SUFFIXES[0]
-    return cache_dir() / f"{name}-{key.hexdigest()[:16]}{suffix}"
+    out = cache_dir() / f"{name}-{key.hexdigest()[:16]}{suffix}"
+    from ._atomic import atomic_open  # (a memo miss only)
+
+    try:  # atomic: a concurrent reader sees the whole name or no memo
+        memo.parent.mkdir(parents=True, exist_ok=True)
+        with atomic_open(memo) as written:
+            written.write(out.name)
+    except OSError:  # a read-only cache: hashed again next time
+        pass
+    return out
 
 
 def build(source: Path, name: str, includes: list[str], key_text: str = "") -> Path:

@@ -122,6 +122,30 @@ class Pool(_fastpath.Base, PoolBase):
         self._p = ffi.gc(raw, _destroy)  # owned from the start
         self._trusted_max = 0 if o.checked else o.max_small  # deallocate's unchecked path
 
+    @classmethod
+    def _adopt(cls, handle: Any) -> Pool:
+        """A Pool around a C pool created elsewhere, with the options it was
+        created with (read back from it), which it does not own: cffi never
+        destroys it (as after _detach).  pool.pymem's hook pool is created
+        before this module is imported (`python -m pool run` does not import it)."""
+        opts = ffi.new("sgi_pool_options *")
+        lib.sgi_pool_get_options(handle, opts)
+        self = cls.__new__(cls)
+        o = self._init_options(
+            heap_limit=opts.heap_limit or None,
+            checked=bool(opts.checked),
+            thread_safe=bool(opts.thread_safe),
+            align=opts.align,
+            max_small=opts.max_small,
+            refill=opts.refill,
+            oom_handler=None,
+            debug=bool(opts.debug_fill),
+            thread_cache=bool(opts.thread_cache),
+        )
+        self._p = handle
+        self._trusted_max = 0 if o.checked else o.max_small
+        return self
+
     # ---- lifetime --------------------------------------------------------------
 
     def close(self) -> None:

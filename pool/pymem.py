@@ -18,20 +18,22 @@ from __future__ import annotations
 import os
 import sys
 from collections.abc import Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from . import _jit
 from ._forksafe import ForkSafeLock
-from ._pool_c import ffi
-from ._readonly import HookPoolView
-from .core import Pool
+from ._pool_c import ffi, lib
+from .errors import PoolMemoryError
+
+if TYPE_CHECKING:  # imported by the first hook_pool(): `pool run` needs neither
+    from ._readonly import HookPoolView
 
 SOURCE = _jit.glue_source("pymem_hook.c")
 DOMAINS = {"mem": 1, "obj": 2}  # PyMemAllocatorDomain values
 
-_lock = ForkSafeLock()  # hook_pool()'s creation
+_lock = ForkSafeLock()  # the hook pool's creation, and its view's
 _module: Any = None
-_pool: Pool | None = None
+_handle: Any = None  # the hook pool's cffi 'sgi_pool *', never destroyed
 _view: HookPoolView | None = None
 
 
@@ -58,19 +60,34 @@ def hook_pool() -> HookPoolView:
     pymalloc runs under the GIL with no lock of its own.  Created once and
     never closed: its blocks are Python objects, so the Pool itself is not
     handed out (close() on it would free every object placed there)."""
-    _hook_pool()
-    assert _view is not None
-    return _view
-
-
-def _hook_pool() -> Pool:
-    global _pool, _view
+    global _view
+    handle = _hook_handle()
     with _lock:
-        if _pool is None:
-            _pool = Pool(align=16, checked=False, thread_safe=not _gil_serialises_domains())
-            _pool._detach()  # never destroyed: objects are freed through it until the end
-            _view = HookPoolView(_pool)
-        return _pool
+        if _view is None:
+            from ._readonly import HookPoolView
+            from .core import Pool
+
+            _view = HookPoolView(Pool._adopt(handle))
+        return _view
+
+
+def _hook_handle() -> Any:
+    """The hook pool's C handle, made with cffi alone: pool.core (the Pool
+    class, its fast path and validation, a millisecond and a half of every
+    `python -m pool run`'s start) is imported by the first hook_pool().  Never
+    destroyed: objects are freed through it until the end."""
+    global _handle
+    with _lock:
+        if _handle is None:
+            opts = ffi.new("sgi_pool_options *")
+            lib.sgi_pool_options_init(opts)  # Pool()'s defaults, then the hook's options
+            opts.align, opts.checked = 16, 0
+            opts.thread_safe = int(not _gil_serialises_domains())
+            handle = lib.sgi_pool_create(opts)
+            if handle == ffi.NULL:
+                raise PoolMemoryError("cannot create a pool: out of memory")
+            _handle = handle
+        return _handle
 
 
 def _debug_hooks() -> bool:
@@ -89,7 +106,7 @@ def install(domains: Sequence[str] = ("obj",)) -> None:
             "hooks (PYTHONMALLOC=debug or -X dev)"
         )
     glue = _glue()
-    address = int(ffi.cast("uintptr_t", _hook_pool()._handle()))
+    address = int(ffi.cast("uintptr_t", _hook_handle()))
     # the C module's functions, which the tracemalloc module re-exports: its Python part
     # (pickle, fnmatch, linecache) is not needed here, in every `python -m pool run`
     import _tracemalloc

@@ -53,6 +53,8 @@ static const sgi_pool_capi sgi_pool_capi_filled = {
     sgi_pool_get_trim_stats,
     sgi_pool_deallocate_held,
     sgi_pool_deallocate_held_or_free,
+    sgi_pool_forward_malloc,
+    sgi_pool_forward_free,
     /* generated from sgi_pool.h: end */
 };
 

@@ -17,11 +17,14 @@
 
 #include "sgi_pool_capi.h"
 
-enum { POOL_ENOTLIVE = SGI_POOL_ENOTLIVE };
-
-/* The core's entry points that the hooks call on every request, copied out of
-   the C API table at module init (one load per call instead of two: the
-   table's address, then the entry). */
+/* The core's entry points that the hooks call, copied out of the C API
+   table at module init (one load per call instead of two: the table's
+   address, then the entry).  malloc and free are the core's own
+   forward_malloc / forward_free, registered directly (no call of ours in
+   between: the pool's fast paths, then the replaced allocator); calloc and
+   realloc are here. */
+static void *(*pool_forward_malloc)(void *, size_t);
+static void (*pool_forward_free)(void *, void *);
 static void *(*pool_allocate)(sgi_pool *, size_t);
 static void (*pool_deallocate)(sgi_pool *, void *, size_t);
 static int (*pool_free_checked)(sgi_pool *, void *);
@@ -29,71 +32,49 @@ static size_t (*pool_usable_size)(sgi_pool *, const void *);
 static void (*pool_get_options)(sgi_pool *, sgi_pool_options *);
 
 typedef struct hook {
+    /* first, so that the hook's context is also the core's sgi_pool_forward:
+       the pool, serve_max (max_small while serving, 0 after uninstall(): new
+       blocks are then the replaced allocator's), the replaced malloc and free */
+    sgi_pool_forward fw;
     PyMemAllocatorEx replaced; /* the allocator this hook forwards to */
-    sgi_pool *pool;
-    size_t max_small; /* the pool's: it serves requests of 1..max_small bytes */
-    /* max_small while serving, 0 after uninstall() (new blocks are then the
-       replaced allocator's): `n - 1 < serve_max` tests the size and the state
-       in one compare */
-    size_t serve_max;
+    size_t max_small;          /* the pool's: it serves requests of 1..max_small bytes */
     int installed;
 } hook;
 
 static hook hooks[3]; /* by PyMemAllocatorDomain */
 
-static void *hook_malloc(void *ctx, size_t n)
-{
-    hook *h = ctx;
-    if (n - 1 < h->serve_max) {
-        void *block = pool_allocate(h->pool, n);
-        if (block != NULL)
-            return block;
-    }
-    return h->replaced.malloc(h->replaced.ctx, n);
-}
-
 static void *hook_calloc(void *ctx, size_t count, size_t n)
 {
     hook *h = ctx;
     size_t total;
-    if (!__builtin_mul_overflow(count, n, &total) && total - 1 < h->serve_max) {
-        void *block = pool_allocate(h->pool, total);
+    if (!__builtin_mul_overflow(count, n, &total) && total - 1 < h->fw.serve_max) {
+        void *block = pool_allocate(h->fw.pool, total);
         if (block != NULL)
             return memset(block, 0, total);
     }
     return h->replaced.calloc(h->replaced.ctx, count, n);
 }
 
-/* One call: the pool frees its own block, or says it is none of its blocks
-   (ENOTLIVE: an object made before the install, or a block of the replaced
-   allocator, which then frees it).  NULL: OK, nothing done. */
-static void hook_free(void *ctx, void *ptr)
-{
-    hook *h = ctx;
-    if (pool_free_checked(h->pool, ptr) == POOL_ENOTLIVE)
-        h->replaced.free(h->replaced.ctx, ptr);
-}
-
 static void *hook_realloc(void *ctx, void *ptr, size_t n)
 {
     hook *h = ctx;
     if (ptr == NULL)
-        return hook_malloc(ctx, n);
-    size_t have = pool_usable_size(h->pool, ptr);
+        return pool_forward_malloc(ctx, n);
+    size_t have = pool_usable_size(h->fw.pool, ptr);
     if (have == 0) /* not the pool's: stays the replaced allocator's */
         return h->replaced.realloc(h->replaced.ctx, ptr, n);
     if (n != 0 && n <= have)
         return ptr;
-    void *moved = hook_malloc(ctx, n ? n : 1);
+    void *moved = pool_forward_malloc(ctx, n ? n : 1);
     if (moved == NULL)
         return NULL;
     memcpy(moved, ptr, n < have ? n : have);
     /* `have` is the block's size as the directory gave it: a sized free, with
        no second lookup (the hook pool serves small blocks only) */
     if (have <= h->max_small)
-        pool_deallocate(h->pool, ptr, have);
+        pool_deallocate(h->fw.pool, ptr, have);
     else
-        (void)pool_free_checked(h->pool, ptr);
+        (void)pool_free_checked(h->fw.pool, ptr);
     return moved;
 }
 
@@ -111,23 +92,26 @@ static PyObject *install(PyObject *module, PyObject *args)
     }
     hook *h = &hooks[domain];
     if (h->installed) {
-        if ((uintptr_t)h->pool != (uintptr_t)address) {
+        if ((uintptr_t)h->fw.pool != (uintptr_t)address) {
             PyErr_SetString(PyExc_RuntimeError,
                             "pool.pymem: the domain's hook is bound to another pool "
                             "(its blocks may still be live)");
             return NULL;
         }
-        h->serve_max = h->max_small;
+        h->fw.serve_max = h->max_small;
         Py_RETURN_NONE;
     }
     PyMem_GetAllocator((PyMemAllocatorDomain)domain, &h->replaced);
-    h->pool = (sgi_pool *)(uintptr_t)address;
+    h->fw.pool = (sgi_pool *)(uintptr_t)address;
     sgi_pool_options opts;
-    pool_get_options(h->pool, &opts);
+    pool_get_options(h->fw.pool, &opts);
     h->max_small = opts.max_small;
-    h->serve_max = h->max_small;
+    h->fw.serve_max = h->max_small;
+    h->fw.ctx = h->replaced.ctx;
+    h->fw.malloc_fn = h->replaced.malloc;
+    h->fw.free_fn = h->replaced.free;
     h->installed = 1;
-    PyMemAllocatorEx mine = {h, hook_malloc, hook_calloc, hook_realloc, hook_free};
+    PyMemAllocatorEx mine = {h, pool_forward_malloc, hook_calloc, hook_realloc, pool_forward_free};
     PyMem_SetAllocator((PyMemAllocatorDomain)domain, &mine);
     Py_RETURN_NONE;
 }
@@ -140,7 +124,7 @@ static PyObject *stop(PyObject *module, PyObject *arg)
     if (domain == -1 && PyErr_Occurred())
         return NULL;
     if (domain == PYMEM_DOMAIN_OBJ || domain == PYMEM_DOMAIN_MEM)
-        hooks[domain].serve_max = 0;
+        hooks[domain].fw.serve_max = 0;
     Py_RETURN_NONE;
 }
 
@@ -160,6 +144,8 @@ PyMODINIT_FUNC PyInit__pymem_hook(void)
     const sgi_pool_capi *core = sgi_pool_capi_import();
     if (core == NULL)
         return NULL;
+    pool_forward_malloc = core->forward_malloc;
+    pool_forward_free = core->forward_free;
     pool_allocate = core->allocate;
     pool_deallocate = core->deallocate;
     pool_free_checked = core->free_checked;

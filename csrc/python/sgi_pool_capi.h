@@ -78,6 +78,8 @@ typedef struct sgi_pool_capi {
     __typeof__(sgi_pool_get_trim_stats) *get_trim_stats;
     __typeof__(sgi_pool_deallocate_held) *deallocate_held;
     __typeof__(sgi_pool_deallocate_held_or_free) *deallocate_held_or_free;
+    __typeof__(sgi_pool_forward_malloc) *forward_malloc;
+    __typeof__(sgi_pool_forward_free) *forward_free;
     /* generated from sgi_pool.h: end */
 } sgi_pool_capi;
 

@@ -94,6 +94,27 @@ def test_refusals():
     assert done.returncode == 2 and "give -m MODULE or a SCRIPT" in done.stderr
 
 
+def test_the_hook_pool_has_the_hooks_options():
+    """The hook pool is made with cffi alone (pool.core stays out of `pool run`'s
+    start); hook_pool()'s Pool, adopted later, reads its options back from C."""
+    code = textwrap.dedent("""\
+        import sys
+        import pool.pymem as pm
+        from pool import Pool
+        pm.install()
+        p = pm.hook_pool()
+        default = Pool()
+        assert (p.align, p.checked, p.max_small) == (16, False, default.max_small), p
+        assert p.thread_safe == (not pm._gil_serialises_domains()), p
+        assert p.heap_limit is None and pm.hook_pool() is p
+        assert sum(c.live for c in p.stats().classes) > 0  # the pool the hook serves from
+        print("ok")
+    """)
+    done = python("-c", code)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip() == "ok"
+
+
 def test_run_passes_the_exit_status_and_arguments(tmp_path):
     script = tmp_path / "s.py"
     script.write_text("import sys; print(sys.argv[1:]); sys.exit(3)")
@@ -140,8 +161,10 @@ def test_the_hook_pool_cannot_be_closed_or_used(tmp_path):
 # glue's cache key is hashed with _sha256), tracemalloc's Python part (the C module
 # _tracemalloc is enough), argparse (a plain command line is read without it), the
 # compiler's subprocess/sysconfig (only on a glue cache miss), platform,
-# dataclasses with inspect (pool.stats is imported by the first stats()), and ctypes
-# (pool._fast makes the C API capsule)
+# dataclasses with inspect (pool.stats is imported by the first stats()), ctypes
+# (pool._fast makes the C API capsule), signal (pool._guard needs it only on Ctrl-C), and
+# the Pool class with its fast path and validation (the hook pool is made with cffi alone;
+# hook_pool() imports them)
 HEAVY = (
     "pool.model",
     "pool.stats",
@@ -160,6 +183,12 @@ HEAVY = (
     "sysconfig",
     "platform",
     "ctypes",
+    "signal",
+    "pool.core",
+    "pool._base",
+    "pool._fastpath",
+    "pool._validate",
+    "pool._readonly",
 )
 
 
