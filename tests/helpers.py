@@ -93,3 +93,18 @@ def run_stress_program(tmp_path, name, build, fallback):
     if fallback:
         env["SGI_POOL_NO_BIAS"] = "1"
     return subprocess.run([str(exe)], capture_output=True, text=True, timeout=300, env=env)
+
+
+def thread_caches_work():
+    """Whether this process can run thread caches: a fresh cached pool says
+    (BIASED: the caches come with a second thread; LOCK: never, no membarrier)."""
+    from pool._pool_c import ffi, lib
+
+    opts = ffi.new("sgi_pool_options *")
+    lib.sgi_pool_options_init(opts)
+    opts.thread_cache = 1
+    p = lib.sgi_pool_create(opts)
+    try:
+        return lib.sgi_pool_locking(p) == lib.SGI_POOL_LOCKING_BIASED
+    finally:
+        lib.sgi_pool_destroy(p)

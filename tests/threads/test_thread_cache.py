@@ -15,25 +15,12 @@ import subprocess
 import threading
 
 import pytest
-from helpers import C_WARNINGS, CORE_SOURCES, run_stress_program, shared
+from helpers import C_WARNINGS, CORE_SOURCES, run_stress_program, shared, thread_caches_work
 from pool._pool_c import ffi, lib
 
 from pool import InvalidBlockError, Pool
 
 ROOT = pathlib.Path(__file__).resolve().parents[2]
-
-
-def _membarrier_works():
-    """Whether this process can run thread caches: a fresh cached pool says
-    (BIASED: the caches come with a second thread; LOCK: never)."""
-    opts = ffi.new("sgi_pool_options *")
-    lib.sgi_pool_options_init(opts)
-    opts.thread_cache = 1
-    p = lib.sgi_pool_create(opts)
-    try:
-        return lib.sgi_pool_locking(p) == lib.SGI_POOL_LOCKING_BIASED
-    finally:
-        lib.sgi_pool_destroy(p)
 
 
 @pytest.mark.skipif(shutil.which("gcc") is None, reason="needs gcc")
@@ -56,7 +43,7 @@ def test_stress_thread_cache_program(tmp_path, build, fallback):
     )
     if fallback:
         assert f"locking: alone {lock}, shared {lock}" in result.stdout
-    elif _membarrier_works():  # else the caches are off and the pool says LOCK
+    elif thread_caches_work():  # else the caches are off and the pool says LOCK
         assert f"locking: alone {biased}, shared {cached}" in result.stdout
 
 
@@ -198,7 +185,7 @@ def _locking(pool):
     return lib.sgi_pool_locking(pool._handle())
 
 
-@pytest.mark.skipif(not _membarrier_works(), reason="no membarrier: no bias, no caches")
+@pytest.mark.skipif(not thread_caches_work(), reason="no membarrier: no bias, no caches")
 def test_one_thread_keeps_the_bias_a_second_switches_to_caches():
     """One thread alone: biased, its frees on the lists (a freed block is the
     head of its list, as in a pool without caches), whatever it calls (stats,
@@ -254,7 +241,7 @@ def test_lockstep_profiles_run_switched_or_biased(profile):
     try:
         c_pool, model = (side.pool for side in step.sides)
         one = profile == "cache-one-thread"
-        if _membarrier_works():
+        if thread_caches_work():
             want = lib.SGI_POOL_LOCKING_BIASED if one else lib.SGI_POOL_LOCKING_THREAD_CACHE
             assert _locking(c_pool) == want
             assert (model.allocator.cache is None) == one

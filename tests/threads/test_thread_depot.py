@@ -12,6 +12,7 @@ import threading
 import time
 
 import pytest
+from helpers import thread_caches_work
 from pool._pool_c import ffi, lib
 
 from pool import Pool, PoolMemoryError
@@ -19,18 +20,7 @@ from pool import Pool, PoolMemoryError
 N = 1000  # blocks of 32 bytes a thread frees in one burst (32 KB: inside the default bound)
 
 
-def _caches_work():
-    opts = ffi.new("sgi_pool_options *")
-    lib.sgi_pool_options_init(opts)
-    opts.thread_cache = 1
-    p = lib.sgi_pool_create(opts)
-    try:
-        return lib.sgi_pool_locking(p) == lib.SGI_POOL_LOCKING_BIASED
-    finally:
-        lib.sgi_pool_destroy(p)
-
-
-pytestmark = pytest.mark.skipif(not _caches_work(), reason="no membarrier: no caches")
+pytestmark = pytest.mark.skipif(not thread_caches_work(), reason="no membarrier: no caches")
 
 
 class Worker:
