@@ -413,25 +413,36 @@ static NOINLINE int sizeless_free_miss(sgi_pool *p, void *ptr, enum entry e)
 
 /* The pool entered (e): the cache's chunk, the class from one window of
    its bitmap, the push; anything else to sizeless_free_miss. */
-static ALWAYS_INLINE int sizeless_free_in(sgi_pool *p, void *ptr, enum entry e)
+/* The push of a size-less free when the cache knows ptr's chunk and the
+   start bits show a carved block no longer than the window (not the tail's
+   start): true when pushed; false changes nothing (the caller's miss path
+   decides).  Shared with csrc/core/forward.c's hook free. */
+static ALWAYS_INLINE bool sizeless_push(sgi_pool *p, void *ptr)
 {
     uintptr_t addr = (uintptr_t)ptr;
     dir_chunk *c = dir_find_cached(&p->dir, addr);
     if (UNLIKELY(c == NULL))
-        return sizeless_free_miss(p, ptr, e);
+        return false;
     uintptr_t off = addr - c->base;
     if (UNLIKELY((off & (p->align - 1)) != 0) ||
         UNLIKELY(addr == p->start_free && addr != p->end_free))
-        return sizeless_free_miss(p, ptr, e);
+        return false;
     /* dir_start_granules, its long case left to the miss path */
     uint64_t window = dir_start_window(c, (size_t)(off >> p->align_shift));
     uint64_t later = window >> 1; /* the next slots' start bits: the first is the block's end */
     if (UNLIKELY(!(window & 1) || later == 0))
-        return sizeless_free_miss(p, ptr, e);
+        return false;
     size_t cls = dir_ctz(later);
     free_node *node = ptr;
     node->next = p->free_list[cls];
     p->free_list[cls] = node;
+    return true;
+}
+
+static ALWAYS_INLINE int sizeless_free_in(sgi_pool *p, void *ptr, enum entry e)
+{
+    if (UNLIKELY(!sizeless_push(p, ptr)))
+        return sizeless_free_miss(p, ptr, e);
     entry_leave(p, e);
     return SGI_POOL_OK;
 }

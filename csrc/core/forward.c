@@ -4,7 +4,7 @@
  * that register them directly (the PyMem hook, csrc/python/pymem_hook.c), so
  * that no call sits between the hooked program and the pool.  Their fast
  * paths are the bare pool's (plain_max: unchecked, single-thread, no extras)
- * pop of sgi_pool_allocate and push of sizeless_free_in, copied here so that
+ * pop of sgi_pool_allocate (copied here) and sizeless_push, inlined so that
  * they save no registers; every other case is a tail call to a NOINLINE
  * function that goes through the entry points themselves, so a forwarded
  * call hands out and takes back exactly the blocks they do, on the same lists.
@@ -52,23 +52,8 @@ void sgi_pool_forward_free(void *ctx, void *ptr)
 {
     const sgi_pool_forward *fw = ctx;
     sgi_pool *p = fw->pool;
-    uintptr_t addr = (uintptr_t)ptr;
     /* sizeless_free_in(p, ptr, ENTRY_BARE), its other exits to forward_free_slow */
-    if (LIKELY(p->plain_max != 0 && ptr != NULL)) {
-        dir_chunk *c = dir_find_cached(&p->dir, addr);
-        uintptr_t off = c != NULL ? addr - c->base : 1; /* 1: no granule's start */
-        if (LIKELY((off & (p->align - 1)) == 0) &&
-            LIKELY(addr != p->start_free || addr == p->end_free)) {
-            uint64_t window = dir_start_window(c, (size_t)(off >> p->align_shift));
-            uint64_t later = window >> 1; /* the next slots' start bits: the first ends it */
-            if (LIKELY((window & 1) && later != 0)) {
-                size_t cls = dir_ctz(later);
-                free_node *node = ptr;
-                node->next = p->free_list[cls];
-                p->free_list[cls] = node;
-                return;
-            }
-        }
-    }
+    if (LIKELY(p->plain_max != 0 && ptr != NULL) && LIKELY(sizeless_push(p, ptr)))
+        return;
     forward_free_slow(fw, ptr); /* a tail call */
 }
