@@ -486,7 +486,8 @@ class SGIAllocator:
             for addr in self.reported_free(cls):
                 i = bisect_right(bases, addr) - 1
                 if i >= 0 and addr < bases[i] + size_of[bases[i]]:
-                    covered[bases[i]].update(range(addr - bases[i], addr - bases[i] + width, self.align))
+                    off = addr - bases[i]
+                    covered[bases[i]].update(range(off, off + width, self.align))
         runs = []
         for base, _ in self.chunks:
             if base not in size_of:
@@ -531,7 +532,7 @@ class SGIAllocator:
         spans: dict[tuple[int, int], list[int]] = {r: [] for r in lows}
         for cls in range(self.nlists):
             size = (cls + 1) * self.align
-            kept = deque()
+            kept: deque[int] = deque()
             for addr in self.free_list[cls]:
                 if taken(addr):
                     r = lows[bisect_right(lows, (addr, float("inf"))) - 1]
