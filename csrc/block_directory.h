@@ -265,6 +265,15 @@ static inline void dir_set_start(const block_directory *d, dir_chunk *c, size_t 
     dir_set_bit(c->bits, slot << d->track_live);
 }
 
+/* Clears the start bits of slots [from, to) (a page trim's released span,
+   B.14: its interior; the lock's holder alone). */
+static inline void dir_clear_starts(const block_directory *d, dir_chunk *c, size_t from, size_t to)
+{
+    for (size_t slot = from; slot < to; slot++)
+        if (dir_starts(d, c, slot))
+            dir_clear_bit(c->bits, slot << d->track_live);
+}
+
 /* Live bits (checked pools only). */
 static inline bool dir_is_live(const dir_chunk *c, size_t slot)
 {

@@ -57,6 +57,9 @@
  * the fast paths inline across them).  The parts live in core/ so that
  * the top-level csrc .c files name exactly the units to compile.
  */
+#if defined(__linux__) && !defined(_DEFAULT_SOURCE)
+#define _DEFAULT_SOURCE /* madvise, for the page trim (B.14), under -std=c11 */
+#endif
 #include "core/pool_state.h"   /* tunables, the struct, invariants V1..V7 */
 #include "core/locking.c"      /* the spin lock and biased ownership (B.7) */
 #include "core/classic.c"      /* Part A: SGI's algorithm, steps numbered */

@@ -364,6 +364,29 @@ typedef struct sgi_pool_trim_stats {
 } sgi_pool_trim_stats;
 void sgi_pool_get_trim_stats(sgi_pool *p, sgi_pool_trim_stats *out);
 
+/* Page trim (docs/algorithm.md B.14, an addition of ours taken only when
+   asked): sgi_pool_trim, then in the chunks it keeps every unit of 4096
+   bytes from the chunk's base (8192 when max_small exceeds 2048) that free
+   blocks cover wholly: the blocks starting in such units leave the free
+   lists (the others keep their order), each run of units becomes a released
+   span (from the first of those blocks to the end of the last) and its
+   system pages go back (Linux: madvise(MADV_DONTNEED); the addresses stay).
+   The pool carves the last released span again, as its tail, before it asks
+   the system for a chunk; a chunk whose spans and free blocks cover it is
+   released whole by the next trim.  heap_size and what the pool holds are
+   unchanged by the pages.  Returns the bytes released: the chunks' and the
+   units'. */
+size_t sgi_pool_trim_pages(sgi_pool *p);
+
+/* What a page trim would release now beyond the chunks, and the spans. */
+typedef struct sgi_pool_page_stats {
+    size_t releasable_page_bytes; /* units sgi_pool_trim_pages would release now */
+    size_t released_page_bytes;   /* units released by page trims since creation */
+    size_t spans;                 /* released spans now (not carved again yet) */
+    size_t span_bytes;            /* their bytes */
+} sgi_pool_page_stats;
+void sgi_pool_get_page_stats(sgi_pool *p, sgi_pool_page_stats *out);
+
 /* sgi_pool_free_held with the size the block was allocated or last
    reallocated with (by sgi_pool_allocate_held / sgi_pool_realloc_held; 0 is
    taken as unknown): as sgi_pool_deallocate, the size is trusted -- on an open

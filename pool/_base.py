@@ -242,6 +242,9 @@ class PoolBase(NotCopyable):
         released_chunks: int,
         released_bytes: int,
         releasable_bytes: int,
+        releasable_page_bytes: int = 0,
+        released_page_bytes: int = 0,
+        span_bytes: int = 0,
     ) -> PoolStats:
         """The PoolStats of per-class free and live counts and the pool's
         counters (one assembly for Pool and ReferencePool)."""
@@ -265,6 +268,9 @@ class PoolBase(NotCopyable):
             released_chunks=released_chunks,
             released_bytes=released_bytes,
             releasable_bytes=releasable_bytes,
+            releasable_page_bytes=releasable_page_bytes,
+            released_page_bytes=released_page_bytes,
+            span_bytes=span_bytes,
         )
 
     def snapshot(self) -> PoolSnapshot:

@@ -467,13 +467,15 @@ class Pool(_fastpath.Base, PoolBase):
         free = ffi.new("size_t[]", self._nclasses)
         live = ffi.new("size_t[]", self._nclasses)
         trim = ffi.new("sgi_pool_trim_stats *")
+        pages = ffi.new("sgi_pool_page_stats *")
         lib.sgi_pool_get_stats(p, st)
         lib.sgi_pool_class_counts(p, free, live)
         lib.sgi_pool_get_trim_stats(p, trim)
-        return self._stats_of(st, free, live, trim)
+        lib.sgi_pool_get_page_stats(p, pages)
+        return self._stats_of(st, free, live, trim, pages)
 
     def _stats_of(
-        self, st: Any, free: Any, live: Any, trim: Any
+        self, st: Any, free: Any, live: Any, trim: Any, pages: Any
     ) -> PoolStats:  # cffi structs, arrays
         return self._assemble_stats(
             free,
@@ -490,17 +492,28 @@ class Pool(_fastpath.Base, PoolBase):
             released_chunks=trim.released_chunks,
             released_bytes=trim.released_bytes,
             releasable_bytes=trim.releasable_bytes,
+            releasable_page_bytes=pages.releasable_page_bytes,
+            released_page_bytes=pages.released_page_bytes,
+            span_bytes=pages.span_bytes,
         )
 
-    def trim(self) -> int:
+    def trim(self, pages: bool = False) -> int:
         """Returns to the system every chunk whose blocks are all free, except
         the current chunk (the one holding the uncarved tail), and returns the
         bytes released.  Their blocks leave the free lists; the other free
         blocks keep their order.  Thread caches are handed back to the lists
         first.  heap_size (every chunk ever obtained) is unchanged; what the
         pool holds (stats().held, which the heap limit counts) drops, and so
-        does the size of the next chunk.  Safe inside an oom handler."""
-        released: int = lib.sgi_pool_trim(self._handle())
+        does the size of the next chunk.  Safe inside an oom handler.
+
+        With pages=True, also the 4 KiB pages (counted from each kept chunk's
+        base) that free blocks cover wholly: their blocks leave the lists and
+        the pool carves them again before it asks the system for a chunk
+        (docs/algorithm.md B.14); the bytes of those pages are added."""
+        if type(pages) is not bool:
+            raise TypeError(f"pages must be True or False, not {pages!r}")
+        handle = self._handle()
+        released: int = lib.sgi_pool_trim_pages(handle) if pages else lib.sgi_pool_trim(handle)
         return released
 
     def state(self) -> PoolState:
@@ -538,6 +551,8 @@ class Pool(_fastpath.Base, PoolBase):
         # (its own lock: a trim between the two reads shows in the chunks first)
         trim = ffi.new("sgi_pool_trim_stats *")
         lib.sgi_pool_get_trim_stats(p, trim)
+        page_stats = ffi.new("sgi_pool_page_stats *")
+        lib.sgi_pool_get_page_stats(p, page_stats)
         bases, sizes, free_blocks, live_addrs, live_sizes, block_addrs, block_sizes = keep
         free_lists, start = [], 0
         for length in free_lengths:
@@ -551,7 +566,7 @@ class Pool(_fastpath.Base, PoolBase):
             free_lists=tuple(free_lists),
             current_chunk=current,
             live_blocks=dict(zip(live_addrs[0 : c.nlive], live_sizes[0 : c.nlive])),
-            stats=self._stats_of(c.stats, free_lengths, live_counts, trim),
+            stats=self._stats_of(c.stats, free_lengths, live_counts, trim, page_stats),
             block_map=dict(zip(block_addrs[0 : c.nblocks], block_sizes[0 : c.nblocks])),
         )
 

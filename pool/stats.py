@@ -28,6 +28,9 @@ class PoolStats:
     released_chunks: int = 0  # chunks given back to the system by trim() so far
     released_bytes: int = 0  # their bytes
     releasable_bytes: int = 0  # bytes a trim() would release now
+    releasable_page_bytes: int = 0  # pages a trim(pages=True) would release beyond those (B.14)
+    released_page_bytes: int = 0  # pages released by trim(pages=True) so far
+    span_bytes: int = 0  # bytes of the released spans not carved again yet (B.14)
 
     @property
     def chunk_bytes(self) -> int:

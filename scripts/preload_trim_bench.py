@@ -5,7 +5,9 @@ without its automatic trim, against glibc's malloc (docs/performance.md).
 workloads of pool/bench/programs.py (python3 with PYTHONMALLOC=malloc, sqlite3,
 lua5.4) and a long-running program with a burst then a quiet phase
 (tests/integrations/preload/trim_probe.c, mode quiet), each under glibc, the
-pool with its trim (the default) and the pool with POOL_PRELOAD_TRIM=0,
+pool with its trim (the default, pages included: docs/algorithm.md B.14), with
+POOL_PRELOAD_TRIM=0, with the eager trim and with whole chunks only
+(POOL_PRELOAD_TRIM_PAGES=0),
 interleaved in a rotated order.  Each program reports its own RSS just before
 it ends; peak RSS is the kernel's (ru_maxrss).  Prints medians and the spread
 (min..max) of the repeats.
@@ -101,6 +103,7 @@ def main() -> None:
         ("pool, trim", {"LD_PRELOAD": library}),
         ("pool, no trim", {"LD_PRELOAD": library, "POOL_PRELOAD_TRIM": "0"}),
         ("pool, eager", {"LD_PRELOAD": library, "POOL_PRELOAD_TRIM_EAGER": "1"}),
+        ("trim, no pages", {"LD_PRELOAD": library, "POOL_PRELOAD_TRIM_PAGES": "0"}),
     ]
     if args.before:
         allocators.append(("before, trim", {"LD_PRELOAD": os.path.abspath(args.before)}))
@@ -122,7 +125,7 @@ def main() -> None:
                 end = [e / 1024 for _, _, e, _ in runs[label]]
                 cpu = [c for _, _, _, c in runs[label]]
                 print(
-                    f"  {label:14} wall {statistics.median(wall):6.3f} s "
+                    f"  {label:15} wall {statistics.median(wall):6.3f} s "
                     f"({min(wall):.3f}..{max(wall):.3f})  "
                     f"cpu {statistics.median(cpu):6.3f} s ({min(cpu):.3f}..{max(cpu):.3f})  "
                     f"peak {statistics.median(peak):6.1f} MiB  "

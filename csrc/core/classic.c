@@ -197,6 +197,17 @@ static char *chunk_alloc(sgi_pool *p, size_t size, size_t *nobjs)
         }
 
         /* 3. a new chunk is needed */
+        if (UNLIKELY(p->nspans != 0)) { /* B.14: the last released span first */
+            if (left > 0) { /* as 3.2 */
+                push_free(p, class_index(p, left), result);
+                p->carved[class_index(p, left)]++;
+            }
+            span_record s = p->spans[--p->nspans];
+            p->span_bytes -= s.end - s.start;
+            p->start_free = s.start;
+            p->end_free = s.end;
+            continue; /* takes branch 1 or 2: a span is larger than any block */
+        }
         if (UNLIKELY(!reserve_chunk_record(p))) {
             last_refused = 0; /* our bookkeeping, not the system request */
             return NULL;

@@ -126,7 +126,7 @@ typedef struct block_listing {
 static void list_block(void *ctx, uintptr_t addr, size_t size, bool live)
 {
     block_listing *l = ctx;
-    if (l->live_only && !live)
+    if ((l->live_only && !live) || size > l->p->max_bytes) /* (larger: a released span) */
         return;
     if (l->per_class != NULL)
         l->per_class[class_index(l->p, size)]++;

@@ -115,6 +115,9 @@ static void forget_memory(sgi_pool *p)
     dir_init(&p->dir, p->align_shift, p->checked);
     p->chunks = NULL;
     p->nchunks = p->chunks_cap = 0;
+    p->spans = NULL; /* (freed by release_memory, or the retired copy's now) */
+    p->nspans = p->spans_cap = 0;
+    p->span_bytes = p->released_page_bytes = 0;
     memset(p->free_list, 0, p->nlists * (sizeof(free_node *) + sizeof(size_t)));
     p->start_free = p->end_free = 0;
     atomic_store_explicit(&p->open_tail, 0, memory_order_relaxed);
@@ -141,6 +144,7 @@ static void release_memory(sgi_pool *p)
     block_table_free(&p->blocks);
     dir_free(&p->dir);
     free(p->chunks);
+    free(p->spans);
     forget_memory(p);
 }
 

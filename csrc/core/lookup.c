@@ -18,7 +18,8 @@ static inline size_t live_small_size(sgi_pool *p, const void *ptr)
 }
 
 /* The size of the carved block (live or free) starting at ptr in chunk c,
-   or 0: not a block start, or the start of the (non-empty) uncarved tail. */
+   or 0: not a block start, the start of the (non-empty) uncarved tail, or
+   of a released span. */
 static inline size_t carved_size(const sgi_pool *p, const dir_chunk *c, const void *ptr)
 {
     uintptr_t addr = (uintptr_t)ptr;
@@ -27,7 +28,8 @@ static inline size_t carved_size(const sgi_pool *p, const dir_chunk *c, const vo
     size_t slot = dir_slot(&p->dir, c, addr);
     if (slot == SIZE_MAX || !dir_starts(&p->dir, c, slot))
         return 0;
-    return dir_extent(&p->dir, c, slot);
+    size_t size = dir_extent(&p->dir, c, slot);
+    return size <= p->max_bytes ? size : 0; /* larger: a released span (B.14), no block */
 }
 
 /* What a size-less call knows of ptr: a small block's size (checked: a live

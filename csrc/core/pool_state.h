@@ -99,6 +99,28 @@ _Static_assert((uint64_t)SGI_POOL_MAX_MAX_SMALL * SGI_POOL_MAX_REFILL * 4 < SIZE
 #define POOL_CHUNKS_RELEASED() ((void)0)
 #endif
 
+/* The pages of a page trim (B.14): units of POOL_TRIM_PAGE bytes counted
+   from each chunk's base; POOL_PAGES_RELEASE gives back the system pages
+   wholly inside [addr, addr + len) and keeps the addresses (Linux:
+   madvise(MADV_DONTNEED), which reads them as zeros afterwards; elsewhere
+   nothing is given back). */
+#define POOL_TRIM_PAGE ((size_t)4096)
+#ifndef POOL_PAGES_RELEASE
+#if defined(__linux__)
+#include <sys/mman.h>
+#define POOL_PAGES_RELEASE(addr, len) pages_release_linux(addr, len)
+static inline void pages_release_linux(uintptr_t addr, size_t len)
+{
+    uintptr_t first = (addr + POOL_TRIM_PAGE - 1) & ~(uintptr_t)(POOL_TRIM_PAGE - 1);
+    uintptr_t last = (addr + len) & ~(uintptr_t)(POOL_TRIM_PAGE - 1);
+    if (first < last)
+        (void)madvise((void *)first, last - first, MADV_DONTNEED);
+}
+#else
+#define POOL_PAGES_RELEASE(addr, len) ((void)(addr), (void)(len))
+#endif
+#endif
+
 /* ---- The pool ------------------------------------------------------------- */
 
 typedef union free_node {
@@ -109,6 +131,13 @@ typedef struct chunk_record {
     uintptr_t base; /* as returned by malloc */
     size_t size;    /* bytes_to_get of that request */
 } chunk_record;
+
+/* A released span (B.14, sgi_pool_trim_pages): blocks of a kept chunk that
+   left the lists with the pages they lay on; carved again, as the tail,
+   before the pool asks the system for a chunk. */
+typedef struct span_record {
+    uintptr_t start, end;
+} span_record;
 
 struct sgi_pool {
     /* Options, fixed at creation. */
@@ -173,7 +202,12 @@ struct sgi_pool {
     size_t released_chunks; /* chunks given back by sgi_pool_trim (trim.c) */
     size_t released_bytes;  /* their bytes: the chunks held (the growth term of 3.1) are
                                heap_size - this */
-    size_t *carved;        /* per class: blocks made (refill, leftover) minus salvaged */
+    size_t *carved;        /* per class: blocks made (refill, leftover) minus salvaged
+                              (and minus those a page trim took off the lists) */
+    span_record *spans;    /* released spans, in the order released (B.14) */
+    size_t nspans, spans_cap;
+    size_t span_bytes;     /* their bytes */
+    size_t released_page_bytes; /* pages released by sgi_pool_trim_pages since creation */
 
     /* Held blocks (sgi_pool_allocate_held, core/held.c): numpy's arrays may
        outlive close(). */

@@ -221,12 +221,17 @@ static void trim_count(const sgi_pool *p, trim_scan *s)
                     found->per_class[cls]++;
             }
     }
+    for (size_t k = 0; k < p->nspans; k++) { /* released spans: nothing in use (B.14) */
+        trim_chunk *c = trim_find(s, p->spans[k].start);
+        if (c != NULL)
+            c->free_bytes += p->spans[k].end - p->spans[k].start;
+    }
     bool tail = p->start_free != p->end_free;
     for (size_t i = 0; i < s->n; i++) {
         trim_chunk *c = &s->chunks[i];
+        bool current = tail && p->start_free - c->base < c->size;
         for (size_t cls = 0; cls < p->nlists; cls++)
             c->free_bytes += c->per_class[cls] * ((cls + 1) << p->align_shift);
-        bool current = tail && p->start_free - c->base < c->size;
         c->release = c->free_bytes == c->size && !current;
         if (c->release)
             for (size_t cls = 0; cls < p->nlists; cls++)
@@ -237,12 +242,18 @@ static void trim_count(const sgi_pool *p, trim_scan *s)
         s->keep[cls] = s->keep[cls] > s->drop[cls] ? s->keep[cls] - s->drop[cls] : 0;
 }
 
-/* Bytes (and chunks) a trim would release now; the caller holds the lock. */
-static size_t trim_releasable(const sgi_pool *p, size_t *chunks)
+static size_t trim_units(sgi_pool *p, trim_scan *s, bool apply);
+
+/* Bytes (and chunks) a trim would release now, and (pages not NULL) the
+   bytes of the pages a page trim would release beyond them (B.14); the
+   caller holds the lock. */
+static size_t trim_releasable(sgi_pool *p, size_t *chunks, size_t *pages)
 {
     trim_scan s;
     size_t bytes = 0;
     *chunks = 0;
+    if (pages != NULL)
+        *pages = 0;
     if (p->closed || !trim_scan_init(p, &s))
         return 0;
     trim_count(p, &s);
@@ -252,6 +263,8 @@ static size_t trim_releasable(const sgi_pool *p, size_t *chunks)
             ++*chunks;
         }
     }
+    if (pages != NULL)
+        *pages = trim_units(p, &s, false);
     trim_scan_free(&s);
     return bytes;
 }
@@ -357,6 +370,17 @@ size_t sgi_pool_trim(sgi_pool *p)
         totals_sub(1, r.size);
     }
     p->nchunks = kept;
+    size_t spans_kept = 0; /* the spans of released chunks go with them, the others keep
+                              their order */
+    for (size_t k = 0; k < p->nspans; k++) {
+        span_record sp = p->spans[k];
+        trim_chunk *c = trim_find(&s, sp.start);
+        if (c != NULL && c->release)
+            p->span_bytes -= sp.end - sp.start;
+        else
+            p->spans[spans_kept++] = sp;
+    }
+    p->nspans = spans_kept;
     p->released_chunks += nreleased;
     p->released_bytes += released;
     trim_scan_free(&s);
@@ -365,19 +389,229 @@ size_t sgi_pool_trim(sgi_pool *p)
     return released;
 }
 
+/* ---- B.14: the pages of kept chunks ---------------------------------------- */
+
+/* The unit of a page trim, counted from each chunk's base: 4096 bytes, or
+   8192 when blocks may exceed 2048 bytes, so that a released span (at least
+   a unit less one block) is always larger than max_small: what tells its
+   start from a block's in the directory. */
+static size_t trim_unit(const sgi_pool *p)
+{
+    return p->max_bytes <= POOL_TRIM_PAGE / 2 ? POOL_TRIM_PAGE : 2 * POOL_TRIM_PAGE;
+}
+
+/* Per chunk of a scan: which granules free blocks cover, which units they
+   cover wholly, and per unit the first start and the last end of those
+   blocks. */
+typedef struct unit_scan {
+    uint64_t *cover;
+    unsigned char *whole;
+    uintptr_t *first, *last;
+    size_t nunits;
+} unit_scan;
+
+static void unit_scan_free(unit_scan *u, size_t n)
+{
+    for (size_t i = 0; u != NULL && i < n; i++) {
+        free(u[i].cover);
+        free(u[i].whole);
+        free(u[i].first);
+        free(u[i].last);
+    }
+    free(u);
+}
+
+/* The units of the chunks a whole-chunk trim keeps that blocks on the free
+   lists (and, for the stats, in the thread caches) cover wholly; their
+   bytes.  With `apply` (the caches handed back, the lock held), their
+   blocks leave the lists (stable filters) and each run of such units
+   becomes a released span: from the first block starting in it to the end
+   of the last, the start bits inside cleared; the run's pages go back.  A
+   page trim short of scratch memory releases no page. */
+static size_t trim_units(sgi_pool *p, trim_scan *s, bool apply)
+{
+    size_t unit = trim_unit(p), shift = p->align_shift, bytes = 0;
+    size_t per_unit = unit >> shift; /* granules: a multiple of 64 */
+    if (s->n == 0)
+        return 0;
+    unit_scan *u = calloc(s->n, sizeof *u);
+    if (u == NULL)
+        return 0;
+    for (size_t i = 0; i < s->n; i++) {
+        const trim_chunk *c = &s->chunks[i];
+        if (c->release || c->size < unit)
+            continue;
+        u[i].nunits = c->size / unit;
+        u[i].cover = calloc(((c->size >> shift) + 63) / 64, sizeof *u[i].cover);
+        u[i].whole = calloc(u[i].nunits, 1);
+        u[i].first = apply ? calloc(u[i].nunits, sizeof *u[i].first) : NULL;
+        u[i].last = apply ? calloc(u[i].nunits, sizeof *u[i].last) : NULL;
+        if (u[i].cover == NULL || u[i].whole == NULL ||
+            (apply && (u[i].first == NULL || u[i].last == NULL))) {
+            unit_scan_free(u, s->n);
+            return 0;
+        }
+    }
+    /* which granules free blocks cover */
+    for (size_t cls = 0; cls < p->nlists; cls++) {
+        size_t seen = 0, width = cls + 1;
+        const tcache *t = p->caches;
+        const free_node *n = p->free_list[cls];
+        bool cached = false;
+        for (;;) {
+            if (n == NULL) { /* the list, then each cache's blocks (the stats only) */
+                if (t == NULL)
+                    break;
+                n = t->cls[cls].head;
+                t = t->pool_next;
+                cached = true;
+                continue;
+            }
+            if (seen++ > p->carved[cls])
+                break;
+            trim_chunk *c = trim_find(s, (uintptr_t)n);
+            unit_scan *cu = c != NULL ? &u[c - s->chunks] : NULL;
+            if (cu != NULL && cu->cover != NULL) {
+                size_t g = ((uintptr_t)n - c->base) >> shift;
+                for (size_t k = g; k < g + width; k++)
+                    cu->cover[k / 64] |= (uint64_t)1 << (k % 64);
+            }
+            n = cached ? n->next : read_link(n);
+        }
+    }
+    size_t runs = 0;
+    for (size_t i = 0; i < s->n; i++) {
+        for (size_t k = 0; k < u[i].nunits; k++) {
+            size_t w = k * per_unit / 64, end = w + per_unit / 64;
+            while (w < end && u[i].cover[w] == ~(uint64_t)0)
+                w++;
+            if (w == end) {
+                u[i].whole[k] = 1;
+                bytes += unit;
+                runs += k == 0 || !u[i].whole[k - 1];
+            }
+        }
+    }
+    if (!apply || bytes == 0) {
+        unit_scan_free(u, s->n);
+        return bytes;
+    }
+    if (p->nspans + runs > p->spans_cap) {
+        size_t cap = p->nspans + runs;
+        span_record *grown = realloc(p->spans, cap * sizeof *grown);
+        if (grown == NULL) {
+            unit_scan_free(u, s->n);
+            return 0;
+        }
+        p->spans = grown;
+        p->spans_cap = cap;
+    }
+    /* the blocks starting in those units leave their lists */
+    for (size_t cls = 0; cls < p->nlists; cls++) {
+        size_t size = (cls + 1) << shift, seen = 0, dropped = 0;
+        free_node *head = NULL, *last = NULL;
+        for (free_node *n = p->free_list[cls]; n != NULL && seen <= p->carved[cls]; seen++) {
+            free_node *next = read_link(n);
+            trim_chunk *c = trim_find(s, (uintptr_t)n);
+            unit_scan *cu = c != NULL ? &u[c - s->chunks] : NULL;
+            size_t k = c != NULL ? ((uintptr_t)n - c->base) / unit : 0;
+            if (cu != NULL && k < cu->nunits && cu->whole[k]) {
+                if (cu->first[k] == 0 || (uintptr_t)n < cu->first[k])
+                    cu->first[k] = (uintptr_t)n;
+                if ((uintptr_t)n + size > cu->last[k])
+                    cu->last[k] = (uintptr_t)n + size;
+                dropped++;
+            } else {
+                if (last == NULL)
+                    head = n;
+                else
+                    write_link(last, n);
+                last = n;
+            }
+            n = next;
+        }
+        if (last != NULL)
+            write_link(last, NULL);
+        p->free_list[cls] = head;
+        p->carved[cls] -= dropped;
+    }
+    /* each run of units: a span, chunk by chunk in the order they were
+       obtained (as their records), each in address order */
+    for (size_t r = 0; r < p->nchunks; r++) {
+        const trim_chunk *c = trim_find(s, p->chunks[r].base);
+        size_t i = (size_t)(c - s->chunks);
+        dir_chunk *d = u[i].nunits != 0 ? dir_find(&p->dir, c->base) : NULL;
+        for (size_t k = 0; k < u[i].nunits; k++) {
+            if (!u[i].whole[k])
+                continue;
+            size_t b = k;
+            while (b + 1 < u[i].nunits && u[i].whole[b + 1])
+                b++;
+            uintptr_t start = u[i].first[k], end = u[i].last[b];
+            if (d != NULL)
+                dir_clear_starts(&p->dir, d, ((start - c->base) >> shift) + 1,
+                                 (end - c->base) >> shift);
+            MEM_NOACCESS((void *)start, end - start);
+            POOL_PAGES_RELEASE(c->base + k * unit, (b + 1 - k) * unit);
+            p->spans[p->nspans++] = (span_record){start, end};
+            p->span_bytes += end - start;
+            k = b;
+        }
+    }
+    p->released_page_bytes += bytes;
+    unit_scan_free(u, s->n);
+    return bytes;
+}
+
+size_t sgi_pool_trim_pages(sgi_pool *p)
+{
+    REQUIRE(p != NULL);
+    size_t got = sgi_pool_trim(p);
+    pool_lock(p);
+    trim_scan s;
+    if (p->closed || p->nchunks == 0 || !trim_scan_init(p, &s)) {
+        pool_unlock(p);
+        return got;
+    }
+    if (p->caches != NULL) /* (blocks cached since the chunks' trim) */
+        tcache_flush_all(p, false);
+    trim_count(p, &s);
+    got += trim_units(p, &s, true);
+    trim_scan_free(&s);
+    pool_unlock(p);
+    return got;
+}
+
 void sgi_pool_get_trim_stats(sgi_pool *p, sgi_pool_trim_stats *out)
 {
     REQUIRE(p != NULL && out != NULL);
     pool_lock(p);
     tc_pause_others(p);
     size_t chunks;
-    size_t bytes = trim_releasable(p, &chunks);
+    size_t bytes = trim_releasable(p, &chunks, NULL);
     tc_resume_others(p);
     *out = (sgi_pool_trim_stats){
         .releasable_bytes = bytes,
         .releasable_chunks = chunks,
         .released_chunks = p->released_chunks,
         .released_bytes = p->released_bytes,
+    };
+    pool_unlock(p);
+}
+
+void sgi_pool_get_page_stats(sgi_pool *p, sgi_pool_page_stats *out)
+{
+    REQUIRE(p != NULL && out != NULL);
+    pool_lock(p);
+    tc_pause_others(p);
+    size_t chunks, pages;
+    (void)trim_releasable(p, &chunks, &pages);
+    tc_resume_others(p);
+    *out = (sgi_pool_page_stats){
+        .releasable_page_bytes = pages,
+        .released_page_bytes = p->released_page_bytes,
+        .spans = p->nspans,
+        .span_bytes = p->span_bytes,
     };
     pool_unlock(p);
 }

@@ -51,6 +51,14 @@ _Thread_local size_t autotrim_bytes;
 _Thread_local size_t autotrim_allocs;
 
 static unsigned fraction_permille = FRACTION_DEFAULT;
+/* POOL_PRELOAD_TRIM_PAGES: trims give back the pages of kept chunks that free
+   blocks cover too (sgi_pool_trim_pages, docs/algorithm.md B.14). */
+static bool pages = true;
+
+static size_t pool_trim(sgi_pool *p)
+{
+    return p == NULL ? 0 : pages ? sgi_pool_trim_pages(p) : sgi_pool_trim(p);
+}
 static size_t floor_bytes = FLOOR_DEFAULT;
 
 static atomic_long net;                         /* frees minus allocations, flushed */
@@ -161,8 +169,7 @@ static bool trim_now(bool by_run)
 {
     if (atomic_flag_test_and_set_explicit(&trimming, memory_order_acquire))
         return false;
-    sgi_pool *p = sgi_preload_pool();
-    size_t got = p != NULL ? sgi_pool_trim(p) : 0;
+    size_t got = pool_trim(sgi_preload_pool());
     long long delay = atomic_load_explicit(&delay_ms, memory_order_relaxed);
     delay = got != 0 ? DELAY_MIN_MS : delay * 2 < DELAY_MAX_MS ? delay * 2 : DELAY_MAX_MS;
     atomic_store_explicit(&delay_ms, delay, memory_order_relaxed);
@@ -247,13 +254,13 @@ void autotrim_flush(void)
 
 typedef int (*malloc_trim_fn)(size_t);
 
-/* glibc's malloc_trim: the pool's free chunks go back (sgi_pool_trim), then
+/* glibc's malloc_trim: the pool's free chunks and pages go back
+   (sgi_pool_trim_pages; sgi_pool_trim with POOL_PRELOAD_TRIM_PAGES=0), then
    the system allocator's free memory (its own malloc_trim, which `pad`
    concerns).  1 when either released memory, else 0. */
 EXPORT int malloc_trim(size_t pad)
 {
-    sgi_pool *p = sgi_preload_pool();
-    size_t got = p != NULL ? sgi_pool_trim(p) : 0;
+    size_t got = pool_trim(sgi_preload_pool());
     atomic_fetch_add_explicit(&trims_asked, 1, memory_order_relaxed);
     atomic_fetch_add_explicit(&trimmed_bytes, got, memory_order_relaxed);
     malloc_trim_fn next = NULL;
@@ -328,6 +335,13 @@ const char *autotrim_configure(const char **name, const char **value)
             return "not 0 or 1";
         eager = text[0] == '1';
     }
+    text = getenv(*name = "POOL_PRELOAD_TRIM_PAGES");
+    *value = text;
+    if (text != NULL && text[0] != '\0') {
+        if (strcmp(text, "0") != 0 && strcmp(text, "1") != 0)
+            return "not 0 or 1";
+        pages = text[0] == '1';
+    }
     text = getenv(*name = "POOL_PRELOAD_TRIM_THREAD");
     *value = text;
     if (text != NULL && text[0] != '\0') {
@@ -354,6 +368,7 @@ void autotrim_get_stats(autotrim_stats *out)
     *out = (autotrim_stats){
         .on = autotrim_on,
         .eager = autotrim_on && eager,
+        .pages = pages,
         .fraction_permille = fraction_permille,
         .floor = floor_bytes,
         .automatic = atomic_load(&trims_automatic),

@@ -51,13 +51,14 @@ static inline void autotrim_freed(void)
 }
 
 /* Reads POOL_PRELOAD_TRIM, POOL_PRELOAD_TRIM_FRACTION, POOL_PRELOAD_TRIM_FLOOR,
-   POOL_PRELOAD_TRIM_EAGER and POOL_PRELOAD_TRIM_THREAD.  NULL, or why a value is refused, with *name and
+   POOL_PRELOAD_TRIM_EAGER, POOL_PRELOAD_TRIM_PAGES and POOL_PRELOAD_TRIM_THREAD.  NULL, or why a value is refused, with *name and
    *value set to the variable's. */
 const char *autotrim_configure(const char **name, const char **value);
 
 /* For the banner and the report. */
 typedef struct {
     bool on, eager;
+    bool pages;              /* POOL_PRELOAD_TRIM_PAGES */
     unsigned fraction_permille;
     size_t floor;
     size_t automatic, asked; /* trims by the policy, malloc_trim calls */

@@ -42,6 +42,8 @@
  *                            serves and with which settings
  *   POOL_PRELOAD_TRIM=0      no automatic trim (malloc_trim still trims)
  *   POOL_PRELOAD_TRIM_FRACTION=F, POOL_PRELOAD_TRIM_FLOOR=SIZE  when it trims
+ *   POOL_PRELOAD_TRIM_PAGES=0  trims give back whole chunks only (default 1:
+ *                            also the pages free blocks cover, B.14)
  *   POOL_PRELOAD_TRIM_EAGER=1  also trim at once at the end of a large run of
  *                            frees (memory first: costs CPU, autotrim.c)
  *   POOL_PRELOAD_TRIM_THREAD=1  a thread that trims when the program has gone
@@ -236,6 +238,11 @@ static void put_trim_report(report *r, sgi_pool *p, const range_stats *rs)
     put(r, "  trim eager (%s): %zu at the end of a run of frees; thread (%s): %zu when quiet; "
         "releasable now %zu bytes in %zu chunks\n", t.eager ? "on" : "off", t.eager_trims,
         t.thread ? "on" : "off", t.quiet_trims, ts.releasable_bytes, ts.releasable_chunks);
+    sgi_pool_page_stats ps;
+    sgi_pool_get_page_stats(p, &ps);
+    put(r, "  trim pages (%s): %zu bytes released so far; %zu spans of %zu bytes not carved "
+        "again; releasable now %zu bytes more\n", t.pages ? "on" : "off",
+        ps.released_page_bytes, ps.spans, ps.span_bytes, ps.releasable_page_bytes);
 }
 
 static void format_stats(report *r)

@@ -51,6 +51,8 @@ static const sgi_pool_capi sgi_pool_capi_filled = {
     sgi_pool_calloc,
     sgi_pool_trim,
     sgi_pool_get_trim_stats,
+    sgi_pool_trim_pages,
+    sgi_pool_get_page_stats,
     sgi_pool_deallocate_held,
     sgi_pool_deallocate_held_or_free,
     sgi_pool_forward_malloc,

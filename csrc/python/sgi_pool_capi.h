@@ -76,6 +76,8 @@ typedef struct sgi_pool_capi {
     __typeof__(sgi_pool_calloc) *calloc;
     __typeof__(sgi_pool_trim) *trim;
     __typeof__(sgi_pool_get_trim_stats) *get_trim_stats;
+    __typeof__(sgi_pool_trim_pages) *trim_pages;
+    __typeof__(sgi_pool_get_page_stats) *get_page_stats;
     __typeof__(sgi_pool_deallocate_held) *deallocate_held;
     __typeof__(sgi_pool_deallocate_held_or_free) *deallocate_held_or_free;
     __typeof__(sgi_pool_forward_malloc) *forward_malloc;

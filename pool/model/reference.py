@@ -275,6 +275,9 @@ class SGIAllocator:
         self.released_chunks = 0  # chunks given back by trim() (B.13)
         self.released_bytes = 0  # their bytes: the chunks held (3.1's term) are heap_size - this
         self.leftovers = 0  # leftover tails pushed in step 3.2 (the model's own count, for tests)
+        # released spans of page trims (B.14): (start, end), in the order released
+        self.spans: list[tuple[int, int]] = []
+        self.released_page_bytes = 0  # the units page trims released so far
         self.system = SimulatedSystem()
         # Thread caches (csrc/core/thread_cache.c), one thread's: per class, its
         # blocks head first; None while off.  Only sized allocate and deallocate
@@ -362,6 +365,15 @@ class SGIAllocator:
             return result, nobjs
 
         # 3. a new chunk is needed
+        # (B.14: the last released span first, as the tail; its leftover as 3.2)
+        if self.spans:
+            if left > 0:
+                assert self.start_free is not None
+                self.free_list[self.class_index(left)].appendleft(self.start_free)
+                self.carved[self.start_free] = left
+                self.leftovers += 1
+            self.start_free, self.end_free = self.spans.pop()
+            return self.chunk_alloc(size, nobjs)  # branch 1 or 2: a span exceeds any block
         # 3.1 with the incoming nobjs
         # (B.13: with the bytes of the chunks held; heap_size itself after no trim)
         bytes_to_get = 2 * total + self.round_up((self.heap_size - self.released_bytes) >> 4)
@@ -414,6 +426,8 @@ class SGIAllocator:
             for addr in self.reported_free(cls):
                 base = bases[bisect_right(bases, addr) - 1]
                 free[base] += (cls + 1) * self.align
+        for start, end in self.spans:  # (B.14) nothing in them is in use
+            free[bases[bisect_right(bases, start) - 1]] += end - start
         tail = self.start_free if self.chunk_left() > 0 else None
         return [
             (base, size)
@@ -445,10 +459,94 @@ class SGIAllocator:
                 self.start_free = self.end_free = None
             self.system.free(base)
         self.chunks = [c for c in self.chunks if c[0] not in ends]
+        self.spans = [s for s in self.spans if not released(s[0])]  # theirs go with them
         nbytes = sum(size for _, size in gone)
         self.released_chunks += len(gone)
         self.released_bytes += nbytes
         return nbytes
+
+    # ---- trim(pages=True) (Part B, B.14: an addition of ours) ------------------------------
+
+    def trim_unit(self) -> int:
+        """The unit of a page trim, from each chunk's base: 4096 bytes, 8192
+        when blocks may exceed 2048 (a span then always exceeds max_small)."""
+        return 4096 if self.max_bytes <= 2048 else 8192
+
+    def page_units(self) -> list[tuple[int, int, int]]:
+        """(chunk base, first unit, end unit) of every run of units that free
+        blocks (lists and cache) cover wholly, in the chunks a trim() keeps:
+        chunk by chunk in acquisition order, each in address order."""
+        unit = self.trim_unit()
+        keep = set(self.chunks) - set(self.releasable())
+        bases = sorted(base for base, _ in keep)
+        size_of = dict(keep)
+        covered: dict[int, set[int]] = {base: set() for base in bases}
+        for cls in range(self.nlists):
+            width = (cls + 1) * self.align
+            for addr in self.reported_free(cls):
+                i = bisect_right(bases, addr) - 1
+                if i >= 0 and addr < bases[i] + size_of[bases[i]]:
+                    off = addr - bases[i]
+                    covered[bases[i]].update(range(off, off + width, self.align))
+        runs = []
+        for base, _ in self.chunks:
+            if base not in size_of:
+                continue
+            whole = [
+                all(off in covered[base] for off in range(k * unit, (k + 1) * unit, self.align))
+                for k in range(size_of[base] // unit)
+            ]
+            k = 0
+            while k < len(whole):
+                if whole[k]:
+                    b = k
+                    while b + 1 < len(whole) and whole[b + 1]:
+                        b += 1
+                    runs.append((base, k, b + 1))
+                    k = b
+                k += 1
+        return runs
+
+    def releasable_pages(self) -> int:
+        return sum((end - first) * self.trim_unit() for _, first, end in self.page_units())
+
+    def trim_pages(self) -> int:
+        """B.14: trim(), then the runs of units free blocks cover wholly in the
+        kept chunks: the blocks starting in them leave the lists (the others
+        keep their order), and each run becomes a released span, from the
+        first such block to the end of the last.  Returns the bytes of the
+        chunks and of the units released."""
+        got = self.trim()
+        self.flush_cache()
+        unit = self.trim_unit()
+        runs = self.page_units()
+        if not runs:
+            return got
+        where = {(base + first * unit, base + end * unit) for base, first, end in runs}
+        lows = sorted(where)
+
+        def taken(addr: int) -> bool:
+            i = bisect_right(lows, (addr, float("inf"))) - 1
+            return i >= 0 and addr < lows[i][1]
+
+        spans: dict[tuple[int, int], list[int]] = {r: [] for r in lows}
+        for cls in range(self.nlists):
+            size = (cls + 1) * self.align
+            kept: deque[int] = deque()
+            for addr in self.free_list[cls]:
+                if taken(addr):
+                    r = lows[bisect_right(lows, (addr, float("inf"))) - 1]
+                    spans[r] += [addr, addr + size]
+                    del self.carved[addr]
+                else:
+                    kept.append(addr)
+            self.free_list[cls] = kept
+        for base, first, end in runs:  # in the order of page_units
+            r = (base + first * unit, base + end * unit)
+            self.spans.append((min(spans[r]), max(spans[r])))
+        released = sum(high - low for low, high in lows)
+        self.released_page_bytes += released
+        return got + released
 
     # ---- Thread caches (Part B, the thread_cache option) ---------------------------------
 
@@ -1108,14 +1206,21 @@ class ReferencePool(PoolBase):
             released_chunks=a.released_chunks,
             released_bytes=a.released_bytes,
             releasable_bytes=sum(size for _, size in a.releasable()),
+            releasable_page_bytes=a.releasable_pages(),
+            released_page_bytes=a.released_page_bytes,
+            span_bytes=sum(end - start for start, end in a.spans),
         )
 
-    def trim(self) -> int:
-        """As Pool.trim (docs/algorithm.md B.13): every chunk whose blocks are
-        all free, except the current one, back to the simulated system; returns
-        the bytes released."""
+    def trim(self, pages: bool = False) -> int:
+        """As Pool.trim (docs/algorithm.md B.13, with pages B.14): every chunk
+        whose blocks are all free, except the current one, back to the
+        simulated system (with pages, then the pages free blocks cover);
+        returns the bytes released."""
+        if type(pages) is not bool:
+            raise TypeError(f"pages must be True or False, not {pages!r}")
         with self._lock:
-            return self._alloc().trim()
+            a = self._alloc()
+            return a.trim_pages() if pages else a.trim()
 
     def state(self) -> PoolState:
         """The whole observable state (pool.PoolState), read under the model's lock."""

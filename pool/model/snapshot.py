@@ -113,6 +113,9 @@ def normalise(state: PoolState, max_small: int) -> PoolSnapshot:
         ("released_chunks", st.released_chunks),
         ("released_bytes", st.released_bytes),
         ("releasable_bytes", st.releasable_bytes),
+        ("releasable_page_bytes", st.releasable_page_bytes),
+        ("released_page_bytes", st.released_page_bytes),
+        ("span_bytes", st.span_bytes),
     )
     return PoolSnapshot(
         free_lists,

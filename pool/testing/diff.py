@@ -55,7 +55,7 @@ class LockstepPool(PoolLike, Protocol):
 
     def __contains__(self, addr: object) -> bool: ...
 
-    def trim(self) -> int: ...
+    def trim(self, pages: bool = False) -> int: ...
 
 
 # Pool options and oom-handler behaviour of each profile.
@@ -403,7 +403,7 @@ class _Side:
         elif kind == "limit":
             pool.heap_limit = op[1]
         elif kind == "trim":  # the bytes released are compared, as every result
-            return pool.trim()
+            return pool.trim(pages=len(op) > 1 and bool(op[1]))  # ("trim", True): B.14
         return None
 
     def _born(self, ident: int, addr: int, n: int) -> None:
@@ -550,8 +550,8 @@ def random_op(rng: random.Random, step: Lockstep, next_id: int, checked: bool = 
         return ("bad", rng.choice(pool_ids), how)
     if r < 0.62:
         return ("limit", rng.choice([None, 2000, 5000, 20000]))
-    if r < 0.64:
-        return ("trim",)
+    if r < 0.64:  # half of them with pages (B.14), chosen by id: no draw of rng
+        return ("trim", True) if next_id % 2 else ("trim",)
     # every 7th id zeroed (the model zeroes, the C core must too); chosen by id,
     # not by rng, so that a seed still draws the same run as before
     kind = "alloc_zeroed" if next_id % 7 == 0 else "alloc"

@@ -281,8 +281,37 @@ static void trim_calls(int checked)
     }
     sgi_pool_process_totals(&blocks1, &bytes1);
     CHECK(blocks1 == blocks0 + 1); /* the current chunk */
+
+    /* sgi_pool_trim_pages (B.14): one block of every 500 kept, the pages
+       between them go back; they are carved again before any new chunk */
+    for (int i = 0; i < N; i++)
+        got[i] = sgi_pool_allocate(p, 24);
+    for (int i = 0; i < N; i++)
+        if (i % 500 != 0)
+            sgi_pool_deallocate(p, got[i], 24);
+    sgi_pool_stats s0, s1;
+    sgi_pool_trim_stats t2;
+    sgi_pool_page_stats g0, g1;
+    sgi_pool_get_trim_stats(p, &t2);
+    sgi_pool_get_page_stats(p, &g0);
+    CHECK(g0.releasable_page_bytes >= 4096 && g0.spans == 0 && g0.span_bytes == 0);
+    size_t page_released = sgi_pool_trim_pages(p);
+    CHECK(page_released == t2.releasable_bytes + g0.releasable_page_bytes);
+    sgi_pool_get_page_stats(p, &g1);
+    CHECK(g1.releasable_page_bytes == 0 && g1.spans > 0 && g1.span_bytes > 0);
+    CHECK(g1.released_page_bytes == g0.releasable_page_bytes);
+    sgi_pool_get_stats(p, &s0);
+    sgi_pool_page_stats g2 = g1;
+    for (int i = 0; i < N && g2.spans > 0; i++) { /* the spans first: no new chunk */
+        CHECK(sgi_pool_allocate(p, 24) != NULL);
+        sgi_pool_get_stats(p, &s1);
+        CHECK(s1.chunks == s0.chunks && s1.heap_size == s0.heap_size);
+        sgi_pool_get_page_stats(p, &g2);
+    }
+    CHECK(g2.spans == 0 && g2.span_bytes == 0 && g2.released_page_bytes == g1.released_page_bytes);
     sgi_pool_close(p);
     CHECK(sgi_pool_trim(p) == 0);
+    CHECK(sgi_pool_trim_pages(p) == 0);
     sgi_pool_destroy(p);
     sgi_pool_process_totals(&blocks1, &bytes1);
     CHECK(blocks1 == blocks0 && bytes1 == bytes0);

@@ -242,11 +242,12 @@ def test_shuffled_lists_agree_with_the_model(count):
         pool.close()
 
 
+@pytest.mark.parametrize("pages", [False, True], ids=["chunks", "pages"])
 @pytest.mark.parametrize("options", [{}, {"checked": False, "thread_cache": True}])
-def test_trim_while_other_threads_allocate(options):
+def test_trim_while_other_threads_allocate(options, pages):
     """Trims racing with three threads' allocations and frees (the C call
     runs without the GIL): every block keeps its contents, and afterwards the
-    pool agrees with itself."""
+    pool agrees with itself.  With pages, page trims (B.14)."""
     import ctypes
 
     pool = Pool(**options)
@@ -274,12 +275,12 @@ def test_trim_while_other_threads_allocate(options):
 
     released, start = 0, time.monotonic()
     while time.monotonic() - start < 0.5:
-        released += pool.trim()
+        released += pool.trim(pages=pages)
     stop.set()
     for t in threads:
         t.join(30)
     assert not errors, errors[:3]
-    assert released + pool.trim() > 0  # the threads' chunks, now all free
+    assert released + pool.trim(pages=pages) > 0  # the threads' chunks, now all free
     # (no chunk left when the current one had no tail left: none is current)
     assert pool.stats().releasable_bytes == 0 and pool.stats().chunks <= 1
     st = pool.stats()

@@ -753,6 +753,26 @@ def test_burst_and_free_ends_near_the_start_without_malloc_trim(library, trim_pr
     assert report["released"] >= burst * (1 << 20) * 8 // 10
 
 
+PAGES_LINE = re.compile(
+    r"trim pages \((on|off)\): (\d+) bytes released so far; (\d+) spans of (\d+) bytes"
+)
+
+
+def test_automatic_trim_gives_back_the_pages_free_blocks_cover(library, trim_probe):
+    # long-lived blocks spread over the burst's chunks keep them; their pages that
+    # hold free blocks only go back too (B.14), unless POOL_PRELOAD_TRIM_PAGES=0
+    ends, released = {}, {}
+    for pages in ("1", "0"):
+        done = preloaded([trim_probe, "quiet", "64", "1"], library, POOL_PRELOAD_TRIM_PAGES=pages)
+        assert done.returncode == 0, done.stderr
+        match = PAGES_LINE.search(done.stderr)
+        assert match and match.group(1) == ("on" if pages == "1" else "off"), done.stderr
+        released[pages] = int(match.group(2))
+        ends[pages] = probe_numbers(done.stdout)["end"]
+    assert released["1"] >= 256 * 1024 and released["0"] == 0
+    assert ends["1"] <= ends["0"] + 256, ends  # KiB
+
+
 def test_eager_trim_returns_a_dropped_burst_before_the_program_goes_on(library, trim_probe):
     # the burst is freed and the program at once allocates again and reads its RSS: no
     # delay has passed, only the trim at the end of the run of frees can have run
@@ -885,6 +905,7 @@ def test_trims_while_threads_allocate_and_free_across_threads(library, trim_prob
         ("POOL_PRELOAD_TRIM_EAGER", "yes", "not 0 or 1"),
         ("POOL_PRELOAD_TRIM_EAGER", "2", "not 0 or 1"),
         ("POOL_PRELOAD_TRIM_THREAD", "on", "not 0 or 1"),
+        ("POOL_PRELOAD_TRIM_PAGES", "yes", "not 0 or 1"),
     ],
 )
 def test_trim_variable_misuse_is_named_and_the_system_serves(library, name, value, why):
@@ -907,6 +928,8 @@ def test_trim_variable_misuse_is_named_and_the_system_serves(library, name, valu
         {"POOL_PRELOAD_TRIM_EAGER": "1"},
         {"POOL_PRELOAD_TRIM_THREAD": "0"},
         {"POOL_PRELOAD_TRIM_THREAD": "1"},
+        {"POOL_PRELOAD_TRIM_PAGES": "0"},
+        {"POOL_PRELOAD_TRIM_PAGES": "1"},
     ],
 )
 def test_trim_variables_accepted(library, env):

@@ -143,6 +143,10 @@ class LockstepMachine(RuleBasedStateMachine):
     def trim(self):  # fully free chunks back; the bytes released are compared
         self.step.apply(("trim",))
 
+    @rule()
+    def trim_pages(self):  # and the pages free blocks cover (B.14)
+        self.step.apply(("trim", True))
+
     def teardown(self):
         self.step.close()
 
