@@ -122,6 +122,51 @@ def test_a_freed_burst_stays_with_its_thread(workers):
         b(_give, p, theirs)
 
 
+def test_threads_carve_slabs_of_their_own(workers):
+    # B.14: blocks two threads take in turns, 20 at a time, come from slabs
+    # of their own (before: one refill of 20 each, so the owner changed
+    # every 20 blocks in address order and every page held both threads')
+    a, b = workers(), workers()
+    with Pool(thread_cache=True, checked=False) as p:
+        _shared(p, a, b)
+        mine: list[int] = []
+        theirs: list[int] = []
+        for _ in range(50):
+            mine += a(_take, p, 20)
+            theirs += b(_take, p, 20)
+        owner = dict.fromkeys(mine, "a") | dict.fromkeys(theirs, "b")
+        order = [owner[x] for x in sorted(owner)]
+        assert sum(x != y for x, y in zip(order, order[1:])) <= 2
+        pages_a = {x >> 12 for x in mine}
+        pages_b = {(x + 31) >> 12 for x in theirs} | {x >> 12 for x in theirs}
+        assert len(pages_a & pages_b) <= 2  # (B's first 20: A's biased refill)
+        a(_give, p, mine)
+        b(_give, p, theirs)
+
+
+def test_a_slab_is_free_blocks(workers):
+    # a refill after the switch that finds its class's list empty carves up
+    # to 64 KiB of whole magazines at once (A.7: from the tail, else a new
+    # chunk): one block to the caller, the rest into the thread's cache,
+    # where stats() counts them as free
+    a, b = workers(), workers()
+    with Pool(thread_cache=True, checked=False) as p:
+        _shared(p, a, b)  # A owned the bias (one refill of 20); B took the 20
+        heap = p.heap_size
+        assert heap == 1280
+        a(p.allocate, 32)  # the tail holds only 20 more blocks: they are A's
+        assert p.current_chunk()[0] == p.current_chunk()[1] and p.heap_size == heap
+        got = a(p.allocate, 48)  # 68 magazines of 20 x 48 bytes: 65,280 bytes
+        # a new chunk, A.7's 3.1: 2 x the request + heap_size / 16
+        assert p.heap_size - heap == 2 * 65_280 + heap // 16
+        start, end = p.current_chunk()
+        assert end - start == 65_280 + heap // 16
+        cls = p.stats().classes[5]
+        assert (cls.block_size, cls.live, cls.free) == (48, 1, 1359)
+        a(p.deallocate, got, 48)
+        assert p.stats().classes[5].free == 1360
+
+
 def test_the_bound_holds(workers):
     # 4096 bytes: six magazines of 20 x 32 bytes in the depot, two in the cache
     a, b = workers(), workers()
