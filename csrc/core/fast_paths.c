@@ -376,6 +376,14 @@ static ALWAYS_INLINE size_t carved_class(const sgi_pool *p, const dir_chunk *c, 
     return dir_start_granules(c, (size_t)(off >> p->align_shift)) - 1; /* 0 granules: SIZE_MAX */
 }
 
+/* A size-less free in a pool switched to thread caches (the owner word
+   BIAS_CACHED, so cache_max != 0): this thread's cache, as
+   sizeless_free_rest would reach it, without its tests. */
+static NOINLINE int sizeless_free_cached(sgi_pool *p, void *ptr)
+{
+    return tcache_free(p, ptr);
+}
+
 /* What the fast path did not free (the pool left, nothing changed): this
    thread's cache, or the general path; `foreign` (in no chunk and no large
    block of an open pool) is ENOTLIVE at once, without a second lock and
@@ -452,10 +460,13 @@ static ALWAYS_INLINE int sizeless_free_in(sgi_pool *p, void *ptr, enum entry e)
    status.  (Bare pools, plain_max: sizeless_free_in(.., ENTRY_BARE).) */
 static ALWAYS_INLINE int sizeless_free_locked(sgi_pool *p, void *ptr)
 {
-    if (LIKELY(bias_enter(p))) /* the owner of a biased pool: no lock */
+    uintptr_t owner = bias_word(p);
+    if (LIKELY(bias_enter_as(p, owner))) /* the owner of a biased pool: no lock */
         return sizeless_free_in(p, ptr, ENTRY_BIASED);
-    if (LIKELY(pool_try_lock(p)))
+    if (LIKELY(owner == BIAS_REVOKED && spin_lock_try(&p->lock))) /* pool_try_lock */
         return sizeless_free_in(p, ptr, ENTRY_LOCKED);
+    if (owner == BIAS_CACHED) /* switched to the caches: this thread's, at once */
+        return sizeless_free_cached(p, ptr);
     return sizeless_free_rest(p, ptr, false);
 }
 

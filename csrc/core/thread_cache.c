@@ -357,9 +357,16 @@ static ALWAYS_INLINE size_t tcache_free_unlocked(sgi_pool *p, void *ptr)
     }
     if (LIKELY(chunk != NULL) &&
         LIKELY(addr != atomic_load_explicit(&p->open_tail, memory_order_relaxed))) {
-        size_t slot = dir_slot(&p->dir, chunk, addr);
-        if (LIKELY(slot != SIZE_MAX && dir_starts_in(chunk, slot, false)))
-            size = dir_extent_in(chunk, slot, false, p->align_shift);
+        /* the start bit and the next one from one window (dir_start_window,
+           as the locked size-less free): a block longer than the window, or
+           no block's start, is left to the locked path (size 0) */
+        uintptr_t off = addr - chunk->base;
+        if (LIKELY((off & (p->align - 1)) == 0)) {
+            uint64_t window = dir_start_window(chunk, (size_t)(off >> p->align_shift));
+            uint64_t later = window >> 1; /* the next slots' start bits */
+            if (LIKELY((window & 1) && later != 0))
+                size = (size_t)(dir_ctz(later) + 1) << p->align_shift;
+        }
     }
     size_t result = SIZE_MAX;
     if (LIKELY(size - 1 < p->cache_max)) { /* (size 0 wraps: not small) */
