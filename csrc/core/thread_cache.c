@@ -14,9 +14,12 @@
  *
  * Each thread using a pool gets a cache: per size class a short LIFO list of
  * free blocks.  allocate pops and deallocate pushes there with no lock; an
- * empty class takes `batch` blocks from the pool's list (refilling it first,
- * A.6, when it is empty), a push onto a full one (2 x batch) first gives the
- * `batch` oldest back, both under the pool's lock.  Blocks are the same
+ * empty class takes `batch` blocks from the pool's list -- or, when the list
+ * is empty, carves a slab of TC_SLAB_BYTES of the class for itself alone
+ * (tc_carve, where a pool without caches would refill the list, A.6), so
+ * that threads do not share pages of blocks -- a push onto a full one
+ * (2 x batch) first gives the `batch` oldest back, both under the pool's
+ * lock.  Blocks are the same
  * blocks the lists hold, so every other call may keep using the lists
  * directly.
  *
@@ -58,6 +61,13 @@
 
 /* Blocks per exchange: refill's count, but at most TC_BATCH_BYTES of them. */
 #define TC_BATCH_BYTES 8192
+/* A refill that finds the class's list empty carves up to this many bytes
+   of the class for this thread alone (tc_carve), so that threads sharing a
+   pool do not get their blocks from the same pages (measured, two threads
+   whose first bursts interleave: the fewer pages the threads' blocks share,
+   the closer to one pool per thread; 16 KiB left a third of the pages
+   shared, 64 KiB a twentieth; docs/performance.md). */
+#define TC_SLAB_BYTES 65536
 #define TC_SLOTS 4 /* pools a thread finds without a search */
 #define TC_PAGES 256 /* a cache's pages -> records (a power of two; 1 MiB of 4 KiB pages) */
 
@@ -582,10 +592,76 @@ static tcache *tc_lock_own(sgi_pool *p, tcache **fresh)
 
 /* ---- the slow paths ---------------------------------------------------------- */
 
+/* With the lock held, class cls of c (this thread's armed cache) and the
+   class's list both empty: a slab for this thread alone (docs/algorithm.md
+   B.15).  Refill's count is raised to TC_SLAB_BYTES of whole magazines (at
+   least loaded's and previous's, the depot's only while its room allows and
+   its blocks hold two words), carved at once by chunk_alloc (A.7: the tail,
+   else a new chunk); when that is refused, refill's own count is tried
+   before giving up (a smaller chunk may fit the heap limit).  Block 0 goes
+   to the caller; blocks 1..batch-1 are loaded, then whole magazines:
+   previous, then the depot's; what is left goes onto the list, lowest
+   first, as refill's blocks (before any a flush at 3.4 put there).  Every
+   block is carved (counted, marked in the directory) and free: in the cache
+   as any cached block.  NULL when memory is refused. */
+static free_node *tc_carve(sgi_pool *p, tcache *c, size_t cls, size_t size)
+{
+    tc_class *k = &c->cls[cls];
+    size_t batch = (size_t)k->top + 1, mag = batch * size;
+    size_t mags = 2;
+    if (size >= sizeof(depot_head) && TC_SLAB_BYTES / mag > mags) {
+        size_t more = TC_SLAB_BYTES / mag - mags, room = c->depot_room / mag;
+        mags += more < room ? more : room;
+    }
+    size_t nobjs = mags * batch > p->nobjs ? mags * batch : p->nobjs;
+    char *chunk = chunk_alloc(p, size, &nobjs);
+    if (chunk == NULL && nobjs > p->nobjs) {
+        nobjs = p->nobjs;
+        chunk = chunk_alloc(p, size, &nobjs);
+    }
+    if (chunk == NULL)
+        return NULL;
+    p->carved[cls] += nobjs;
+    dir_mark_carved(&p->dir, (uintptr_t)chunk, size, nobjs);
+#define TC_BLOCK(i) ((free_node *)(void *)(chunk + (i) * size))
+    /* (a flush at 3.4 may have emptied the cache and raised its room) */
+    size_t left = nobjs - 1;
+    size_t load = left < batch - 1 ? left : batch - 1;
+    size_t whole = (left - load) / batch; /* full magazines carved after loaded */
+    size_t depot = size >= sizeof(depot_head) ? c->depot_room / mag : 0;
+    if (whole > 1 + depot)
+        whole = 1 + depot;
+    size_t cached = load + whole * batch;
+    for (size_t i = 1; i < cached; i++)
+        TC_BLOCK(i)->next = TC_BLOCK(i + 1);
+    k->head = cached != 0 ? TC_BLOCK(1) : NULL;
+    k->tail = load != 0 ? TC_BLOCK(load) : NULL;
+    k->count = (uint32_t)load;
+    k->prev_tail = whole != 0 ? TC_BLOCK(load + batch) : NULL;
+    for (size_t j = 1; j < whole; j++) { /* the depot's magazines: their heads note their ends */
+        ((depot_head *)(void *)TC_BLOCK(load + j * batch + 1))->tail =
+            TC_BLOCK(load + (j + 1) * batch);
+        c->depot_room -= mag;
+    }
+    if (cached != 0)
+        TC_BLOCK(cached)->next = NULL;
+    if (cached < left) { /* the rest onto the list, lowest first */
+        free_node *rest = p->free_list[cls];
+        for (size_t i = cached + 1; i < left; i++)
+            write_link(TC_BLOCK(i), TC_BLOCK(i + 1));
+        write_link(TC_BLOCK(left), rest);
+        p->free_list[cls] = TC_BLOCK(cached + 1);
+    }
+#undef TC_BLOCK
+    return (free_node *)(void *)chunk;
+}
+
 /* With the lock held, c this thread's armed cache for p (open): the
-   exchanges.  An empty class takes a block from the list (refilled first
-   when empty, A.6), and up to batch - 1 more into the cache; a push onto
-   both full magazines first gives previous, the batch oldest, back whole. */
+   exchanges.  An empty class takes a block from the list and up to
+   batch - 1 more into the cache, or, when the list is empty too, a slab of
+   its own (tc_carve, where SGI's refill would carve 20 blocks for the list);
+   a push onto both full magazines first gives previous, the batch oldest,
+   back whole. */
 static free_node *tc_refill_locked(sgi_pool *p, tcache *c, size_t n)
 {
     size_t cls = class_index(p, n);
@@ -593,24 +669,23 @@ static free_node *tc_refill_locked(sgi_pool *p, tcache *c, size_t n)
     free_node *block = tc_pop(c, k, p); /* re-armed with blocks */
     if (block != NULL)
         return block;
-    if ((block = pop_free(p, cls)) != NULL || (block = refill(p, round_up(p, n)))) {
-        /* the cache is empty (refill may have drained it): the taken blocks
-           are loaded */
-        free_node *head = p->free_list[cls];
-        size_t want = k->top; /* batch - 1 */
-        if (head != NULL && want != 0) {
-            free_node *last = head, *next;
-            uint32_t got = 1;
-            while (got < want && (next = last->next) != NULL) {
-                last = next;
-                got++;
-            }
-            p->free_list[cls] = last->next;
-            last->next = NULL;
-            k->head = head;
-            k->tail = last;
-            k->count = got;
+    if ((block = pop_free(p, cls)) == NULL)
+        return tc_carve(p, c, cls, round_up(p, n));
+    /* the cache is empty: the taken blocks are loaded */
+    free_node *head = p->free_list[cls];
+    size_t want = k->top; /* batch - 1 */
+    if (head != NULL && want != 0) {
+        free_node *last = head, *next;
+        uint32_t got = 1;
+        while (got < want && (next = last->next) != NULL) {
+            last = next;
+            got++;
         }
+        p->free_list[cls] = last->next;
+        last->next = NULL;
+        k->head = head;
+        k->tail = last;
+        k->count = got;
     }
     return block;
 }

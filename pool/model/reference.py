@@ -89,6 +89,7 @@ DEFAULT_REFILL = 20  # NOBJS: blocks asked for per refill
 TC_BATCH_BYTES = 8192  # thread caches: at most this many bytes of blocks per exchange
 DEFAULT_TCACHE_BYTES = 1 << 20  # thread caches: a thread's depot bound (thread_cache_bytes)
 DEPOT_MIN_BLOCK = 16  # a depot magazine's head block holds two words (link, last node)
+TC_SLAB_BYTES = 65536  # thread caches: a refill of an empty list carves up to this much (B.15)
 
 PTRDIFF_MAX = 2**63 - 1  # the system refuses requests above this (as malloc does)
 
@@ -594,18 +595,55 @@ class SGIAllocator:
                 self.loaded[cls] = batch
             block = cached.popleft()
             self.loaded[cls] -= 1
-        else:
-            if self.free_list[cls]:
-                block = self.free_list[cls].popleft()
-            else:
-                block = self.refill(self.round_up(n))  # may hand the cache back (3.4)
+        elif self.free_list[cls]:
+            block = self.free_list[cls].popleft()
             lst = self.free_list[cls]
             take = deque(lst.popleft() for _ in range(min(self.cache_batch(cls) - 1, len(lst))))
-            take.extend(self.cache[cls])
             self.cache[cls] = take
             self.loaded[cls] = len(take)
+        else:
+            block = self.carve_slab(cls, self.round_up(n))
         self.small_block_born(block, n)
         return block
+
+    def carve_slab(self, cls: int, size: int) -> int:
+        """B.15: the class's list and cache are both empty: a slab for this
+        thread alone, where refill would carve 20 blocks for the list.  Up to
+        TC_SLAB_BYTES of whole magazines (at least two: loaded's and previous's;
+        the depot's while its room allows and the blocks hold two words) in
+        one chunk_alloc; when that is refused, refill's own count.  Block 0 is
+        the caller's; blocks 1..batch-1 are loaded, then whole magazines
+        (previous, then the depot's, as room allows); the rest goes onto the
+        list, lowest first, before what a flush at 3.4 put there."""
+        assert self.cache is not None
+        batch = self.cache_batch(cls)
+        mag = batch * size
+        mags = 2
+        if size >= DEPOT_MIN_BLOCK and TC_SLAB_BYTES // mag > mags:
+            mags += min(TC_SLAB_BYTES // mag - mags, self.depot_room // mag)
+        nobjs = max(mags * batch, self.nobjs)
+        try:
+            chunk, nobjs = self.chunk_alloc(size, nobjs)
+        except Refused:
+            if nobjs <= self.nobjs:
+                raise
+            chunk, nobjs = self.chunk_alloc(size, self.nobjs)
+        blocks = [chunk + k * size for k in range(nobjs)]
+        self.carved.update((b, size) for b in blocks)
+        # (a flush at 3.4 may have emptied the cache and raised its room)
+        left = nobjs - 1
+        load = min(left, batch - 1)
+        depot = self.depot_room // mag if size >= DEPOT_MIN_BLOCK else 0
+        whole = min((left - load) // batch, 1 + depot)
+        cached = load + whole * batch
+        self.depot_room -= max(whole - 1, 0) * mag
+        self.cache[cls] = deque(blocks[1 : cached + 1])
+        self.loaded[cls] = load
+        if cached < left:
+            rest = self.free_list[cls]
+            self.free_list[cls] = deque(blocks[cached + 1 :])
+            self.free_list[cls].extend(rest)
+        return chunk
 
     def deallocate_cached(self, addr: int, n: int) -> None:
         """deallocate(addr, n) of a small n into this thread's cache: a push.

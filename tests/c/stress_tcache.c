@@ -276,7 +276,13 @@ static void *sizeless_worker(void *arg)
 
 static void test_sizeless_frees(void)
 {
-    shared = make_pool(0, 0);
+    /* a small depot bound: the slabs a thread carves (B.15) stay small, so
+       the chunks stay small and many come while the threads free */
+    sgi_pool_options o;
+    sgi_pool_options_init(&o);
+    o.thread_cache = 1;
+    o.thread_cache_bytes = 4096;
+    shared = sgi_pool_create(&o);
     sgi_pool_stats before, after;
     sgi_pool_get_stats(shared, &before);
     pthread_t t[THREADS];
@@ -331,7 +337,7 @@ static void *fill_cache(void *arg)
         b[i] = sgi_pool_allocate(limited, 64);
     for (int i = 0; i < 20; i++)
         sgi_pool_deallocate(limited, b[i], 64);
-    pthread_barrier_wait(&parked); /* alive, with 20 blocks of 64 in its cache */
+    pthread_barrier_wait(&parked); /* alive, its slab of 64-byte blocks in its cache */
     pthread_barrier_wait(&released);
     return NULL;
 }
@@ -348,10 +354,11 @@ static void test_refusal_flushes(void)
     sgi_pool_stats s;
     sgi_pool_get_stats(limited, &s);
     sgi_pool_set_heap_limit(limited, s.heap_size); /* no more chunks */
-    /* this thread's 8-byte class is empty and the tail is gone: only the
-       other thread's cached 64-byte blocks can serve, by salvage */
+    /* this thread's 8-byte blocks come from the tail until it is gone (the
+       helper's slab of 64-byte blocks left it large); then only the other
+       thread's cached 64-byte blocks can serve, by salvage */
     void *got = NULL;
-    for (int i = 0; i < 200 && (got = sgi_pool_allocate(limited, 8)) != NULL; i++)
+    for (int i = 0; i < 1000000 && (got = sgi_pool_allocate(limited, 8)) != NULL; i++)
         ;
     sgi_pool_get_stats(limited, &s);
     CHECK(s.salvages > 0);
