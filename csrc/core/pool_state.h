@@ -182,6 +182,21 @@ struct sgi_pool {
                                  allocation so that close() cannot fail; after a close()
                                  under live held blocks it holds the memory (retire) */
     bool retired_live;     /* the room holds the memory of a closed pool */
+
+    /* Checked pools' fast paths (fast_paths.c), per class below
+       DIR_LIVE_EXTENT: a live block's test on its bitmap window (the window
+       masked by live_mask equals live_expect: the live bit, and the next
+       start bit exactly the class's granules on), and the live bit of the
+       block that the fast free pushed last (its address, bitmap word, bit):
+       an allocate that pops that block sets the bit with no lookup.  A
+       block's live bit stays where it is while its chunk is recorded, so the
+       hint holds until the chunk goes: trim and close clear every hint
+       (forget_hints).  Written and read with the pool entered. */
+    uint64_t live_mask[DIR_LIVE_EXTENT];
+    uint64_t live_expect[DIR_LIVE_EXTENT];
+    uintptr_t hint_block[DIR_LIVE_EXTENT]; /* 0: none */
+    dir_word *hint_word[DIR_LIVE_EXTENT];
+    uint64_t hint_bit[DIR_LIVE_EXTENT];
     free_node *free_list[]; /* nlists heads, then nlists `carved` counters */
 };
 
