@@ -112,10 +112,14 @@ typedef struct block_directory {
     bool track_live;            /* checked pools keep live bits (the two-bit layout) */
     dir_chunk *pending;         /* record and bitmap made by dir_prepare for the next chunk */
     size_t pending_size;        /* the chunk size they were made for */
-    dir_chunk *cache[DIR_CACHE_SIZE]; /* page -> records found there, NULL: none, in
+    dir_chunk *cache[DIR_CACHE_SIZE]; /* page -> records found there, &dir_no_chunk: none, in
                                          sets of two (dir_cache_set; the lock's
                                          holders only) */
 } block_directory;
+
+/* The record in every cache entry that names no chunk: base 0 and size 0,
+   which no address is inside, so a lookup needs no NULL test. */
+extern dir_chunk dir_no_chunk;
 
 /* An empty directory for granules of 1 << shift bytes. */
 void dir_init(block_directory *d, unsigned shift, bool track_live);
@@ -187,10 +191,10 @@ static inline dir_chunk *dir_find_cached(const block_directory *d, uintptr_t add
 {
     size_t set = dir_cache_set(addr);
     dir_chunk *c = d->cache[set];
-    if (DIR_LIKELY(c != NULL && addr - c->base < c->size))
+    if (DIR_LIKELY(addr - c->base < c->size)) /* (dir_no_chunk: never) */
         return c;
     c = d->cache[set + 1];
-    return c != NULL && addr - c->base < c->size ? c : NULL;
+    return addr - c->base < c->size ? c : NULL;
 }
 
 static inline dir_chunk *dir_find(block_directory *d, uintptr_t addr)

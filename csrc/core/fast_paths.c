@@ -78,7 +78,8 @@ static ALWAYS_INLINE void entry_leave(sgi_pool *p, enum entry e)
 /* Forgets every hint (trim, close: the chunk a hint names may be gone). */
 static void forget_hints(sgi_pool *p)
 {
-    memset(p->hint_block, 0, sizeof p->hint_block);
+    for (size_t cls = 0; cls < DIR_LIVE_EXTENT; cls++)
+        p->hint_block[cls] = HINT_NONE;
 }
 
 /* The head of list cls (not empty, the pool entered as e) is not the hinted
@@ -97,12 +98,12 @@ static ALWAYS_INLINE void *allocate_checked_in(sgi_pool *p, size_t n, enum entry
 {
     size_t cls = class_index(p, n);
     free_node *block = p->free_list[cls];
-    if (UNLIKELY(block == NULL)) {
+    if (UNLIKELY(p->hint_block[cls] != (uintptr_t)block)) { /* (never NULL: HINT_NONE) */
+        if (block != NULL)
+            return allocate_checked_lookup(p, cls, e);
         entry_leave(p, e);
         return allocate_general(p, n);
     }
-    if (UNLIKELY(p->hint_block[cls] != (uintptr_t)block))
-        return allocate_checked_lookup(p, cls, e);
     p->free_list[cls] = block->next;
     dir_word *w = p->hint_word[cls]; /* (the lock's holder alone writes: load, or, store) */
     atomic_store_explicit(w, dir_word_at(w, 0) | p->hint_bit[cls], memory_order_relaxed);
@@ -361,8 +362,10 @@ void sgi_pool_deallocate(sgi_pool *p, void *ptr, size_t n)
             tcache_deallocate(p, node, n); /* thread_cache.c */
             return;
         }
-    } else if (LIKELY(n - 1 < p->checked_max && node != NULL)) {
-        (void)checked_deallocate(p, ptr, n); /* a tail call: checked pools' fast path */
+    } else if (LIKELY(n - 1 < p->checked_max)) {
+        /* a tail call: checked pools' fast path (NULL is in no chunk nor the
+           large-block table: checked_free_miss refuses it, changing nothing) */
+        (void)checked_deallocate(p, ptr, n);
         return;
     }
     deallocate_slow(p, ptr, n); /* a tail call, as before the directory */

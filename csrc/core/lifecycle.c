@@ -82,7 +82,8 @@ sgi_pool *sgi_pool_create(const sgi_pool_options *opts)
        reads one window of the bitmap, block_directory.h) */
     size_t live_extent = (size_t)DIR_LIVE_EXTENT << p->align_shift;
     p->checked_max = !checked_fast ? 0 : p->max_bytes < live_extent ? p->max_bytes : live_extent;
-    for (size_t k = 1; k <= DIR_LIVE_EXTENT; k++) { /* the hints start empty (calloc) */
+    forget_hints(p); /* none yet */
+    for (size_t k = 1; k <= DIR_LIVE_EXTENT; k++) {
         p->live_mask[k - 1] = dir_live_mask(k);
         p->live_expect[k - 1] = dir_live_expect(k);
     }

@@ -60,6 +60,10 @@ _Static_assert((uint64_t)SGI_POOL_MAX_MAX_SMALL * SGI_POOL_MAX_REFILL * 4 < SIZE
    have the top bit (requests above PTRDIFF_MAX are refused). */
 #define PENDING_MARK ((size_t)1 << (sizeof(size_t) * 8 - 1))
 
+/* A hint that names no block: no block's address (and not NULL, so that an
+   empty list never matches it). */
+#define HINT_NONE ((uintptr_t)1)
+
 /* Debug fill bytes, as CPython's debug allocator: fresh and dead memory. */
 #define CLEAN_BYTE 0xCD
 #define DEAD_BYTE 0xDD
@@ -194,7 +198,7 @@ struct sgi_pool {
        (forget_hints).  Written and read with the pool entered. */
     uint64_t live_mask[DIR_LIVE_EXTENT];
     uint64_t live_expect[DIR_LIVE_EXTENT];
-    uintptr_t hint_block[DIR_LIVE_EXTENT]; /* 0: none */
+    uintptr_t hint_block[DIR_LIVE_EXTENT]; /* HINT_NONE: none */
     dir_word *hint_word[DIR_LIVE_EXTENT];
     uint64_t hint_bit[DIR_LIVE_EXTENT];
     free_node *free_list[]; /* nlists heads, then nlists `carved` counters */
