@@ -99,10 +99,18 @@ static ALWAYS_INLINE void *allocate_checked_in(sgi_pool *p, size_t n, enum entry
     size_t cls = class_index(p, n);
     free_node *block = p->free_list[cls];
     if (UNLIKELY(p->hint_block[cls] != (uintptr_t)block)) { /* (never NULL: HINT_NONE) */
-        if (block != NULL)
+        if (UNLIKELY(block == NULL)) {
+            entry_leave(p, e);
+            return allocate_general(p, n);
+        }
+        /* the head's chunk from the directory's cache (no call), or the full lookup */
+        dir_chunk *c = dir_find_cached(&p->dir, (uintptr_t)block);
+        if (UNLIKELY(c == NULL))
             return allocate_checked_lookup(p, cls, e);
+        p->free_list[cls] = block->next;
+        dir_set_live(c, (size_t)(((uintptr_t)block - c->base) >> p->align_shift));
         entry_leave(p, e);
-        return allocate_general(p, n);
+        return block;
     }
     p->free_list[cls] = block->next;
     dir_word *w = p->hint_word[cls]; /* (the lock's holder alone writes: load, or, store) */
