@@ -17,9 +17,13 @@ static size_t words_allocated(const block_directory *d, size_t nslots)
     return words_for(d, nslots) + 1;
 }
 
+dir_chunk dir_no_chunk; /* (zero: base 0, size 0) */
+
 void dir_init(block_directory *d, unsigned shift, bool track_live)
 {
     memset(d, 0, sizeof *d);
+    for (size_t i = 0; i < DIR_CACHE_SIZE; i++)
+        d->cache[i] = &dir_no_chunk;
     atomic_init(&d->root, NULL);
     atomic_init(&d->removals, 0);
     d->shift = shift;
@@ -176,7 +180,7 @@ void dir_remove(block_directory *d, uintptr_t base)
     d->count--;
     for (size_t i = 0; i < DIR_CACHE_SIZE; i++)
         if (d->cache[i] == c)
-            d->cache[i] = NULL;
+            d->cache[i] = &dir_no_chunk;
     c->retired_next = d->retired;
     d->retired = c;
     /* after the unlinking: a reader that sees the new count finds c nowhere */

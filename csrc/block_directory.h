@@ -112,10 +112,14 @@ typedef struct block_directory {
     bool track_live;            /* checked pools keep live bits (the two-bit layout) */
     dir_chunk *pending;         /* record and bitmap made by dir_prepare for the next chunk */
     size_t pending_size;        /* the chunk size they were made for */
-    dir_chunk *cache[DIR_CACHE_SIZE]; /* page -> records found there, NULL: none, in
+    dir_chunk *cache[DIR_CACHE_SIZE]; /* page -> records found there, &dir_no_chunk: none, in
                                          sets of two (dir_cache_set; the lock's
                                          holders only) */
 } block_directory;
+
+/* The record in every cache entry that names no chunk: base 0 and size 0,
+   which no address is inside, so a lookup needs no NULL test. */
+extern dir_chunk dir_no_chunk;
 
 /* An empty directory for granules of 1 << shift bytes. */
 void dir_init(block_directory *d, unsigned shift, bool track_live);
@@ -187,10 +191,10 @@ static inline dir_chunk *dir_find_cached(const block_directory *d, uintptr_t add
 {
     size_t set = dir_cache_set(addr);
     dir_chunk *c = d->cache[set];
-    if (DIR_LIKELY(c != NULL && addr - c->base < c->size))
+    if (DIR_LIKELY(addr - c->base < c->size)) /* (dir_no_chunk: never) */
         return c;
     c = d->cache[set + 1];
-    return c != NULL && addr - c->base < c->size ? c : NULL;
+    return addr - c->base < c->size ? c : NULL;
 }
 
 static inline dir_chunk *dir_find(block_directory *d, uintptr_t addr)
@@ -327,20 +331,25 @@ static inline size_t dir_extent(const block_directory *d, const dir_chunk *c, si
    size-less frees' whole lookup past the chunk.  A block of more
    than 63 granules (no later bit in the window) is scanned on by
    dir_extent_in. */
+/* The 64 bits from bit i of a bitmap on, given lo and hi, the words i / 64
+   and i / 64 + 1 (no branch on where the word boundary falls). */
+static inline uint64_t dir_window_of(uint64_t lo, uint64_t hi, size_t i)
+{
+#if defined(__GNUC__) && defined(__x86_64__)
+    /* x86's double shift: lo >> (i % 64), hi's low bits above, in one
+       instruction (the count register's low 6 bits are the shift) */
+    __asm__("shrdq %%cl, %1, %0" : "+r"(lo) : "r"(hi), "c"(i) : "cc");
+    return lo;
+#else
+    unsigned sh = (unsigned)(i & 63);
+    return (lo >> sh) | ((hi << 1) << (63 - sh));
+#endif
+}
+
 static inline uint64_t dir_start_window(const dir_chunk *c, size_t slot)
 {
     const dir_word *words = c->bits + (slot >> 6);
-    uint64_t lo = dir_word_at(words, 0);
-    uint64_t hi = dir_word_at(words, 1);
-#if defined(__GNUC__) && defined(__x86_64__)
-    /* x86's double shift: lo >> (slot % 64), hi's low bits above, in one
-       instruction (the count register's low 6 bits are the shift) */
-    __asm__("shrdq %%cl, %1, %0" : "+r"(lo) : "r"(hi), "c"(slot) : "cc");
-    return lo;
-#else
-    unsigned sh = (unsigned)(slot & 63);
-    return (lo >> sh) | ((hi << 1) << (63 - sh));
-#endif
+    return dir_window_of(dir_word_at(words, 0), dir_word_at(words, 1), slot);
 }
 
 static inline size_t dir_start_granules(const dir_chunk *c, size_t slot)
@@ -362,6 +371,21 @@ static inline size_t dir_start_granules(const dir_chunk *c, size_t slot)
    31 granules: 248 bytes at align 8) are left to the general path, which
    scans the bitmap (dir_extent). */
 #define DIR_LIVE_EXTENT 31
+
+/* The test of a live block of exactly k granules (1 <= k <= DIR_LIVE_EXTENT)
+   on the window from its start bit: (window & dir_live_mask(k)) ==
+   dir_live_expect(k) -- the live bit set, no start bit in its k - 1 later
+   granules, one k granules on (a block, the tail or the chunk end).  The
+   pool keeps both per class (one and, one compare on the free's path). */
+static inline uint64_t dir_live_mask(size_t k)
+{
+    return (DIR_EVEN_BITS & ~(uint64_t)1 & ((UINT64_C(2) << 2 * k) - 1)) | 2;
+}
+
+static inline uint64_t dir_live_expect(size_t k)
+{
+    return (uint64_t)1 << 2 * k | 2;
+}
 
 /* The window; *word and *shift locate slot's start bit (its live bit is the
    next one), for a caller that then clears the live bit. */

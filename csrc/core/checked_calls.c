@@ -54,29 +54,52 @@ static NOINLINE int deallocate_general(sgi_pool *p, void *ptr, size_t n)
 
 /* Checked pools without extras (checked_max): the granules of the live small
    block at ptr, read as the checked fast paths read it (a biased pool's
-   owner, or an uncontended lock; the chunk from the directory's cache, live
-   bit and extent from one window), or 0 when that does not settle it (the
-   general path then decides).  Changes nothing.  The same-class reallocate
-   (A.9 step 2: the block itself) needs nothing more. */
+   owner, or an uncontended lock; the chunk from the directory's cache, else
+   from live_granules_miss; live bit and extent from one window), or 0 when
+   that does not settle it (the general path then decides).  Changes
+   nothing.  The same-class reallocate (A.9 step 2: the block itself) needs
+   nothing more. */
+static inline size_t live_granules_at(const sgi_pool *p, const dir_chunk *c, uintptr_t addr)
+{
+    if (UNLIKELY(((addr - c->base) & (p->align - 1)) != 0))
+        return 0;
+    size_t w;
+    unsigned sh;
+    size_t slot = (size_t)((addr - c->base) >> p->align_shift);
+    return dir_window_live_extent(dir_live_window(c, slot, &w, &sh));
+}
+
+/* The cache did not know addr's chunk (the pool entered as e): the map,
+   which fills the cache (the allocate of a block whose live bit its class's
+   hint set did not look), then the pool left. */
+static NOINLINE size_t live_granules_miss(sgi_pool *p, uintptr_t addr, enum entry e)
+{
+    const dir_chunk *c = dir_find_slow(&p->dir, addr);
+    size_t k = c != NULL ? live_granules_at(p, c, addr) : 0;
+    entry_leave(p, e);
+    return k;
+}
+
+static ALWAYS_INLINE size_t live_granules_in(sgi_pool *p, uintptr_t addr, enum entry e)
+{
+    const dir_chunk *c = dir_find_cached(&p->dir, addr);
+    if (UNLIKELY(c == NULL))
+        return live_granules_miss(p, addr, e);
+    size_t k = live_granules_at(p, c, addr);
+    entry_leave(p, e);
+    return k;
+}
+
 static inline size_t checked_live_granules(sgi_pool *p, const void *ptr)
 {
-    bool biased = false; /* the owner of a biased pool: no lock */
-    if (p->thread_safe && !(biased = bias_enter(p)) && !pool_try_lock(p))
-        return 0;
     uintptr_t addr = (uintptr_t)ptr;
-    const dir_chunk *c = dir_find_cached(&p->dir, addr);
-    size_t k = 0;
-    if (LIKELY(c != NULL) && LIKELY(((addr - c->base) & (p->align - 1)) == 0)) {
-        size_t w;
-        unsigned sh;
-        size_t slot = (size_t)((addr - c->base) >> p->align_shift);
-        k = dir_window_live_extent(dir_live_window(c, slot, &w, &sh));
-    }
-    if (biased)
-        bias_leave(p);
-    else
-        pool_unlock(p);
-    return k;
+    if (LIKELY(bias_enter(p))) /* the owner of a biased pool: no lock */
+        return live_granules_in(p, addr, ENTRY_BIASED);
+    if (!p->thread_safe)
+        return live_granules_in(p, addr, ENTRY_BARE);
+    if (LIKELY(pool_try_lock(p)))
+        return live_granules_in(p, addr, ENTRY_LOCKED);
+    return 0;
 }
 
 /* Whether a reallocate of ptr from old_n to new_n bytes is A.9's step 2 on

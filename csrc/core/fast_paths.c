@@ -58,47 +58,78 @@ static NOINLINE void *allocate_general(sgi_pool *p, size_t n)
     return block;
 }
 
-/* Leaves a pool entered by bias_enter (biased) or pool_try_lock. */
-static inline void checked_leave(sgi_pool *p, bool biased)
+/* How a fast path entered the pool (a constant in each copy of it). */
+enum entry { ENTRY_BARE, ENTRY_BIASED, ENTRY_LOCKED };
+
+static ALWAYS_INLINE void entry_leave(sgi_pool *p, enum entry e)
 {
-    if (biased)
+    if (e == ENTRY_BIASED)
         bias_leave(p);
-    else
-        pool_unlock(p);
+    else if (e == ENTRY_LOCKED)
+        pool_unlock_raw(p); /* (the validating build has no fast paths) */
 }
 
-/* Checked pools, the cache did not know the chunk of the head of list cls
-   (not empty; the pool entered): the full lookup, which fills the cache. */
-static NOINLINE void *allocate_checked_miss(sgi_pool *p, size_t cls, bool biased)
+/* ---- Checked pools without extras: allocate's fast path ---------------------
+   The pop, and the block's live bit.  The fast free leaves per class where
+   the live bit of the block it pushed is (pool_state.h's hints), so when
+   the head is that block -- a free followed by an allocate of its class --
+   the bit is set with no lookup; otherwise the directory finds the chunk. */
+
+/* Forgets every hint (trim, close: the chunk a hint names may be gone). */
+static void forget_hints(sgi_pool *p)
+{
+    for (size_t cls = 0; cls < DIR_LIVE_EXTENT; cls++)
+        p->hint_block[cls] = HINT_NONE;
+}
+
+/* The head of list cls (not empty, the pool entered as e) is not the hinted
+   block: its chunk from the directory, the pop, the live bit. */
+static NOINLINE void *allocate_checked_lookup(sgi_pool *p, size_t cls, enum entry e)
 {
     free_node *block = p->free_list[cls];
-    dir_chunk *c = dir_find_slow(&p->dir, (uintptr_t)block); /* a listed block: in a chunk */
+    dir_chunk *c = dir_find(&p->dir, (uintptr_t)block); /* a listed block: in a chunk */
     p->free_list[cls] = block->next;
     dir_set_live(c, (size_t)(((uintptr_t)block - c->base) >> p->align_shift));
-    checked_leave(p, biased);
+    entry_leave(p, e);
     return block;
 }
 
-/* The fast path of checked pools (no extras): the pop, and the live bit.  The
-   head's chunk comes from the directory's cache (no call, so no saved
-   registers), or from allocate_checked_miss. */
+static ALWAYS_INLINE void *allocate_checked_in(sgi_pool *p, size_t n, enum entry e)
+{
+    size_t cls = class_index(p, n);
+    free_node *block = p->free_list[cls];
+    if (UNLIKELY(p->hint_block[cls] != (uintptr_t)block)) { /* (never NULL: HINT_NONE) */
+        if (UNLIKELY(block == NULL)) {
+            entry_leave(p, e);
+            return allocate_general(p, n);
+        }
+        /* the head's chunk from the directory's cache (no call), or the full lookup */
+        dir_chunk *c = dir_find_cached(&p->dir, (uintptr_t)block);
+        if (UNLIKELY(c == NULL))
+            return allocate_checked_lookup(p, cls, e);
+        p->free_list[cls] = block->next;
+        dir_set_live(c, (size_t)(((uintptr_t)block - c->base) >> p->align_shift));
+        entry_leave(p, e);
+        return block;
+    }
+    p->free_list[cls] = block->next;
+    dir_word *w = p->hint_word[cls]; /* (the lock's holder alone writes: load, or, store) */
+    atomic_store_explicit(w, dir_word_at(w, 0) | p->hint_bit[cls], memory_order_relaxed);
+    entry_leave(p, e);
+    return block;
+}
+
+/* The fast path of checked pools (no extras), entered by a biased pool's
+   owner, bare, or under an uncontended lock; anything else: the general
+   path. */
 static NOINLINE void *allocate_checked(sgi_pool *p, size_t n)
 {
-    bool biased = false; /* the owner of a biased pool: no lock */
-    if (LIKELY(!p->thread_safe || (biased = bias_enter(p)) || pool_try_lock(p))) {
-        size_t cls = class_index(p, n);
-        free_node *block = p->free_list[cls];
-        if (LIKELY(block != NULL)) {
-            dir_chunk *c = dir_find_cached(&p->dir, (uintptr_t)block);
-            if (UNLIKELY(c == NULL))
-                return allocate_checked_miss(p, cls, biased);
-            p->free_list[cls] = block->next;
-            dir_set_live(c, (size_t)(((uintptr_t)block - c->base) >> p->align_shift));
-            checked_leave(p, biased);
-            return block;
-        }
-        checked_leave(p, biased);
-    }
+    if (LIKELY(bias_enter(p))) /* the owner of a biased pool: no lock */
+        return allocate_checked_in(p, n, ENTRY_BIASED);
+    if (!p->thread_safe)
+        return allocate_checked_in(p, n, ENTRY_BARE);
+    if (LIKELY(pool_try_lock(p)))
+        return allocate_checked_in(p, n, ENTRY_LOCKED);
     return allocate_general(p, n);
 }
 
@@ -192,73 +223,103 @@ static int free_general(sgi_pool *p, void *ptr);
 /* ---- Checked pools without extras: the frees' fast path ---------------------
    n: 0 (size-less), or a size below checked_max, which bounds blocks at
    DIR_LIVE_EXTENT granules.  The chunk comes from the directory's cache and
-   the check (live, and of n's class) from one window of its bitmap, so the
-   common case calls nothing and saves no registers; a cache miss takes
-   checked_free_miss (the full lookup), and what neither frees, the general
-   path decides and reports, changing nothing on a refusal. */
-
-/* With the pool entered and ptr in chunk c: frees ptr when it is a live small
-   block (of n's class when n is given) and returns true, its live bit
-   cleared; false changes nothing.  Leaves the pool either way. */
-static ALWAYS_INLINE bool checked_free_at(sgi_pool *p, void *ptr, size_t n, dir_chunk *c,
-                                          bool biased)
-{
-    uintptr_t off = (uintptr_t)ptr - c->base;
-    bool freed = false;
-    if (LIKELY((off & (p->align - 1)) == 0)) {
-        size_t slot = (size_t)(off >> p->align_shift);
-        size_t k = n != 0 ? class_index(p, n) + 1 : 0; /* granules */
-        if (n != 0)
-            freed = dir_take_live(c, slot, k);
-        else
-            freed = (k = dir_take_live_any(c, slot)) != 0;
-        if (LIKELY(freed)) {
-            free_node *node = ptr;
-            node->next = p->free_list[k - 1];
-            p->free_list[k - 1] = node;
-        }
-    }
-    checked_leave(p, biased);
-    return freed;
-}
+   the check (live, and of n's class) from one window of its bitmap, with one
+   and and one compare (the pool's live_mask and live_expect), so the common
+   case calls nothing; a cache miss takes checked_free_miss (the full
+   lookup), and what neither frees, the general path decides and reports,
+   changing nothing on a refusal.  A freed block leaves its class's hint
+   (where its live bit is) for the allocate that takes it next. */
 
 static inline int checked_free_general(sgi_pool *p, void *ptr, size_t n)
 {
     return n != 0 ? deallocate_general(p, ptr, n) : free_general(p, ptr);
 }
 
+/* With the pool entered (e) and ptr in chunk c: frees ptr when it is a live
+   small block (of n's class when sized; n is 0 when not), its live bit
+   cleared, and returns SGI_POOL_OK; otherwise the general path decides.
+   Leaves the pool either way. */
+static ALWAYS_INLINE int checked_free_at(sgi_pool *p, void *ptr, size_t n, bool sized,
+                                         dir_chunk *c, enum entry e)
+{
+    uintptr_t addr = (uintptr_t)ptr;
+    uintptr_t off = addr - c->base;
+    size_t cls = sized ? class_index(p, n) : 0;
+    if (UNLIKELY((off & (p->align - 1)) != 0))
+        goto refuse;
+    /* slot's start bit (its live bit: i + 1); off is a multiple of align */
+    size_t i = (size_t)(off >> (p->align_shift - 1));
+    dir_word *w = c->bits + (i >> 6);
+    uint64_t lo = dir_word_at(w, 0);
+    uint64_t window = dir_window_of(lo, dir_word_at(w, 1), i);
+    if (sized) {
+        if (UNLIKELY((window & p->live_mask[cls]) != p->live_expect[cls]))
+            goto refuse;
+    } else {
+        cls = dir_window_live_extent(window) - 1; /* 0 granules: SIZE_MAX */
+        if (UNLIKELY(cls == SIZE_MAX))
+            goto refuse;
+    }
+    uint64_t bit = (uint64_t)2 << (i & 63); /* the live bit, set: the xor clears it */
+    atomic_store_explicit(w, lo ^ bit, memory_order_relaxed); /* (the lock's holder alone writes) */
+    free_node *node = ptr;
+    node->next = p->free_list[cls];
+    p->free_list[cls] = node;
+    p->hint_block[cls] = addr;
+    p->hint_word[cls] = w;
+    p->hint_bit[cls] = bit;
+    entry_leave(p, e);
+    return SGI_POOL_OK;
+refuse:
+    entry_leave(p, e);
+    return checked_free_general(p, ptr, n);
+}
+
 /* The cache did not know ptr's chunk (the pool entered): the full lookup,
    which fills the cache.  In no chunk and no large block: ENOTLIVE at once,
    without a second lock (the system's blocks that the PyMem hook and numpy's
    handler pass on). */
-static NOINLINE int checked_free_miss(sgi_pool *p, void *ptr, size_t n, bool biased)
+static NOINLINE int checked_free_miss(sgi_pool *p, void *ptr, size_t n, enum entry e)
 {
     uintptr_t addr = (uintptr_t)ptr;
     dir_chunk *c = dir_find_slow(&p->dir, addr);
-    if (c != NULL) {
-        if (checked_free_at(p, ptr, n, c, biased))
-            return SGI_POOL_OK;
-    } else {
-        bool foreign = !p->closed && block_table_find(&p->blocks, addr) == NULL;
-        checked_leave(p, biased);
-        if (foreign)
-            return SGI_POOL_ENOTLIVE;
-    }
+    if (c != NULL)
+        return checked_free_at(p, ptr, n, n != 0, c, e);
+    bool foreign = !p->closed && block_table_find(&p->blocks, addr) == NULL;
+    entry_leave(p, e);
+    return foreign ? SGI_POOL_ENOTLIVE : checked_free_general(p, ptr, n);
+}
+
+static ALWAYS_INLINE int checked_free_in(sgi_pool *p, void *ptr, size_t n, bool sized,
+                                         enum entry e)
+{
+    dir_chunk *c = dir_find_cached(&p->dir, (uintptr_t)ptr);
+    if (UNLIKELY(c == NULL))
+        return checked_free_miss(p, ptr, n, e);
+    return checked_free_at(p, ptr, n, sized, c, e);
+}
+
+/* Checked pools' free of ptr (not NULL), sized (n below checked_max) or
+   not (n 0): the status of the call. */
+static ALWAYS_INLINE int checked_free(sgi_pool *p, void *ptr, size_t n, bool sized)
+{
+    if (LIKELY(bias_enter(p))) /* the owner of a biased pool: no lock */
+        return checked_free_in(p, ptr, n, sized, ENTRY_BIASED);
+    if (!p->thread_safe)
+        return checked_free_in(p, ptr, n, sized, ENTRY_BARE);
+    if (LIKELY(pool_try_lock(p)))
+        return checked_free_in(p, ptr, n, sized, ENTRY_LOCKED);
     return checked_free_general(p, ptr, n);
 }
 
-/* Checked pools' free of ptr (not NULL): the status of the call. */
-static ALWAYS_INLINE int checked_free(sgi_pool *p, void *ptr, size_t n)
+static NOINLINE int checked_deallocate(sgi_pool *p, void *ptr, size_t n)
 {
-    bool biased = false; /* the owner of a biased pool: no lock */
-    if (p->thread_safe && !(biased = bias_enter(p)) && !pool_try_lock(p))
-        return checked_free_general(p, ptr, n);
-    dir_chunk *c = dir_find_cached(&p->dir, (uintptr_t)ptr);
-    if (UNLIKELY(c == NULL))
-        return checked_free_miss(p, ptr, n, biased);
-    if (LIKELY(checked_free_at(p, ptr, n, c, biased)))
-        return SGI_POOL_OK;
-    return checked_free_general(p, ptr, n);
+    return checked_free(p, ptr, n, true);
+}
+
+static NOINLINE int checked_free_sizeless(sgi_pool *p, void *ptr)
+{
+    return checked_free(p, ptr, 0, false);
 }
 
 /* Everything but the unchecked fast paths: checked pools' fast path, then
@@ -266,7 +327,7 @@ static ALWAYS_INLINE int checked_free(sgi_pool *p, void *ptr, size_t n)
 static NOINLINE void deallocate_slow(sgi_pool *p, void *ptr, size_t n)
 {
     if (LIKELY(n - 1 < p->checked_max && ptr != NULL)) {
-        (void)checked_free(p, ptr, n);
+        (void)checked_deallocate(p, ptr, n);
         return;
     }
     if (ptr != NULL)
@@ -309,6 +370,11 @@ void sgi_pool_deallocate(sgi_pool *p, void *ptr, size_t n)
             tcache_deallocate(p, node, n); /* thread_cache.c */
             return;
         }
+    } else if (LIKELY(n - 1 < p->checked_max)) {
+        /* a tail call: checked pools' fast path (NULL is in no chunk nor the
+           large-block table: checked_free_miss refuses it, changing nothing) */
+        (void)checked_deallocate(p, ptr, n);
+        return;
     }
     deallocate_slow(p, ptr, n); /* a tail call, as before the directory */
 }
@@ -352,17 +418,6 @@ static ALWAYS_INLINE int tcache_free(sgi_pool *p, void *ptr)
    is a tail call to a NOINLINE function, so the fast path saves no
    registers.  It frees exactly the blocks free_fast(p, ptr, 0, ..) frees, on
    the same list. */
-
-/* How a fast path entered the pool (a constant in each copy of it). */
-enum entry { ENTRY_BARE, ENTRY_BIASED, ENTRY_LOCKED };
-
-static ALWAYS_INLINE void entry_leave(sgi_pool *p, enum entry e)
-{
-    if (e == ENTRY_BIASED)
-        bias_leave(p);
-    else if (e == ENTRY_LOCKED)
-        pool_unlock_raw(p); /* (the validating build has no fast paths) */
-}
 
 /* With the pool entered and addr in chunk c: the class of the carved block
    starting at addr, or SIZE_MAX (not granule-aligned, no block's start, or
@@ -481,7 +536,7 @@ void sgi_pool_free(sgi_pool *p, void *ptr)
         (void)sizeless_free_locked(p, ptr);
         return;
     } else if (LIKELY(p->checked_max != 0 && ptr != NULL)) {
-        (void)checked_free(p, ptr, 0);
+        (void)checked_free_sizeless(p, ptr);
         return;
     }
     if (ptr != NULL)
@@ -501,7 +556,7 @@ NOINLINE int sgi_pool_deallocate_checked(sgi_pool *p, void *ptr, size_t n)
         if (LIKELY(push_fast(p, ptr, n)))
             return SGI_POOL_OK;
     } else if (LIKELY(n - 1 < p->checked_max)) {
-        return checked_free(p, ptr, n);
+        return checked_deallocate(p, ptr, n);
     }
     return deallocate_general(p, ptr, n);
 }
@@ -517,6 +572,6 @@ int sgi_pool_free_checked(sgi_pool *p, void *ptr)
     if (LIKELY(p->locked_max != 0))
         return sizeless_free_locked(p, ptr);
     if (LIKELY(p->checked_max != 0))
-        return checked_free(p, ptr, 0);
+        return checked_free_sizeless(p, ptr);
     return free_general(p, ptr);
 }

@@ -82,6 +82,11 @@ sgi_pool *sgi_pool_create(const sgi_pool_options *opts)
        reads one window of the bitmap, block_directory.h) */
     size_t live_extent = (size_t)DIR_LIVE_EXTENT << p->align_shift;
     p->checked_max = !checked_fast ? 0 : p->max_bytes < live_extent ? p->max_bytes : live_extent;
+    forget_hints(p); /* none yet */
+    for (size_t k = 1; k <= DIR_LIVE_EXTENT; k++) {
+        p->live_mask[k - 1] = dir_live_mask(k);
+        p->live_expect[k - 1] = dir_live_expect(k);
+    }
     dir_init(&p->dir, p->align_shift, p->checked);
     atomic_init(&p->lock, 0);
     /* Biased where the fast paths serve a thread-safe pool (locked_max, or
@@ -124,6 +129,7 @@ static void forget_memory(sgi_pool *p)
     p->heap_size = p->large_bytes = p->large_live = 0;
     p->released_chunks = p->released_bytes = 0;
     atomic_store_explicit(&p->held_max, 0, memory_order_relaxed); /* the held fast paths end */
+    forget_hints(p);
     p->closed = true;
 }
 

@@ -60,6 +60,10 @@ _Static_assert((uint64_t)SGI_POOL_MAX_MAX_SMALL * SGI_POOL_MAX_REFILL * 4 < SIZE
    have the top bit (requests above PTRDIFF_MAX are refused). */
 #define PENDING_MARK ((size_t)1 << (sizeof(size_t) * 8 - 1))
 
+/* A hint that names no block: no block's address (and not NULL, so that an
+   empty list never matches it). */
+#define HINT_NONE ((uintptr_t)1)
+
 /* Debug fill bytes, as CPython's debug allocator: fresh and dead memory. */
 #define CLEAN_BYTE 0xCD
 #define DEAD_BYTE 0xDD
@@ -216,6 +220,21 @@ struct sgi_pool {
                                  allocation so that close() cannot fail; after a close()
                                  under live held blocks it holds the memory (retire) */
     bool retired_live;     /* the room holds the memory of a closed pool */
+
+    /* Checked pools' fast paths (fast_paths.c), per class below
+       DIR_LIVE_EXTENT: a live block's test on its bitmap window (the window
+       masked by live_mask equals live_expect: the live bit, and the next
+       start bit exactly the class's granules on), and the live bit of the
+       block that the fast free pushed last (its address, bitmap word, bit):
+       an allocate that pops that block sets the bit with no lookup.  A
+       block's live bit stays where it is while its chunk is recorded, so the
+       hint holds until the chunk goes: trim and close clear every hint
+       (forget_hints).  Written and read with the pool entered. */
+    uint64_t live_mask[DIR_LIVE_EXTENT];
+    uint64_t live_expect[DIR_LIVE_EXTENT];
+    uintptr_t hint_block[DIR_LIVE_EXTENT]; /* HINT_NONE: none */
+    dir_word *hint_word[DIR_LIVE_EXTENT];
+    uint64_t hint_bit[DIR_LIVE_EXTENT];
     free_node *free_list[]; /* nlists heads, then nlists `carved` counters */
 };
 

@@ -381,6 +381,8 @@ size_t sgi_pool_trim(sgi_pool *p)
             p->spans[spans_kept++] = sp;
     }
     p->nspans = spans_kept;
+    if (nreleased != 0) /* the hints may name a released chunk's bitmap */
+        forget_hints(p);
     p->released_chunks += nreleased;
     p->released_bytes += released;
     trim_scan_free(&s);
