@@ -657,8 +657,14 @@ def test_threads_that_exit_give_their_caches_back(library, exits_forks):
     # worth into its cache; kept caches carved 871 of them), so with caches at most
     # the 4 live threads' caches more.  The other classes carve what the threads'
     # overlap in time asks (404 to 603 without caches in runs on a loaded machine):
-    # only the sum above holds for them.
-    assert carved["1"][80] <= carved["0"][80] + 4 * 2 * 20, carved
+    # only the sum above holds for them.  Since a thread whose cache and list are
+    # both empty carves a slab for itself (docs/algorithm.md B.15: up to
+    # TC_SLAB_BYTES), each of the 4 live threads may hold one slab more; kept
+    # caches would make each of the 48 threads carve one.
+    from pool.model.reference import TC_SLAB_BYTES
+
+    slab = TC_SLAB_BYTES // 80 + 1
+    assert carved["1"][80] <= carved["0"][80] + 4 * (2 * 20 + slab), carved
 
 
 @pytest.mark.parametrize("caches", ["1", "0"])
