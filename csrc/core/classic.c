@@ -251,30 +251,50 @@ static char *chunk_alloc(sgi_pool *p, size_t size, size_t *nobjs)
 /* Returns one block of `size` bytes (a multiple of align) and puts the other
    blocks carved with it on the (empty) free list of that size; NULL when
    memory is refused. */
-static void *refill(sgi_pool *p, size_t size)
+/* 1's carving: *nobjs blocks of size at once (chunk_alloc may lower the
+   count), counted as carved and marked in the directory; NULL when refused
+   (nothing counted).  Shared with thread caches' slabs (thread_cache.c). */
+static char *carve_blocks(sgi_pool *p, size_t size, size_t *nobjs)
 {
-    size_t nobjs = p->nobjs; /* 1 */
-    char *chunk = chunk_alloc(p, size, &nobjs);
-    if (chunk == NULL)
-        return NULL;
-    size_t cls = class_index(p, size);
-    p->carved[cls] += nobjs;
-    dir_mark_carved(&p->dir, (uintptr_t)chunk, size, nobjs);
-    if (nobjs == 1) /* 2 */
-        return chunk;
+    char *chunk = chunk_alloc(p, size, nobjs);
+    if (chunk != NULL) {
+        p->carved[class_index(p, size)] += *nobjs;
+        dir_mark_carved(&p->dir, (uintptr_t)chunk, size, *nobjs);
+    }
+    return chunk;
+}
 
-    /* 3. blocks 1..nobjs-1 become the list, lowest address at the head (the
-       list is empty, unless thread caches were handed back to it at 3.4) */
+/* 3's linking: carved blocks first..last (indices from chunk, last >= first)
+   become the head of list cls, lowest address first, in front of what the
+   list held. */
+static void list_carved(sgi_pool *p, size_t cls, char *chunk, size_t size, size_t first,
+                        size_t last)
+{
     free_node *rest = p->free_list[cls];
-    assert(rest == NULL || p->caches != NULL);
-    free_node *node = (free_node *)(chunk + size);
+    free_node *node = (free_node *)(chunk + first * size);
     p->free_list[cls] = node;
-    for (size_t k = 2; k < nobjs; k++) {
+    for (size_t k = first + 1; k <= last; k++) {
         free_node *next = (free_node *)(chunk + k * size);
         write_link(node, next);
         node = next;
     }
     write_link(node, rest);
+}
+
+static void *refill(sgi_pool *p, size_t size)
+{
+    size_t nobjs = p->nobjs; /* 1 */
+    char *chunk = carve_blocks(p, size, &nobjs);
+    if (chunk == NULL)
+        return NULL;
+    if (nobjs == 1) /* 2 */
+        return chunk;
+
+    /* 3. blocks 1..nobjs-1 become the list, lowest address at the head (the
+       list is empty, unless thread caches were handed back to it at 3.4) */
+    size_t cls = class_index(p, size);
+    assert(p->free_list[cls] == NULL || p->caches != NULL);
+    list_carved(p, cls, chunk, size, 1, nobjs - 1);
     return chunk;
 }
 

@@ -322,14 +322,10 @@ static NOINLINE int checked_free_sizeless(sgi_pool *p, void *ptr)
     return checked_free(p, ptr, 0, false);
 }
 
-/* Everything but the unchecked fast paths: checked pools' fast path, then
-   the general one (whose status a void deallocate ignores). */
+/* What sgi_pool_deallocate's fast paths (checked pools' included) left: the
+   general path (whose status a void deallocate ignores). */
 static NOINLINE void deallocate_slow(sgi_pool *p, void *ptr, size_t n)
 {
-    if (LIKELY(n - 1 < p->checked_max && ptr != NULL)) {
-        (void)checked_deallocate(p, ptr, n);
-        return;
-    }
     if (ptr != NULL)
         (void)deallocate_general(p, ptr, n);
 }

@@ -614,15 +614,13 @@ static free_node *tc_carve(sgi_pool *p, tcache *c, size_t cls, size_t size)
         mags += more < room ? more : room;
     }
     size_t nobjs = mags * batch > p->nobjs ? mags * batch : p->nobjs;
-    char *chunk = chunk_alloc(p, size, &nobjs);
+    char *chunk = carve_blocks(p, size, &nobjs); /* classic.c */
     if (chunk == NULL && nobjs > p->nobjs) {
         nobjs = p->nobjs;
-        chunk = chunk_alloc(p, size, &nobjs);
+        chunk = carve_blocks(p, size, &nobjs);
     }
     if (chunk == NULL)
         return NULL;
-    p->carved[cls] += nobjs;
-    dir_mark_carved(&p->dir, (uintptr_t)chunk, size, nobjs);
 #define TC_BLOCK(i) ((free_node *)(void *)(chunk + (i) * size))
     /* (a flush at 3.4 may have emptied the cache and raised its room) */
     size_t left = nobjs - 1;
@@ -645,13 +643,8 @@ static free_node *tc_carve(sgi_pool *p, tcache *c, size_t cls, size_t size)
     }
     if (cached != 0)
         TC_BLOCK(cached)->next = NULL;
-    if (cached < left) { /* the rest onto the list, lowest first */
-        free_node *rest = p->free_list[cls];
-        for (size_t i = cached + 1; i < left; i++)
-            write_link(TC_BLOCK(i), TC_BLOCK(i + 1));
-        write_link(TC_BLOCK(left), rest);
-        p->free_list[cls] = TC_BLOCK(cached + 1);
-    }
+    if (cached < left) /* the rest onto the list, lowest first */
+        list_carved(p, cls, chunk, size, cached + 1, left);
 #undef TC_BLOCK
     return (free_node *)(void *)chunk;
 }
