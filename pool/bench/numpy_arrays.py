@@ -3,14 +3,18 @@
 ``python -m pool.bench.numpy_arrays [--repeats N]``: ns per create-and-drop of
 np.empty(4) (and np.empty(1000), whose 8000 bytes are a large block), and of
 one step of a small-array workload (``(v * 2.0 + 1.0).sum()`` on a 3-element
-array: two temporaries and a scalar), the two handlers interleaved within one
-process, medians of the repeats.  ``--clock cpu`` times with this thread's CPU
-time (time.thread_time) instead of the wall clock: on a loaded machine a
-descheduled thread then adds nothing.
+array: two temporaries and a scalar), the handlers interleaved within one
+process, medians of the repeats.  Three handlers: numpy's default as a fresh
+thread has it (no context), numpy's default set explicitly in the context
+(``default-set``: what any installed handler pays in numpy's lookup of the
+context's handler, the handler itself unchanged), and the pool's.
+``--clock cpu`` times with this thread's CPU time (time.thread_time) instead
+of the wall clock: on a loaded machine a descheduled thread then adds nothing.
 """
 
 from __future__ import annotations
 
+import contextvars
 import os
 import sys
 import time
@@ -51,20 +55,34 @@ def per_call(statement: str, clock: str = "wall") -> float:
 # create-and-drop of a small and a large array, and a small-array workload
 # (arithmetic on 3 floats: every temporary is a small block)
 CELLS = ("np.empty(4)", "np.empty(1000)", "(v * 2.0 + 1.0).sum()")
-HANDLERS = ("default", "sgi_pool")
+# numpy's default as a thread without a context has it; numpy's default set in
+# the context (numpy's cost of an installed handler, ours or any); the pool's
+HANDLERS = ("default", "default-set", "sgi_pool")
+
+
+def _set_default_then(glue: Any, statement: str, clock: str) -> float:
+    glue.set_handler(None)  # numpy's PyDataMem_SetHandler(NULL): its default, set
+    return per_call(statement, clock)
 
 
 def measure(repeats: int, clock: str = "wall") -> list[JsonObject]:
-    """One cell per statement: {"cell", "results": {handler: summary in ns}, "ratio"},
-    the two handlers interleaved in every repeat."""
+    """One cell per statement: {"cell", "results": {handler: summary in ns}, "ratio"
+    (sgi_pool / default), "ratio_to_set" (sgi_pool / default-set)}, the handlers
+    interleaved in a rotated order in every repeat."""
     np, pool_numpy = _numpy()
+    glue = pool_numpy._glue()
     times: dict[tuple[str, str], list[float]] = {}
     for r in range(repeats):
-        for handler in HANDLERS if r % 2 == 0 else HANDLERS[::-1]:
+        turn = r % len(HANDLERS)
+        for handler in HANDLERS[turn:] + HANDLERS[:turn]:
             for statement in CELLS:
                 if handler == "sgi_pool":
                     with pool_numpy.allocator():
                         t = per_call(statement, clock)
+                elif handler == "default-set":
+                    # numpy's own default, set in a copy of this context (the run
+                    # returns, the context as it was): its handler unchanged
+                    t = contextvars.copy_context().run(_set_default_then, glue, statement, clock)
                 else:
                     t = per_call(statement, clock)
                 times.setdefault((statement, handler), []).append(t * 1e9)
@@ -73,19 +91,28 @@ def measure(repeats: int, clock: str = "wall") -> list[JsonObject]:
         results = {h: summarize(times[(statement, h)]) for h in HANDLERS}
         d, s = results["default"]["median"], results["sgi_pool"]["median"]
         cells.append(
-            {"cell": statement, "results": results, "ratio": s / d, "numpy": np.__version__}
+            {
+                "cell": statement,
+                "results": results,
+                "ratio": s / d,
+                "ratio_to_set": s / results["default-set"]["median"],
+                "numpy": np.__version__,
+            }
         )
     return cells
 
 
 def table(cells: list[JsonObject]) -> str:
-    lines = ["| cell | default handler | sgi_pool | ratio |", "|---|---:|---:|---:|"]
+    lines = [
+        "| cell | default handler | default, set | sgi_pool | x default | x default-set |",
+        "|---|---:|---:|---:|---:|---:|",
+    ]
     for c in cells:
-        d, s = c["results"]["default"], c["results"]["sgi_pool"]
-        lines.append(
-            f"| {c['cell']} | {d['median']:.1f} ns [{d['min']:.1f}-{d['max']:.1f}] "
-            f"| {s['median']:.1f} ns [{s['min']:.1f}-{s['max']:.1f}] | {c['ratio']:.2f}x |"
+        row = " | ".join(
+            f"{r['median']:.1f} ns [{r['min']:.1f}-{r['max']:.1f}]"
+            for r in (c["results"][h] for h in HANDLERS)
         )
+        lines.append(f"| {c['cell']} | {row} | {c['ratio']:.3f}x | {c['ratio_to_set']:.3f}x |")
     return "\n".join(lines)
 
 

@@ -39,14 +39,15 @@ def _integrations(data: JsonObject) -> list[str]:
     if data.get("numpy"):
         add(
             f"numpy {data['numpy'][0].get('numpy', '')}: ns per array created and dropped, "
-            f"median [min-max] of {data['repeat']}, the two handlers interleaved"
+            f"median [min-max] of {data['repeat']}, the handlers interleaved (default-set: "
+            "numpy's default set in the context, as an installed handler is)"
         )
-        add(f"  {'cell':16s} {'handler':9s} {'median':>8s} {'[min-max]':>18s} {'x default':>9s}")
+        add(f"  {'cell':16s} {'handler':11s} {'median':>8s} {'[min-max]':>18s} {'x default':>9s}")
         for c in data["numpy"]:
             for i, (handler, res) in enumerate(c["results"].items()):
                 ratio = res["median"] / c["results"]["default"]["median"]
                 add(
-                    f"  {c['cell'] if i == 0 else '':16s} {handler:9s} {res['median']:8.2f} "
+                    f"  {c['cell'] if i == 0 else '':16s} {handler:11s} {res['median']:8.2f} "
                     f"{_spread(res):>18s} {ratio:9.3f}"
                 )
         add("")

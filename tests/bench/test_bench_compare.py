@@ -183,5 +183,5 @@ def test_integration_rows_are_reachable_and_warn_when_noisy(tmp_path):
     assert data["pool_run"]["plain"]["samples"] and data["pool_run"]["pool_run"]["samples"]
     assert "numpy " in done.stdout and "pool run: the ast/json job" in done.stdout
     # one repeat: nothing says how noisy the figures are, so each is flagged
-    figures = 2 * len(CELLS) + 2  # two handlers per numpy cell; plain python and pool run
+    figures = 3 * len(CELLS) + 2  # three handlers per numpy cell; plain python and pool run
     assert f"{figures} of {figures} figures may be unstable" in done.stdout, done.stdout
