@@ -74,7 +74,7 @@ def cache_dir() -> Path:
 # Compiler flags, part of the cache key (a changed flag compiles again).
 # -fno-plt: the glue's calls into libc (numpy's large data: malloc and free)
 # jump through the GOT instead of a PLT stub on another page; measured on
-# np.empty(1000) create-and-drop, 10 interleaved process pairs: 0.97x numpy's
+# np.empty(1000) create-and-drop, 10 interleaved process pairs: 0.98x numpy's
 # default handler set in the context with it, 1.02x without (docs/integrations.md).
 FLAGS = ("-shared", "-fPIC", "-O2", "-fno-plt", "-std=c11")
 
