@@ -314,14 +314,18 @@ static ALWAYS_INLINE void *tcache_allocate(sgi_pool *p, size_t n)
     return tcache_allocate_slow(p, n);
 }
 
+static void tcache_push_full(sgi_pool *p, tcache *c, tc_class *k, free_node *node, size_t n);
+
 static ALWAYS_INLINE void tcache_deallocate(sgi_pool *p, free_node *node, size_t n)
 {
     tcache *c = tc_armed(p);
     if (LIKELY(c != NULL)) {
-        bool room = tc_push(tc_class_of(c, p, n), node);
+        tc_class *k = tc_class_of(c, p, n);
+        if (UNLIKELY(!tc_push(k, node))) {
+            tcache_push_full(p, c, k, node, n); /* a tail call, still inside */
+            return;
+        }
         tc_leave(c);
-        if (UNLIKELY(!room))
-            tcache_give_back(p, c, node, n);
         return;
     }
     tcache_deallocate_slow(p, node, n);
@@ -722,6 +726,22 @@ static NOINLINE void *tcache_refill(sgi_pool *p, tcache *c, size_t n)
     }
     pool_unlock(p);
     return block;
+}
+
+/* tcache_deallocate's push found both magazines full, c still entered:
+   the depot with no lock and no second entry, else the give-back. */
+static NOINLINE void tcache_push_full(sgi_pool *p, tcache *c, tc_class *k, free_node *node,
+                                      size_t n)
+{
+    bool pushed = tc_depot_push(c, k, p);
+    if (pushed) {
+        k->prev_tail = k->tail; /* loaded becomes previous (tc_turn) */
+        k->count = 0;
+        (void)tc_push(k, node);
+    }
+    tc_leave(c);
+    if (!pushed)
+        tcache_give_back(p, c, node, n);
 }
 
 static NOINLINE void tcache_give_back(sgi_pool *p, tcache *c, free_node *node, size_t n)
