@@ -122,6 +122,7 @@ void dir_commit(block_directory *d, uintptr_t base, size_t size)
     size_t nslots = size >> d->shift;
     c->base = base;
     c->size = size;
+    c->slots = nslots;
     c->retired_next = NULL;
     dir_set_start(d, c, 0);      /* the new tail's start */
     dir_set_start(d, c, nslots); /* the chunk end: every scan stops here */

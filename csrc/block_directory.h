@@ -90,6 +90,8 @@ typedef struct dir_chunk {
                        holds both).  One start bit past the last slot: the chunk end. */
     struct dir_chunk *_Atomic next; /* the next chunk in address order */
     struct dir_chunk *retired_next; /* removed records, kept until dir_free */
+    size_t slots;   /* size >> shift: its granules (dir_find_cached_slot's bound; 0 in
+                       dir_no_chunk, so no slot is inside it) */
 } dir_chunk;
 
 /* A map node: the page number's bits 35..27 choose an entry of the root,
@@ -195,6 +197,35 @@ static inline dir_chunk *dir_find_cached(const block_directory *d, uintptr_t add
         return c;
     c = d->cache[set + 1];
     return addr - c->base < c->size ? c : NULL;
+}
+
+/* x rotated right by s bits (0 < s < 64): a granule offset's low bits, if
+   any are set, land at the top, so one compare with a chunk's slot count
+   tests both the range and the alignment. */
+static inline uintptr_t dir_rotr(uintptr_t x, unsigned s)
+{
+    return (x >> s) | (x << ((0u - s) & 63));
+}
+
+/* dir_find_cached for granule-aligned addresses: the chunk holding addr when
+   the cache has it and addr is a multiple of the granule (1 << shift) from
+   the chunk's base, with *slot its granule; else NULL (not cached, no chunk,
+   or not aligned: the caller's miss path settles it).  The checked frees'
+   lookup: the range and the alignment in one compare (dir_rotr). */
+static inline dir_chunk *dir_find_cached_slot(const block_directory *d, uintptr_t addr,
+                                              unsigned shift, size_t *slot)
+{
+    size_t set = dir_cache_set(addr);
+    dir_chunk *c = d->cache[set];
+    size_t s = dir_rotr(addr - c->base, shift);
+    if (DIR_LIKELY(s < c->slots)) { /* (dir_no_chunk: never) */
+        *slot = s;
+        return c;
+    }
+    c = d->cache[set + 1];
+    s = dir_rotr(addr - c->base, shift);
+    *slot = s;
+    return s < c->slots ? c : NULL;
 }
 
 static inline dir_chunk *dir_find(block_directory *d, uintptr_t addr)
@@ -343,6 +374,20 @@ static inline uint64_t dir_window_of(uint64_t lo, uint64_t hi, size_t i)
 #else
     unsigned sh = (unsigned)(i & 63);
     return (lo >> sh) | ((hi << 1) << (63 - sh));
+#endif
+}
+
+/* The word's bit of the live bit whose start bit is bit i (two-bit layout,
+   i even): 2 << (i % 64), the shift taking its count modulo 64 itself on
+   x86 (no mask instruction). */
+static inline uint64_t dir_live_bit(size_t i)
+{
+#if defined(__GNUC__) && defined(__x86_64__)
+    uint64_t bit = 2;
+    __asm__("shlq %%cl, %0" : "+r"(bit) : "c"(i) : "cc");
+    return bit;
+#else
+    return (uint64_t)2 << (i & 63);
 #endif
 }
 

@@ -96,7 +96,7 @@ static NOINLINE void *allocate_checked_lookup(sgi_pool *p, size_t cls, enum entr
 
 static ALWAYS_INLINE void *allocate_checked_in(sgi_pool *p, size_t n, enum entry e)
 {
-    size_t cls = class_index(p, n);
+    size_t cls = p->checked_class[n]; /* class_index(p, n): n <= checked_max */
     free_node *block = p->free_list[cls];
     if (UNLIKELY(p->hint_block[cls] != (uintptr_t)block)) { /* (never NULL: HINT_NONE) */
         if (UNLIKELY(block == NULL)) {
@@ -243,17 +243,14 @@ static inline int checked_free_general(sgi_pool *p, void *ptr, size_t n)
    small block (of n's class when sized; n is 0 when not), its live bit
    cleared, and returns SGI_POOL_OK; otherwise the general path decides.
    Leaves the pool either way. */
-static ALWAYS_INLINE int checked_free_at(sgi_pool *p, void *ptr, size_t n, bool sized,
-                                         dir_chunk *c, enum entry e)
+static ALWAYS_INLINE int checked_free_slot(sgi_pool *p, void *ptr, size_t n, bool sized,
+                                           dir_chunk *c, size_t slot, enum entry e)
 {
     uintptr_t addr = (uintptr_t)ptr;
-    uintptr_t off = addr - c->base;
-    size_t cls = sized ? class_index(p, n) : 0;
-    if (UNLIKELY((off & (p->align - 1)) != 0))
-        goto refuse;
-    /* slot's start bit (its live bit: i + 1); off is a multiple of align */
-    size_t i = (size_t)(off >> (p->align_shift - 1));
-    dir_word *w = c->bits + (i >> 6);
+    size_t cls = sized ? p->checked_class[n] : 0; /* class_index(p, n): n <= checked_max */
+    /* slot's start bit (its live bit: i + 1) */
+    size_t i = slot * 2;
+    dir_word *w = c->bits + (slot >> 5);
     uint64_t lo = dir_word_at(w, 0);
     uint64_t window = dir_window_of(lo, dir_word_at(w, 1), i);
     if (sized) {
@@ -264,7 +261,7 @@ static ALWAYS_INLINE int checked_free_at(sgi_pool *p, void *ptr, size_t n, bool 
         if (UNLIKELY(cls == SIZE_MAX))
             goto refuse;
     }
-    uint64_t bit = (uint64_t)2 << (i & 63); /* the live bit, set: the xor clears it */
+    uint64_t bit = dir_live_bit(i); /* the live bit, set: the xor clears it */
     atomic_store_explicit(w, lo ^ bit, memory_order_relaxed); /* (the lock's holder alone writes) */
     free_node *node = ptr;
     node->next = p->free_list[cls];
@@ -277,6 +274,19 @@ static ALWAYS_INLINE int checked_free_at(sgi_pool *p, void *ptr, size_t n, bool 
 refuse:
     entry_leave(p, e);
     return checked_free_general(p, ptr, n);
+}
+
+/* checked_free_slot for ptr in chunk c, found by the full lookup: its
+   granule when ptr is aligned, else the general path. */
+static ALWAYS_INLINE int checked_free_at(sgi_pool *p, void *ptr, size_t n, bool sized,
+                                         dir_chunk *c, enum entry e)
+{
+    uintptr_t off = (uintptr_t)ptr - c->base;
+    if (UNLIKELY((off & (p->align - 1)) != 0)) {
+        entry_leave(p, e);
+        return checked_free_general(p, ptr, n);
+    }
+    return checked_free_slot(p, ptr, n, sized, c, (size_t)(off >> p->align_shift), e);
 }
 
 /* The cache did not know ptr's chunk (the pool entered): the full lookup,
@@ -297,10 +307,11 @@ static NOINLINE int checked_free_miss(sgi_pool *p, void *ptr, size_t n, enum ent
 static ALWAYS_INLINE int checked_free_in(sgi_pool *p, void *ptr, size_t n, bool sized,
                                          enum entry e)
 {
-    dir_chunk *c = dir_find_cached(&p->dir, (uintptr_t)ptr);
-    if (UNLIKELY(c == NULL))
+    size_t slot;
+    dir_chunk *c = dir_find_cached_slot(&p->dir, (uintptr_t)ptr, p->align_shift, &slot);
+    if (UNLIKELY(c == NULL)) /* (a misaligned ptr too: the miss path refuses it) */
         return checked_free_miss(p, ptr, n, e);
-    return checked_free_at(p, ptr, n, sized, c, e);
+    return checked_free_slot(p, ptr, n, sized, c, slot, e);
 }
 
 /* Checked pools' free of ptr (not NULL), sized (n below checked_max) or

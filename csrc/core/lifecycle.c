@@ -82,6 +82,8 @@ sgi_pool *sgi_pool_create(const sgi_pool_options *opts)
        reads one window of the bitmap, block_directory.h) */
     size_t live_extent = (size_t)DIR_LIVE_EXTENT << p->align_shift;
     p->checked_max = !checked_fast ? 0 : p->max_bytes < live_extent ? p->max_bytes : live_extent;
+    for (size_t n = 1; n <= p->checked_max; n++)
+        p->checked_class[n] = (uint8_t)class_index(p, n); /* (the rest: calloc's zeros) */
     forget_hints(p); /* none yet */
     for (size_t k = 1; k <= DIR_LIVE_EXTENT; k++) {
         p->live_mask[k - 1] = dir_live_mask(k);

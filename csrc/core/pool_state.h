@@ -60,6 +60,11 @@ _Static_assert((uint64_t)SGI_POOL_MAX_MAX_SMALL * SGI_POOL_MAX_REFILL * 4 < SIZE
    have the top bit (requests above PTRDIFF_MAX are refused). */
 #define PENDING_MARK ((size_t)1 << (sizeof(size_t) * 8 - 1))
 
+/* Entries of the checked fast paths' size -> class table: every size up to
+   DIR_LIVE_EXTENT granules of the largest align, 16 (checked_max's bound). */
+#define CHECKED_CLASS_SIZES (((size_t)DIR_LIVE_EXTENT << 4) + 1)
+_Static_assert(DIR_LIVE_EXTENT <= 256, "a class index fits the table's bytes");
+
 /* A hint that names no block: no block's address (and not NULL, so that an
    empty list never matches it). */
 #define HINT_NONE ((uintptr_t)1)
@@ -235,6 +240,10 @@ struct sgi_pool {
     uintptr_t hint_block[DIR_LIVE_EXTENT]; /* HINT_NONE: none */
     dir_word *hint_word[DIR_LIVE_EXTENT];
     uint64_t hint_bit[DIR_LIVE_EXTENT];
+    /* Checked pools' fast paths: the class of each size they serve
+       (class_index(n) for 1 <= n <= checked_max), one load instead of the
+       round-up and the shift. */
+    uint8_t checked_class[CHECKED_CLASS_SIZES];
     free_node *free_list[]; /* nlists heads, then nlists `carved` counters */
 };
 

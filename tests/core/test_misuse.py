@@ -698,3 +698,14 @@ def test_batches_across_chunks_check_every_entry(make_pool, options):
         assert pool.free_list(cls)[:40] == mixed[20:][::-1] + mixed[:20][::-1]
         again = list(pool.allocate_many(n, 40))  # the live bits come back, chunk by chunk
         assert again == mixed[::-1] and len(pool.live_blocks()) == 40
+
+
+@pytest.mark.parametrize("delta", [1, 2, 4, 7, 12, 20])
+def test_misaligned_addresses_in_a_cached_chunk(pool, delta):
+    # The checked fast free tests range and granule in one compare (the
+    # offset rotated by the granule shift): a misaligned address inside the
+    # cached chunk of a live block must still be refused, sized or not.
+    addr = pool.small + delta
+    for size in (8, 16, 24, 32):
+        unchanged(pool, lambda size=size: pool.deallocate(addr, size), InvalidBlockError)
+    unchanged(pool, lambda: pool.deallocate(addr), InvalidBlockError)
