@@ -83,20 +83,22 @@ typedef struct tc_class {
 _Static_assert(sizeof(tc_class) == 32, "a class is found with a shift");
 
 typedef struct tcache {
-    atomic_int busy;         /* raised by the owner around a pop or push (first:
-                                lowered through the cache's own address) */
-    _Atomic uintptr_t owner; /* the thread's id, or BIAS_REVOKED */
+    /* Cold fields first, so that the owner's hot words (busy, owner) sit
+       right before the classes: one cache line holds them and the first
+       classes (issue 25: the cached call's lines). */
+    /* Size-less frees: the directory's records last found per page (this
+       thread's own, as the pool's page cache is the lock's), valid while the
+       directory's removal count is dir_removals. */
+    const dir_chunk *pages[TC_PAGES];
+    size_t dir_removals;
     uintptr_t thread_id;     /* the owner's id, also while revoked */
     bool paused;             /* revoked by a reader, to be re-armed by it */
     sgi_pool *_Atomic pool;  /* NULL once the pool is destroyed (an orphan) */
     struct tcache *pool_prev, *pool_next; /* the pool's caches (pool lock) */
     struct tcache *thread_next;           /* the thread's caches */
-    /* Size-less frees: the directory's records last found per page (this
-       thread's own, as the pool's page cache is the lock's), valid while the
-       directory's removal count is dir_removals. */
-    size_t dir_removals;
-    const dir_chunk *pages[TC_PAGES];
     size_t depot_room; /* bytes of magazines the depot may still take */
+    atomic_int busy;         /* raised by the owner around a pop or push */
+    _Atomic uintptr_t owner; /* the thread's id, or BIAS_REVOKED */
     tc_class cls[]; /* nlists */
 } tcache;
 
