@@ -33,6 +33,7 @@
 #include <dlfcn.h>
 #include <errno.h>
 #include <pthread.h>
+#include <signal.h>
 #include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
@@ -159,7 +160,16 @@ static void start_thread(void)
     pthread_t id;
     (void)pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
     (void)pthread_attr_setstacksize(&attr, (size_t)64 << 10);
+    /* The thread starts with every signal blocked (it inherits this mask): a
+       signal sent to the process must go to the program's own threads, whose
+       handlers expect it (python's Ctrl-C interrupts a sleep only in the main
+       thread; a sigwait loop counts on its mask alone). */
+    sigset_t all, old;
+    sigfillset(&all);
+    bool masked = pthread_sigmask(SIG_SETMASK, &all, &old) == 0;
     (void)pthread_create(&id, &attr, quiet_main, NULL);
+    if (masked)
+        (void)pthread_sigmask(SIG_SETMASK, &old, NULL);
     pthread_attr_destroy(&attr);
 }
 

@@ -9,6 +9,7 @@ installs them); a test skips, saying which, when one is absent.
 import os
 import re
 import shutil
+import signal
 import subprocess
 import sys
 import textwrap
@@ -814,6 +815,42 @@ def test_trim_thread_returns_the_memory_of_a_program_gone_quiet(library, trim_pr
     assert rss["end"] - rss["start"] <= burst * 1024 // 10, done.stdout
     report = eager_report(done.stderr)
     assert report["thread"] and report["quiet"] >= 1
+
+
+SIGNAL_MASK_PROBE = """
+import ctypes, os, time
+libc = ctypes.CDLL(None)
+libc.malloc.restype = ctypes.c_void_p
+libc.free.argtypes = [ctypes.c_void_p]
+blocks = [libc.malloc(64) for _ in range(200_000)]
+for b in blocks:
+    libc.free(b)
+main = str(os.getpid())
+end = time.monotonic() + 20
+while time.monotonic() < end:
+    others = [t for t in os.listdir("/proc/self/task") if t != main]
+    if others:
+        break
+    time.sleep(0.05)
+for t in others:
+    with open(f"/proc/self/task/{t}/status") as f:
+        print([line.split()[1] for line in f if line.startswith("SigBlk:")][0])
+"""
+
+
+def test_the_trim_thread_takes_no_signal_of_the_program(library):
+    # a signal sent to the process must reach the program's own threads: python
+    # interrupts a sleep on Ctrl-C only when its main thread takes the signal
+    done = preloaded(
+        [sys.executable, "-c", SIGNAL_MASK_PROBE], library, POOL_PRELOAD_TRIM_THREAD="1"
+    )
+    assert done.returncode == 0, done.stderr
+    masks = done.stdout.split()
+    assert masks, "the trim thread did not start: " + done.stderr[-2000:]
+    for mask in masks:
+        blocked = int(mask, 16)
+        for sig in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP, signal.SIGCHLD, signal.SIGUSR1):
+            assert blocked >> (sig - 1) & 1, (sig, mask)
 
 
 def test_eager_trim_after_every_dropped_burst(library, trim_probe):

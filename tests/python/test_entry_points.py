@@ -192,7 +192,13 @@ def test_ctrl_c_ends_quietly(tmp_path):
     """As python reports an interrupted program to the shell (killed by SIGINT),
     without the traceback."""
     script = tmp_path / "wait.py"
-    script.write_text("import time\nprint('ready', flush=True)\ntime.sleep(60)\n")
+    # short sleeps: CPython (3.11) does not look for a signal that came after its last
+    # check and before the sleep's system call began, so a single time.sleep(60) can
+    # sleep on through a Ctrl-C sent right after 'ready' (seen under load: 2 runs in 6);
+    # a slice of 50 ms handles it at the next check, as python itself would
+    script.write_text(
+        "import time\nprint('ready', flush=True)\nfor _ in range(1200):\n    time.sleep(0.05)\n"
+    )
     env = dict(os.environ)
     env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(ROOT), env.get("PYTHONPATH")]))
     child = subprocess.Popen(
