@@ -391,6 +391,30 @@ static inline uint64_t dir_live_bit(size_t i)
 #endif
 }
 
+/* *w ^= x and *w |= x for the lock's holder (the only writer; readers
+   without the lock see the word before or after): on x86 one instruction
+   with a memory operand (no lock prefix: not an atomic read-modify-write,
+   which no other writer needs), elsewhere a relaxed load and store. */
+static inline void dir_word_xor(dir_word *w, uint64_t x)
+{
+#if defined(__GNUC__) && defined(__x86_64__)
+    __asm__("xorq %1, %0" : "+m"(*(uint64_t *)(void *)w) : "r"(x) : "cc");
+#else
+    atomic_store_explicit(w, atomic_load_explicit(w, memory_order_relaxed) ^ x,
+                          memory_order_relaxed);
+#endif
+}
+
+static inline void dir_word_or(dir_word *w, uint64_t x)
+{
+#if defined(__GNUC__) && defined(__x86_64__)
+    __asm__("orq %1, %0" : "+m"(*(uint64_t *)(void *)w) : "r"(x) : "cc");
+#else
+    atomic_store_explicit(w, atomic_load_explicit(w, memory_order_relaxed) | x,
+                          memory_order_relaxed);
+#endif
+}
+
 static inline uint64_t dir_start_window(const dir_chunk *c, size_t slot)
 {
     const dir_word *words = c->bits + (slot >> 6);
