@@ -84,11 +84,11 @@ static void forget_hints(sgi_pool *p)
 
 /* The head of list cls (not empty, the pool entered as e) is not the hinted
    block: its chunk from the directory, the pop, the live bit. */
-static NOINLINE void *allocate_checked_lookup(sgi_pool *p, size_t cls, enum entry e)
+static NOINLINE void *allocate_checked_lookup(sgi_pool *p, class_ref r, enum entry e)
 {
-    free_node *block = p->free_list[cls];
+    free_node *block = CLASS_AT(p, r, free_node *, free_list);
     dir_chunk *c = dir_find(&p->dir, (uintptr_t)block); /* a listed block: in a chunk */
-    p->free_list[cls] = block->next;
+    CLASS_AT(p, r, free_node *, free_list) = block->next;
     dir_set_live(c, (size_t)(((uintptr_t)block - c->base) >> p->align_shift));
     entry_leave(p, e);
     return block;
@@ -96,9 +96,10 @@ static NOINLINE void *allocate_checked_lookup(sgi_pool *p, size_t cls, enum entr
 
 static ALWAYS_INLINE void *allocate_checked_in(sgi_pool *p, size_t n, enum entry e)
 {
-    size_t cls = p->checked_class[n]; /* class_index(p, n): n <= checked_max */
-    free_node *block = p->free_list[cls];
-    if (UNLIKELY(p->hint_block[cls] != (uintptr_t)block)) { /* (never NULL: HINT_NONE) */
+    class_ref r = p->checked_class[n]; /* class_index(p, n): n <= checked_max */
+    free_node *block = CLASS_AT(p, r, free_node *, free_list);
+    if (UNLIKELY(CLASS_AT(p, r, uintptr_t, hint_block) != (uintptr_t)block)) { /* (never NULL:
+                                                                                 HINT_NONE) */
         if (UNLIKELY(block == NULL)) {
             entry_leave(p, e);
             return allocate_general(p, n);
@@ -106,14 +107,15 @@ static ALWAYS_INLINE void *allocate_checked_in(sgi_pool *p, size_t n, enum entry
         /* the head's chunk from the directory's cache (no call), or the full lookup */
         dir_chunk *c = dir_find_cached(&p->dir, (uintptr_t)block);
         if (UNLIKELY(c == NULL))
-            return allocate_checked_lookup(p, cls, e);
-        p->free_list[cls] = block->next;
+            return allocate_checked_lookup(p, r, e);
+        CLASS_AT(p, r, free_node *, free_list) = block->next;
         dir_set_live(c, (size_t)(((uintptr_t)block - c->base) >> p->align_shift));
         entry_leave(p, e);
         return block;
     }
-    p->free_list[cls] = block->next;
-    dir_word_or(p->hint_word[cls], p->hint_bit[cls]); /* (the lock's holder alone writes) */
+    CLASS_AT(p, r, free_node *, free_list) = block->next;
+    /* (the lock's holder alone writes) */
+    dir_word_or(CLASS_AT(p, r, dir_word *, hint_word), CLASS_AT(p, r, uint64_t, hint_bit));
     entry_leave(p, e);
     return block;
 }
@@ -246,28 +248,30 @@ static ALWAYS_INLINE int checked_free_slot(sgi_pool *p, void *ptr, size_t n, boo
                                            dir_chunk *c, size_t slot, enum entry e)
 {
     uintptr_t addr = (uintptr_t)ptr;
-    size_t cls = sized ? p->checked_class[n] : 0; /* class_index(p, n): n <= checked_max */
+    class_ref r = sized ? p->checked_class[n] : 0; /* class_index(p, n): n <= checked_max */
     /* slot's start bit (its live bit: i + 1) */
     size_t i = slot * 2;
     dir_word *w = c->bits + (slot >> 5);
     uint64_t lo = dir_word_at(w, 0);
     uint64_t window = dir_window_of(lo, dir_word_at(w, 1), i);
     if (sized) {
-        if (UNLIKELY((window & p->live_mask[cls]) != p->live_expect[cls]))
+        if (UNLIKELY((window & CLASS_AT(p, r, uint64_t, live_mask)) !=
+                     CLASS_AT(p, r, uint64_t, live_expect)))
             goto refuse;
     } else {
-        cls = dir_window_live_extent(window) - 1; /* 0 granules: SIZE_MAX */
+        size_t cls = dir_window_live_extent(window) - 1; /* 0 granules: SIZE_MAX */
         if (UNLIKELY(cls == SIZE_MAX))
             goto refuse;
+        r = CLASS_REF(p, cls);
     }
     uint64_t bit = dir_live_bit(i); /* the live bit, set: the xor clears it */
     dir_word_xor(w, bit); /* (the lock's holder alone writes; lo is not kept) */
     free_node *node = ptr;
-    node->next = p->free_list[cls];
-    p->free_list[cls] = node;
-    p->hint_block[cls] = addr;
-    p->hint_word[cls] = w;
-    p->hint_bit[cls] = bit;
+    node->next = CLASS_AT(p, r, free_node *, free_list);
+    CLASS_AT(p, r, free_node *, free_list) = node;
+    CLASS_AT(p, r, uintptr_t, hint_block) = addr;
+    CLASS_AT(p, r, dir_word *, hint_word) = w;
+    CLASS_AT(p, r, uint64_t, hint_bit) = bit;
     entry_leave(p, e);
     return SGI_POOL_OK;
 refuse:
