@@ -72,7 +72,7 @@
 #include <stdint.h>
 
 #define DIR_PAGE_SHIFT 12 /* the map's and the cache's pages: 4 KiB */
-#define DIR_CACHE_SIZE 4096 /* cache entries (a power of two): 16 MiB of pages, 32 KiB */
+#define DIR_CACHE_SIZE 4096 /* cache entries (a power of two): 1024 sets of 4 ways, 32 KiB */
 #define DIR_LEVEL_BITS 9     /* each map level: 512 entries, a 4 KiB node */
 #define DIR_LEVEL_SIZE ((size_t)1 << DIR_LEVEL_BITS)
 #define DIR_LEVELS 4         /* 4 x 9 bits of page number above the 12 of the offset */
@@ -115,8 +115,8 @@ typedef struct block_directory {
     dir_chunk *pending;         /* record and bitmap made by dir_prepare for the next chunk */
     size_t pending_size;        /* the chunk size they were made for */
     dir_chunk *cache[DIR_CACHE_SIZE]; /* page -> records found there, &dir_no_chunk: none, in
-                                         sets of two (dir_cache_set; the lock's
-                                         holders only) */
+                                         sets of DIR_CACHE_WAYS (dir_cache_set;
+                                         the lock's holders only) */
 } block_directory;
 
 /* The record in every cache entry that names no chunk: base 0 and size 0,
@@ -177,12 +177,15 @@ dir_chunk *dir_find_slow(block_directory *d, uintptr_t addr);
 #define DIR_LIKELY(x) (x)
 #endif
 
-/* The cache's set for addr's page: two entries, the record found last for a
-   page of the set first (two ways: chunks sharing a page, small early ones,
-   do not evict each other). */
+/* The cache's set for addr's page: DIR_CACHE_WAYS entries, the records
+   found last for a page of the set first (chunks sharing a page, small
+   early ones, do not evict each other).  The fast paths look at the first
+   two ways inline; dir_find_slow at the others before the map, and moves
+   what it finds to the front. */
+#define DIR_CACHE_WAYS 4
 static inline size_t dir_cache_set(uintptr_t addr)
 {
-    return (size_t)(addr >> (DIR_PAGE_SHIFT - 1)) & (DIR_CACHE_SIZE - 2);
+    return (size_t)(addr >> (DIR_PAGE_SHIFT - 2)) & (DIR_CACHE_SIZE - DIR_CACHE_WAYS);
 }
 
 /* The cache alone, for the lock's holders: the chunk holding addr when the
@@ -226,6 +229,27 @@ static inline dir_chunk *dir_find_cached_slot(const block_directory *d, uintptr_
     s = dir_rotr(addr - c->base, shift);
     *slot = s;
     return s < c->slots ? c : NULL;
+}
+
+/* dir_find_cached_slot's other ways (2 and up), for when the first two
+   missed: the chunk and *slot as there, moved to the front of its set, or
+   NULL (the caller's miss path settles it).  For the lock's holders. */
+static inline dir_chunk *dir_find_cached_slot_far(block_directory *d, uintptr_t addr,
+                                                  unsigned shift, size_t *slot)
+{
+    dir_chunk **set = &d->cache[dir_cache_set(addr)];
+    for (size_t way = 2; way < DIR_CACHE_WAYS; way++) {
+        dir_chunk *c = set[way];
+        size_t s = dir_rotr(addr - c->base, shift);
+        if (s < c->slots) {
+            for (; way > 0; way--)
+                set[way] = set[way - 1];
+            set[0] = c;
+            *slot = s;
+            return c;
+        }
+    }
+    return NULL;
 }
 
 static inline dir_chunk *dir_find(block_directory *d, uintptr_t addr)

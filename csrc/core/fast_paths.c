@@ -292,14 +292,19 @@ static ALWAYS_INLINE int checked_free_at(sgi_pool *p, void *ptr, size_t n, bool 
     return checked_free_slot(p, ptr, n, sized, c, (size_t)(off >> p->align_shift), e);
 }
 
-/* The cache did not know ptr's chunk (the pool entered): the full lookup,
-   which fills the cache.  In no chunk and no large block: ENOTLIVE at once,
+/* The cache's first two ways did not know ptr's chunk (the pool entered):
+   its other ways (no call: small early chunks, more than two to a page),
+   else the full lookup, which fills the cache.  In no chunk and no large block: ENOTLIVE at once,
    without a second lock (the system's blocks that the PyMem hook and numpy's
    handler pass on). */
 static NOINLINE int checked_free_miss(sgi_pool *p, void *ptr, size_t n, enum entry e)
 {
     uintptr_t addr = (uintptr_t)ptr;
-    dir_chunk *c = dir_find_slow(&p->dir, addr);
+    size_t slot; /* the cache's other ways first (no call) */
+    dir_chunk *c = dir_find_cached_slot_far(&p->dir, addr, p->align_shift, &slot);
+    if (c != NULL)
+        return checked_free_slot(p, ptr, n, n != 0, c, slot, e);
+    c = dir_find_slow(&p->dir, addr);
     if (c != NULL)
         return checked_free_at(p, ptr, n, n != 0, c, e);
     bool foreign = !p->closed && block_table_find(&p->blocks, addr) == NULL;
