@@ -237,6 +237,8 @@ static int free_general(sgi_pool *p, void *ptr);
 
 static inline int checked_free_general(sgi_pool *p, void *ptr, size_t n)
 {
+    if (ptr == NULL) /* (the status calls leave NULL to the checked paths: a no-op) */
+        return SGI_POOL_OK;
     return n != 0 ? deallocate_general(p, ptr, n) : free_general(p, ptr);
 }
 
@@ -299,6 +301,10 @@ static ALWAYS_INLINE int checked_free_at(sgi_pool *p, void *ptr, size_t n, bool 
    handler pass on). */
 static NOINLINE int checked_free_miss(sgi_pool *p, void *ptr, size_t n, enum entry e)
 {
+    if (ptr == NULL) { /* (in no chunk: the callers' NULL, a no-op, comes here) */
+        entry_leave(p, e);
+        return SGI_POOL_OK;
+    }
     uintptr_t addr = (uintptr_t)ptr;
     size_t slot; /* the cache's other ways first (no call) */
     dir_chunk *c = dir_find_cached_slot_far(&p->dir, addr, p->align_shift, &slot);
@@ -322,8 +328,10 @@ static ALWAYS_INLINE int checked_free_in(sgi_pool *p, void *ptr, size_t n, bool 
     return checked_free_slot(p, ptr, n, sized, c, slot, e);
 }
 
-/* Checked pools' free of ptr (not NULL), sized (n below checked_max) or
-   not (n 0): the status of the call. */
+/* Checked pools' free of ptr, sized (n below checked_max) or not (n 0): the
+   status of the call.  NULL, which is in no chunk, reaches the miss path or
+   the general one, which return SGI_POOL_OK for it (so the callers need no
+   test of their own). */
 static ALWAYS_INLINE int checked_free(sgi_pool *p, void *ptr, size_t n, bool sized)
 {
     if (LIKELY(bias_enter(p))) /* the owner of a biased pool: no lock */
@@ -562,8 +570,8 @@ void sgi_pool_free(sgi_pool *p, void *ptr)
     } else if (LIKELY(p->locked_max != 0 && ptr != NULL)) {
         (void)sizeless_free_locked(p, ptr);
         return;
-    } else if (LIKELY(p->checked_max != 0 && ptr != NULL)) {
-        (void)checked_free_sizeless(p, ptr);
+    } else if (LIKELY(p->checked_max != 0)) {
+        (void)checked_free_sizeless(p, ptr); /* (NULL: a no-op there) */
         return;
     }
     if (ptr != NULL)
@@ -577,13 +585,15 @@ void sgi_pool_free(sgi_pool *p, void *ptr)
 NOINLINE int sgi_pool_deallocate_checked(sgi_pool *p, void *ptr, size_t n)
 {
     REQUIRE(p != NULL);
-    if (ptr == NULL)
-        return SGI_POOL_OK;
-    if (LIKELY(n - 1 < (p->plain_max | p->locked_max))) {
+    if (LIKELY(n - 1 < p->unchecked_max)) {
+        if (ptr == NULL)
+            return SGI_POOL_OK;
         if (LIKELY(push_fast(p, ptr, n)))
             return SGI_POOL_OK;
     } else if (LIKELY(n - 1 < p->checked_max)) {
-        return checked_deallocate(p, ptr, n);
+        return checked_deallocate(p, ptr, n); /* (NULL: SGI_POOL_OK there) */
+    } else if (ptr == NULL) {
+        return SGI_POOL_OK;
     }
     return deallocate_general(p, ptr, n);
 }
@@ -591,14 +601,12 @@ NOINLINE int sgi_pool_deallocate_checked(sgi_pool *p, void *ptr, size_t n)
 int sgi_pool_free_checked(sgi_pool *p, void *ptr)
 {
     REQUIRE(p != NULL);
-    if (ptr == NULL)
-        return SGI_POOL_OK;
     /* as sgi_pool_free: the same block, the same list */
     if (LIKELY(p->plain_max != 0))
-        return sizeless_free_in(p, ptr, ENTRY_BARE);
+        return ptr == NULL ? SGI_POOL_OK : sizeless_free_in(p, ptr, ENTRY_BARE);
     if (LIKELY(p->locked_max != 0))
-        return sizeless_free_locked(p, ptr);
+        return ptr == NULL ? SGI_POOL_OK : sizeless_free_locked(p, ptr);
     if (LIKELY(p->checked_max != 0))
-        return checked_free_sizeless(p, ptr);
-    return free_general(p, ptr);
+        return checked_free_sizeless(p, ptr); /* (NULL: SGI_POOL_OK there) */
+    return ptr == NULL ? SGI_POOL_OK : free_general(p, ptr);
 }

@@ -65,6 +65,7 @@ sgi_pool *sgi_pool_create(const sgi_pool_options *opts)
                   SGI_POOL_VALIDATING);
     p->plain_max = fast && !p->thread_safe ? p->max_bytes : 0;
     p->locked_max = fast && p->thread_safe ? p->max_bytes : 0;
+    p->unchecked_max = p->plain_max | p->locked_max;
     /* Thread caches need the per-cache handshake (membarrier, as the bias).
        Such a pool starts biased as any other (locked_max stays: its first
        thread pops and pushes on the lists with no atomic); the first other

@@ -187,6 +187,8 @@ struct sgi_pool {
     size_t locked_max;    /* max_bytes for thread-safe pools (uncontended lock) */
     size_t checked_max;   /* max_bytes for checked pools without other extras, at most
                              DIR_LIVE_EXTENT granules (block_directory.h) */
+    size_t unchecked_max; /* plain_max | locked_max (one of them is 0): the status
+                             calls' first test */
     _Atomic size_t held_max; /* locked_max once the first held allocation has reserved
                                 `retired`, 0 before and once closed: the held calls' fast
                                 paths (core/held.c); relaxed loads, written under the lock */
@@ -263,12 +265,12 @@ struct sgi_pool {
        load instead of the round-up, the shift and the scaling. */
     class_ref checked_class[CHECKED_CLASS_SIZES];
     /* (Unused: with it the handle is 4096 bytes longer than with the byte
-       table checked_class was, so the chunks malloc places after a handle
+       table checked_class was and no unchecked_max, so the chunks malloc places after a handle
        fall on the directory cache's 4 KiB pages as they did, and the
        instruction counts of docs/performance.md compare code, not a new
        heap layout.  Measured: without it the unchecked size-less FIFO mixed
        pair went from 120.6 to 135.2 instructions, more page-cache misses.) */
-    char layout_pad[624];
+    char layout_pad[616];
     free_node *free_list[]; /* nlists heads, then nlists `carved` counters */
 };
 
