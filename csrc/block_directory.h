@@ -33,8 +33,9 @@
  * reads four map words, then follows `next` while the record ends at or
  * before the address (small early chunks share a page, so a few steps at
  * most).  No search, and no index that an insertion shifts.  In front of it, for callers holding
- * the pool's lock, a two-way cache from pages to the records last found
- * there makes the common lookup one load and a compare.
+ * the pool's lock, a cache from pages to the records last found there
+ * (sets of four, the two most recent looked at inline) makes the common
+ * lookup one load and a compare.
  *
  * Who may read without the lock: the map, the records and the start bits
  * are written only under the pool's lock, and every word of them that a
