@@ -200,14 +200,24 @@ static dir_chunk *walk_list(const block_directory *d, uintptr_t addr)
 
 dir_chunk *dir_find_slow(block_directory *d, uintptr_t addr)
 {
-    dir_chunk *c = (dir_chunk *)dir_find_unlocked(d, addr);
-    if (c == NULL && d->unmapped)
-        c = walk_list(d, addr);
-    if (c != NULL) { /* the set's first entry becomes its second */
-        dir_chunk **set = &d->cache[dir_cache_set(addr)];
-        set[1] = set[0];
-        set[0] = c;
+    dir_chunk **set = &d->cache[dir_cache_set(addr)];
+    size_t way = 2; /* (the fast paths looked at ways 0 and 1) */
+    while (way < DIR_CACHE_WAYS && addr - set[way]->base >= set[way]->size)
+        way++;
+    dir_chunk *c;
+    if (way < DIR_CACHE_WAYS) {
+        c = set[way];
+    } else {
+        c = (dir_chunk *)dir_find_unlocked(d, addr);
+        if (c == NULL && d->unmapped)
+            c = walk_list(d, addr);
+        if (c == NULL)
+            return NULL;
+        way = DIR_CACHE_WAYS - 1; /* the last way's record leaves the set */
     }
+    for (; way > 0; way--) /* c to the front, the ways before it one on */
+        set[way] = set[way - 1];
+    set[0] = c;
     return c;
 }
 

@@ -33,8 +33,9 @@
  * reads four map words, then follows `next` while the record ends at or
  * before the address (small early chunks share a page, so a few steps at
  * most).  No search, and no index that an insertion shifts.  In front of it, for callers holding
- * the pool's lock, a two-way cache from pages to the records last found
- * there makes the common lookup one load and a compare.
+ * the pool's lock, a cache from pages to the records last found there
+ * (sets of four, the two most recent looked at inline) makes the common
+ * lookup one load and a compare.
  *
  * Who may read without the lock: the map, the records and the start bits
  * are written only under the pool's lock, and every word of them that a
@@ -72,7 +73,7 @@
 #include <stdint.h>
 
 #define DIR_PAGE_SHIFT 12 /* the map's and the cache's pages: 4 KiB */
-#define DIR_CACHE_SIZE 4096 /* cache entries (a power of two): 16 MiB of pages, 32 KiB */
+#define DIR_CACHE_SIZE 4096 /* cache entries (a power of two): 1024 sets of 4 ways, 32 KiB */
 #define DIR_LEVEL_BITS 9     /* each map level: 512 entries, a 4 KiB node */
 #define DIR_LEVEL_SIZE ((size_t)1 << DIR_LEVEL_BITS)
 #define DIR_LEVELS 4         /* 4 x 9 bits of page number above the 12 of the offset */
@@ -115,8 +116,8 @@ typedef struct block_directory {
     dir_chunk *pending;         /* record and bitmap made by dir_prepare for the next chunk */
     size_t pending_size;        /* the chunk size they were made for */
     dir_chunk *cache[DIR_CACHE_SIZE]; /* page -> records found there, &dir_no_chunk: none, in
-                                         sets of two (dir_cache_set; the lock's
-                                         holders only) */
+                                         sets of DIR_CACHE_WAYS (dir_cache_set;
+                                         the lock's holders only) */
 } block_directory;
 
 /* The record in every cache entry that names no chunk: base 0 and size 0,
@@ -177,12 +178,15 @@ dir_chunk *dir_find_slow(block_directory *d, uintptr_t addr);
 #define DIR_LIKELY(x) (x)
 #endif
 
-/* The cache's set for addr's page: two entries, the record found last for a
-   page of the set first (two ways: chunks sharing a page, small early ones,
-   do not evict each other). */
+/* The cache's set for addr's page: DIR_CACHE_WAYS entries, the records
+   found last for a page of the set first (chunks sharing a page, small
+   early ones, do not evict each other).  The fast paths look at the first
+   two ways inline; dir_find_slow at the others before the map, and moves
+   what it finds to the front. */
+#define DIR_CACHE_WAYS 4
 static inline size_t dir_cache_set(uintptr_t addr)
 {
-    return (size_t)(addr >> (DIR_PAGE_SHIFT - 1)) & (DIR_CACHE_SIZE - 2);
+    return (size_t)(addr >> (DIR_PAGE_SHIFT - 2)) & (DIR_CACHE_SIZE - DIR_CACHE_WAYS);
 }
 
 /* The cache alone, for the lock's holders: the chunk holding addr when the
@@ -226,6 +230,27 @@ static inline dir_chunk *dir_find_cached_slot(const block_directory *d, uintptr_
     s = dir_rotr(addr - c->base, shift);
     *slot = s;
     return s < c->slots ? c : NULL;
+}
+
+/* dir_find_cached_slot's other ways (2 and up), for when the first two
+   missed: the chunk and *slot as there, moved to the front of its set, or
+   NULL (the caller's miss path settles it).  For the lock's holders. */
+static inline dir_chunk *dir_find_cached_slot_far(block_directory *d, uintptr_t addr,
+                                                  unsigned shift, size_t *slot)
+{
+    dir_chunk **set = &d->cache[dir_cache_set(addr)];
+    for (size_t way = 2; way < DIR_CACHE_WAYS; way++) {
+        dir_chunk *c = set[way];
+        size_t s = dir_rotr(addr - c->base, shift);
+        if (s < c->slots) {
+            for (; way > 0; way--)
+                set[way] = set[way - 1];
+            set[0] = c;
+            *slot = s;
+            return c;
+        }
+    }
+    return NULL;
 }
 
 static inline dir_chunk *dir_find(block_directory *d, uintptr_t addr)
@@ -388,6 +413,30 @@ static inline uint64_t dir_live_bit(size_t i)
     return bit;
 #else
     return (uint64_t)2 << (i & 63);
+#endif
+}
+
+/* *w ^= x and *w |= x for the lock's holder (the only writer; readers
+   without the lock see the word before or after): on x86 one instruction
+   with a memory operand (no lock prefix: not an atomic read-modify-write,
+   which no other writer needs), elsewhere a relaxed load and store. */
+static inline void dir_word_xor(dir_word *w, uint64_t x)
+{
+#if defined(__GNUC__) && defined(__x86_64__)
+    __asm__("xorq %1, %0" : "+m"(*(uint64_t *)(void *)w) : "r"(x) : "cc");
+#else
+    atomic_store_explicit(w, atomic_load_explicit(w, memory_order_relaxed) ^ x,
+                          memory_order_relaxed);
+#endif
+}
+
+static inline void dir_word_or(dir_word *w, uint64_t x)
+{
+#if defined(__GNUC__) && defined(__x86_64__)
+    __asm__("orq %1, %0" : "+m"(*(uint64_t *)(void *)w) : "r"(x) : "cc");
+#else
+    atomic_store_explicit(w, atomic_load_explicit(w, memory_order_relaxed) | x,
+                          memory_order_relaxed);
 #endif
 }
 

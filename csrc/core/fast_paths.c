@@ -84,11 +84,11 @@ static void forget_hints(sgi_pool *p)
 
 /* The head of list cls (not empty, the pool entered as e) is not the hinted
    block: its chunk from the directory, the pop, the live bit. */
-static NOINLINE void *allocate_checked_lookup(sgi_pool *p, size_t cls, enum entry e)
+static NOINLINE void *allocate_checked_lookup(sgi_pool *p, class_ref r, enum entry e)
 {
-    free_node *block = p->free_list[cls];
+    free_node *block = CLASS_AT(p, r, free_node *, free_list);
     dir_chunk *c = dir_find(&p->dir, (uintptr_t)block); /* a listed block: in a chunk */
-    p->free_list[cls] = block->next;
+    CLASS_AT(p, r, free_node *, free_list) = block->next;
     dir_set_live(c, (size_t)(((uintptr_t)block - c->base) >> p->align_shift));
     entry_leave(p, e);
     return block;
@@ -96,9 +96,10 @@ static NOINLINE void *allocate_checked_lookup(sgi_pool *p, size_t cls, enum entr
 
 static ALWAYS_INLINE void *allocate_checked_in(sgi_pool *p, size_t n, enum entry e)
 {
-    size_t cls = p->checked_class[n]; /* class_index(p, n): n <= checked_max */
-    free_node *block = p->free_list[cls];
-    if (UNLIKELY(p->hint_block[cls] != (uintptr_t)block)) { /* (never NULL: HINT_NONE) */
+    class_ref r = p->checked_class[n]; /* class_index(p, n): n <= checked_max */
+    free_node *block = CLASS_AT(p, r, free_node *, free_list);
+    if (UNLIKELY(CLASS_AT(p, r, uintptr_t, hint_block) != (uintptr_t)block)) { /* (never NULL:
+                                                                                 HINT_NONE) */
         if (UNLIKELY(block == NULL)) {
             entry_leave(p, e);
             return allocate_general(p, n);
@@ -106,15 +107,15 @@ static ALWAYS_INLINE void *allocate_checked_in(sgi_pool *p, size_t n, enum entry
         /* the head's chunk from the directory's cache (no call), or the full lookup */
         dir_chunk *c = dir_find_cached(&p->dir, (uintptr_t)block);
         if (UNLIKELY(c == NULL))
-            return allocate_checked_lookup(p, cls, e);
-        p->free_list[cls] = block->next;
+            return allocate_checked_lookup(p, r, e);
+        CLASS_AT(p, r, free_node *, free_list) = block->next;
         dir_set_live(c, (size_t)(((uintptr_t)block - c->base) >> p->align_shift));
         entry_leave(p, e);
         return block;
     }
-    p->free_list[cls] = block->next;
-    dir_word *w = p->hint_word[cls]; /* (the lock's holder alone writes: load, or, store) */
-    atomic_store_explicit(w, dir_word_at(w, 0) | p->hint_bit[cls], memory_order_relaxed);
+    CLASS_AT(p, r, free_node *, free_list) = block->next;
+    /* (the lock's holder alone writes) */
+    dir_word_or(CLASS_AT(p, r, dir_word *, hint_word), CLASS_AT(p, r, uint64_t, hint_bit));
     entry_leave(p, e);
     return block;
 }
@@ -236,6 +237,8 @@ static int free_general(sgi_pool *p, void *ptr);
 
 static inline int checked_free_general(sgi_pool *p, void *ptr, size_t n)
 {
+    if (ptr == NULL) /* (the status calls leave NULL to the checked paths: a no-op) */
+        return SGI_POOL_OK;
     return n != 0 ? deallocate_general(p, ptr, n) : free_general(p, ptr);
 }
 
@@ -247,28 +250,30 @@ static ALWAYS_INLINE int checked_free_slot(sgi_pool *p, void *ptr, size_t n, boo
                                            dir_chunk *c, size_t slot, enum entry e)
 {
     uintptr_t addr = (uintptr_t)ptr;
-    size_t cls = sized ? p->checked_class[n] : 0; /* class_index(p, n): n <= checked_max */
+    class_ref r = sized ? p->checked_class[n] : 0; /* class_index(p, n): n <= checked_max */
     /* slot's start bit (its live bit: i + 1) */
     size_t i = slot * 2;
     dir_word *w = c->bits + (slot >> 5);
     uint64_t lo = dir_word_at(w, 0);
     uint64_t window = dir_window_of(lo, dir_word_at(w, 1), i);
     if (sized) {
-        if (UNLIKELY((window & p->live_mask[cls]) != p->live_expect[cls]))
+        if (UNLIKELY((window & CLASS_AT(p, r, uint64_t, live_mask)) !=
+                     CLASS_AT(p, r, uint64_t, live_expect)))
             goto refuse;
     } else {
-        cls = dir_window_live_extent(window) - 1; /* 0 granules: SIZE_MAX */
+        size_t cls = dir_window_live_extent(window) - 1; /* 0 granules: SIZE_MAX */
         if (UNLIKELY(cls == SIZE_MAX))
             goto refuse;
+        r = CLASS_REF(p, cls);
     }
     uint64_t bit = dir_live_bit(i); /* the live bit, set: the xor clears it */
-    atomic_store_explicit(w, lo ^ bit, memory_order_relaxed); /* (the lock's holder alone writes) */
+    dir_word_xor(w, bit); /* (the lock's holder alone writes; lo is not kept) */
     free_node *node = ptr;
-    node->next = p->free_list[cls];
-    p->free_list[cls] = node;
-    p->hint_block[cls] = addr;
-    p->hint_word[cls] = w;
-    p->hint_bit[cls] = bit;
+    node->next = CLASS_AT(p, r, free_node *, free_list);
+    CLASS_AT(p, r, free_node *, free_list) = node;
+    CLASS_AT(p, r, uintptr_t, hint_block) = addr;
+    CLASS_AT(p, r, dir_word *, hint_word) = w;
+    CLASS_AT(p, r, uint64_t, hint_bit) = bit;
     entry_leave(p, e);
     return SGI_POOL_OK;
 refuse:
@@ -289,14 +294,23 @@ static ALWAYS_INLINE int checked_free_at(sgi_pool *p, void *ptr, size_t n, bool 
     return checked_free_slot(p, ptr, n, sized, c, (size_t)(off >> p->align_shift), e);
 }
 
-/* The cache did not know ptr's chunk (the pool entered): the full lookup,
-   which fills the cache.  In no chunk and no large block: ENOTLIVE at once,
+/* The cache's first two ways did not know ptr's chunk (the pool entered):
+   its other ways (no call: small early chunks, more than two to a page),
+   else the full lookup, which fills the cache.  In no chunk and no large block: ENOTLIVE at once,
    without a second lock (the system's blocks that the PyMem hook and numpy's
    handler pass on). */
 static NOINLINE int checked_free_miss(sgi_pool *p, void *ptr, size_t n, enum entry e)
 {
+    if (ptr == NULL) { /* (in no chunk: the callers' NULL, a no-op, comes here) */
+        entry_leave(p, e);
+        return SGI_POOL_OK;
+    }
     uintptr_t addr = (uintptr_t)ptr;
-    dir_chunk *c = dir_find_slow(&p->dir, addr);
+    size_t slot; /* the cache's other ways first (no call) */
+    dir_chunk *c = dir_find_cached_slot_far(&p->dir, addr, p->align_shift, &slot);
+    if (c != NULL)
+        return checked_free_slot(p, ptr, n, n != 0, c, slot, e);
+    c = dir_find_slow(&p->dir, addr);
     if (c != NULL)
         return checked_free_at(p, ptr, n, n != 0, c, e);
     bool foreign = !p->closed && block_table_find(&p->blocks, addr) == NULL;
@@ -314,8 +328,10 @@ static ALWAYS_INLINE int checked_free_in(sgi_pool *p, void *ptr, size_t n, bool 
     return checked_free_slot(p, ptr, n, sized, c, slot, e);
 }
 
-/* Checked pools' free of ptr (not NULL), sized (n below checked_max) or
-   not (n 0): the status of the call. */
+/* Checked pools' free of ptr, sized (n below checked_max) or not (n 0): the
+   status of the call.  NULL, which is in no chunk, reaches the miss path or
+   the general one, which return SGI_POOL_OK for it (so the callers need no
+   test of their own). */
 static ALWAYS_INLINE int checked_free(sgi_pool *p, void *ptr, size_t n, bool sized)
 {
     if (LIKELY(bias_enter(p))) /* the owner of a biased pool: no lock */
@@ -330,6 +346,13 @@ static ALWAYS_INLINE int checked_free(sgi_pool *p, void *ptr, size_t n, bool siz
 static NOINLINE int checked_deallocate(sgi_pool *p, void *ptr, size_t n)
 {
     return checked_free(p, ptr, n, true);
+}
+
+/* The same for sgi_pool_deallocate, which has no status to return (one
+   instruction fewer on its path). */
+static NOINLINE void checked_deallocate_void(sgi_pool *p, void *ptr, size_t n)
+{
+    (void)checked_free(p, ptr, n, true);
 }
 
 static NOINLINE int checked_free_sizeless(sgi_pool *p, void *ptr)
@@ -385,7 +408,7 @@ void sgi_pool_deallocate(sgi_pool *p, void *ptr, size_t n)
     } else if (LIKELY(n - 1 < p->checked_max)) {
         /* a tail call: checked pools' fast path (NULL is in no chunk nor the
            large-block table: checked_free_miss refuses it, changing nothing) */
-        (void)checked_deallocate(p, ptr, n);
+        checked_deallocate_void(p, ptr, n);
         return;
     }
     deallocate_slow(p, ptr, n); /* a tail call, as before the directory */
@@ -547,8 +570,8 @@ void sgi_pool_free(sgi_pool *p, void *ptr)
     } else if (LIKELY(p->locked_max != 0 && ptr != NULL)) {
         (void)sizeless_free_locked(p, ptr);
         return;
-    } else if (LIKELY(p->checked_max != 0 && ptr != NULL)) {
-        (void)checked_free_sizeless(p, ptr);
+    } else if (LIKELY(p->checked_max != 0)) {
+        (void)checked_free_sizeless(p, ptr); /* (NULL: a no-op there) */
         return;
     }
     if (ptr != NULL)
@@ -562,13 +585,15 @@ void sgi_pool_free(sgi_pool *p, void *ptr)
 NOINLINE int sgi_pool_deallocate_checked(sgi_pool *p, void *ptr, size_t n)
 {
     REQUIRE(p != NULL);
-    if (ptr == NULL)
-        return SGI_POOL_OK;
-    if (LIKELY(n - 1 < (p->plain_max | p->locked_max))) {
+    if (LIKELY(n - 1 < p->unchecked_max)) {
+        if (ptr == NULL)
+            return SGI_POOL_OK;
         if (LIKELY(push_fast(p, ptr, n)))
             return SGI_POOL_OK;
     } else if (LIKELY(n - 1 < p->checked_max)) {
-        return checked_deallocate(p, ptr, n);
+        return checked_deallocate(p, ptr, n); /* (NULL: SGI_POOL_OK there) */
+    } else if (ptr == NULL) {
+        return SGI_POOL_OK;
     }
     return deallocate_general(p, ptr, n);
 }
@@ -576,14 +601,12 @@ NOINLINE int sgi_pool_deallocate_checked(sgi_pool *p, void *ptr, size_t n)
 int sgi_pool_free_checked(sgi_pool *p, void *ptr)
 {
     REQUIRE(p != NULL);
-    if (ptr == NULL)
-        return SGI_POOL_OK;
     /* as sgi_pool_free: the same block, the same list */
     if (LIKELY(p->plain_max != 0))
-        return sizeless_free_in(p, ptr, ENTRY_BARE);
+        return ptr == NULL ? SGI_POOL_OK : sizeless_free_in(p, ptr, ENTRY_BARE);
     if (LIKELY(p->locked_max != 0))
-        return sizeless_free_locked(p, ptr);
+        return ptr == NULL ? SGI_POOL_OK : sizeless_free_locked(p, ptr);
     if (LIKELY(p->checked_max != 0))
-        return checked_free_sizeless(p, ptr);
-    return free_general(p, ptr);
+        return checked_free_sizeless(p, ptr); /* (NULL: SGI_POOL_OK there) */
+    return ptr == NULL ? SGI_POOL_OK : free_general(p, ptr);
 }

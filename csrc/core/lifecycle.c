@@ -65,6 +65,7 @@ sgi_pool *sgi_pool_create(const sgi_pool_options *opts)
                   SGI_POOL_VALIDATING);
     p->plain_max = fast && !p->thread_safe ? p->max_bytes : 0;
     p->locked_max = fast && p->thread_safe ? p->max_bytes : 0;
+    p->unchecked_max = p->plain_max | p->locked_max;
     /* Thread caches need the per-cache handshake (membarrier, as the bias).
        Such a pool starts biased as any other (locked_max stays: its first
        thread pops and pushes on the lists with no atomic); the first other
@@ -83,7 +84,7 @@ sgi_pool *sgi_pool_create(const sgi_pool_options *opts)
     size_t live_extent = (size_t)DIR_LIVE_EXTENT << p->align_shift;
     p->checked_max = !checked_fast ? 0 : p->max_bytes < live_extent ? p->max_bytes : live_extent;
     for (size_t n = 1; n <= p->checked_max; n++)
-        p->checked_class[n] = (uint8_t)class_index(p, n); /* (the rest: calloc's zeros) */
+        p->checked_class[n] = CLASS_REF(p, class_index(p, n)); /* (the rest: calloc's zeros) */
     forget_hints(p); /* none yet */
     for (size_t k = 1; k <= DIR_LIVE_EXTENT; k++) {
         p->live_mask[k - 1] = dir_live_mask(k);
@@ -173,6 +174,8 @@ static void retire_memory(sgi_pool *p)
     memset((char *)r + gap, 0, rest - gap);
     memcpy((char *)r + rest, (char *)p + rest, pool_bytes(p->nlists) - rest);
     r->carved = (size_t *)(r->free_list + r->nlists); /* its own counters */
+    for (size_t n = 1; n <= r->checked_max; n++) /* its own class refs */
+        r->checked_class[n] = CLASS_REF(r, class_index(r, n));
     r->retired = NULL;
     r->caches = NULL; /* they stay p's (emptied by close) */
     r->ncaches = 0;

@@ -148,6 +148,24 @@ typedef struct span_record {
     uintptr_t start, end;
 } span_record;
 
+/* A class's entries of the per-class arrays that the checked fast paths use
+   (free_list, live_mask, live_expect, hint_block, hint_word, hint_bit), from
+   one base: on 64-bit targets, where all of them have 8-byte entries, the
+   pool's address plus 8 * cls, so that each entry is at a fixed
+   displacement from it (one register for them all, no index to scale);
+   elsewhere the class index itself.  CLASS_REF makes one, CLASS_AT reaches
+   an array's entry (type: the array's element type).  A ref is into its own
+   pool: retire_memory's copy gets its own (rebase_class_refs). */
+#if UINTPTR_MAX == UINT64_MAX
+typedef uintptr_t class_ref;
+#define CLASS_REF(p, cls) ((uintptr_t)(p) + (uintptr_t)(cls) * 8)
+#define CLASS_AT(p, r, type, field) (*(type *)(void *)((r) + offsetof(sgi_pool, field)))
+#else
+typedef size_t class_ref;
+#define CLASS_REF(p, cls) ((size_t)(cls))
+#define CLASS_AT(p, r, type, field) ((p)->field[r])
+#endif
+
 struct sgi_pool {
     /* Options, fixed at creation. */
     size_t align;         /* 8 or 16 */
@@ -169,6 +187,8 @@ struct sgi_pool {
     size_t locked_max;    /* max_bytes for thread-safe pools (uncontended lock) */
     size_t checked_max;   /* max_bytes for checked pools without other extras, at most
                              DIR_LIVE_EXTENT granules (block_directory.h) */
+    size_t unchecked_max; /* plain_max | locked_max (one of them is 0): the status
+                             calls' first test */
     _Atomic size_t held_max; /* locked_max once the first held allocation has reserved
                                 `retired`, 0 before and once closed: the held calls' fast
                                 paths (core/held.c); relaxed loads, written under the lock */
@@ -241,11 +261,24 @@ struct sgi_pool {
     dir_word *hint_word[DIR_LIVE_EXTENT];
     uint64_t hint_bit[DIR_LIVE_EXTENT];
     /* Checked pools' fast paths: the class of each size they serve
-       (class_index(n) for 1 <= n <= checked_max), one load instead of the
-       round-up and the shift. */
-    uint8_t checked_class[CHECKED_CLASS_SIZES];
+       (class_index(n) for 1 <= n <= checked_max) as a class_ref (below), one
+       load instead of the round-up, the shift and the scaling. */
+    class_ref checked_class[CHECKED_CLASS_SIZES];
+    /* (Unused: with it the handle is 4096 bytes longer than with the byte
+       table checked_class was and no unchecked_max, so the chunks malloc places after a handle
+       fall on the directory cache's 4 KiB pages as they did, and the
+       instruction counts of docs/performance.md compare code, not a new
+       heap layout.  Measured: without it the unchecked size-less FIFO mixed
+       pair went from 120.6 to 135.2 instructions, more page-cache misses.) */
+    char layout_pad[616];
     free_node *free_list[]; /* nlists heads, then nlists `carved` counters */
 };
+
+#if UINTPTR_MAX == UINT64_MAX
+_Static_assert(sizeof(free_node *) == 8 && sizeof(uintptr_t) == 8 && sizeof(dir_word *) == 8 &&
+                   sizeof(uint64_t) == 8,
+               "CLASS_AT: every per-class array of the checked fast paths has 8-byte entries");
+#endif
 
 /* retire_memory copies a pool but the fields from held_max to thread_cache,
    which other threads may write during a close(). */

@@ -317,6 +317,37 @@ static void trim_calls(int checked)
     CHECK(blocks1 == blocks0 && bytes1 == bytes0);
 }
 
+/* NULL to every free is a no-op with SGI_POOL_OK, in every kind of pool,
+   open and closed (the checked fast paths take NULL to their miss path, which
+   answers it), and changes nothing. */
+static void null_frees(void)
+{
+    for (int kind = 0; kind < 4; kind++) {
+        sgi_pool_options o;
+        sgi_pool_options_init(&o);
+        o.checked = kind & 1;
+        o.thread_safe = (kind & 2) != 0;
+        sgi_pool *p = sgi_pool_create(&o);
+        CHECK(p != NULL);
+        void *a = sgi_pool_allocate(p, 8); /* (a biased pool now has its owner) */
+        CHECK(a != NULL);
+        size_t heap = sgi_pool_heap_size(p), free0 = list_len(p, 0);
+        for (int closed = 0; closed <= 1; closed++) {
+            CHECK(sgi_pool_deallocate_checked(p, NULL, 8) == SGI_POOL_OK);
+            CHECK(sgi_pool_deallocate_checked(p, NULL, 1000) == SGI_POOL_OK);
+            CHECK(sgi_pool_free_checked(p, NULL) == SGI_POOL_OK);
+            sgi_pool_deallocate(p, NULL, 8);
+            sgi_pool_free(p, NULL);
+            CHECK(sgi_pool_heap_size(p) == (closed ? 0 : heap) && list_len(p, 0) == (closed ? 0 : free0));
+            if (!closed) {
+                CHECK(sgi_pool_usable_size(p, a) == 8); /* still live */
+                sgi_pool_close(p);
+            }
+        }
+        sgi_pool_destroy(p);
+    }
+}
+
 int main(void)
 {
     worked_example();
@@ -330,6 +361,7 @@ int main(void)
     held_blocks(1);
     trim_calls(0);
     trim_calls(1);
+    null_frees();
     sgi_pool_options bad;
     sgi_pool_options_init(&bad);
     bad.align = 12;
