@@ -303,33 +303,15 @@ static NOINLINE bool tcache_depot_push(sgi_pool *p, free_node *node, size_t n)
 static void *tcache_refill(sgi_pool *p, tcache *c, size_t n);
 static void tcache_give_back(sgi_pool *p, tcache *c, free_node *node, size_t n);
 
-/* tcache_allocate's pop found loaded empty, c still entered: tc_pop's
-   turn (previous becomes loaded, the depot's first magazine previous), else
-   the refill.  Out of line, so that the common pop saves no register
-   (issue 25: a push and a pop of a register less per cached allocate). */
-static NOINLINE void *tcache_pop_turn(sgi_pool *p, tcache *c, tc_class *k, size_t n)
-{
-    free_node *block = tc_pop(c, k, p);
-    tc_leave(c);
-    if (LIKELY(block != NULL))
-        return block;
-    return tcache_refill(p, c, n);
-}
-
 static ALWAYS_INLINE void *tcache_allocate(sgi_pool *p, size_t n)
 {
     tcache *c = tc_armed(p);
     if (LIKELY(c != NULL)) {
-        tc_class *k = tc_class_of(c, p, n);
-        /* tc_pop's common case: loaded holds a block */
-        free_node *block = k->head;
-        uint32_t count = k->count;
-        if (UNLIKELY(count == 0))
-            return tcache_pop_turn(p, c, k, n); /* a tail call, still inside */
-        k->head = block->next;
-        k->count = count - 1;
+        free_node *block = tc_pop(c, tc_class_of(c, p, n), p);
         tc_leave(c);
-        return block;
+        if (LIKELY(block != NULL))
+            return block;
+        return tcache_refill(p, c, n);
     }
     return tcache_allocate_slow(p, n);
 }
@@ -778,21 +760,8 @@ static NOINLINE void tcache_give_back(sgi_pool *p, tcache *c, free_node *node, s
 
 /* No armed cache for p in this thread (none yet, revoked, or another pool
    in its slot): find, make or re-arm it under the lock. */
-/* (sgi_pool_deallocate's general path, fast_paths.c) */
-static NOINLINE void deallocate_slow(sgi_pool *p, void *ptr, size_t n);
-
-/* The slow paths of tcache_allocate and tcache_deallocate: no armed cache
-   here.  The fast paths come here for every owner word but REVOKED and this
-   thread's id, so also for a pool without caches that is not settled yet
-   (UNOWNED, or biased to another thread): the lock, as before. */
 static NOINLINE void *tcache_allocate_slow(sgi_pool *p, size_t n)
 {
-    if (UNLIKELY(p->cache_max == 0)) {
-        pool_lock(p);
-        void *block = allocate_locked(p, n);
-        pool_unlock(p);
-        return block;
-    }
     tcache *fresh;
     tcache *c = tc_lock_own(p, &fresh);
     void *block = c == NULL ? allocate_locked(p, n) : tc_refill_locked(p, c, n);
@@ -803,10 +772,6 @@ static NOINLINE void *tcache_allocate_slow(sgi_pool *p, size_t n)
 
 static NOINLINE void tcache_deallocate_slow(sgi_pool *p, free_node *node, size_t n)
 {
-    if (UNLIKELY(p->cache_max == 0)) {
-        deallocate_slow(p, node, n);
-        return;
-    }
     tcache *fresh;
     tcache *c = tc_lock_own(p, &fresh);
     if (p->closed) {
