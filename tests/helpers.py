@@ -95,6 +95,21 @@ def run_stress_program(tmp_path, name, build, fallback):
     return subprocess.run([str(exe)], capture_output=True, text=True, timeout=300, env=env)
 
 
+def join_to_the_end(thread, timeout=30.0):
+    """thread.join(), then wait until its OS thread is gone.  join() returns
+    when Python has deleted the thread's state, before the thread runs its
+    pthread key destructors (where a thread cache is handed back), so blocks
+    may still be in its cache just after join().  Linux (/proc): the task's
+    entry goes only after the destructors; elsewhere join() alone."""
+    tid = thread.native_id
+    thread.join()
+    task = f"/proc/self/task/{tid}"
+    end = time.monotonic() + timeout
+    while tid is not None and os.path.exists(task):
+        assert time.monotonic() < end, f"thread {tid} did not end within {timeout} s"
+        time.sleep(0.001)
+
+
 def thread_caches_work():
     """Whether this process can run thread caches: a fresh cached pool says
     (BIASED: the caches come with a second thread; LOCK: never, no membarrier)."""

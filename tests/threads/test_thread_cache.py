@@ -15,7 +15,14 @@ import subprocess
 import threading
 
 import pytest
-from helpers import C_WARNINGS, CORE_SOURCES, run_stress_program, shared, thread_caches_work
+from helpers import (
+    C_WARNINGS,
+    CORE_SOURCES,
+    join_to_the_end,
+    run_stress_program,
+    shared,
+    thread_caches_work,
+)
 from pool._pool_c import ffi, lib
 
 from pool import InvalidBlockError, Pool
@@ -114,7 +121,7 @@ def test_threads_blocks_count_as_free():
         seen = [(c.block_size, c.live, c.free) for c in stats.classes if c.live or c.free]
         release.set()
         for t in threads:
-            t.join()
+            join_to_the_end(t)  # their caches handed back (at thread exit, after join())
         assert [size for size, _, _ in seen] == [8, 16, 24]
         assert all(live == 0 and free >= 100 for _, live, free in seen), seen
         heap = p.stats().heap_size

@@ -9,10 +9,9 @@ is sent), so the outcome is exact: which thread gets which blocks."""
 import os
 import queue
 import threading
-import time
 
 import pytest
-from helpers import thread_caches_work
+from helpers import join_to_the_end, thread_caches_work
 from pool._pool_c import ffi, lib
 
 from pool import Pool, PoolMemoryError
@@ -51,15 +50,10 @@ class Worker:
         self.thread.join()
 
     def gone(self):
-        """exit(), then wait until the OS thread is gone: join returns before
-        the thread's key destructors (the cache's flush) have run."""
-        tid = self.thread.native_id
-        self.exit()
-        task = f"/proc/self/task/{tid}"
-        deadline = time.monotonic() + 10
-        while os.path.exists(task) and time.monotonic() < deadline:
-            time.sleep(0.001)
-        assert not os.path.exists(task)
+        """exit(), then wait until the OS thread is gone (its cache flushed:
+        helpers.join_to_the_end)."""
+        self.calls.put(None)
+        join_to_the_end(self.thread)
 
 
 def _burst(p, n=N, size=32):
