@@ -215,9 +215,7 @@ dir_chunk *dir_find_slow(block_directory *d, uintptr_t addr)
             return NULL;
         way = DIR_CACHE_WAYS - 1; /* the last way's record leaves the set */
     }
-    for (; way > 0; way--) /* c to the front, the ways before it one on */
-        set[way] = set[way - 1];
-    set[0] = c;
+    dir_cache_promote(set, way, c);
     return c;
 }
 

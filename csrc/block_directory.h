@@ -232,6 +232,16 @@ static inline dir_chunk *dir_find_cached_slot(const block_directory *d, uintptr_
     return s < c->slots ? c : NULL;
 }
 
+/* c, found in way `way` of a set (or, with way DIR_CACHE_WAYS - 1, found by
+   the map: the last way's record leaves), to the set's front; the ways
+   before it move one on. */
+static inline void dir_cache_promote(dir_chunk **set, size_t way, dir_chunk *c)
+{
+    for (; way > 0; way--)
+        set[way] = set[way - 1];
+    set[0] = c;
+}
+
 /* dir_find_cached_slot's other ways (2 and up), for when the first two
    missed: the chunk and *slot as there, moved to the front of its set, or
    NULL (the caller's miss path settles it).  For the lock's holders. */
@@ -243,9 +253,7 @@ static inline dir_chunk *dir_find_cached_slot_far(block_directory *d, uintptr_t 
         dir_chunk *c = set[way];
         size_t s = dir_rotr(addr - c->base, shift);
         if (s < c->slots) {
-            for (; way > 0; way--)
-                set[way] = set[way - 1];
-            set[0] = c;
+            dir_cache_promote(set, way, c);
             *slot = s;
             return c;
         }

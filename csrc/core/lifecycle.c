@@ -10,6 +10,14 @@ static size_t pool_bytes(size_t nlists)
     return sizeof(sgi_pool) + nlists * (sizeof(free_node *) + sizeof(size_t));
 }
 
+/* The checked fast paths' size -> class table (checked_class): a class_ref
+   into p itself for each size up to checked_max. */
+static void set_class_refs(sgi_pool *p)
+{
+    for (size_t n = 1; n <= p->checked_max; n++)
+        p->checked_class[n] = CLASS_REF(p, class_index(p, n));
+}
+
 void sgi_pool_options_init(sgi_pool_options *opts)
 {
     REQUIRE(opts != NULL);
@@ -83,8 +91,7 @@ sgi_pool *sgi_pool_create(const sgi_pool_options *opts)
        reads one window of the bitmap, block_directory.h) */
     size_t live_extent = (size_t)DIR_LIVE_EXTENT << p->align_shift;
     p->checked_max = !checked_fast ? 0 : p->max_bytes < live_extent ? p->max_bytes : live_extent;
-    for (size_t n = 1; n <= p->checked_max; n++)
-        p->checked_class[n] = CLASS_REF(p, class_index(p, n)); /* (the rest: calloc's zeros) */
+    set_class_refs(p); /* (the table's rest: calloc's zeros) */
     forget_hints(p); /* none yet */
     for (size_t k = 1; k <= DIR_LIVE_EXTENT; k++) {
         p->live_mask[k - 1] = dir_live_mask(k);
@@ -174,8 +181,7 @@ static void retire_memory(sgi_pool *p)
     memset((char *)r + gap, 0, rest - gap);
     memcpy((char *)r + rest, (char *)p + rest, pool_bytes(p->nlists) - rest);
     r->carved = (size_t *)(r->free_list + r->nlists); /* its own counters */
-    for (size_t n = 1; n <= r->checked_max; n++) /* its own class refs */
-        r->checked_class[n] = CLASS_REF(r, class_index(r, n));
+    set_class_refs(r); /* its own, not p's */
     r->retired = NULL;
     r->caches = NULL; /* they stay p's (emptied by close) */
     r->ncaches = 0;

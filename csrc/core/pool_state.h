@@ -63,7 +63,6 @@ _Static_assert((uint64_t)SGI_POOL_MAX_MAX_SMALL * SGI_POOL_MAX_REFILL * 4 < SIZE
 /* Entries of the checked fast paths' size -> class table: every size up to
    DIR_LIVE_EXTENT granules of the largest align, 16 (checked_max's bound). */
 #define CHECKED_CLASS_SIZES (((size_t)DIR_LIVE_EXTENT << 4) + 1)
-_Static_assert(DIR_LIVE_EXTENT <= 256, "a class index fits the table's bytes");
 
 /* A hint that names no block: no block's address (and not NULL, so that an
    empty list never matches it). */
@@ -155,7 +154,7 @@ typedef struct span_record {
    displacement from it (one register for them all, no index to scale);
    elsewhere the class index itself.  CLASS_REF makes one, CLASS_AT reaches
    an array's entry (type: the array's element type).  A ref is into its own
-   pool: retire_memory's copy gets its own (rebase_class_refs). */
+   pool: retire_memory's copy gets its own (set_class_refs). */
 #if UINTPTR_MAX == UINT64_MAX
 typedef uintptr_t class_ref;
 #define CLASS_REF(p, cls) ((uintptr_t)(p) + (uintptr_t)(cls) * 8)
