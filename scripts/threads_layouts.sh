@@ -8,7 +8,9 @@
 # Usage (under flock -x /tmp/timing.lock): scripts/threads_layouts.sh [TREE...]
 #   (default: this checkout; needs gcc and python3)
 #   PADS="0 48 ..." the paddings (default: ten from 0 to 3536 bytes),
-#   PAIRS (default 2000000 per run), REPEATS (default 7: the median is kept)
+#   PAIRS (default 2000000 per run), REPEATS (default 7: the median is kept),
+#   TREE_CFLAGS="flags of tree 0|flags of tree 1|..." extra compiler flags per tree
+#   (the same tree may be given twice, to compare flags)
 # Prints per tree, over the layouts: one thread with caches (kind 9, not switched)
 # against the unchecked single-thread pool (kind 1), CPU time per pair; two threads
 # sharing one cached pool against one thread-safe pool per thread (kind 2),
@@ -24,9 +26,11 @@ work=$(mktemp -d)
 trap 'rm -rf "$work"' EXIT
 cells=("1 lifo 1 0" "9 lifo 1 0" "1 fifo 1 0" "9 fifo 1 0" "1 churn 1 0" "9 churn 1 0"
     "9 lifo 2 0" "2 lifo 2 1" "9 fifo 2 0" "2 fifo 2 1" "9 churn 2 0" "2 churn 2 1")
+IFS='|' read -r -a tree_cflags <<<"${TREE_CFLAGS:-}"
 for t in "${!trees[@]}"; do
     tree=$(cd "${trees[$t]}" && pwd)
     trees[t]=$tree
+    read -r -a extra <<<"${tree_cflags[$t]:-}"
     for pad in $pads; do
         printf 'void sgi_layout_pad(void);\nvoid sgi_layout_pad(void) { __asm__ volatile(".skip %d + 1, 0x90"); }\n' \
             "$pad" >"$work/pad.c"
@@ -36,7 +40,7 @@ for t in "${!trees[@]}"; do
             srcs+=("$f")
         done
         gcc -std=c11 -D_GNU_SOURCE -DNDEBUG -O3 -fwrapv -fPIC -fvisibility=hidden \
-            -I"$tree/csrc" -I"$tree/csrc/bench" "$tree/csrc/bench/bench_loops.c" \
+            ${extra[@]+"${extra[@]}"} -I"$tree/csrc" -I"$tree/csrc/bench" "$tree/csrc/bench/bench_loops.c" \
             "$tree/csrc/bench/bench_threads.c" "$root/scripts/threads_cell.c" "${srcs[@]}" \
             -ldl -pthread -o "$work/cell-$t-$pad"
     done
@@ -51,14 +55,15 @@ for pad in $pads; do # the trees alternate within each layout
         done
     done
 done >"$work/runs"
-python3 - "$work/runs" "${trees[@]}" <<'EOF'
+python3 - "$work/runs" "${trees[@]}" "${TREE_CFLAGS:-}" <<'EOF'
 import collections, statistics, sys
 runs = collections.defaultdict(dict)
 for line in open(sys.argv[1]):
     t, pad, cell, cpu, mpairs, _busy = line.split()
     runs[(int(t), cell)][pad] = (float(cpu), float(mpairs))
-for t, tree in enumerate(sys.argv[2:]):
-    print(tree)
+flags = sys.argv[-1].split("|")
+for t, tree in enumerate(sys.argv[2:-1]):
+    print(tree, flags[t] if t < len(flags) else "")
     for pattern in ("lifo", "fifo", "churn"):
         tc, single = runs[(t, f"9-{pattern}-1")], runs[(t, f"1-{pattern}-1")]
         one = [tc[p][0] / single[p][0] for p in tc]
