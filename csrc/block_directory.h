@@ -33,9 +33,9 @@
  * reads four map words, then follows `next` while the record ends at or
  * before the address (small early chunks share a page, so a few steps at
  * most).  No search, and no index that an insertion shifts.  In front of it, for callers holding
- * the pool's lock, a cache from 2 KiB pages (half the map's) to the records
- * last found there (sets of four, the two most recent looked at inline)
- * makes the common lookup one load and a compare.
+ * the pool's lock, a cache from pages to the records last found there
+ * (sets of four, the two most recent looked at inline) makes the common
+ * lookup one load and a compare.
  *
  * Who may read without the lock: the map, the records and the start bits
  * are written only under the pool's lock, and every word of them that a
@@ -72,9 +72,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#define DIR_PAGE_SHIFT 12 /* the map's pages: 4 KiB */
-#define DIR_CACHE_SHIFT 11 /* the cache's keys: 2 KiB "pages" (see dir_cache_set) */
-#define DIR_CACHE_SIZE 8192 /* cache entries (a power of two): 2048 sets of 4 ways, 64 KiB */
+#define DIR_PAGE_SHIFT 12 /* the map's and the cache's pages: 4 KiB */
+#define DIR_CACHE_SIZE 4096 /* cache entries (a power of two): 1024 sets of 4 ways, 32 KiB */
 #define DIR_LEVEL_BITS 9     /* each map level: 512 entries, a 4 KiB node */
 #define DIR_LEVEL_SIZE ((size_t)1 << DIR_LEVEL_BITS)
 #define DIR_LEVELS 4         /* 4 x 9 bits of page number above the 12 of the offset */
@@ -183,19 +182,11 @@ dir_chunk *dir_find_slow(block_directory *d, uintptr_t addr);
    found last for a page of the set first (chunks sharing a page, small
    early ones, do not evict each other).  The fast paths look at the first
    two ways inline; dir_find_slow at the others before the map, and moves
-   what it finds to the front.  The cache's pages are 2 KiB (DIR_CACHE_SHIFT),
-   half the map's: where chunks are a few KiB (a small heap's early ones),
-   most 4 KiB pages hold a chunk boundary, and a random free there finds its
-   record in the first or the second way at random -- a branch the processor
-   cannot predict.  Half the page, half the addresses near a boundary
-   (measured: the bench's churn 16 checked pair 0.37 -> 0.20 mispredicted
-   branches, 9.9 -> 8.0 ns; docs/performance.md, issue 23).  Twice the sets
-   of the 4 KiB cache, so they still span 4 MiB of distinct pages before two
-   pages share one (the cache is 64 KiB of the handle). */
+   what it finds to the front. */
 #define DIR_CACHE_WAYS 4
 static inline size_t dir_cache_set(uintptr_t addr)
 {
-    return (size_t)(addr >> (DIR_CACHE_SHIFT - 2)) & (DIR_CACHE_SIZE - DIR_CACHE_WAYS);
+    return (size_t)(addr >> (DIR_PAGE_SHIFT - 2)) & (DIR_CACHE_SIZE - DIR_CACHE_WAYS);
 }
 
 /* The cache alone, for the lock's holders: the chunk holding addr when the

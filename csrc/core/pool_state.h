@@ -265,7 +265,7 @@ struct sgi_pool {
     class_ref checked_class[CHECKED_CLASS_SIZES];
     /* (Unused: with it the handle is 4096 bytes longer than with the byte
        table checked_class was and no unchecked_max, so the chunks malloc places after a handle
-       fall on the directory cache's pages (4 KiB then, 2 KiB now) as they did, and the
+       fall on the directory cache's 4 KiB pages as they did, and the
        instruction counts of docs/performance.md compare code, not a new
        heap layout.  Measured: without it the unchecked size-less FIFO mixed
        pair went from 120.6 to 135.2 instructions, more page-cache misses.) */
