@@ -219,26 +219,15 @@ static inline uintptr_t dir_rotr(uintptr_t x, unsigned s)
 static inline dir_chunk *dir_find_cached_slot(const block_directory *d, uintptr_t addr,
                                               unsigned shift, size_t *slot)
 {
-    /* Both ways tested, the hit chosen with conditional moves: no branch on
-       which way holds the chunk (random where two chunks share a page). */
     size_t set = dir_cache_set(addr);
-    dir_chunk *c0 = d->cache[set];
-    dir_chunk *c1 = d->cache[set + 1];
-    size_t s0 = dir_rotr(addr - c0->base, shift);
-    size_t s1 = dir_rotr(addr - c1->base, shift);
-    dir_chunk *c = c0;
-    size_t s = s0;
-#if defined(__GNUC__) && defined(__x86_64__)
-    __asm__("cmpq %[lim], %[s]\n\tcmovaeq %[c1], %[c]\n\tcmovaeq %[s1], %[s]"
-            : [c] "+r"(c), [s] "+r"(s)
-            : [lim] "rm"(c0->slots), [c1] "r"(c1), [s1] "r"(s1)
-            : "cc");
-#else
-    if (s0 >= c0->slots) {
-        c = c1;
-        s = s1;
+    dir_chunk *c = d->cache[set];
+    size_t s = dir_rotr(addr - c->base, shift);
+    if (DIR_LIKELY(s < c->slots)) { /* (dir_no_chunk: never) */
+        *slot = s;
+        return c;
     }
-#endif
+    c = d->cache[set + 1];
+    s = dir_rotr(addr - c->base, shift);
     *slot = s;
     return s < c->slots ? c : NULL;
 }
