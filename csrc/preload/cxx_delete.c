@@ -20,6 +20,7 @@
 #include "cxx_delete.h"
 
 #include <dlfcn.h>
+#include <link.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <string.h>
@@ -58,8 +59,25 @@ static bool object_of(void *sym, Dl_info *info)
     return dladdr(sym, info) != 0 && info->dli_fname != NULL;
 }
 
+/* dl_iterate_phdr's callback: stops (1) at a loaded libstdc++. */
+static int is_libstdcxx_loaded(struct dl_phdr_info *info, size_t size, void *data)
+{
+    (void)size;
+    (void)data;
+    return info->dlpi_name != NULL &&
+           strncmp(base_name(info->dlpi_name), "libstdc++.so", 12) == 0;
+}
+
 enum cxx_mode cxx_decide(cxx_verdict *out)
 {
+    out->next_delete = NULL;
+    out->next_delete_array = NULL;
+    /* No libstdc++ loaded: no dlsym, whose failure would allocate its error
+       message (from the pool, changing a C program's first carvings). */
+    if (dl_iterate_phdr(is_libstdcxx_loaded, NULL) == 0) {
+        snprintf(out->why, sizeof out->why, "no C++ runtime at start");
+        return CXX_LATE;
+    }
     void *sized = dlsym(RTLD_NEXT, "_ZdlPvm");
     void *sized_array = dlsym(RTLD_NEXT, "_ZdaPvm");
     out->next_delete = as_fn(sized);

@@ -33,9 +33,10 @@ typedef struct {
 /* CXX_SIZED when the next _ZdlPvm and _ZdaPvm (dlsym RTLD_NEXT) are
    libstdc++'s and every operator new and unsized delete the program sees
    (dlsym RTLD_DEFAULT: plain, array, nothrow) is absent or in that same
-   libstdc++; CXX_FORWARD when one is elsewhere; CXX_LATE when neither sized
-   delete is loaded.  Fills *out (the next definitions, and why when not
-   CXX_SIZED).  Takes the dynamic loader's lock; allocates only as dlsym does. */
+   libstdc++; CXX_FORWARD when one is elsewhere; CXX_LATE when no libstdc++
+   is loaded (then without a dlsym: a failing one allocates its message) or
+   neither sized delete is found.  Fills *out (the next definitions, and why
+   when not CXX_SIZED).  Takes the dynamic loader's lock. */
 enum cxx_mode cxx_decide(cxx_verdict *out);
 
 /* CXX_LATE's first call: the sized deletes of the libstdc++ loaded now

@@ -451,7 +451,8 @@ def test_range_variable_misuse_is_named_and_the_system_serves(library, value, wh
 
 BANNER = re.compile(
     r"^sgi_pool preload \[(\d+)\]: loaded: malloc of 1\.\.128 bytes .* refill (\d+) blocks, "
-    r"range (\S+ \S+) at 0x[0-9a-f]+; larger to the system allocator; stats (.+)$"
+    r"range (\S+ \S+) at 0x[0-9a-f]+; larger to the system allocator; "
+    r"C\+\+ sized delete (?:on|off \(.*\)); stats (.+)$"
 )
 
 
