@@ -657,7 +657,7 @@ def sized_delete(stderr):
 
 
 def compile_cxx(tmp_path, source, *flags, shared=False):
-    """tests/integrations/preload/SOURCE compiled with g++ into tmp_path."""
+    """The C++ file `source` of tests/integrations/preload/, compiled with g++ into tmp_path."""
     gxx = shutil.which("g++")
     if gxx is None:
         pytest.skip("g++ is not installed (Debian: apt-get install g++)")
