@@ -170,8 +170,14 @@ PRELOAD_FLAGS = [
 ]
 
 
-# the malloc family; the chunk range (reuse of released chunks); the automatic trim
-PRELOAD_SOURCES = [f"{PRELOAD}/sgi_preload.c", f"{PRELOAD}/range.c", f"{PRELOAD}/autotrim.c"]
+# the malloc family; the chunk range (reuse of released chunks); the automatic trim;
+# whether the C++ sized deletes may free with their size
+PRELOAD_SOURCES = [
+    f"{PRELOAD}/sgi_preload.c",
+    f"{PRELOAD}/range.c",
+    f"{PRELOAD}/autotrim.c",
+    f"{PRELOAD}/cxx_delete.c",
+]
 
 
 def preload_extension() -> Extension:

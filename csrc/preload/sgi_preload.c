@@ -48,6 +48,15 @@
  *                            frees (memory first: costs CPU, autotrim.c)
  *   POOL_PRELOAD_TRIM_THREAD=1  a thread that trims when the program has gone
  *                            quiet (no pool calls) for the delay
+ *   POOL_PRELOAD_SIZED_DELETE=0  C++ sized deletes freed without their size,
+ *                            as libstdc++ does (default 1: with the size when
+ *                            operator new/delete are libstdc++'s; cxx_delete.h)
+ *
+ * C++: the library also defines operator delete(void *, size_t) and
+ * operator delete[](void *, size_t) (`_ZdlPvm`, `_ZdaPvm`).  libstdc++'s
+ * drop the size (they end in free()); these free a pool block with it, when
+ * the program has not replaced operator new/delete (cxx_delete.c decides),
+ * and otherwise pass every call on to the next definition.
  */
 #undef malloc
 #undef calloc
@@ -56,6 +65,7 @@
 
 #include "../sgi_pool.h"
 #include "autotrim.h"
+#include "cxx_delete.h"
 #include "interpose.h"
 #include "range.h"
 
@@ -138,6 +148,7 @@ void sgi_preload_sys_free(void *ptr)
 enum { STATS_OFF, STATS_STDERR, STATS_FILE };
 static int stats_on; /* one of the above */
 static atomic_size_t pool_allocs, pool_frees, sys_allocs, sys_frees;
+static atomic_size_t sized_frees; /* pool frees that came with their size (C++) */
 static size_t pool_refill = SGI_POOL_DEFAULT_REFILL; /* POOL_PRELOAD_REFILL, for the report */
 static bool thread_cache = true;                       /* POOL_PRELOAD_THREAD_CACHE */
 /* POOL_PRELOAD_TCACHE_BYTES: each thread's depot (thread_cache_bytes); a
@@ -153,6 +164,22 @@ static size_t tcache_bytes = (size_t)256 << 10;
 #define NOT_REFUSED ((size_t)POOL_MAX_SMALL + 1)
 static atomic_size_t refused_from = NOT_REFUSED;
 static atomic_size_t refusals, refused_fallbacks;
+
+/* ---- C++ sized deletes: the verdict (cxx_delete.h) ---------------------------- */
+
+static bool sized_delete_wanted = true; /* POOL_PRELOAD_SIZED_DELETE */
+static atomic_int cxx_mode;             /* enum cxx_mode, published by init() */
+static _Atomic(sized_delete_fn) cxx_next, cxx_next_array; /* CXX_FORWARD's targets */
+static char cxx_why[sizeof ((cxx_verdict *)0)->why + 8]; /* "off (why)", set by init() */
+
+/* For the stats and the banner. */
+static const char *cxx_said(void)
+{
+    int mode = atomic_load(&cxx_mode);
+    return mode == CXX_SIZED       ? "on"
+           : mode == CXX_UNDECIDED ? "off (not decided)"
+                                   : cxx_why;
+}
 
 #define COUNT(counter)                                                     \
     do {                                                                   \
@@ -264,6 +291,8 @@ static void format_stats(report *r)
     put(r, "  pool: %zu allocations, %zu frees; system allocator: %zu allocations, %zu frees\n",
         atomic_load(&pool_allocs), atomic_load(&pool_frees), atomic_load(&sys_allocs),
         atomic_load(&sys_frees));
+    put(r, "  C++ sized delete: %s; %zu pool frees with the size\n", cxx_said(),
+        atomic_load(&sized_frees));
     range_stats rs;
     range_get_stats(&rs);
     put(r, "  range %zu bytes (%zu used): refused %zu times, then %zu small requests went "
@@ -496,8 +525,9 @@ static void print_banner(size_t refill, const char *why)
     format_bytes(range, sizeof range, (size_t)(region_hi - region_lo));
     warn("sgi_pool preload [%ld]: loaded: malloc of 1..128 bytes (align <= 16) from one "
          "thread-safe pool, %s, 16-byte classes, refill %zu blocks, range %s at %p; larger "
-         "to the system allocator; stats %.200s\n", (long)getpid(),
-         caches_said(atomic_load(&the_pool)), refill, range, (void *)region_lo, stats);
+         "to the system allocator; C++ sized delete %s; stats %.200s\n", (long)getpid(),
+         caches_said(atomic_load(&the_pool)), refill, range, (void *)region_lo, cxx_said(),
+         stats);
 }
 
 /* ---- Initialisation ---------------------------------------------------------- */
@@ -543,6 +573,15 @@ static const char *start_pool(size_t *refill)
             warn("sgi_pool preload: POOL_PRELOAD_THREAD_CACHE=%.64s: %s; every request goes "
                  "to the system allocator\n", text, why);
             return "POOL_PRELOAD_THREAD_CACHE refused";
+        }
+    }
+    text = getenv("POOL_PRELOAD_SIZED_DELETE");
+    if (text != NULL && text[0] != '\0') {
+        const char *why = parse_switch(text, &sized_delete_wanted);
+        if (why != NULL) {
+            warn("sgi_pool preload: POOL_PRELOAD_SIZED_DELETE=%.64s: %s; every request goes "
+                 "to the system allocator\n", text, why);
+            return "POOL_PRELOAD_SIZED_DELETE refused";
         }
     }
     text = getenv("POOL_PRELOAD_TCACHE_BYTES");
@@ -595,6 +634,22 @@ static const char *start_pool(size_t *refill)
     return p != NULL ? NULL : "the pool could not be created";
 }
 
+/* Decides how this library's _ZdlPvm and _ZdaPvm free (cxx_delete.h) and
+   publishes it: the targets first, then the mode. */
+static void decide_sized_delete(void)
+{
+    cxx_verdict v;
+    enum cxx_mode mode = cxx_decide(&v);
+    if (mode == CXX_SIZED && !sized_delete_wanted) {
+        mode = CXX_FORWARD;
+        snprintf(v.why, sizeof v.why, "POOL_PRELOAD_SIZED_DELETE=0");
+    }
+    snprintf(cxx_why, sizeof cxx_why, "off (%s)", v.why);
+    atomic_store(&cxx_next, v.next_delete);
+    atomic_store(&cxx_next_array, v.next_delete_array);
+    atomic_store_explicit(&cxx_mode, mode, memory_order_release);
+}
+
 static void init(void)
 {
     int expected = 0;
@@ -606,6 +661,7 @@ static void init(void)
     configure_verbose(getenv("POOL_PRELOAD_VERBOSE"));
     size_t refill = SGI_POOL_DEFAULT_REFILL;
     const char *why = start_pool(&refill);
+    decide_sized_delete();
     if (verbose)
         print_banner(refill, why);
 }
@@ -676,16 +732,22 @@ EXPORT void *malloc(size_t n)
     return sys.malloc(n);
 }
 
+/* After a pool block went back (free, the sized deletes). */
+static inline void pool_block_freed(void)
+{
+    autotrim_freed();
+    /* a free block again: the pool may serve every class (load first, so
+       that frees do not all write the shared line) */
+    if (UNLIKELY(atomic_load_explicit(&refused_from, memory_order_relaxed) != NOT_REFUSED))
+        atomic_store_explicit(&refused_from, NOT_REFUSED, memory_order_relaxed);
+}
+
 EXPORT void free(void *ptr)
 {
     if (LIKELY(in_region(ptr))) {
         COUNT(pool_frees);
         sgi_pool_free(atomic_load_explicit(&the_pool, memory_order_relaxed), ptr);
-        autotrim_freed();
-        /* a free block again: the pool may serve every class (load first, so
-           that frees do not all write the shared line) */
-        if (UNLIKELY(atomic_load_explicit(&refused_from, memory_order_relaxed) != NOT_REFUSED))
-            atomic_store_explicit(&refused_from, NOT_REFUSED, memory_order_relaxed);
+        pool_block_freed();
         return;
     }
     if (ptr == NULL || interpose_in_boot(ptr) || !resolved())
@@ -829,4 +891,88 @@ EXPORT size_t malloc_usable_size(void *ptr)
     if (ptr == NULL || interpose_in_boot(ptr) || !resolved() || sys.usable_size == NULL)
         return 0;
     return sys.usable_size(ptr);
+}
+
+/* ---- C++ sized deletes (cxx_delete.h) ------------------------------------------
+
+   operator delete(void *ptr, size_t n) and operator delete[](void *ptr, size_t n).
+   With CXX_SIZED, ptr came from libstdc++'s operator new(n) (new[]: n counts
+   the array cookie, the same n on both sides), that is from malloc(n ? n : 1).
+   A block in the pool's range was therefore handed out by pool_small(n) in
+   n's class: malloc's other sources (the bootstrap buffer, the system after a
+   refusal or for large requests) are outside the range, and calloc, realloc
+   and the aligned calls are not operator new's.  So a block in the range with
+   n of 1..128 goes back to n's list without a lookup; n 0 (operator new(0)
+   took 1 byte) and everything else take free()'s path, which is where
+   libstdc++'s own sized deletes end. */
+
+static inline void sized_free(void *ptr, size_t n)
+{
+    COUNT(pool_frees);
+    COUNT(sized_frees);
+    sgi_pool_deallocate(atomic_load_explicit(&the_pool, memory_order_relaxed), ptr, n);
+    pool_block_freed();
+}
+
+EXPORT void sized_delete(void *ptr, size_t n) __asm__("_ZdlPvm");
+EXPORT void sized_delete_array(void *ptr, size_t n) __asm__("_ZdaPvm");
+
+/* What the fast path left: the mode not CXX_SIZED (or not published yet),
+   n 0 or large, or a block not the pool's.  caller: the return address of
+   the delete, to find the next definitions from (CXX_LATE). */
+static __attribute__((noinline)) void sized_delete_rest(void *ptr, size_t n, bool array,
+                                                         const void *caller)
+{
+    int mode = atomic_load_explicit(&cxx_mode, memory_order_acquire);
+    sized_delete_fn next = atomic_load(array ? &cxx_next_array : &cxx_next);
+    if (UNLIKELY(mode == CXX_UNDECIDED)) {
+        /* init() is still running in another thread: decide for this call
+           alone (the same answer; init publishes it) */
+        cxx_verdict v;
+        mode = cxx_decide(&v);
+        mode = mode == CXX_SIZED && !sized_delete_wanted ? CXX_FORWARD : mode;
+        next = array ? v.next_delete_array : v.next_delete;
+    }
+    if (UNLIKELY(mode == CXX_LATE)) {
+        /* no C++ runtime at start: the one loaded now (every caller finds
+           the same functions: stored without a lock, then the mode) */
+        cxx_verdict v = {.next_delete = NULL, .next_delete_array = NULL};
+        cxx_find_late(&v, caller, sized_delete, sized_delete_array);
+        atomic_store(&cxx_next, v.next_delete);
+        atomic_store(&cxx_next_array, v.next_delete_array);
+        atomic_store_explicit(&cxx_mode, CXX_FORWARD, memory_order_release);
+        mode = CXX_FORWARD;
+        next = array ? v.next_delete_array : v.next_delete;
+    }
+    if (mode == CXX_SIZED) {
+        if (in_region(ptr) && n - 1 < POOL_MAX_SMALL)
+            sized_free(ptr, n);
+        else
+            free(ptr); /* libstdc++'s: operator delete(ptr), then free(ptr) */
+        return;
+    }
+    if (next != NULL)
+        next(ptr, n); /* libstdc++'s, or the program's own pairing */
+    else
+        free(ptr); /* none found: what libstdc++'s would end in */
+}
+
+void sized_delete(void *ptr, size_t n)
+{
+    if (LIKELY(atomic_load_explicit(&cxx_mode, memory_order_acquire) == CXX_SIZED) &&
+        LIKELY(in_region(ptr)) && LIKELY(n - 1 < POOL_MAX_SMALL)) {
+        sized_free(ptr, n);
+        return;
+    }
+    sized_delete_rest(ptr, n, false, __builtin_return_address(0));
+}
+
+void sized_delete_array(void *ptr, size_t n)
+{
+    if (LIKELY(atomic_load_explicit(&cxx_mode, memory_order_acquire) == CXX_SIZED) &&
+        LIKELY(in_region(ptr)) && LIKELY(n - 1 < POOL_MAX_SMALL)) {
+        sized_free(ptr, n);
+        return;
+    }
+    sized_delete_rest(ptr, n, true, __builtin_return_address(0));
 }

@@ -1,9 +1,12 @@
 """Multi-threaded programs under LD_PRELOAD: ``python -m pool bench --only preload-threads``.
 
-Two workloads, each run under glibc's malloc (no preload), libsgipool.so with its
-thread caches (the default) and without (``POOL_PRELOAD_THREAD_CACHE=0``), and
-libjemalloc.so / libmimalloc.so when installed (found as pool.bench.programs
-finds them), interleaved in a rotated order, at least 5 repeats:
+Two workloads, each run under glibc's malloc (no preload), libsgipool.so as set by
+default (thread caches, C++ sized deletes freed with their size), without its
+thread caches (``POOL_PRELOAD_THREAD_CACHE=0``) and without the sized deletes
+(``POOL_PRELOAD_SIZED_DELETE=0``: every free looks its block up, as before issue
+25's change), and libjemalloc.so / libmimalloc.so when installed (found as
+pool.bench.programs finds them), interleaved in a rotated order, at least 5
+repeats:
 
 - ``sort --parallel=2 -S 100M`` of a generated 400,000-line file (seeded, so
   the same file every run).  With a 100 MiB buffer the whole file is one
@@ -13,7 +16,9 @@ finds them), interleaved in a rotated order, at least 5 repeats:
   small requests of the run (locale data; about 6 under LC_ALL=C).
 - csrc/bench/threads_containers.cpp (compiled here with g++ -O2 -pthread): 4
   threads building and tearing down std::map and std::list of small nodes, a
-  quarter of the lists freed by another thread.
+  quarter of the lists freed by another thread; 1,200 rounds of 2,000 nodes, about
+  a second on glibc (150 rounds, 0.12-0.15 s, spread 20-37% between runs on a
+  shared machine: too short to tell a few per cent).
 
 Per process: wall time and peak RSS; every run's output must be identical to
 glibc's (a row says so when it is not).  The peak RSS is GNU time's (%M: wait4's
@@ -49,7 +54,7 @@ MIN_REPEATS = 5
 SORT_LINES = 400_000
 SORT_SEED = 25
 SORT_BUFFER = "100M"  # the whole file in one buffer: sort's threads run (see above)
-CXX_ARGS = ("4", "150", "2000")  # threads, rounds, nodes per container
+CXX_ARGS = ("4", "1200", "2000")  # threads, rounds, nodes per container: about 1 s
 CXX_SOURCE = Path("bench") / "threads_containers.cpp"
 WORDS = ("alpha", "bravo", "charlie", "delta", "echo", "foxtrot", "golf", "hotel")
 
@@ -134,15 +139,24 @@ def run_measured(
     return seconds, int(peak), float(user) + float(system), digest.hexdigest()
 
 
-# (label, library, extra environment): the caches' switch is set both ways, so that
-# a POOL_PRELOAD_THREAD_CACHE in the caller's environment changes nothing
+# (label, library, extra environment): the switches are set both ways, so that a
+# POOL_PRELOAD_THREAD_CACHE or _SIZED_DELETE in the caller's environment changes nothing
 def variants() -> tuple[list[tuple[str, str | None, dict[str, str]]], list[str]]:
     """The allocators to run, and a note for each one that is missing."""
     lib = preload.library_path()
     found: list[tuple[str, str | None, dict[str, str]]] = [
         ("glibc", None, {}),
-        ("sgipool", lib, {"POOL_PRELOAD_THREAD_CACHE": "1"}),
-        ("sgipool-nocache", lib, {"POOL_PRELOAD_THREAD_CACHE": "0"}),
+        ("sgipool", lib, {"POOL_PRELOAD_THREAD_CACHE": "1", "POOL_PRELOAD_SIZED_DELETE": "1"}),
+        (
+            "sgipool-nocache",
+            lib,
+            {"POOL_PRELOAD_THREAD_CACHE": "0", "POOL_PRELOAD_SIZED_DELETE": "1"},
+        ),
+        (
+            "sgipool-nosized",
+            lib,
+            {"POOL_PRELOAD_THREAD_CACHE": "1", "POOL_PRELOAD_SIZED_DELETE": "0"},
+        ),
     ]
     missing = []
     for label, name in OTHERS:

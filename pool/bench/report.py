@@ -94,7 +94,8 @@ def _preload_threads(data: JsonObject) -> list[str]:
         return []
     lines = [
         "Threaded programs under LD_PRELOAD (sgipool: thread caches on; sgipool-nocache: "
-        "POOL_PRELOAD_THREAD_CACHE=0): seconds of wall time per run and peak RSS, median "
+        "POOL_PRELOAD_THREAD_CACHE=0; sgipool-nosized: POOL_PRELOAD_SIZED_DELETE=0): "
+        "seconds of wall time per run and peak RSS, median "
         f"[min-max] of {rows[0]['repeats']}, interleaved; CPU: user + system seconds, median",
         f"  {'workload':48s} {'allocator':15s} {'median':>7s} {'[min-max]':>13s} "
         f"{'x glibc':>7s} {'RSS MiB':>7s} {'[min-max]':>13s} {'x glibc':>7s} {'CPU s':>6s}",

@@ -97,6 +97,8 @@ def test_library_exports_the_malloc_family_and_nothing_of_the_core(library):
         "pvalloc",
         "malloc_usable_size",
         "malloc_trim",
+        "_ZdlPvm",  # operator delete(void *, size_t)
+        "_ZdaPvm",  # operator delete[](void *, size_t)
     }
 
 
@@ -449,7 +451,8 @@ def test_range_variable_misuse_is_named_and_the_system_serves(library, value, wh
 
 BANNER = re.compile(
     r"^sgi_pool preload \[(\d+)\]: loaded: malloc of 1\.\.128 bytes .* refill (\d+) blocks, "
-    r"range (\S+ \S+) at 0x[0-9a-f]+; larger to the system allocator; stats (.+)$"
+    r"range (\S+ \S+) at 0x[0-9a-f]+; larger to the system allocator; "
+    r"C\+\+ sized delete (?:on|off \(.*\)); stats (.+)$"
 )
 
 
@@ -638,6 +641,119 @@ def test_threaded_cxx_containers_same_output(library, caches, tmp_path):
     assert pooled.stdout.startswith("threads 4 rounds 20 n 500 checksum ")
     for report in reports(pooled.stderr):
         assert_counted_once(report)
+    # the map's and list's nodes come back through the sized delete, with their size
+    verdict, sized = sized_delete(pooled.stderr)
+    assert verdict == "on" and sized >= 4 * 20 * 500, (verdict, sized)  # the list nodes at least
+
+
+# ---- C++ sized deletes (issue 25): _ZdlPvm, _ZdaPvm ------------------------------
+
+
+def sized_delete(stderr):
+    """(verdict, pool frees with the size) from the (last) report's C++ line."""
+    found = re.findall(r"C\+\+ sized delete: (on|off \(.*\)); (\d+) pool frees with", stderr)
+    assert found, stderr[-2000:]
+    return found[-1][0], int(found[-1][1])
+
+
+def compile_cxx(tmp_path, source, *flags, shared=False):
+    """The C++ file `source` of tests/integrations/preload/, compiled with g++ into tmp_path."""
+    gxx = shutil.which("g++")
+    if gxx is None:
+        pytest.skip("g++ is not installed (Debian: apt-get install g++)")
+    out = tmp_path / (f"lib{Path(source).stem}.so" if shared else Path(source).stem)
+    extra = ["-fPIC", "-shared"] if shared else []
+    subprocess.run(
+        [gxx, "-std=c++17", "-O2", *extra, *flags, str(HERE / "preload" / source), "-o", str(out)],
+        check=True,
+    )
+    return str(out)
+
+
+@pytest.mark.parametrize("caches", ["1", "0"])
+def test_cxx_sized_deletes_free_with_their_size(library, caches, tmp_path):
+    exe = compile_cxx(tmp_path, "sized_delete.cpp")
+    plain = run([exe])
+    pooled = run([exe], library, env={"POOL_PRELOAD_THREAD_CACHE": caches})
+    # the same checksums and destructor counts; the one line about addresses aside
+    lines = [line for line in pooled.stdout.splitlines() if "reused" not in line]
+    assert lines == [line for line in plain.stdout.splitlines() if "reused" not in line]
+    assert "arrays: 69996 of 69996 destructors ran" in pooled.stdout
+    # a deleted Counted[1] (16 bytes and the 8-byte cookie) went back to class 32,
+    # whose next block malloc(32) takes on the same thread
+    assert "the cookie's block reused: yes" in pooled.stdout, pooled.stdout
+    verdict, sized = sized_delete(pooled.stderr)
+    assert verdict == "on"
+    # every explicit delete of 1..128 bytes (4 x 8,000 of the 10,000 sizes 1..160),
+    # the arrays of at most 128 bytes with their cookies (7,778 Counted arrays of
+    # 24..120 bytes, 10,000 Big arrays of 48..128), and the containers' nodes
+    # (20 x 2,000 map nodes and 20 x 2,000 list nodes); never operator new(0)'s
+    # 10,000 (their delete says 0: freed without the size)
+    assert sized >= 32_000 + 7_778 + 10_000 + 80_000, sized
+    (report,) = reports(pooled.stderr)
+    assert_counted_once(report)
+    # new(0)'s blocks (class 16) came back too: not left live by a size-0 free
+    assert report[2][16][0] < 100, report[2]
+
+
+def test_cxx_sized_delete_switch(library, tmp_path):
+    exe = compile_cxx(tmp_path, "sized_delete.cpp")
+    done = run([exe], library, env={"POOL_PRELOAD_SIZED_DELETE": "0"})
+    assert sized_delete(done.stderr) == ("off (POOL_PRELOAD_SIZED_DELETE=0)", 0)
+    assert "the cookie's block reused: yes" in done.stdout  # the size-less free: the same list
+    (report,) = reports(done.stderr)
+    assert_counted_once(report)
+
+
+def test_cxx_sized_delete_said_in_the_banner(library, tmp_path):
+    exe = compile_cxx(tmp_path, "sized_delete.cpp")
+    done = run([exe], library, env={"POOL_PRELOAD_VERBOSE": "1"})
+    assert "; C++ sized delete on; stats stderr" in done.stderr.splitlines()[0]
+
+
+@pytest.mark.parametrize("value", ["off", "2", "yes"])
+def test_cxx_sized_delete_switch_misuse_is_named_and_the_system_serves(library, value):
+    done = preloaded(["/bin/true"], library, POOL_PRELOAD_SIZED_DELETE=value)
+    assert done.returncode == 0
+    line = f"sgi_pool preload: POOL_PRELOAD_SIZED_DELETE={value}: not 0 or 1; every request"
+    assert line in done.stderr, done.stderr
+    assert "no pool (every request went to the system)" in done.stderr
+
+
+def test_a_program_that_replaced_operator_new_keeps_its_own_delete(library, tmp_path):
+    # its arena is no malloc memory: freeing its blocks with the pool's sized path
+    # (or free()) would abort in glibc's free
+    exe = compile_cxx(tmp_path, "replaced_new.cpp")
+    done = run([exe], library)
+    arena = r"arena: (\d+) news, \1 deletes, 0 strays, checksum 20004260\n"
+    assert re.fullmatch(arena, done.stdout), done.stdout
+    verdict, sized = sized_delete(done.stderr)
+    assert verdict.startswith("off (operator new/delete replaced (_Znwm in "), verdict
+    assert sized == 0
+
+
+@pytest.mark.parametrize("replaced", [True, False])
+def test_cxx_loaded_later_with_rtld_local(library, tmp_path, replaced):
+    # a C program (no C++ runtime at start, as Python) dlopens a C++ library:
+    # its sized deletes reach the library's libstdc++, which pairs them as it
+    # would without the pool (its own arena's delete, when it replaced them)
+    gcc = shutil.which("gcc")
+    if gcc is None:
+        pytest.skip("gcc is not installed")
+    flags = ["-DPLUGIN"] if replaced else ["-DPLUGIN", "-DKEEP_OPERATORS"]
+    plugin = compile_cxx(tmp_path, "replaced_new.cpp", *flags, shared=True)
+    host = tmp_path / "dlopen_host"
+    subprocess.run(
+        [gcc, "-std=c11", "-O2", str(HERE / "preload" / "dlopen_host.c"), "-o", str(host), "-ldl"],
+        check=True,
+    )
+    plain = run([str(host), plugin])
+    pooled = run([str(host), plugin], library)
+    assert pooled.stdout == plain.stdout
+    assert pooled.stdout.endswith(", 0 strays, checksum 20004260\n"), pooled.stdout
+    assert sized_delete(pooled.stderr) == ("off (no C++ runtime at start)", 0)
+    if not replaced:
+        assert pool_allocations(pooled.stderr) >= 20_000  # the library's nodes: the pool's
 
 
 def test_threads_that_exit_give_their_caches_back(library, exits_forks):
