@@ -151,10 +151,13 @@ static atomic_size_t pool_allocs, pool_frees, sys_allocs, sys_frees;
 static atomic_size_t sized_frees; /* pool frees that came with their size (C++) */
 static size_t pool_refill = SGI_POOL_DEFAULT_REFILL; /* POOL_PRELOAD_REFILL, for the report */
 static bool thread_cache = true;                       /* POOL_PRELOAD_THREAD_CACHE */
-/* POOL_PRELOAD_TCACHE_BYTES: each thread's depot (thread_cache_bytes); a
-   quarter of the core's default, since every thread of a program gets one
-   (at most 64 per pool): 16 MiB at most in depots.  1 (from "0"): none. */
-static size_t tcache_bytes = (size_t)256 << 10;
+/* POOL_PRELOAD_TCACHE_BYTES: each thread's depot (thread_cache_bytes); half
+   the core's default, since every thread of a program gets one (at most 64
+   per pool): 32 MiB at most in depots.  512 KiB rather than 256: a thread
+   that frees another thread's containers keeps them for its own next ones
+   (the threaded C++ program: 0.90x glibc's wall time against 0.99x, peak RSS
+   the same within its spread; docs/performance.md).  1 (from "0"): none. */
+static size_t tcache_bytes = (size_t)512 << 10;
 
 /* Once a small request is refused (the range used up), requests of its class
    and larger go straight to the system until a pool block is freed: the
