@@ -960,22 +960,26 @@ static __attribute__((noinline)) void sized_delete_rest(void *ptr, size_t n, boo
         free(ptr); /* none found: what libstdc++'s would end in */
 }
 
-void sized_delete(void *ptr, size_t n)
+/* Both sized deletes (new[]'s n counts the cookie on both sides); caller: the
+   exported function's return address. */
+static inline __attribute__((always_inline)) void sized_delete_from(void *ptr, size_t n,
+                                                                    bool array,
+                                                                    const void *caller)
 {
     if (LIKELY(atomic_load_explicit(&cxx_mode, memory_order_acquire) == CXX_SIZED) &&
         LIKELY(in_region(ptr)) && LIKELY(n - 1 < POOL_MAX_SMALL)) {
         sized_free(ptr, n);
         return;
     }
-    sized_delete_rest(ptr, n, false, __builtin_return_address(0));
+    sized_delete_rest(ptr, n, array, caller);
+}
+
+void sized_delete(void *ptr, size_t n)
+{
+    sized_delete_from(ptr, n, false, __builtin_return_address(0));
 }
 
 void sized_delete_array(void *ptr, size_t n)
 {
-    if (LIKELY(atomic_load_explicit(&cxx_mode, memory_order_acquire) == CXX_SIZED) &&
-        LIKELY(in_region(ptr)) && LIKELY(n - 1 < POOL_MAX_SMALL)) {
-        sized_free(ptr, n);
-        return;
-    }
-    sized_delete_rest(ptr, n, true, __builtin_return_address(0));
+    sized_delete_from(ptr, n, true, __builtin_return_address(0));
 }
