@@ -474,16 +474,22 @@ static const char *parse_refill(const char *text, size_t *out)
     return NULL;
 }
 
-/* POOL_PRELOAD_THREAD_CACHE: unset or empty: on; 0 or 1.  NULL and *out set,
-   or why the text is refused (like REFILL's: a switch asked for and not
-   understood gives no pool rather than a guess). */
-static const char *parse_switch(const char *text, bool *out)
+/* A 0/1 switch (POOL_PRELOAD_THREAD_CACHE, POOL_PRELOAD_SIZED_DELETE): unset
+   or empty leaves *out (its default); 0 or 1 sets it.  NULL, or `refused`
+   once the value is named on stderr (like REFILL's: a switch asked for and
+   not understood gives no pool rather than a guess). */
+static const char *read_switch(const char *name, const char *refused, bool *out)
 {
+    const char *text = getenv(name);
+    if (text == NULL || text[0] == '\0')
+        return NULL;
     if (strcmp(text, "0") == 0 || strcmp(text, "1") == 0) {
         *out = text[0] == '1';
         return NULL;
     }
-    return "not 0 or 1";
+    warn("sgi_pool preload: %s=%.64s: not 0 or 1; every request goes to the system "
+         "allocator\n", name, text);
+    return refused;
 }
 
 static bool verbose;
@@ -569,24 +575,13 @@ static const char *start_pool(size_t *refill)
             return "POOL_PRELOAD_REFILL refused";
         }
     }
-    text = getenv("POOL_PRELOAD_THREAD_CACHE");
-    if (text != NULL && text[0] != '\0') {
-        const char *why = parse_switch(text, &thread_cache);
-        if (why != NULL) {
-            warn("sgi_pool preload: POOL_PRELOAD_THREAD_CACHE=%.64s: %s; every request goes "
-                 "to the system allocator\n", text, why);
-            return "POOL_PRELOAD_THREAD_CACHE refused";
-        }
-    }
-    text = getenv("POOL_PRELOAD_SIZED_DELETE");
-    if (text != NULL && text[0] != '\0') {
-        const char *why = parse_switch(text, &sized_delete_wanted);
-        if (why != NULL) {
-            warn("sgi_pool preload: POOL_PRELOAD_SIZED_DELETE=%.64s: %s; every request goes "
-                 "to the system allocator\n", text, why);
-            return "POOL_PRELOAD_SIZED_DELETE refused";
-        }
-    }
+    const char *refused = read_switch("POOL_PRELOAD_THREAD_CACHE",
+                                      "POOL_PRELOAD_THREAD_CACHE refused", &thread_cache);
+    if (refused == NULL)
+        refused = read_switch("POOL_PRELOAD_SIZED_DELETE", "POOL_PRELOAD_SIZED_DELETE refused",
+                              &sized_delete_wanted);
+    if (refused != NULL)
+        return refused;
     text = getenv("POOL_PRELOAD_TCACHE_BYTES");
     if (text != NULL && text[0] != '\0') {
         const char *why = strcmp(text, "0") == 0 ? NULL : parse_size(text, &tcache_bytes);
