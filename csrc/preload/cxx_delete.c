@@ -22,7 +22,8 @@
 #include <dlfcn.h>
 #include <link.h>
 #include <stdbool.h>
-#include <stdio.h>
+#include <stdarg.h>
+#include <stdint.h>
 #include <string.h>
 
 /* Everything that must be libstdc++'s for the size to be the block's: the
@@ -59,6 +60,20 @@ static bool object_of(void *sym, Dl_info *info)
     return dladdr(sym, info) != 0 && info->dli_fname != NULL;
 }
 
+void text_join(char *out, size_t room, size_t max, ...)
+{
+    size_t used = 0;
+    va_list ap;
+    va_start(ap, max);
+    for (const char *part; (part = va_arg(ap, const char *)) != NULL;) {
+        for (size_t i = 0; part[i] != '\0' && i < max && used + 1 < room; i++)
+            out[used++] = part[i];
+    }
+    va_end(ap);
+    if (room != 0)
+        out[used] = '\0';
+}
+
 /* dl_iterate_phdr's callback: stops (1) at a loaded libstdc++. */
 static int is_libstdcxx_loaded(struct dl_phdr_info *info, size_t size, void *data)
 {
@@ -75,7 +90,7 @@ enum cxx_mode cxx_decide(cxx_verdict *out)
     /* No libstdc++ loaded: no dlsym, whose failure would allocate its error
        message (from the pool, changing a C program's first carvings). */
     if (dl_iterate_phdr(is_libstdcxx_loaded, NULL) == 0) {
-        snprintf(out->why, sizeof out->why, "no C++ runtime at start");
+        text_join(out->why, sizeof out->why, SIZE_MAX, "no C++ runtime at start", NULL);
         return CXX_LATE;
     }
     void *sized = dlsym(RTLD_NEXT, "_ZdlPvm");
@@ -84,18 +99,19 @@ enum cxx_mode cxx_decide(cxx_verdict *out)
     out->next_delete_array = as_fn(sized_array);
     out->why[0] = '\0';
     if (sized == NULL && sized_array == NULL) {
-        snprintf(out->why, sizeof out->why, "no C++ runtime at start");
+        text_join(out->why, sizeof out->why, SIZE_MAX, "no C++ runtime at start", NULL);
         return CXX_LATE;
     }
     Dl_info lib, other;
     if (sized == NULL || sized_array == NULL || !object_of(sized, &lib) ||
         strncmp(base_name(lib.dli_fname), "libstdc++.so", 12) != 0) {
-        snprintf(out->why, sizeof out->why, "the sized operator delete is not libstdc++'s");
+        text_join(out->why, sizeof out->why, SIZE_MAX,
+                  "the sized operator delete is not libstdc++'s", NULL);
         return CXX_FORWARD;
     }
     if (!object_of(sized_array, &other) || other.dli_fbase != lib.dli_fbase) {
-        snprintf(out->why, sizeof out->why, "_ZdaPvm replaced (in %.120s)",
-                 object_of(sized_array, &other) ? other.dli_fname : "?");
+        text_join(out->why, sizeof out->why, 120, "_ZdaPvm replaced (in ",
+                  object_of(sized_array, &other) ? other.dli_fname : "?", ")", NULL);
         return CXX_FORWARD;
     }
     for (size_t i = 0; i < sizeof PAIRED / sizeof PAIRED[0]; i++) {
@@ -106,8 +122,8 @@ enum cxx_mode cxx_decide(cxx_verdict *out)
             const char *where = object_of(sym, &other) && other.dli_fname[0] != '\0'
                                     ? other.dli_fname
                                     : "the program";
-            snprintf(out->why, sizeof out->why, "operator new/delete replaced (%s in %.120s)",
-                     PAIRED[i], where);
+            text_join(out->why, sizeof out->why, 120, "operator new/delete replaced (",
+                      PAIRED[i], " in ", where, ")", NULL);
             return CXX_FORWARD;
         }
     }

@@ -30,6 +30,12 @@ typedef struct {
     char why[192];                     /* not CXX_SIZED: why, for the stats and the banner */
 } cxx_verdict;
 
+/* Writes the strings up to a NULL after out's end (each cut to max bytes, the
+   whole cut to room - 1, NUL-ended): the start-up's messages without
+   snprintf, whose formatting code would be paged into every program the
+   library is loaded into (its pages count in the program's RSS). */
+void text_join(char *out, size_t room, size_t max, ...);
+
 /* CXX_SIZED when the next _ZdlPvm and _ZdaPvm (dlsym RTLD_NEXT) are
    libstdc++'s and every operator new and unsized delete the program sees
    (dlsym RTLD_DEFAULT: plain, array, nothrow) is absent or in that same

@@ -640,9 +640,9 @@ static void decide_sized_delete(void)
     enum cxx_mode mode = cxx_decide(&v);
     if (mode == CXX_SIZED && !sized_delete_wanted) {
         mode = CXX_FORWARD;
-        snprintf(v.why, sizeof v.why, "POOL_PRELOAD_SIZED_DELETE=0");
+        text_join(v.why, sizeof v.why, SIZE_MAX, "POOL_PRELOAD_SIZED_DELETE=0", NULL);
     }
-    snprintf(cxx_why, sizeof cxx_why, "off (%s)", v.why);
+    text_join(cxx_why, sizeof cxx_why, SIZE_MAX, "off (", v.why, ")", NULL);
     atomic_store(&cxx_next, v.next_delete);
     atomic_store(&cxx_next_array, v.next_delete_array);
     atomic_store_explicit(&cxx_mode, mode, memory_order_release);

@@ -720,7 +720,11 @@ def test_a_program_that_replaced_operator_new_keeps_its_own_delete(library, tmp_
     arena = r"arena: (\d+) news, \1 deletes, 0 strays, checksum 20004260\n"
     assert re.fullmatch(arena, done.stdout), done.stdout
     verdict, sized = sized_delete(done.stderr)
-    assert verdict.startswith("off (operator new/delete replaced (_Znwm in "), verdict
+    # the whole text, joined at start without snprintf (text_join): the program's path
+    # (at most 120 bytes of it), both closing parentheses
+    where = re.fullmatch(r"off \(operator new/delete replaced \(_Znwm in (.+)\)\)", verdict)
+    assert where is not None, verdict
+    assert where.group(1) == str(exe)[:120], verdict
     assert sized == 0
 
 
