@@ -157,6 +157,26 @@ extern ptrdiff_t bias_rseq_cs_at __attribute__((visibility("hidden")));
     ".quad 1b, 2b - 1b, 4b\n\t"                                                    \
     ".popsection\n\t"
 
+/* Fault injection for tests/c/stress_rseq.c only (never in a real build):
+   BIAS_RSEQ_TEST_DELAY=N puts N `pause` instructions between the owner
+   compare and the list's load, widening the window a revoker must close;
+   BIAS_RSEQ_TEST_BROKEN moves the compare (and the delay) before the
+   section, the mistake bias.h warns of: it must fail under revocation. */
+#ifndef BIAS_RSEQ_TEST_DELAY
+#define BIAS_RSEQ_TEST_DELAY 0
+#endif
+#define BIAS_RSEQ_STR_(x) #x
+#define BIAS_RSEQ_STR(x) BIAS_RSEQ_STR_(x)
+#define BIAS_RSEQ_CHECK                                                            \
+    "cmp %[self], %[owner]\n\t"                                                    \
+    "jne %l[lost]\n\t"                                                             \
+    ".rept " BIAS_RSEQ_STR(BIAS_RSEQ_TEST_DELAY) "\n\tpause\n\t.endr\n\t"
+#ifdef BIAS_RSEQ_TEST_BROKEN
+#define BIAS_RSEQ_ENTER BIAS_RSEQ_CHECK BIAS_RSEQ_ARM /* (wrong: see above) */
+#else
+#define BIAS_RSEQ_ENTER BIAS_RSEQ_ARM BIAS_RSEQ_CHECK
+#endif
+
 /* The owner's pop, in one critical section: if *owner is self (this
    thread's rseq owner word), takes the head of *head into *out (NULL when
    the list is empty) and returns true; false when *owner is not self or the
@@ -166,9 +186,7 @@ __attribute__((always_inline)) static inline bool bias_rseq_pop(const _Atomic ui
                                                                 void **out)
 {
     void *block, *tmp;
-    __asm__ __volatile__ goto(BIAS_RSEQ_ARM "cmp %[self], %[owner]\n\t"
-                                            "jne %l[lost]\n\t"
-                                            "mov %[head], %[block]\n\t"
+    __asm__ __volatile__ goto(BIAS_RSEQ_ENTER "mov %[head], %[block]\n\t"
                                             "test %[block], %[block]\n\t"
                                             "jz %l[empty]\n\t"
                                             "mov (%[block]), %[tmp]\n\t"
@@ -197,9 +215,7 @@ __attribute__((always_inline)) static inline bool bias_rseq_push(const _Atomic u
                                                                  void *node, const bool *closed)
 {
     void *tmp;
-    __asm__ __volatile__ goto(BIAS_RSEQ_ARM "cmp %[self], %[owner]\n\t"
-                               "jne %l[lost]\n\t"
-                               "cmpb $0, %[closed]\n\t"
+    __asm__ __volatile__ goto(BIAS_RSEQ_ENTER "cmpb $0, %[closed]\n\t"
                                "jne %l[lost]\n\t"
                                "mov %[head], %[tmp]\n\t"
                                "mov %[tmp], (%[node])\n\t"
