@@ -17,7 +17,7 @@ static void fork_prepare(void)
         spin_lock_acquire(e->lock);
         if (e->bias_owner != NULL) {
             uintptr_t owner = atomic_load_explicit(e->bias_owner, memory_order_relaxed);
-            if (!bias_settled(owner) && owner != BIAS_UNOWNED && !bias_is_self(owner))
+            if (!bias_settled(owner) && owner != BIAS_UNOWNED && owner != bias_self_id())
                 bias_revoke_to(e->bias_owner, e->bias_busy, e->bias_revoked_to);
         }
         if (e->before_fork != NULL)

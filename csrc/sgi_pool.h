@@ -427,20 +427,6 @@ typedef struct sgi_pool_forward {
 void *sgi_pool_forward_malloc(void *fw, size_t n);
 void sgi_pool_forward_free(void *fw, void *ptr);
 
-/* Which handshake the owner of a biased pool uses on the unchecked sized
-   fast paths of sgi_pool_allocate and sgi_pool_deallocate (bias.h):
-     NONE  the pool has no owner (single-thread, locked, not used yet,
-           revoked, or switched to its thread caches)
-     FLAG  the in-operation flag, which a revoker waits for after a
-           process-wide fence (membarrier)
-     RSEQ  a restartable sequence per pop or push, with no flag (x86-64 Linux
-           where glibc registered the owner thread's rseq area and the
-           process could register the RSEQ membarrier; SGI_POOL_NO_RSEQ=1
-           keeps FLAG); every other call of the owner still uses the flag.
-   Appended: the C API table only ever appends. */
-enum { SGI_POOL_HANDSHAKE_NONE = 0, SGI_POOL_HANDSHAKE_FLAG = 1, SGI_POOL_HANDSHAKE_RSEQ = 2 };
-int sgi_pool_bias_handshake(sgi_pool *p);
-
 #ifdef __cplusplus
 }
 #endif

@@ -149,10 +149,13 @@ void *sgi_pool_allocate(sgi_pool *p, size_t n)
             return block;
         }
     } else if (LIKELY(n - 1 < p->locked_max)) {
-        uintptr_t owner;
-        free_node *block;
-        /* the owner of a biased pool: no atomic (by rseq: no flag either) */
-        if (LIKELY(bias_owner_pop(p, class_index(p, n), &block, &owner))) {
+        uintptr_t owner = bias_word(p);
+        if (LIKELY(bias_enter_as(p, owner))) { /* the owner of a biased pool: no atomic */
+            size_t cls = class_index(p, n);
+            free_node *block = p->free_list[cls];
+            if (LIKELY(block != NULL))
+                p->free_list[cls] = block->next;
+            bias_leave(p);
             if (LIKELY(block != NULL))
                 return block;
         } else if (owner != BIAS_REVOKED) {
@@ -165,7 +168,7 @@ void *sgi_pool_allocate(sgi_pool *p, size_t n)
                 return tcache_allocate(p, n); /* thread_cache.c */
         } else if (LIKELY(spin_lock_try(&p->lock))) {
             size_t cls = class_index(p, n);
-            block = p->free_list[cls];
+            free_node *block = p->free_list[cls];
             if (LIKELY(block != NULL))
                 p->free_list[cls] = block->next;
             pool_unlock_raw(p);
@@ -378,10 +381,16 @@ void sgi_pool_deallocate(sgi_pool *p, void *ptr, size_t n)
         return;
     }
     if (LIKELY(n - 1 < p->locked_max && node != NULL)) {
-        uintptr_t owner;
-        /* the owner of a biased pool: no atomic (by rseq: no flag either) */
-        if (LIKELY(bias_owner_push(p, class_index(p, n), node, &owner)))
+        uintptr_t owner = bias_word(p);
+        if (LIKELY(bias_enter_as(p, owner))) { /* the owner of a biased pool: no atomic */
+            size_t cls = class_index(p, n);
+            if (LIKELY(!p->closed)) {
+                node->next = p->free_list[cls];
+                p->free_list[cls] = node;
+            }
+            bias_leave(p);
             return;
+        }
         if (owner != BIAS_REVOKED) { /* as in sgi_pool_allocate, laid out alike */
             if (LIKELY(owner == BIAS_CACHED) || p->cache_max != 0) {
                 tcache_deallocate(p, node, n); /* thread_cache.c */

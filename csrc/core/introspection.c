@@ -50,17 +50,6 @@ int sgi_pool_locking(sgi_pool *p)
     return owner == BIAS_REVOKED ? SGI_POOL_LOCKING_BIAS_REVOKED : SGI_POOL_LOCKING_BIASED;
 }
 
-int sgi_pool_bias_handshake(sgi_pool *p)
-{
-    REQUIRE(p != NULL);
-    if (!p->thread_safe || p->fork.bias_owner == NULL)
-        return SGI_POOL_HANDSHAKE_NONE;
-    uintptr_t owner = atomic_load_explicit(&p->bias_owner, memory_order_relaxed);
-    if (bias_settled(owner) || owner == BIAS_UNOWNED)
-        return SGI_POOL_HANDSHAKE_NONE;
-    return (owner & BIAS_RSEQ_BIT) != 0 ? SGI_POOL_HANDSHAKE_RSEQ : SGI_POOL_HANDSHAKE_FLAG;
-}
-
 void sgi_pool_get_options(sgi_pool *p, sgi_pool_options *out)
 {
     REQUIRE(p != NULL && out != NULL);

@@ -10,7 +10,7 @@
 static NOINLINE void bias_settle(sgi_pool *p)
 {
     uintptr_t owner = atomic_load_explicit(&p->bias_owner, memory_order_relaxed);
-    uintptr_t self = bias_self_owner(); /* (its id, with BIAS_RSEQ_BIT by rseq) */
+    uintptr_t self = bias_self_id();
     if (owner == BIAS_UNOWNED)
         atomic_store_explicit(&p->bias_owner, self, memory_order_relaxed);
     else if (owner != self)
@@ -64,7 +64,7 @@ static inline uintptr_t bias_word(const sgi_pool *p)
 /* bias_enter, with the owner word already read (bias_word). */
 static inline bool bias_enter_as(sgi_pool *p, uintptr_t owner)
 {
-    uintptr_t self = bias_owner_self; /* (an rseq owner too: the revoker waits for busy) */
+    uintptr_t self = bias_thread_id;
     if (UNLIKELY(owner != self))
         return false;
     atomic_store_explicit(&p->bias_busy, 1, memory_order_relaxed);
@@ -96,52 +96,4 @@ static inline void pool_unlock(sgi_pool *p)
 #endif
     if (p->thread_safe)
         pool_unlock_raw(p);
-}
-
-/* The biased owner's unchecked pop and push (sgi_pool_allocate's and
-   sgi_pool_deallocate's): by rseq where this thread enters so (bias.h:
-   the owner compare and the commit in one restartable section, no flag),
-   else, and after a restart, the flag's handshake.  pop: true with the head
-   of list cls taken into *block (NULL: the list was empty); false when this
-   thread is not the owner (nothing changed; *owner holds the word read). */
-static ALWAYS_INLINE bool bias_owner_pop(sgi_pool *p, size_t cls, free_node **block,
-                                         uintptr_t *owner)
-{
-#ifdef BIAS_RSEQ
-    if (LIKELY(bias_rseq_pop(&p->bias_owner, bias_rseq_self, (void **)&p->free_list[cls],
-                             (void **)block)))
-        return true;
-#endif
-    *owner = bias_word(p);
-    if (!bias_enter_as(p, *owner))
-        return false;
-    free_node *head = p->free_list[cls];
-    if (LIKELY(head != NULL))
-        p->free_list[cls] = head->next;
-    bias_leave(p);
-    *block = head;
-    return true;
-}
-
-/* The push of node onto list cls: true when pushed, or dropped because the
-   pool is closed (as the general path would: a closed pool's lists stay
-   empty); false when this thread is not the owner (nothing changed but
-   node's first word; `owner` holds the word read). */
-static ALWAYS_INLINE bool bias_owner_push(sgi_pool *p, size_t cls, free_node *node,
-                                          uintptr_t *owner)
-{
-#ifdef BIAS_RSEQ
-    if (LIKELY(bias_rseq_push(&p->bias_owner, bias_rseq_self, (void **)&p->free_list[cls], node,
-                              &p->closed)))
-        return true;
-#endif
-    *owner = bias_word(p);
-    if (!bias_enter_as(p, *owner))
-        return false;
-    if (LIKELY(!p->closed)) {
-        node->next = p->free_list[cls];
-        p->free_list[cls] = node;
-    }
-    bias_leave(p);
-    return true;
 }

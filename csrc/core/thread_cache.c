@@ -588,7 +588,7 @@ static tcache *tc_lock_own(sgi_pool *p, tcache **fresh)
     tcache *found = tc_find(p);
     *fresh = NULL;
     uintptr_t owner = atomic_load_explicit(&p->bias_owner, memory_order_relaxed);
-    if (found == NULL && owner != BIAS_UNOWNED && !bias_is_self(owner))
+    if (found == NULL && owner != BIAS_UNOWNED && owner != bias_self_id())
         *fresh = tc_new(p);
     pool_lock(p); /* a second thread's first lock: the switch (bias_settle) */
     if (p->closed || !tc_switched(p))

@@ -57,7 +57,6 @@ static const sgi_pool_capi sgi_pool_capi_filled = {
     sgi_pool_deallocate_held_or_free,
     sgi_pool_forward_malloc,
     sgi_pool_forward_free,
-    sgi_pool_bias_handshake,
     /* generated from sgi_pool.h: end */
 };
 

@@ -82,7 +82,6 @@ typedef struct sgi_pool_capi {
     __typeof__(sgi_pool_deallocate_held_or_free) *deallocate_held_or_free;
     __typeof__(sgi_pool_forward_malloc) *forward_malloc;
     __typeof__(sgi_pool_forward_free) *forward_free;
-    __typeof__(sgi_pool_bias_handshake) *bias_handshake;
     /* generated from sgi_pool.h: end */
 } sgi_pool_capi;
 

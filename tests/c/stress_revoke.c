@@ -1,24 +1,22 @@
 /*
- * stress_rseq.c -- the biased owner's restartable pop and push (csrc/bias.h,
- * BIAS_RSEQ) under revocation: tests/threads/test_bias.py builds it with the
- * core, plain, with a delay inside the section (BIAS_RSEQ_TEST_DELAY), and
- * deliberately broken (BIAS_RSEQ_TEST_BROKEN: the owner compare before the
- * section), which must fail.
+ * stress_revoke.c -- revoking a biased owner at random points of its pops and
+ * pushes (csrc/bias.h): tests/threads/test_bias.py builds it with the core.
  *
  * Each round makes a fresh unchecked thread-safe pool (every other round with
  * thread caches, whose revocation is the switch to the caches).  The owner
- * thread allocates and frees blocks of a few classes in a tight loop, writing
- * a token (its tag and a serial number) into each block's first and last
- * word and checking it before the free; after a random number of the owner's
- * calls, REVOKERS other threads start the same loop on the pool, revoking
- * the bias (or switching to the caches) while the owner runs on.  A block
- * handed out twice shows as a token overwritten; a block lost or pushed
- * twice as a class whose live count (sgi_pool_class_counts) is not 0 once
- * every thread has freed all it holds and exited.
+ * thread allocates and frees blocks of a few classes in a tight loop (the
+ * unchecked sized fast paths of sgi_pool_allocate and sgi_pool_deallocate),
+ * writing a token (its tag and a serial number) into each block's first and
+ * last word and checking it before the free; after a random number of the
+ * owner's calls, REVOKERS other threads start the same loop on the pool,
+ * revoking the bias (or switching to the caches) while the owner runs on.  A
+ * block handed out twice shows as a token overwritten; a block lost or
+ * pushed twice as a class whose live count (sgi_pool_class_counts) is not 0
+ * once every thread has freed all it holds and exited.
  *
- * Usage: stress_rseq [ROUNDS].  Prints "rseq: HANDSHAKE" (the
- * sgi_pool_bias_handshake of a pool after its owner's first call: 2 is RSEQ)
- * and "all checks passed"; exit status 1 on a failure (a broken build may
+ * Usage: stress_revoke [ROUNDS].  Prints "bias: LOCKING" (the
+ * sgi_pool_locking of the first round's pool after its owner's first calls)
+ * and "all checks passed"; exit status 1 on a failure (a broken handshake may
  * also crash or hang: the caller's timeout).
  */
 #include "sgi_pool.h"
@@ -113,7 +111,7 @@ static int round_ok(int r, uint64_t *x, int *handshake)
     while (atomic_load(&owner.calls) < start + 1)
         sched_yield();
     if (*handshake < 0)
-        *handshake = sgi_pool_bias_handshake(p);
+        *handshake = sgi_pool_locking(p);
     for (int k = 0; k < REVOKERS; k++) {
         others[k] = (worker){p, 2 + (uint64_t)k, next_random(x), 2000, &stop, 0, 0};
         pthread_create(&t_others[k], NULL, churn, &others[k]);
@@ -155,12 +153,12 @@ static int round_ok(int r, uint64_t *x, int *handshake)
 
 int main(int argc, char **argv)
 {
-    int rounds = argc > 1 ? atoi(argv[1]) : 200;
+    int rounds = argc > 1 ? atoi(argv[1]) : 150;
     uint64_t x = 88172645463325252u;
     int handshake = -1, failed = 0;
     for (int r = 0; r < rounds; r++)
         failed += !round_ok(r, &x, &handshake);
-    printf("rseq: %d\n", handshake);
+    printf("bias: %d\n", handshake);
     printf("rounds: %d, failed: %d\n", rounds, failed);
     if (failed)
         return 1;
