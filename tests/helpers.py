@@ -80,9 +80,9 @@ C_WARNINGS = ["-Wall", "-Wextra", "-Wpedantic", "-Wshadow", "-Wconversion", "-We
 C_BUILDS = {"plain": ["-O2"], "tsan": ["-O1", "-g", "-fsanitize=thread"]}
 
 
-def run_stress_program(tmp_path, name, build, fallback):
+def run_stress_program(tmp_path, name, build, fallback, args=()):
     """The C program NAME (in tests/c) built with the core (C_BUILDS[build], warnings as errors) and
-    run, TSan halting on a report; fallback: SGI_POOL_NO_BIAS=1 (no membarrier
+    run with ARGS, TSan halting on a report; fallback: SGI_POOL_NO_BIAS=1 (no membarrier
     handshake: the lock).  Returns the finished process."""
     exe = tmp_path / name
     cmd = ["gcc", "-std=c11", "-D_GNU_SOURCE", *C_BUILDS[build], *C_WARNINGS]
@@ -92,7 +92,7 @@ def run_stress_program(tmp_path, name, build, fallback):
     env.pop("SGI_POOL_NO_BIAS", None)
     if fallback:
         env["SGI_POOL_NO_BIAS"] = "1"
-    return subprocess.run([str(exe)], capture_output=True, text=True, timeout=300, env=env)
+    return subprocess.run([str(exe), *args], capture_output=True, text=True, timeout=300, env=env)
 
 
 def join_to_the_end(thread, timeout=30.0):
