@@ -188,3 +188,25 @@ def test_tight_loop_program(tmp_path):
         ).stdout
         assert out.startswith(f"{mode} 2 threads x 20000 pairs of 32 bytes: "), out
     assert subprocess.run([str(exe), "pool", "0"]).returncode == 2  # no threads: refused
+
+
+@pytest.mark.skipif(shutil.which("gcc") is None, reason="needs gcc")
+@pytest.mark.not_under_sanitizer("builds its own program; runs in the normal suite")
+def test_hot_block_layout_program(tmp_path):
+    """scripts/hot_block_layout.c (docs/performance.md's calibration of a shared
+    line) builds warning-free, prints one time per repeat, and refuses an
+    offset that is no block's."""
+    from helpers import C_WARNINGS
+
+    exe = tmp_path / "hot_block_layout"
+    subprocess.run(
+        ["gcc", "-std=c11", "-O2", *C_WARNINGS, str(ROOT / "scripts/hot_block_layout.c")]
+        + ["-o", str(exe), "-pthread"],
+        check=True,
+    )
+    out = subprocess.run([str(exe), "3", "0", "0x40"], capture_output=True, text=True, check=True)
+    times = [float(t) for t in out.stdout.split()]
+    assert len(times) == 3 and all(t > 0 for t in times), out.stdout
+    bad = subprocess.run([str(exe), "1", "0", "12"], capture_output=True, text=True)
+    assert bad.returncode == 2 and "bad offset 12" in bad.stderr
+    assert subprocess.run([str(exe), "1"], capture_output=True).returncode == 2  # no thread
